@@ -1,0 +1,134 @@
+#include "path_rules.hpp"
+
+#include "limits.hpp"
+
+namespace ft {
+
+bool is_valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    std::size_t len;
+    std::uint32_t cp;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > s.size()) return false;
+    for (std::size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    static constexpr std::uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+std::optional<std::string> component_violation(std::string_view name) {
+  if (name.empty()) return "empty path component";
+  if (name == "." || name == "..") return "'" + std::string(name) + "' component";
+  if (name.size() > limits::kMaxComponentBytes) {
+    return "component longer than " + std::to_string(limits::kMaxComponentBytes) + " bytes";
+  }
+  for (char ch : name) {
+    unsigned char c = static_cast<unsigned char>(ch);
+    if (c == 0) return "NUL byte";
+    if (c == '/') return "'/' inside a name";
+    if (c < 0x20 || c == 0x7F) return "control character";
+  }
+  if (!is_valid_utf8(name)) return "invalid UTF-8";
+  if (name.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+    return "name reserved for the server ('" + std::string(kReservedPrefix) + "' prefix)";
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> path_violation(std::string_view path, bool allow_root) {
+  if (path.empty()) {
+    if (allow_root) return std::nullopt;
+    return "empty path";
+  }
+  if (path.size() > limits::kMaxPathBytes) {
+    return "path longer than " + std::to_string(limits::kMaxPathBytes) + " bytes";
+  }
+  if (path.front() == '/') return "absolute path";
+  if (path.back() == '/') return "trailing '/'";
+  std::size_t depth = 0;
+  std::size_t start = 0;
+  while (start <= path.size()) {
+    std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    if (++depth > limits::kMaxPathDepth) {
+      return "more than " + std::to_string(limits::kMaxPathDepth) + " components";
+    }
+    if (auto why = component_violation(path.substr(start, slash - start))) return why;
+    start = slash + 1;
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> split_path(std::string_view path) {
+  std::vector<std::string> parts;
+  std::size_t start = 0;
+  while (start < path.size()) {
+    std::size_t slash = path.find('/', start);
+    if (slash == std::string_view::npos) slash = path.size();
+    parts.emplace_back(path.substr(start, slash - start));
+    start = slash + 1;
+  }
+  return parts;
+}
+
+std::string printable(std::string_view s) {
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  auto escape = [&](unsigned char c) {
+    out += "\\x";
+    out += hex[c >> 4];
+    out += hex[c & 15];
+  };
+  std::size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7F) {
+      escape(c);
+      ++i;
+      continue;
+    }
+    if (c < 0x80) {
+      out += static_cast<char>(c);
+      ++i;
+      continue;
+    }
+    // Keep a well-formed multi-byte sequence; escape stray bytes. C1
+    // controls (U+0080..U+009F) are escaped as they act on terminals too.
+    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
+    if (len != 0 && i + len <= s.size() && is_valid_utf8(s.substr(i, len)) &&
+        !(c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0)) {
+      out.append(s.substr(i, len));
+      i += len;
+    } else {
+      escape(c);
+      ++i;
+    }
+  }
+  return out;
+}
+
+}  // namespace ft
