@@ -1,0 +1,70 @@
+#include "listing.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "path_rules.hpp"
+#include "root_fs.hpp"
+#include "session.hpp"
+
+namespace ft::server {
+
+std::shared_ptr<Listing> Listing::start(std::shared_ptr<Session> session, std::uint32_t id,
+                                        std::string path, bool list) {
+  auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list);
+  listing->run();
+  return listing;
+}
+
+Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list)
+    : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list) {}
+
+void Listing::run() {
+  struct Outcome {
+    std::optional<std::string> bad_path;
+    int err = 0;
+    std::vector<Entry> entries;
+  };
+  auto outcome = std::make_shared<Outcome>();
+  outcome->bad_path = path_violation(path_, true);
+  const int root = session_->root_fd();
+  const std::string path = path_;
+  const bool list = list_;
+  queue_job(
+      session_->loop(),
+      [outcome, root, path, list] {
+        if (outcome->bad_path) return;
+        if (list) {
+          outcome->err = list_directory(root, path, outcome->entries);
+        } else {
+          Entry entry;
+          outcome->err = stat_path(root, path, entry);
+          if (outcome->err == 0) outcome->entries.push_back(std::move(entry));
+        }
+      },
+      [self = shared_from_this(), outcome] {
+        if (self->finished_) return;
+        self->finished_ = true;
+        if (outcome->bad_path) {
+          self->session_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
+                                     "path refused: " + *outcome->bad_path);
+        } else if (outcome->err != 0) {
+          self->session_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
+                                     std::strerror(outcome->err));
+        } else {
+          Bytes out;
+          encode_entries(out, self->id_, outcome->entries);
+          self->session_->send_frame(std::move(out));
+        }
+        self->session_->finish_request(self->id_, false);
+      });
+}
+
+void Listing::abort(ErrorCode code, bool notify) {
+  if (finished_) return;
+  finished_ = true;
+  if (notify) session_->send_error(id_, code, path_, std::string(default_message(code)));
+  session_->finish_request(id_, false);
+}
+
+}  // namespace ft::server

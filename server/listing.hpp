@@ -1,0 +1,29 @@
+#pragma once
+// LIST (a directory's entries) and STAT (one path), read by a job on the
+// thread pool and answered with ENTRIES frames.
+#include <memory>
+#include <string>
+
+#include "request.hpp"
+
+namespace ft::server {
+
+class Session;
+
+class Listing : public Request, public std::enable_shared_from_this<Listing> {
+ public:
+  static std::shared_ptr<Listing> start(std::shared_ptr<Session> session, std::uint32_t id,
+                                        std::string path, bool list);
+  Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list);
+  void abort(ErrorCode code, bool notify) override;
+
+ private:
+  void run();
+  std::shared_ptr<Session> session_;
+  std::uint32_t id_;
+  std::string path_;
+  bool list_;
+  bool finished_ = false;
+};
+
+}  // namespace ft::server

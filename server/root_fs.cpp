@@ -1,0 +1,189 @@
+#include "root_fs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <random>
+
+#include "path_rules.hpp"
+
+namespace ft::server {
+
+Fd& Fd::operator=(Fd&& other) noexcept {
+  if (this != &other) reset(other.release());
+  return *this;
+}
+
+void Fd::reset(int fd) {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = fd;
+}
+
+int open_beneath(int root, const std::string& relative, int flags, Fd& out) {
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const char* path = relative.empty() ? "." : relative.c_str();
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root, path, &how, sizeof how);
+    if (fd >= 0) {
+      out.reset(static_cast<int>(fd));
+      return 0;
+    }
+    // EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry.
+    if (errno != EINTR && errno != EAGAIN) return errno;
+  }
+}
+
+static std::string join(const std::vector<std::string>& parts, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i > 0) out += '/';
+    out += parts[i];
+  }
+  return out;
+}
+
+int open_parent_creating(int root, const std::vector<std::string>& components, Fd& dir_out) {
+  if (components.empty()) return EINVAL;
+  const std::size_t parents = components.size() - 1;
+  Fd dir;
+  int err = open_beneath(root, join(components, parents), O_DIRECTORY | O_RDONLY, dir);
+  if (err == 0 || err != ENOENT) {
+    dir_out = std::move(dir);
+    return err;
+  }
+  // Walk down from the root, creating what is missing. mkdirat on a name
+  // never follows a symlink at that name, and each step re-opens beneath the
+  // root, so a symlink planted on the way cannot lead outside.
+  Fd current;
+  if ((err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, current)) != 0) return err;
+  for (std::size_t i = 0; i < parents; ++i) {
+    if (::mkdirat(current.get(), components[i].c_str(), 0755) != 0 && errno != EEXIST) {
+      return errno;
+    }
+    Fd next;
+    if ((err = open_beneath(root, join(components, i + 1), O_DIRECTORY | O_RDONLY, next)) != 0) {
+      return err;
+    }
+    current = std::move(next);
+  }
+  dir_out = std::move(current);
+  return 0;
+}
+
+int create_temp_file(int dir, std::string& name_out, Fd& file_out) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                  static_cast<unsigned long long>(rng()));
+    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      name_out = name;
+      file_out.reset(fd);
+      return 0;
+    }
+    if (errno != EEXIST && errno != EINTR) return errno;
+  }
+  return EEXIST;
+}
+
+int commit_temp_file(int file, int dir, const std::string& temp_name,
+                     const std::string& final_name, std::uint32_t mode, std::int64_t mtime_ns) {
+  if (::fchmod(file, mode & 0777) != 0) return errno;
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_NOW;
+  // Floor division keeps times before 1970 correct.
+  std::int64_t sec = mtime_ns / 1000000000;
+  std::int64_t nsec = mtime_ns % 1000000000;
+  if (nsec < 0) {
+    nsec += 1000000000;
+    sec -= 1;
+  }
+  times[1].tv_sec = static_cast<time_t>(sec);
+  times[1].tv_nsec = static_cast<long>(nsec);
+  if (::futimens(file, times) != 0) return errno;
+  if (::fsync(file) != 0) return errno;
+  if (::renameat(dir, temp_name.c_str(), dir, final_name.c_str()) != 0) return errno;
+  if (::fsync(dir) != 0) return errno;
+  return 0;
+}
+
+std::int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+}
+
+Entry entry_from_stat(std::string name, const struct stat& st) {
+  Entry e;
+  e.name = std::move(name);
+  if (S_ISREG(st.st_mode)) {
+    e.type = EntryType::kFile;
+    e.size = static_cast<std::uint64_t>(st.st_size);
+  } else if (S_ISDIR(st.st_mode)) {
+    e.type = EntryType::kDirectory;
+  } else if (S_ISLNK(st.st_mode)) {
+    e.type = EntryType::kSymlink;
+  } else {
+    e.type = EntryType::kOther;
+  }
+  e.mtime_ns = mtime_ns_of(st);
+  e.mode = st.st_mode & 07777;
+  return e;
+}
+
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out) {
+  Fd dir;
+  if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
+  DIR* stream = ::fdopendir(dir.get());
+  if (stream == nullptr) return errno;
+  dir.release();  // owned by the DIR stream now
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* d = ::readdir(stream);
+    if (d == nullptr) {
+      err = errno;
+      break;
+    }
+    std::string_view name(d->d_name);
+    if (name == "." || name == ".." || name.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+      continue;
+    }
+    struct stat st;
+    if (::fstatat(::dirfd(stream), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed while we listed
+      err = errno;
+      break;
+    }
+    out.push_back(entry_from_stat(std::string(name), st));
+  }
+  ::closedir(stream);
+  std::sort(out.begin(), out.end(),
+            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return err;
+}
+
+int stat_path(int root, const std::string& relative, Entry& out) {
+  struct stat st;
+  if (relative.empty()) {
+    if (::fstat(root, &st) != 0) return errno;
+    out = entry_from_stat("", st);
+    return 0;
+  }
+  std::vector<std::string> parts = split_path(relative);
+  Fd parent;
+  std::string parent_path = join(parts, parts.size() - 1);
+  if (int err = open_beneath(root, parent_path, O_DIRECTORY | O_RDONLY, parent)) return err;
+  if (::fstatat(parent.get(), parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  out = entry_from_stat(parts.back(), st);
+  return 0;
+}
+
+}  // namespace ft::server

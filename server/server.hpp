@@ -1,0 +1,49 @@
+#pragma once
+// ftserve's listener: accepts connections into Sessions on one libuv loop,
+// and on SIGINT/SIGTERM stops accepting, aborts transfers in flight (their
+// temporary files are removed) and lets the loop run dry.
+#include <uv.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "address.hpp"
+#include "root_fs.hpp"
+
+namespace ft::server {
+
+class Session;
+
+class Server {
+ public:
+  Server(uv_loop_t* loop, Fd root);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  /// Binds and listens; on success `bound` is the address actually bound
+  /// (with the real port when 0 was asked). Returns a libuv error code.
+  int listen(const RemoteSpec& address, std::string& bound);
+  /// Stops accepting and closes every session (signal handler's job).
+  void stop();
+
+  uv_loop_t* loop() const { return loop_; }
+  int root_fd() const { return root_.get(); }
+  void session_closed(Session* session);
+
+ private:
+  static void on_connection(uv_stream_t* listener, int status) noexcept;
+  static void on_signal(uv_signal_t* handle, int signum) noexcept;
+
+  uv_loop_t* loop_;
+  Fd root_;
+  uv_tcp_t listener_{};
+  uv_signal_t sigint_{};
+  uv_signal_t sigterm_{};
+  bool listening_ = false;
+  bool stopping_ = false;
+  std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+};
+
+}  // namespace ft::server

@@ -1,0 +1,321 @@
+#include "session.hpp"
+
+#include <cstdio>
+
+#include "download.hpp"
+#include "listing.hpp"
+#include "path_rules.hpp"
+#include "server.hpp"
+#include "upload.hpp"
+
+namespace ft::server {
+
+Session::Session(Server& server)
+    : server_(server), decoder_(FrameDecoder::Options{.sender = Sender::kClient}) {}
+
+Session::~Session() = default;
+
+uv_loop_t* Session::loop() const { return server_.loop(); }
+int Session::root_fd() const { return server_.root_fd(); }
+
+int Session::accept_from(uv_stream_t* listener) {
+  uv_tcp_init(server_.loop(), &tcp_);
+  tcp_.data = this;
+  self_ = shared_from_this();
+  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
+  if (rc != 0) {
+    closing_ = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+    return rc;
+  }
+  uv_tcp_nodelay(&tcp_, 1);
+  uv_tcp_keepalive(&tcp_, 1, 60);
+  struct sockaddr_storage address {};
+  int length = sizeof address;
+  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<struct sockaddr*>(&address), &length) == 0) {
+    peer_ = format_address(reinterpret_cast<struct sockaddr*>(&address));
+  } else {
+    peer_ = "?";
+  }
+  update_reading();
+  return 0;
+}
+
+void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<Session*>(handle->data);
+  // Receive straight into the decoder: for a large DATA payload that is the
+  // buffer that will be hashed and written to disk.
+  std::span<std::uint8_t> area = self->decoder_.write_area();
+  *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
+}
+
+void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
+  auto* self = static_cast<Session*>(stream->data);
+  std::shared_ptr<Session> keep = self->shared_from_this();
+  try {
+    self->handle_read(nread);
+  } catch (const std::exception& e) {
+    self->close(ErrorCode::INTERNAL, e.what(), true);
+  } catch (...) {
+    self->close(ErrorCode::INTERNAL, "internal error", true);
+  }
+}
+
+void Session::handle_read(ssize_t nread) {
+  if (nread == 0 || closing_) return;  // 0 is EAGAIN, not end of stream
+  if (nread < 0) {
+    if (nread == UV_EOF && decoder_.finish() == DecodeStatus::kNeedMore) {
+      close(ErrorCode::CANCELLED, "client closed the connection", false);
+    } else if (nread == UV_EOF) {
+      close(ErrorCode::PROTOCOL, decoder_.error().reason, false);
+    } else {
+      close(ErrorCode::CANCELLED, uv_strerror(static_cast<int>(nread)), false);
+    }
+    return;
+  }
+  decoder_.commit(static_cast<std::size_t>(nread));
+  process_input();
+}
+
+void Session::process_input() {
+  while (!closing_ && !paused_) {
+    DecodeStatus status = decoder_.next();
+    if (status == DecodeStatus::kNeedMore) return;
+    if (status == DecodeStatus::kError) {
+      const DecodeError& e = decoder_.error();
+      if (e.kind == DecodeErrorKind::kBadMagic) {
+        // Not an ft client: answer nothing, as docs/protocol.md says.
+        std::fprintf(stderr, "ftserve: %s: %s\n", peer_.c_str(), e.reason.c_str());
+        close(ErrorCode::PROTOCOL, e.reason, false);
+      } else if (e.kind == DecodeErrorKind::kWrongVersion) {
+        Bytes out;
+        encode_hello(out, Hello{});
+        encode_error(out, 0, ErrorMsg{static_cast<std::uint16_t>(ErrorCode::UNSUPPORTED_VERSION),
+                                      "", e.reason});
+        send_frame(std::move(out));
+        close(ErrorCode::UNSUPPORTED_VERSION, e.reason, false);
+      } else {
+        fail_protocol(e.reason + " at byte " + std::to_string(e.offset));
+      }
+      return;
+    }
+    if (status == DecodeStatus::kHello) {
+      const Hello& theirs = decoder_.hello();
+      Hello ours;
+      ours.version_min = ours.version_max = kProtocolVersion;
+      ours.capabilities = theirs.capabilities & 0;  // v1 defines no capabilities
+      Bytes out;
+      encode_hello(out, ours);
+      send_frame(std::move(out));
+      hello_sent_ = true;
+      continue;
+    }
+    Frame frame = decoder_.take_frame();
+    handle_frame(frame);
+  }
+}
+
+bool Session::admit_request(std::uint32_t id) {
+  if (requests_.count(id) != 0) {
+    fail_protocol("request id " + std::to_string(id) + " is already in flight");
+    return false;
+  }
+  discarding_.erase(id);  // the client reuses the id: it saw the ERROR
+  if (requests_.size() + discarding_.size() >= limits::kMaxRequestsInFlight) {
+    send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
+               "more than " + std::to_string(limits::kMaxRequestsInFlight) +
+                   " requests in flight");
+    return false;
+  }
+  return true;
+}
+
+void Session::handle_frame(Frame& frame) {
+  const std::uint32_t id = frame.header.request_id;
+  const ByteSpan payload(frame.payload);
+  switch (frame.header.type) {
+    case FrameType::kPut: {
+      auto put = decode_put(payload);
+      if (!put) return fail_protocol("malformed PUT");
+      if (!admit_request(id)) return;
+      requests_[id] = Upload::start(shared_from_this(), id, std::move(*put));
+      return;
+    }
+    case FrameType::kGet: {
+      auto get = decode_get(payload);
+      if (!get) return fail_protocol("malformed GET");
+      if (!admit_request(id)) return;
+      requests_[id] = Download::start(shared_from_this(), id, std::move(*get));
+      return;
+    }
+    case FrameType::kList:
+    case FrameType::kStat: {
+      auto msg = decode_path_msg(payload);
+      if (!msg) return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
+      if (!admit_request(id)) return;
+      requests_[id] = Listing::start(shared_from_this(), id, std::move(msg->path),
+                                     frame.header.type == FrameType::kList);
+      return;
+    }
+    case FrameType::kData:
+    case FrameType::kEnd: {
+      if (discarding_.count(id) != 0) {
+        if (frame.header.type == FrameType::kEnd) discarding_.erase(id);
+        return;
+      }
+      auto it = requests_.find(id);
+      if (it == requests_.end() || !it->second->on_frame(frame)) {
+        return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) +
+                             " for request " + std::to_string(id) +
+                             ", which is not an upload in progress");
+      }
+      return;
+    }
+    case FrameType::kCancel: {
+      if (!frame.payload.empty()) return fail_protocol("malformed CANCEL");
+      auto it = requests_.find(id);
+      if (it != requests_.end()) {
+        std::shared_ptr<Request> request = it->second;
+        request->abort(ErrorCode::CANCELLED, true);
+      }
+      return;  // a CANCEL for a request already finished is ignored
+    }
+    default:
+      // The decoder refuses frame types a client may not send.
+      return fail_protocol("unexpected frame");
+  }
+}
+
+void Session::send_frame(Bytes frame) {
+  if (closing_) return;
+  auto request = std::make_unique<WriteRequest>();
+  request->head = std::move(frame);
+  std::size_t size = request->size();
+  send_backlog_ += size;
+  std::weak_ptr<Session> weak = weak_from_this();
+  request->on_written = [weak, size](int) {
+    if (auto self = weak.lock()) {
+      bool was_high = self->send_backlog_ > kSendLowWater;
+      self->send_backlog_ -= size;
+      if (was_high && self->send_backlog_ <= kSendLowWater && !self->closing_) {
+        for (auto& [id, req] : std::unordered_map(self->requests_)) req->on_writable();
+      }
+    }
+  };
+  if (start_write(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(request)) != 0) {
+    send_backlog_ -= size;
+  }
+}
+
+void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
+                        std::shared_ptr<Bytes> body, std::size_t length) {
+  if (closing_) return;
+  auto request = std::make_unique<WriteRequest>();
+  request->head.resize(kDataHeadSize);
+  encode_data_head(request->head.data(), id, offset, chunk_hash,
+                   static_cast<std::uint32_t>(length));
+  request->body = std::move(body);
+  request->body_length = length;
+  std::size_t size = request->size();
+  send_backlog_ += size;
+  std::weak_ptr<Session> weak = weak_from_this();
+  request->on_written = [weak, size](int) {
+    if (auto self = weak.lock()) {
+      self->send_backlog_ -= size;
+      if (self->send_backlog_ <= kSendLowWater && !self->closing_) {
+        for (auto& [rid, req] : std::unordered_map(self->requests_)) req->on_writable();
+      }
+    }
+  };
+  if (start_write(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(request)) != 0) {
+    send_backlog_ -= size;
+  }
+}
+
+void Session::send_error(std::uint32_t id, ErrorCode code, const std::string& path,
+                         const std::string& message) {
+  Bytes out;
+  encode_error(out, id, ErrorMsg{static_cast<std::uint16_t>(code), path, message});
+  send_frame(std::move(out));
+}
+
+void Session::finish_request(std::uint32_t id, bool discard_rest) {
+  requests_.erase(id);
+  if (discard_rest) discarding_.insert(id);
+}
+
+void Session::add_disk_backlog(std::size_t bytes) {
+  disk_backlog_ += bytes;
+  update_reading();
+}
+
+void Session::remove_disk_backlog(std::size_t bytes) {
+  disk_backlog_ -= bytes;
+  update_reading();
+}
+
+void Session::update_reading() {
+  if (closing_) return;
+  if (!paused_ && disk_backlog_ > kDiskHighWater) {
+    paused_ = true;
+  } else if (paused_ && disk_backlog_ <= kDiskLowWater) {
+    paused_ = false;
+    // Frames already received and staged go first, in order.
+    process_input();
+    if (closing_ || paused_) return;
+  }
+  bool want = !paused_;
+  if (want && !reading_) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+  } else if (!want && reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+  reading_ = want;
+}
+
+void Session::fail_protocol(const std::string& reason) {
+  std::fprintf(stderr, "ftserve: %s: protocol error: %s\n", peer_.c_str(), reason.c_str());
+  close(ErrorCode::PROTOCOL, reason, true);
+}
+
+void Session::close(ErrorCode code, const std::string& message, bool notify) {
+  if (closing_) return;
+  if (notify) {
+    // Best effort and without queueing: the connection is going away.
+    Bytes out;
+    if (!hello_sent_) encode_hello(out, Hello{});
+    encode_error(out, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
+    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(out.data()),
+                               static_cast<unsigned>(out.size()));
+    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
+  }
+  closing_ = true;
+  auto requests = std::move(requests_);
+  requests_.clear();
+  for (auto& [id, request] : requests) request->abort(code, false);
+  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  reading_ = false;
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(&tcp_))) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
+  }
+}
+
+void Session::on_closed(uv_handle_t* handle) noexcept {
+  auto* self = static_cast<Session*>(handle->data);
+  std::shared_ptr<Session> keep = std::move(self->self_);
+  self->server_.session_closed(self);
+}
+
+void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
+                           std::chrono::steady_clock::time_point started,
+                           const std::string& result) {
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double mib_per_s = seconds > 0 ? static_cast<double>(bytes) / (1024.0 * 1024.0) / seconds : 0;
+  std::fprintf(stderr,
+               "ftserve: peer=%s %s path=\"%s\" bytes=%llu seconds=%.3f MiB/s=%.1f result=%s\n",
+               peer_.c_str(), direction, printable(path).c_str(),
+               static_cast<unsigned long long>(bytes), seconds, mib_per_s, result.c_str());
+}
+
+}  // namespace ft::server

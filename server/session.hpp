@@ -1,0 +1,91 @@
+#pragma once
+// One client connection: reads frames through the FrameDecoder, routes them
+// to the requests in flight, writes replies, and applies backpressure (stops
+// reading while too much received data waits for the disk, and lets
+// downloads read ahead only while the send queue is short).
+#include <uv.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "frame.hpp"
+#include "messages.hpp"
+#include "request.hpp"
+#include "uv_support.hpp"
+
+namespace ft::server {
+
+class Server;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // Received bytes waiting for the disk: stop reading above the high mark,
+  // resume below the low one. Bytes queued for sending: downloads stop
+  // reading ahead above the high mark.
+  static constexpr std::size_t kDiskHighWater = 8 * 1024 * 1024;
+  static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
+  static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
+
+  explicit Session(Server& server);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// Accepts a pending connection from `listener` and starts reading.
+  int accept_from(uv_stream_t* listener);
+  /// Aborts every request and closes the connection; with `code` the client
+  /// is first told why (ERROR on request id 0), best effort.
+  void close(ErrorCode code, const std::string& message, bool notify);
+
+  // For requests.
+  uv_loop_t* loop() const;
+  int root_fd() const;
+  const std::string& peer() const { return peer_; }
+  bool closing() const { return closing_; }
+  void send_frame(Bytes frame);
+  void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
+                 std::shared_ptr<Bytes> body, std::size_t length);
+  void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
+                  const std::string& message);
+  /// The request ended (its last frame was sent); `discard_rest` keeps
+  /// swallowing its DATA/END frames still on their way.
+  void finish_request(std::uint32_t id, bool discard_rest);
+  void add_disk_backlog(std::size_t bytes);
+  void remove_disk_backlog(std::size_t bytes);
+  std::size_t send_backlog() const { return send_backlog_; }
+  void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
+                    std::chrono::steady_clock::time_point started, const std::string& result);
+  /// A protocol violation: tell the client, drop the connection.
+  void fail_protocol(const std::string& reason);
+
+ private:
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_closed(uv_handle_t* handle) noexcept;
+
+  void handle_read(ssize_t nread);
+  void process_input();
+  void handle_frame(Frame& frame);
+  bool admit_request(std::uint32_t id);
+  void update_reading();
+
+  Server& server_;
+  uv_tcp_t tcp_{};
+  std::shared_ptr<Session> self_;  // keeps the session alive until on_closed
+  std::string peer_;
+  FrameDecoder decoder_;
+  bool hello_sent_ = false;
+  bool reading_ = false;
+  bool paused_ = false;
+  bool closing_ = false;
+  std::size_t disk_backlog_ = 0;
+  std::size_t send_backlog_ = 0;
+  std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
+  std::unordered_set<std::uint32_t> discarding_;
+};
+
+}  // namespace ft::server

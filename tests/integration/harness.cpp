@@ -1,0 +1,202 @@
+#include "harness.hpp"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <fstream>
+#include <random>
+#include <stdexcept>
+
+#include "checksum.hpp"
+
+namespace ft::testing {
+
+std::string bin(const std::string& name) { return std::string(FT_BIN_DIR) + "/" + name; }
+
+namespace {
+
+pid_t spawn(const std::vector<std::string>& argv, int& out_fd, int& err_fd) {
+  int out_pipe[2], err_pipe[2];
+  if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
+    throw std::runtime_error("pipe failed");
+  }
+  pid_t pid = ::fork();
+  if (pid < 0) throw std::runtime_error("fork failed");
+  if (pid == 0) {
+    ::dup2(out_pipe[1], 1);
+    ::dup2(err_pipe[1], 2);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    if (devnull >= 0) ::dup2(devnull, 0);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execv(args[0], args.data());
+    ::_exit(127);
+  }
+  ::close(out_pipe[1]);
+  ::close(err_pipe[1]);
+  out_fd = out_pipe[0];
+  err_fd = err_pipe[0];
+  return pid;
+}
+
+// Drains whatever is readable from fd into `into`; returns false at EOF.
+bool drain(int fd, std::string& into) {
+  char buf[65536];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  if (n > 0) {
+    into.append(buf, static_cast<std::size_t>(n));
+    return true;
+  }
+  return n < 0 && errno == EINTR;
+}
+
+int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+
+}  // namespace
+
+RunResult run(const std::vector<std::string>& argv, std::chrono::seconds deadline) {
+  RunResult result;
+  int out_fd, err_fd;
+  pid_t pid = spawn(argv, out_fd, err_fd);
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid, SIGKILL);
+      break;
+    }
+    struct pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0}, {err_open ? err_fd : -1, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    if (fds[0].revents) out_open = drain(out_fd, result.out);
+    if (fds[1].revents) err_open = drain(err_fd, result.err);
+  }
+  ::close(out_fd);
+  ::close(err_fd);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  result.exit_code = decode_status(status);
+  return result;
+}
+
+ListeningProcess::~ListeningProcess() {
+  if (pid_ > 0) stop(SIGKILL);
+}
+
+bool ListeningProcess::start(const std::vector<std::string>& argv, std::string& error) {
+  pid_ = spawn(argv, stdout_fd_, stderr_fd_);
+  std::string out;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (out.find('\n') == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      error = "no ready line within 20 s";
+      return false;
+    }
+    struct pollfd fds[2] = {{stdout_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}};
+    ::poll(fds, 2, static_cast<int>(left.count()));
+    if (fds[1].revents) drain(stderr_fd_, err_);
+    if (fds[0].revents && !drain(stdout_fd_, out)) {
+      error = "exited before getting ready: " + err_;
+      return false;
+    }
+  }
+  const std::string prefix = "listening on ";
+  if (out.rfind(prefix, 0) != 0) {
+    error = "unexpected ready line: " + out;
+    return false;
+  }
+  address_ = out.substr(prefix.size(), out.find('\n') - prefix.size());
+  port_ = std::stoi(address_.substr(address_.rfind(':') + 1));
+  return true;
+}
+
+int ListeningProcess::stop(int signal) {
+  if (pid_ <= 0) return -1;
+  ::kill(pid_, signal);
+  // Collect stderr until EOF (the process exited), bounded in time.
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  bool open = true;
+  while (open) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid_, SIGKILL);
+      break;
+    }
+    struct pollfd fd = {stderr_fd_, POLLIN, 0};
+    if (::poll(&fd, 1, static_cast<int>(left.count())) > 0) open = drain(stderr_fd_, err_);
+  }
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  ::close(stdout_fd_);
+  ::close(stderr_fd_);
+  pid_ = -1;
+  return decode_status(status);
+}
+
+TempDir::TempDir() {
+  std::string pattern = (fs::temp_directory_path() / "ft-test-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = pattern;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  fs::remove_all(path_, ec);
+}
+
+void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t seed) {
+  std::mt19937_64 rng(seed);
+  std::ofstream out(path, std::ios::binary);
+  std::vector<std::uint64_t> block(8192);
+  while (size > 0) {
+    for (auto& word : block) word = rng();
+    std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(size, block.size() * 8));
+    out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
+    size -= n;
+  }
+}
+
+void write_file(const fs::path& path, const std::string& content) {
+  std::ofstream out(path, std::ios::binary);
+  out << content;
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+std::string file_hash(const fs::path& path) {
+  StreamHash128 hash;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "missing";
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
+    hash.update(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf.data()),
+                         static_cast<std::size_t>(in.gcount())));
+  }
+  return hash.digest().hex();
+}
+
+std::vector<std::string> tree_names(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (auto it = fs::recursive_directory_iterator(dir); it != fs::recursive_directory_iterator();
+       ++it) {
+    names.push_back(fs::relative(it->path(), dir).string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+}  // namespace ft::testing

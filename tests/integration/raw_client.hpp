@@ -1,0 +1,37 @@
+#pragma once
+// A minimal blocking protocol client for tests that need to speak to
+// ftserve frame by frame (hostile or half-finished clients).
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "frame.hpp"
+#include "messages.hpp"
+
+namespace ft::testing {
+
+class RawClient {
+ public:
+  explicit RawClient(int port);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  void send(const Bytes& bytes);
+  void send_hello();
+  /// Reads until the server hello was decoded (true) or deadline/close.
+  bool read_hello(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// The next frame, or nullopt on close, decode error or deadline.
+  std::optional<Frame> read_frame(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// True if the server closed the connection (EOF) before the deadline.
+  bool closed_by_peer(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  const Hello& server_hello() const { return decoder_.hello(); }
+
+ private:
+  DecodeStatus pull(std::chrono::milliseconds deadline);
+  int fd_ = -1;
+  FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
+  bool eof_ = false;
+};
+
+}  // namespace ft::testing
