@@ -212,7 +212,6 @@ DecodeStatus FrameDecoder::decode_header() {
                     std::to_string(max_payload_for(frame_type)));
   }
   begin_ += limits::kFrameHeaderSize;
-  stream_offset_ += limits::kFrameHeaderSize;
   frame_.header = header;
   frame_.payload.clear();
   frame_.payload.resize(header.payload_length);  // bounded by the check above
@@ -230,7 +229,8 @@ DecodeStatus FrameDecoder::fill_payload() {
     payload_filled_ += n;
   }
   if (payload_filled_ < frame_.payload.size()) return DecodeStatus::kNeedMore;
-  stream_offset_ += frame_.payload.size();  // whole payload, staged or direct
+  // The whole frame, its payload staged or received in place.
+  stream_offset_ += limits::kFrameHeaderSize + frame_.payload.size();
   state_ = State::kHeader;
   return DecodeStatus::kFrame;
 }
@@ -242,7 +242,8 @@ DecodeStatus FrameDecoder::finish() {
   std::string what = state_ == State::kHello ? "hello" : "frame";
   return fail(DecodeErrorKind::kTruncated, stream_offset_,
               "stream ended inside a " + what + " at offset " +
-                  std::to_string(stream_offset_ + staged() + payload_filled_));
+                  std::to_string(stream_offset_ + staged() + payload_filled_ +
+                                 (state_ == State::kPayload ? limits::kFrameHeaderSize : 0)));
 }
 
 }  // namespace ft

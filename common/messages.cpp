@@ -22,6 +22,12 @@ bool string_ok(const std::string& s, std::size_t max) {
 
 constexpr std::size_t kEntryFixedSize = 2 + 1 + 8 + 8 + 4;
 
+// Names are at most one component long (255 bytes on every Linux file
+// system); the cap keeps every entry small enough for a frame.
+std::string_view entry_name(const Entry& e) {
+  return std::string_view(e.name).substr(0, limits::kMaxComponentBytes);
+}
+
 }  // namespace
 
 void encode_error(Bytes& out, std::uint32_t id, const ErrorMsg& m) {
@@ -101,7 +107,7 @@ void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entr
     std::size_t budget = limits::kMaxControlPayload - 4;
     std::size_t end = i;
     while (end < entries.size()) {
-      std::size_t need = kEntryFixedSize + entries[end].name.size();
+      std::size_t need = kEntryFixedSize + entry_name(entries[end]).size();
       if (need > budget) break;
       budget -= need;
       ++end;
@@ -111,7 +117,7 @@ void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entr
       w.u32(static_cast<std::uint32_t>(end - i));
       for (std::size_t k = i; k < end; ++k) {
         const Entry& e = entries[k];
-        w.str(e.name);
+        w.str(entry_name(e));
         w.u8(static_cast<std::uint8_t>(e.type));
         w.u64(e.size);
         w.i64(e.mtime_ns);
@@ -128,7 +134,10 @@ std::optional<ErrorMsg> decode_error(ByteSpan payload) {
   m.code = r.u16();
   m.path = r.str();
   m.message = r.str();
-  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes)) return std::nullopt;
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
+      !string_ok(m.message, limits::kMaxControlPayload)) {
+    return std::nullopt;
+  }
   return m;
 }
 

@@ -1,0 +1,231 @@
+// libFuzzer target: an arbitrary byte stream through FrameDecoder in arbitrary
+// splits, every decoded frame through its message decoder, then finish().
+// Besides crashes, leaks and UB, it traps when an invariant breaks: a frame
+// the header rules should have refused, a message that does not re-encode to
+// the bytes it was decoded from, or an error that is not sticky.
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "frame.hpp"
+#include "messages.hpp"
+#include "path_rules.hpp"
+
+namespace {
+
+using namespace ft;
+
+void check(bool ok) {
+  if (!ok) __builtin_trap();
+}
+
+/// The frame as it was on the wire: header then payload.
+Bytes wire_of(const Frame& f) {
+  Bytes out;
+  encode_header(out, f.header);
+  out.insert(out.end(), f.payload.begin(), f.payload.end());
+  return out;
+}
+
+/// Decodes the payload with the decoder of its type; whatever decodes must
+/// re-encode to the same bytes (the decoders are strict, the encoding unique).
+void check_message(const Frame& f) {
+  const Bytes wire = wire_of(f);
+  Bytes again;
+  const std::uint32_t id = f.header.request_id;
+  switch (f.header.type) {
+    case FrameType::kError:
+      if (auto m = decode_error(f.payload)) {
+        check(m->path.size() <= limits::kMaxPathBytes);
+        check(m->path.find('\0') == std::string::npos);
+        (void)to_string(static_cast<ErrorCode>(m->code));
+        (void)printable(m->message);
+        // The encoder cuts messages at 1024 bytes; only shorter ones round-trip.
+        if (m->message.size() <= 1024) {
+          encode_error(again, id, *m);
+          check(again == wire);
+        }
+      }
+      return;
+    case FrameType::kOk:
+    case FrameType::kCancel:
+      // No decoder: the payload must be empty, a check left to the sessions.
+      return;
+    case FrameType::kData:
+      if (auto d = decode_data(f.payload)) {
+        check(!d->bytes.empty());
+        check(d->bytes.size() + limits::kDataPrefixSize == f.payload.size());
+        check(d->bytes.size() <= limits::kMaxChunkSize);
+        (void)hash64(d->bytes);
+      } else {
+        check(f.payload.size() <= limits::kDataPrefixSize);
+      }
+      return;
+    case FrameType::kEnd:
+      if (auto m = decode_end(f.payload)) {
+        encode_end(again, id, *m);
+        check(again == wire);
+      } else {
+        check(f.payload.size() != 24);
+      }
+      return;
+    case FrameType::kPut:
+      if (auto m = decode_put(f.payload)) {
+        check(m->mode <= 07777);
+        (void)path_violation(m->path, false);
+        encode_put(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kPutReady:
+      if (auto m = decode_put_ready(f.payload)) {
+        encode_put_ready(again, id, *m);
+        check(again == wire);
+      } else {
+        check(f.payload.size() != 8);
+      }
+      return;
+    case FrameType::kGet:
+      if (auto m = decode_get(f.payload)) {
+        encode_get(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kGetReady:
+      if (auto m = decode_get_ready(f.payload)) {
+        check(m->chunk_size >= limits::kMinChunkSize && m->chunk_size <= limits::kMaxChunkSize);
+        encode_get_ready(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kList:
+    case FrameType::kStat:
+      if (auto m = decode_path_msg(f.payload)) {
+        (void)path_violation(m->path, true);
+        if (f.header.type == FrameType::kList) {
+          encode_list(again, id, *m);
+        } else {
+          encode_stat(again, id, *m);
+        }
+        check(again == wire);
+      }
+      return;
+    case FrameType::kEntries:
+      if (auto m = decode_entries(f)) {
+        check(m->more == ((f.header.flags & kFlagMore) != 0));
+        for (const Entry& e : m->entries) {
+          check(e.name.size() <= limits::kMaxComponentBytes);
+          check(static_cast<int>(e.type) >= 1 && static_cast<int>(e.type) <= 4);
+          (void)component_violation(e.name);
+          (void)printable(e.name);
+        }
+        // One decoded frame fits one encoded frame: the payloads match.
+        encode_entries(again, id, m->entries);
+        check(again.size() == wire.size());
+        check(std::memcmp(again.data() + limits::kFrameHeaderSize,
+                          wire.data() + limits::kFrameHeaderSize,
+                          wire.size() - limits::kFrameHeaderSize) == 0);
+      }
+      return;
+  }
+  check(false);  // the header check let an unknown type through
+}
+
+/// A frame must have passed every header rule of docs/protocol.md section 3.
+void check_header(const Frame& f, Sender sender) {
+  const auto type = static_cast<std::uint8_t>(f.header.type);
+  check(frame_type_allowed(type, sender));
+  check(f.header.payload_length <= max_payload_for(f.header.type));
+  check(f.payload.size() == f.header.payload_length);
+  check(f.header.request_id != 0 || f.header.type == FrameType::kError);
+  const std::uint8_t allowed = f.header.type == FrameType::kEntries ? kFlagMore : 0;
+  check((f.header.flags & ~allowed) == 0);
+}
+
+/// Chunk lengths from a small deterministic generator seeded by the input.
+class Splitter {
+ public:
+  Splitter(std::uint8_t mode, std::uint32_t seed) : mode_(mode), state_(seed | 1) {}
+  std::size_t next(std::size_t remaining) {
+    if (mode_ == 0) return remaining;
+    if (mode_ == 1) return 1;
+    state_ = state_ * 1664525u + 1013904223u;
+    std::size_t limit = (state_ >> 28) < 12 ? 17 : 70000;
+    std::size_t n = 1 + (state_ >> 8) % limit;
+    return n < remaining ? n : remaining;
+  }
+
+ private:
+  std::uint8_t mode_;
+  std::uint32_t state_;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  if (size < 1) return 0;
+  // Control byte: bit 0 sender, bits 1-2 split (whole, bytes, random x2),
+  // bit 3 zero-copy input, bit 4 no hello, bits 5-7 our highest version.
+  const std::uint8_t control = data[0];
+  const ByteSpan stream(data + 1, size - 1);
+  FrameDecoder::Options options;
+  options.sender = (control & 1) ? Sender::kServer : Sender::kClient;
+  options.expect_hello = (control & 16) == 0;
+  options.version_min = 1;
+  options.version_max = static_cast<std::uint16_t>(1 + (control >> 5));
+  const bool zero_copy = (control & 8) != 0;
+  Splitter splitter(static_cast<std::uint8_t>((control >> 1) & 3), control * 2654435761u);
+
+  FrameDecoder decoder(options);
+  std::size_t pos = 0;
+  bool failed = false;
+  while (pos < stream.size() && !failed) {
+    ByteSpan chunk = stream.subspan(pos, splitter.next(stream.size() - pos));
+    while (!chunk.empty() && !failed) {
+      std::size_t n = 0;
+      if (zero_copy) {
+        std::span<std::uint8_t> area = decoder.write_area();
+        n = area.size() < chunk.size() ? area.size() : chunk.size();
+        if (n > 0) std::memcpy(area.data(), chunk.data(), n);
+        decoder.commit(n);
+      } else {
+        n = decoder.feed(chunk);
+      }
+      chunk = chunk.subspan(n);
+      pos += n;
+      for (;;) {
+        DecodeStatus s = decoder.next();
+        if (s == DecodeStatus::kNeedMore) break;
+        if (s == DecodeStatus::kError) {
+          failed = true;
+          break;
+        }
+        check(decoder.offset() <= pos);
+        if (s == DecodeStatus::kHello) {
+          const Hello& h = decoder.hello();
+          check(h.version_min <= h.version_max);
+          check(h.version_max >= options.version_min && h.version_min <= options.version_max);
+          continue;
+        }
+        Frame f = decoder.take_frame();
+        check_header(f, options.sender);
+        check_message(f);
+      }
+      // A decoder that is not failed always takes bytes once drained.
+      check(failed || n > 0);
+    }
+  }
+  if (!failed && decoder.finish() == DecodeStatus::kError) failed = true;
+  if (failed) {
+    // Sticky and located within what was given.
+    const DecodeError first = decoder.error();
+    check(decoder.failed());
+    check(first.offset <= pos);
+    check(!first.reason.empty());
+    check(decoder.next() == DecodeStatus::kError);
+    check(decoder.finish() == DecodeStatus::kError);
+    check(decoder.feed(stream) == 0);
+    check(decoder.error().kind == first.kind && decoder.error().offset == first.offset);
+  }
+  return 0;
+}

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora of the fuzzers (committed in tests/fuzz/corpus/).
+
+frame_decoder seeds are one control byte (bit 0: 1 = bytes written by the
+server; bits 1-2: split; bit 3: zero-copy input; bit 4: no hello; see
+fuzz_frame_decoder.cpp) followed by a byte stream: a valid hello and each
+message type, plus malformed streams. path_rules seeds are raw paths.
+
+Run from anywhere: python3 tests/fuzz/make_corpus.py
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MAGIC = b"\x89FT\r\n\x1a\n\x00"
+CLIENT, SERVER = 0x00, 0x01
+
+
+def hello(vmin=1, vmax=1, caps=0):
+    return MAGIC + struct.pack(">HHI", vmin, vmax, caps)
+
+
+def frame(ftype, rid, payload=b"", flags=0, reserved=0, length=None):
+    n = len(payload) if length is None else length
+    return struct.pack(">BBHII", ftype, flags, reserved, rid, n) + payload
+
+
+def s(text):
+    b = text.encode() if isinstance(text, str) else text
+    return struct.pack(">H", len(b)) + b
+
+
+def put(path, size=3, mode=0o644, mtime=1700000000 * 10**9, chunk=1 << 20, flags=0):
+    return s(path) + struct.pack(">QIqII", size, mode, mtime, chunk, flags)
+
+
+def entry(name, etype=1, size=0, mtime=0, mode=0o644):
+    return s(name) + struct.pack(">BQqI", etype, size, mtime, mode)
+
+
+def entries(items):
+    return struct.pack(">I", len(items)) + b"".join(items)
+
+
+# Not the real XXH3 values (the decoder does not check them): fixed bytes.
+H64 = bytes(range(8))
+H128 = bytes(range(16))
+
+client_stream = (
+    hello()
+    + frame(0x10, 1, put("a/x"))
+    + frame(0x03, 1, struct.pack(">Q", 0) + H64 + b"abc")
+    + frame(0x04, 1, struct.pack(">Q", 3) + H128)
+    + frame(0x12, 2, s("dir/ünï.txt") + struct.pack(">Q", 0))
+    + frame(0x14, 3, s(""))
+    + frame(0x16, 4, s("a/b"))
+    + frame(0x05, 2)
+)
+server_stream = (
+    hello()
+    + frame(0x11, 1, struct.pack(">Q", 0))
+    + frame(0x02, 1)
+    + frame(0x13, 2, struct.pack(">QqII", 3, 0, 0o644, 1 << 20))
+    + frame(0x03, 2, struct.pack(">Q", 0) + H64 + b"xyz")
+    + frame(0x04, 2, struct.pack(">Q", 3) + H128)
+    + frame(0x15, 3, entries([entry("a", 1, 3), entry("d", 2, mode=0o755)]), flags=1)
+    + frame(0x15, 3, entries([entry("l", 3)]))
+    + frame(0x15, 4, entries([entry("b", 4)]))
+    + frame(0x01, 5, struct.pack(">H", 4) + s("nope") + s("no such file or directory"))
+    + frame(0x01, 0, struct.pack(">H", 1) + s("") + s("bad"))
+)
+
+frame_seeds = {
+    "client_session": bytes([CLIENT]) + client_stream,
+    "client_session_bytes": bytes([CLIENT | 2]) + client_stream,
+    "client_session_zero_copy": bytes([CLIENT | 4 | 8]) + client_stream,
+    "server_session": bytes([SERVER]) + server_stream,
+    "server_session_random": bytes([SERVER | 6]) + server_stream,
+    "server_no_hello": bytes([SERVER | 16]) + server_stream[16:],
+    "hello_only": bytes([CLIENT]) + hello(1, 3, 0xFFFFFFFF),
+    "hello_wide_range": bytes([SERVER | 0xE0]) + hello(2, 5),
+    "data_4k": bytes([CLIENT | 8]) + hello()
+    + frame(0x03, 9, struct.pack(">Q", 4096) + H64 + bytes(4096)),
+    # malformed
+    "bad_magic_http": bytes([CLIENT]) + b"GET / HTTP/1.1\r\n\r\n",
+    "bad_magic_tls": bytes([CLIENT]) + b"\x16\x03\x01\x00\xa5\x01\x00\x00",
+    "bad_version": bytes([CLIENT]) + hello(2, 3),
+    "bad_version_order": bytes([CLIENT]) + hello(1, 0),
+    "unknown_type": bytes([CLIENT]) + hello() + frame(0x42, 1),
+    "wrong_direction": bytes([CLIENT]) + hello() + frame(0x11, 1, bytes(8)),
+    "bad_flags": bytes([SERVER]) + hello() + frame(0x15, 1, entries([]), flags=2),
+    "reserved_set": bytes([CLIENT]) + hello() + frame(0x14, 1, s("a"), reserved=0x0100),
+    "zero_id": bytes([CLIENT]) + hello() + frame(0x10, 0, put("a")),
+    "too_long_control": bytes([CLIENT]) + hello() + frame(0x14, 1, length=65537),
+    "too_long_data": bytes([SERVER]) + hello() + frame(0x03, 1, length=0xFFFFFFFF),
+    "truncated_payload": bytes([CLIENT]) + hello() + frame(0x10, 1, put("a/b"))[:-5],
+    "truncated_header": bytes([CLIENT]) + hello() + frame(0x02, 1)[:7],
+    "truncated_hello": bytes([SERVER]) + hello()[:11],
+    "put_trailing_byte": bytes([CLIENT]) + hello() + frame(0x10, 1, put("a") + b"\x00"),
+    "put_nul_path": bytes([CLIENT]) + hello() + frame(0x10, 1, put(b"a\x00b")),
+    "put_mode_too_big": bytes([CLIENT]) + hello() + frame(0x10, 1, put("a", mode=0o10000)),
+    "entries_absurd_count": bytes([SERVER]) + hello()
+    + frame(0x15, 1, struct.pack(">I", 0xFFFFFFFF) + bytes(40)),
+    "entries_bad_type": bytes([SERVER]) + hello() + frame(0x15, 1, entries([entry("x", 5)])),
+    "data_empty": bytes([CLIENT]) + hello() + frame(0x03, 1, struct.pack(">Q", 0) + H64),
+    "get_ready_bad_chunk": bytes([SERVER]) + hello()
+    + frame(0x13, 1, struct.pack(">QqII", 1, 0, 0o644, 4095)),
+    "error_nul_message": bytes([SERVER]) + hello()
+    + frame(0x01, 1, struct.pack(">H", 3) + s("") + s(b"a\x00b")),
+}
+
+path_seeds = {
+    "plain": b"a/b/c.txt",
+    "unicode": "ünïcødé/файл.txt".encode(),
+    "dotdot": b"a/../../etc/passwd",
+    "dot": b"./a",
+    "absolute": b"/etc/passwd",
+    "double_slash": b"a//b",
+    "trailing_slash": b"a/b/",
+    "nul": b"a\x00b",
+    "escape": b"\x1b[31mred\x1b[0m",
+    "c1": b"x\xc2\x9b2J",
+    "overlong": b"\xc0\xaf",
+    "surrogate": b"\xed\xa0\x80",
+    "beyond_max": b"\xf4\x90\x80\x80",
+    "truncated_utf8": b"ab\xe2\x82",
+    "reserved": b"a/.ft-tmp/b",
+    "backslash": b"..\\..\\windows",
+    "hidden": b".hidden/..foo/foo..",
+    "long_component": b"n" * 256,
+    "deep": b"/".join([b"d"] * 65),
+    "empty": b"",
+}
+
+
+def write(dirname, seeds):
+    out = os.path.join(HERE, "corpus", dirname)
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
+
+
+write("frame_decoder", frame_seeds)
+write("path_rules", path_seeds)
