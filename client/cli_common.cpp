@@ -1,0 +1,100 @@
+#include "cli_common.hpp"
+
+#include <cstring>
+#include <iostream>
+
+namespace ft::client {
+namespace {
+
+// Replaces CLI11's generated usage line with the command's own synopsis,
+// which says more than "[OPTIONS] args..." can.
+class SynopsisFormatter : public CLI::Formatter {
+ public:
+  explicit SynopsisFormatter(std::string synopsis) : synopsis_(std::move(synopsis)) {}
+  std::string make_usage(const CLI::App*, std::string) const override {
+    return "Usage: " + synopsis_ + "\n";
+  }
+
+ private:
+  std::string synopsis_;
+};
+
+}  // namespace
+
+std::string exit_status_help(bool several_items) {
+  std::string out = "Exit status:\n";
+#define FT_X(name, value, text) out += "  " + std::to_string(value) + "  " + text + "\n";
+  FT_EXIT_CODES(FT_X)
+#undef FT_X
+  if (!several_items) return out;
+  out +=
+      "With several files, the status is that of the first file (in argument\n"
+      "order) that failed.\n";
+  return out;
+}
+
+CommandLine::CommandLine(std::string program, std::string description, std::string synopsis,
+                         std::string details, bool several_items)
+    : program_(std::move(program)), app_(std::move(description), program_) {
+  app_.formatter(std::make_shared<SynopsisFormatter>(std::move(synopsis)));
+  app_.set_version_flag("--version", program_ + " " + FT_VERSION, "Print the version and exit");
+  std::string footer = details.empty() ? "" : details + "\n";
+  app_.footer(footer + exit_status_help(several_items));
+}
+
+void CommandLine::add_verbosity(Verbosity& target) {
+  verbosity_ = &target;
+  CLI::Option* quiet = app_.add_flag("-q,--quiet", quiet_, "Print only errors");
+  CLI::Option* verbose = app_.add_flag("-v,--verbose", verbose_, "Print a line per file");
+  quiet->excludes(verbose);
+}
+
+std::optional<int> CommandLine::parse(int argc, char** argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive as "errors" with status 0.
+    if (e.get_exit_code() == 0) return app_.exit(e, std::cout, std::cerr);
+    // CLI11 maps parse errors to its own codes (100 and up); ft promises 2.
+    report_message(program_, std::string(e.what()) + "\nRun with --help for more information.");
+    return static_cast<int>(Exit::kUsage);
+  }
+  if (verbosity_ != nullptr) {
+    *verbosity_ = quiet_ ? Verbosity::kQuiet : verbose_ ? Verbosity::kVerbose : Verbosity::kNormal;
+  }
+  return std::nullopt;
+}
+
+void report_error(std::string_view program, std::string_view subject, const Error& error) {
+  std::string line(program);
+  line += ": ";
+  if (!subject.empty()) {
+    line += subject;
+    line += ": ";
+  }
+  line += error.message.empty() ? std::string(default_message(error.code)) : error.message;
+  // Local-only codes (1000 and up) are not shown: they name no wire error.
+  // Unknown codes from a newer server are shown as UNKNOWN_<n>.
+  if (static_cast<std::uint16_t>(error.code) < 1000) {
+    line += " (" + to_string(error.code) + ")";
+  }
+  line += '\n';
+  std::cerr << line << std::flush;
+}
+
+void report_message(std::string_view program, std::string_view message) {
+  std::cerr << program << ": " << message << '\n' << std::flush;
+}
+
+int exit_status_of(const std::vector<std::optional<Error>>& failures) {
+  for (const auto& failure : failures) {
+    if (failure) return static_cast<int>(exit_status_for(failure->code));
+  }
+  return static_cast<int>(Exit::kSuccess);
+}
+
+std::string errno_message(int err) {
+  return std::strerror(err);
+}
+
+}  // namespace ft::client

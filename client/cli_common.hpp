@@ -1,0 +1,58 @@
+#pragma once
+// What the three client commands share on the command line: how a CLI11
+// application is set up (synopsis, exit-code table in --help, --version),
+// how parse failures become exit status 2, and how every failure is printed.
+#include <CLI/CLI.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "errors.hpp"
+
+namespace ft::client {
+
+/// How much a command prints on success (errors are always printed).
+enum class Verbosity { kQuiet, kNormal, kVerbose };
+
+/// A CLI11 application for `program` whose --help shows `synopsis` as the
+/// usage line, `details` and the exit-status table, and which has
+/// --version printing "<program> <FT_VERSION>".
+class CommandLine {
+ public:
+  CommandLine(std::string program, std::string description, std::string synopsis,
+              std::string details, bool several_items);
+  CLI::App& app() { return app_; }
+  /// Adds -q/--quiet and -v/--verbose (mutually exclusive).
+  void add_verbosity(Verbosity& target);
+  /// Parses; returns the exit status to end with (0 after --help or
+  /// --version, 2 after a parse error), or nullopt to carry on.
+  std::optional<int> parse(int argc, char** argv);
+
+ private:
+  std::string program_;
+  CLI::App app_;
+  bool quiet_ = false;
+  bool verbose_ = false;
+  Verbosity* verbosity_ = nullptr;
+};
+
+/// The exit-status table as plain text for --help, built from FT_EXIT_CODES.
+/// `several_items` adds the rule for commands handling several files.
+std::string exit_status_help(bool several_items);
+
+/// Prints "<program>: <subject>: <message> (<CODE>)" to stderr. The subject
+/// is left out when empty and the code when it is local only (not a wire
+/// code). Peer-supplied text must already have gone through printable().
+void report_error(std::string_view program, std::string_view subject, const Error& error);
+/// Prints "<program>: <message>" to stderr (usage errors and the like).
+void report_message(std::string_view program, std::string_view message);
+
+/// The exit status of a command that handled several items: 0 if none
+/// failed, else the status of the first failure in argument order.
+int exit_status_of(const std::vector<std::optional<Error>>& failures);
+
+/// strerror(err) as a string.
+std::string errno_message(int err);
+
+}  // namespace ft::client

@@ -1,0 +1,103 @@
+#include "entry_format.hpp"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "path_rules.hpp"
+
+namespace ft::client {
+
+std::string mode_string(EntryType type, std::uint32_t mode) {
+  std::string out = "?rwxrwxrwx";
+  switch (type) {
+    case EntryType::kFile:
+      out[0] = '-';
+      break;
+    case EntryType::kDirectory:
+      out[0] = 'd';
+      break;
+    case EntryType::kSymlink:
+      out[0] = 'l';
+      break;
+    case EntryType::kOther:
+      out[0] = '?';
+      break;
+  }
+  for (int bit = 0; bit < 9; ++bit) {
+    if ((mode & (0400u >> bit)) == 0) out[1 + bit] = '-';
+  }
+  // The execute slot of each class also shows its special bit.
+  auto special = [&](std::size_t at, std::uint32_t flag, char with_x, char without_x) {
+    if ((mode & flag) != 0) out[at] = out[at] == 'x' ? with_x : without_x;
+  };
+  special(3, 04000, 's', 'S');
+  special(6, 02000, 's', 'S');
+  special(9, 01000, 't', 'T');
+  return out;
+}
+
+std::string local_time_string(std::int64_t mtime_ns) {
+  std::int64_t sec = mtime_ns / 1'000'000'000;
+  if (mtime_ns % 1'000'000'000 < 0) --sec;
+  const auto t = static_cast<std::time_t>(sec);
+  std::tm tm{};
+  if (::localtime_r(&t, &tm) == nullptr) return std::to_string(sec);
+  char buffer[64];
+  std::size_t n = std::strftime(buffer, sizeof buffer, "%Y-%m-%d %H:%M:%S", &tm);
+  return std::string(buffer, n);
+}
+
+std::string_view entry_type_name(EntryType type) {
+  switch (type) {
+    case EntryType::kFile:
+      return "file";
+    case EntryType::kDirectory:
+      return "dir";
+    case EntryType::kSymlink:
+      return "symlink";
+    case EntryType::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+std::string entry_json(const Entry& entry) {
+  // ordered_json keeps the documented key order.
+  nlohmann::ordered_json j = {
+      {"name", entry.name}, {"type", entry_type_name(entry.type)},
+      {"size", entry.size}, {"mtime_ns", entry.mtime_ns},
+      {"mode", entry.mode},
+  };
+  // Names the server sent are checked to be valid UTF-8, but replace rather
+  // than throw should one ever slip through.
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+}
+
+std::string format_entries(const std::vector<Entry>& entries, ListFormat format) {
+  std::string out;
+  std::size_t size_width = 1;
+  if (format == ListFormat::kLong) {
+    for (const Entry& e : entries) size_width = std::max(size_width, std::to_string(e.size).size());
+  }
+  for (const Entry& e : entries) {
+    switch (format) {
+      case ListFormat::kNames:
+        out += printable(e.name);
+        if (e.type == EntryType::kDirectory) out += '/';
+        break;
+      case ListFormat::kLong: {
+        std::string size = std::to_string(e.size);
+        out += mode_string(e.type, e.mode) + ' ' + std::string(size_width - size.size(), ' ') +
+               size + ' ' + local_time_string(e.mtime_ns) + ' ' + printable(e.name);
+        break;
+      }
+      case ListFormat::kJson:
+        out += entry_json(e);
+        break;
+    }
+    out += '\n';
+  }
+  return out;
+}
+
+}  // namespace ft::client

@@ -1,0 +1,27 @@
+#pragma once
+// How ftls prints directory entries: names only, the long form (-l) or one
+// JSON object per line (--json). Names from the server are shown through
+// printable() in the text forms and passed as-is (JSON-escaped) in JSON.
+#include <ctime>
+#include <string>
+#include <vector>
+
+#include "messages.hpp"
+
+namespace ft::client {
+
+enum class ListFormat { kNames, kLong, kJson };
+
+/// "-rw-r--r--", "drwxr-xr-x", "lrwxrwxrwx" (set-id and sticky bits as s/S, t/T).
+std::string mode_string(EntryType type, std::uint32_t mode);
+/// "YYYY-MM-DD HH:MM:SS" in local time.
+std::string local_time_string(std::int64_t mtime_ns);
+/// "file", "dir", "symlink" or "other".
+std::string_view entry_type_name(EntryType type);
+/// One JSON object (no newline).
+std::string entry_json(const Entry& entry);
+
+/// The lines ftls prints for `entries` in `format`, each ending in '\n'.
+std::string format_entries(const std::vector<Entry>& entries, ListFormat format);
+
+}  // namespace ft::client

@@ -1,0 +1,20 @@
+#pragma once
+// ftls's work: list a remote directory (or describe a remote file) and
+// print the entries.
+#include <string>
+
+#include "address.hpp"
+#include "entry_format.hpp"
+
+namespace ft::client {
+
+struct ListOptions {
+  RemoteSpec remote;  // remote.path: "" for the root
+  ListFormat format = ListFormat::kNames;
+};
+
+/// Lists, prints to stdout, reports failures to stderr; returns the exit
+/// status.
+int run_list(const ListOptions& options);
+
+}  // namespace ft::client

@@ -1,0 +1,71 @@
+#pragma once
+// One protocol session of a client command over a Connection: sends the
+// client hello, waits with poll() for the socket to be readable or writable,
+// decodes the server's hello and frames, answers connection-level errors
+// (ERROR with request id 0, decode errors, end of stream, silence) itself
+// and hands every other frame to the command's SessionHandler.
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "connection.hpp"
+#include "errors.hpp"
+#include "frame.hpp"
+
+namespace ft::client {
+
+/// How long the server may stay silent while requests are in flight before
+/// the connection counts as lost.
+inline constexpr std::chrono::seconds kIdleTimeout{120};
+/// How long connecting (name lookup excluded) may take.
+inline constexpr std::chrono::seconds kConnectTimeout{10};
+
+class Session;
+
+/// The command's side of a session. Handlers are called from Session::run()
+/// only, one at a time.
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  /// Queues the frames the command can send now (requests, DATA as the
+  /// backpressure allows). Called before every wait.
+  virtual void produce(Session& session) = 0;
+  /// A frame for one of the command's requests (request id != 0). A frame
+  /// the command did not expect is a protocol error: call Session::fail().
+  virtual void on_frame(Session& session, Frame& frame) = 0;
+  /// True when every request got its final frame; run() then returns.
+  virtual bool finished() const = 0;
+};
+
+class Session {
+ public:
+  explicit Session(Connection connection);
+
+  /// Runs until the handler is finished (returns nullopt) or the connection
+  /// fails (returns the connection-level error).
+  std::optional<Error> run(SessionHandler& handler);
+
+  Connection& connection() { return connection_; }
+  /// Queues a whole encoded frame of `request_id`.
+  void send(Bytes frame, std::uint32_t request_id) {
+    connection_.queue(std::move(frame), request_id);
+  }
+  /// Ends the session with a connection-level error once the current
+  /// handler call returns.
+  void fail(ErrorCode code, std::string message);
+  /// Shorthand for a protocol error caused by the server.
+  void protocol_error(std::string message) { fail(ErrorCode::PROTOCOL, std::move(message)); }
+
+ private:
+  bool receive_and_dispatch(SessionHandler& handler);
+  void dispatch(SessionHandler& handler);
+  void end_of_stream(SessionHandler& handler);
+  void drain_after_write_error(SessionHandler& handler, int err);
+
+  Connection connection_;
+  FrameDecoder decoder_;
+  bool hello_received_ = false;
+  std::optional<Error> failure_;
+};
+
+}  // namespace ft::client

@@ -1,0 +1,54 @@
+# shellcheck shell=bash disable=SC2034  # the package lists are used by the scripts that source this
+# Shared helpers for scripts/run, scripts/test and scripts/bench.
+# Sourced, not executed. Every script runs from the repository root.
+
+# Build packages: the compiler, CMake + Ninja and the libraries ft links.
+FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
+                   nlohmann-json3-dev libgtest-dev)
+# libFuzzer ships with clang's runtime libraries.
+FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
+# The benchmark's comparison tools; `time` is GNU time, for peak RSS.
+FT_BENCH_PACKAGES=(socat rsync procps time)
+
+# Prints a section header that stands out in a long CI log.
+section() {
+  printf '\n==== %s ====\n' "$*"
+}
+
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Installs, with apt-get, those of the given Debian packages that are missing.
+# dpkg is asked first so that the common case (all present) costs no network.
+ensure_packages() {
+  local missing=() package
+  for package in "$@"; do
+    if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$package")
+    fi
+  done
+  ((${#missing[@]} == 0)) && return 0
+
+  local sudo=()
+  if ((EUID != 0)); then
+    command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+    sudo=(sudo)
+  fi
+  echo "installing missing packages: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -q --no-install-recommends "${missing[@]}"
+}
+
+# Configures (if needed) and builds the Release programs in build-release/.
+# The tests are not configured there: this build is what a user runs, and it
+# should not depend on the test suites compiling.
+build_release() {
+  if [[ ! -f build-release/build.ninja ]]; then
+    cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release -DFT_TESTS=OFF
+  fi
+  # Ninja re-runs CMake by itself when a CMakeLists.txt changed.
+  ninja -C build-release ftserve ftsend ftget ftls
+}

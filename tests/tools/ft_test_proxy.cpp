@@ -1,0 +1,433 @@
+// ft_test_proxy: a loopback TCP proxy that injects faults, for the integration
+// tests.
+//
+//   ft_test_proxy --target 127.0.0.1:PORT [--flip-upstream N]
+//                 [--flip-downstream N] [--cut-after N]
+//
+// It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
+// `listening on 127.0.0.1:PORT` on stdout once bound, and forwards every
+// accepted connection to the target, both directions, until SIGTERM or SIGINT
+// (exit status 0). Faults apply to the FIRST accepted connection only, so that
+// a test can check that a retry through the same proxy succeeds:
+//   --flip-upstream N    XOR 0xFF into byte N (0-based) of client -> server
+//   --flip-downstream N  XOR 0xFF into byte N (0-based) of server -> client
+//   --cut-after N        close both sockets once N bytes went client -> server
+// The target must be a loopback address (127.0.0.0/8 or ::1): this tool must
+// never be usable to relay traffic off the machine.
+//
+// It uses plain POSIX sockets and one poll() loop, deliberately not libuv, so
+// that a bug in the code under test cannot hide in the tool that tests it.
+// Logs (one line per connection) go to stderr.
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+constexpr std::size_t kBufferSize = 256 * 1024;
+constexpr int kExitUsage = 2;
+constexpr int kExitFailure = 1;
+
+struct Options {
+  sockaddr_storage target{};
+  socklen_t target_length = 0;
+  std::string target_text;
+  std::optional<std::uint64_t> flip_upstream;
+  std::optional<std::uint64_t> flip_downstream;
+  std::optional<std::uint64_t> cut_after;
+};
+
+void usage(const char* program) {
+  std::fprintf(stderr,
+               "usage: %s --target 127.0.0.1:PORT|[::1]:PORT [--flip-upstream N]\n"
+               "       [--flip-downstream N] [--cut-after N]\n",
+               program);
+}
+
+std::optional<std::uint64_t> parse_number(std::string_view text) {
+  std::uint64_t value = 0;
+  const auto* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, value);
+  if (text.empty() || ec != std::errc{} || ptr != end) return std::nullopt;
+  return value;
+}
+
+// Accepts IPV4:PORT or [IPV6]:PORT with a loopback address only.
+bool parse_target(std::string_view text, Options& options, std::string& why) {
+  std::string host;
+  std::string_view port_text;
+  if (!text.empty() && text.front() == '[') {
+    auto close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      why = "expected [IPV6]:PORT";
+      return false;
+    }
+    host = std::string(text.substr(1, close - 1));
+    port_text = text.substr(close + 2);
+  } else {
+    auto colon = text.rfind(':');
+    if (colon == std::string_view::npos) {
+      why = "expected ADDR:PORT";
+      return false;
+    }
+    host = std::string(text.substr(0, colon));
+    port_text = text.substr(colon + 1);
+  }
+  auto port = parse_number(port_text);
+  if (!port || *port == 0 || *port > 65535) {
+    why = "bad port";
+    return false;
+  }
+  options.target = {};
+  in_addr v4{};
+  in6_addr v6{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) {
+    if ((ntohl(v4.s_addr) >> 24) != 127) {
+      why = "refusing a non-loopback target (only 127.0.0.0/8 and ::1)";
+      return false;
+    }
+    auto* address = reinterpret_cast<sockaddr_in*>(&options.target);
+    address->sin_family = AF_INET;
+    address->sin_addr = v4;
+    address->sin_port = htons(static_cast<std::uint16_t>(*port));
+    options.target_length = sizeof(sockaddr_in);
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6) == 1) {
+    if (!IN6_IS_ADDR_LOOPBACK(&v6)) {
+      why = "refusing a non-loopback target (only 127.0.0.0/8 and ::1)";
+      return false;
+    }
+    auto* address = reinterpret_cast<sockaddr_in6*>(&options.target);
+    address->sin6_family = AF_INET6;
+    address->sin6_addr = v6;
+    address->sin6_port = htons(static_cast<std::uint16_t>(*port));
+    options.target_length = sizeof(sockaddr_in6);
+  } else {
+    why = "the target must be a numeric loopback address";
+    return false;
+  }
+  options.target_text = std::string(text);
+  return true;
+}
+
+// Parses `--name VALUE` and `--name=VALUE`. Returns nullopt on a usage error.
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options options;
+  bool have_target = false;
+  for (int i = 1; i < argc; ++i) {
+    std::string_view argument = argv[i];
+    std::string_view name = argument;
+    std::optional<std::string_view> value;
+    if (auto equals = argument.find('='); equals != std::string_view::npos) {
+      name = argument.substr(0, equals);
+      value = argument.substr(equals + 1);
+    }
+    if (name == "-h" || name == "--help") return std::nullopt;
+    if (!value) {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "ft_test_proxy: %s needs a value\n", argv[i]);
+        return std::nullopt;
+      }
+      value = argv[++i];
+    }
+    if (name == "--target") {
+      std::string why;
+      if (!parse_target(*value, options, why)) {
+        std::fprintf(stderr, "ft_test_proxy: --target %.*s: %s\n", static_cast<int>(value->size()),
+                     value->data(), why.c_str());
+        return std::nullopt;
+      }
+      have_target = true;
+      continue;
+    }
+    std::optional<std::uint64_t>* slot = nullptr;
+    if (name == "--flip-upstream") slot = &options.flip_upstream;
+    if (name == "--flip-downstream") slot = &options.flip_downstream;
+    if (name == "--cut-after") slot = &options.cut_after;
+    if (slot == nullptr) {
+      std::fprintf(stderr, "ft_test_proxy: unknown option %.*s\n", static_cast<int>(name.size()),
+                   name.data());
+      return std::nullopt;
+    }
+    *slot = parse_number(*value);
+    if (!*slot) {
+      std::fprintf(stderr, "ft_test_proxy: %.*s wants a non-negative integer\n",
+                   static_cast<int>(name.size()), name.data());
+      return std::nullopt;
+    }
+  }
+  if (!have_target) {
+    std::fprintf(stderr, "ft_test_proxy: --target is required\n");
+    return std::nullopt;
+  }
+  return options;
+}
+
+// The signal handler only writes to a pipe that the poll loop watches: this
+// avoids the race between checking a flag and entering poll().
+int g_signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int) {
+  int saved = errno;
+  char byte = 1;
+  [[maybe_unused]] auto ignored = write(g_signal_pipe[1], &byte, 1);
+  errno = saved;
+}
+
+bool set_nonblocking(int fd) {
+  int flags = fcntl(fd, F_GETFL);
+  return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
+}
+
+/// One direction of a connection: bytes read from `from`, held in `buffer`
+/// until written to `to`. Stream offsets count from the connection's start.
+struct Direction {
+  int from = -1;
+  int to = -1;
+  std::vector<unsigned char> buffer = std::vector<unsigned char>(kBufferSize);
+  std::size_t begin = 0;  // first byte not yet written to `to`
+  std::size_t end = 0;    // one past the last byte read from `from`
+  std::uint64_t read_total = 0;
+  std::uint64_t written_total = 0;
+  std::optional<std::uint64_t> flip_at;
+  std::optional<std::uint64_t> limit;  // stop reading here (--cut-after)
+  bool eof = false;                    // `from` has reached end of stream
+  bool shut = false;                   // shutdown(to, SHUT_WR) done
+
+  bool pending() const { return begin < end; }
+  bool wants_read() const { return !eof && end < buffer.size() && (!limit || read_total < *limit); }
+};
+
+/// A proxied connection. Owns both sockets.
+struct Session {
+  int id = 0;
+  int client = -1;
+  int server = -1;
+  Direction up;    // client -> server
+  Direction down;  // server -> client
+  bool dead = false;
+
+  ~Session() {
+    if (client >= 0) close(client);
+    if (server >= 0) close(server);
+  }
+
+  bool cut_reached() const { return up.limit && up.written_total >= *up.limit; }
+  bool finished() const { return dead || cut_reached() || (up.shut && down.shut); }
+};
+
+enum class Step { kProgress, kIdle, kFailed };
+
+// Reads what fits, flipping the target byte if it is in this read.
+Step read_some(Direction& direction) {
+  if (!direction.wants_read()) return Step::kIdle;
+  std::size_t room = direction.buffer.size() - direction.end;
+  if (direction.limit) {
+    room = static_cast<std::size_t>(
+        std::min<std::uint64_t>(room, *direction.limit - direction.read_total));
+  }
+  ssize_t got = recv(direction.from, direction.buffer.data() + direction.end, room, 0);
+  if (got < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Step::kIdle;
+    return Step::kFailed;
+  }
+  if (got == 0) {
+    direction.eof = true;
+    return Step::kProgress;
+  }
+  auto count = static_cast<std::uint64_t>(got);
+  if (direction.flip_at && *direction.flip_at >= direction.read_total &&
+      *direction.flip_at < direction.read_total + count) {
+    direction.buffer[direction.end + (*direction.flip_at - direction.read_total)] ^= 0xFF;
+  }
+  direction.end += static_cast<std::size_t>(got);
+  direction.read_total += count;
+  return Step::kProgress;
+}
+
+// Writes what is pending; propagates end of stream once everything is out.
+Step write_some(Direction& direction) {
+  if (direction.pending()) {
+    ssize_t sent = send(direction.to, direction.buffer.data() + direction.begin,
+                        direction.end - direction.begin, MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Step::kIdle;
+      return Step::kFailed;
+    }
+    direction.begin += static_cast<std::size_t>(sent);
+    direction.written_total += static_cast<std::uint64_t>(sent);
+    // Once drained, the whole buffer is free again for the next read.
+    if (direction.begin == direction.end) direction.begin = direction.end = 0;
+    return Step::kProgress;
+  }
+  if (direction.eof && !direction.shut) {
+    // A half-close is forwarded as a half-close, so request/response
+    // exchanges that rely on it behave as they would without the proxy.
+    shutdown(direction.to, SHUT_WR);
+    direction.shut = true;
+    return Step::kProgress;
+  }
+  return Step::kIdle;
+}
+
+// Moves bytes in both directions until nothing more can be done right now.
+void pump(Session& session) {
+  bool progress = true;
+  while (progress && !session.finished()) {
+    progress = false;
+    for (Direction* direction : {&session.up, &session.down}) {
+      for (auto step : {read_some(*direction), write_some(*direction)}) {
+        if (step == Step::kFailed) {
+          session.dead = true;
+          return;
+        }
+        if (step == Step::kProgress) progress = true;
+      }
+      if (session.finished()) return;
+    }
+  }
+}
+
+short events_for(const Direction& reading, const Direction& writing) {
+  short events = 0;
+  if (reading.wants_read()) events |= POLLIN;
+  if (writing.pending() || (writing.eof && !writing.shut)) events |= POLLOUT;
+  return events;
+}
+
+std::unique_ptr<Session> open_session(int listener, const Options& options, int id) {
+  int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+  if (client < 0) return nullptr;
+  auto session = std::make_unique<Session>();
+  session->id = id;
+  session->client = client;
+  session->server = socket(options.target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  // A blocking connect is fine: the target is on loopback, so it either
+  // completes or is refused at once.
+  if (session->server < 0 ||
+      connect(session->server, reinterpret_cast<const sockaddr*>(&options.target),
+              options.target_length) != 0) {
+    std::fprintf(stderr, "ft_test_proxy: connection %d: connect to %s: %s\n", id,
+                 options.target_text.c_str(), std::strerror(errno));
+    return nullptr;
+  }
+  int one = 1;
+  setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  setsockopt(session->server, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (!set_nonblocking(client) || !set_nonblocking(session->server)) return nullptr;
+  session->up.from = session->down.to = client;
+  session->up.to = session->down.from = session->server;
+  if (id == 1) {
+    session->up.flip_at = options.flip_upstream;
+    session->down.flip_at = options.flip_downstream;
+    session->up.limit = options.cut_after;
+  }
+  return session;
+}
+
+int run(const Options& options) {
+  int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = 0;
+  socklen_t length = sizeof address;
+  if (listener < 0 || bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
+      listen(listener, 64) != 0 ||
+      getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length) != 0 ||
+      !set_nonblocking(listener)) {
+    std::fprintf(stderr, "ft_test_proxy: cannot listen on 127.0.0.1: %s\n", std::strerror(errno));
+    return kExitFailure;
+  }
+  std::printf("listening on 127.0.0.1:%u\n", static_cast<unsigned>(ntohs(address.sin_port)));
+  std::fflush(stdout);
+
+  std::vector<std::unique_ptr<Session>> sessions;
+  int next_id = 1;
+  std::vector<pollfd> fds;
+  for (;;) {
+    fds.clear();
+    fds.push_back({g_signal_pipe[0], POLLIN, 0});
+    fds.push_back({listener, POLLIN, 0});
+    for (const auto& session : sessions) {
+      short client_events = events_for(session->up, session->down);
+      short server_events = events_for(session->down, session->up);
+      // A negative fd is ignored by poll(): this keeps a hung-up socket we
+      // want nothing from from waking the loop over and over.
+      fds.push_back({client_events ? session->client : -1, client_events, 0});
+      fds.push_back({server_events ? session->server : -1, server_events, 0});
+    }
+    if (poll(fds.data(), fds.size(), -1) < 0) {
+      if (errno == EINTR) continue;
+      std::fprintf(stderr, "ft_test_proxy: poll: %s\n", std::strerror(errno));
+      return kExitFailure;
+    }
+    if (fds[0].revents != 0) break;
+
+    for (std::size_t i = 0; i < sessions.size(); ++i) {
+      if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0) pump(*sessions[i]);
+    }
+    if (fds[1].revents & POLLIN) {
+      int id = next_id++;
+      if (auto session = open_session(listener, options, id)) {
+        std::fprintf(stderr, "ft_test_proxy: connection %d: opened\n", id);
+        pump(*session);
+        sessions.push_back(std::move(session));
+      } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+        std::fprintf(stderr, "ft_test_proxy: connection %d: %s\n", id, std::strerror(errno));
+      }
+    }
+    std::erase_if(sessions, [](const std::unique_ptr<Session>& session) {
+      if (!session->finished()) return false;
+      std::fprintf(stderr, "ft_test_proxy: connection %d: %s, %llu bytes up, %llu bytes down\n",
+                   session->id,
+                   session->cut_reached() ? "cut"
+                   : session->dead        ? "reset"
+                                          : "closed",
+                   static_cast<unsigned long long>(session->up.written_total),
+                   static_cast<unsigned long long>(session->down.written_total));
+      return true;
+    });
+  }
+  close(listener);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse_options(argc, argv);
+  if (!options) {
+    usage(argv[0]);
+    return kExitUsage;
+  }
+  if (pipe2(g_signal_pipe, O_CLOEXEC | O_NONBLOCK) != 0) {
+    std::perror("ft_test_proxy: pipe2");
+    return kExitFailure;
+  }
+  struct sigaction action {};
+  action.sa_handler = on_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGTERM, &action, nullptr);
+  sigaction(SIGINT, &action, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return run(*options);
+}
