@@ -214,6 +214,10 @@ DecodeStatus FrameDecoder::decode_header() {
   begin_ += limits::kFrameHeaderSize;
   frame_.header = header;
   frame_.payload.clear();
+  if (header.payload_length >= kPoolMinimum && !pool_.empty()) {
+    frame_.payload = std::move(pool_.back());
+    pool_.pop_back();
+  }
   frame_.payload.resize(header.payload_length);  // bounded by the check above
   payload_filled_ = 0;
   state_ = State::kPayload;
@@ -233,6 +237,14 @@ DecodeStatus FrameDecoder::fill_payload() {
   stream_offset_ += limits::kFrameHeaderSize + frame_.payload.size();
   state_ = State::kHeader;
   return DecodeStatus::kFrame;
+}
+
+void FrameDecoder::recycle(Bytes&& buffer) {
+  if (buffer.capacity() < kPoolMinimum || pool_.size() >= kPoolCapacity) return;
+  // Keep the buffer at its full size: a later resize to a length up to that
+  // size then neither allocates nor fills.
+  buffer.resize(buffer.capacity());
+  pool_.push_back(std::move(buffer));
 }
 
 DecodeStatus FrameDecoder::finish() {

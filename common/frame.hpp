@@ -126,6 +126,10 @@ class FrameDecoder {
   Frame take_frame() { return std::move(frame_); }
   const DecodeError& error() const { return error_; }
   bool failed() const { return state_ == State::kFailed; }
+  /// Gives a frame's payload buffer back once the caller is done with it, so
+  /// later large payloads reuse its memory instead of faulting in fresh
+  /// pages. The pool is bounded; extra buffers are freed.
+  void recycle(Bytes&& buffer);
   /// Bytes of the stream consumed into complete items so far.
   std::uint64_t offset() const { return stream_offset_; }
 
@@ -137,8 +141,12 @@ class FrameDecoder {
   DecodeStatus decode_header();
   DecodeStatus fill_payload();
 
+  static constexpr std::size_t kPoolMinimum = 64 * 1024;  // smaller payloads: plain allocation
+  static constexpr std::size_t kPoolCapacity = 8;
+
   Options options_;
   State state_;
+  std::vector<Bytes> pool_;
   Bytes staging_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;

@@ -42,7 +42,8 @@ bool is_valid_utf8(std::string_view s) {
 
 std::optional<std::string> component_violation(std::string_view name) {
   if (name.empty()) return "empty path component";
-  if (name == "." || name == "..") return "'" + std::string(name) + "' component";
+  if (name == ".") return "'.' component";
+  if (name == "..") return "'..' component";
   if (name.size() > limits::kMaxComponentBytes) {
     return "component longer than " + std::to_string(limits::kMaxComponentBytes) + " bytes";
   }

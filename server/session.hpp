@@ -54,6 +54,8 @@ class Session : public std::enable_shared_from_this<Session> {
   /// The request ended (its last frame was sent); `discard_rest` keeps
   /// swallowing its DATA/END frames still on their way.
   void finish_request(std::uint32_t id, bool discard_rest);
+  /// Hands a received payload buffer back to the decoder for reuse.
+  void recycle(Bytes&& buffer) { decoder_.recycle(std::move(buffer)); }
   void add_disk_backlog(std::size_t bytes);
   void remove_disk_backlog(std::size_t bytes);
   std::size_t send_backlog() const { return send_backlog_; }

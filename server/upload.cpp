@@ -155,7 +155,10 @@ void Upload::pump() {
       [self = shared_from_this(), batch, outcome] {
         self->job_running_ = false;
         std::size_t bytes = 0;
-        for (const Chunk& chunk : *batch) bytes += chunk.payload.size();
+        for (Chunk& chunk : *batch) {
+          bytes += chunk.payload.size();
+          self->session_->recycle(std::move(chunk.payload));
+        }
         self->session_->remove_disk_backlog(bytes);
         if (self->aborted_) return self->remove_temp();
         if (outcome->bad_hash) {
