@@ -41,9 +41,15 @@ class ByteWriter {
  public:
   explicit ByteWriter(Bytes& out) : out_(out) {}
   void u8(std::uint8_t v) { out_.push_back(v); }
-  void u16(std::uint16_t v) { grow(2, [&](std::uint8_t* p) { store_be16(p, v); }); }
-  void u32(std::uint32_t v) { grow(4, [&](std::uint8_t* p) { store_be32(p, v); }); }
-  void u64(std::uint64_t v) { grow(8, [&](std::uint8_t* p) { store_be64(p, v); }); }
+  void u16(std::uint16_t v) {
+    grow(2, [&](std::uint8_t* p) { store_be16(p, v); });
+  }
+  void u32(std::uint32_t v) {
+    grow(4, [&](std::uint8_t* p) { store_be32(p, v); });
+  }
+  void u64(std::uint64_t v) {
+    grow(8, [&](std::uint8_t* p) { store_be64(p, v); });
+  }
   void i64(std::int64_t v) { u64(static_cast<std::uint64_t>(v)); }
   void raw(ByteSpan bytes) { out_.insert(out_.end(), bytes.begin(), bytes.end()); }
   /// A u16 length then the bytes; the caller guarantees size <= 65535.

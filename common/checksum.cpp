@@ -25,7 +25,9 @@ std::string Hash128::hex() const {
   return out;
 }
 
-std::uint64_t hash64(ByteSpan bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
+std::uint64_t hash64(ByteSpan bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
 
 Hash128 hash128(ByteSpan bytes) {
   XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
@@ -46,7 +48,9 @@ StreamHash128::~StreamHash128() = default;
 StreamHash128::StreamHash128(StreamHash128&&) noexcept = default;
 StreamHash128& StreamHash128::operator=(StreamHash128&&) noexcept = default;
 
-void StreamHash128::reset() { XXH3_128bits_reset(state_->xxh); }
+void StreamHash128::reset() {
+  XXH3_128bits_reset(state_->xxh);
+}
 
 void StreamHash128::update(ByteSpan bytes) {
   XXH3_128bits_update(state_->xxh, bytes.data(), bytes.size());

@@ -78,11 +78,10 @@ std::string error_table_markdown() {
   std::string out =
       "| code | name | exit | meaning |\n"
       "|-----:|------|-----:|---------|\n";
-#define FT_X(name, value, exit, text)                                                   \
-  if (value < 1000)                                                                     \
-    out += "| " + std::to_string(value) + " | " #name " | " +                           \
-           std::to_string(static_cast<int>(Exit::exit)) + " | " + std::string(text) + \
-           " |\n";
+#define FT_X(name, value, exit, text)                         \
+  if (value < 1000)                                           \
+    out += "| " + std::to_string(value) + " | " #name " | " + \
+           std::to_string(static_cast<int>(Exit::exit)) + " | " + std::string(text) + " |\n";
   FT_ERRORS(FT_X)
 #undef FT_X
   return out;

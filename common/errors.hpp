@@ -11,8 +11,8 @@ namespace ft {
 
 /// Process exit statuses of the client commands (and of ftserve for the
 /// ones that apply). Documented in docs/exit-codes.md.
-#define FT_EXIT_CODES(X)                                                     \
-  X(kSuccess, 0, "success")                                                  \
+#define FT_EXIT_CODES(X)                                                    \
+  X(kSuccess, 0, "success")                                                 \
   X(kFailure, 1, "other failure (cancelled, internal error)")               \
   X(kUsage, 2, "usage error (bad arguments or options)")                    \
   X(kLocalFile, 3, "local file missing, unreadable or not writable")        \
@@ -29,28 +29,28 @@ enum class Exit : int {
 };
 
 /// name, wire code (>= 1000: local only, never sent), exit status, message.
-#define FT_ERRORS(X)                                                                 \
-  X(PROTOCOL, 1, kProtocol, "the peer broke the protocol")                           \
-  X(UNSUPPORTED_VERSION, 2, kProtocol, "no protocol version in common")              \
-  X(BAD_PATH, 3, kRemoteRefused, "path refused by the path rules")                   \
-  X(NOT_FOUND, 4, kRemoteRefused, "no such file or directory")                       \
-  X(NOT_A_DIRECTORY, 5, kRemoteRefused, "a path component is not a directory")       \
-  X(IS_A_DIRECTORY, 6, kRemoteRefused, "the path is a directory")                    \
-  X(PERMISSION_DENIED, 7, kRemoteRefused, "permission denied")                       \
-  X(PATH_ESCAPES_ROOT, 8, kRemoteRefused, "the path leads outside the root")         \
-  X(NO_SPACE, 9, kServerError, "no space left on the server")                        \
-  X(IO_ERROR, 10, kServerError, "input/output error")                                \
-  X(CHECKSUM_MISMATCH, 11, kChecksum, "checksum mismatch")                           \
-  X(SIZE_MISMATCH, 12, kChecksum, "size differs from the declared size")             \
-  X(TOO_MANY_REQUESTS, 13, kServerError, "too many requests in flight")              \
-  X(CANCELLED, 14, kFailure, "request cancelled")                                    \
-  X(SHUTTING_DOWN, 15, kServerError, "server is shutting down")                      \
-  X(BAD_OFFSET, 16, kProtocol, "offset beyond the end of the file")                  \
-  X(BAD_CHUNK_SIZE, 17, kProtocol, "chunk size out of range")                        \
-  X(INTERNAL, 18, kServerError, "internal server error")                             \
-  X(USAGE, 1001, kUsage, "usage error")                                              \
-  X(LOCAL_FILE, 1002, kLocalFile, "local file error")                                \
-  X(CONNECT_FAILED, 1003, kConnection, "cannot connect")                             \
+#define FT_ERRORS(X)                                                           \
+  X(PROTOCOL, 1, kProtocol, "the peer broke the protocol")                     \
+  X(UNSUPPORTED_VERSION, 2, kProtocol, "no protocol version in common")        \
+  X(BAD_PATH, 3, kRemoteRefused, "path refused by the path rules")             \
+  X(NOT_FOUND, 4, kRemoteRefused, "no such file or directory")                 \
+  X(NOT_A_DIRECTORY, 5, kRemoteRefused, "a path component is not a directory") \
+  X(IS_A_DIRECTORY, 6, kRemoteRefused, "the path is a directory")              \
+  X(PERMISSION_DENIED, 7, kRemoteRefused, "permission denied")                 \
+  X(PATH_ESCAPES_ROOT, 8, kRemoteRefused, "the path leads outside the root")   \
+  X(NO_SPACE, 9, kServerError, "no space left on the server")                  \
+  X(IO_ERROR, 10, kServerError, "input/output error")                          \
+  X(CHECKSUM_MISMATCH, 11, kChecksum, "checksum mismatch")                     \
+  X(SIZE_MISMATCH, 12, kChecksum, "size differs from the declared size")       \
+  X(TOO_MANY_REQUESTS, 13, kServerError, "too many requests in flight")        \
+  X(CANCELLED, 14, kFailure, "request cancelled")                              \
+  X(SHUTTING_DOWN, 15, kServerError, "server is shutting down")                \
+  X(BAD_OFFSET, 16, kProtocol, "offset beyond the end of the file")            \
+  X(BAD_CHUNK_SIZE, 17, kProtocol, "chunk size out of range")                  \
+  X(INTERNAL, 18, kServerError, "internal server error")                       \
+  X(USAGE, 1001, kUsage, "usage error")                                        \
+  X(LOCAL_FILE, 1002, kLocalFile, "local file error")                          \
+  X(CONNECT_FAILED, 1003, kConnection, "cannot connect")                       \
   X(CONNECTION_LOST, 1004, kConnection, "connection lost")
 
 enum class ErrorCode : std::uint16_t {

@@ -7,18 +7,30 @@ namespace ft {
 
 std::string frame_type_name(std::uint8_t type) {
   switch (static_cast<FrameType>(type)) {
-    case FrameType::kError: return "ERROR";
-    case FrameType::kOk: return "OK";
-    case FrameType::kData: return "DATA";
-    case FrameType::kEnd: return "END";
-    case FrameType::kCancel: return "CANCEL";
-    case FrameType::kPut: return "PUT";
-    case FrameType::kPutReady: return "PUT_READY";
-    case FrameType::kGet: return "GET";
-    case FrameType::kGetReady: return "GET_READY";
-    case FrameType::kList: return "LIST";
-    case FrameType::kEntries: return "ENTRIES";
-    case FrameType::kStat: return "STAT";
+    case FrameType::kError:
+      return "ERROR";
+    case FrameType::kOk:
+      return "OK";
+    case FrameType::kData:
+      return "DATA";
+    case FrameType::kEnd:
+      return "END";
+    case FrameType::kCancel:
+      return "CANCEL";
+    case FrameType::kPut:
+      return "PUT";
+    case FrameType::kPutReady:
+      return "PUT_READY";
+    case FrameType::kGet:
+      return "GET";
+    case FrameType::kGetReady:
+      return "GET_READY";
+    case FrameType::kList:
+      return "LIST";
+    case FrameType::kEntries:
+      return "ENTRIES";
+    case FrameType::kStat:
+      return "STAT";
   }
   static const char* hex = "0123456789abcdef";
   return std::string("0x") + hex[type >> 4] + hex[type & 15];
@@ -78,15 +90,24 @@ void encode_header(Bytes& out, const FrameHeader& header) {
 
 std::string to_string(DecodeErrorKind kind) {
   switch (kind) {
-    case DecodeErrorKind::kBadMagic: return "bad magic";
-    case DecodeErrorKind::kWrongVersion: return "wrong version";
-    case DecodeErrorKind::kUnknownType: return "unknown frame type";
-    case DecodeErrorKind::kWrongDirection: return "frame type not allowed in this direction";
-    case DecodeErrorKind::kBadFlags: return "reserved flag bits set";
-    case DecodeErrorKind::kReservedNotZero: return "reserved header field not zero";
-    case DecodeErrorKind::kZeroRequestId: return "request id 0";
-    case DecodeErrorKind::kPayloadTooLarge: return "payload too large";
-    case DecodeErrorKind::kTruncated: return "truncated";
+    case DecodeErrorKind::kBadMagic:
+      return "bad magic";
+    case DecodeErrorKind::kWrongVersion:
+      return "wrong version";
+    case DecodeErrorKind::kUnknownType:
+      return "unknown frame type";
+    case DecodeErrorKind::kWrongDirection:
+      return "frame type not allowed in this direction";
+    case DecodeErrorKind::kBadFlags:
+      return "reserved flag bits set";
+    case DecodeErrorKind::kReservedNotZero:
+      return "reserved header field not zero";
+    case DecodeErrorKind::kZeroRequestId:
+      return "request id 0";
+    case DecodeErrorKind::kPayloadTooLarge:
+      return "payload too large";
+    case DecodeErrorKind::kTruncated:
+      return "truncated";
   }
   return "unknown decode error";
 }
@@ -137,10 +158,14 @@ DecodeStatus FrameDecoder::fail(DecodeErrorKind kind, std::uint64_t at, std::str
 
 DecodeStatus FrameDecoder::next() {
   switch (state_) {
-    case State::kFailed: return DecodeStatus::kError;
-    case State::kHello: return decode_hello();
-    case State::kHeader: return decode_header();
-    case State::kPayload: return fill_payload();
+    case State::kFailed:
+      return DecodeStatus::kError;
+    case State::kHello:
+      return decode_hello();
+    case State::kHeader:
+      return decode_header();
+    case State::kPayload:
+      return fill_payload();
   }
   return DecodeStatus::kError;
 }
@@ -208,8 +233,7 @@ DecodeStatus FrameDecoder::decode_header() {
   if (header.payload_length > max_payload_for(frame_type)) {
     return fail(DecodeErrorKind::kPayloadTooLarge, at + 8,
                 name + " payload of " + std::to_string(header.payload_length) +
-                    " bytes exceeds the limit of " +
-                    std::to_string(max_payload_for(frame_type)));
+                    " bytes exceeds the limit of " + std::to_string(max_payload_for(frame_type)));
   }
   begin_ += limits::kFrameHeaderSize;
   frame_.header = header;

@@ -78,7 +78,8 @@ void Download::open() {
         // later in the file hashes the part it skips.
         Bytes buffer(std::min<std::uint64_t>(offset, kChunkSize));
         for (std::uint64_t at = 0; at < offset;) {
-          std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, kChunkSize));
+          std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, kChunkSize));
           if ((*result = read_exactly(disk->file.get(), buffer.data(), n, at)) != 0) return;
           disk->hash.update(ByteSpan(buffer.data(), n));
           at += n;
@@ -101,10 +102,10 @@ void Download::open() {
         self->next_offset_ = self->get_.offset;
         self->streaming_ = true;
         Bytes out;
-        encode_get_ready(out, self->id_,
-                         GetReadyMsg{self->size_, mtime_ns_of(disk->initial),
-                                     static_cast<std::uint32_t>(disk->initial.st_mode & 07777),
-                                     kChunkSize});
+        encode_get_ready(
+            out, self->id_,
+            GetReadyMsg{self->size_, mtime_ns_of(disk->initial),
+                        static_cast<std::uint32_t>(disk->initial.st_mode & 07777), kChunkSize});
         self->session_->send_frame(std::move(out));
         self->pump();
       });
@@ -191,7 +192,8 @@ void Download::finish(const std::string& result) {
 void Download::close_file() {
   auto disk = std::move(disk_);
   if (!disk || !disk->file) return;
-  queue_job(session_->loop(), [disk] { disk->file.reset(); }, [] {});
+  queue_job(
+      session_->loop(), [disk] { disk->file.reset(); }, [] {});
 }
 
 }  // namespace ft::server

@@ -61,8 +61,7 @@ int main(int argc, char** argv) {
       server.stop();
       exit_code = 4;
     } else {
-      std::fprintf(stderr,
-                   "ftserve: serving %s without authentication or encryption (open mode)\n",
+      std::fprintf(stderr, "ftserve: serving %s without authentication or encryption (open mode)\n",
                    root.c_str());
       std::printf("listening on %s\n", bound.c_str());
       std::fflush(stdout);

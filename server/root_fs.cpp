@@ -94,8 +94,8 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out) {
   return EEXIST;
 }
 
-int commit_temp_file(int file, int dir, const std::string& temp_name,
-                     const std::string& final_name, std::uint32_t mode, std::int64_t mtime_ns) {
+int commit_temp_file(int file, int dir, const std::string& temp_name, const std::string& final_name,
+                     std::uint32_t mode, std::int64_t mtime_ns) {
   if (::fchmod(file, mode & 0777) != 0) return errno;
   struct timespec times[2];
   times[0].tv_sec = 0;
@@ -165,8 +165,7 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
     out.push_back(entry_from_stat(std::string(name), st));
   }
   ::closedir(stream);
-  std::sort(out.begin(), out.end(),
-            [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
   return err;
 }
 

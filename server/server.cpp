@@ -57,7 +57,9 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
   }
 }
 
-void Server::session_closed(Session* session) { sessions_.erase(session); }
+void Server::session_closed(Session* session) {
+  sessions_.erase(session);
+}
 
 void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
   auto* self = static_cast<Server*>(handle->data);

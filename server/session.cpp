@@ -15,8 +15,12 @@ Session::Session(Server& server)
 
 Session::~Session() = default;
 
-uv_loop_t* Session::loop() const { return server_.loop(); }
-int Session::root_fd() const { return server_.root_fd(); }
+uv_loop_t* Session::loop() const {
+  return server_.loop();
+}
+int Session::root_fd() const {
+  return server_.root_fd();
+}
 
 int Session::accept_from(uv_stream_t* listener) {
   uv_tcp_init(server_.loop(), &tcp_);
@@ -90,8 +94,9 @@ void Session::process_input() {
       } else if (e.kind == DecodeErrorKind::kWrongVersion) {
         Bytes out;
         encode_hello(out, Hello{});
-        encode_error(out, 0, ErrorMsg{static_cast<std::uint16_t>(ErrorCode::UNSUPPORTED_VERSION),
-                                      "", e.reason});
+        encode_error(
+            out, 0,
+            ErrorMsg{static_cast<std::uint16_t>(ErrorCode::UNSUPPORTED_VERSION), "", e.reason});
         send_frame(std::move(out));
         close(ErrorCode::UNSUPPORTED_VERSION, e.reason, false);
       } else {
@@ -123,8 +128,7 @@ bool Session::admit_request(std::uint32_t id) {
   discarding_.erase(id);  // the client reuses the id: it saw the ERROR
   if (requests_.size() + discarding_.size() >= limits::kMaxRequestsInFlight) {
     send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
-               "more than " + std::to_string(limits::kMaxRequestsInFlight) +
-                   " requests in flight");
+               "more than " + std::to_string(limits::kMaxRequestsInFlight) + " requests in flight");
     return false;
   }
   return true;
@@ -151,7 +155,8 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kList:
     case FrameType::kStat: {
       auto msg = decode_path_msg(payload);
-      if (!msg) return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
+      if (!msg)
+        return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
       if (!admit_request(id)) return;
       requests_[id] = Listing::start(shared_from_this(), id, std::move(msg->path),
                                      frame.header.type == FrameType::kList);
@@ -165,9 +170,8 @@ void Session::handle_frame(Frame& frame) {
       }
       auto it = requests_.find(id);
       if (it == requests_.end() || !it->second->on_frame(frame)) {
-        return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) +
-                             " for request " + std::to_string(id) +
-                             ", which is not an upload in progress");
+        return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
+                             std::to_string(id) + ", which is not an upload in progress");
       }
       return;
     }
@@ -285,8 +289,8 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
     Bytes out;
     if (!hello_sent_) encode_hello(out, Hello{});
     encode_error(out, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
-    uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(out.data()),
-                               static_cast<unsigned>(out.size()));
+    uv_buf_t buf =
+        uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
     uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
   }
   closing_ = true;

@@ -41,7 +41,8 @@ void Upload::open() {
     std::string message = put_.put_flags != 0
                               ? "PUT flags must be 0 in protocol version 1"
                               : "chunk size " + std::to_string(put_.chunk_size) + " out of range";
-    queue_job(session_->loop(), [] {}, [self, code, message] { self->fail(code, message); });
+    queue_job(
+        session_->loop(), [] {}, [self, code, message] { self->fail(code, message); });
     return;
   }
   components_ = split_path(put_.path);
@@ -102,9 +103,9 @@ bool Upload::on_end(Frame& frame) {
   end_received_ = true;
   end_ = *end;
   if (end_.total_size != put_.size || received_ != put_.size) {
-    fail(ErrorCode::SIZE_MISMATCH, "received " + std::to_string(received_) +
-                                       " bytes, END says " + std::to_string(end_.total_size) +
-                                       ", PUT declared " + std::to_string(put_.size));
+    fail(ErrorCode::SIZE_MISMATCH, "received " + std::to_string(received_) + " bytes, END says " +
+                                       std::to_string(end_.total_size) + ", PUT declared " +
+                                       std::to_string(put_.size));
     return true;
   }
   pump();
@@ -162,9 +163,9 @@ void Upload::pump() {
         self->session_->remove_disk_backlog(bytes);
         if (self->aborted_) return self->remove_temp();
         if (outcome->bad_hash) {
-          return self->fail(ErrorCode::CHECKSUM_MISMATCH,
-                            "chunk at offset " + std::to_string(outcome->at) +
-                                " failed its XXH3-64 check");
+          return self->fail(
+              ErrorCode::CHECKSUM_MISMATCH,
+              "chunk at offset " + std::to_string(outcome->at) + " failed its XXH3-64 check");
         }
         if (outcome->err != 0) {
           return self->fail(error_from_errno(outcome->err),
@@ -266,8 +267,8 @@ void Upload::remove_temp() {
         }
       },
       [session = session_, id = id_, error] {
-        if (error) session->send_error(id, static_cast<ErrorCode>(error->code), error->path,
-                                       error->message);
+        if (error)
+          session->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
       });
 }
 

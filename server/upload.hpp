@@ -62,7 +62,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool end_received_ = false;
   EndMsg end_;
   std::optional<ErrorMsg> pending_error_;  // sent once the temp file is gone
-  std::uint64_t received_ = 0;  // next expected offset
+  std::uint64_t received_ = 0;             // next expected offset
   std::chrono::steady_clock::time_point started_;
 };
 

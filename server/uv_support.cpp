@@ -66,8 +66,9 @@ int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request) {
   bufs[count++] = uv_buf_init(reinterpret_cast<char*>(request->head.data()),
                               static_cast<unsigned>(request->head.size()));
   if (request->body && request->body_length > 0) {
-    bufs[count++] = uv_buf_init(reinterpret_cast<char*>(request->body->data() + request->body_offset),
-                                static_cast<unsigned>(request->body_length));
+    bufs[count++] =
+        uv_buf_init(reinterpret_cast<char*>(request->body->data() + request->body_offset),
+                    static_cast<unsigned>(request->body_length));
   }
   request->req.data = request.get();
   int rc = uv_write(&request->req, stream, bufs, count, after_write);

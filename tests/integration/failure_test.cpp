@@ -1,8 +1,12 @@
 // Each failure a user can meet gets its documented exit code, a specific
 // message, and leaves nothing under a final name.
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "errors.hpp"
 #include "server_fixture.hpp"
@@ -55,8 +59,8 @@ TEST_F(ServerTest, HelpListsExitCodes) {
 
 TEST_F(ServerTest, MissingLocalFileExitsThreeAndOthersStillGo) {
   write_file(work_ / "present", "here");
-  RunResult r = run({bin("ftsend"), (work_ / "absent").string(), (work_ / "present").string(),
-                     remote()});
+  RunResult r =
+      run({bin("ftsend"), (work_ / "absent").string(), (work_ / "present").string(), remote()});
   EXPECT_EQ(r.exit_code, kLocalFile) << r.err;
   EXPECT_NE(r.err.find("absent"), std::string::npos) << r.err;
   EXPECT_EQ(read_file(root_.path() / "present"), "here");
@@ -64,8 +68,8 @@ TEST_F(ServerTest, MissingLocalFileExitsThreeAndOthersStillGo) {
 
 TEST_F(ServerTest, RefusedConnectionExitsFour) {
   write_file(work_ / "f", "x");
-  RunResult r = run({bin("ftsend"), (work_ / "f").string(),
-                     "127.0.0.1:" + std::to_string(closed_port())});
+  RunResult r =
+      run({bin("ftsend"), (work_ / "f").string(), "127.0.0.1:" + std::to_string(closed_port())});
   EXPECT_EQ(r.exit_code, kConnection) << r.err;
   EXPECT_NE(r.err.find("refused"), std::string::npos) << r.err;
   RunResult ls = run({bin("ftls"), "127.0.0.1:" + std::to_string(closed_port())});
@@ -167,10 +171,10 @@ class Corruption : public ServerTest {
   std::string through_proxy(const std::string& flag, std::uint64_t offset,
                             const std::string& path) {
     std::string error;
-    EXPECT_TRUE(proxy_.start({bin("ft_test_proxy"), "--target",
-                              "127.0.0.1:" + std::to_string(server_.port()), flag,
-                              std::to_string(offset)},
-                             error))
+    EXPECT_TRUE(
+        proxy_.start({bin("ft_test_proxy"), "--target",
+                      "127.0.0.1:" + std::to_string(server_.port()), flag, std::to_string(offset)},
+                     error))
         << error;
     return "127.0.0.1:" + std::to_string(proxy_.port()) + (path.empty() ? "" : "/" + path);
   }
@@ -201,6 +205,37 @@ TEST_F(Corruption, FlippedByteOnDownloadFailsWithChecksumErrorAndLeavesNothing) 
   EXPECT_EQ(r.exit_code, kChecksum) << r.err;
   EXPECT_NE(r.err.find("checksum"), std::string::npos) << r.err;
   EXPECT_TRUE(tree_names(dest).empty());
+}
+
+// A server whose root is a 1 MiB tmpfs: uploads that do not fit fail with
+// NO_SPACE (exit 6), leave nothing behind, and the server keeps serving.
+TEST(ServerSideErrors, DiskFullExitsSixAndTheServerKeepsServing) {
+  TempDir root;
+  if (::mount("tmpfs", root.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
+    GTEST_SKIP() << "cannot mount a small tmpfs (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    const fs::path& path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{root.path()};
+  ListeningProcess server;
+  std::string error;
+  ASSERT_TRUE(server.start(
+      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
+      << error;
+  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  TempDir work;
+  write_random_file(work / "big", 3 * 1024 * 1024, 3);
+  RunResult full = run({bin("ftsend"), (work / "big").string(), address});
+  EXPECT_EQ(full.exit_code, static_cast<int>(Exit::kServerError)) << full.err;
+  EXPECT_NE(full.err.find("NO_SPACE"), std::string::npos) << full.err;
+  EXPECT_TRUE(tree_names(root.path()).empty());
+
+  write_file(work / "small", "still serving");
+  RunResult small = run({bin("ftsend"), (work / "small").string(), address});
+  EXPECT_EQ(small.exit_code, 0) << small.err;
+  EXPECT_EQ(read_file(root / "small"), "still serving");
+  EXPECT_EQ(server.stop(SIGTERM), 0);
 }
 
 }  // namespace

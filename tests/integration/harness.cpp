@@ -16,7 +16,9 @@
 
 namespace ft::testing {
 
-std::string bin(const std::string& name) { return std::string(FT_BIN_DIR) + "/" + name; }
+std::string bin(const std::string& name) {
+  return std::string(FT_BIN_DIR) + "/" + name;
+}
 
 namespace {
 
@@ -56,7 +58,9 @@ bool drain(int fd, std::string& into) {
   return n < 0 && errno == EINTR;
 }
 
-int decode_status(int status) { return WIFEXITED(status) ? WEXITSTATUS(status) : -1; }
+int decode_status(int status) {
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
 
 }  // namespace
 
@@ -73,7 +77,8 @@ RunResult run(const std::vector<std::string>& argv, std::chrono::seconds deadlin
       ::kill(pid, SIGKILL);
       break;
     }
-    struct pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0}, {err_open ? err_fd : -1, POLLIN, 0}};
+    struct pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0},
+                            {err_open ? err_fd : -1, POLLIN, 0}};
     if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
     if (fds[0].revents) out_open = drain(out_fd, result.out);
     if (fds[1].revents) err_open = drain(err_fd, result.err);

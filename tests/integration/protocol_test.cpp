@@ -172,9 +172,8 @@ TEST(ServerLifecycle, SigtermDuringAnUploadExitsZeroAndRemovesTheTemporaryFile) 
   TempDir root;
   ListeningProcess server;
   std::string error;
-  ASSERT_TRUE(server.start({bin("ftserve"), "--root", root.path().string(), "--listen",
-                            "127.0.0.1:0"},
-                           error))
+  ASSERT_TRUE(server.start(
+      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
       << error;
   RawClient client(server.port());
   client.send_hello();
@@ -199,8 +198,8 @@ TEST(ServerLifecycle, ListensOnIpv6Loopback) {
   write_file(root / "f", "six");
   ListeningProcess server;
   std::string error;
-  ASSERT_TRUE(server.start({bin("ftserve"), "--root", root.path().string(), "--listen", "[::1]:0"},
-                           error))
+  ASSERT_TRUE(
+      server.start({bin("ftserve"), "--root", root.path().string(), "--listen", "[::1]:0"}, error))
       << error;
   EXPECT_EQ(server.address().rfind("[::1]:", 0), 0u) << server.address();
   RunResult ls = run({bin("ftls"), "[::1]:" + std::to_string(server.port())});

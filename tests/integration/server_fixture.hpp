@@ -14,9 +14,8 @@ class ServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::string error;
-    ASSERT_TRUE(server_.start({bin("ftserve"), "--root", root_.path().string(), "--listen",
-                               "127.0.0.1:0"},
-                              error))
+    ASSERT_TRUE(server_.start(
+        {bin("ftserve"), "--root", root_.path().string(), "--listen", "127.0.0.1:0"}, error))
         << error;
   }
   void TearDown() override {

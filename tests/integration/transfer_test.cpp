@@ -56,15 +56,15 @@ TEST_P(RoundTrip, UploadThenDownloadIsByteIdentical) {
   EXPECT_EQ(tree_names(back), (std::vector<std::string>{"payload.bin"}));
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Sizes, RoundTrip,
-    ::testing::Values(SizeCase{0, 0}, SizeCase{1, 0}, SizeCase{kMiB - 1, 0}, SizeCase{kMiB, 0},
-                      SizeCase{kMiB + 1, 0}, SizeCase{4095, 4096}, SizeCase{4096, 4096},
-                      SizeCase{4097, 4096}, SizeCase{64 * kMiB, 0}),
-    [](const ::testing::TestParamInfo<SizeCase>& info) {
-      return std::to_string(info.param.size) + "_bytes_chunk_" +
-             std::to_string(info.param.chunk);
-    });
+INSTANTIATE_TEST_SUITE_P(Sizes, RoundTrip,
+                         ::testing::Values(SizeCase{0, 0}, SizeCase{1, 0}, SizeCase{kMiB - 1, 0},
+                                           SizeCase{kMiB, 0}, SizeCase{kMiB + 1, 0},
+                                           SizeCase{4095, 4096}, SizeCase{4096, 4096},
+                                           SizeCase{4097, 4096}, SizeCase{64 * kMiB, 0}),
+                         [](const ::testing::TestParamInfo<SizeCase>& info) {
+                           return std::to_string(info.param.size) + "_bytes_chunk_" +
+                                  std::to_string(info.param.chunk);
+                         });
 
 TEST_F(ServerTest, UnicodeNameIntoNestedDirectoryThatDoesNotExist) {
   const std::string name = "ünïcødé файл 📦 with spaces.txt";
