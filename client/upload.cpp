@@ -122,7 +122,7 @@ class UploadJob : public SessionHandler {
   }
 
   void on_put_ready(Session& session, UploadItem& item, const Frame& frame) {
-    auto ready = decode_put_ready(frame.payload);
+    auto ready = decode_put_ready(frame.payload, false);
     if (!ready) return session.protocol_error("malformed PUT_READY");
     if (item.state != UploadState::kPutSent) {
       return session.protocol_error("PUT_READY twice for request " + std::to_string(item.id));

@@ -32,6 +32,12 @@ enum class FrameType : std::uint8_t {
 
 inline constexpr std::uint8_t kFlagMore = 0x01;  // ENTRIES: more frames follow
 
+/// Capability bits of the hello (docs/protocol.md, section 2).
+inline constexpr std::uint32_t kCapResume = 0x00000001;
+inline constexpr std::uint32_t kKnownCapabilities = kCapResume;
+/// PUT flags (section 5.4).
+inline constexpr std::uint32_t kPutResumable = 0x1;
+
 /// Who sent the bytes a decoder reads; decides which frame types are legal.
 enum class Sender { kClient, kServer };
 

@@ -18,6 +18,8 @@ inline constexpr std::size_t kMaxPathBytes = 4096;
 inline constexpr std::size_t kMaxComponentBytes = 255;
 inline constexpr std::size_t kMaxPathDepth = 64;
 inline constexpr std::size_t kMaxRequestsInFlight = 64;
+inline constexpr std::size_t kMaxSourceIdBytes = 255;
+inline constexpr int kMaxRewinds = 3;
 
 static_assert(kMinChunkSize <= kDefaultChunkSize && kDefaultChunkSize <= kMaxChunkSize);
 // A control frame must hold the longest path plus its fixed fields.

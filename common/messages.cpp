@@ -51,10 +51,27 @@ void encode_put(Bytes& out, std::uint32_t id, const PutMsg& m) {
     w.i64(m.mtime_ns);
     w.u32(m.chunk_size);
     w.u32(m.put_flags);
+    if (m.put_flags & kPutResumable) w.str(m.source_id);
   });
 }
 void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m) {
-  encode_frame(out, FrameType::kPutReady, 0, id, [&](ByteWriter& w) { w.u64(m.offset); });
+  encode_frame(out, FrameType::kPutReady, 0, id, [&](ByteWriter& w) {
+    w.u64(m.offset);
+    if (m.prefix_hash) {
+      auto c = m.prefix_hash->canonical();
+      w.raw(ByteSpan(c.data(), c.size()));
+    }
+  });
+}
+
+std::string partial_file_name(const PutMsg& put) {
+  Bytes key;
+  ByteWriter w(key);
+  w.str(put.path);
+  w.u64(put.size);
+  w.i64(put.mtime_ns);
+  w.str(put.source_id);
+  return "." + std::string("ft-part-") + hash128(key).hex();
 }
 void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m) {
   encode_frame(out, FrameType::kGet, 0, id, [&](ByteWriter& w) {
@@ -150,15 +167,26 @@ std::optional<PutMsg> decode_put(ByteSpan payload) {
   m.mtime_ns = r.i64();
   m.chunk_size = r.u32();
   m.put_flags = r.u32();
+  if (m.put_flags & kPutResumable) {
+    m.source_id = r.str();
+    if (m.source_id.empty() || !string_ok(m.source_id, limits::kMaxSourceIdBytes)) {
+      return std::nullopt;
+    }
+  }
   if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) || m.mode > 07777) {
     return std::nullopt;
   }
   return m;
 }
 
-std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload) {
+std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload, bool resume) {
   ByteReader r(payload);
-  PutReadyMsg m{r.u64()};
+  PutReadyMsg m;
+  m.offset = r.u64();
+  if (resume) {
+    ByteSpan h = r.raw(16);
+    if (r.ok()) m.prefix_hash = Hash128::from_canonical(h.data());
+  }
   if (!r.done()) return std::nullopt;
   return m;
 }

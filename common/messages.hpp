@@ -25,9 +25,11 @@ struct PutMsg {
   std::int64_t mtime_ns = 0;
   std::uint32_t chunk_size = limits::kDefaultChunkSize;
   std::uint32_t put_flags = 0;
+  std::string source_id;  // only with put_flags & kPutResumable
 };
 struct PutReadyMsg {
   std::uint64_t offset = 0;
+  std::optional<Hash128> prefix_hash;  // present when RESUME was agreed
 };
 /// A DATA payload; `bytes` points into the frame's payload.
 struct DataView {
@@ -74,6 +76,9 @@ void encode_ok(Bytes& out, std::uint32_t id);
 void encode_cancel(Bytes& out, std::uint32_t id);
 void encode_put(Bytes& out, std::uint32_t id, const PutMsg& m);
 void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m);
+/// The name of the partial-data file of a resumable upload (section 5.4):
+/// ".ft-part-" and 32 hex digits of XXH3-128(path, size, mtime, source_id).
+std::string partial_file_name(const PutMsg& put);
 void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m);
 void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m);
 void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m);
@@ -93,7 +98,8 @@ void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entr
 // its limit or holding NUL, a field out of range).
 std::optional<ErrorMsg> decode_error(ByteSpan payload);
 std::optional<PutMsg> decode_put(ByteSpan payload);
-std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload);
+/// `resume`: whether RESUME was agreed, which adds the prefix hash.
+std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload, bool resume);
 std::optional<DataView> decode_data(ByteSpan payload);
 std::optional<EndMsg> decode_end(ByteSpan payload);
 std::optional<GetMsg> decode_get(ByteSpan payload);

@@ -57,7 +57,9 @@ void Download::open() {
       session_->loop(),
       [disk, result, why, root, path, offset] {
         if (*why) return;
-        if ((*result = open_beneath(root, path, O_RDONLY, disk->file)) != 0) return;
+        // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
+        // writer; anything but a regular file is refused right after.
+        if ((*result = open_beneath(root, path, O_RDONLY | O_NONBLOCK, disk->file)) != 0) return;
         if (::fstat(disk->file.get(), &disk->initial) != 0) {
           *result = errno;
           return;

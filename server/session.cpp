@@ -126,7 +126,7 @@ bool Session::admit_request(std::uint32_t id) {
     return false;
   }
   discarding_.erase(id);  // the client reuses the id: it saw the ERROR
-  if (requests_.size() + discarding_.size() >= limits::kMaxRequestsInFlight) {
+  if (requests_.size() >= limits::kMaxRequestsInFlight) {
     send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
                "more than " + std::to_string(limits::kMaxRequestsInFlight) + " requests in flight");
     return false;
@@ -169,7 +169,9 @@ void Session::handle_frame(Frame& frame) {
         return;
       }
       auto it = requests_.find(id);
-      if (it == requests_.end() || !it->second->on_frame(frame)) {
+      // A copy: the request may finish (and leave the map) while it runs.
+      std::shared_ptr<Request> request = it == requests_.end() ? nullptr : it->second;
+      if (!request || !request->on_frame(frame)) {
         return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
                              std::to_string(id) + ", which is not an upload in progress");
       }
@@ -196,6 +198,7 @@ void Session::send_frame(Bytes frame) {
   request->head = std::move(frame);
   std::size_t size = request->size();
   send_backlog_ += size;
+  if (send_backlog_ > kReplyHighWater) update_reading();
   std::weak_ptr<Session> weak = weak_from_this();
   request->on_written = [weak, size](int) {
     if (auto self = weak.lock()) {
@@ -203,6 +206,7 @@ void Session::send_frame(Bytes frame) {
       self->send_backlog_ -= size;
       if (was_high && self->send_backlog_ <= kSendLowWater && !self->closing_) {
         for (auto& [id, req] : std::unordered_map(self->requests_)) req->on_writable();
+        self->update_reading();
       }
     }
   };
@@ -228,6 +232,7 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
       self->send_backlog_ -= size;
       if (self->send_backlog_ <= kSendLowWater && !self->closing_) {
         for (auto& [rid, req] : std::unordered_map(self->requests_)) req->on_writable();
+        self->update_reading();
       }
     }
   };
@@ -245,7 +250,14 @@ void Session::send_error(std::uint32_t id, ErrorCode code, const std::string& pa
 
 void Session::finish_request(std::uint32_t id, bool discard_rest) {
   requests_.erase(id);
-  if (discard_rest) discarding_.insert(id);
+  if (!discard_rest) return;
+  // Clients need not send END after an ERROR, so refused ids may linger;
+  // they do not count as requests in flight, and the oldest are forgotten.
+  if (discarding_.insert(id).second) discard_order_.push_back(id);
+  while (discard_order_.size() > kMaxDiscarding) {
+    discarding_.erase(discard_order_.front());
+    discard_order_.pop_front();
+  }
 }
 
 void Session::add_disk_backlog(std::size_t bytes) {
@@ -260,9 +272,14 @@ void Session::remove_disk_backlog(std::size_t bytes) {
 
 void Session::update_reading() {
   if (closing_) return;
-  if (!paused_ && disk_backlog_ > kDiskHighWater) {
+  // Replies to a client that does not read also stop us reading it. The
+  // mark is above what downloads queue (they stop at kSendHighWater plus one
+  // chunk), so only piled-up replies trip it.
+  const bool behind = disk_backlog_ > kDiskHighWater || send_backlog_ > kReplyHighWater;
+  const bool caught_up = disk_backlog_ <= kDiskLowWater && send_backlog_ <= kSendLowWater;
+  if (!paused_ && behind) {
     paused_ = true;
-  } else if (paused_ && disk_backlog_ <= kDiskLowWater) {
+  } else if (paused_ && caught_up) {
     paused_ = false;
     // Frames already received and staged go first, in order.
     process_input();

@@ -6,6 +6,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -29,6 +30,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
   static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
   static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
+  static constexpr std::size_t kMaxDiscarding = 1024;
 
   explicit Session(Server& server);
   ~Session();
@@ -88,6 +91,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t send_backlog_ = 0;
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
   std::unordered_set<std::uint32_t> discarding_;
+  std::deque<std::uint32_t> discard_order_;
 };
 
 }  // namespace ft::server

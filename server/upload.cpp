@@ -72,7 +72,7 @@ void Upload::open() {
         }
         self->state_ = State::kReceiving;
         Bytes out;
-        encode_put_ready(out, self->id_, PutReadyMsg{0});
+        encode_put_ready(out, self->id_, PutReadyMsg{0, std::nullopt});
         self->session_->send_frame(std::move(out));
       });
 }
@@ -139,7 +139,6 @@ void Upload::pump() {
             outcome->at = chunk.offset;
             return;
           }
-          disk->hash.update(bytes);
           std::size_t done = 0;
           while (done < bytes.size()) {
             ssize_t n = ::pwrite(disk->file.get(), bytes.data() + done, bytes.size() - done,
@@ -151,6 +150,8 @@ void Upload::pump() {
             }
             done += static_cast<std::size_t>(n);
           }
+          // Only bytes that reached the file count toward the file's hash.
+          disk->hash.update(bytes);
         }
       },
       [self = shared_from_this(), batch, outcome] {
@@ -160,18 +161,21 @@ void Upload::pump() {
           bytes += chunk.payload.size();
           self->session_->recycle(std::move(chunk.payload));
         }
-        self->session_->remove_disk_backlog(bytes);
-        if (self->aborted_) return self->remove_temp();
-        if (outcome->bad_hash) {
-          return self->fail(
+        // Settle this upload's state first: releasing the backlog may let
+        // the session decode more frames (END among them) right away.
+        if (self->aborted_) {
+          self->remove_temp();
+        } else if (outcome->bad_hash) {
+          self->fail(
               ErrorCode::CHECKSUM_MISMATCH,
               "chunk at offset " + std::to_string(outcome->at) + " failed its XXH3-64 check");
+        } else if (outcome->err != 0) {
+          self->fail(error_from_errno(outcome->err),
+                     std::string("write failed: ") + std::strerror(outcome->err));
+        } else {
+          self->pump();
         }
-        if (outcome->err != 0) {
-          return self->fail(error_from_errno(outcome->err),
-                            std::string("write failed: ") + std::strerror(outcome->err));
-        }
-        self->pump();
+        self->session_->remove_disk_backlog(bytes);
       });
 }
 
@@ -217,6 +221,7 @@ void Upload::commit() {
 
 void Upload::fail(ErrorCode code, const std::string& message) {
   if (state_ == State::kFinished) return;
+  auto keep = shared_from_this();  // finish_request drops the session's reference
   // Until the client has seen the ERROR it may keep sending DATA and END.
   const bool discard_rest = state_ == State::kReceiving && !end_received_;
   session_->finish_request(id_, discard_rest);
@@ -238,7 +243,10 @@ void Upload::drop_queue() {
 }
 
 void Upload::abort(ErrorCode code, bool notify) {
-  if (state_ == State::kFinished) return;
+  // Once the commit runs (the data is complete and verified) it cannot be
+  // taken back: it finishes, and OK is sent if the client is still there.
+  if (state_ == State::kFinished || state_ == State::kCommitting) return;
+  auto keep = shared_from_this();
   if (notify) return fail(code, std::string(default_message(code)));
   state_ = State::kFinished;
   session_->log_transfer("put", put_.path, received_, started_, to_string(code));
@@ -248,6 +256,7 @@ void Upload::abort(ErrorCode code, bool notify) {
 }
 
 void Upload::finish(const std::string& result) {
+  auto keep = shared_from_this();
   state_ = State::kFinished;
   session_->finish_request(id_, false);
   session_->log_transfer("put", put_.path, received_, started_, result);

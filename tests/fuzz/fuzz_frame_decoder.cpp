@@ -78,7 +78,7 @@ void check_message(const Frame& f) {
       }
       return;
     case FrameType::kPutReady:
-      if (auto m = decode_put_ready(f.payload)) {
+      if (auto m = decode_put_ready(f.payload, false)) {
         encode_put_ready(again, id, *m);
         check(again == wire);
       } else {

@@ -1,6 +1,7 @@
 // ftserve's side of the protocol, driven frame by frame by a raw client:
 // handshake failures, violations, limits, and aborted transfers.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include "raw_client.hpp"
 #include "server_fixture.hpp"
@@ -15,7 +16,7 @@ std::optional<ErrorMsg> as_error(const std::optional<Frame>& frame) {
 
 Bytes put_frame(std::uint32_t id, const std::string& path, std::uint64_t size) {
   Bytes out;
-  encode_put(out, id, PutMsg{path, size, 0644, 0, limits::kDefaultChunkSize, 0});
+  encode_put(out, id, PutMsg{path, size, 0644, 0, limits::kDefaultChunkSize, 0, ""});
   return out;
 }
 
@@ -166,6 +167,96 @@ TEST_F(ServerTest, ClientVanishingMidUploadLeavesNothing) {
     ASSERT_TRUE(probe.read_frame());
   }
   EXPECT_EQ(root_names(), (std::vector<std::string>{"dir"}));
+}
+
+TEST_F(ServerTest, EndWithTheWrongSizeIsRefusedAndTheServerSurvives) {
+  RawClient client(server_.port());
+  client.send_hello();
+  ASSERT_TRUE(client.read_hello());
+  client.send(put_frame(1, "f", 0));
+  ASSERT_TRUE(client.read_frame());
+  Bytes end;
+  encode_end(end, 1, EndMsg{1, hash128({})});
+  client.send(end);
+  auto error = as_error(client.read_frame());
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::SIZE_MISMATCH));
+  EXPECT_TRUE(root_names().empty());
+  // Still serving this connection.
+  client.send(put_frame(2, "g", 0));
+  auto ready = client.read_frame();
+  ASSERT_TRUE(ready);
+  EXPECT_EQ(ready->header.type, FrameType::kPutReady);
+}
+
+TEST_F(ServerTest, FailedUploadsDoNotUseUpTheRequestLimit) {
+  RawClient client(server_.port());
+  client.send_hello();
+  ASSERT_TRUE(client.read_hello());
+  // Each upload fails on a bad chunk and the client, as allowed, never
+  // sends its END; the connection must stay usable.
+  const std::uint8_t abc[3] = {'a', 'b', 'c'};
+  for (std::uint32_t id = 1; id <= 2 * limits::kMaxRequestsInFlight; ++id) {
+    client.send(put_frame(id, "f", 3));
+    auto ready = client.read_frame();
+    ASSERT_TRUE(ready);
+    ASSERT_EQ(ready->header.type, FrameType::kPutReady) << id;
+    Bytes data;
+    encode_data(data, id, 0, ByteSpan(abc, 3));
+    data[kDataHeadSize - 1] ^= 0xff;  // corrupt the chunk hash
+    client.send(data);
+    auto error = as_error(client.read_frame());
+    ASSERT_TRUE(error);
+    ASSERT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::CHECKSUM_MISMATCH));
+  }
+  EXPECT_TRUE(root_names().empty());
+}
+
+TEST_F(ServerTest, FifoIsRefusedWithoutBlockingTheServer) {
+  ASSERT_EQ(::mkfifo((root_.path() / "pipe").c_str(), 0644), 0);
+  write_file(root_.path() / "plain", "ok");
+  // More GETs of the FIFO than the server has pool threads.
+  std::vector<std::unique_ptr<RawClient>> clients;
+  for (int i = 0; i < 12; ++i) {
+    clients.push_back(std::make_unique<RawClient>(server_.port()));
+    clients.back()->send_hello();
+    Bytes get;
+    encode_get(get, 1, GetMsg{"pipe", 0});
+    clients.back()->send(get);
+  }
+  for (auto& client : clients) {
+    ASSERT_TRUE(client->read_hello());
+    auto error = as_error(client->read_frame());
+    ASSERT_TRUE(error);
+  }
+  RunResult got = run({bin("ftget"), remote("plain"), work_.path().string()});
+  EXPECT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(read_file(work_ / "plain"), "ok");
+}
+
+// Reads a process's resident memory from /proc, in KiB.
+long rss_kib(pid_t pid) {
+  std::string status = read_file("/proc/" + std::to_string(pid) + "/status");
+  std::size_t at = status.find("VmRSS:");
+  return at == std::string::npos ? -1 : std::stol(status.substr(at + 6));
+}
+
+TEST_F(ServerTest, ClientThatNeverReadsCannotGrowServerMemory) {
+  // A listing of ~25 KiB per reply; 4000 of them would be ~100 MiB queued
+  // if replies were not backpressured.
+  fs::create_directory(root_.path() / "d");
+  for (int i = 0; i < 200; ++i) {
+    write_file(root_.path() / "d" / (std::string(100, 'n') + std::to_string(i)), "");
+  }
+  RawClient client(server_.port());
+  client.send_hello();
+  Bytes burst;
+  for (std::uint32_t id = 1; id <= 4000; ++id) encode_list(burst, id, PathMsg{"d"});
+  client.send_nonblocking(burst);  // the server stops reading; we stop too
+  // A second client is served at once, whatever the first one does.
+  RunResult ls = run({bin("ftls"), remote()});
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_LT(rss_kib(server_.pid()), 64 * 1024);
 }
 
 TEST(ServerLifecycle, SigtermDuringAnUploadExitsZeroAndRemovesTheTemporaryFile) {

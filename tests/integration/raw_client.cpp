@@ -36,6 +36,23 @@ void RawClient::send(const Bytes& bytes) {
   }
 }
 
+void RawClient::send_nonblocking(const Bytes& bytes) {
+  std::size_t done = 0;
+  for (int idle = 0; done < bytes.size() && idle < 20;) {
+    struct pollfd p = {fd_, POLLOUT, 0};
+    if (::poll(&p, 1, 50) <= 0) {
+      ++idle;
+      continue;
+    }
+    ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n <= 0) {
+      ++idle;
+      continue;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+}
+
 void RawClient::send_hello() {
   Bytes out;
   encode_hello(out, Hello{});

@@ -19,6 +19,9 @@ class RawClient {
   bool connected() const { return fd_ >= 0; }
   void send(const Bytes& bytes);
   void send_hello();
+  /// Sends as much of `bytes` as the socket takes within about a second,
+  /// without waiting for the peer to read the rest.
+  void send_nonblocking(const Bytes& bytes);
   /// Reads until the server hello was decoded (true) or deadline/close.
   bool read_hello(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// The next frame, or nullopt on close, decode error or deadline.

@@ -118,7 +118,7 @@ Script::Check expect_path(const std::string& want) {
 
 Script::Check expect_put_ready(std::uint64_t offset) {
   return [offset](const Frame& f) {
-    auto got = decode_put_ready(f.payload);
+    auto got = decode_put_ready(f.payload, false);
     ASSERT_TRUE(got.has_value());
     EXPECT_EQ(got->offset, offset);
   };
@@ -188,10 +188,10 @@ Script client_script() {
   s.hello(Hello{1, 3, 0xdeadbeef});
 
   PutMsg put{"dir/ünïcødé/файл.bin", 0x0123456789abcdefULL, 07777,
-             -1234567890123456789LL, limits::kMinChunkSize, 0};
+             -1234567890123456789LL, limits::kMinChunkSize, 0, ""};
   s.frames(
       FrameType::kPut, 1, [&](Bytes& b) { encode_put(b, 1, put); }, expect_put(put));
-  PutMsg long_put{std::string(limits::kMaxPathBytes, 'p'), 0, 0, 0, limits::kMaxChunkSize, 0};
+  PutMsg long_put{std::string(limits::kMaxPathBytes, 'p'), 0, 0, 0, limits::kMaxChunkSize, 0, ""};
   s.frames(
       FrameType::kPut, 2, [&](Bytes& b) { encode_put(b, 2, long_put); }, expect_put(long_put));
 
@@ -250,10 +250,16 @@ Script server_script() {
   s.frames(
       FrameType::kOk, 11, [&](Bytes& b) { encode_ok(b, 11); }, expect_empty());
   s.frames(
-      FrameType::kPutReady, 12, [&](Bytes& b) { encode_put_ready(b, 12, PutReadyMsg{0}); },
+      FrameType::kPutReady, 12,
+      [&](Bytes& b) {
+        encode_put_ready(b, 12, PutReadyMsg{0, std::nullopt});
+      },
       expect_put_ready(0));
   s.frames(
-      FrameType::kPutReady, 13, [&](Bytes& b) { encode_put_ready(b, 13, PutReadyMsg{~0ULL}); },
+      FrameType::kPutReady, 13,
+      [&](Bytes& b) {
+        encode_put_ready(b, 13, PutReadyMsg{~0ULL, std::nullopt});
+      },
       expect_put_ready(~0ULL));
   GetReadyMsg ready{123456789, std::numeric_limits<std::int64_t>::min(), 0644,
                     limits::kMaxChunkSize};
@@ -377,7 +383,7 @@ TEST(CodecOffset, CountsOnlyCompleteItems) {
 TEST(CodecNoHello, FramesFromTheFirstByte) {
   Bytes stream;
   encode_ok(stream, 1);
-  encode_put_ready(stream, 2, PutReadyMsg{5});
+  encode_put_ready(stream, 2, PutReadyMsg{5, std::nullopt});
   FrameDecoder::Options options = options_for(Sender::kServer);
   options.expect_hello = false;
   for (const FeedPlan& plan : all_feed_plans()) {

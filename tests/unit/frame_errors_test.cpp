@@ -71,7 +71,7 @@ std::vector<BadStream> bad_streams() {
   const Sender S = Sender::kServer;
   Bytes none;
   Bytes one_put;  // a valid frame before the bad one moves the offset
-  encode_put(one_put, 1, PutMsg{"a", 1, 0644, 0, limits::kDefaultChunkSize, 0});
+  encode_put(one_put, 1, PutMsg{"a", 1, 0644, 0, limits::kDefaultChunkSize, 0, ""});
   Bytes one_ok;
   encode_ok(one_ok, 1);
 
@@ -154,7 +154,7 @@ std::vector<BadStream> truncated_streams() {
   const Sender C = Sender::kClient;
   const Sender S = Sender::kServer;
   Bytes one_put;
-  encode_put(one_put, 1, PutMsg{"a", 1, 0644, 0, limits::kDefaultChunkSize, 0});
+  encode_put(one_put, 1, PutMsg{"a", 1, 0644, 0, limits::kDefaultChunkSize, 0, ""});
   Bytes one_ok;
   encode_ok(one_ok, 1);
 
@@ -235,7 +235,7 @@ TEST(FrameErrorsSticky, ErrorRepeatsAndInputIsRefused) {
 
   // A valid frame afterwards does not revive the decoder.
   Bytes ok;
-  encode_put_ready(ok, 1, PutReadyMsg{0});
+  encode_put_ready(ok, 1, PutReadyMsg{0, std::nullopt});
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(d.next(), DecodeStatus::kError);
     EXPECT_EQ(d.feed(ok), 0u);

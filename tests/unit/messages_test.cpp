@@ -45,10 +45,12 @@ std::vector<Decoder> decoders() {
          encode_error(b, 1, ErrorMsg{4, "a/b", "not found"});
        })},
       {"PUT", [](const Bytes& p) { return decode_put(p).has_value(); }, payload_of([](Bytes& b) {
-         encode_put(b, 1, PutMsg{"a/b", 10, 0644, 5, 4096, 0});
+         encode_put(b, 1, PutMsg{"a/b", 10, 0644, 5, 4096, 0, ""});
        })},
-      {"PUT_READY", [](const Bytes& p) { return decode_put_ready(p).has_value(); },
-       payload_of([](Bytes& b) { encode_put_ready(b, 1, PutReadyMsg{0}); })},
+      {"PUT_READY", [](const Bytes& p) { return decode_put_ready(p, false).has_value(); },
+       payload_of([](Bytes& b) {
+         encode_put_ready(b, 1, PutReadyMsg{0, std::nullopt});
+       })},
       {"GET", [](const Bytes& p) { return decode_get(p).has_value(); }, payload_of([](Bytes& b) {
          encode_get(b, 1, GetMsg{"a", 0});
        })},
@@ -103,7 +105,7 @@ TEST(MessageDecoders, StringLongerThanPayloadIsRefused) {
   p[0] = 0xff;
   p[1] = 0xff;
   EXPECT_FALSE(decode_path_msg(p).has_value());
-  p = payload_of([](Bytes& b) { encode_put(b, 1, PutMsg{"abc", 1, 0644, 0, 4096, 0}); });
+  p = payload_of([](Bytes& b) { encode_put(b, 1, PutMsg{"abc", 1, 0644, 0, 4096, 0, ""}); });
   p[1] = 0x04;  // path length 4: eats a byte of size, the rest is short
   EXPECT_FALSE(decode_put(p).has_value());
   p = payload_of([](Bytes& b) { encode_error(b, 0, ErrorMsg{1, "", "m"}); });
@@ -114,7 +116,7 @@ TEST(MessageDecoders, StringLongerThanPayloadIsRefused) {
 TEST(MessageDecoders, NulInAnyStringIsRefused) {
   const std::string nul_path("a\0b", 3);
   EXPECT_FALSE(decode_put(payload_of([&](Bytes& b) {
-                 encode_put(b, 1, PutMsg{nul_path, 1, 0644, 0, 4096, 0});
+                 encode_put(b, 1, PutMsg{nul_path, 1, 0644, 0, 4096, 0, ""});
                })).has_value());
   EXPECT_FALSE(decode_get(payload_of([&](Bytes& b) {
                  encode_get(b, 1, GetMsg{nul_path, 0});
@@ -144,7 +146,7 @@ TEST(MessageDecoders, PathsOverTheLimitAreRefused) {
   const std::string long_path(limits::kMaxPathBytes + 1, 'a');
   auto put = [](const std::string& path) {
     return decode_put(payload_of([&](Bytes& b) {
-             encode_put(b, 1, PutMsg{path, 1, 0644, 0, 4096, 0});
+             encode_put(b, 1, PutMsg{path, 1, 0644, 0, 4096, 0, ""});
            }))
         .has_value();
   };
@@ -186,7 +188,7 @@ TEST(MessageDecoders, PathsOverTheLimitAreRefused) {
 TEST(MessageDecoders, ModeAbove07777IsRefused) {
   auto put = [](std::uint32_t mode) {
     return decode_put(payload_of([&](Bytes& b) {
-             encode_put(b, 1, PutMsg{"a", 1, mode, 0, 4096, 0});
+             encode_put(b, 1, PutMsg{"a", 1, mode, 0, 4096, 0, ""});
            }))
         .has_value();
   };
@@ -306,7 +308,7 @@ TEST(MessageDecoders, EndCarriesTheCanonicalHash) {
 // docs prints 0x1f, which is a slip in the docs.
 TEST(MessageEncoders, PutMatchesTheDocumentedExample) {
   Bytes out;
-  encode_put(out, 1, PutMsg{"a/x", 3, 0644, 0x1122334455667788LL, 1 << 20, 0});
+  encode_put(out, 1, PutMsg{"a/x", 3, 0644, 0x1122334455667788LL, 1 << 20, 0, ""});
   const Bytes want = {0x10, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x21,
                       0x00, 0x03, 'a',  '/',  'x',  0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
                       0x03, 0x00, 0x00, 0x01, 0xa4, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77,
