@@ -48,11 +48,11 @@ enum class Exit : int {
   X(BAD_OFFSET, 16, kProtocol, "offset beyond the end of the file")            \
   X(BAD_CHUNK_SIZE, 17, kProtocol, "chunk size out of range")                  \
   X(INTERNAL, 18, kServerError, "internal server error")                       \
-  X(BUSY, 19, kServerError, "another upload of this file is in progress")        \
+  X(BUSY, 19, kServerError, "another upload of this file is in progress")      \
   X(USAGE, 1001, kUsage, "usage error")                                        \
   X(LOCAL_FILE, 1002, kLocalFile, "local file error")                          \
   X(CONNECT_FAILED, 1003, kConnection, "cannot connect")                       \
-  X(CONNECTION_LOST, 1004, kConnection, "connection lost")                           \
+  X(CONNECTION_LOST, 1004, kConnection, "connection lost")                     \
   X(SOURCE_CHANGED, 1005, kLocalFile, "source changed while being sent")
 
 enum class ErrorCode : std::uint16_t {

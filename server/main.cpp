@@ -10,6 +10,7 @@
 #include <cstring>
 
 #include "address.hpp"
+#include "duration.hpp"
 #include "errors.hpp"
 #include "server.hpp"
 
@@ -23,13 +24,19 @@ int main(int argc, char** argv) {
       "WARNING: this version has no authentication and no encryption: anyone who can reach\n"
       "the port can read and write the served tree. Serve trusted networks only.\n"
       "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error, 3 --root unusable,\n"
-      "4 cannot listen.",
+      "4 cannot listen.\n"
+      "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
+      "files) after a lost connection, for --partial-ttl.",
       "ftserve"};
   std::string root;
   std::string listen = "0.0.0.0:7070";
   app.add_option("--root", root, "directory to serve (must exist)")->required();
   app.add_option("--listen", listen,
                  "ADDR:PORT to listen on; [::]:7070 for IPv6; port 0 picks a free port")
+      ->capture_default_str();
+  std::string partial_ttl = "3d";
+  app.add_option("--partial-ttl", partial_ttl,
+                 "remove partial uploads (kept for resume) older than this: 90, 30s, 15m, 12h, 3d")
       ->capture_default_str();
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
   try {
@@ -45,6 +52,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ftserve: --listen %s: %s\n", listen.c_str(), why.c_str());
     return static_cast<int>(ft::Exit::kUsage);
   }
+  auto ttl = ft::parse_duration(partial_ttl);
+  if (!ttl) {
+    std::fprintf(stderr, "ftserve: --partial-ttl %s: expected a duration like 30s, 15m, 12h, 3d\n",
+                 partial_ttl.c_str());
+    return static_cast<int>(ft::Exit::kUsage);
+  }
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {
     std::fprintf(stderr, "ftserve: --root %s: %s\n", root.c_str(), std::strerror(errno));
@@ -56,6 +69,7 @@ int main(int argc, char** argv) {
   {
     ft::server::Server server(loop, ft::server::Fd(root_fd));
     std::string bound;
+    server.start_partial_cleanup(*ttl);
     if (int rc = server.listen(*address, bound); rc != 0) {
       std::fprintf(stderr, "ftserve: cannot listen on %s: %s\n", listen.c_str(), uv_strerror(rc));
       server.stop();

@@ -1,8 +1,11 @@
 #include "server.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
+#include "partial_cleanup.hpp"
 #include "session.hpp"
+#include "uv_support.hpp"
 
 namespace ft::server {
 
@@ -14,6 +17,45 @@ Server::Server(uv_loop_t* loop, Fd root) : loop_(loop), root_(std::move(root)) {
   sigint_.data = sigterm_.data = this;
   uv_signal_start(&sigint_, on_signal, SIGINT);
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
+  uv_timer_init(loop_, &cleanup_timer_);
+  cleanup_timer_.data = this;
+}
+
+void Server::start_partial_cleanup(std::chrono::seconds ttl) {
+  partial_ttl_ = ttl;
+  CleanupStats stats = remove_stale_partials(root_.get(), ttl, {});
+  if (stats.removed > 0 || stats.errors > 0) {
+    std::fprintf(stderr,
+                 "ftserve: removed %zu stale partial upload(s) older than %llds (%zu errors)\n",
+                 stats.removed, static_cast<long long>(ttl.count()), stats.errors);
+  }
+  const auto interval = std::clamp<std::int64_t>(ttl.count(), 1, 3600) * 1000;
+  uv_timer_start(&cleanup_timer_, on_cleanup_timer, static_cast<std::uint64_t>(interval),
+                 static_cast<std::uint64_t>(interval));
+}
+
+void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Server*>(timer->data);
+  if (self->cleanup_running_ || self->stopping_) return;
+  self->cleanup_running_ = true;
+  try {
+    auto in_use = std::make_shared<std::unordered_set<std::string>>(self->active_partials_);
+    auto stats = std::make_shared<CleanupStats>();
+    const int root = self->root_.get();
+    const std::chrono::seconds ttl = self->partial_ttl_;
+    queue_job(
+        self->loop_,
+        [root, ttl, in_use, stats] { *stats = remove_stale_partials(root, ttl, *in_use); },
+        [self, stats, ttl] {
+          self->cleanup_running_ = false;
+          if (stats->removed > 0) {
+            std::fprintf(stderr, "ftserve: removed %zu stale partial upload(s) older than %llds\n",
+                         stats->removed, static_cast<long long>(ttl.count()));
+          }
+        });
+  } catch (...) {
+    self->cleanup_running_ = false;
+  }
 }
 
 Server::~Server() = default;
@@ -77,6 +119,7 @@ void Server::stop() {
   close_handle(&listener_);
   close_handle(&sigint_);
   close_handle(&sigterm_);
+  close_handle(&cleanup_timer_);
   // Copy: closing a session may erase it from the map.
   auto sessions = sessions_;
   for (auto& [key, session] : sessions) {

@@ -108,7 +108,8 @@ void Session::process_input() {
       const Hello& theirs = decoder_.hello();
       Hello ours;
       ours.version_min = ours.version_max = kProtocolVersion;
-      ours.capabilities = theirs.capabilities & 0;  // v1 defines no capabilities
+      ours.capabilities = theirs.capabilities & kKnownCapabilities;
+      resume_ = (ours.capabilities & kCapResume) != 0;
       Bytes out;
       encode_hello(out, ours);
       send_frame(std::move(out));
@@ -328,15 +329,16 @@ void Session::on_closed(uv_handle_t* handle) noexcept {
 }
 
 void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                           std::chrono::steady_clock::time_point started,
-                           const std::string& result) {
+                           std::chrono::steady_clock::time_point started, const std::string& result,
+                           std::uint64_t resumed_from) {
   double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   double mib_per_s = seconds > 0 ? static_cast<double>(bytes) / (1024.0 * 1024.0) / seconds : 0;
-  std::fprintf(stderr,
-               "ftserve: peer=%s %s path=\"%s\" bytes=%llu seconds=%.3f MiB/s=%.1f result=%s\n",
-               peer_.c_str(), direction, printable(path).c_str(),
-               static_cast<unsigned long long>(bytes), seconds, mib_per_s, result.c_str());
+  std::string offset = resumed_from > 0 ? " offset=" + std::to_string(resumed_from) : std::string();
+  std::fprintf(
+      stderr, "ftserve: peer=%s %s path=\"%s\" bytes=%llu seconds=%.3f MiB/s=%.1f%s result=%s\n",
+      peer_.c_str(), direction, printable(path).c_str(), static_cast<unsigned long long>(bytes),
+      seconds, mib_per_s, offset.c_str(), result.c_str());
 }
 
 }  // namespace ft::server

@@ -49,6 +49,9 @@ class Session : public std::enable_shared_from_this<Session> {
   int root_fd() const;
   const std::string& peer() const { return peer_; }
   bool closing() const { return closing_; }
+  /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
+  bool resume() const { return resume_; }
+  Server& server() const { return server_; }
   void send_frame(Bytes frame);
   void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
                  std::shared_ptr<Bytes> body, std::size_t length);
@@ -63,7 +66,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void remove_disk_backlog(std::size_t bytes);
   std::size_t send_backlog() const { return send_backlog_; }
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                    std::chrono::steady_clock::time_point started, const std::string& result);
+                    std::chrono::steady_clock::time_point started, const std::string& result,
+                    std::uint64_t resumed_from = 0);
   /// A protocol violation: tell the client, drop the connection.
   void fail_protocol(const std::string& reason);
 
@@ -84,6 +88,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::string peer_;
   FrameDecoder decoder_;
   bool hello_sent_ = false;
+  bool resume_ = false;  // RESUME agreed in the handshake
   bool reading_ = false;
   bool paused_ = false;
   bool closing_ = false;

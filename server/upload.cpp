@@ -8,9 +8,66 @@
 #include <cstring>
 
 #include "path_rules.hpp"
+#include "server.hpp"
 #include "session.hpp"
 
 namespace ft::server {
+namespace {
+
+// Opens (or creates) a resumable upload's partial file and hashes what it
+// already holds. Data beyond the declared size cannot be a prefix of this
+// source, so it is dropped.
+int open_partial(int dir, const std::string& name, std::uint64_t size, Fd& file,
+                 StreamHash128& hash, std::uint64_t& offset) {
+  int fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  file.reset(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  offset = static_cast<std::uint64_t>(st.st_size);
+  if (offset > size) {
+    if (::ftruncate(fd, 0) != 0) return errno;
+    offset = 0;
+  }
+  Bytes buffer(limits::kDefaultChunkSize);
+  for (std::uint64_t at = 0; at < offset;) {
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Unreadable partial data is worth nothing: start over.
+      hash.reset();
+      offset = 0;
+      return ::ftruncate(fd, 0) == 0 ? 0 : errno;
+    }
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, n));
+    hash.update(ByteSpan(buffer.data(), take));
+    at += take;
+  }
+  // The TTL cleanup counts age from the last activity.
+  ::futimens(fd, nullptr);
+  return 0;
+}
+
+int write_all(int fd, ByteSpan bytes, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+std::string parent_of(const std::vector<std::string>& components) {
+  std::string out;
+  for (std::size_t i = 0; i + 1 < components.size(); ++i) out += components[i] + "/";
+  return out;
+}
+
+}  // namespace
 
 std::shared_ptr<Upload> Upload::start(std::shared_ptr<Session> session, std::uint32_t id,
                                       PutMsg put) {
@@ -23,76 +80,132 @@ Upload::Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put)
     : session_(std::move(session)),
       id_(id),
       put_(std::move(put)),
+      resumable_((put_.put_flags & kPutResumable) != 0),
       started_(std::chrono::steady_clock::now()) {}
+
+void Upload::refuse_later(ErrorCode code, std::string message) {
+  // Replies are never sent from inside the request's own handler.
+  queue_job(
+      session_->loop(), [] {},
+      [self = shared_from_this(), code, message] { self->fail(code, message); });
+}
 
 void Upload::open() {
   if (auto why = path_violation(put_.path, false)) {
-    // Refusals are sent from a later turn of the loop, like every reply.
-    auto self = shared_from_this();
-    std::string message = "path refused: " + *why;
-    queue_job(
-        session_->loop(), [] {}, [self, message] { self->fail(ErrorCode::BAD_PATH, message); });
-    return;
+    return refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   }
-  if (put_.chunk_size < limits::kMinChunkSize || put_.chunk_size > limits::kMaxChunkSize ||
-      put_.put_flags != 0) {
-    auto self = shared_from_this();
-    ErrorCode code = put_.put_flags != 0 ? ErrorCode::PROTOCOL : ErrorCode::BAD_CHUNK_SIZE;
-    std::string message = put_.put_flags != 0
-                              ? "PUT flags must be 0 in protocol version 1"
-                              : "chunk size " + std::to_string(put_.chunk_size) + " out of range";
-    queue_job(
-        session_->loop(), [] {}, [self, code, message] { self->fail(code, message); });
-    return;
+  if (put_.chunk_size < limits::kMinChunkSize || put_.chunk_size > limits::kMaxChunkSize) {
+    return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
+                        "chunk size " + std::to_string(put_.chunk_size) + " out of range");
+  }
+  if ((put_.put_flags & ~kPutResumable) != 0 || (resumable_ && !session_->resume())) {
+    return refuse_later(ErrorCode::PROTOCOL,
+                        "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
   components_ = split_path(put_.path);
+  const std::string partial = resumable_ ? partial_file_name(put_) : "";
+  if (resumable_) {
+    std::string key = parent_of(components_) + partial;
+    if (!session_->server().claim_partial(key)) {
+      return refuse_later(ErrorCode::BUSY, "another upload of this file is in progress");
+    }
+    claim_ = std::move(key);
+  }
+  struct Outcome {
+    int err = 0;
+    std::uint64_t offset = 0;
+    Hash128 prefix;
+  };
   auto disk = std::make_shared<DiskState>();
-  auto result = std::make_shared<int>(0);
+  auto outcome = std::make_shared<Outcome>();
   const int root = session_->root_fd();
   const std::vector<std::string> components = components_;
+  const std::uint64_t size = put_.size;
   job_running_ = true;
   queue_job(
       session_->loop(),
-      [disk, result, root, components] {
-        if ((*result = open_parent_creating(root, components, disk->dir)) != 0) return;
+      [disk, outcome, root, components, partial, size] {
+        int& err = outcome->err;
+        if ((err = open_parent_creating(root, components, disk->dir)) != 0) return;
         struct stat st;
         if (::fstatat(disk->dir.get(), components.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISDIR(st.st_mode)) {
-          *result = EISDIR;
+          err = EISDIR;
           return;
         }
-        *result = create_temp_file(disk->dir.get(), disk->temp_name, disk->file);
+        if (partial.empty()) {
+          err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file);
+          return;
+        }
+        disk->temp_name = partial;
+        err = open_partial(disk->dir.get(), partial, size, disk->file, disk->hash, outcome->offset);
+        outcome->prefix = disk->hash.digest();
       },
-      [self = shared_from_this(), disk, result] {
+      [self = shared_from_this(), disk, outcome] {
         self->job_running_ = false;
         self->disk_ = disk;
-        if (self->aborted_) return self->remove_temp();
-        if (*result != 0) {
-          return self->fail(error_from_errno(*result), std::strerror(*result));
-        }
-        self->state_ = State::kReceiving;
-        Bytes out;
-        encode_put_ready(out, self->id_, PutReadyMsg{0, std::nullopt});
-        self->session_->send_frame(std::move(out));
+        self->opened(outcome->err, outcome->offset, outcome->prefix);
       });
+}
+
+void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
+  if (aborted_) return cleanup(keep_partial_);
+  if (err != 0) return fail(error_from_errno(err), std::strerror(err));
+  state_ = State::kReceiving;
+  offered_ = offset;
+  received_ = offset;
+  send_put_ready(offset, prefix_hash);
+}
+
+void Upload::send_put_ready(std::uint64_t offset, const Hash128& prefix_hash) {
+  Bytes out;
+  PutReadyMsg ready{offset, std::nullopt};
+  if (session_->resume()) ready.prefix_hash = prefix_hash;
+  encode_put_ready(out, id_, ready);
+  session_->send_frame(std::move(out));
 }
 
 bool Upload::on_frame(Frame& frame) {
   if (state_ == State::kFinished) return true;  // already refused; late frame
-  if (state_ != State::kReceiving || end_received_) return false;
+  if (state_ != State::kReceiving) return false;
   return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
 }
 
 bool Upload::on_data(Frame& frame) {
   auto data = decode_data(frame.payload);
-  if (!data || data->offset != received_ || data->bytes.size() > put_.chunk_size ||
+  if (!data) return false;
+  if (rewind_to_) {
+    // Frames the client sent before it saw our rewind are dropped.
+    if (data->offset != *rewind_to_) return true;
+    rewind_to_.reset();
+  }
+  if (end_received_) return false;
+  bool restart = false;
+  if (first_data_) {
+    first_data_ = false;
+    if (data->offset == 0 && offered_ > 0) {
+      restart = true;  // the client's source differs from our partial data
+      received_ = 0;
+    }
+  }
+  if (data->offset != received_ || data->bytes.size() > put_.chunk_size ||
       data->bytes.size() > put_.size - received_) {
     return false;
   }
-  Chunk chunk{std::move(frame.payload), data->offset, data->chunk_hash};
-  received_ += data->bytes.size();
-  session_->add_disk_backlog(chunk.payload.size());
-  queue_.push_back(std::move(chunk));
+  if (hash64(data->bytes) != data->chunk_hash) {
+    if (session_->resume() && rewinds_ < limits::kMaxRewinds) {
+      rewind(data->offset);
+    } else {
+      fail(ErrorCode::CHECKSUM_MISMATCH,
+           "chunk at offset " + std::to_string(data->offset) + " failed its XXH3-64 check");
+    }
+    return true;
+  }
+  const std::size_t length = data->bytes.size();
+  received_ += length;
+  bytes_this_connection_ += length;
+  session_->add_disk_backlog(frame.payload.size());
+  queue_.push_back(Chunk{std::move(frame.payload), data->offset, restart});
   pump();
   return true;
 }
@@ -100,61 +213,71 @@ bool Upload::on_data(Frame& frame) {
 bool Upload::on_end(Frame& frame) {
   auto end = decode_end(frame.payload);
   if (!end) return false;
+  if (rewind_to_) return true;  // sent before the client saw our rewind
+  if (end_received_) return false;
+  first_data_ = false;
   end_received_ = true;
   end_ = *end;
   if (end_.total_size != put_.size || received_ != put_.size) {
-    fail(ErrorCode::SIZE_MISMATCH, "received " + std::to_string(received_) + " bytes, END says " +
-                                       std::to_string(end_.total_size) + ", PUT declared " +
-                                       std::to_string(put_.size));
+    fail(ErrorCode::SIZE_MISMATCH, "received up to byte " + std::to_string(received_) +
+                                       ", END says " + std::to_string(end_.total_size) +
+                                       ", PUT declared " + std::to_string(put_.size));
     return true;
   }
   pump();
   return true;
 }
 
+void Upload::rewind(std::uint64_t offset) {
+  ++rewinds_;
+  rewind_to_ = offset;
+  received_ = offset;
+  // The prefix hash must cover exactly the bytes before `offset`: the reply
+  // waits until the chunks queued before the bad one are written.
+  rewind_reply_pending_ = true;
+  pump();
+}
+
 void Upload::pump() {
-  if (job_running_ || state_ != State::kReceiving) return;
+  // After a lost connection, a resumable upload still writes the verified
+  // chunks it holds: they are progress the next attempt need not resend.
+  const bool draining = aborted_ && keep_partial_;
+  if (job_running_ || (state_ != State::kReceiving && !draining)) return;
   if (queue_.empty()) {
-    if (end_received_) commit();
+    if (draining) {
+      cleanup(true);
+    } else if (rewind_reply_pending_) {
+      rewind_reply_pending_ = false;
+      send_put_ready(*rewind_to_, disk_->hash.digest());
+    } else if (end_received_ && !rewind_to_) {
+      commit();
+    }
     return;
   }
   // Take every queued chunk into one job: fewer wake-ups, same order.
   auto batch = std::make_shared<std::deque<Chunk>>(std::move(queue_));
   queue_.clear();
   auto disk = disk_;
-  struct Outcome {
-    int err = 0;
-    bool bad_hash = false;
-    std::uint64_t at = 0;
-  };
-  auto outcome = std::make_shared<Outcome>();
+  auto err = std::make_shared<int>(0);
   job_running_ = true;
   queue_job(
       session_->loop(),
-      [batch, disk, outcome] {
+      [batch, disk, err] {
         for (Chunk& chunk : *batch) {
-          ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
-          if (hash64(bytes) != chunk.hash) {
-            outcome->bad_hash = true;
-            outcome->at = chunk.offset;
-            return;
-          }
-          std::size_t done = 0;
-          while (done < bytes.size()) {
-            ssize_t n = ::pwrite(disk->file.get(), bytes.data() + done, bytes.size() - done,
-                                 static_cast<off_t>(chunk.offset + done));
-            if (n < 0 && errno == EINTR) continue;
-            if (n <= 0) {
-              outcome->err = n < 0 ? errno : EIO;
+          if (chunk.restart) {
+            if (::ftruncate(disk->file.get(), 0) != 0) {
+              *err = errno;
               return;
             }
-            done += static_cast<std::size_t>(n);
+            disk->hash.reset();
           }
+          ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
+          if ((*err = write_all(disk->file.get(), bytes, chunk.offset)) != 0) return;
           // Only bytes that reached the file count toward the file's hash.
           disk->hash.update(bytes);
         }
       },
-      [self = shared_from_this(), batch, outcome] {
+      [self = shared_from_this(), batch, err] {
         self->job_running_ = false;
         std::size_t bytes = 0;
         for (Chunk& chunk : *batch) {
@@ -164,14 +287,13 @@ void Upload::pump() {
         // Settle this upload's state first: releasing the backlog may let
         // the session decode more frames (END among them) right away.
         if (self->aborted_) {
-          self->remove_temp();
-        } else if (outcome->bad_hash) {
-          self->fail(
-              ErrorCode::CHECKSUM_MISMATCH,
-              "chunk at offset " + std::to_string(outcome->at) + " failed its XXH3-64 check");
-        } else if (outcome->err != 0) {
-          self->fail(error_from_errno(outcome->err),
-                     std::string("write failed: ") + std::strerror(outcome->err));
+          if (self->keep_partial_ && *err == 0) {
+            self->pump();
+          } else {
+            self->cleanup(false);
+          }
+        } else if (*err != 0) {
+          self->fail(error_from_errno(*err), std::string("write failed: ") + std::strerror(*err));
         } else {
           self->pump();
         }
@@ -202,7 +324,6 @@ void Upload::commit() {
       },
       [self = shared_from_this(), result, hash_ok] {
         self->job_running_ = false;
-        if (self->aborted_) return self->remove_temp();
         self->state_ = State::kReceiving;  // lets fail() run its course
         if (!*hash_ok) {
           return self->fail(ErrorCode::CHECKSUM_MISMATCH,
@@ -226,13 +347,14 @@ void Upload::fail(ErrorCode code, const std::string& message) {
   const bool discard_rest = state_ == State::kReceiving && !end_received_;
   session_->finish_request(id_, discard_rest);
   state_ = State::kFinished;
-  session_->log_transfer("put", put_.path, received_, started_, to_string(code));
+  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
+                         offered_);
   drop_queue();
   aborted_ = true;
   // The ERROR goes out once the temporary file is gone, so a client that
   // sees it can rely on nothing of this upload being left on the server.
   pending_error_ = ErrorMsg{static_cast<std::uint16_t>(code), put_.path, message};
-  if (!job_running_) remove_temp();
+  if (!job_running_) cleanup(false);
 }
 
 void Upload::drop_queue() {
@@ -248,36 +370,52 @@ void Upload::abort(ErrorCode code, bool notify) {
   if (state_ == State::kFinished || state_ == State::kCommitting) return;
   auto keep = shared_from_this();
   if (notify) return fail(code, std::string(default_message(code)));
+  // The connection is gone: a resumable upload keeps its partial data.
   state_ = State::kFinished;
-  session_->log_transfer("put", put_.path, received_, started_, to_string(code));
-  drop_queue();
+  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
+                         offered_);
   aborted_ = true;
-  if (!job_running_) remove_temp();
+  keep_partial_ = resumable_;
+  if (!keep_partial_) drop_queue();
+  if (job_running_) return;  // its completion carries on
+  if (keep_partial_) {
+    pump();
+  } else {
+    cleanup(false);
+  }
 }
 
 void Upload::finish(const std::string& result) {
   auto keep = shared_from_this();
   state_ = State::kFinished;
   session_->finish_request(id_, false);
-  session_->log_transfer("put", put_.path, received_, started_, result);
+  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
+  if (!claim_.empty()) session_->server().release_partial(claim_);
+  claim_.clear();
 }
 
-void Upload::remove_temp() {
+void Upload::cleanup(bool keep_partial) {
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
   pending_error_.reset();
+  std::string claim = std::move(claim_);
+  claim_.clear();
   queue_job(
       session_->loop(),
-      [disk] {
+      [disk, keep_partial] {
         if (!disk) return;
         disk->file.reset();
-        if (!disk->temp_name.empty() && disk->dir) {
+        if (!keep_partial && !disk->temp_name.empty() && disk->dir) {
           ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0);
         }
       },
-      [session = session_, id = id_, error] {
-        if (error)
+      [session = session_, id = id_, error, claim] {
+        // Released only now, so a new upload of the same source cannot open
+        // the partial file while this one still has it.
+        if (!claim.empty()) session->server().release_partial(claim);
+        if (error) {
           session->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
+        }
       });
 }
 

@@ -53,9 +53,9 @@ void RawClient::send_nonblocking(const Bytes& bytes) {
   }
 }
 
-void RawClient::send_hello() {
+void RawClient::send_hello(std::uint32_t capabilities) {
   Bytes out;
-  encode_hello(out, Hello{});
+  encode_hello(out, Hello{kProtocolVersion, kProtocolVersion, capabilities});
   send(out);
 }
 

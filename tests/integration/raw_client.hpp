@@ -18,7 +18,7 @@ class RawClient {
   RawClient& operator=(const RawClient&) = delete;
   bool connected() const { return fd_ >= 0; }
   void send(const Bytes& bytes);
-  void send_hello();
+  void send_hello(std::uint32_t capabilities = 0);
   /// Sends as much of `bytes` as the socket takes within about a second,
   /// without waiting for the peer to read the rest.
   void send_nonblocking(const Bytes& bytes);
