@@ -9,7 +9,8 @@
 
 namespace ft::server {
 
-Server::Server(uv_loop_t* loop, Fd root) : loop_(loop), root_(std::move(root)) {
+Server::Server(uv_loop_t* loop, Fd root)
+    : loop_(loop), root_(std::move(root)), batcher_(loop, root_.get()) {
   uv_tcp_init(loop_, &listener_);
   listener_.data = this;
   uv_signal_init(loop_, &sigint_);

@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "address.hpp"
+#include "job_batcher.hpp"
 #include "root_fs.hpp"
 
 namespace ft::server {
@@ -34,6 +35,7 @@ class Server {
   void stop();
 
   uv_loop_t* loop() const { return loop_; }
+  JobBatcher& batcher() { return batcher_; }
   int root_fd() const { return root_.get(); }
   void session_closed(Session* session);
 
@@ -49,6 +51,7 @@ class Server {
 
   uv_loop_t* loop_;
   Fd root_;
+  JobBatcher batcher_;
   uv_tcp_t listener_{};
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};

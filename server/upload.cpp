@@ -122,8 +122,7 @@ void Upload::open() {
   const std::vector<std::string> components = components_;
   const std::uint64_t size = put_.size;
   job_running_ = true;
-  queue_job(
-      session_->loop(),
+  session_->server().batcher().submit(
       [disk, outcome, root, components, partial, size] {
         int& err = outcome->err;
         if ((err = open_parent_creating(root, components, disk->dir)) != 0) return;
@@ -259,9 +258,11 @@ void Upload::pump() {
   queue_.clear();
   auto disk = disk_;
   auto err = std::make_shared<int>(0);
+  std::size_t batch_bytes = 0;
+  for (const Chunk& chunk : *batch) batch_bytes += chunk.payload.size();
   job_running_ = true;
-  queue_job(
-      session_->loop(),
+  submit_disk_job(
+      batch_bytes,
       [batch, disk, err] {
         for (Chunk& chunk : *batch) {
           if (chunk.restart) {
@@ -304,40 +305,52 @@ void Upload::pump() {
 void Upload::commit() {
   state_ = State::kCommitting;
   auto disk = disk_;
-  auto result = std::make_shared<int>(0);
-  auto hash_ok = std::make_shared<bool>(true);
-  const EndMsg end = end_;
-  const PutMsg put = put_;
-  const std::string final_name = components_.back();
+  auto item = std::make_shared<CommitItem>();
+  item->file = disk->file.get();
+  item->dir = disk->dir.get();
+  item->temp_name = disk->temp_name;
+  item->final_name = components_.back();
+  item->mode = put_.mode;
+  item->mtime_ns = put_.mtime_ns;
+  item->expected = end_.file_hash;
+  item->hash = &disk->hash;
   job_running_ = true;
-  queue_job(
-      session_->loop(),
-      [disk, result, hash_ok, end, put, final_name] {
-        if (disk->hash.digest() != end.file_hash) {
-          *hash_ok = false;
-          return;
-        }
-        *result = commit_temp_file(disk->file.get(), disk->dir.get(), disk->temp_name, final_name,
-                                   put.mode, put.mtime_ns);
-        if (*result == 0) disk->temp_name.clear();  // it is the final file now
-        disk->file.reset();
-      },
-      [self = shared_from_this(), result, hash_ok] {
-        self->job_running_ = false;
-        self->state_ = State::kReceiving;  // lets fail() run its course
-        if (!*hash_ok) {
-          return self->fail(ErrorCode::CHECKSUM_MISMATCH,
-                            "whole-file XXH3-128 does not match the data received");
-        }
-        if (*result != 0) {
-          return self->fail(error_from_errno(*result),
-                            std::string("commit failed: ") + std::strerror(*result));
-        }
-        Bytes out;
-        encode_ok(out, self->id_);
-        self->session_->send_frame(std::move(out));
-        self->finish("ok");
-      });
+  session_->server().batcher().commit(item, [self = shared_from_this(), disk, item] {
+    self->job_running_ = false;
+    disk->temp_name = item->temp_name;  // cleared if it was renamed into place
+    self->state_ = State::kReceiving;   // lets fail() run its course
+    if (!item->hash_ok) {
+      return self->fail(ErrorCode::CHECKSUM_MISMATCH,
+                        "whole-file XXH3-128 does not match the data received");
+    }
+    if (item->err != 0) {
+      return self->fail(error_from_errno(item->err),
+                        std::string("commit failed: ") + std::strerror(item->err));
+    }
+    Bytes out;
+    encode_ok(out, self->id_);
+    self->session_->send_frame(std::move(out));
+    self->finish("ok");
+    // Descriptors are closed off the loop too.
+    self->session_->server().batcher().submit(
+        [disk] {
+          disk->file.reset();
+          disk->dir.reset();
+        },
+        [] {});
+    self->disk_.reset();
+  });
+}
+
+void Upload::submit_disk_job(std::size_t bytes, std::function<void()> work,
+                             std::function<void()> done) {
+  // Small writes ride in the shared batch; large ones get a pool thread of
+  // their own so that big uploads of several clients write in parallel.
+  if (bytes <= kBatchedWriteLimit) {
+    session_->server().batcher().submit(std::move(work), std::move(done));
+  } else {
+    queue_job(session_->loop(), std::move(work), std::move(done));
+  }
 }
 
 void Upload::fail(ErrorCode code, const std::string& message) {
@@ -400,8 +413,7 @@ void Upload::cleanup(bool keep_partial) {
   pending_error_.reset();
   std::string claim = std::move(claim_);
   claim_.clear();
-  queue_job(
-      session_->loop(),
+  session_->server().batcher().submit(
       [disk, keep_partial] {
         if (!disk) return;
         disk->file.reset();

@@ -8,6 +8,7 @@
 // the file is fsynced and renamed into place before OK is sent.
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 
@@ -56,6 +57,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void drop_queue();
   void finish(const std::string& result);
   void send_put_ready(std::uint64_t offset, const Hash128& prefix_hash);
+  void submit_disk_job(std::size_t bytes, std::function<void()> work, std::function<void()> done);
+
+  static constexpr std::size_t kBatchedWriteLimit = 256 * 1024;
 
   std::shared_ptr<Session> session_;
   std::uint32_t id_;

@@ -1,0 +1,152 @@
+#include "job_batcher.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <set>
+#include <utility>
+
+#include "root_fs.hpp"
+#include "uv_support.hpp"
+
+namespace ft::server {
+namespace {
+
+// Below this many files one syncfs is cheaper than an fsync per file.
+constexpr std::size_t kSyncfsThreshold = 4;
+
+void apply_metadata(CommitItem& c) {
+  if (c.hash->digest() != c.expected) {
+    c.hash_ok = false;
+    return;
+  }
+  if (::fchmod(c.file, c.mode & 0777) != 0) {
+    c.err = errno;
+    return;
+  }
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_NOW;
+  std::int64_t sec = c.mtime_ns / 1000000000;
+  std::int64_t nsec = c.mtime_ns % 1000000000;
+  if (nsec < 0) {  // floor division keeps times before 1970 right
+    nsec += 1000000000;
+    sec -= 1;
+  }
+  times[1].tv_sec = static_cast<time_t>(sec);
+  times[1].tv_nsec = static_cast<long>(nsec);
+  if (::futimens(c.file, times) != 0) c.err = errno;
+}
+
+// The group commit, in the order that keeps a crash from exposing a file
+// whose data is not on disk: data and metadata synced, then renamed, then
+// the directory entries synced.
+void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items) {
+  std::vector<CommitItem*> live;
+  for (auto& item : items) {
+    apply_metadata(*item);
+    if (item->hash_ok && item->err == 0) live.push_back(item.get());
+  }
+  if (live.size() >= kSyncfsThreshold) {
+    // syncfs needs a real descriptor on the file system (the root is held
+    // O_PATH); any of the batch's directories will do.
+    (void)root_fd;
+    if (::syncfs(live.front()->dir) != 0) {
+      const int err = errno;
+      for (CommitItem* c : live) c->err = err;
+      return;
+    }
+  } else {
+    for (CommitItem* c : live) {
+      if (::fsync(c->file) != 0) c->err = errno;
+    }
+  }
+  std::set<std::pair<dev_t, ino_t>> synced_dirs;
+  std::vector<int> dirs_to_sync;
+  for (CommitItem* c : live) {
+    if (c->err != 0) continue;
+    if (::renameat(c->dir, c->temp_name.c_str(), c->dir, c->final_name.c_str()) != 0) {
+      c->err = errno;
+      continue;
+    }
+    c->temp_name.clear();  // it is the final file now
+    struct stat st;
+    if (::fstat(c->dir, &st) == 0 && synced_dirs.insert({st.st_dev, st.st_ino}).second) {
+      dirs_to_sync.push_back(c->dir);
+    }
+  }
+  for (int dir : dirs_to_sync) {
+    if (::fsync(dir) != 0) {
+      // Which renames this covers is unknown: fail every item in the dir.
+      const int err = errno;
+      struct stat failed;
+      ::fstat(dir, &failed);
+      for (CommitItem* c : live) {
+        struct stat st;
+        if (c->err == 0 && ::fstat(c->dir, &st) == 0 && st.st_dev == failed.st_dev &&
+            st.st_ino == failed.st_ino) {
+          c->err = err;
+        }
+      }
+    }
+  }
+}
+
+void run_guarded(const std::function<void()>& done) noexcept {
+  try {
+    done();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ftserve: job completion failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ftserve: job completion failed\n");
+  }
+}
+
+}  // namespace
+
+void JobBatcher::submit(std::function<void()> work, std::function<void()> done) {
+  jobs_.push_back(Job{std::move(work), std::move(done)});
+  maybe_start();
+}
+
+void JobBatcher::commit(std::shared_ptr<CommitItem> item, std::function<void()> done) {
+  commits_.push_back(Commit{std::move(item), std::move(done)});
+  maybe_start();
+}
+
+void JobBatcher::maybe_start() {
+  if (running_ || (jobs_.empty() && commits_.empty())) return;
+  running_ = true;
+  auto jobs = std::make_shared<std::vector<Job>>(std::move(jobs_));
+  auto commits = std::make_shared<std::vector<Commit>>(std::move(commits_));
+  jobs_.clear();
+  commits_.clear();
+  const int root = root_fd_;
+  queue_job(
+      loop_,
+      [jobs, commits, root] {
+        for (Job& job : *jobs) {
+          try {
+            job.work();
+          } catch (...) {
+            // One job's failure must not cost the others theirs; the job's
+            // completion sees whatever result it left.
+          }
+        }
+        if (commits->empty()) return;
+        std::vector<std::shared_ptr<CommitItem>> items;
+        for (Commit& c : *commits) items.push_back(c.item);
+        run_commits(root, items);
+      },
+      [this, jobs, commits] {
+        running_ = false;
+        for (Job& job : *jobs) run_guarded(job.done);
+        for (Commit& c : *commits) run_guarded(c.done);
+        maybe_start();
+      });
+}
+
+}  // namespace ft::server

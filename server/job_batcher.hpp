@@ -1,0 +1,70 @@
+#pragma once
+// Batches small file jobs of every connection into one thread-pool job at a
+// time. Each thread-pool job costs two thread wake-ups; for many small
+// files (an open, a small write, a commit each) those wake-ups, not the
+// disk, set the pace. Jobs submitted while a batch runs form the next batch,
+// so an idle server adds no delay and a busy one amortises the hand-offs.
+//
+// Commits are batched the same way with group commit: every file of the
+// batch is synced (one syncfs for many files), then renamed into place,
+// then each directory touched is fsynced once, and only then are the
+// completions run (which send OK).
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "checksum.hpp"
+
+namespace ft::server {
+
+/// One upload's commit: verify the whole-file hash, apply mode and mtime,
+/// sync, rename `temp_name` to `final_name` in `dir`, sync `dir`.
+struct CommitItem {
+  int file = -1;
+  int dir = -1;
+  std::string temp_name;
+  std::string final_name;
+  std::uint32_t mode = 0;
+  std::int64_t mtime_ns = 0;
+  Hash128 expected;
+  const StreamHash128* hash = nullptr;  // digest taken in the worker
+  // Results, read by the completion.
+  bool hash_ok = true;
+  int err = 0;
+};
+
+class JobBatcher {
+ public:
+  JobBatcher(uv_loop_t* loop, int root_fd) : loop_(loop), root_fd_(root_fd) {}
+  JobBatcher(const JobBatcher&) = delete;
+  JobBatcher& operator=(const JobBatcher&) = delete;
+
+  /// Runs `work` in the next batch on the thread pool, then `done` on the
+  /// loop; same contract as queue_job().
+  void submit(std::function<void()> work, std::function<void()> done);
+  /// Group-commits `item` in the next batch; `done` runs after its
+  /// directory was synced (or on failure).
+  void commit(std::shared_ptr<CommitItem> item, std::function<void()> done);
+
+ private:
+  struct Job {
+    std::function<void()> work;
+    std::function<void()> done;
+  };
+  struct Commit {
+    std::shared_ptr<CommitItem> item;
+    std::function<void()> done;
+  };
+  void maybe_start();
+
+  uv_loop_t* loop_;
+  int root_fd_;
+  bool running_ = false;
+  std::vector<Job> jobs_;
+  std::vector<Commit> commits_;
+};
+
+}  // namespace ft::server
