@@ -1,10 +1,6 @@
 #include "download.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
+#include <algorithm>
 #include <iostream>
 #include <optional>
 #include <unordered_map>
@@ -22,12 +18,15 @@ namespace {
 constexpr const char* kProgram = "ftget";
 // GET requests in flight at once (the protocol allows 64).
 constexpr std::size_t kMaxInFlight = 16;
+// Bytes read at a time when hashing the kept prefix of a partial file.
+constexpr std::size_t kPrefixReadSize = 1024 * 1024;
 
 enum class DownloadState {
-  kWaiting,     // GET not sent yet
+  kWaiting,     // GET not sent yet (on this connection)
   kGetSent,     // waiting for GET_READY
   kReceiving,   // DATA until END
   kCancelling,  // failed locally, CANCEL sent: ignore DATA until END or ERROR
+  kRetryLater,  // the server is shutting down: try on the next connection
   kDone,
 };
 
@@ -36,35 +35,52 @@ struct DownloadItem {
   std::string local_name;
   DownloadState state = DownloadState::kWaiting;
   std::uint32_t id = 0;
+  std::uint64_t start_offset = 0;         // the GET's offset
+  std::optional<PartialRecord> resuming;  // the record of the kept data, when resuming
   GetReadyMsg ready;
-  std::uint64_t received = 0;
-  StreamHash128 hash;
+  std::uint64_t received = 0;  // bytes [0, received) are in the partial file
+  StreamHash128 hash;          // of those bytes
   std::optional<LandingFile> landing;
+  std::optional<Error> retry_reason;  // with kRetryLater
   std::optional<Error> failure;
 };
 
+// One connection's worth of downloads: GETs for the files not done yet.
 class DownloadJob : public SessionHandler {
  public:
   DownloadJob(std::vector<DownloadItem>& items, const DownloadOptions& options, int dir_fd)
-      : items_(items), options_(options), dir_fd_(dir_fd) {}
+      : items_(items), options_(options), dir_fd_(dir_fd) {
+    for (const DownloadItem& item : items_) {
+      if (item.state == DownloadState::kDone) ++settled_;
+    }
+  }
 
   void produce(Session& session) override {
     while (in_flight_ < kMaxInFlight && next_to_send_ < items_.size()) {
       DownloadItem& item = items_[next_to_send_++];
-      item.id = next_id_++;
-      by_id_[item.id] = static_cast<std::size_t>(&item - items_.data());
-      Bytes frame;
-      encode_get(frame, item.id, GetMsg{item.remote, 0});
-      session.send(std::move(frame), item.id);
-      item.state = DownloadState::kGetSent;
+      if (item.state != DownloadState::kWaiting) continue;
+      std::string why;
+      item.landing = LandingFile::open(dir_fd_, item.local_name, why);
+      if (!item.landing) {
+        finish(item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
+        continue;
+      }
       ++in_flight_;
+      send_get(session, item, resume_offset(item));
     }
   }
 
   void on_frame(Session& session, Frame& frame) override {
     const std::uint32_t id = frame.header.request_id;
+    if (abandoned_.contains(id)) {
+      // A GET we cancelled to start over: drop its frames until it ends.
+      if (frame.header.type == FrameType::kEnd || frame.header.type == FrameType::kError) {
+        abandoned_.erase(id);
+      }
+      return;
+    }
     auto found = by_id_.find(id);
-    if (found == by_id_.end() || items_[found->second].state == DownloadState::kDone) {
+    if (found == by_id_.end() || is_settled(items_[found->second])) {
       // One ERROR may still come for a request we cancelled after its END
       // was already on its way.
       if (frame.header.type == FrameType::kError && late_cancel_replies_.erase(id) > 0) return;
@@ -88,16 +104,47 @@ class DownloadJob : public SessionHandler {
     }
   }
 
-  bool finished() const override { return done_ == items_.size(); }
-
-  void fail_unfinished(const Error& error) {
-    for (DownloadItem& item : items_) {
-      if (item.state != DownloadState::kDone && !item.failure) item.failure = error;
-      item.landing.reset();  // removes any temporary file
-    }
-  }
+  bool finished() const override { return settled_ == items_.size() && abandoned_.empty(); }
 
  private:
+  static bool is_settled(const DownloadItem& item) {
+    return item.state == DownloadState::kDone || item.state == DownloadState::kRetryLater;
+  }
+
+  // Where the kept partial data lets the download start: its length, if
+  // its record names this remote file and the data is not longer than that
+  // file was; otherwise 0 (the data is emptied at GET_READY).
+  std::uint64_t resume_offset(DownloadItem& item) {
+    item.resuming.reset();
+    const std::uint64_t length = item.landing->length_at_open();
+    if (length == 0) return 0;
+    auto record = item.landing->record();
+    if (!record || record->remote_path != item.remote || length > record->size) return 0;
+    item.resuming = record;
+    return length;
+  }
+
+  void send_get(Session& session, DownloadItem& item, std::uint64_t offset) {
+    item.id = next_id_++;
+    by_id_[item.id] = static_cast<std::size_t>(&item - items_.data());
+    item.start_offset = offset;
+    Bytes frame;
+    encode_get(frame, item.id, GetMsg{item.remote, offset});
+    session.send(std::move(frame), item.id);
+    item.state = DownloadState::kGetSent;
+  }
+
+  // The kept data belongs to another version of the remote file: forget it
+  // and ask for the whole file on the same connection.
+  void start_over(Session& session, DownloadItem& item) {
+    if (options_.verbosity != Verbosity::kQuiet) {
+      report_message(kProgram, printable(item.remote) + ": remote file changed; starting over");
+    }
+    by_id_.erase(item.id);
+    item.resuming.reset();
+    send_get(session, item, 0);
+  }
+
   void on_get_ready(Session& session, DownloadItem& item, const Frame& frame) {
     auto ready = decode_get_ready(frame.payload);
     if (!ready) return session.protocol_error("malformed GET_READY");
@@ -106,9 +153,45 @@ class DownloadJob : public SessionHandler {
     }
     item.ready = *ready;
     item.state = DownloadState::kReceiving;
+    item.hash.reset();
+    item.received = 0;
     std::string why;
-    item.landing = LandingFile::create(dir_fd_, item.local_name, why);
-    if (!item.landing) cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    if (item.start_offset > 0) {
+      if (item.resuming->size != ready->size || item.resuming->mtime_ns != ready->mtime_ns) {
+        abandoned_.insert(item.id);
+        Bytes cancel_frame;
+        encode_cancel(cancel_frame, item.id);
+        session.send(std::move(cancel_frame), item.id);
+        return start_over(session, item);
+      }
+      // The END hash covers the whole file: hash the kept prefix first.
+      if (!hash_kept_prefix(item, why)) {
+        return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+      }
+      item.received = item.start_offset;
+      if (options_.verbosity == Verbosity::kVerbose) {
+        std::cout << "resumed " << printable(local_path(item)) << " at " << item.start_offset
+                  << " of " << ready->size << " bytes\n"
+                  << std::flush;
+      }
+      return;
+    }
+    if (!item.landing->start_over(PartialRecord{item.remote, ready->size, ready->mtime_ns}, why)) {
+      cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+  }
+
+  bool hash_kept_prefix(DownloadItem& item, std::string& why) {
+    Bytes buffer;
+    for (std::uint64_t at = 0; at < item.start_offset;) {
+      auto length = static_cast<std::size_t>(
+          std::min<std::uint64_t>(kPrefixReadSize, item.start_offset - at));
+      buffer.resize(length);
+      if (!item.landing->read_at(at, buffer, why)) return false;
+      item.hash.update(buffer);
+      at += length;
+    }
+    return true;
   }
 
   void on_data(Session& session, DownloadItem& item, const Frame& frame) {
@@ -186,8 +269,23 @@ class DownloadJob : public SessionHandler {
     if (!error) return session.protocol_error("malformed ERROR");
     if (item.state == DownloadState::kCancelling) return finish(item, item.failure, false);
     auto code = static_cast<ErrorCode>(error->code);
+    // The kept data is longer than the remote file is now.
+    if (code == ErrorCode::BAD_OFFSET && item.state == DownloadState::kGetSent &&
+        item.start_offset > 0) {
+      return start_over(session, item);
+    }
     std::string message =
         error->message.empty() ? std::string(default_message(code)) : printable(error->message);
+    if (code == ErrorCode::SHUTTING_DOWN) {
+      // Worth a retry on the next connection, from what we have.
+      item.landing->keep();
+      item.landing.reset();
+      item.retry_reason = Error{code, item.remote, message};
+      item.state = DownloadState::kRetryLater;
+      --in_flight_;
+      ++settled_;
+      return;
+    }
     finish(item, Error{code, item.remote, message}, true);
   }
 
@@ -196,7 +294,7 @@ class DownloadJob : public SessionHandler {
   void cancel(Session& session, DownloadItem& item, Error error) {
     report(item, error);
     item.failure = std::move(error);
-    item.landing.reset();
+    item.landing.reset();  // removes the partial data: it failed verification or cannot grow
     item.state = DownloadState::kCancelling;
     Bytes frame;
     encode_cancel(frame, item.id);
@@ -205,11 +303,12 @@ class DownloadJob : public SessionHandler {
 
   void finish(DownloadItem& item, std::optional<Error> failure, bool print) {
     if (failure && print) report(item, *failure);
-    item.landing.reset();  // a committed file is unaffected; otherwise removes the temporary
+    // A committed file is unaffected; otherwise this removes the partial.
+    item.landing.reset();
     item.failure = std::move(failure);
+    if (item.state != DownloadState::kWaiting) --in_flight_;
     item.state = DownloadState::kDone;
-    --in_flight_;
-    ++done_;
+    ++settled_;
   }
 
   // Errors about the local file name it; the others name the remote path.
@@ -227,10 +326,81 @@ class DownloadJob : public SessionHandler {
   int dir_fd_;
   std::unordered_map<std::uint32_t, std::size_t> by_id_;
   std::unordered_set<std::uint32_t> late_cancel_replies_;
+  std::unordered_set<std::uint32_t> abandoned_;
   std::size_t next_to_send_ = 0;
   std::size_t in_flight_ = 0;
-  std::size_t done_ = 0;
+  std::size_t settled_ = 0;  // done, or deferred to the next connection
   std::uint32_t next_id_ = 1;
+};
+
+// Every attempt of the command: one DownloadJob per connection over the
+// same items. Whatever ends an attempt, the partial data of the files not
+// finished is kept (synced) for the next attempt or the next run.
+class DownloadWork : public RetryableWork {
+ public:
+  DownloadWork(std::vector<DownloadItem>& items, const DownloadOptions& options, int dir_fd)
+      : items_(items), options_(options), dir_fd_(dir_fd) {}
+
+  void prepare_attempt() override {
+    for (DownloadItem& item : items_) {
+      if (item.state == DownloadState::kDone) continue;
+      if (item.state == DownloadState::kCancelling) {
+        item.state = DownloadState::kDone;  // failed and reported already
+        continue;
+      }
+      item.state = DownloadState::kWaiting;
+      item.id = 0;
+      item.received = 0;
+      item.hash.reset();
+      item.resuming.reset();
+      item.retry_reason.reset();
+    }
+  }
+
+  bool all_done() const override {
+    return std::all_of(items_.begin(), items_.end(),
+                       [](const DownloadItem& item) { return item.state == DownloadState::kDone; });
+  }
+
+  std::optional<Error> attempt() override {
+    DownloadJob job(items_, options_, dir_fd_);
+    auto failure = connect_and_run(options_.host, options_.port, job);
+    for (DownloadItem& item : items_) {
+      if (item.landing) {
+        item.landing->keep();
+        item.landing.reset();
+      }
+    }
+    return failure;
+  }
+
+  std::vector<std::string> deferred() const override {
+    std::vector<std::string> out;
+    for (const DownloadItem& item : items_) {
+      if (item.state != DownloadState::kRetryLater) continue;
+      out.push_back(printable(item.remote) + ": " + item.retry_reason->message + " (" +
+                    to_string(item.retry_reason->code) + ")");
+    }
+    return out;
+  }
+
+  void give_up(const std::optional<Error>& failure) override {
+    for (DownloadItem& item : items_) {
+      if (item.state == DownloadState::kDone) continue;
+      if (item.state == DownloadState::kRetryLater) {
+        item.failure = item.retry_reason;
+        report_error(kProgram, printable(item.remote), *item.failure);
+      } else if (!item.failure) {
+        item.failure = failure;
+      }
+      item.state = DownloadState::kDone;
+    }
+  }
+
+ private:
+  std::vector<DownloadItem>& items_;
+  const DownloadOptions& options_;
+  int dir_fd_;
 };
 
 std::vector<std::optional<Error>> failures_of(const std::vector<DownloadItem>& items) {
@@ -259,22 +429,8 @@ int run_download(const DownloadOptions& options) {
     report_message(kProgram, printable(options.local_dir) + ": " + why);
     return static_cast<int>(Exit::kLocalFile);
   }
-  DownloadJob job(items, options, dir->fd());
-
-  const std::string where = host_port_text(options.host, options.port);
-  auto connection =
-      Connection::open(options.host, options.port, std::chrono::milliseconds(kConnectTimeout), why);
-  if (!connection) {
-    Error error{ErrorCode::CONNECT_FAILED, {}, "cannot connect to " + where + ": " + why};
-    report_error(kProgram, {}, error);
-    job.fail_unfinished(error);
-    return exit_status_of(failures_of(items));
-  }
-  Session session(std::move(*connection));
-  if (auto failure = session.run(job)) {
-    report_error(kProgram, {}, *failure);
-    job.fail_unfinished(*failure);
-  }
+  DownloadWork work(items, options, dir->fd());
+  run_with_retries(kProgram, work, options.retries, options.verbosity == Verbosity::kQuiet);
   return exit_status_of(failures_of(items));
 }
 

@@ -6,6 +6,7 @@
 #include "download.hpp"
 #include "local_dir.hpp"
 #include "path_rules.hpp"
+#include "retry.hpp"
 
 namespace ft::client {
 namespace {
@@ -14,8 +15,16 @@ constexpr const char* kProgram = "ftget";
 
 constexpr const char* kDetails =
     "Fetches each remote file over one connection into LOCAL_DIR, under its base\n"
-    "name. Every file is written to a hidden temporary file first and renamed into\n"
-    "place only once its size and checksums are verified.\n"
+    "name. Every file is written to a hidden partial file (.ft-part.NAME, with its\n"
+    "record in .ft-part-meta.NAME) first and renamed into place only once its size\n"
+    "and checksums are verified.\n"
+    "\n"
+    "When the connection is lost (or on SIGINT/SIGTERM) the partial file is kept:\n"
+    "ftget retries on a new connection up to --retries times (waiting 0.2 s, then\n"
+    "twice as long each time, at most 5 s), and running the same command again\n"
+    "later continues from where it stopped, provided the remote file still has\n"
+    "the same size and mtime (otherwise it starts over and says so). A partial\n"
+    "file that fails verification, or whose remote file is refused, is removed.\n"
     "\n"
     "LOCAL_DIR: with two or more arguments, the last one is LOCAL_DIR if it names\n"
     "an existing local directory, or is \".\" or \"..\", or starts with \"/\", \"./\" or\n"
@@ -43,6 +52,12 @@ int run(int argc, char** argv) {
                   "Remote files HOST[:PORT]/REMOTE_PATH, then optionally LOCAL_DIR")
       ->required()
       ->type_name("");
+  cli.app()
+      .add_option("--retries", options.retries,
+                  "New connections after a lost one (0 to " + std::to_string(kMaxRetries) +
+                      "; 0 fails at once)")
+      ->check(CLI::Range(0, kMaxRetries))
+      ->capture_default_str();
   cli.add_verbosity(options.verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
 

@@ -14,7 +14,17 @@ constexpr const char* kProgram = "ftsend";
 constexpr const char* kDetails =
     "Sends each FILE over one connection into REMOTE_DIR on the server (the root\n"
     "when omitted; created if missing), keeping its base name. PORT defaults to 7070;\n"
-    "write an IPv6 address in brackets: [::1]:7070/dir.\n";
+    "write an IPv6 address in brackets: [::1]:7070/dir.\n"
+    "\n"
+    "Nothing appears under a remote name before the whole file arrived and passed\n"
+    "its checksums. When the server supports resuming, an interrupted upload\n"
+    "continues from the last verified byte: on a new connection after a lost one\n"
+    "(up to --retries times, waiting 0.2 s, then twice as long each time, at most\n"
+    "5 s), or when the same command runs again later. The server keeps the partial\n"
+    "data only for the same file: same remote path, size, mtime and local file\n"
+    "(host name, device and inode). A chunk damaged on the way is sent again. A\n"
+    "file that changes while it is sent fails with exit status 3 and nothing is\n"
+    "committed. Files that failed for another reason are not retried.\n";
 
 int usage_error(const std::string& message) {
   report_message(kProgram, message);
@@ -37,6 +47,12 @@ int run(int argc, char** argv) {
                   "Bytes per DATA frame, " + std::to_string(limits::kMinChunkSize) + " to " +
                       std::to_string(limits::kMaxChunkSize) + " (suffixes K, M: 64K, 1M)")
       ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  cli.app()
+      .add_option("--retries", options.retries,
+                  "New connections after a lost one (0 to " + std::to_string(kMaxRetries) +
+                      "; 0 fails at once)")
+      ->check(CLI::Range(0, kMaxRetries))
       ->capture_default_str();
   cli.add_verbosity(options.verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;

@@ -24,7 +24,7 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello, Hello{});
+  encode_hello(hello, Hello{.capabilities = kCapResume});
   connection_.queue(std::move(hello));
 }
 
@@ -119,6 +119,7 @@ void Session::dispatch(SessionHandler& handler) {
         return;
       case DecodeStatus::kHello:
         hello_received_ = true;
+        resume_agreed_ = (decoder_.hello().capabilities & kCapResume) != 0;
         break;
       case DecodeStatus::kFrame: {
         Frame frame = decoder_.take_frame();
@@ -172,6 +173,21 @@ void Session::drain_after_write_error(SessionHandler& handler, int err) {
   }
   if (hello_received_ && handler.finished()) return;
   fail(ErrorCode::CONNECTION_LOST, std::string("connection lost: ") + std::strerror(err));
+}
+
+std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
+                                     SessionHandler& handler) {
+  install_interrupt_handlers();
+  std::string why;
+  auto connection = Connection::open(host, port, std::chrono::milliseconds(kConnectTimeout), why);
+  if (interrupted()) return Error{ErrorCode::CANCELLED, {}, "interrupted"};
+  if (!connection) {
+    return Error{ErrorCode::CONNECT_FAILED,
+                 {},
+                 "cannot connect to " + host_port_text(host, port) + ": " + why};
+  }
+  Session session(std::move(*connection));
+  return session.run(handler);
 }
 
 }  // namespace ft::client

@@ -3,8 +3,11 @@
 // client hello, waits with poll() for the socket to be readable or writable,
 // decodes the server's hello and frames, answers connection-level errors
 // (ERROR with request id 0, decode errors, end of stream, silence) itself
-// and hands every other frame to the command's SessionHandler.
+// and hands every other frame to the command's SessionHandler. The client
+// offers the RESUME capability; resume_agreed() tells whether the server
+// took it.
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 
@@ -46,6 +49,11 @@ class Session {
   std::optional<Error> run(SessionHandler& handler);
 
   Connection& connection() { return connection_; }
+  /// True once the server's hello arrived.
+  bool hello_received() const { return hello_received_; }
+  /// True once the server's hello arrived carrying the RESUME capability
+  /// (the client always offers it): section 5.4 of the protocol applies.
+  bool resume_agreed() const { return resume_agreed_; }
   /// Queues a whole encoded frame of `request_id`.
   void send(Bytes frame, std::uint32_t request_id) {
     connection_.queue(std::move(frame), request_id);
@@ -65,7 +73,14 @@ class Session {
   Connection connection_;
   FrameDecoder decoder_;
   bool hello_received_ = false;
+  bool resume_agreed_ = false;
   std::optional<Error> failure_;
 };
+
+/// Connects to host:port and runs one session with `handler`. Returns the
+/// connection-level failure: CONNECT_FAILED ("cannot connect to ..."), one
+/// from Session::run(), or CANCELLED when interrupted while connecting.
+std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
+                                     SessionHandler& handler);
 
 }  // namespace ft::client

@@ -15,7 +15,7 @@ std::int64_t mtime_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
 }
 
-constexpr const char* kChangedMessage = "file changed while being sent";
+constexpr const char* kShortMessage = "the file ended early (it shrank)";
 
 }  // namespace
 
@@ -48,6 +48,8 @@ std::optional<SourceFile> SourceFile::open(const std::string& path, std::string&
   file.size_ = static_cast<std::uint64_t>(st.st_size);
   file.mode_ = st.st_mode & 07777;
   file.mtime_ns_ = mtime_of(st);
+  file.device_ = static_cast<std::uint64_t>(st.st_dev);
+  file.inode_ = static_cast<std::uint64_t>(st.st_ino);
   return file;
 }
 
@@ -55,7 +57,9 @@ SourceFile::SourceFile(SourceFile&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)),
       size_(other.size_),
       mode_(other.mode_),
-      mtime_ns_(other.mtime_ns_) {}
+      mtime_ns_(other.mtime_ns_),
+      device_(other.device_),
+      inode_(other.inode_) {}
 
 SourceFile& SourceFile::operator=(SourceFile&& other) noexcept {
   if (this != &other) {
@@ -64,6 +68,8 @@ SourceFile& SourceFile::operator=(SourceFile&& other) noexcept {
     size_ = other.size_;
     mode_ = other.mode_;
     mtime_ns_ = other.mtime_ns_;
+    device_ = other.device_;
+    inode_ = other.inode_;
   }
   return *this;
 }
@@ -89,7 +95,7 @@ bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
       return false;
     }
     if (n == 0) {
-      why = kChangedMessage;
+      why = kShortMessage;
       return false;
     }
     done += static_cast<std::size_t>(n);
@@ -97,17 +103,16 @@ bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
   return true;
 }
 
-bool SourceFile::unchanged(std::string& why) const {
+SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
   struct stat st {};
   if (::fstat(fd_, &st) != 0) {
     why = std::strerror(errno);
-    return false;
+    return Check::kFailed;
   }
   if (static_cast<std::uint64_t>(st.st_size) != size_ || mtime_of(st) != mtime_ns_) {
-    why = kChangedMessage;
-    return false;
+    return Check::kChanged;
   }
-  return true;
+  return Check::kUnchanged;
 }
 
 }  // namespace ft::client

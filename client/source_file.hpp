@@ -24,12 +24,18 @@ class SourceFile {
   std::uint64_t size() const { return size_; }
   std::uint32_t mode() const { return mode_; }  // permission bits (07777)
   std::int64_t mtime_ns() const { return mtime_ns_; }
+  /// Identity of the file: the device and inode it had at open().
+  std::uint64_t device() const { return device_; }
+  std::uint64_t inode() const { return inode_; }
 
   /// Fills all of `out` from `offset`. Returns false with `why` set on a
   /// read error or if the file ended early (it shrank).
   bool read_at(std::uint64_t offset, std::span<std::uint8_t> out, std::string& why) const;
-  /// True if size and mtime are still those seen at open(); else sets `why`.
-  bool unchanged(std::string& why) const;
+
+  enum class Check { kUnchanged, kChanged, kFailed };
+  /// Compares size and mtime with those seen at open(): kChanged if either
+  /// moved, kFailed (with `why`) if fstat() failed.
+  Check check_unchanged(std::string& why) const;
   /// Frees the descriptor once the file is done with.
   void close();
 
@@ -39,6 +45,8 @@ class SourceFile {
   std::uint64_t size_ = 0;
   std::uint32_t mode_ = 0;
   std::int64_t mtime_ns_ = 0;
+  std::uint64_t device_ = 0;
+  std::uint64_t inode_ = 0;
 };
 
 }  // namespace ft::client

@@ -1,6 +1,9 @@
 #include "upload.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <climits>
 #include <deque>
 #include <iostream>
 #include <optional>
@@ -23,13 +26,22 @@ constexpr std::size_t kMaxQueuedChunks = 4;
 // Files kept open from the start; later ones are reopened at their turn so
 // that a long file list does not exhaust descriptors.
 constexpr std::size_t kMaxOpenAtStart = 64;
+// Rewinds accepted in one upload. A well-behaved server fails the upload
+// itself after limits::kMaxRewinds; this bound only protects the client from
+// one that never stops asking.
+constexpr int kMaxRewindsAccepted = 8;
+static_assert(kMaxRewindsAccepted >= limits::kMaxRewinds);
+
+constexpr const char* kSourceChanged =
+    "source changed while being sent (size or mtime moved); nothing was committed";
 
 enum class UploadState {
-  kWaiting,     // PUT not sent yet
+  kWaiting,     // PUT not sent yet (on this connection)
   kPutSent,     // waiting for PUT_READY
   kStreaming,   // PUT_READY received: DATA then END to send
-  kEndSent,     // waiting for OK
+  kEndSent,     // waiting for OK (or a rewind)
   kCancelling,  // failed locally, CANCEL sent, waiting for the server's ERROR
+  kRetryLater,  // the server said BUSY or SHUTTING_DOWN: try on the next connection
   kDone,
 };
 
@@ -39,21 +51,26 @@ struct UploadItem {
   std::optional<SourceFile> source;
   UploadState state = UploadState::kWaiting;
   std::uint32_t id = 0;
-  std::uint64_t next_offset = 0;
-  StreamHash128 hash;
+  std::uint64_t next_offset = 0;  // the next byte to queue
+  StreamHash128 hash;             // of bytes [0, next_offset)
+  int rewinds = 0;
+  std::optional<Error> retry_reason;  // with kRetryLater
   std::optional<Error> failure;
 };
 
+// One connection's worth of uploads: PUTs for the files not done yet.
 class UploadJob : public SessionHandler {
  public:
   UploadJob(std::vector<UploadItem>& items, const UploadOptions& options)
       : items_(items), options_(options) {
     for (const UploadItem& item : items_) {
-      if (item.state == UploadState::kDone) ++done_;
+      if (item.state == UploadState::kDone) ++settled_;
     }
   }
 
   void produce(Session& session) override {
+    // The PUT depends on whether RESUME was agreed: wait for the hello.
+    if (!session.hello_received()) return;
     send_requests(session);
     const std::size_t budget = kMaxQueuedChunks * options_.chunk_size;
     while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
@@ -64,7 +81,7 @@ class UploadJob : public SessionHandler {
   void on_frame(Session& session, Frame& frame) override {
     const std::uint32_t id = frame.header.request_id;
     auto found = by_id_.find(id);
-    if (found == by_id_.end() || items_[found->second].state == UploadState::kDone) {
+    if (found == by_id_.end() || is_settled(items_[found->second])) {
       session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
                              " for request " + std::to_string(id));
       return;
@@ -83,16 +100,13 @@ class UploadJob : public SessionHandler {
     }
   }
 
-  bool finished() const override { return done_ == items_.size(); }
-
-  /// After a connection failure: every unfinished file fails with it.
-  void fail_unfinished(const Error& error) {
-    for (UploadItem& item : items_) {
-      if (item.state != UploadState::kDone && !item.failure) item.failure = error;
-    }
-  }
+  bool finished() const override { return settled_ == items_.size(); }
 
  private:
+  static bool is_settled(const UploadItem& item) {
+    return item.state == UploadState::kDone || item.state == UploadState::kRetryLater;
+  }
+
   void send_requests(Session& session) {
     while (in_flight_ < kMaxInFlight && next_to_send_ < items_.size()) {
       UploadItem& item = items_[next_to_send_++];
@@ -101,18 +115,22 @@ class UploadJob : public SessionHandler {
         std::string why;
         item.source = SourceFile::open(item.local, why);
         if (!item.source) {
-          finish(item, Error{ErrorCode::LOCAL_FILE, {}, why}, item.local);
+          finish(item, Error{ErrorCode::LOCAL_FILE, {}, why}, printable(item.local));
           continue;
         }
       }
       item.id = next_id_++;
-      by_id_[item.id] = static_cast<std::size_t>(&item - items_.data());
+      by_id_[item.id] = index_of(item);
       PutMsg put;
       put.path = item.remote;
       put.size = item.source->size();
       put.mode = item.source->mode();
       put.mtime_ns = item.source->mtime_ns();
       put.chunk_size = options_.chunk_size;
+      if (session.resume_agreed()) {
+        put.put_flags = kPutResumable;
+        put.source_id = source_id_for(item.source->device(), item.source->inode());
+      }
       Bytes frame;
       encode_put(frame, item.id, put);
       session.send(std::move(frame), item.id);
@@ -122,26 +140,103 @@ class UploadJob : public SessionHandler {
   }
 
   void on_put_ready(Session& session, UploadItem& item, const Frame& frame) {
-    auto ready = decode_put_ready(frame.payload, false);
+    auto ready = decode_put_ready(frame.payload, session.resume_agreed());
     if (!ready) return session.protocol_error("malformed PUT_READY");
-    if (item.state != UploadState::kPutSent) {
-      return session.protocol_error("PUT_READY twice for request " + std::to_string(item.id));
+    switch (item.state) {
+      case UploadState::kPutSent:
+        return start_streaming(session, item, *ready);
+      case UploadState::kStreaming:
+      case UploadState::kEndSent:
+        if (session.resume_agreed()) return rewind(session, item, *ready);
+        break;
+      case UploadState::kCancelling:
+        return;  // it crossed our CANCEL
+      default:
+        break;
     }
-    if (ready->offset > item.source->size()) {
-      return session.protocol_error("PUT_READY offset beyond the end of " + printable(item.remote));
+    session.protocol_error("PUT_READY twice for request " + std::to_string(item.id));
+  }
+
+  // The first PUT_READY: where to start. The END hash covers the whole file,
+  // so the bytes the server already has are hashed first; with RESUME that
+  // same hash is compared with the server's prefix hash.
+  void start_streaming(Session& session, UploadItem& item, const PutReadyMsg& ready) {
+    const std::uint64_t size = item.source->size();
+    std::uint64_t start = ready.offset;
+    if (!session.resume_agreed()) {
+      if (ready.offset > size) {
+        return session.protocol_error("PUT_READY offset beyond the end of " +
+                                      printable(item.remote));
+      }
+      if (!hash_prefix(session, item, start)) return;
+    } else if (start > 0) {
+      bool same = start <= size;
+      if (same) {
+        if (!hash_prefix(session, item, start)) return;
+        same = ready.prefix_hash && item.hash.digest() == *ready.prefix_hash;
+      }
+      if (!same) {
+        item.hash.reset();
+        start = 0;
+        if (options_.verbosity != Verbosity::kQuiet) {
+          report_message(kProgram, printable(item.local) +
+                                       ": server's partial data differs; sending from the start");
+        }
+      }
     }
-    // The END hash covers the whole file, so a resumed upload hashes the
-    // part the server already has first.
-    std::string why;
-    if (!hash_prefix(session, item, ready->offset, why)) {
-      return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    if (start > 0 && options_.verbosity == Verbosity::kVerbose) {
+      std::cout << "resumed " << printable(item.remote) << " at " << start << " of " << size
+                << " bytes\n"
+                << std::flush;
     }
-    item.next_offset = ready->offset;
+    item.next_offset = start;
     item.state = UploadState::kStreaming;
     streaming_.push_back(index_of(item));
   }
 
+  // A later PUT_READY: a chunk failed its hash on the server, which wants
+  // the data again from `ready.offset`. Frames of this upload still in our
+  // queue are dropped; those already in the kernel the server discards.
+  void rewind(Session& session, UploadItem& item, const PutReadyMsg& ready) {
+    const std::string at = std::to_string(ready.offset);
+    if (++item.rewinds > kMaxRewindsAccepted) {
+      return cancel(session, item,
+                    Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                          "the server asked for data again " + std::to_string(item.rewinds) +
+                              " times; giving up"});
+    }
+    if (ready.offset > item.next_offset) {
+      return cancel(session, item,
+                    Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                          "the server asked for data again from offset " + at + ", beyond the " +
+                              std::to_string(item.next_offset) + " bytes sent"});
+    }
+    session.connection().drop_unsent(item.id);
+    item.hash.reset();
+    if (!hash_prefix(session, item, ready.offset)) return;
+    if (!ready.prefix_hash || item.hash.digest() != *ready.prefix_hash) {
+      return cancel(session, item,
+                    Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                          "the server's data before offset " + at + " differs from the source"});
+    }
+    if (options_.verbosity == Verbosity::kVerbose) {
+      std::cout << "resending " << printable(item.remote) << " from " << at
+                << " (a chunk failed its checksum)\n"
+                << std::flush;
+    }
+    item.next_offset = ready.offset;
+    if (item.state == UploadState::kEndSent) {
+      item.state = UploadState::kStreaming;
+      streaming_.push_back(index_of(item));
+    }
+  }
+
   void on_ok(Session& session, UploadItem& item) {
+    if (item.state == UploadState::kCancelling) {
+      // Our CANCEL came too late: the file is committed, but it was already
+      // reported as failed, so it stays failed.
+      return finish(item, item.failure, {});
+    }
     if (item.state != UploadState::kEndSent) {
       return session.protocol_error("OK before END for request " + std::to_string(item.id));
     }
@@ -164,16 +259,27 @@ class UploadJob : public SessionHandler {
     auto code = static_cast<ErrorCode>(error->code);
     std::string message =
         error->message.empty() ? std::string(default_message(code)) : printable(error->message);
+    if (code == ErrorCode::BUSY || code == ErrorCode::SHUTTING_DOWN) {
+      // Another connection still holds the partial data (often our own dead
+      // one, not yet noticed), or the server is stopping: worth a retry.
+      return defer(item, Error{code, item.remote, message});
+    }
     finish(item, Error{code, item.remote, message}, printable(item.remote));
   }
 
   // Queues the next DATA frame of `item`, or its END when all is queued.
   void stream_step(Session& session, UploadItem& item) {
     SourceFile& source = *item.source;
-    std::string why;
     if (item.next_offset == source.size()) {
-      if (!source.unchanged(why))
-        return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+      std::string why;
+      switch (source.check_unchanged(why)) {
+        case SourceFile::Check::kChanged:
+          return cancel(session, item, Error{ErrorCode::SOURCE_CHANGED, {}, kSourceChanged});
+        case SourceFile::Check::kFailed:
+          return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+        case SourceFile::Check::kUnchanged:
+          break;
+      }
       Bytes frame;
       encode_end(frame, item.id, EndMsg{source.size(), item.hash.digest()});
       session.send(std::move(frame), item.id);
@@ -185,9 +291,7 @@ class UploadJob : public SessionHandler {
         std::min<std::uint64_t>(options_.chunk_size, source.size() - item.next_offset));
     Bytes chunk = session.connection().take_spare_buffer();
     chunk.resize(length);
-    if (!source.read_at(item.next_offset, chunk, why)) {
-      return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
-    }
+    if (!read_source(session, item, item.next_offset, chunk)) return;
     item.hash.update(chunk);
     Bytes head(kDataHeadSize);
     encode_data_head(head.data(), item.id, item.next_offset, hash64(chunk),
@@ -196,23 +300,41 @@ class UploadJob : public SessionHandler {
     item.next_offset += length;
   }
 
-  bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end, std::string& why) {
+  // Adds bytes [0, end) of the source to the item's hash; on failure the
+  // upload is cancelled and false returned.
+  bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end) {
     Bytes buffer = session.connection().take_spare_buffer();
     for (std::uint64_t at = 0; at < end;) {
       auto length =
           static_cast<std::size_t>(std::min<std::uint64_t>(options_.chunk_size, end - at));
       buffer.resize(length);
-      if (!item.source->read_at(at, buffer, why)) return false;
+      if (!read_source(session, item, at, buffer)) return false;
       item.hash.update(buffer);
       at += length;
     }
     return true;
   }
 
+  // Reads source bytes; a failed or short read cancels the upload, as a
+  // changed source when size or mtime moved.
+  bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
+                   std::span<std::uint8_t> out) {
+    std::string why;
+    if (item.source->read_at(offset, out, why)) return true;
+    std::string stat_why;
+    if (item.source->check_unchanged(stat_why) == SourceFile::Check::kChanged) {
+      cancel(session, item, Error{ErrorCode::SOURCE_CHANGED, {}, kSourceChanged});
+    } else {
+      cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+    return false;
+  }
+
   // A local failure in the middle of an upload: report it now, tell the
   // server, and wait for its ERROR before the request counts as finished.
   void cancel(Session& session, UploadItem& item, Error error) {
-    report_error(kProgram, item.local, error);
+    const bool local = error.path.empty();
+    report_error(kProgram, printable(local ? item.local : item.remote), error);
     item.failure = std::move(error);
     item.state = UploadState::kCancelling;
     std::erase(streaming_, index_of(item));
@@ -230,7 +352,15 @@ class UploadJob : public SessionHandler {
     item.failure = std::move(failure);
     item.state = UploadState::kDone;
     if (item.source) item.source->close();
-    ++done_;
+    ++settled_;
+  }
+
+  void defer(UploadItem& item, Error reason) {
+    --in_flight_;
+    std::erase(streaming_, index_of(item));
+    item.retry_reason = std::move(reason);
+    item.state = UploadState::kRetryLater;
+    ++settled_;
   }
 
   std::size_t index_of(const UploadItem& item) const {
@@ -243,8 +373,75 @@ class UploadJob : public SessionHandler {
   std::deque<std::size_t> streaming_;  // PUT_READY arrival order
   std::size_t next_to_send_ = 0;
   std::size_t in_flight_ = 0;
-  std::size_t done_ = 0;
+  std::size_t settled_ = 0;  // done, or deferred to the next connection
   std::uint32_t next_id_ = 1;
+};
+
+// Every attempt of the command: one UploadJob per connection over the same
+// items, so that files that got OK (or failed for good) are not sent again.
+class UploadWork : public RetryableWork {
+ public:
+  UploadWork(std::vector<UploadItem>& items, const UploadOptions& options)
+      : items_(items), options_(options) {}
+
+  void prepare_attempt() override {
+    for (UploadItem& item : items_) {
+      if (item.state == UploadState::kDone) continue;
+      if (item.state == UploadState::kCancelling) {
+        // Failed and reported already; only the server's answer was missing.
+        item.state = UploadState::kDone;
+        if (item.source) item.source->close();
+        continue;
+      }
+      // The source stays open: its first fstat stays the reference for the
+      // "source changed" check, and the PUT names the same size and mtime,
+      // so the server finds its partial data again.
+      item.state = UploadState::kWaiting;
+      item.id = 0;
+      item.next_offset = 0;
+      item.hash.reset();
+      item.rewinds = 0;
+      item.retry_reason.reset();
+    }
+  }
+
+  bool all_done() const override {
+    return std::all_of(items_.begin(), items_.end(),
+                       [](const UploadItem& item) { return item.state == UploadState::kDone; });
+  }
+
+  std::optional<Error> attempt() override {
+    UploadJob job(items_, options_);
+    return connect_and_run(options_.remote.host, options_.remote.port, job);
+  }
+
+  std::vector<std::string> deferred() const override {
+    std::vector<std::string> out;
+    for (const UploadItem& item : items_) {
+      if (item.state != UploadState::kRetryLater) continue;
+      out.push_back(printable(item.remote) + ": " + item.retry_reason->message + " (" +
+                    to_string(item.retry_reason->code) + ")");
+    }
+    return out;
+  }
+
+  void give_up(const std::optional<Error>& failure) override {
+    for (UploadItem& item : items_) {
+      if (item.state == UploadState::kDone) continue;
+      if (item.state == UploadState::kRetryLater) {
+        item.failure = item.retry_reason;
+        report_error(kProgram, printable(item.remote), *item.failure);
+      } else if (!item.failure) {
+        item.failure = failure;
+      }
+      item.state = UploadState::kDone;
+      if (item.source) item.source->close();
+    }
+  }
+
+ private:
+  std::vector<UploadItem>& items_;
+  const UploadOptions& options_;
 };
 
 // Opens every file before anything goes on the wire, so that local
@@ -288,26 +485,20 @@ std::string remote_path_for(const std::string& dir, const std::string& local) {
   return dir.empty() ? std::string(name) : dir + "/" + std::string(name);
 }
 
+std::string source_id_for(std::uint64_t device, std::uint64_t inode) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "%s", "localhost");
+  }
+  std::string id = std::string(host) + ":" + std::to_string(device) + ":" + std::to_string(inode);
+  if (id.size() > limits::kMaxSourceIdBytes) id.resize(limits::kMaxSourceIdBytes);
+  return id;
+}
+
 int run_upload(const UploadOptions& options) {
   std::vector<UploadItem> items = prepare(options);
-  UploadJob job(items, options);
-  if (job.finished()) return exit_status_of(failures_of(items));
-
-  const std::string where = host_port_text(options.remote.host, options.remote.port);
-  std::string why;
-  auto connection = Connection::open(options.remote.host, options.remote.port,
-                                     std::chrono::milliseconds(kConnectTimeout), why);
-  if (!connection) {
-    Error error{ErrorCode::CONNECT_FAILED, {}, "cannot connect to " + where + ": " + why};
-    report_error(kProgram, {}, error);
-    job.fail_unfinished(error);
-    return exit_status_of(failures_of(items));
-  }
-  Session session(std::move(*connection));
-  if (auto failure = session.run(job)) {
-    report_error(kProgram, {}, *failure);
-    job.fail_unfinished(*failure);
-  }
+  UploadWork work(items, options);
+  run_with_retries(kProgram, work, options.retries, options.verbosity == Verbosity::kQuiet);
   return exit_status_of(failures_of(items));
 }
 
