@@ -20,7 +20,8 @@ namespace ft {
   X(kRemoteRefused, 5, "remote path refused (bad path, not found, denied)") \
   X(kServerError, 6, "server-side error (disk full, I/O error, busy)")      \
   X(kChecksum, 7, "checksum or size mismatch: data failed verification")    \
-  X(kProtocol, 8, "protocol error (incompatible or misbehaving peer)")
+  X(kProtocol, 8, "protocol error (incompatible or misbehaving peer)")      \
+  X(kPartial, 9, "partial transfer: some files failed, the others were transferred")
 
 enum class Exit : int {
 #define FT_X(name, value, text) name = value,

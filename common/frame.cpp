@@ -31,6 +31,10 @@ std::string frame_type_name(std::uint8_t type) {
       return "ENTRIES";
     case FrameType::kStat:
       return "STAT";
+    case FrameType::kMkdir:
+      return "MKDIR";
+    case FrameType::kSymlink:
+      return "SYMLINK";
   }
   static const char* hex = "0123456789abcdef";
   return std::string("0x") + hex[type >> 4] + hex[type & 15];
@@ -46,6 +50,8 @@ bool frame_type_allowed(std::uint8_t type, Sender sender) {
     case FrameType::kGet:
     case FrameType::kList:
     case FrameType::kStat:
+    case FrameType::kMkdir:
+    case FrameType::kSymlink:
       return sender == Sender::kClient;
     case FrameType::kError:
     case FrameType::kOk:
@@ -62,7 +68,14 @@ std::uint32_t max_payload_for(FrameType type) {
 }
 
 static std::uint8_t allowed_flags(FrameType type) {
-  return type == FrameType::kEntries ? kFlagMore : 0;
+  switch (type) {
+    case FrameType::kEntries:
+      return kFlagMore | kFlagHashes | kFlagTargets;
+    case FrameType::kList:
+      return kFlagHashes | kFlagTargets;
+    default:
+      return 0;
+  }
 }
 
 void encode_hello(Bytes& out, const Hello& hello) {

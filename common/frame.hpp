@@ -28,15 +28,22 @@ enum class FrameType : std::uint8_t {
   kList = 0x14,
   kEntries = 0x15,
   kStat = 0x16,
+  kMkdir = 0x17,
+  kSymlink = 0x18,
 };
 
-inline constexpr std::uint8_t kFlagMore = 0x01;  // ENTRIES: more frames follow
+inline constexpr std::uint8_t kFlagMore = 0x01;     // ENTRIES: more frames follow
+inline constexpr std::uint8_t kFlagHashes = 0x02;   // LIST/ENTRIES: content hashes
+inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink targets
 
 /// Capability bits of the hello (docs/protocol.md, section 2).
 inline constexpr std::uint32_t kCapResume = 0x00000001;
-inline constexpr std::uint32_t kKnownCapabilities = kCapResume;
+inline constexpr std::uint32_t kCapTrees = 0x00000002;
+inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees;
 /// PUT flags (section 5.4).
 inline constexpr std::uint32_t kPutResumable = 0x1;
+/// MKDIR flags (section 5.5).
+inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
 
 /// Who sent the bytes a decoder reads; decides which frame types are legal.
 enum class Sender { kClient, kServer };

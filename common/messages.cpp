@@ -28,6 +28,12 @@ std::string_view entry_name(const Entry& e) {
   return std::string_view(e.name).substr(0, limits::kMaxComponentBytes);
 }
 
+// A target longer than any path cannot be a valid one; the cap keeps every
+// entry within a frame.
+std::string_view entry_target(const Entry& e) {
+  return std::string_view(e.target).substr(0, limits::kMaxPathBytes);
+}
+
 }  // namespace
 
 void encode_error(Bytes& out, std::uint32_t id, const ErrorMsg& m) {
@@ -87,8 +93,23 @@ void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m) {
     w.u32(m.chunk_size);
   });
 }
-void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m) {
-  encode_frame(out, FrameType::kList, 0, id, [&](ByteWriter& w) { w.str(m.path); });
+void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags) {
+  encode_frame(out, FrameType::kList, flags, id, [&](ByteWriter& w) { w.str(m.path); });
+}
+void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m) {
+  encode_frame(out, FrameType::kMkdir, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u32(m.mode);
+    w.i64(m.mtime_ns);
+    w.u32(m.mkdir_flags);
+  });
+}
+void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m) {
+  encode_frame(out, FrameType::kSymlink, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.str(m.target);
+    w.i64(m.mtime_ns);
+  });
 }
 void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
   encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
@@ -117,20 +138,28 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
   out.insert(out.end(), bytes.begin(), bytes.end());
 }
 
-void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries) {
+void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
+                    std::uint8_t fields) {
+  const bool hashes = (fields & kFlagHashes) != 0;
+  const bool targets = (fields & kFlagTargets) != 0;
+  auto entry_size = [&](const Entry& e) {
+    return kEntryFixedSize + entry_name(e).size() + (hashes ? 16 : 0) +
+           (targets ? 2 + entry_target(e).size() : 0);
+  };
   std::size_t i = 0;
   do {
     // Fill one frame with as many entries as fit under the payload limit.
     std::size_t budget = limits::kMaxControlPayload - 4;
     std::size_t end = i;
     while (end < entries.size()) {
-      std::size_t need = kEntryFixedSize + entry_name(entries[end]).size();
+      std::size_t need = entry_size(entries[end]);
       if (need > budget) break;
       budget -= need;
       ++end;
     }
     const bool more = end < entries.size();
-    encode_frame(out, FrameType::kEntries, more ? kFlagMore : 0, id, [&](ByteWriter& w) {
+    const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
+    encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
       w.u32(static_cast<std::uint32_t>(end - i));
       for (std::size_t k = i; k < end; ++k) {
         const Entry& e = entries[k];
@@ -139,6 +168,11 @@ void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entr
         w.u64(e.size);
         w.i64(e.mtime_ns);
         w.u32(e.mode);
+        if (hashes) {
+          auto c = e.content_hash.canonical();
+          w.raw(ByteSpan(c.data(), c.size()));
+        }
+        if (targets) w.str(entry_target(e));
       }
     });
     i = end;
@@ -245,6 +279,9 @@ std::optional<EntriesMsg> decode_entries(const Frame& frame) {
   ByteReader r(frame.payload);
   EntriesMsg m;
   m.more = (frame.header.flags & kFlagMore) != 0;
+  m.fields = frame.header.flags & (kFlagHashes | kFlagTargets);
+  const bool hashes = (m.fields & kFlagHashes) != 0;
+  const bool targets = (m.fields & kFlagTargets) != 0;
   std::uint32_t count = r.u32();
   // Each entry takes at least kEntryFixedSize bytes: a count the payload
   // cannot hold is refused before reserving anything.
@@ -257,14 +294,45 @@ std::optional<EntriesMsg> decode_entries(const Frame& frame) {
     e.size = r.u64();
     e.mtime_ns = r.i64();
     e.mode = r.u32();
+    if (hashes) {
+      ByteSpan h = r.raw(16);
+      if (r.ok()) e.content_hash = Hash128::from_canonical(h.data());
+    }
+    if (targets) e.target = r.str();
     if (!r.ok() || type < 1 || type > 4 || !string_ok(e.name, limits::kMaxComponentBytes) ||
-        e.mode > 07777) {
+        e.mode > 07777 || !string_ok(e.target, limits::kMaxPathBytes)) {
       return std::nullopt;
     }
     e.type = static_cast<EntryType>(type);
     m.entries.push_back(std::move(e));
   }
   if (!r.done()) return std::nullopt;
+  return m;
+}
+
+std::optional<MkdirMsg> decode_mkdir(ByteSpan payload) {
+  ByteReader r(payload);
+  MkdirMsg m;
+  m.path = r.str();
+  m.mode = r.u32();
+  m.mtime_ns = r.i64();
+  m.mkdir_flags = r.u32();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) || m.mode > 07777) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<SymlinkMsg> decode_symlink(ByteSpan payload) {
+  ByteReader r(payload);
+  SymlinkMsg m;
+  m.path = r.str();
+  m.target = r.str();
+  m.mtime_ns = r.i64();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
+      !string_ok(m.target, limits::kMaxPathBytes)) {
+    return std::nullopt;
+  }
   return m;
 }
 

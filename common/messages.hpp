@@ -63,11 +63,25 @@ struct Entry {
   std::uint64_t size = 0;
   std::int64_t mtime_ns = 0;
   std::uint32_t mode = 0;
+  Hash128 content_hash{};  // with HASHES: a regular file's XXH3-128, else zero
+  std::string target;      // with TARGETS: a symlink's target, else empty
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 struct EntriesMsg {
   bool more = false;
+  std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets: which extras are present
   std::vector<Entry> entries;
+};
+struct MkdirMsg {
+  std::string path;
+  std::uint32_t mode = 0755;
+  std::int64_t mtime_ns = 0;
+  std::uint32_t mkdir_flags = 0;
+};
+struct SymlinkMsg {
+  std::string path;
+  std::string target;
+  std::int64_t mtime_ns = 0;
 };
 
 // Encoders: each appends one complete frame (header and payload) to `out`.
@@ -81,7 +95,10 @@ void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m);
 std::string partial_file_name(const PutMsg& put);
 void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m);
 void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m);
-void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m);
+/// `flags`: kFlagHashes and/or kFlagTargets (TREES only).
+void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);
+void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m);
+void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m);
 void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m);
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m);
 void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan bytes);
@@ -91,8 +108,10 @@ inline constexpr std::size_t kDataHeadSize = limits::kFrameHeaderSize + limits::
 void encode_data_head(std::uint8_t* out, std::uint32_t id, std::uint64_t offset,
                       std::uint64_t chunk_hash, std::uint32_t length);
 /// Appends the entries as one or more ENTRIES frames within the payload
-/// limit, every frame but the last flagged MORE.
-void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries);
+/// limit, every frame but the last flagged MORE. `fields` (kFlagHashes,
+/// kFlagTargets) adds the optional per-entry fields and flags every frame.
+void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
+                    std::uint8_t fields = 0);
 
 // Decoders: nullopt when the payload is malformed (wrong length, string over
 // its limit or holding NUL, a field out of range).
@@ -106,5 +125,7 @@ std::optional<GetMsg> decode_get(ByteSpan payload);
 std::optional<GetReadyMsg> decode_get_ready(ByteSpan payload);
 std::optional<PathMsg> decode_path_msg(ByteSpan payload);
 std::optional<EntriesMsg> decode_entries(const Frame& frame);
+std::optional<MkdirMsg> decode_mkdir(ByteSpan payload);
+std::optional<SymlinkMsg> decode_symlink(ByteSpan payload);
 
 }  // namespace ft

@@ -84,6 +84,31 @@ std::optional<std::string> path_violation(std::string_view path, bool allow_root
   return std::nullopt;
 }
 
+std::optional<std::string> symlink_target_violation(std::string_view link_path,
+                                                    std::string_view target) {
+  if (target.empty()) return "empty link target";
+  if (target.size() > limits::kMaxPathBytes) return "link target too long";
+  if (target.front() == '/') return "absolute link target";
+  if (target.find('\0') != std::string_view::npos) return "NUL byte in link target";
+  // Depth of the link's directory below the root, then walk the target.
+  std::size_t depth = 0;
+  for (char c : link_path) depth += c == '/';
+  std::size_t start = 0;
+  while (start <= target.size()) {
+    std::size_t slash = target.find('/', start);
+    if (slash == std::string_view::npos) slash = target.size();
+    std::string_view part = target.substr(start, slash - start);
+    if (part == "..") {
+      if (depth == 0) return "link target leads outside the tree";
+      --depth;
+    } else if (!part.empty() && part != ".") {
+      ++depth;
+    }
+    start = slash + 1;
+  }
+  return std::nullopt;
+}
+
 std::vector<std::string> split_path(std::string_view path) {
   std::vector<std::string> parts;
   std::size_t start = 0;

@@ -18,6 +18,12 @@ inline constexpr std::string_view kReservedPrefix = ".ft-";
 std::optional<std::string> path_violation(std::string_view path, bool allow_root);
 /// Same for a single name (a directory entry a server sent).
 std::optional<std::string> component_violation(std::string_view name);
+/// Why a symlink at `link_path` (a valid path below the root) may not point
+/// to `target`, or nullopt when the target stays inside the tree
+/// (docs/protocol.md, section 5.5): relative, no NUL, and never climbing
+/// above the root when joined to the link's directory.
+std::optional<std::string> symlink_target_violation(std::string_view link_path,
+                                                    std::string_view target);
 /// True if `s` is well-formed UTF-8 (shortest forms, no surrogates).
 bool is_valid_utf8(std::string_view s);
 /// Splits a valid path into its components ("" gives none).

@@ -103,7 +103,7 @@ void check_message(const Frame& f) {
       if (auto m = decode_path_msg(f.payload)) {
         (void)path_violation(m->path, true);
         if (f.header.type == FrameType::kList) {
-          encode_list(again, id, *m);
+          encode_list(again, id, *m, f.header.flags);
         } else {
           encode_stat(again, id, *m);
         }
@@ -120,11 +120,25 @@ void check_message(const Frame& f) {
           (void)printable(e.name);
         }
         // One decoded frame fits one encoded frame: the payloads match.
-        encode_entries(again, id, m->entries);
+        encode_entries(again, id, m->entries, m->fields);
         check(again.size() == wire.size());
         check(std::memcmp(again.data() + limits::kFrameHeaderSize,
                           wire.data() + limits::kFrameHeaderSize,
                           wire.size() - limits::kFrameHeaderSize) == 0);
+      }
+      return;
+    case FrameType::kMkdir:
+      if (auto m = decode_mkdir(f.payload)) {
+        (void)path_violation(m->path, true);
+        encode_mkdir(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kSymlink:
+      if (auto m = decode_symlink(f.payload)) {
+        if (!path_violation(m->path, false)) (void)symlink_target_violation(m->path, m->target);
+        encode_symlink(again, id, *m);
+        check(again == wire);
       }
       return;
   }
@@ -138,7 +152,10 @@ void check_header(const Frame& f, Sender sender) {
   check(f.header.payload_length <= max_payload_for(f.header.type));
   check(f.payload.size() == f.header.payload_length);
   check(f.header.request_id != 0 || f.header.type == FrameType::kError);
-  const std::uint8_t allowed = f.header.type == FrameType::kEntries ? kFlagMore : 0;
+  const std::uint8_t allowed = f.header.type == FrameType::kEntries
+                                   ? (kFlagMore | kFlagHashes | kFlagTargets)
+                               : f.header.type == FrameType::kList ? (kFlagHashes | kFlagTargets)
+                                                                   : 0;
   check((f.header.flags & ~allowed) == 0);
 }
 

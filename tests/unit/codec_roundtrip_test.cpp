@@ -187,8 +187,13 @@ Script client_script() {
   Script s;
   s.hello(Hello{1, 3, 0xdeadbeef});
 
-  PutMsg put{"dir/ünïcødé/файл.bin", 0x0123456789abcdefULL, 07777,
-             -1234567890123456789LL, limits::kMinChunkSize, 0, ""};
+  PutMsg put{"dir/ünïcødé/файл.bin",
+             0x0123456789abcdefULL,
+             07777,
+             -1234567890123456789LL,
+             limits::kMinChunkSize,
+             0,
+             ""};
   s.frames(
       FrameType::kPut, 1, [&](Bytes& b) { encode_put(b, 1, put); }, expect_put(put));
   PutMsg long_put{std::string(limits::kMaxPathBytes, 'p'), 0, 0, 0, limits::kMaxChunkSize, 0, ""};

@@ -76,7 +76,7 @@ std::vector<BadStream> bad_streams() {
   encode_ok(one_ok, 1);
 
   std::vector<BadStream> v;
-  for (std::uint8_t type : {0x00, 0x06, 0x0f, 0x17, 0x42, 0xff}) {
+  for (std::uint8_t type : {0x00, 0x06, 0x0f, 0x19, 0x42, 0xff}) {
     v.push_back(bad_header("unknown_type_" + std::to_string(type) + "_client", C, none, type, 0, 1,
                            0, K::kUnknownType, 0));
     v.push_back(bad_header("unknown_type_" + std::to_string(type) + "_server", S, one_ok, type, 0,
@@ -96,8 +96,9 @@ std::vector<BadStream> bad_streams() {
   // Reserved flag bits.
   v.push_back(bad_header("flag_01_on_PUT", C, none, 0x10, 0x01, 1, 10, K::kBadFlags, 1));
   v.push_back(bad_header("flag_80_on_DATA", C, one_put, 0x03, 0x80, 1, 20, K::kBadFlags, 1));
-  v.push_back(bad_header("flag_02_on_ENTRIES", S, none, 0x15, 0x02, 1, 4, K::kBadFlags, 1));
-  v.push_back(bad_header("flag_03_on_ENTRIES", S, none, 0x15, 0x03, 1, 4, K::kBadFlags, 1));
+  v.push_back(bad_header("flag_08_on_ENTRIES", S, none, 0x15, 0x08, 1, 4, K::kBadFlags, 1));
+  v.push_back(bad_header("flag_01_on_LIST", C, none, 0x14, 0x01, 1, 2, K::kBadFlags, 1));
+  v.push_back(bad_header("flag_09_on_ENTRIES", S, none, 0x15, 0x09, 1, 4, K::kBadFlags, 1));
   v.push_back(bad_header("flag_01_on_OK", S, none, 0x02, 0x01, 1, 0, K::kBadFlags, 1));
   v.push_back(bad_header("flag_01_on_ERROR", S, none, 0x01, 0x01, 0, 6, K::kBadFlags, 1));
   // Reserved bytes.
