@@ -10,14 +10,15 @@
 namespace ft::server {
 
 std::shared_ptr<Listing> Listing::start(std::shared_ptr<Session> session, std::uint32_t id,
-                                        std::string path, bool list) {
-  auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list);
+                                        std::string path, bool list, std::uint8_t fields) {
+  auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list, fields);
   listing->run();
   return listing;
 }
 
-Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list)
-    : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list) {}
+Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list,
+                 std::uint8_t fields)
+    : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
 void Listing::run() {
   struct Outcome {
@@ -30,12 +31,14 @@ void Listing::run() {
   const int root = session_->root_fd();
   const std::string path = path_;
   const bool list = list_;
+  const std::uint8_t fields = fields_;
   queue_job(
       session_->loop(),
-      [outcome, root, path, list] {
+      [outcome, root, path, list, fields] {
         if (outcome->bad_path) return;
         if (list) {
-          outcome->err = list_directory(root, path, outcome->entries);
+          outcome->err = list_directory(root, path, outcome->entries, (fields & kFlagHashes) != 0,
+                                        (fields & kFlagTargets) != 0);
         } else {
           Entry entry;
           outcome->err = stat_path(root, path, entry);
@@ -53,7 +56,7 @@ void Listing::run() {
                                      std::strerror(outcome->err));
         } else {
           Bytes out;
-          encode_entries(out, self->id_, outcome->entries);
+          encode_entries(out, self->id_, outcome->entries, self->fields_);
           self->session_->send_frame(std::move(out));
         }
         self->session_->finish_request(self->id_, false);

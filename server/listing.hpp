@@ -12,9 +12,11 @@ class Session;
 
 class Listing : public Request, public std::enable_shared_from_this<Listing> {
  public:
+  /// `fields`: kFlagHashes / kFlagTargets asked by a LIST (TREES only).
   static std::shared_ptr<Listing> start(std::shared_ptr<Session> session, std::uint32_t id,
-                                        std::string path, bool list);
-  Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list);
+                                        std::string path, bool list, std::uint8_t fields = 0);
+  Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list,
+          std::uint8_t fields);
   void abort(ErrorCode code, bool notify) override;
 
  private:
@@ -23,6 +25,7 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   std::uint32_t id_;
   std::string path_;
   bool list_;
+  std::uint8_t fields_;
   bool finished_ = false;
 };
 

@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <random>
 
+#include "checksum.hpp"
+#include "limits.hpp"
 #include "path_rules.hpp"
 
 namespace ft::server {
@@ -138,7 +140,102 @@ Entry entry_from_stat(std::string name, const struct stat& st) {
   return e;
 }
 
-int list_directory(int root, const std::string& relative, std::vector<Entry>& out) {
+void mtime_times(std::int64_t mtime_ns, struct timespec times[2]) {
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;
+  std::int64_t sec = mtime_ns / 1000000000;
+  std::int64_t nsec = mtime_ns % 1000000000;
+  if (nsec < 0) {  // floor division keeps times before 1970 right
+    nsec += 1000000000;
+    sec -= 1;
+  }
+  times[1].tv_sec = static_cast<time_t>(sec);
+  times[1].tv_nsec = static_cast<long>(nsec);
+}
+
+namespace {
+
+// XXH3-128 of a regular file in `dir`, read without following a symlink and
+// without blocking on anything that is not a regular file.
+int hash_file(int dir, const char* name, Hash128& out) {
+  int fd = ::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno;
+  Fd file(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  StreamHash128 hash;
+  Bytes buffer(1024 * 1024);
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) break;
+    hash.update(ByteSpan(buffer.data(), static_cast<std::size_t>(n)));
+  }
+  out = hash.digest();
+  return 0;
+}
+
+}  // namespace
+
+int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
+                   const std::int64_t* mtime_ns) {
+  Fd dir;
+  if (components.empty()) {
+    if (int err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, dir)) return err;
+  } else {
+    Fd parent;
+    if (int err = open_parent_creating(root, components, parent)) return err;
+    const char* name = components.back().c_str();
+    if (::mkdirat(parent.get(), name, 0700) != 0 && errno != EEXIST) return errno;
+    struct stat st;
+    if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+    int fd = ::openat(parent.get(), name, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno;
+    dir.reset(fd);
+  }
+  if (::fchmod(dir.get(), mode & 0777) != 0) return errno;
+  if (mtime_ns != nullptr) {
+    struct timespec times[2];
+    mtime_times(*mtime_ns, times);
+    if (::futimens(dir.get(), times) != 0) return errno;
+  }
+  return 0;
+}
+
+int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
+                 std::int64_t mtime_ns) {
+  Fd parent;
+  if (int err = open_parent_creating(root, components, parent)) return err;
+  const char* name = components.back().c_str();
+  struct stat st;
+  if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+    return EISDIR;
+  }
+  // Made under a hidden name, then renamed: the name never shows a
+  // half-made link, and a file or link already there is replaced at once.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char temp[64];
+  std::snprintf(temp, sizeof temp, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                static_cast<unsigned long long>(rng()));
+  if (::symlinkat(target.c_str(), parent.get(), temp) != 0) return errno;
+  struct timespec times[2];
+  mtime_times(mtime_ns, times);
+  int err = 0;
+  if (::utimensat(parent.get(), temp, times, AT_SYMLINK_NOFOLLOW) != 0 ||
+      ::renameat(parent.get(), temp, parent.get(), name) != 0) {
+    err = errno;
+    ::unlinkat(parent.get(), temp, 0);
+    return err;
+  }
+  if (::fsync(parent.get()) != 0) return errno;
+  return 0;
+}
+
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out, bool hashes,
+                   bool targets) {
   Fd dir;
   if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
   DIR* stream = ::fdopendir(dir.get());
@@ -162,7 +259,20 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
       err = errno;
       break;
     }
-    out.push_back(entry_from_stat(std::string(name), st));
+    Entry entry = entry_from_stat(std::string(name), st);
+    if (hashes && entry.type == EntryType::kFile) {
+      // A file that vanished or cannot be read gets the zero hash: the
+      // client then sees a difference and sends it again.
+      hash_file(::dirfd(stream), d->d_name, entry.content_hash);
+    }
+    if (targets && entry.type == EntryType::kSymlink) {
+      char target[limits::kMaxPathBytes + 1];
+      ssize_t n = ::readlinkat(::dirfd(stream), d->d_name, target, sizeof target);
+      if (n > 0 && static_cast<std::size_t>(n) <= limits::kMaxPathBytes) {
+        entry.target.assign(target, static_cast<std::size_t>(n));
+      }
+    }
+    out.push_back(std::move(entry));
   }
   ::closedir(stream);
   std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });

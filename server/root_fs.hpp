@@ -55,8 +55,24 @@ int commit_temp_file(int file, int dir, const std::string& temp_name, const std:
                      std::uint32_t mode, std::int64_t mtime_ns);
 
 /// The entries of the directory `relative`, sorted by name, without "." and
-/// "..", and without names carrying the reserved prefix.
-int list_directory(int root, const std::string& relative, std::vector<Entry>& out);
+/// "..", and without names carrying the reserved prefix. `hashes` fills each
+/// regular file's content hash, `targets` each symlink's target.
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
+                   bool hashes = false, bool targets = false);
+
+/// Creates the directory `components` (and missing parents) unless it
+/// exists, applies the permission bits and, if given, the mtime.
+int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
+                   const std::int64_t* mtime_ns);
+
+/// Creates (or atomically replaces a file or link with) a symbolic link to
+/// `target` at `components` and sets the link's own mtime. The caller has
+/// checked that the target stays inside the tree.
+int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
+                 std::int64_t mtime_ns);
+
+/// A timespec pair that leaves atime alone and sets mtime.
+void mtime_times(std::int64_t mtime_ns, struct timespec times[2]);
 
 /// Describes `relative` itself (not following a final symlink).
 int stat_path(int root, const std::string& relative, Entry& out);

@@ -6,6 +6,7 @@
 #include "listing.hpp"
 #include "path_rules.hpp"
 #include "server.hpp"
+#include "tree_request.hpp"
 #include "upload.hpp"
 
 namespace ft::server {
@@ -110,6 +111,7 @@ void Session::process_input() {
       ours.version_min = ours.version_max = kProtocolVersion;
       ours.capabilities = theirs.capabilities & kKnownCapabilities;
       resume_ = (ours.capabilities & kCapResume) != 0;
+      trees_ = (ours.capabilities & kCapTrees) != 0;
       Bytes out;
       encode_hello(out, ours);
       send_frame(std::move(out));
@@ -156,11 +158,27 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kList:
     case FrameType::kStat: {
       auto msg = decode_path_msg(payload);
-      if (!msg)
+      if (!msg) {
         return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
+      }
+      if (frame.header.flags != 0 && !trees_) return fail_protocol("LIST flags without TREES");
       if (!admit_request(id)) return;
       requests_[id] = Listing::start(shared_from_this(), id, std::move(msg->path),
-                                     frame.header.type == FrameType::kList);
+                                     frame.header.type == FrameType::kList, frame.header.flags);
+      return;
+    }
+    case FrameType::kMkdir: {
+      auto msg = decode_mkdir(payload);
+      if (!msg || !trees_) return fail_protocol("malformed MKDIR, or TREES not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::mkdir(shared_from_this(), id, std::move(*msg));
+      return;
+    }
+    case FrameType::kSymlink: {
+      auto msg = decode_symlink(payload);
+      if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::symlink(shared_from_this(), id, std::move(*msg));
       return;
     }
     case FrameType::kData:

@@ -89,6 +89,7 @@ class Session : public std::enable_shared_from_this<Session> {
   FrameDecoder decoder_;
   bool hello_sent_ = false;
   bool resume_ = false;  // RESUME agreed in the handshake
+  bool trees_ = false;   // TREES agreed
   bool reading_ = false;
   bool paused_ = false;
   bool closing_ = false;
