@@ -185,14 +185,28 @@ class Corruption : public ServerTest {
   ListeningProcess proxy_;
 };
 
-TEST_F(Corruption, FlippedByteOnUploadFailsWithChecksumErrorAndLeavesNothing) {
+// With RESUME agreed the server asks for a chunk that failed its hash again
+// (a rewind): one flipped byte costs a resend, not the upload.
+TEST_F(Corruption, FlippedByteOnUploadIsResentAndTheFileIsExact) {
   write_random_file(work_ / "big", 3 * 1024 * 1024, 7);
   // Past the hello (16) and the PUT: inside the first DATA's bytes.
   std::string target = through_proxy("--flip-upstream", 2000, "dest");
   RunResult r = run({bin("ftsend"), (work_ / "big").string(), target});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(file_hash(root_.path() / "dest" / "big"), file_hash(work_ / "big"));
+  EXPECT_EQ(root_names(), (std::vector<std::string>{"dest", "dest/big"}));
+}
+
+// Every chunk damaged on every connection: after the bounded number of
+// rewinds the upload fails with CHECKSUM_MISMATCH (status 7), and neither a
+// final file nor partial data is left (partials go on a checksum failure).
+TEST_F(Corruption, PersistentCorruptionOnUploadFailsWithChecksumError) {
+  write_random_file(work_ / "big", 3 * 1024 * 1024, 9);
+  std::string target = through_proxy("--flip-every", 100000, "dest");
+  RunResult r = run({bin("ftsend"), (work_ / "big").string(), target});
   EXPECT_EQ(r.exit_code, kChecksum) << r.err;
   EXPECT_NE(r.err.find("CHECKSUM_MISMATCH"), std::string::npos) << r.err;
-  // The directory may have been created; no file, final or temporary.
+  // The directory may have been created; no file, final, partial or temporary.
   for (const auto& name : root_names()) EXPECT_EQ(name, "dest");
 }
 
@@ -230,6 +244,9 @@ TEST(ServerSideErrors, DiskFullExitsSixAndTheServerKeepsServing) {
   EXPECT_EQ(full.exit_code, static_cast<int>(Exit::kServerError)) << full.err;
   EXPECT_NE(full.err.find("NO_SPACE"), std::string::npos) << full.err;
   EXPECT_TRUE(tree_names(root.path()).empty());
+  // Partial data of a resumable upload goes on NO_SPACE, as do temporaries.
+  EXPECT_TRUE(files_with_prefix(root.path(), ".ft-part-").empty());
+  EXPECT_TRUE(files_with_prefix(root.path(), ".ft-tmp-").empty());
 
   write_file(work / "small", "still serving");
   RunResult small = run({bin("ftsend"), (work / "small").string(), address});

@@ -10,6 +10,7 @@
 #include <cstring>
 #include <fstream>
 #include <random>
+#include <regex>
 #include <stdexcept>
 
 #include "checksum.hpp"
@@ -121,7 +122,94 @@ bool ListeningProcess::start(const std::vector<std::string>& argv, std::string& 
   }
   address_ = out.substr(prefix.size(), out.find('\n') - prefix.size());
   port_ = std::stoi(address_.substr(address_.rfind(':') + 1));
+  out_ = out.substr(out.find('\n') + 1);
   return true;
+}
+
+bool ListeningProcess::wait_for_line(const std::string& line, std::chrono::seconds deadline) {
+  if (pid_ <= 0) return false;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool out_open = true;
+  for (;;) {
+    // Consume complete lines; the wanted one ends the wait.
+    for (auto end = out_.find('\n'); end != std::string::npos; end = out_.find('\n')) {
+      bool found = out_.compare(0, end, line) == 0 && end == line.size();
+      out_.erase(0, end + 1);
+      if (found) return true;
+    }
+    if (!out_open) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    struct pollfd fds[2] = {{stdout_fd_, POLLIN, 0}, {stderr_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+    // stderr is drained too so that the program never blocks on a full pipe.
+    if (fds[1].revents) drain(stderr_fd_, err_);
+    if (fds[0].revents) out_open = drain(stdout_fd_, out_);
+  }
+}
+
+bool ListeningProcess::wait_for_err(const std::string& text, std::chrono::seconds deadline) {
+  if (pid_ <= 0) return err_.find(text) != std::string::npos;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool err_open = true;
+  while (err_.find(text) == std::string::npos) {
+    if (!err_open) return false;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    struct pollfd fds[2] = {{stderr_fd_, POLLIN, 0}, {stdout_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) return false;
+    if (fds[0].revents) err_open = drain(stderr_fd_, err_);
+    if (fds[1].revents) drain(stdout_fd_, out_);
+  }
+  return true;
+}
+
+void ListeningProcess::signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+BackgroundProcess::~BackgroundProcess() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGKILL);
+    finish();
+  }
+}
+
+void BackgroundProcess::start(const std::vector<std::string>& argv) {
+  pid_ = spawn(argv, stdout_fd_, stderr_fd_);
+}
+
+void BackgroundProcess::signal(int signal) {
+  if (pid_ > 0) ::kill(pid_, signal);
+}
+
+RunResult BackgroundProcess::finish(std::chrono::seconds deadline) {
+  RunResult result;
+  if (pid_ <= 0) return result;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      ::kill(pid_, SIGKILL);
+      break;
+    }
+    struct pollfd fds[2] = {{out_open ? stdout_fd_ : -1, POLLIN, 0},
+                            {err_open ? stderr_fd_ : -1, POLLIN, 0}};
+    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
+    if (fds[0].revents) out_open = drain(stdout_fd_, result.out);
+    if (fds[1].revents) err_open = drain(stderr_fd_, result.err);
+  }
+  ::close(stdout_fd_);
+  ::close(stderr_fd_);
+  int status = 0;
+  ::waitpid(pid_, &status, 0);
+  pid_ = -1;
+  result.exit_code = decode_status(status);
+  return result;
 }
 
 int ListeningProcess::stop(int signal) {
@@ -202,6 +290,70 @@ std::vector<std::string> tree_names(const fs::path& dir) {
   }
   std::sort(names.begin(), names.end());
   return names;
+}
+
+std::vector<std::string> visible_tree_names(const fs::path& dir) {
+  std::vector<std::string> visible;
+  for (const auto& name : tree_names(dir)) {
+    bool hidden = false;
+    for (const auto& component : fs::path(name)) {
+      if (component.string().rfind(".ft-", 0) == 0) hidden = true;
+    }
+    if (!hidden) visible.push_back(name);
+  }
+  return visible;
+}
+
+std::vector<fs::path> files_with_prefix(const fs::path& dir, const std::string& prefix) {
+  std::vector<fs::path> found;
+  std::error_code ec;
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_regular_file() && it->path().filename().string().rfind(prefix, 0) == 0) {
+      found.push_back(it->path());
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
+
+std::uint64_t largest_with_prefix(const fs::path& dir, const std::string& prefix) {
+  std::uint64_t largest = 0;
+  for (const auto& path : files_with_prefix(dir, prefix)) {
+    std::error_code ec;
+    auto size = fs::file_size(path, ec);
+    if (!ec) largest = std::max<std::uint64_t>(largest, size);
+  }
+  return largest;
+}
+
+std::optional<ProxyTraffic> proxy_traffic(const std::string& proxy_err, int connection) {
+  const std::regex line("connection " + std::to_string(connection) +
+                        R"(: upstream=(\d+) downstream=(\d+))");
+  std::smatch match;
+  if (!std::regex_search(proxy_err, match, line)) return std::nullopt;
+  return ProxyTraffic{std::stoull(match[1].str()), std::stoull(match[2].str())};
+}
+
+std::optional<std::uint64_t> logged_put_offset(const std::string& server_err,
+                                               const std::string& path) {
+  const std::string quoted = "put path=\"" + path + "\"";
+  std::optional<std::uint64_t> last;
+  std::size_t start = 0;
+  while (start < server_err.size()) {
+    std::size_t end = server_err.find('\n', start);
+    if (end == std::string::npos) end = server_err.size();
+    std::string line = server_err.substr(start, end - start);
+    start = end + 1;
+    if (line.find(quoted) == std::string::npos || line.find("result=ok") == std::string::npos) {
+      continue;
+    }
+    std::smatch match;
+    static const std::regex offset(R"( offset=(\d+))");
+    last = std::regex_search(line, match, offset) ? std::optional(std::stoull(match[1].str()))
+                                                  : std::nullopt;
+  }
+  return last;
 }
 
 }  // namespace ft::testing

@@ -6,7 +6,9 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -45,6 +47,16 @@ class ListeningProcess {
   /// Everything the program wrote to stderr (complete after stop()).
   const std::string& err() const { return err_; }
   pid_t pid() const { return pid_; }
+  /// Waits (with a deadline) until the program printed `line` as a whole
+  /// line on stdout after its ready line; false if it did not in time or
+  /// exited. Each line is consumed once, so a second wait needs a second line.
+  bool wait_for_line(const std::string& line,
+                     std::chrono::seconds deadline = std::chrono::seconds(20));
+  /// Waits (with a deadline) until stderr so far contains `text`.
+  bool wait_for_err(const std::string& text,
+                    std::chrono::seconds deadline = std::chrono::seconds(20));
+  /// Sends `signal` without waiting (SIGUSR1 to the proxy, for instance).
+  void signal(int signal);
 
  private:
   pid_t pid_ = -1;
@@ -52,7 +64,30 @@ class ListeningProcess {
   int stderr_fd_ = -1;
   int port_ = 0;
   std::string address_;
+  std::string out_;  // stdout after the ready line, not yet consumed
   std::string err_;
+};
+
+/// A program running in the background (so that a test can signal it in the
+/// middle of its work), its output collected by finish().
+class BackgroundProcess {
+ public:
+  BackgroundProcess() = default;
+  ~BackgroundProcess();
+  BackgroundProcess(const BackgroundProcess&) = delete;
+  BackgroundProcess& operator=(const BackgroundProcess&) = delete;
+  void start(const std::vector<std::string>& argv);
+  pid_t pid() const { return pid_; }
+  /// Sends `signal` (the process is still collected by finish()).
+  void signal(int signal);
+  /// Reads stdout and stderr to the end and reaps the process, killing it
+  /// when the deadline passes (exit_code -1 then, as for a signal).
+  RunResult finish(std::chrono::seconds deadline = std::chrono::seconds(60));
+
+ private:
+  pid_t pid_ = -1;
+  int stdout_fd_ = -1;
+  int stderr_fd_ = -1;
 };
 
 /// A fresh temporary directory, removed on destruction.
@@ -75,5 +110,26 @@ std::string read_file(const fs::path& path);
 std::string file_hash(const fs::path& path);
 /// Names in `dir` (recursively, relative), to check nothing extra appeared.
 std::vector<std::string> tree_names(const fs::path& dir);
+/// Like tree_names, leaving out every name with a component starting with
+/// ".ft-" (the server's hidden state): what a client can see.
+std::vector<std::string> visible_tree_names(const fs::path& dir);
+/// Regular files under `dir` (recursively) whose own name starts with `prefix`.
+std::vector<fs::path> files_with_prefix(const fs::path& dir, const std::string& prefix);
+/// The largest size among files_with_prefix(dir, prefix); 0 when none.
+std::uint64_t largest_with_prefix(const fs::path& dir, const std::string& prefix);
+
+/// Bytes one connection moved through ft_test_proxy, from its stderr report
+/// "connection K: upstream=U downstream=D".
+struct ProxyTraffic {
+  std::uint64_t upstream = 0;
+  std::uint64_t downstream = 0;
+};
+std::optional<ProxyTraffic> proxy_traffic(const std::string& proxy_err, int connection);
+
+/// The `offset=N` field of ftserve's log line for a finished put of `path`
+/// ending in `result=ok` (the last one); nullopt when there is no such line
+/// or it has no offset.
+std::optional<std::uint64_t> logged_put_offset(const std::string& server_err,
+                                               const std::string& path);
 
 }  // namespace ft::testing

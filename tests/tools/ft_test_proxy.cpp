@@ -2,16 +2,35 @@
 // tests.
 //
 //   ft_test_proxy --target 127.0.0.1:PORT [--flip-upstream N]
-//                 [--flip-downstream N] [--cut-after N]
+//                 [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]
+//                 [--stall-after N] [--stall-downstream-after N] [--flip-every N]
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
 // `listening on 127.0.0.1:PORT` on stdout once bound, and forwards every
 // accepted connection to the target, both directions, until SIGTERM or SIGINT
-// (exit status 0). Faults apply to the FIRST accepted connection only, so that
-// a test can check that a retry through the same proxy succeeds:
-//   --flip-upstream N    XOR 0xFF into byte N (0-based) of client -> server
-//   --flip-downstream N  XOR 0xFF into byte N (0-based) of server -> client
-//   --cut-after N        close both sockets once N bytes went client -> server
+// (exit status 0). These faults apply to the FIRST accepted connection only,
+// so that a test can check that a retry through the same proxy succeeds:
+//   --flip-upstream N           XOR 0xFF into byte N (0-based) of client -> server
+//   --flip-downstream N         XOR 0xFF into byte N (0-based) of server -> client
+//   --cut-after N               close both sockets once N bytes went client -> server
+//   --cut-downstream-after N    close both sockets once N bytes went server -> client
+//   --stall-after N             once N bytes went client -> server, forward nothing
+//                               more in either direction until SIGUSR1
+//   --stall-downstream-after N  the same, counting server -> client bytes
+// When a stall begins the proxy prints the line `stalled` on stdout (after the
+// ready line) and flushes it, so a test can wait for it through a pipe.
+//
+// One fault applies to EVERY connection, a persistent corruption:
+//   --flip-every N  XOR 0xFF into one byte of every N bytes of DATA content
+//                   client -> server. The proxy follows the frames (after the
+//                   16-byte hello) so that only the bytes a DATA frame carries
+//                   are touched, never a frame header or the offset and hash
+//                   in front of the bytes: the damage is always a chunk whose
+//                   hash fails, never a protocol error.
+//
+// When a connection ends (or at exit, for those still open) the proxy prints
+// `ft_test_proxy: connection K: upstream=U downstream=D REASON` on stderr (K
+// from 1; U and D are the bytes delivered to the server and to the client).
 // The target must be a loopback address (127.0.0.0/8 or ::1): this tool must
 // never be usable to relay traffic off the machine.
 //
@@ -54,12 +73,17 @@ struct Options {
   std::optional<std::uint64_t> flip_upstream;
   std::optional<std::uint64_t> flip_downstream;
   std::optional<std::uint64_t> cut_after;
+  std::optional<std::uint64_t> cut_downstream_after;
+  std::optional<std::uint64_t> stall_after;
+  std::optional<std::uint64_t> stall_downstream_after;
+  std::optional<std::uint64_t> flip_every;
 };
 
 void usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --target 127.0.0.1:PORT|[::1]:PORT [--flip-upstream N]\n"
-               "       [--flip-downstream N] [--cut-after N]\n",
+               "       [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]\n"
+               "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n",
                program);
 }
 
@@ -162,6 +186,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (name == "--flip-upstream") slot = &options.flip_upstream;
     if (name == "--flip-downstream") slot = &options.flip_downstream;
     if (name == "--cut-after") slot = &options.cut_after;
+    if (name == "--cut-downstream-after") slot = &options.cut_downstream_after;
+    if (name == "--stall-after") slot = &options.stall_after;
+    if (name == "--stall-downstream-after") slot = &options.stall_downstream_after;
+    if (name == "--flip-every") slot = &options.flip_every;
     if (slot == nullptr) {
       std::fprintf(stderr, "ft_test_proxy: unknown option %.*s\n", static_cast<int>(name.size()),
                    name.data());
@@ -178,16 +206,23 @@ std::optional<Options> parse_options(int argc, char** argv) {
     std::fprintf(stderr, "ft_test_proxy: --target is required\n");
     return std::nullopt;
   }
+  if (options.flip_every && *options.flip_every == 0) {
+    std::fprintf(stderr, "ft_test_proxy: --flip-every wants a positive integer\n");
+    return std::nullopt;
+  }
   return options;
 }
 
 // The signal handler only writes to a pipe that the poll loop watches: this
-// avoids the race between checking a flag and entering poll().
+// avoids the race between checking a flag and entering poll(). The byte says
+// which signal it was.
 int g_signal_pipe[2] = {-1, -1};
+constexpr char kStopByte = 'S';
+constexpr char kReleaseByte = 'R';
 
-extern "C" void on_signal(int) {
+extern "C" void on_signal(int signal_number) {
   int saved = errno;
-  char byte = 1;
+  char byte = signal_number == SIGUSR1 ? kReleaseByte : kStopByte;
   [[maybe_unused]] auto ignored = write(g_signal_pipe[1], &byte, 1);
   errno = saved;
 }
@@ -196,6 +231,60 @@ bool set_nonblocking(int fd) {
   int flags = fcntl(fd, F_GETFL);
   return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
+
+/// Follows the client -> server frames to find the bytes DATA frames carry,
+/// and flips one of them every `every` such bytes (--flip-every).
+class DataCorrupter {
+ public:
+  explicit DataCorrupter(std::uint64_t every) : every_(every) {}
+
+  void apply(unsigned char* bytes, std::size_t count) {
+    for (std::size_t i = 0; i < count; ++i) step(bytes[i]);
+  }
+
+ private:
+  static constexpr std::size_t kHelloSize = 16;
+  static constexpr std::size_t kHeaderSize = 12;
+  static constexpr std::uint8_t kDataType = 0x03;
+  static constexpr std::uint64_t kDataPrefixSize = 16;  // offset and chunk hash
+
+  void step(unsigned char& byte) {
+    if (hello_left_ > 0) {
+      --hello_left_;
+      return;
+    }
+    if (payload_left_ == 0) {
+      header_[header_have_++] = byte;
+      if (header_have_ == kHeaderSize) {
+        header_have_ = 0;
+        payload_left_ = (std::uint64_t{header_[8]} << 24) | (std::uint64_t{header_[9]} << 16) |
+                        (std::uint64_t{header_[10]} << 8) | std::uint64_t{header_[11]};
+        in_data_ = header_[0] == kDataType;
+        prefix_left_ = in_data_ ? kDataPrefixSize : 0;
+      }
+      return;
+    }
+    --payload_left_;
+    if (!in_data_) return;
+    if (prefix_left_ > 0) {
+      --prefix_left_;
+      return;
+    }
+    if (++since_flip_ >= every_) {
+      byte ^= 0xFF;
+      since_flip_ = 0;
+    }
+  }
+
+  std::uint64_t every_;
+  std::size_t hello_left_ = kHelloSize;
+  unsigned char header_[kHeaderSize] = {};
+  std::size_t header_have_ = 0;
+  std::uint64_t payload_left_ = 0;
+  bool in_data_ = false;
+  std::uint64_t prefix_left_ = 0;
+  std::uint64_t since_flip_ = 0;
+};
 
 /// One direction of a connection: bytes read from `from`, held in `buffer`
 /// until written to `to`. Stream offsets count from the connection's start.
@@ -208,12 +297,25 @@ struct Direction {
   std::uint64_t read_total = 0;
   std::uint64_t written_total = 0;
   std::optional<std::uint64_t> flip_at;
-  std::optional<std::uint64_t> limit;  // stop reading here (--cut-after)
-  bool eof = false;                    // `from` has reached end of stream
-  bool shut = false;                   // shutdown(to, SHUT_WR) done
+  std::optional<DataCorrupter> corrupter;  // --flip-every
+  std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
+  std::optional<std::uint64_t> stall_at;   // stall once this much went out
+  bool eof = false;                        // `from` has reached end of stream
+  bool shut = false;                       // shutdown(to, SHUT_WR) done
 
+  /// How many more bytes may be read before a cut or a stall point.
+  std::optional<std::uint64_t> read_allowance() const {
+    std::optional<std::uint64_t> bound = limit;
+    if (stall_at && (!bound || *stall_at < *bound)) bound = stall_at;
+    if (!bound) return std::nullopt;
+    return *bound > read_total ? *bound - read_total : 0;
+  }
   bool pending() const { return begin < end; }
-  bool wants_read() const { return !eof && end < buffer.size() && (!limit || read_total < *limit); }
+  bool wants_read() const {
+    auto allowance = read_allowance();
+    return !eof && end < buffer.size() && (!allowance || *allowance > 0);
+  }
+  bool stall_reached() const { return stall_at && written_total >= *stall_at; }
 };
 
 /// A proxied connection. Owns both sockets.
@@ -224,15 +326,46 @@ struct Session {
   Direction up;    // client -> server
   Direction down;  // server -> client
   bool dead = false;
+  bool stalled = false;  // forwarding nothing until SIGUSR1
 
   ~Session() {
     if (client >= 0) close(client);
     if (server >= 0) close(server);
   }
 
-  bool cut_reached() const { return up.limit && up.written_total >= *up.limit; }
+  bool cut_reached() const {
+    return (up.limit && up.written_total >= *up.limit) ||
+           (down.limit && down.written_total >= *down.limit);
+  }
   bool finished() const { return dead || cut_reached() || (up.shut && down.shut); }
+
+  /// Enters the stall once a stall point was delivered; says whether it did.
+  bool check_stall() {
+    if (stalled || !(up.stall_reached() || down.stall_reached())) return false;
+    stalled = true;
+    return true;
+  }
+  /// Ends a stall (or cancels one not reached yet).
+  void release() {
+    stalled = false;
+    up.stall_at.reset();
+    down.stall_at.reset();
+  }
+  const char* state() const {
+    if (cut_reached()) return "cut";
+    if (dead) return "reset";
+    if (up.shut && down.shut) return "closed";
+    return "open";
+  }
 };
+
+// The per-connection byte report the tests parse.
+void report(const Session& session) {
+  std::fprintf(stderr, "ft_test_proxy: connection %d: upstream=%llu downstream=%llu %s\n",
+               session.id, static_cast<unsigned long long>(session.up.written_total),
+               static_cast<unsigned long long>(session.down.written_total), session.state());
+  std::fflush(stderr);
+}
 
 enum class Step { kProgress, kIdle, kFailed };
 
@@ -240,9 +373,8 @@ enum class Step { kProgress, kIdle, kFailed };
 Step read_some(Direction& direction) {
   if (!direction.wants_read()) return Step::kIdle;
   std::size_t room = direction.buffer.size() - direction.end;
-  if (direction.limit) {
-    room = static_cast<std::size_t>(
-        std::min<std::uint64_t>(room, *direction.limit - direction.read_total));
+  if (auto allowance = direction.read_allowance()) {
+    room = static_cast<std::size_t>(std::min<std::uint64_t>(room, *allowance));
   }
   ssize_t got = recv(direction.from, direction.buffer.data() + direction.end, room, 0);
   if (got < 0) {
@@ -257,6 +389,10 @@ Step read_some(Direction& direction) {
   if (direction.flip_at && *direction.flip_at >= direction.read_total &&
       *direction.flip_at < direction.read_total + count) {
     direction.buffer[direction.end + (*direction.flip_at - direction.read_total)] ^= 0xFF;
+  }
+  if (direction.corrupter) {
+    direction.corrupter->apply(direction.buffer.data() + direction.end,
+                               static_cast<std::size_t>(got));
   }
   direction.end += static_cast<std::size_t>(got);
   direction.read_total += count;
@@ -288,10 +424,25 @@ Step write_some(Direction& direction) {
   return Step::kIdle;
 }
 
+// Announces a stall on stdout (the tests wait for this line) and stderr.
+void announce_stall(const Session& session) {
+  std::printf("stalled\n");
+  std::fflush(stdout);
+  std::fprintf(stderr, "ft_test_proxy: connection %d: stalled at upstream=%llu downstream=%llu\n",
+               session.id, static_cast<unsigned long long>(session.up.written_total),
+               static_cast<unsigned long long>(session.down.written_total));
+  std::fflush(stderr);
+}
+
 // Moves bytes in both directions until nothing more can be done right now.
 void pump(Session& session) {
   bool progress = true;
   while (progress && !session.finished()) {
+    if (session.stalled) return;
+    if (session.check_stall()) {
+      announce_stall(session);
+      return;
+    }
     progress = false;
     for (Direction* direction : {&session.up, &session.down}) {
       for (auto step : {read_some(*direction), write_some(*direction)}) {
@@ -306,8 +457,9 @@ void pump(Session& session) {
   }
 }
 
-short events_for(const Direction& reading, const Direction& writing) {
+short events_for(const Session& session, const Direction& reading, const Direction& writing) {
   short events = 0;
+  if (session.stalled) return events;
   if (reading.wants_read()) events |= POLLIN;
   if (writing.pending() || (writing.eof && !writing.shut)) events |= POLLOUT;
   return events;
@@ -339,7 +491,11 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
     session->up.flip_at = options.flip_upstream;
     session->down.flip_at = options.flip_downstream;
     session->up.limit = options.cut_after;
+    session->down.limit = options.cut_downstream_after;
+    session->up.stall_at = options.stall_after;
+    session->down.stall_at = options.stall_downstream_after;
   }
+  if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
   return session;
 }
 
@@ -368,8 +524,8 @@ int run(const Options& options) {
     fds.push_back({g_signal_pipe[0], POLLIN, 0});
     fds.push_back({listener, POLLIN, 0});
     for (const auto& session : sessions) {
-      short client_events = events_for(session->up, session->down);
-      short server_events = events_for(session->down, session->up);
+      short client_events = events_for(*session, session->up, session->down);
+      short server_events = events_for(*session, session->down, session->up);
       // A negative fd is ignored by poll(): this keeps a hung-up socket we
       // want nothing from from waking the loop over and over.
       fds.push_back({client_events ? session->client : -1, client_events, 0});
@@ -380,7 +536,29 @@ int run(const Options& options) {
       std::fprintf(stderr, "ft_test_proxy: poll: %s\n", std::strerror(errno));
       return kExitFailure;
     }
-    if (fds[0].revents != 0) break;
+    if (fds[0].revents != 0) {
+      bool stop = false;
+      bool release = false;
+      char bytes[64];
+      ssize_t got = 0;
+      while ((got = read(g_signal_pipe[0], bytes, sizeof bytes)) > 0) {
+        for (ssize_t i = 0; i < got; ++i) {
+          if (bytes[i] == kReleaseByte) release = true;
+          if (bytes[i] == kStopByte) stop = true;
+        }
+      }
+      if (stop) break;
+      if (release) {
+        for (auto& session : sessions) {
+          if (session->stalled) {
+            std::fprintf(stderr, "ft_test_proxy: connection %d: released\n", session->id);
+            std::fflush(stderr);
+          }
+          session->release();
+          pump(*session);
+        }
+      }
+    }
 
     for (std::size_t i = 0; i < sessions.size(); ++i) {
       if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0) pump(*sessions[i]);
@@ -389,24 +567,21 @@ int run(const Options& options) {
       int id = next_id++;
       if (auto session = open_session(listener, options, id)) {
         std::fprintf(stderr, "ft_test_proxy: connection %d: opened\n", id);
+        std::fflush(stderr);
         pump(*session);
         sessions.push_back(std::move(session));
       } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
         std::fprintf(stderr, "ft_test_proxy: connection %d: %s\n", id, std::strerror(errno));
+        std::fflush(stderr);
       }
     }
     std::erase_if(sessions, [](const std::unique_ptr<Session>& session) {
       if (!session->finished()) return false;
-      std::fprintf(stderr, "ft_test_proxy: connection %d: %s, %llu bytes up, %llu bytes down\n",
-                   session->id,
-                   session->cut_reached() ? "cut"
-                   : session->dead        ? "reset"
-                                          : "closed",
-                   static_cast<unsigned long long>(session->up.written_total),
-                   static_cast<unsigned long long>(session->down.written_total));
+      report(*session);
       return true;
     });
   }
+  for (const auto& session : sessions) report(*session);
   close(listener);
   return 0;
 }
@@ -428,6 +603,7 @@ int main(int argc, char** argv) {
   sigemptyset(&action.sa_mask);
   sigaction(SIGTERM, &action, nullptr);
   sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGUSR1, &action, nullptr);
   signal(SIGPIPE, SIG_IGN);
   return run(*options);
 }
