@@ -5,6 +5,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -18,6 +19,9 @@ int main(int argc, char** argv) {
   // Before any libuv call: the pool size is read once, at first use. Disk
   // jobs (writes, fsync, renames) of several clients run there in parallel.
   setenv("UV_THREADPOOL_SIZE", "8", 0);
+  // A peer that resets its connection must cost that connection, never the
+  // daemon: writes then fail with EPIPE instead of raising SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
 
   CLI::App app{
       "ftserve: serve DIR to ft clients (ftsend, ftget, ftls).\n"

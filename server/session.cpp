@@ -69,13 +69,12 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexc
 void Session::handle_read(ssize_t nread) {
   if (nread == 0 || closing_) return;  // 0 is EAGAIN, not end of stream
   if (nread < 0) {
-    if (nread == UV_EOF && decoder_.finish() == DecodeStatus::kNeedMore) {
-      close(ErrorCode::CANCELLED, "client closed the connection", false);
-    } else if (nread == UV_EOF) {
-      close(ErrorCode::PROTOCOL, decoder_.error().reason, false);
-    } else {
-      close(ErrorCode::CANCELLED, uv_strerror(static_cast<int>(nread)), false);
-    }
+    // A stream cut mid-frame is a lost connection, not a misbehaving
+    // client: the log says so and resumable uploads keep their data.
+    (void)decoder_.finish();
+    close(ErrorCode::CONNECTION_LOST,
+          nread == UV_EOF ? "client closed the connection" : uv_strerror(static_cast<int>(nread)),
+          false);
     return;
   }
   decoder_.commit(static_cast<std::size_t>(nread));
