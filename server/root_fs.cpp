@@ -165,7 +165,8 @@ int hash_file(int dir, const char* name, Hash128& out) {
   if (::fstat(fd, &st) != 0) return errno;
   if (!S_ISREG(st.st_mode)) return EINVAL;
   StreamHash128 hash;
-  Bytes buffer(1024 * 1024);
+  // One buffer per pool thread, reused: listings hash many small files.
+  static thread_local Bytes buffer(1024 * 1024);
   for (;;) {
     ssize_t n = ::read(fd, buffer.data(), buffer.size());
     if (n < 0 && errno == EINTR) continue;

@@ -30,7 +30,10 @@ int open_partial(int dir, const std::string& name, std::uint64_t size, Fd& file,
     if (::ftruncate(fd, 0) != 0) return errno;
     offset = 0;
   }
-  Bytes buffer(limits::kDefaultChunkSize);
+  // Sized to the data held: most uploads start with none, and a fresh
+  // 1 MiB buffer per file would cost more than the file.
+  Bytes buffer(
+      static_cast<std::size_t>(std::min<std::uint64_t>(offset, limits::kDefaultChunkSize)));
   for (std::uint64_t at = 0; at < offset;) {
     ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
     if (n < 0 && errno == EINTR) continue;
