@@ -77,7 +77,9 @@ std::string partial_file_name(const PutMsg& put) {
   w.u64(put.size);
   w.i64(put.mtime_ns);
   w.str(put.source_id);
-  return "." + std::string("ft-part-") + hash128(key).hex();
+  std::string name = ".ft-part-";
+  name += hash128(key).hex();
+  return name;
 }
 void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m) {
   encode_frame(out, FrameType::kGet, 0, id, [&](ByteWriter& w) {

@@ -75,6 +75,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void on_closed(uv_handle_t* handle) noexcept;
+  static void on_flush_check(uv_check_t* check) noexcept;
+  void flush_outbox();
 
   void handle_read(ssize_t nread);
   void process_input();
@@ -84,6 +86,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
   Server& server_;
   uv_tcp_t tcp_{};
+  uv_check_t flush_check_{};  // sends the replies of a loop turn together
+  int open_handles_ = 0;      // freed once both handles are closed
+  bool flush_armed_ = false;
+  Bytes outbox_;
   std::shared_ptr<Session> self_;  // keeps the session alive until on_closed
   std::string peer_;
   FrameDecoder decoder_;

@@ -83,12 +83,19 @@ std::string format_address(const struct sockaddr* address) {
     auto* in6 = reinterpret_cast<const struct sockaddr_in6*>(address);
     uv_ip6_name(in6, host, sizeof host);
     port = ntohs(in6->sin6_port);
-    return std::string("[") + host + "]:" + std::to_string(port);
+    std::string out = "[";
+    out += host;
+    out += "]:";
+    out += std::to_string(port);
+    return out;
   }
   auto* in4 = reinterpret_cast<const struct sockaddr_in*>(address);
   uv_ip4_name(in4, host, sizeof host);
   port = ntohs(in4->sin_port);
-  return std::string(host) + ":" + std::to_string(port);
+  std::string out = host;
+  out += ':';
+  out += std::to_string(port);
+  return out;
 }
 
 }  // namespace ft::server
