@@ -1,7 +1,12 @@
 #include "cli_common.hpp"
 
+#include <unistd.h>
+
 #include <cstring>
+#include <exception>
 #include <iostream>
+
+#include "retry.hpp"
 
 namespace ft::client {
 namespace {
@@ -28,8 +33,10 @@ std::string exit_status_help(bool several_items) {
 #undef FT_X
   if (!several_items) return out;
   out +=
-      "With several files, the status is that of the first file (in argument\n"
-      "order) that failed.\n";
+      "With several FILEs (no -r): the status of the first file, in argument order,\n"
+      "that failed. With -r: 9 when some entries failed and others were transferred,\n"
+      "skipped as unchanged or created; the status of the first failure when nothing\n"
+      "succeeded; 4 when the connection was lost for good; 1 when interrupted.\n";
   return out;
 }
 
@@ -84,6 +91,42 @@ void report_error(std::string_view program, std::string_view subject, const Erro
 
 void report_message(std::string_view program, std::string_view message) {
   std::cerr << program << ": " << message << '\n' << std::flush;
+}
+
+void add_retries_option(CLI::App& app, int& target) {
+  app.add_option("--retries", target,
+                 "New connections after a lost one (0 to " + std::to_string(kMaxRetries) +
+                     "; 0 fails at once)")
+      ->check(CLI::Range(0, kMaxRetries))
+      ->capture_default_str();
+}
+
+void add_output_options(CLI::App& app, OutputFlags& target) {
+  app.add_flag("--json", target.json,
+               "One JSON object per line on stdout for each file event, then a summary");
+  app.add_flag("--progress", target.progress,
+               "Show the progress line on stderr even when it is not a terminal");
+}
+
+bool wants_progress(const OutputFlags& flags, Verbosity verbosity) {
+  if (flags.progress) return true;
+  return verbosity != Verbosity::kQuiet && ::isatty(STDERR_FILENO) == 1;
+}
+
+int guarded_main(std::string_view program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    report_message(program, std::string("internal error: ") + e.what());
+  } catch (...) {
+    report_message(program, "internal error");
+  }
+  return static_cast<int>(Exit::kFailure);
+}
+
+int usage_error(std::string_view program, std::string_view message) {
+  report_message(program, message);
+  return static_cast<int>(Exit::kUsage);
 }
 
 int exit_status_of(const std::vector<std::optional<Error>>& failures) {

@@ -37,6 +37,26 @@ class CommandLine {
   Verbosity* verbosity_ = nullptr;
 };
 
+/// What ftsend and ftget add to the verbosity: --json and --progress.
+struct OutputFlags {
+  bool json = false;
+  bool progress = false;
+};
+
+/// Adds --retries (0 to kMaxRetries) writing `target`.
+void add_retries_option(CLI::App& app, int& target);
+/// Adds --json and --progress.
+void add_output_options(CLI::App& app, OutputFlags& target);
+/// True if the progress line should be drawn: --progress, or stderr is a
+/// terminal and neither -q nor --json was given.
+bool wants_progress(const OutputFlags& flags, Verbosity verbosity);
+
+/// Runs a command's `run` and turns an escaping exception into status 1
+/// with "<program>: internal error: ..." on stderr.
+int guarded_main(std::string_view program, int (*run)(int, char**), int argc, char** argv);
+/// Prints "<program>: <message>" and returns the usage status (2).
+int usage_error(std::string_view program, std::string_view message);
+
 /// The exit-status table as plain text for --help, built from FT_EXIT_CODES.
 /// `several_items` adds the rule for commands handling several files.
 std::string exit_status_help(bool several_items);
@@ -48,8 +68,8 @@ void report_error(std::string_view program, std::string_view subject, const Erro
 /// Prints "<program>: <message>" to stderr (usage errors and the like).
 void report_message(std::string_view program, std::string_view message);
 
-/// The exit status of a command that handled several items: 0 if none
-/// failed, else the status of the first failure in argument order.
+/// The exit status of a plain FILE... run: 0 if no file failed, else the
+/// status of the first failure in argument order.
 int exit_status_of(const std::vector<std::optional<Error>>& failures);
 
 /// strerror(err) as a string.

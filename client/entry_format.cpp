@@ -68,35 +68,46 @@ std::string entry_json(const Entry& entry) {
       {"size", entry.size}, {"mtime_ns", entry.mtime_ns},
       {"mode", entry.mode},
   };
+  if (entry.type == EntryType::kSymlink && !entry.target.empty()) j["target"] = entry.target;
   // Names the server sent are checked to be valid UTF-8, but replace rather
   // than throw should one ever slip through.
   return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
+std::size_t size_column_width(const std::vector<Entry>& entries) {
+  std::size_t width = 1;
+  for (const Entry& e : entries) width = std::max(width, std::to_string(e.size).size());
+  return width;
+}
+
+std::string format_entry(const Entry& entry, std::string_view name, ListFormat format,
+                         std::size_t size_width) {
+  switch (format) {
+    case ListFormat::kNames:
+      return printable(name) + (entry.type == EntryType::kDirectory ? "/" : "");
+    case ListFormat::kLong: {
+      std::string size = std::to_string(entry.size);
+      if (size.size() < size_width) size.insert(0, size_width - size.size(), ' ');
+      std::string out = mode_string(entry.type, entry.mode) + ' ' + size + ' ' +
+                        local_time_string(entry.mtime_ns) + ' ' + printable(name);
+      if (entry.type == EntryType::kSymlink && !entry.target.empty()) {
+        out += " -> " + printable(entry.target);
+      }
+      return out;
+    }
+    case ListFormat::kJson: {
+      Entry copy = entry;
+      copy.name = std::string(name);
+      return entry_json(copy);
+    }
+  }
+  return {};
+}
+
 std::string format_entries(const std::vector<Entry>& entries, ListFormat format) {
   std::string out;
-  std::size_t size_width = 1;
-  if (format == ListFormat::kLong) {
-    for (const Entry& e : entries) size_width = std::max(size_width, std::to_string(e.size).size());
-  }
-  for (const Entry& e : entries) {
-    switch (format) {
-      case ListFormat::kNames:
-        out += printable(e.name);
-        if (e.type == EntryType::kDirectory) out += '/';
-        break;
-      case ListFormat::kLong: {
-        std::string size = std::to_string(e.size);
-        out += mode_string(e.type, e.mode) + ' ' + std::string(size_width - size.size(), ' ') +
-               size + ' ' + local_time_string(e.mtime_ns) + ' ' + printable(e.name);
-        break;
-      }
-      case ListFormat::kJson:
-        out += entry_json(e);
-        break;
-    }
-    out += '\n';
-  }
+  const std::size_t width = format == ListFormat::kLong ? size_column_width(entries) : 1;
+  for (const Entry& e : entries) out += format_entry(e, e.name, format, width) + '\n';
   return out;
 }
 

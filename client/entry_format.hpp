@@ -21,6 +21,14 @@ std::string_view entry_type_name(EntryType type);
 /// One JSON object (no newline).
 std::string entry_json(const Entry& entry);
 
+/// One line (without '\n') for `entry` in `format`, showing `name` (a
+/// path relative to the listed directory with -r); `size_width` pads the
+/// size column of the long form.
+std::string format_entry(const Entry& entry, std::string_view name, ListFormat format,
+                         std::size_t size_width);
+/// The width of the widest size among `entries` (for the long form).
+std::size_t size_column_width(const std::vector<Entry>& entries);
+
 /// The lines ftls prints for `entries` in `format`, each ending in '\n'.
 std::string format_entries(const std::vector<Entry>& entries, ListFormat format);
 

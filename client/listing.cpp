@@ -12,8 +12,6 @@ namespace ft::client {
 namespace {
 
 constexpr const char* kProgram = "ftls";
-constexpr std::uint32_t kListId = 1;
-constexpr std::uint32_t kStatId = 2;
 
 // Why an entry name from the server is unacceptable, or nullopt. Only what
 // would make it something other than one name is refused ("", ".", "..",
@@ -28,23 +26,50 @@ std::optional<std::string> entry_name_violation(std::string_view name) {
   return std::nullopt;
 }
 
+// One directory being printed: its entries and how far the walk got.
+struct Level {
+  std::string path;      // remote path
+  std::string relative;  // printed prefix ("" for the listed directory)
+  std::vector<Entry> entries;
+  std::size_t next = 0;
+  std::size_t size_width = 1;
+};
+
 // LIST the path; if the server says it is not a directory, STAT it instead
-// and show that one entry, like `ls FILE`.
+// and show that one entry, like `ls FILE`. With -r, every subdirectory is
+// listed in turn, depth first, and printed as soon as it arrived, so memory
+// holds only the directories on the current path.
 class ListJob : public SessionHandler {
  public:
-  explicit ListJob(std::string path) : path_(std::move(path)) {}
+  explicit ListJob(const ListOptions& options) : options_(options) {}
 
   void produce(Session& session) override {
-    if (sent_list_) return;
-    Bytes frame;
-    encode_list(frame, kListId, PathMsg{path_});
-    session.send(std::move(frame), kListId);
-    sent_list_ = true;
+    if (!session.hello_received() || waiting_ || done_) return;
+    if (!started_) {
+      started_ = true;
+      return send_list(session, options_.remote.path, "");
+    }
+    // Print the top directory's entries until one is a directory to enter.
+    while (!stack_.empty()) {
+      Level& top = stack_.back();
+      if (top.next == top.entries.size()) {
+        stack_.pop_back();
+        continue;
+      }
+      const Entry& entry = top.entries[top.next++];
+      const std::string name = top.relative.empty() ? entry.name : top.relative + "/" + entry.name;
+      std::cout << format_entry(entry, name, options_.format, top.size_width) << '\n';
+      if (options_.recursive && entry.type == EntryType::kDirectory) {
+        const std::string path = top.path.empty() ? entry.name : top.path + "/" + entry.name;
+        return send_list(session, path, name);
+      }
+    }
+    done_ = true;
   }
 
   void on_frame(Session& session, Frame& frame) override {
     const std::uint32_t id = frame.header.request_id;
-    if (done_ || id != current_id_) {
+    if (!waiting_ || id != current_id_) {
       return session.protocol_error("unexpected " +
                                     frame_type_name(std::uint8_t(frame.header.type)) +
                                     " for request " + std::to_string(id));
@@ -53,7 +78,7 @@ class ListJob : public SessionHandler {
     if (frame.header.type != FrameType::kEntries) {
       return session.protocol_error("unexpected " +
                                     frame_type_name(std::uint8_t(frame.header.type)) +
-                                    " in reply to " + (id == kListId ? "LIST" : "STAT"));
+                                    " in reply to " + (stat_ ? "STAT" : "LIST"));
     }
     auto message = decode_entries(frame);
     if (!message) return session.protocol_error("malformed ENTRIES");
@@ -62,70 +87,81 @@ class ListJob : public SessionHandler {
         return session.protocol_error("server sent an invalid name \"" + printable(entry.name) +
                                       "\": " + *why);
       }
-      entries_.push_back(std::move(entry));
+      pending_.entries.push_back(std::move(entry));
     }
-    if (id == kStatId && (message->more || entries_.size() != 1)) {
+    if (stat_ && (message->more || pending_.entries.size() != 1)) {
       return session.protocol_error("STAT must answer exactly one entry");
     }
-    if (!message->more) done_ = true;
+    if (message->more) return;
+    waiting_ = false;
+    pending_.size_width =
+        options_.format == ListFormat::kLong ? size_column_width(pending_.entries) : 1;
+    stack_.push_back(std::move(pending_));
+    pending_ = Level{};
   }
 
   bool finished() const override { return done_; }
-
-  const std::vector<Entry>& entries() const { return entries_; }
   const std::optional<Error>& failure() const { return failure_; }
 
  private:
+  void send_list(Session& session, const std::string& path, const std::string& relative) {
+    pending_ = Level{path, relative, {}, 0, 1};
+    current_id_ = next_id_++;
+    stat_ = false;
+    waiting_ = true;
+    Bytes frame;
+    encode_list(frame, current_id_, PathMsg{path},
+                options_.recursive && session.trees_agreed() ? kFlagTargets : 0);
+    session.send(std::move(frame), current_id_);
+  }
+
   void on_error(Session& session, const Frame& frame) {
     auto error = decode_error(frame.payload);
     if (!error) return session.protocol_error("malformed ERROR");
     auto code = static_cast<ErrorCode>(error->code);
-    if (current_id_ == kListId && code == ErrorCode::NOT_A_DIRECTORY && !path_.empty() &&
-        entries_.empty()) {
-      current_id_ = kStatId;
+    const bool top = stack_.empty() && pending_.relative.empty();
+    if (top && !stat_ && code == ErrorCode::NOT_A_DIRECTORY && !pending_.path.empty()) {
+      stat_ = true;
+      current_id_ = next_id_++;
       Bytes stat;
-      encode_stat(stat, kStatId, PathMsg{path_});
-      session.send(std::move(stat), kStatId);
+      encode_stat(stat, current_id_, PathMsg{pending_.path});
+      session.send(std::move(stat), current_id_);
       return;
     }
     std::string message =
         error->message.empty() ? std::string(default_message(code)) : printable(error->message);
-    failure_ = Error{code, path_, message};
-    done_ = true;
+    std::cout << std::flush;
+    const std::string subject = pending_.path.empty() ? "/" : printable(pending_.path);
+    report_error(kProgram, subject, Error{code, pending_.path, message});
+    if (!failure_) failure_ = Error{code, pending_.path, message};
+    waiting_ = false;
+    // A subdirectory that cannot be listed does not stop the walk.
+    if (top) done_ = true;
   }
 
-  std::string path_;
-  bool sent_list_ = false;
+  const ListOptions& options_;
+  bool started_ = false;
+  bool waiting_ = false;
+  bool stat_ = false;
   bool done_ = false;
-  std::uint32_t current_id_ = kListId;
-  std::vector<Entry> entries_;
+  std::uint32_t current_id_ = 0;
+  std::uint32_t next_id_ = 1;
+  Level pending_;
+  std::vector<Level> stack_;
   std::optional<Error> failure_;
 };
 
 }  // namespace
 
 int run_list(const ListOptions& options) {
-  const std::string where = host_port_text(options.remote.host, options.remote.port);
-  std::string why;
-  auto connection = Connection::open(options.remote.host, options.remote.port,
-                                     std::chrono::milliseconds(kConnectTimeout), why);
-  if (!connection) {
-    report_error(kProgram, {},
-                 Error{ErrorCode::CONNECT_FAILED, {}, "cannot connect to " + where + ": " + why});
-    return static_cast<int>(Exit::kConnection);
-  }
-  Session session(std::move(*connection));
-  ListJob job(options.remote.path);
-  if (auto failure = session.run(job)) {
+  ListJob job(options);
+  if (auto failure = connect_and_run(options.remote.host, options.remote.port, job)) {
+    std::cout << std::flush;
     report_error(kProgram, {}, *failure);
     return static_cast<int>(exit_status_for(failure->code));
   }
-  if (job.failure()) {
-    const std::string subject = options.remote.path.empty() ? "/" : printable(options.remote.path);
-    report_error(kProgram, subject, *job.failure());
-    return static_cast<int>(exit_status_for(job.failure()->code));
-  }
-  std::cout << format_entries(job.entries(), options.format) << std::flush;
+  std::cout << std::flush;
+  if (job.failure()) return static_cast<int>(exit_status_for(job.failure()->code));
   return std::cout ? 0 : static_cast<int>(Exit::kFailure);
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// ftls's work: list a remote directory (or describe a remote file) and
-// print the entries.
+// ftls's work: list a remote directory (or describe a remote file), or with
+// -r the whole tree below it, and print the entries.
 #include <string>
 
 #include "address.hpp"
@@ -11,6 +11,7 @@ namespace ft::client {
 struct ListOptions {
   RemoteSpec remote;  // remote.path: "" for the root
   ListFormat format = ListFormat::kNames;
+  bool recursive = false;  // -r: paths relative to the listed directory, depth first
 };
 
 /// Lists, prints to stdout, reports failures to stderr; returns the exit

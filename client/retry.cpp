@@ -7,6 +7,7 @@
 
 #include "cli_common.hpp"
 #include "interrupt.hpp"
+#include "transfer_report.hpp"
 
 namespace ft::client {
 namespace {
@@ -43,11 +44,17 @@ std::string delay_text(std::chrono::milliseconds delay) {
   return out;
 }
 
-void report_retry(std::string_view program, std::string_view what, const RetryBudget& budget,
+namespace {
+
+// "<what>; retry <k>/<N> in <t> s" on stderr (not with -q), and the event.
+void report_retry(TransferReport& report, std::string_view what, const RetryBudget& budget,
                   std::chrono::milliseconds delay) {
-  report_message(program, std::string(what) + "; retry " + std::to_string(budget.used()) + "/" +
-                              std::to_string(budget.limit()) + " in " + delay_text(delay) + " s");
+  report.retry({}, what);
+  report.note(std::string(what) + "; retry " + std::to_string(budget.used()) + "/" +
+              std::to_string(budget.limit()) + " in " + delay_text(delay) + " s");
 }
+
+}  // namespace
 
 std::string failure_reason(const Error& connection_failure) {
   std::string_view message = connection_failure.message;
@@ -71,7 +78,8 @@ Error interrupted_error() {
   return Error{ErrorCode::CANCELLED, {}, "interrupted"};
 }
 
-void run_with_retries(std::string_view program, RetryableWork& work, int retries, bool quiet) {
+void run_with_retries(std::string_view program, RetryableWork& work, int retries,
+                      TransferReport& report) {
   install_interrupt_handlers();
   RetryBudget budget(retries);
   for (;;) {
@@ -81,6 +89,7 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
     const std::vector<std::string> deferred = work.deferred();
     if (!failure && deferred.empty()) continue;  // all_done() says so next turn
     if (failure && !is_retryable(*failure)) {
+      report.progress().clear();
       report_error(program, {}, *failure);
       work.give_up(failure);
       return;
@@ -91,24 +100,24 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
           failure->message += " (gave up after " + std::to_string(budget.limit()) +
                               (budget.limit() == 1 ? " retry)" : " retries)");
         }
+        report.progress().clear();
         report_error(program, {}, *failure);
       }
       work.give_up(failure);
       return;
     }
     const auto delay = budget.take();
-    if (!quiet) {
-      if (failure) {
-        report_retry(program,
-                     failure->code == ErrorCode::CONNECT_FAILED
-                         ? failure_reason(*failure)
-                         : "connection lost (" + failure_reason(*failure) + ")",
-                     budget, delay);
-      }
-      for (const std::string& line : deferred) report_retry(program, line, budget, delay);
+    if (failure) {
+      report_retry(report,
+                   failure->code == ErrorCode::CONNECT_FAILED
+                       ? failure_reason(*failure)
+                       : "connection lost (" + failure_reason(*failure) + ")",
+                   budget, delay);
     }
+    for (const std::string& line : deferred) report_retry(report, line, budget, delay);
     if (!wait_before_retry(delay)) {
       const Error error = interrupted_error();
+      report.progress().clear();
       report_error(program, {}, error);
       work.give_up(error);
       return;

@@ -44,10 +44,6 @@ class RetryBudget {
 /// The delay as the retry line prints it: "0.2", "1.6", "5".
 std::string delay_text(std::chrono::milliseconds delay);
 
-/// Prints "<program>: <what>; retry <k>/<N> in <t> s" to stderr.
-void report_retry(std::string_view program, std::string_view what, const RetryBudget& budget,
-                  std::chrono::milliseconds delay);
-
 /// The reason of a connection failure for the retry line, without the
 /// "connection lost: " its message starts with.
 std::string failure_reason(const Error& connection_failure);
@@ -80,8 +76,12 @@ class RetryableWork {
   virtual void give_up(const std::optional<Error>& failure) = 0;
 };
 
+class TransferReport;
+
 /// Runs attempts until the work is done, a failure cannot be retried, or
-/// `retries` retries were used (each announced on stderr unless `quiet`).
-void run_with_retries(std::string_view program, RetryableWork& work, int retries, bool quiet);
+/// `retries` retries were used (each announced on stderr unless -q, and as
+/// a "retry" event with --json).
+void run_with_retries(std::string_view program, RetryableWork& work, int retries,
+                      TransferReport& report);
 
 }  // namespace ft::client

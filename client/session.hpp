@@ -4,8 +4,8 @@
 // decodes the server's hello and frames, answers connection-level errors
 // (ERROR with request id 0, decode errors, end of stream, silence) itself
 // and hands every other frame to the command's SessionHandler. The client
-// offers the RESUME capability; resume_agreed() tells whether the server
-// took it.
+// offers the RESUME and TREES capabilities; resume_agreed() and
+// trees_agreed() tell whether the server took them.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -54,6 +54,9 @@ class Session {
   /// True once the server's hello arrived carrying the RESUME capability
   /// (the client always offers it): section 5.4 of the protocol applies.
   bool resume_agreed() const { return resume_agreed_; }
+  /// True once the server's hello arrived carrying TREES (section 5.5):
+  /// MKDIR, SYMLINK and the LIST flags may be used.
+  bool trees_agreed() const { return trees_agreed_; }
   /// Queues a whole encoded frame of `request_id`.
   void send(Bytes frame, std::uint32_t request_id) {
     connection_.queue(std::move(frame), request_id);
@@ -74,6 +77,7 @@ class Session {
   FrameDecoder decoder_;
   bool hello_received_ = false;
   bool resume_agreed_ = false;
+  bool trees_agreed_ = false;
   std::optional<Error> failure_;
 };
 

@@ -20,11 +20,21 @@ constexpr const char* kShortMessage = "the file ended early (it shrank)";
 }  // namespace
 
 std::optional<SourceFile> SourceFile::open(const std::string& path, std::string& why) {
+  return open_file(AT_FDCWD, path, 0, why);
+}
+
+std::optional<SourceFile> SourceFile::open_at(int dir_fd, const std::string& name,
+                                              std::string& why) {
+  return open_file(dir_fd, name, O_NOFOLLOW, why);
+}
+
+std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& name, int flags,
+                                                std::string& why) {
   // O_NONBLOCK keeps a FIFO from blocking the open; it has no effect on the
   // regular files that pass the check below.
   int fd;
   do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) {
     why = std::strerror(errno);
@@ -38,7 +48,7 @@ std::optional<SourceFile> SourceFile::open(const std::string& path, std::string&
     return std::nullopt;
   }
   if (S_ISDIR(st.st_mode)) {
-    why = "is a directory; directory trees come with -r, not yet supported";
+    why = "is a directory (use -r to send directory trees)";
     return std::nullopt;
   }
   if (!S_ISREG(st.st_mode)) {

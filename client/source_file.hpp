@@ -14,6 +14,9 @@ class SourceFile {
   /// Opens `path` for reading. Refuses directories and anything that is
   /// not a regular file; on failure returns nullopt and sets `why`.
   static std::optional<SourceFile> open(const std::string& path, std::string& why);
+  /// Same for `name` relative to the directory `dir_fd`, never following a
+  /// symbolic link at `name` (a tree walk sends links as links, or not).
+  static std::optional<SourceFile> open_at(int dir_fd, const std::string& name, std::string& why);
 
   SourceFile(SourceFile&& other) noexcept;
   SourceFile& operator=(SourceFile&& other) noexcept;
@@ -41,6 +44,8 @@ class SourceFile {
 
  private:
   SourceFile() = default;
+  static std::optional<SourceFile> open_file(int dir_fd, const std::string& name, int flags,
+                                             std::string& why);
   int fd_ = -1;
   std::uint64_t size_ = 0;
   std::uint32_t mode_ = 0;

@@ -1,7 +1,8 @@
 #pragma once
-// ftsend's work: upload local files into one remote directory over one
-// connection, pipelining the PUT requests; resumable uploads, rewinds and
-// retries on a new connection when the server speaks RESUME (protocol 5.4).
+// ftsend's work: upload local files, or with -r whole trees, into one remote
+// directory over one connection (pipelined PUTs); resumable uploads,
+// rewinds and retries on a new connection when the server speaks RESUME
+// (protocol 5.4).
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -9,28 +10,31 @@
 #include "address.hpp"
 #include "cli_common.hpp"
 #include "limits.hpp"
+#include "put_pipeline.hpp"
 #include "retry.hpp"
 
 namespace ft::client {
 
 struct UploadOptions {
-  std::vector<std::string> files;  // local paths, in argument order
+  std::vector<std::string> files;  // local paths as given (a trailing '/' kept), in order
   RemoteSpec remote;               // remote.path is the destination directory
-  std::uint32_t chunk_size = limits::kDefaultChunkSize;
-  Verbosity verbosity = Verbosity::kNormal;
+  UploadSettings settings;
   int retries = kDefaultRetries;  // new connections after a lost one
+  bool recursive = false;         // -r
+  bool links = false;             // --links
+  bool checksum = false;          // --checksum
+  bool ignore_existing = false;   // --ignore-existing
+  bool dry_run = false;           // --dry-run
 };
 
 /// The remote path a local file is uploaded to: `dir` + "/" + its basename
 /// (just the basename when `dir` is the root "").
 std::string remote_path_for(const std::string& dir, const std::string& local);
 
-/// The source_id of a resumable upload: "<hostname>:<st_dev>:<st_ino>",
-/// cut to the protocol's 255 bytes.
-std::string source_id_for(std::uint64_t device, std::uint64_t inode);
+class TransferReport;
 
-/// Uploads every file, printing each failure to stderr; returns the exit
-/// status (0, or that of the first failed file in argument order).
-int run_upload(const UploadOptions& options);
+/// Uploads every file (FILE... mode), reporting each event; returns the
+/// exit status.
+int run_upload(const UploadOptions& options, TransferReport& report);
 
 }  // namespace ft::client

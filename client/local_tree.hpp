@@ -1,0 +1,43 @@
+#pragma once
+// Reading local directories for a tree copy: open a directory without
+// following a symbolic link in its place, list it (lstat of every entry,
+// sorted by name), and the bits of struct stat a transfer needs.
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace ft::client {
+
+struct LocalEntry {
+  std::string name;
+  struct stat st {};  // lstat: a symbolic link is described as itself
+};
+
+/// Opens the directory `name` relative to `dir_fd` (AT_FDCWD for a path).
+/// `follow`: a symbolic link at `name` is followed (command-line
+/// arguments); otherwise it is refused. Returns the fd or -1 with `why`.
+int open_directory(int dir_fd, const std::string& name, bool follow, std::string& why);
+/// Reads every entry of the open directory `fd` (which stays open and
+/// unmoved), lstat()ed, sorted bytewise by name; "." and ".." left out.
+bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why);
+/// Nanoseconds since the epoch of st_mtim.
+std::int64_t mtime_ns_of(const struct stat& st);
+/// "fifo", "socket", "device": what a non-file, non-directory, non-link is.
+std::string_view special_kind(mode_t mode);
+/// Why a symlink at `link_path` (relative to the top of the copied tree)
+/// may not point to `target`, or nullopt: symlink_target_violation()'s rule
+/// (relative, never climbing above the top), and also no ".." after a
+/// name, since that name may itself be a link ("b" -> "..", "a" ->
+/// "b/..") and the climb would then leave the tree. Climbing only first,
+/// through the link's real parent directories, cannot.
+std::optional<std::string> link_target_violation(std::string_view link_path,
+                                                 std::string_view target);
+
+/// `dir` + "/" + `name`, or `name` alone when `dir` is empty.
+std::string join_path(std::string_view dir, std::string_view name);
+
+}  // namespace ft::client
