@@ -7,8 +7,9 @@ FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev lib
                    nlohmann-json3-dev libgtest-dev)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
-# The benchmark's comparison tools; `time` is GNU time, for peak RSS.
-FT_BENCH_PACKAGES=(socat rsync procps time)
+# The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
+# ftsend's --json summary.
+FT_BENCH_PACKAGES=(socat rsync procps time jq)
 
 # Prints a section header that stands out in a long CI log.
 section() {
