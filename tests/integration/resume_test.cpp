@@ -7,7 +7,9 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
 #include <ostream>
+#include <sstream>
 
 #include "resume_fixture.hpp"
 
@@ -238,6 +240,24 @@ TEST_F(ResumeTest, RetriesAreCountedAndThenGiveUpWithStatusFour) {
   EXPECT_NE(two.err.find("retry 1/2 in "), std::string::npos) << two.err;
   EXPECT_NE(two.err.find("retry 2/2 in "), std::string::npos) << two.err;
   EXPECT_EQ(two.err.find("retry 3/"), std::string::npos) << two.err;
+
+  // Scripts see each retry in --json too, then the summary with status 4.
+  RunResult json =
+      run({bin("ftsend"), "--json", "--retries", "2", (work_ / "f").string(), address});
+  EXPECT_EQ(json.exit_code, kExitConnection) << json.err;
+  int retries = 0;
+  bool summary = false;
+  std::istringstream lines(json.out);
+  for (std::string line; std::getline(lines, line);) {
+    auto event = nlohmann::json::parse(line);
+    if (event["event"] == "retry") ++retries;
+    if (event["event"] == "summary") {
+      summary = true;
+      EXPECT_EQ(event["exit_code"], kExitConnection) << line;
+    }
+  }
+  EXPECT_EQ(retries, 2) << json.out;
+  EXPECT_TRUE(summary) << json.out;
 }
 
 }  // namespace
