@@ -70,7 +70,13 @@ void PutPipeline::start(Session& session, UploadItem& item) {
   put.mode = item.source->mode();
   put.mtime_ns = item.source->mtime_ns();
   put.chunk_size = settings_.chunk_size;
-  if (session.resume_agreed()) {
+  // A file of one chunk at most goes eagerly (protocol 5.6): its data
+  // follows the PUT at once instead of a round trip later. Resuming it would
+  // save nothing.
+  const bool eager = session.eager_agreed() && put.size <= settings_.chunk_size;
+  if (eager) {
+    put.put_flags = kPutEager;
+  } else if (session.resume_agreed()) {
     put.put_flags = kPutResumable;
     put.source_id = source_id_for(item.source->device(), item.source->inode());
   }
@@ -79,6 +85,11 @@ void PutPipeline::start(Session& session, UploadItem& item) {
   session.send(std::move(frame), item.id);
   item.state = UploadState::kPutSent;
   ++in_flight_;
+  if (eager) {
+    item.next_offset = 0;
+    item.state = UploadState::kStreaming;
+    streaming_.push_back(&item);
+  }
   report_.progress().set_current(printable(item.local));
 }
 

@@ -24,7 +24,7 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees});
+  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager});
   connection_.queue(std::move(hello));
 }
 
@@ -121,6 +121,7 @@ void Session::dispatch(SessionHandler& handler) {
         hello_received_ = true;
         resume_agreed_ = (decoder_.hello().capabilities & kCapResume) != 0;
         trees_agreed_ = (decoder_.hello().capabilities & kCapTrees) != 0;
+        eager_agreed_ = (decoder_.hello().capabilities & kCapEager) != 0;
         break;
       case DecodeStatus::kFrame: {
         Frame frame = decoder_.take_frame();

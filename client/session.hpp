@@ -4,8 +4,8 @@
 // decodes the server's hello and frames, answers connection-level errors
 // (ERROR with request id 0, decode errors, end of stream, silence) itself
 // and hands every other frame to the command's SessionHandler. The client
-// offers the RESUME and TREES capabilities; resume_agreed() and
-// trees_agreed() tell whether the server took them.
+// offers the RESUME, TREES and EAGER capabilities; resume_agreed(),
+// trees_agreed() and eager_agreed() tell whether the server took them.
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -57,6 +57,7 @@ class Session {
   /// True once the server's hello arrived carrying TREES (section 5.5):
   /// MKDIR, SYMLINK and the LIST flags may be used.
   bool trees_agreed() const { return trees_agreed_; }
+  bool eager_agreed() const { return eager_agreed_; }
   /// Queues a whole encoded frame of `request_id`.
   void send(Bytes frame, std::uint32_t request_id) {
     connection_.queue(std::move(frame), request_id);
@@ -78,6 +79,7 @@ class Session {
   bool hello_received_ = false;
   bool resume_agreed_ = false;
   bool trees_agreed_ = false;
+  bool eager_agreed_ = false;
   std::optional<Error> failure_;
 };
 

@@ -39,9 +39,12 @@ inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink tar
 /// Capability bits of the hello (docs/protocol.md, section 2).
 inline constexpr std::uint32_t kCapResume = 0x00000001;
 inline constexpr std::uint32_t kCapTrees = 0x00000002;
-inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees;
+inline constexpr std::uint32_t kCapEager = 0x00000004;
+inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees | kCapEager;
 /// PUT flags (section 5.4).
 inline constexpr std::uint32_t kPutResumable = 0x1;
+/// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
+inline constexpr std::uint32_t kPutEager = 0x2;
 /// MKDIR flags (section 5.5).
 inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
 

@@ -47,6 +47,7 @@ void apply_metadata(CommitItem& c) {
 void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items) {
   std::vector<CommitItem*> live;
   for (auto& item : items) {
+    if (item->prepare && (item->err = item->prepare(*item)) != 0) continue;
     apply_metadata(*item);
     if (item->hash_ok && item->err == 0) live.push_back(item.get());
   }
@@ -118,8 +119,8 @@ void JobBatcher::commit(std::shared_ptr<CommitItem> item, std::function<void()> 
 }
 
 void JobBatcher::maybe_start() {
-  if (running_ || (jobs_.empty() && commits_.empty())) return;
-  running_ = true;
+  if (running_ >= kMaxBatchesRunning || (jobs_.empty() && commits_.empty())) return;
+  ++running_;
   auto jobs = std::make_shared<std::vector<Job>>(std::move(jobs_));
   auto commits = std::make_shared<std::vector<Commit>>(std::move(commits_));
   jobs_.clear();
@@ -140,9 +141,12 @@ void JobBatcher::maybe_start() {
         std::vector<std::shared_ptr<CommitItem>> items;
         for (Commit& c : *commits) items.push_back(c.item);
         run_commits(root, items);
+        for (auto& item : items) {
+          if (item->after) item->after(*item);
+        }
       },
       [this, jobs, commits] {
-        running_ = false;
+        --running_;
         for (Job& job : *jobs) run_guarded(job.done);
         for (Commit& c : *commits) run_guarded(c.done);
         maybe_start();

@@ -31,6 +31,11 @@ struct CommitItem {
   std::int64_t mtime_ns = 0;
   Hash128 expected;
   const StreamHash128* hash = nullptr;  // digest taken in the worker
+  /// Optional, run in the worker before the commit: creates and writes the
+  /// file (an eager upload's whole life in one batch); returns 0 or errno.
+  std::function<int(CommitItem&)> prepare;
+  /// Optional, run in the worker after the directory sync (closes files).
+  std::function<void(CommitItem&)> after;
   // Results, read by the completion.
   bool hash_ok = true;
   int err = 0;
@@ -62,7 +67,10 @@ class JobBatcher {
 
   uv_loop_t* loop_;
   int root_fd_;
-  bool running_ = false;
+  // Two batches may run at once: one fills while the other runs its
+  // syscalls, which keeps a second core busy on a loaded server.
+  static constexpr int kMaxBatchesRunning = 2;
+  int running_ = 0;
   std::vector<Job> jobs_;
   std::vector<Commit> commits_;
 };

@@ -115,6 +115,7 @@ void Session::process_input() {
       ours.capabilities = theirs.capabilities & kKnownCapabilities;
       resume_ = (ours.capabilities & kCapResume) != 0;
       trees_ = (ours.capabilities & kCapTrees) != 0;
+      eager_ = (ours.capabilities & kCapEager) != 0;
       Bytes out;
       encode_hello(out, ours);
       send_frame(std::move(out));

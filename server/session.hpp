@@ -51,6 +51,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing() const { return closing_; }
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
   bool resume() const { return resume_; }
+  bool eager() const { return eager_; }
   Server& server() const { return server_; }
   void send_frame(Bytes frame);
   void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
@@ -96,6 +97,7 @@ class Session : public std::enable_shared_from_this<Session> {
   bool hello_sent_ = false;
   bool resume_ = false;  // RESUME agreed in the handshake
   bool trees_ = false;   // TREES agreed
+  bool eager_ = false;   // EAGER agreed
   bool reading_ = false;
   bool paused_ = false;
   bool closing_ = false;

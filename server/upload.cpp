@@ -84,9 +84,11 @@ Upload::Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put)
       id_(id),
       put_(std::move(put)),
       resumable_((put_.put_flags & kPutResumable) != 0),
+      eager_((put_.put_flags & kPutEager) != 0),
       started_(std::chrono::steady_clock::now()) {}
 
 void Upload::refuse_later(ErrorCode code, std::string message) {
+  refusing_ = true;  // an eager client's DATA and END are dropped meanwhile
   // Replies are never sent from inside the request's own handler.
   queue_job(
       session_->loop(), [] {},
@@ -101,11 +103,15 @@ void Upload::open() {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");
   }
-  if ((put_.put_flags & ~kPutResumable) != 0 || (resumable_ && !session_->resume())) {
+  if ((put_.put_flags & ~(kPutResumable | kPutEager)) != 0 || (resumable_ && !session_->resume()) ||
+      (eager_ && (!session_->eager() || resumable_))) {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
   components_ = split_path(put_.path);
+  // An eager upload opens, writes and commits its file in one batch once
+  // its END is here (commit_eager); nothing touches the disk before.
+  if (eager_) return;
   const std::string partial = resumable_ ? partial_file_name(put_) : "";
   if (resumable_) {
     std::string key = parent_of(components_) + partial;
@@ -154,6 +160,7 @@ void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
   if (aborted_) return cleanup(keep_partial_);
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
   state_ = State::kReceiving;
+  if (eager_) return pump();  // its data is already on the way, maybe queued
   offered_ = offset;
   received_ = offset;
   send_put_ready(offset, prefix_hash);
@@ -168,8 +175,9 @@ void Upload::send_put_ready(std::uint64_t offset, const Hash128& prefix_hash) {
 }
 
 bool Upload::on_frame(Frame& frame) {
-  if (state_ == State::kFinished) return true;  // already refused; late frame
-  if (state_ != State::kReceiving) return false;
+  if (state_ == State::kFinished || refusing_) return true;   // refused; late frame
+  const bool early_ok = eager_ && state_ == State::kOpening;  // queued until open
+  if (state_ != State::kReceiving && !early_ok) return false;
   return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
 }
 
@@ -195,7 +203,7 @@ bool Upload::on_data(Frame& frame) {
     return false;
   }
   if (hash64(data->bytes) != data->chunk_hash) {
-    if (session_->resume() && rewinds_ < limits::kMaxRewinds) {
+    if (session_->resume() && !eager_ && rewinds_ < limits::kMaxRewinds) {
       rewind(data->offset);
     } else {
       fail(ErrorCode::CHECKSUM_MISMATCH,
@@ -226,8 +234,74 @@ bool Upload::on_end(Frame& frame) {
                                        ", PUT declared " + std::to_string(put_.size));
     return true;
   }
+  if (eager_ && state_ == State::kOpening) {
+    commit_eager();
+    return true;
+  }
   pump();
   return true;
+}
+
+void Upload::commit_eager() {
+  state_ = State::kCommitting;
+  auto disk = std::make_shared<DiskState>();
+  disk_ = disk;
+  auto chunks = std::make_shared<std::deque<Chunk>>(std::move(queue_));
+  queue_.clear();
+  auto item = std::make_shared<CommitItem>();
+  item->final_name = components_.back();
+  item->mode = put_.mode;
+  item->mtime_ns = put_.mtime_ns;
+  item->expected = end_.file_hash;
+  item->hash = &disk->hash;
+  const int root = session_->root_fd();
+  const std::vector<std::string> components = components_;
+  item->prepare = [disk, chunks, root, components](CommitItem& c) {
+    if (int err = open_parent_creating(root, components, disk->dir)) return err;
+    if (int err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file)) return err;
+    c.file = disk->file.get();
+    c.dir = disk->dir.get();
+    c.temp_name = disk->temp_name;
+    for (Chunk& chunk : *chunks) {
+      ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
+      if (int err = write_all(disk->file.get(), bytes, chunk.offset)) return err;
+      disk->hash.update(bytes);
+    }
+    return 0;
+  };
+  item->after = [disk](CommitItem& c) {
+    // A failed upload keeps its descriptors: the cleanup removes the
+    // temporary file through them.
+    if (c.err == 0 && c.hash_ok) {
+      disk->file.reset();
+      disk->dir.reset();
+    }
+  };
+  job_running_ = true;
+  session_->server().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
+    self->job_running_ = false;
+    std::size_t bytes = 0;
+    for (Chunk& chunk : *chunks) {
+      bytes += chunk.payload.size();
+      self->session_->recycle(std::move(chunk.payload));
+    }
+    disk->temp_name = item->temp_name;  // cleared if it was renamed into place
+    self->state_ = State::kReceiving;   // lets fail() run its course
+    if (!item->hash_ok) {
+      self->fail(ErrorCode::CHECKSUM_MISMATCH,
+                 "whole-file XXH3-128 does not match the data received");
+    } else if (item->err != 0) {
+      self->fail(error_from_errno(item->err),
+                 std::string("commit failed: ") + std::strerror(item->err));
+    } else {
+      Bytes out;
+      encode_ok(out, self->id_);
+      self->session_->send_frame(std::move(out));
+      self->finish("ok");
+      self->disk_.reset();
+    }
+    self->session_->remove_disk_backlog(bytes);
+  });
 }
 
 void Upload::rewind(std::uint64_t offset) {
@@ -360,7 +434,8 @@ void Upload::fail(ErrorCode code, const std::string& message) {
   if (state_ == State::kFinished) return;
   auto keep = shared_from_this();  // finish_request drops the session's reference
   // Until the client has seen the ERROR it may keep sending DATA and END.
-  const bool discard_rest = state_ == State::kReceiving && !end_received_;
+  const bool discard_rest =
+      !end_received_ && (state_ == State::kReceiving || (eager_ && state_ == State::kOpening));
   session_->finish_request(id_, discard_rest);
   state_ = State::kFinished;
   session_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),

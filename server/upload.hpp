@@ -52,6 +52,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void rewind(std::uint64_t offset);
   void pump();
   void commit();
+  void commit_eager();
   void fail(ErrorCode code, const std::string& message);
   void cleanup(bool keep_partial);
   void drop_queue();
@@ -65,6 +66,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;
+  bool eager_;  // DATA and END come without waiting for PUT_READY
   std::vector<std::string> components_;
   std::string claim_;  // the partial file's key in the server's registry
   State state_ = State::kOpening;
@@ -72,6 +74,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::deque<Chunk> queue_;
   bool job_running_ = false;
   bool aborted_ = false;
+  bool refusing_ = false;      // a refusal is on its way
   bool keep_partial_ = false;  // aborted by a lost connection: keep the data
   bool end_received_ = false;
   EndMsg end_;

@@ -1,6 +1,8 @@
 // ftserve's side of resumable uploads (docs/protocol.md, section 5.4),
 // driven frame by frame: partial data kept across a lost connection and
 // offered with its prefix hash, restarts, rewinds, BUSY, and removal.
+#include <map>
+
 #include "raw_client.hpp"
 #include "server_fixture.hpp"
 
@@ -220,6 +222,94 @@ TEST_F(PartialUpload, ResumableFlagWithoutTheCapabilityIsRefused) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::PROTOCOL));
   EXPECT_TRUE(root_names().empty());
+}
+
+}  // namespace
+}  // namespace ft::testing
+
+namespace ft::testing {
+namespace {
+
+// Eager uploads (protocol 5.6): PUT, DATA and END in one go, no PUT_READY.
+class EagerUpload : public ServerTest {
+ protected:
+  std::unique_ptr<RawClient> connect() {
+    auto client = std::make_unique<RawClient>(server_.port());
+    client->send_hello(kCapEager | kCapResume);
+    EXPECT_TRUE(client->read_hello());
+    return client;
+  }
+  Bytes eager(std::uint32_t id, const std::string& path, const std::string& content,
+              bool corrupt = false) {
+    Bytes out;
+    encode_put(out, id,
+               PutMsg{path, content.size(), 0640, 1600000000000000000, 4096, kPutEager, ""});
+    ByteSpan bytes(reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
+    if (!content.empty()) {
+      std::size_t at = out.size();
+      encode_data(out, id, 0, bytes);
+      if (corrupt) out[at + kDataHeadSize] ^= 0x01;
+    }
+    encode_end(out, id, EndMsg{content.size(), hash128(bytes)});
+    return out;
+  }
+};
+
+TEST_F(EagerUpload, ManyFilesInOneBurstAreAllCommittedWithoutPutReady) {
+  auto client = connect();
+  Bytes burst;
+  for (std::uint32_t id = 1; id <= 50; ++id) {
+    Bytes one = eager(id, "e/f" + std::to_string(id), std::string(id * 10, char('a' + id % 26)));
+    burst.insert(burst.end(), one.begin(), one.end());
+  }
+  client->send(burst);
+  for (int i = 0; i < 50; ++i) {
+    auto reply = client->read_frame();
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(reply->header.type, FrameType::kOk)
+        << frame_type_name(std::uint8_t(reply->header.type));
+  }
+  for (std::uint32_t id = 1; id <= 50; ++id) {
+    EXPECT_EQ(read_file(root_.path() / "e" / ("f" + std::to_string(id))),
+              std::string(id * 10, char('a' + id % 26)));
+  }
+}
+
+TEST_F(EagerUpload, BadChunkFailsWithoutRewindAndRefusedPathsDiscardTheirData) {
+  auto client = connect();
+  Bytes out = eager(1, "bad", "corrupted content", true);
+  Bytes refused = eager(2, "../escape", "never written");
+  Bytes good = eager(3, "good", "fine");
+  out.insert(out.end(), refused.begin(), refused.end());
+  out.insert(out.end(), good.begin(), good.end());
+  client->send(out);
+  std::map<std::uint32_t, int> codes;
+  for (int i = 0; i < 3; ++i) {
+    auto reply = client->read_frame();
+    ASSERT_TRUE(reply);
+    ASSERT_NE(reply->header.type, FrameType::kPutReady);
+    int code = 0;
+    if (auto error = decode_error(reply->payload)) code = error->code;
+    codes[reply->header.request_id] = code;
+  }
+  EXPECT_EQ(codes[1], static_cast<int>(ErrorCode::CHECKSUM_MISMATCH));
+  EXPECT_EQ(codes[2], static_cast<int>(ErrorCode::BAD_PATH));
+  EXPECT_EQ(codes[3], 0);
+  EXPECT_EQ(root_names(), (std::vector<std::string>{"good"}));
+}
+
+TEST_F(EagerUpload, EagerWithoutTheCapabilityIsRefused) {
+  auto client = std::make_unique<RawClient>(server_.port());
+  client->send_hello(0);
+  ASSERT_TRUE(client->read_hello());
+  Bytes put;
+  encode_put(put, 1, PutMsg{"f", 1, 0644, 0, 4096, kPutEager, ""});
+  client->send(put);
+  auto reply = client->read_frame();
+  ASSERT_TRUE(reply);
+  auto error = decode_error(reply->payload);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::PROTOCOL));
 }
 
 }  // namespace
