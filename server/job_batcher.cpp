@@ -23,7 +23,7 @@ void apply_metadata(CommitItem& c) {
     c.hash_ok = false;
     return;
   }
-  if (::fchmod(c.file, c.mode & 0777) != 0) {
+  if (!c.mode_applied && ::fchmod(c.file, c.mode & 0777) != 0) {
     c.err = errno;
     return;
   }
@@ -44,10 +44,10 @@ void apply_metadata(CommitItem& c) {
 // The group commit, in the order that keeps a crash from exposing a file
 // whose data is not on disk: data and metadata synced, then renamed, then
 // the directory entries synced.
-void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items) {
+void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dirs) {
   std::vector<CommitItem*> live;
   for (auto& item : items) {
-    if (item->prepare && (item->err = item->prepare(*item)) != 0) continue;
+    if (item->prepare && (item->err = item->prepare(*item, dirs)) != 0) continue;
     apply_metadata(*item);
     if (item->hash_ok && item->err == 0) live.push_back(item.get());
   }
@@ -66,6 +66,7 @@ void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items) {
     }
   }
   std::set<std::pair<dev_t, ino_t>> synced_dirs;
+  std::set<int> seen_fds;
   std::vector<int> dirs_to_sync;
   for (CommitItem* c : live) {
     if (c->err != 0) continue;
@@ -74,6 +75,9 @@ void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items) {
       continue;
     }
     c->temp_name.clear();  // it is the final file now
+    // Items of one batch often share a descriptor (BatchDirs): skip the
+    // fstat for a descriptor already seen.
+    if (!seen_fds.insert(c->dir).second) continue;
     struct stat st;
     if (::fstat(c->dir, &st) == 0 && synced_dirs.insert({st.st_dev, st.st_ino}).second) {
       dirs_to_sync.push_back(c->dir);
@@ -108,6 +112,18 @@ void run_guarded(const std::function<void()>& done) noexcept {
 
 }  // namespace
 
+int BatchDirs::parent_of(const std::vector<std::string>& components) {
+  std::string key;
+  for (std::size_t i = 0; i + 1 < components.size(); ++i) key += components[i] + "/";
+  auto found = open_.find(key);
+  if (found != open_.end()) return found->second.get();
+  Fd dir;
+  if (int err = open_parent_creating(root_, components, dir)) return -err;
+  const int fd = dir.get();
+  open_.emplace(std::move(key), std::move(dir));
+  return fd;
+}
+
 void JobBatcher::submit(std::function<void()> work, std::function<void()> done) {
   jobs_.push_back(Job{std::move(work), std::move(done)});
   maybe_start();
@@ -140,7 +156,8 @@ void JobBatcher::maybe_start() {
         if (commits->empty()) return;
         std::vector<std::shared_ptr<CommitItem>> items;
         for (Commit& c : *commits) items.push_back(c.item);
-        run_commits(root, items);
+        BatchDirs dirs(root);
+        run_commits(root, items, dirs);
         for (auto& item : items) {
           if (item->after) item->after(*item);
         }

@@ -14,11 +14,28 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "checksum.hpp"
+#include "root_fs.hpp"
 
 namespace ft::server {
+
+/// Directories opened during one batch, shared by its items: a tree of
+/// small files puts many files in each directory, and one openat2 per
+/// directory and batch replaces one per file. Closed when the batch ends.
+class BatchDirs {
+ public:
+  explicit BatchDirs(int root) : root_(root) {}
+  /// The directory holding the last of `components` (missing ones are
+  /// created), or -errno.
+  int parent_of(const std::vector<std::string>& components);
+
+ private:
+  int root_;
+  std::unordered_map<std::string, Fd> open_;
+};
 
 /// One upload's commit: verify the whole-file hash, apply mode and mtime,
 /// sync, rename `temp_name` to `final_name` in `dir`, sync `dir`.
@@ -28,12 +45,13 @@ struct CommitItem {
   std::string temp_name;
   std::string final_name;
   std::uint32_t mode = 0;
+  bool mode_applied = false;  // the file was created with exactly `mode`
   std::int64_t mtime_ns = 0;
   Hash128 expected;
   const StreamHash128* hash = nullptr;  // digest taken in the worker
   /// Optional, run in the worker before the commit: creates and writes the
   /// file (an eager upload's whole life in one batch); returns 0 or errno.
-  std::function<int(CommitItem&)> prepare;
+  std::function<int(CommitItem&, BatchDirs&)> prepare;
   /// Optional, run in the worker after the directory sync (closes files).
   std::function<void(CommitItem&)> after;
   // Results, read by the completion.

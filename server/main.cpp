@@ -13,6 +13,7 @@
 #include "address.hpp"
 #include "duration.hpp"
 #include "errors.hpp"
+#include "root_fs.hpp"
 #include "server.hpp"
 
 int main(int argc, char** argv) {
@@ -22,6 +23,7 @@ int main(int argc, char** argv) {
   // A peer that resets its connection must cost that connection, never the
   // daemon: writes then fail with EPIPE instead of raising SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  ft::server::process_umask();  // read once, before the thread pool exists
 
   CLI::App app{
       "ftserve: serve DIR to ft clients (ftsend, ftget, ftls).\n"

@@ -79,13 +79,22 @@ int open_parent_creating(int root, const std::vector<std::string>& components, F
   return 0;
 }
 
-int create_temp_file(int dir, std::string& name_out, Fd& file_out) {
+mode_t process_umask() {
+  static const mode_t mask = [] {
+    mode_t m = ::umask(0);
+    ::umask(m);
+    return m;
+  }();
+  return mask;
+}
+
+int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode) {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   for (int attempt = 0; attempt < 8; ++attempt) {
     char name[64];
     std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
                   static_cast<unsigned long long>(rng()));
-    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, 0600);
+    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd >= 0) {
       name_out = name;
       file_out.reset(fd);

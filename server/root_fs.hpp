@@ -45,8 +45,11 @@ int open_beneath(int root, const std::string& relative, int flags, Fd& out);
 /// creating missing directories (mode 0755) on the way.
 int open_parent_creating(int root, const std::vector<std::string>& components, Fd& dir_out);
 
-/// Creates a new hidden temporary file (reserved prefix) in `dir`.
-int create_temp_file(int dir, std::string& name_out, Fd& file_out);
+/// Creates a new hidden temporary file (reserved prefix) in `dir`, with
+/// `mode` (less the process umask).
+int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode = 0600);
+/// The process umask, read once at start-up (before any thread exists).
+mode_t process_umask();
 
 /// Makes a verified temporary file the final one: applies the permission
 /// bits and mtime, fsyncs the file, renames it over `final_name` and fsyncs

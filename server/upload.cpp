@@ -254,13 +254,20 @@ void Upload::commit_eager() {
   item->mtime_ns = put_.mtime_ns;
   item->expected = end_.file_hash;
   item->hash = &disk->hash;
-  const int root = session_->root_fd();
   const std::vector<std::string> components = components_;
-  item->prepare = [disk, chunks, root, components](CommitItem& c) {
-    if (int err = open_parent_creating(root, components, disk->dir)) return err;
-    if (int err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file)) return err;
+  item->prepare = [disk, chunks, components](CommitItem& c, BatchDirs& dirs) {
+    const int dir = dirs.parent_of(components);
+    if (dir < 0) return -dir;
+    // Created with its final permission bits when the umask keeps them all:
+    // one fchmod less per small file.
+    const mode_t mode = c.mode & 0777;
+    c.mode_applied = (mode & process_umask()) == 0;
+    if (int err =
+            create_temp_file(dir, disk->temp_name, disk->file, c.mode_applied ? mode : 0600)) {
+      return err;
+    }
     c.file = disk->file.get();
-    c.dir = disk->dir.get();
+    c.dir = dir;
     c.temp_name = disk->temp_name;
     for (Chunk& chunk : *chunks) {
       ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
@@ -270,12 +277,11 @@ void Upload::commit_eager() {
     return 0;
   };
   item->after = [disk](CommitItem& c) {
-    // A failed upload keeps its descriptors: the cleanup removes the
-    // temporary file through them.
-    if (c.err == 0 && c.hash_ok) {
-      disk->file.reset();
-      disk->dir.reset();
-    }
+    // The directory belongs to the batch: a failed upload's temporary file
+    // is removed now, while it is open.
+    if (!c.temp_name.empty() && c.dir >= 0) ::unlinkat(c.dir, c.temp_name.c_str(), 0);
+    c.temp_name.clear();
+    disk->file.reset();
   };
   job_running_ = true;
   session_->server().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
