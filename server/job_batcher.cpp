@@ -28,16 +28,7 @@ void apply_metadata(CommitItem& c) {
     return;
   }
   struct timespec times[2];
-  times[0].tv_sec = 0;
-  times[0].tv_nsec = UTIME_NOW;
-  std::int64_t sec = c.mtime_ns / 1000000000;
-  std::int64_t nsec = c.mtime_ns % 1000000000;
-  if (nsec < 0) {  // floor division keeps times before 1970 right
-    nsec += 1000000000;
-    sec -= 1;
-  }
-  times[1].tv_sec = static_cast<time_t>(sec);
-  times[1].tv_nsec = static_cast<long>(nsec);
+  mtime_times(c.mtime_ns, times);
   if (::futimens(c.file, times) != 0) c.err = errno;
 }
 

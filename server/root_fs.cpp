@@ -105,28 +105,6 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode) 
   return EEXIST;
 }
 
-int commit_temp_file(int file, int dir, const std::string& temp_name, const std::string& final_name,
-                     std::uint32_t mode, std::int64_t mtime_ns) {
-  if (::fchmod(file, mode & 0777) != 0) return errno;
-  struct timespec times[2];
-  times[0].tv_sec = 0;
-  times[0].tv_nsec = UTIME_NOW;
-  // Floor division keeps times before 1970 correct.
-  std::int64_t sec = mtime_ns / 1000000000;
-  std::int64_t nsec = mtime_ns % 1000000000;
-  if (nsec < 0) {
-    nsec += 1000000000;
-    sec -= 1;
-  }
-  times[1].tv_sec = static_cast<time_t>(sec);
-  times[1].tv_nsec = static_cast<long>(nsec);
-  if (::futimens(file, times) != 0) return errno;
-  if (::fsync(file) != 0) return errno;
-  if (::renameat(dir, temp_name.c_str(), dir, final_name.c_str()) != 0) return errno;
-  if (::fsync(dir) != 0) return errno;
-  return 0;
-}
-
 std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
 }

@@ -51,12 +51,6 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode =
 /// The process umask, read once at start-up (before any thread exists).
 mode_t process_umask();
 
-/// Makes a verified temporary file the final one: applies the permission
-/// bits and mtime, fsyncs the file, renames it over `final_name` and fsyncs
-/// the directory.
-int commit_temp_file(int file, int dir, const std::string& temp_name, const std::string& final_name,
-                     std::uint32_t mode, std::int64_t mtime_ns);
-
 /// The entries of the directory `relative`, sorted by name, without "." and
 /// "..", and without names carrying the reserved prefix. `hashes` fills each
 /// regular file's content hash, `targets` each symlink's target.
