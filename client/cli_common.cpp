@@ -1,12 +1,17 @@
 #include "cli_common.hpp"
 
+#include <string.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <iostream>
 
+#include "keys.hpp"
+#include "path_rules.hpp"
 #include "retry.hpp"
+#include "session.hpp"
 
 namespace ft::client {
 namespace {
@@ -28,7 +33,8 @@ class SynopsisFormatter : public CLI::Formatter {
 
 std::string exit_status_help(bool several_items) {
   std::string out = "Exit status:\n";
-#define FT_X(name, value, text) out += "  " + std::to_string(value) + "  " + text + "\n";
+#define FT_X(name, value, text) \
+  out += std::string(value < 10 ? "   " : "  ") + std::to_string(value) + "  " + text + "\n";
   FT_EXIT_CODES(FT_X)
 #undef FT_X
   if (!several_items) return out;
@@ -46,6 +52,12 @@ CommandLine::CommandLine(std::string program, std::string description, std::stri
   app_.formatter(std::make_shared<SynopsisFormatter>(std::move(synopsis)));
   app_.set_version_flag("--version", program_ + " " + FT_VERSION, "Print the version and exit");
   std::string footer = details.empty() ? "" : details + "\n";
+  footer +=
+      "Keys: for a server run with --keys, give the client key file made by\n"
+      "`ftserve keys add` with --key-file FILE or FT_KEY_FILE=FILE (mode 0600; a key\n"
+      "is never taken on the command line). The connection is then TLS 1.3 with that\n"
+      "pre-shared key, and nothing is sent before the handshake succeeds. A refused\n"
+      "key, a server without keys or a record altered in transit: status 10.\n\n";
   app_.footer(footer + exit_status_help(several_items));
 }
 
@@ -106,6 +118,41 @@ void add_output_options(CLI::App& app, OutputFlags& target) {
                "One JSON object per line on stdout for each file event, then a summary");
   app.add_flag("--progress", target.progress,
                "Show the progress line on stderr even when it is not a terminal");
+}
+
+void add_key_option(CLI::App& app, std::string& target) {
+  app.add_option("--key-file", target,
+                 "Client key file (from `ftserve keys add`, mode 0600) for a server run with "
+                 "--keys; default: $FT_KEY_FILE. The key itself is never an argument")
+      ->type_name("FILE");
+}
+
+std::optional<int> load_key(std::string_view program, const std::string& key_file) {
+  std::string path = key_file;
+  if (path.empty()) {
+    const char* from_env = std::getenv("FT_KEY_FILE");
+    if (from_env == nullptr || *from_env == '\0') return std::nullopt;
+    path = from_env;
+  }
+  auto fail = [&](const std::string& why) {
+    report_error(program, {}, Error{ErrorCode::KEY_FILE, {}, why});
+    return static_cast<int>(exit_status_for(ErrorCode::KEY_FILE));
+  };
+  std::string why;
+  std::optional<std::string> text = read_private_file(path, why);
+  if (!text) return fail(printable(why));
+  std::optional<PskKey> key = parse_client_key(*text, why);
+  // The file's text holds the key in hex: wipe it as soon as it is parsed.
+  ::explicit_bzero(text->data(), text->size());
+  if (!key) return fail(printable(path) + ": not a client key file: " + why);
+  std::shared_ptr<TlsContext> context = TlsContext::client(*key, why);
+  ::explicit_bzero(key->secret.data(), key->secret.size());
+  if (!context) {
+    report_message(program, "cannot set up TLS: " + why);
+    return static_cast<int>(Exit::kFailure);
+  }
+  use_key(std::move(context));
+  return std::nullopt;
 }
 
 bool wants_progress(const OutputFlags& flags, Verbosity verbosity) {

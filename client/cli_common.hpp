@@ -47,6 +47,16 @@ struct OutputFlags {
 void add_retries_option(CLI::App& app, int& target);
 /// Adds --json and --progress.
 void add_output_options(CLI::App& app, OutputFlags& target);
+
+/// Adds --key-file FILE (the client key file of docs/client.md "Keys").
+void add_key_option(CLI::App& app, std::string& target);
+/// Reads the key file named by --key-file, or else by the environment
+/// variable FT_KEY_FILE, and makes every connection of this process use it
+/// (use_key()). Without either, connections stay in the clear. On a key
+/// file that is missing, malformed or accessible by group or others it
+/// prints the reason (KEY_FILE) and returns the status to exit with (2);
+/// nullopt to carry on.
+std::optional<int> load_key(std::string_view program, const std::string& key_file);
 /// True if the progress line should be drawn: --progress, or stderr is a
 /// terminal and neither -q nor --json was given.
 bool wants_progress(const OutputFlags& flags, Verbosity verbosity);

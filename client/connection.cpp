@@ -27,6 +27,24 @@ constexpr std::size_t kMaxIovecs = 64;
 // chunks in flight, so a few more than that is enough.
 constexpr std::size_t kMaxSpareBuffers = 6;
 
+// TLS: frames are encrypted about a batch at a time, and only once all the
+// ciphertext before them is in the kernel: the socket buffer keeps the wire
+// busy meanwhile, the engine's output is then taken without a copy, and at
+// most one batch of frames is out of drop_unsent()'s reach. The batch is one
+// default chunk, so a 1 MiB DATA frame is one engine write and leaves in one
+// or two send()s.
+constexpr std::size_t kEncryptBatch = 1024 * 1024;
+// Frames smaller than this are gathered into one write (one record for many
+// small requests) instead of a record each.
+constexpr std::size_t kSmallFrame = 16 * 1024;
+// recv() size for ciphertext: several maximum-size records per call.
+constexpr std::size_t kCipherReadSize = 256 * 1024;
+// The most of a plaintext notice (hello + ERROR) a client reads.
+constexpr std::size_t kMaxNoticeBytes = 64 * 1024;
+constexpr std::uint8_t kTlsAlert = 0x15;
+constexpr std::uint8_t kTlsHandshake = 0x16;
+constexpr std::uint8_t kFtMagic = 0x89;
+
 struct AddrInfoDeleter {
   void operator()(addrinfo* list) const { freeaddrinfo(list); }
 };
@@ -119,7 +137,13 @@ Connection::Connection(Connection&& other) noexcept
       queue_(std::move(other.queue_)),
       queued_chunk_bytes_(std::exchange(other.queued_chunk_bytes_, 0)),
       spare_(std::move(other.spare_)),
-      last_error_(other.last_error_) {}
+      last_error_(other.last_error_),
+      tls_(std::move(other.tls_)),
+      cipher_out_(std::move(other.cipher_out_)),
+      cipher_sent_(std::exchange(other.cipher_sent_, 0)),
+      plain_batch_(std::move(other.plain_batch_)),
+      cipher_in_(std::move(other.cipher_in_)),
+      input_buffered_(std::exchange(other.input_buffered_, false)) {}
 
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
@@ -129,6 +153,12 @@ Connection& Connection::operator=(Connection&& other) noexcept {
     queued_chunk_bytes_ = std::exchange(other.queued_chunk_bytes_, 0);
     spare_ = std::move(other.spare_);
     last_error_ = other.last_error_;
+    tls_ = std::move(other.tls_);
+    cipher_out_ = std::move(other.cipher_out_);
+    cipher_sent_ = std::exchange(other.cipher_sent_, 0);
+    plain_batch_ = std::move(other.plain_batch_);
+    cipher_in_ = std::move(other.cipher_in_);
+    input_buffered_ = std::exchange(other.input_buffered_, false);
   }
   return *this;
 }
@@ -138,6 +168,12 @@ Connection::~Connection() {
 }
 
 void Connection::close() {
+  if (fd_ >= 0 && tls_ != nullptr && tls_->open()) {
+    // close_notify tells the server the stream ended on purpose (best
+    // effort: never waits for the socket).
+    tls_->close();
+    send_alert_best_effort();
+  }
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
 }
@@ -170,7 +206,53 @@ Bytes Connection::take_spare_buffer() {
   return out;
 }
 
+bool Connection::has_output() const {
+  if (!queue_.empty()) return true;
+  return tls_ != nullptr && (cipher_unsent() > 0 || tls_->pending() > 0);
+}
+
+bool Connection::tls_failed() const {
+  return tls_ != nullptr && tls_->state() == TlsEngine::State::kFailed;
+}
+
+std::string Connection::tls_error() const {
+  return tls_ != nullptr ? tls_->error() : std::string();
+}
+
 IoResult Connection::flush() {
+  return tls_ != nullptr ? flush_tls() : flush_plain();
+}
+
+IoResult Connection::receive(FrameDecoder& decoder) {
+  if (tls_ != nullptr) return receive_tls(decoder);
+  std::span<std::uint8_t> area = decoder.write_area();
+  if (area.empty()) {
+    // Only a failed decoder offers no room; the caller reads its error.
+    last_error_ = EPROTO;
+    return IoResult::kError;
+  }
+  for (;;) {
+    ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
+    if (n > 0) {
+      decoder.commit(static_cast<std::size_t>(n));
+      return IoResult::kProgress;
+    }
+    if (n == 0) return IoResult::kClosed;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::kWouldBlock;
+    last_error_ = errno;
+    return IoResult::kError;
+  }
+}
+
+void Connection::release_frame(Outgoing& out) {
+  queued_chunk_bytes_ -= out.body.size();
+  if (out.body.capacity() > 0 && spare_.size() < kMaxSpareBuffers) {
+    spare_.push_back(std::move(out.body));
+  }
+}
+
+IoResult Connection::flush_plain() {
   bool progress = false;
   while (!queue_.empty()) {
     iovec iov[kMaxIovecs];
@@ -207,35 +289,202 @@ IoResult Connection::flush() {
       out.sent += take;
       left -= take;
       if (out.sent < out.size()) break;
-      queued_chunk_bytes_ -= out.body.size();
-      if (out.body.capacity() > 0 && spare_.size() < kMaxSpareBuffers) {
-        spare_.push_back(std::move(out.body));
-      }
+      release_frame(out);
       queue_.pop_front();
     }
   }
   return progress ? IoResult::kProgress : IoResult::kWouldBlock;
 }
 
-IoResult Connection::receive(FrameDecoder& decoder) {
+// --- TLS ------------------------------------------------------------------
+
+HandshakeResult Connection::handshake(std::shared_ptr<TlsContext> context,
+                                      Clock::time_point deadline) {
+  tls_ = std::make_unique<TlsEngine>(std::move(context));
+  cipher_in_.resize(kCipherReadSize);
+  tls_->start();
+  bool first_byte = true;
+  for (;;) {
+    // The ClientHello (and, at the end, our Finished) leave first; nothing of
+    // the ft protocol is queued before the handshake completes.
+    if (tls_->pending() > 0) tls_->take_pending(cipher_out_);
+    if (cipher_unsent() > 0 && send_ciphertext() == IoResult::kError) {
+      if (last_error_ == EPIPE || last_error_ == ECONNRESET) {
+        return {HandshakeOutcome::kClosed, {}, {}};
+      }
+      return {HandshakeOutcome::kError, {}, std::strerror(last_error_)};
+    }
+    if (tls_->open()) {
+      // Our Finished may still wait in cipher_out_: flush() sends it ahead
+      // of the first frame. The server's first bytes may already sit
+      // decrypted in the engine.
+      input_buffered_ = true;
+      return {HandshakeOutcome::kOpen, {}, {}};
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return {HandshakeOutcome::kTimedOut, {}, {}};
+    pollfd p{fd_, POLLIN, 0};
+    if (cipher_unsent() > 0) p.events |= POLLOUT;
+    int n = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (n < 0 && errno != EINTR) return {HandshakeOutcome::kError, {}, std::strerror(errno)};
+    if (interrupted()) return {HandshakeOutcome::kInterrupted, {}, {}};
+    if (n <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+
+    ssize_t got = ::recv(fd_, cipher_in_.data(), cipher_in_.size(), 0);
+    if (got < 0) {
+      if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+      if (errno == ECONNRESET || errno == EPIPE) return {HandshakeOutcome::kClosed, {}, {}};
+      return {HandshakeOutcome::kError, {}, std::strerror(errno)};
+    }
+    if (got == 0) return {HandshakeOutcome::kClosed, {}, {}};
+    ByteSpan bytes(cipher_in_.data(), static_cast<std::size_t>(got));
+    if (first_byte) {
+      first_byte = false;
+      if (bytes[0] == kFtMagic) {
+        // A plaintext notice (protocol section 10.2): the server closes after
+        // it, so read to the end of the stream (bounded, with the deadline).
+        HandshakeResult result{HandshakeOutcome::kPlaintext, Bytes(bytes.begin(), bytes.end()), {}};
+        while (result.plaintext.size() < kMaxNoticeBytes) {
+          left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+          pollfd q{fd_, POLLIN, 0};
+          if (left.count() <= 0 || ::poll(&q, 1, static_cast<int>(left.count())) <= 0) break;
+          got = ::recv(fd_, cipher_in_.data(),
+                       std::min(cipher_in_.size(), kMaxNoticeBytes - result.plaintext.size()), 0);
+          if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+          if (got <= 0) break;
+          result.plaintext.insert(result.plaintext.end(), cipher_in_.begin(),
+                                  cipher_in_.begin() + got);
+        }
+        return result;
+      }
+      // A refusal may come as a bare alert record rather than a handshake
+      // record; anything else is not a TLS server.
+      if (bytes[0] != kTlsHandshake && bytes[0] != kTlsAlert) {
+        return {HandshakeOutcome::kNotTls, {}, {}};
+      }
+    }
+    if (!tls_->feed(bytes)) {
+      send_alert_best_effort();
+      return {HandshakeOutcome::kRefused, {}, tls_->error()};
+    }
+  }
+}
+
+void Connection::send_alert_best_effort() {
+  if (tls_ == nullptr || fd_ < 0) return;
+  if (tls_->pending() > 0) tls_->take_pending(cipher_out_);
+  if (cipher_unsent() > 0) (void)send_ciphertext();
+}
+
+IoResult Connection::send_ciphertext() {
+  while (cipher_unsent() > 0) {
+    ssize_t n = ::send(fd_, cipher_out_.data() + cipher_sent_, cipher_unsent(),
+                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::kWouldBlock;
+      last_error_ = errno;
+      return IoResult::kError;
+    }
+    cipher_sent_ += static_cast<std::size_t>(n);
+  }
+  cipher_out_.clear();
+  cipher_sent_ = 0;
+  return IoResult::kProgress;
+}
+
+bool Connection::encrypt_some() {
+  plain_batch_.clear();
+  std::size_t batched = 0;
+  auto write_batch = [&] {
+    if (plain_batch_.empty()) return true;
+    bool ok = tls_->write(plain_batch_);
+    plain_batch_.clear();
+    return ok;
+  };
+  while (!queue_.empty() && batched < kEncryptBatch) {
+    Outgoing& out = queue_.front();
+    // Frames are only ever encrypted whole, so every frame still queued is
+    // untouched and drop_unsent() may remove it.
+    if (out.size() < kSmallFrame) {
+      plain_batch_.insert(plain_batch_.end(), out.head.begin(), out.head.end());
+      plain_batch_.insert(plain_batch_.end(), out.body.begin(), out.body.end());
+    } else {
+      // The head joins the small frames before it; the chunk is encrypted
+      // from where it lies, in one write.
+      plain_batch_.insert(plain_batch_.end(), out.head.begin(), out.head.end());
+      if (!write_batch() || (!out.body.empty() && !tls_->write(out.body))) return false;
+    }
+    batched += out.size();
+    release_frame(out);
+    queue_.pop_front();
+  }
+  if (!write_batch()) return false;
+  tls_->take_pending(cipher_out_);
+  return true;
+}
+
+IoResult Connection::flush_tls() {
+  bool progress = false;
+  for (;;) {
+    if (tls_->pending() > 0) tls_->take_pending(cipher_out_);
+    if (cipher_unsent() == 0 && !queue_.empty()) {
+      if (!encrypt_some()) {
+        last_error_ = EPROTO;
+        return IoResult::kError;
+      }
+    }
+    if (cipher_unsent() == 0) break;
+    const std::size_t unsent_before = cipher_unsent();
+    IoResult r = send_ciphertext();
+    if (r == IoResult::kError) return r;
+    if (cipher_unsent() < unsent_before) progress = true;
+    if (r == IoResult::kWouldBlock) break;
+  }
+  return progress ? IoResult::kProgress : IoResult::kWouldBlock;
+}
+
+IoResult Connection::receive_tls(FrameDecoder& decoder) {
   std::span<std::uint8_t> area = decoder.write_area();
   if (area.empty()) {
-    // Only a failed decoder offers no room; the caller reads its error.
     last_error_ = EPROTO;
     return IoResult::kError;
   }
+  // The engine hands out about a record per read: gather what it holds, so
+  // that a DATA payload fills in big pieces.
+  std::size_t filled = 0;
   for (;;) {
-    ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
-    if (n > 0) {
-      decoder.commit(static_cast<std::size_t>(n));
-      return IoResult::kProgress;
+    while (filled < area.size()) {
+      std::size_t n = tls_->read(area.subspan(filled));
+      if (n == 0) break;
+      filled += n;
     }
-    if (n == 0) return IoResult::kClosed;
+    // A full area may leave more inside the engine, where poll() cannot see it.
+    input_buffered_ = filled == area.size();
+    if (tls_->state() == TlsEngine::State::kFailed) {
+      send_alert_best_effort();
+      last_error_ = EPROTO;
+      return IoResult::kError;
+    }
+    if (filled > 0) break;
+    if (tls_->state() == TlsEngine::State::kClosed) return IoResult::kClosed;
+    ssize_t got = ::recv(fd_, cipher_in_.data(), cipher_in_.size(), 0);
+    if (got > 0) {
+      if (!tls_->feed(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(got)))) {
+        send_alert_best_effort();
+        last_error_ = EPROTO;
+        return IoResult::kError;
+      }
+      continue;
+    }
+    if (got == 0) return IoResult::kClosed;
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::kWouldBlock;
     last_error_ = errno;
     return IoResult::kError;
   }
+  decoder.commit(filled);
+  return IoResult::kProgress;
 }
 
 }  // namespace ft::client

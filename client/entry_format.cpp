@@ -1,6 +1,7 @@
 #include "entry_format.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
 #include "path_rules.hpp"
@@ -71,7 +72,38 @@ std::string entry_json(const Entry& entry) {
   if (entry.type == EntryType::kSymlink && !entry.target.empty()) j["target"] = entry.target;
   // Names the server sent are checked to be valid UTF-8, but replace rather
   // than throw should one ever slip through.
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  return escape_hidden_controls(
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+std::string escape_hidden_controls(std::string_view json) {
+  std::string out;
+  out.reserve(json.size());
+  for (std::size_t i = 0; i < json.size();) {
+    const auto lead = static_cast<unsigned char>(json[i]);
+    const std::size_t length = lead < 0x80             ? 1
+                               : (lead & 0xE0) == 0xC0 ? 2
+                               : (lead & 0xF0) == 0xE0 ? 3
+                               : (lead & 0xF8) == 0xF0 ? 4
+                                                       : 1;
+    if (length == 1 || i + length > json.size()) {
+      out += json[i++];
+      continue;
+    }
+    std::uint32_t code_point = lead & (0x7F >> length);
+    for (std::size_t k = 1; k < length; ++k) {
+      code_point = (code_point << 6) | (static_cast<unsigned char>(json[i + k]) & 0x3F);
+    }
+    if (is_hidden_control(code_point) && code_point <= 0xFFFF) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(code_point));
+      out += escaped;
+    } else {
+      out.append(json.substr(i, length));
+    }
+    i += length;
+  }
+  return out;
 }
 
 std::size_t size_column_width(const std::vector<Entry>& entries) {

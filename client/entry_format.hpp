@@ -1,7 +1,8 @@
 #pragma once
 // How ftls prints directory entries: names only, the long form (-l) or one
 // JSON object per line (--json). Names from the server are shown through
-// printable() in the text forms and passed as-is (JSON-escaped) in JSON.
+// printable() in the text forms and passed as-is in JSON, escaped there by
+// the JSON library (and escape_hidden_controls()).
 #include <ctime>
 #include <string>
 #include <vector>
@@ -20,6 +21,12 @@ std::string local_time_string(std::int64_t mtime_ns);
 std::string_view entry_type_name(EntryType type);
 /// One JSON object (no newline).
 std::string entry_json(const Entry& entry);
+/// `json` (the text of a JSON value, valid UTF-8) with every hidden control
+/// character (C1, bidi, zero-width: is_hidden_control() of path_rules.hpp)
+/// written as a \uXXXX escape, which JSON readers decode to the same text
+/// but a terminal shows as what it is. The JSON library escapes the C0
+/// controls itself.
+std::string escape_hidden_controls(std::string_view json);
 
 /// One line (without '\n') for `entry` in `format`, showing `name` (a
 /// path relative to the listed directory with -r); `size_width` pads the

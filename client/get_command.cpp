@@ -58,6 +58,8 @@ int run(int argc, char** argv) {
       ->required()
       ->type_name("");
   add_retries_option(cli.app(), options.retries);
+  std::string key_file;
+  add_key_option(cli.app(), key_file);
   cli.app().add_flag("-r,--recursive", options.recursive, "Fetch directory trees");
   cli.app().add_flag("--links", options.links,
                      "With -r: recreate symbolic links (target inside the tree)");
@@ -113,6 +115,7 @@ int run(int argc, char** argv) {
                                       .json = output.json,
                                       .progress = wants_progress(output, verbosity),
                                       .dry_run = options.dry_run});
+  if (auto status = load_key(kProgram, key_file)) return *status;
   return options.recursive ? run_tree_download(options, report) : run_download(options, report);
 }
 

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "path_rules.hpp"
+#include "server_reply.hpp"
 #include "session.hpp"
 #include "transfer_report.hpp"
 
@@ -116,6 +117,10 @@ void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame
   item.state = DownloadState::kReceiving;
   item.hash.reset();
   item.received = 0;
+  if (auto absurd = absurd_size(ready->size)) {
+    // No local file can hold it: refuse before a byte is written.
+    return cancel(session, item, Error{ErrorCode::PROTOCOL, item.remote, *absurd});
+  }
   std::string why;
   if (item.start_offset > 0) {
     if (item.resuming->size != ready->size || item.resuming->mtime_ns != ready->mtime_ns) {
@@ -225,27 +230,27 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
 void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& frame) {
   auto error = decode_error(frame.payload);
   if (!error) return session.protocol_error("malformed ERROR");
+  if (auto why = error_reply_violation(*error, item.remote)) return session.protocol_error(*why);
   if (item.state == DownloadState::kCancelling) return finish(session, item, item.failure, false);
-  auto code = static_cast<ErrorCode>(error->code);
+  const Error failure = error_from_reply(*error, item.remote);
+  const ErrorCode code = failure.code;
   // The kept data is longer than the remote file is now.
   if (code == ErrorCode::BAD_OFFSET && item.state == DownloadState::kGetSent &&
       item.start_offset > 0) {
     return start_over(session, item);
   }
-  std::string message =
-      error->message.empty() ? std::string(default_message(code)) : printable(error->message);
   if (code == ErrorCode::SHUTTING_DOWN) {
     // Worth a retry on the next connection, from what we have.
     item.landing->keep();
     item.landing.reset();
-    item.retry_reason = Error{code, item.remote, message};
+    item.retry_reason = failure;
     item.state = DownloadState::kRetryLater;
     by_id_.erase(item.id);
     --in_flight_;
     listener_.on_settled(session, item);
     return;
   }
-  finish(session, item, Error{code, item.remote, message}, true);
+  finish(session, item, failure, true);
 }
 
 // A failure found while data is still coming: report it, ask the server to

@@ -287,6 +287,12 @@ bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string&
 
 void LandingFile::keep() {
   if (fd_ >= 0) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
+      // Nothing to resume from (the connection ended before any data, or
+      // the server broke the protocol first): leave no hidden file behind.
+      return discard();
+    }
     // Best effort: bytes lost to a crash before this are caught by the
     // whole-file hash of the run that resumes, which then starts over.
     ::fsync(fd_);

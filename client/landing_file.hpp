@@ -62,7 +62,8 @@ class LandingFile {
   /// is removed and `why` says which step failed.
   bool commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why);
   /// Fsyncs and closes the partial file, leaving it and its sidecar for a
-  /// later run to resume from.
+  /// later run to resume from; an empty partial file is removed instead, as
+  /// by discard(), since there is nothing to resume.
   void keep();
   /// Removes the partial file and its sidecar (idempotent).
   void discard();

@@ -6,6 +6,7 @@
 #include "cli_common.hpp"
 #include "messages.hpp"
 #include "path_rules.hpp"
+#include "server_reply.hpp"
 #include "session.hpp"
 
 namespace ft::client {
@@ -61,6 +62,13 @@ class ListJob : public SessionHandler {
       std::cout << format_entry(entry, name, options_.format, top.size_width) << '\n';
       if (options_.recursive && entry.type == EntryType::kDirectory) {
         const std::string path = top.path.empty() ? entry.name : top.path + "/" + entry.name;
+        if (auto why = path_violation(path, false)) {
+          // Too deep, too long or a name no request can carry: an endless
+          // tree stops here, and the walk goes on beside it.
+          report_failure(Error{ErrorCode::BAD_PATH, path, "cannot be listed: " + *why},
+                         printable(path));
+          continue;
+        }
         return send_list(session, path, name);
       }
     }
@@ -82,15 +90,26 @@ class ListJob : public SessionHandler {
     }
     auto message = decode_entries(frame);
     if (!message) return session.protocol_error("malformed ENTRIES");
+    if (auto why = listing_overflow(pending_.entries.size(), message->entries.size())) {
+      return session.protocol_error(*why);
+    }
     for (Entry& entry : message->entries) {
       if (auto why = entry_name_violation(entry.name)) {
         return session.protocol_error("server sent an invalid name \"" + printable(entry.name) +
                                       "\": " + *why);
       }
+      if (auto why = absurd_size(entry.size)) {
+        return session.protocol_error(*why + " for \"" + printable(entry.name) + "\"");
+      }
       pending_.entries.push_back(std::move(entry));
     }
     if (stat_ && (message->more || pending_.entries.size() != 1)) {
       return session.protocol_error("STAT must answer exactly one entry");
+    }
+    if (stat_) {
+      if (auto why = stat_reply_violation(pending_.entries.front(), pending_.path)) {
+        return session.protocol_error(*why);
+      }
     }
     if (message->more) return;
     waiting_ = false;
@@ -118,6 +137,9 @@ class ListJob : public SessionHandler {
   void on_error(Session& session, const Frame& frame) {
     auto error = decode_error(frame.payload);
     if (!error) return session.protocol_error("malformed ERROR");
+    if (auto why = error_reply_violation(*error, pending_.path)) {
+      return session.protocol_error(*why);
+    }
     auto code = static_cast<ErrorCode>(error->code);
     const bool top = stack_.empty() && pending_.relative.empty();
     if (top && !stat_ && code == ErrorCode::NOT_A_DIRECTORY && !pending_.path.empty()) {
@@ -128,15 +150,19 @@ class ListJob : public SessionHandler {
       session.send(std::move(stat), current_id_);
       return;
     }
-    std::string message =
-        error->message.empty() ? std::string(default_message(code)) : printable(error->message);
-    std::cout << std::flush;
-    const std::string subject = pending_.path.empty() ? "/" : printable(pending_.path);
-    report_error(kProgram, subject, Error{code, pending_.path, message});
-    if (!failure_) failure_ = Error{code, pending_.path, message};
+    report_failure(error_from_reply(*error, pending_.path),
+                   pending_.path.empty() ? "/" : printable(pending_.path));
     waiting_ = false;
     // A subdirectory that cannot be listed does not stop the walk.
     if (top) done_ = true;
+  }
+
+  // Prints the failure on stderr after what stdout holds so far; the first
+  // one decides the exit status.
+  void report_failure(const Error& error, const std::string& printable_subject) {
+    std::cout << std::flush;
+    report_error(kProgram, printable_subject, error);
+    if (!failure_) failure_ = error;
   }
 
   const ListOptions& options_;

@@ -28,6 +28,8 @@ int run(int argc, char** argv) {
   auto* j = cli.app().add_flag("--json", json, "One JSON object per entry and line");
   bool recursive = false;
   cli.app().add_flag("-r,--recursive", recursive, "List the whole tree below DIR");
+  std::string key_file;
+  add_key_option(cli.app(), key_file);
   l->excludes(j);
   if (auto status = cli.parse(argc, argv)) return *status;
 
@@ -44,6 +46,7 @@ int run(int argc, char** argv) {
                        "bad remote path '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  if (auto status = load_key(kProgram, key_file)) return *status;
   return run_list(options);
 }
 

@@ -71,7 +71,12 @@ void ProgressDisplay::set_current(std::string_view printable_name) {
   if (!enabled_) return;
   current_ = printable_name;
   if (current_.size() > kMaxNameColumns) {
-    current_ = "..." + current_.substr(current_.size() - (kMaxNameColumns - 3));
+    // Cut at the start of a character, never inside a UTF-8 sequence.
+    std::size_t from = current_.size() - (kMaxNameColumns - 3);
+    while (from < current_.size() && (static_cast<unsigned char>(current_[from]) & 0xC0) == 0x80) {
+      ++from;
+    }
+    current_ = "..." + current_.substr(from);
   }
 }
 

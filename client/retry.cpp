@@ -24,7 +24,12 @@ bool is_retryable(const Error& connection_failure) {
     case ErrorCode::CONNECT_FAILED:
     case ErrorCode::CONNECTION_LOST:
     case ErrorCode::SHUTTING_DOWN:
+    case ErrorCode::SERVER_FULL:  // the plaintext notice, before any request
+    case ErrorCode::TIMEOUT:      // the server's deadline ran out on us
       return !interrupted();
+    // Authentication failures (AUTH_FAILED, AUTH_REQUIRED), a key file
+    // error and a channel that failed (a record altered in transit) would
+    // fail the same way again: never retried.
     default:
       return false;
   }
@@ -108,11 +113,12 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
     }
     const auto delay = budget.take();
     if (failure) {
-      report_retry(report,
-                   failure->code == ErrorCode::CONNECT_FAILED
-                       ? failure_reason(*failure)
-                       : "connection lost (" + failure_reason(*failure) + ")",
-                   budget, delay);
+      report_retry(
+          report,
+          failure->code == ErrorCode::CONNECT_FAILED || failure->code == ErrorCode::SERVER_FULL
+              ? failure_reason(*failure)
+              : "connection lost (" + failure_reason(*failure) + ")",
+          budget, delay);
     }
     for (const std::string& line : deferred) report_retry(report, line, budget, delay);
     if (!wait_before_retry(delay)) {

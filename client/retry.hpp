@@ -18,9 +18,11 @@ inline constexpr int kDefaultRetries = 3;
 inline constexpr int kMaxRetries = 100;
 
 /// True for a connection-level failure that a new connection may cure:
-/// cannot connect, connection lost (reset, end of stream, silence) and the
-/// server shutting down. Interrupts, protocol errors and local failures are
-/// not retried.
+/// cannot connect, connection lost (reset, end of stream, silence), the
+/// server shutting down, full (SERVER_FULL) or timing us out. Interrupts,
+/// protocol errors, authentication failures (AUTH_FAILED, AUTH_REQUIRED, a
+/// TLS record that failed to authenticate) and local failures are not
+/// retried.
 bool is_retryable(const Error& connection_failure);
 
 /// The attempts of one command: counts retries against --retries and hands

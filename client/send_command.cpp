@@ -54,6 +54,8 @@ int run(int argc, char** argv) {
       ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   add_retries_option(cli.app(), options.retries);
+  std::string key_file;
+  add_key_option(cli.app(), key_file);
   cli.app().add_flag("-r,--recursive", options.recursive, "Send directory trees");
   cli.app().add_flag("--links", options.links,
                      "With -r: send symbolic links as links (target inside the tree)");
@@ -108,6 +110,7 @@ int run(int argc, char** argv) {
                                       .json = output.json,
                                       .progress = wants_progress(output, verbosity),
                                       .dry_run = options.dry_run});
+  if (auto status = load_key(kProgram, key_file)) return *status;
   return options.recursive ? run_tree_upload(options, report) : run_upload(options, report);
 }
 

@@ -18,7 +18,94 @@ using Clock = std::chrono::steady_clock;
 // producer) a turn again.
 constexpr int kMaxReadsPerWakeup = 64;
 
+// The process's key (set once by the command line, read by every attempt).
+std::shared_ptr<TlsContext>& key_context() {
+  static std::shared_ptr<TlsContext> context;
+  return context;
+}
+
+constexpr const char* kKeyRequired = "server requires a key: use --key-file or FT_KEY_FILE";
+constexpr const char* kKeyRefused =
+    "authentication failed: the server refused the key (wrong key or unknown identity)";
+constexpr const char* kNoHandshake =
+    "authentication failed: the server did not complete the TLS handshake (does it run with "
+    "--keys?)";
+
+// The failure a plaintext notice (protocol section 10.2: a hello and an
+// ERROR on request id 0, sent before any TLS byte) stands for. The notice is
+// not authenticated: it is only reported, its text made printable.
+Error notice_error(const Bytes& notice) {
+  FrameDecoder decoder(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true});
+  std::size_t fed = 0;
+  bool hello = false;
+  for (;;) {
+    fed += decoder.feed(ByteSpan(notice).subspan(fed));
+    DecodeStatus status = decoder.next();
+    if (status == DecodeStatus::kHello) {
+      hello = true;
+      continue;
+    }
+    if (status == DecodeStatus::kFrame && hello) {
+      Frame frame = decoder.take_frame();
+      auto error = decode_error(frame.payload);
+      if (frame.header.request_id != 0 || !error) break;
+      const auto code = static_cast<ErrorCode>(error->code);
+      if (code == ErrorCode::AUTH_REQUIRED) {
+        // A server that wants a key although we came with one: most likely
+        // not the server we meant, or a notice forged on the way.
+        return Error{code,
+                     {},
+                     "the server answered in plaintext that it requires a key: " +
+                         (error->message.empty() ? std::string(default_message(code))
+                                                 : printable(error->message))};
+      }
+      return Error{code,
+                   {},
+                   "server (plaintext notice): " + (error->message.empty()
+                                                        ? std::string(default_message(code))
+                                                        : printable(error->message))};
+    }
+    if (status != DecodeStatus::kNeedMore || fed >= notice.size()) break;
+  }
+  return Error{ErrorCode::AUTH_FAILED, {}, kNoHandshake};
+}
+
+// Runs the TLS handshake on a fresh connection; the failure, or nullopt.
+std::optional<Error> secure(Connection& connection, std::shared_ptr<TlsContext> context,
+                            const std::string& host, std::uint16_t port) {
+  const auto deadline = Clock::now() + kHandshakeTimeout;
+  HandshakeResult result = connection.handshake(std::move(context), deadline);
+  const std::string where = host_port_text(host, port);
+  switch (result.outcome) {
+    case HandshakeOutcome::kOpen:
+      return std::nullopt;
+    case HandshakeOutcome::kRefused:
+      return Error{ErrorCode::AUTH_FAILED, {}, kKeyRefused};
+    case HandshakeOutcome::kClosed:
+    case HandshakeOutcome::kNotTls:
+      return Error{ErrorCode::AUTH_FAILED, {}, kNoHandshake};
+    case HandshakeOutcome::kPlaintext:
+      return notice_error(result.plaintext);
+    case HandshakeOutcome::kTimedOut:
+      return Error{ErrorCode::CONNECT_FAILED,
+                   {},
+                   "cannot connect to " + where + ": the TLS handshake did not finish within " +
+                       std::to_string(kHandshakeTimeout.count()) + " s"};
+    case HandshakeOutcome::kInterrupted:
+      return Error{ErrorCode::CANCELLED, {}, "interrupted"};
+    case HandshakeOutcome::kError:
+      break;
+  }
+  return Error{ErrorCode::CONNECT_FAILED,
+               {},
+               "cannot connect to " + where + ": TLS handshake: " + result.detail};
+}
+
 }  // namespace
+
+void use_key(std::shared_ptr<TlsContext> context) {
+  key_context() = std::move(context);
+}
 
 Session::Session(Connection connection)
     : connection_(std::move(connection)),
@@ -56,7 +143,14 @@ std::optional<Error> Session::run(SessionHandler& handler) {
                                            std::to_string(kIdleTimeout.count()) + " s");
       break;
     }
-    int n = ::poll(&p, 1, static_cast<int>(idle_left.count()));
+    // Bytes already decrypted inside the TLS engine do not make the socket
+    // readable: do not sleep on them.
+    const bool buffered = connection_.has_buffered_input();
+    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(idle_left.count()));
+    if (buffered && n >= 0) {
+      p.revents |= POLLIN;
+      n = 1;
+    }
     if (n < 0) {
       if (errno != EINTR) {
         fail(ErrorCode::INTERNAL, std::string("poll: ") + std::strerror(errno));
@@ -99,6 +193,8 @@ bool Session::receive_and_dispatch(SessionHandler& handler) {
     } else if (r == IoResult::kError) {
       if (decoder_.failed()) {
         dispatch(handler);
+      } else if (connection_.tls_failed()) {
+        fail_channel();
       } else {
         fail(ErrorCode::CONNECTION_LOST,
              std::string("connection lost: ") + std::strerror(connection_.last_error()));
@@ -134,6 +230,11 @@ void Session::dispatch(SessionHandler& handler) {
         auto error = decode_error(frame.payload);
         if (!error) {
           protocol_error("the server sent a malformed ERROR frame");
+          return;
+        }
+        if (static_cast<ErrorCode>(error->code) == ErrorCode::AUTH_REQUIRED) {
+          // The plaintext notice of a server with keys (protocol 10.2).
+          fail(ErrorCode::AUTH_REQUIRED, kKeyRequired);
           return;
         }
         std::string message = error->message.empty()
@@ -173,8 +274,18 @@ void Session::drain_after_write_error(SessionHandler& handler, int err) {
     }
     break;
   }
+  if (connection_.tls_failed()) fail_channel();
   if (hello_received_ && handler.finished()) return;
   fail(ErrorCode::CONNECTION_LOST, std::string("connection lost: ") + std::strerror(err));
+}
+
+// The TLS engine gave up after the handshake: a record failed to
+// authenticate (altered in transit) or the server sent an alert. Never
+// retried: a new connection through the same path would meet the same.
+void Session::fail_channel() {
+  const std::string why = connection_.tls_error();
+  fail(ErrorCode::AUTH_FAILED,
+       "the encrypted connection failed: " + (why.empty() ? std::string("TLS error") : why));
 }
 
 std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
@@ -187,6 +298,9 @@ std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port
     return Error{ErrorCode::CONNECT_FAILED,
                  {},
                  "cannot connect to " + host_port_text(host, port) + ": " + why};
+  }
+  if (auto context = key_context()) {
+    if (auto failure = secure(*connection, std::move(context), host, port)) return failure;
   }
   Session session(std::move(*connection));
   return session.run(handler);

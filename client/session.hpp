@@ -6,8 +6,13 @@
 // and hands every other frame to the command's SessionHandler. The client
 // offers the RESUME, TREES and EAGER capabilities; resume_agreed(),
 // trees_agreed() and eager_agreed() tell whether the server took them.
+//
+// With a key (use_key()), connect_and_run() completes the TLS handshake
+// before the session starts, so the hello and every request travel
+// encrypted (docs/protocol.md section 10, docs/client.md "Keys").
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -22,6 +27,13 @@ namespace ft::client {
 inline constexpr std::chrono::seconds kIdleTimeout{120};
 /// How long connecting (name lookup excluded) may take.
 inline constexpr std::chrono::seconds kConnectTimeout{10};
+/// How long the TLS handshake may take once connected.
+inline constexpr std::chrono::seconds kHandshakeTimeout{10};
+
+/// Makes every later connect_and_run() of this process authenticate with
+/// this client context (its PSK); null (the default) connects in the clear,
+/// to an open server.
+void use_key(std::shared_ptr<TlsContext> context);
 
 class Session;
 
@@ -73,6 +85,7 @@ class Session {
   void dispatch(SessionHandler& handler);
   void end_of_stream(SessionHandler& handler);
   void drain_after_write_error(SessionHandler& handler, int err);
+  void fail_channel();
 
   Connection connection_;
   FrameDecoder decoder_;
@@ -83,9 +96,12 @@ class Session {
   std::optional<Error> failure_;
 };
 
-/// Connects to host:port and runs one session with `handler`. Returns the
-/// connection-level failure: CONNECT_FAILED ("cannot connect to ..."), one
-/// from Session::run(), or CANCELLED when interrupted while connecting.
+/// Connects to host:port (with the key of use_key(): and completes the TLS
+/// handshake) and runs one session with `handler`. Returns the
+/// connection-level failure: CONNECT_FAILED ("cannot connect to ..."),
+/// AUTH_FAILED (the key was refused, or the server does not speak TLS), the
+/// code of a plaintext notice (SERVER_FULL, AUTH_REQUIRED), one from
+/// Session::run(), or CANCELLED when interrupted while connecting.
 std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
                                      SessionHandler& handler);
 

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "entry_format.hpp"
 #include "path_rules.hpp"
 
 namespace ft::client {
@@ -11,9 +12,10 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::string dump(const nlohmann::ordered_json& j) {
-  // Names are raw bytes from a file system: replace invalid UTF-8 rather
-  // than throw.
-  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
+  // Names are raw bytes from a file system or a server: replace invalid
+  // UTF-8 rather than throw, and let no hidden control reach a terminal.
+  return escape_hidden_controls(
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
 }  // namespace

@@ -14,6 +14,7 @@
 #include "local_dir.hpp"
 #include "local_tree.hpp"
 #include "path_rules.hpp"
+#include "server_reply.hpp"
 #include "session.hpp"
 #include "settled_paths.hpp"
 #include "transfer_report.hpp"
@@ -147,17 +148,16 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (frame.header.type == FrameType::kEntries) {
       auto message = decode_entries(frame);
       if (!message) return session.protocol_error("malformed ENTRIES");
+      if (auto why = listing_overflow(dir.entries.size(), message->entries.size())) {
+        return session.protocol_error(*why + " (" + printable(dir.remote) + ")");
+      }
       for (Entry& entry : message->entries) dir.entries.push_back(std::move(entry));
       if (message->more) return;
     } else if (frame.header.type == FrameType::kError) {
       auto error = decode_error(frame.payload);
       if (!error) return session.protocol_error("malformed ERROR");
-      auto code = static_cast<ErrorCode>(error->code);
-      report_.failed(dir.local,
-                     Error{code,
-                           {},
-                           error->message.empty() ? std::string(default_message(code))
-                                                  : printable(error->message)},
+      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
+      report_.failed(dir.local, error_from_reply(*error, {}),
                      dir.remote.empty() ? "/" : dir.remote);
       dir.failed = true;
       dir.entries.clear();
@@ -209,6 +209,12 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
         created = made;
         fd = open_directory(parent_fd, visit.name, false, why);
         if (fd < 0 && options_.dry_run && errno == ENOENT) why.clear();
+        struct stat st {};
+        if (fd < 0 && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode)) {
+          // O_NOFOLLOW | O_DIRECTORY fails with ENOTDIR on a link: say what it is.
+          why = "it is a symbolic link, which is never followed";
+        }
       }
     }
     if (!why.empty()) {
@@ -258,8 +264,15 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       if (!message || message->more || message->entries.size() != 1) {
         return session.protocol_error("STAT must answer exactly one entry");
       }
+      if (auto why = stat_reply_violation(message->entries[0], dir.remote)) {
+        return session.protocol_error(*why);
+      }
       if (message->entries[0].type == EntryType::kDirectory) dir.self = message->entries[0];
-    } else if (frame.header.type != FrameType::kError) {
+    } else if (frame.header.type == FrameType::kError) {
+      auto error = decode_error(frame.payload);
+      if (!error) return session.protocol_error("malformed ERROR");
+      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
+    } else {
       return session.protocol_error(
           "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to STAT");
     }
@@ -270,11 +283,23 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
 
   void walk_entries(Dir& dir) {
     std::vector<Visit> subdirs;
+    std::unordered_set<std::string_view> names;
+    names.reserve(dir.entries.size());
     for (Entry& entry : dir.entries) {
       if (auto why = component_violation(entry.name)) {
         // Never used, whatever it is: the server broke the protocol.
         report_.failed(join_path(dir.local, entry.name),
                        Error{ErrorCode::PROTOCOL, {}, "the server sent an invalid name: " + *why});
+        continue;
+      }
+      if (!names.insert(entry.name).second) {
+        // Only the first of a name is used: a second would land on it.
+        report_.failed(join_path(dir.local, entry.name),
+                       Error{ErrorCode::PROTOCOL, {}, "the server listed this name twice"});
+        continue;
+      }
+      if (auto why = absurd_size(entry.size); why && entry.type == EntryType::kFile) {
+        report_.failed(join_path(dir.local, entry.name), Error{ErrorCode::PROTOCOL, {}, *why});
         continue;
       }
       const std::string local = join_path(dir.local, entry.name);

@@ -4,40 +4,56 @@
 
 namespace ft {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at `s[i]` (shortest form, no
+// surrogate, at most U+10FFFF) with its code point in `cp`, or 0 when the
+// bytes there are not one.
+std::size_t decode_utf8(std::string_view s, std::size_t i, std::uint32_t& cp) {
+  unsigned char c = static_cast<unsigned char>(s[i]);
+  std::size_t len;
+  if (c < 0x80) {
+    cp = c;
+    return 1;
+  } else if ((c & 0xE0) == 0xC0) {
+    len = 2;
+    cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    len = 3;
+    cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    len = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size()) return 0;
+  for (std::size_t k = 1; k < len; ++k) {
+    unsigned char cc = static_cast<unsigned char>(s[i + k]);
+    if ((cc & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (cc & 0x3F);
+  }
+  static constexpr std::uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return len;
+}
+
+}  // namespace
+
 bool is_valid_utf8(std::string_view s) {
-  std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    std::size_t len;
+  for (std::size_t i = 0; i < s.size();) {
     std::uint32_t cp;
-    if (c < 0x80) {
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      len = 2;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      len = 3;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      len = 4;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (i + len > s.size()) return false;
-    for (std::size_t k = 1; k < len; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
-      if ((cc & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (cc & 0x3F);
-    }
-    static constexpr std::uint32_t kMinForLength[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < kMinForLength[len] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-      return false;
-    }
+    std::size_t len = decode_utf8(s, i, cp);
+    if (len == 0) return false;
     i += len;
   }
   return true;
+}
+
+bool is_hidden_control(std::uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9F) || cp == 0x061C || (cp >= 0x200B && cp <= 0x200F) ||
+         (cp >= 0x2028 && cp <= 0x202E) || (cp >= 0x2060 && cp <= 0x2064) ||
+         (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
 }
 
 std::optional<std::string> component_violation(std::string_view name) {
@@ -53,7 +69,13 @@ std::optional<std::string> component_violation(std::string_view name) {
     if (c == '/') return "'/' inside a name";
     if (c < 0x20 || c == 0x7F) return "control character";
   }
-  if (!is_valid_utf8(name)) return "invalid UTF-8";
+  for (std::size_t i = 0; i < name.size();) {
+    std::uint32_t cp;
+    std::size_t len = decode_utf8(name, i, cp);
+    if (len == 0) return "invalid UTF-8";
+    if (is_hidden_control(cp)) return "invisible control character (C1, bidi or zero-width)";
+    i += len;
+  }
   if (name.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
     return "name reserved for the server ('" + std::string(kReservedPrefix) + "' prefix)";
   }
@@ -102,6 +124,9 @@ std::optional<std::string> symlink_target_violation(std::string_view link_path,
       if (depth == 0) return "link target leads outside the tree";
       --depth;
     } else if (!part.empty() && part != ".") {
+      // A name in the target follows the rules of a name in a path: a link
+      // may not lead to the server's own files, nor hide controls.
+      if (auto why = component_violation(part)) return "link target: " + *why;
       ++depth;
     }
     start = slash + 1;
@@ -124,34 +149,26 @@ std::vector<std::string> split_path(std::string_view path) {
 std::string printable(std::string_view s) {
   static const char* hex = "0123456789abcdef";
   std::string out;
+  out.reserve(s.size());
   auto escape = [&](unsigned char c) {
     out += "\\x";
     out += hex[c >> 4];
     out += hex[c & 15];
   };
-  std::size_t i = 0;
-  while (i < s.size()) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
-    if (c < 0x20 || c == 0x7F) {
-      escape(c);
+  for (std::size_t i = 0; i < s.size();) {
+    std::uint32_t cp;
+    std::size_t len = decode_utf8(s, i, cp);
+    if (len == 0) {
+      escape(static_cast<unsigned char>(s[i]));  // a stray byte, alone
       ++i;
-      continue;
-    }
-    if (c < 0x80) {
-      out += static_cast<char>(c);
-      ++i;
-      continue;
-    }
-    // Keep a well-formed multi-byte sequence; escape stray bytes. C1
-    // controls (U+0080..U+009F) are escaped as they act on terminals too.
-    std::size_t len = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 0;
-    if (len != 0 && i + len <= s.size() && is_valid_utf8(s.substr(i, len)) &&
-        !(c == 0xC2 && static_cast<unsigned char>(s[i + 1]) < 0xA0)) {
-      out.append(s.substr(i, len));
+    } else if (cp < 0x20 || cp == 0x7F || is_hidden_control(cp)) {
+      // Shown byte by byte: a C1, bidi or zero-width character acts on the
+      // terminal or hides in the text, so it must be seen, not applied.
+      for (std::size_t k = 0; k < len; ++k) escape(static_cast<unsigned char>(s[i + k]));
       i += len;
     } else {
-      escape(c);
-      ++i;
+      out.append(s.substr(i, len));
+      i += len;
     }
   }
   return out;

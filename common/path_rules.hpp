@@ -2,6 +2,7 @@
 // The path rules of docs/protocol.md, section 6: which remote paths a client
 // may name. Pure checks, used by the server on every request and by clients
 // on every name a server sends them.
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -26,10 +27,20 @@ std::optional<std::string> symlink_target_violation(std::string_view link_path,
                                                     std::string_view target);
 /// True if `s` is well-formed UTF-8 (shortest forms, no surrogates).
 bool is_valid_utf8(std::string_view s);
+/// True for a code point that is invisible yet changes how the text around
+/// it is shown or read: C1 controls (U+0080..U+009F), bidirectional marks,
+/// embeddings, overrides and isolates (U+061C, U+200E, U+200F,
+/// U+202A..U+202E, U+2066..U+2069), zero-width and invisible characters
+/// (U+200B..U+200D, U+2060..U+2064, U+FEFF) and the line and paragraph
+/// separators U+2028, U+2029. Never valid in a path (docs/protocol.md,
+/// section 6).
+bool is_hidden_control(std::uint32_t code_point);
 /// Splits a valid path into its components ("" gives none).
 std::vector<std::string> split_path(std::string_view path);
-/// `s` with every control byte, DEL and invalid UTF-8 byte shown as \xHH so
-/// peer-supplied text can be printed on a terminal safely.
+/// `s` with every control byte, DEL and invalid UTF-8 byte shown as \xHH,
+/// and every byte of a hidden control (is_hidden_control: C1, bidi,
+/// zero-width) shown the same way, so peer-supplied text can be printed on a
+/// terminal safely and reads as what it is. Other UTF-8 is kept as is.
 std::string printable(std::string_view s);
 
 }  // namespace ft

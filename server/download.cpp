@@ -49,14 +49,15 @@ void Download::open() {
   auto disk = std::make_shared<DiskState>();
   auto result = std::make_shared<int>(0);
   auto why = std::make_shared<std::optional<std::string>>(path_violation(get_.path, false));
+  const bool forbidden = !session_->access().allows(kRightRead);
   const int root = session_->root_fd();
   const std::string path = get_.path;
   const std::uint64_t offset = get_.offset;
   job_running_ = true;
   queue_job(
       session_->loop(),
-      [disk, result, why, root, path, offset] {
-        if (*why) return;
+      [disk, result, why, root, path, offset, forbidden] {
+        if (forbidden || *why) return;
         // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
         // writer; anything but a regular file is refused right after.
         if ((*result = open_beneath(root, path, O_RDONLY | O_NONBLOCK, disk->file)) != 0) return;
@@ -87,11 +88,12 @@ void Download::open() {
           at += n;
         }
       },
-      [self = shared_from_this(), disk, result, why] {
+      [self = shared_from_this(), disk, result, why, forbidden] {
         self->job_running_ = false;
         self->disk_ = disk;
         if (self->finished_) return self->close_file();
         if (*why) return self->fail(ErrorCode::BAD_PATH, "path refused: " + **why);
+        if (forbidden) return self->fail(ErrorCode::FORBIDDEN, "this identity may not read");
         if (*result == ERANGE) {
           return self->fail(ErrorCode::BAD_OFFSET, "offset " + std::to_string(self->get_.offset) +
                                                        " is beyond the end of the file");

@@ -35,7 +35,7 @@ void apply_metadata(CommitItem& c) {
 // The group commit, in the order that keeps a crash from exposing a file
 // whose data is not on disk: data and metadata synced, then renamed, then
 // the directory entries synced.
-void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dirs) {
+void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dirs) {
   std::vector<CommitItem*> live;
   for (auto& item : items) {
     if (item->prepare && (item->err = item->prepare(*item, dirs)) != 0) continue;
@@ -45,7 +45,6 @@ void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items, B
   if (live.size() >= kSyncfsThreshold) {
     // syncfs needs a real descriptor on the file system (the root is held
     // O_PATH); any of the batch's directories will do.
-    (void)root_fd;
     if (::syncfs(live.front()->dir) != 0) {
       const int err = errno;
       for (CommitItem* c : live) c->err = err;
@@ -61,10 +60,7 @@ void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items, B
   std::vector<int> dirs_to_sync;
   for (CommitItem* c : live) {
     if (c->err != 0) continue;
-    if (::renameat(c->dir, c->temp_name.c_str(), c->dir, c->final_name.c_str()) != 0) {
-      c->err = errno;
-      continue;
-    }
+    if ((c->err = rename_in(c->dir, c->temp_name, c->final_name, c->no_replace)) != 0) continue;
     c->temp_name.clear();  // it is the final file now
     // Items of one batch often share a descriptor (BatchDirs): skip the
     // fstat for a descriptor already seen.
@@ -91,6 +87,13 @@ void run_commits(int root_fd, std::vector<std::shared_ptr<CommitItem>>& items, B
   }
 }
 
+// A batch directory's key: the root's descriptor, then the path below it.
+std::string dir_key(int root, const std::vector<std::string>& components) {
+  std::string key = std::to_string(root) + ":";
+  for (std::size_t i = 0; i + 1 < components.size(); ++i) key += components[i] + "/";
+  return key;
+}
+
 void run_guarded(const std::function<void()>& done) noexcept {
   try {
     done();
@@ -103,13 +106,23 @@ void run_guarded(const std::function<void()>& done) noexcept {
 
 }  // namespace
 
-int BatchDirs::parent_of(const std::vector<std::string>& components) {
-  std::string key;
-  for (std::size_t i = 0; i + 1 < components.size(); ++i) key += components[i] + "/";
+int BatchDirs::parent_of(int root, const std::vector<std::string>& components) {
+  std::string key = dir_key(root, components);
   auto found = open_.find(key);
   if (found != open_.end()) return found->second.get();
   Fd dir;
-  if (int err = open_parent_creating(root_, components, dir)) return -err;
+  if (int err = open_parent_creating(root, components, dir)) return -err;
+  const int fd = dir.get();
+  open_.emplace(std::move(key), std::move(dir));
+  return fd;
+}
+
+int BatchDirs::existing_parent_of(int root, const std::vector<std::string>& components) {
+  std::string key = dir_key(root, components);
+  auto found = open_.find(key);
+  if (found != open_.end()) return found->second.get();
+  Fd dir;
+  if (int err = open_existing_parent(root, components, dir)) return -err;
   const int fd = dir.get();
   open_.emplace(std::move(key), std::move(dir));
   return fd;
@@ -132,10 +145,9 @@ void JobBatcher::maybe_start() {
   auto commits = std::make_shared<std::vector<Commit>>(std::move(commits_));
   jobs_.clear();
   commits_.clear();
-  const int root = root_fd_;
   queue_job(
       loop_,
-      [jobs, commits, root] {
+      [jobs, commits] {
         for (Job& job : *jobs) {
           try {
             job.work();
@@ -147,8 +159,8 @@ void JobBatcher::maybe_start() {
         if (commits->empty()) return;
         std::vector<std::shared_ptr<CommitItem>> items;
         for (Commit& c : *commits) items.push_back(c.item);
-        BatchDirs dirs(root);
-        run_commits(root, items, dirs);
+        BatchDirs dirs;
+        run_commits(items, dirs);
         for (auto& item : items) {
           if (item->after) item->after(*item);
         }

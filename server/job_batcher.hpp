@@ -24,22 +24,27 @@ namespace ft::server {
 
 /// Directories opened during one batch, shared by its items: a tree of
 /// small files puts many files in each directory, and one openat2 per
-/// directory and batch replaces one per file. Closed when the batch ends.
+/// directory and batch replaces one per file. Items of one batch may come
+/// from identities with different roots: a directory is remembered under
+/// its root's descriptor (held by the server for its whole life) and its
+/// path below that root. Closed when the batch ends.
 class BatchDirs {
  public:
-  explicit BatchDirs(int root) : root_(root) {}
-  /// The directory holding the last of `components` (missing ones are
-  /// created), or -errno.
-  int parent_of(const std::vector<std::string>& components);
+  /// The directory holding the last of `components` beneath `root`
+  /// (missing ones are created), or -errno.
+  int parent_of(int root, const std::vector<std::string>& components);
+  /// The same without creating anything: -ENOENT when a directory on the
+  /// way is missing.
+  int existing_parent_of(int root, const std::vector<std::string>& components);
 
  private:
-  int root_;
   std::unordered_map<std::string, Fd> open_;
 };
 
 /// One upload's commit: verify the whole-file hash, apply mode and mtime,
 /// sync, rename `temp_name` to `final_name` in `dir`, sync `dir`.
 struct CommitItem {
+  int root = -1;  // the uploading identity's root, for `prepare`
   int file = -1;
   int dir = -1;
   std::string temp_name;
@@ -47,6 +52,9 @@ struct CommitItem {
   std::uint32_t mode = 0;
   bool mode_applied = false;  // the file was created with exactly `mode`
   std::int64_t mtime_ns = 0;
+  /// Without the overwrite right: the rename fails with EEXIST rather than
+  /// replace a name that appeared since the upload was checked.
+  bool no_replace = false;
   Hash128 expected;
   const StreamHash128* hash = nullptr;  // digest taken in the worker
   /// Optional, run in the worker before the commit: creates and writes the
@@ -61,7 +69,9 @@ struct CommitItem {
 
 class JobBatcher {
  public:
-  JobBatcher(uv_loop_t* loop, int root_fd) : loop_(loop), root_fd_(root_fd) {}
+  explicit JobBatcher(uv_loop_t* loop) : loop_(loop) {}
+  /// Kept for the server's current call; commit items carry their own root.
+  JobBatcher(uv_loop_t* loop, int /*served_root*/) : loop_(loop) {}
   JobBatcher(const JobBatcher&) = delete;
   JobBatcher& operator=(const JobBatcher&) = delete;
 
@@ -84,7 +94,6 @@ class JobBatcher {
   void maybe_start();
 
   uv_loop_t* loop_;
-  int root_fd_;
   // Two batches may run at once: one fills while the other runs its
   // syscalls, which keeps a second core busy on a loaded server.
   static constexpr int kMaxBatchesRunning = 2;

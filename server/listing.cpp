@@ -22,11 +22,13 @@ Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string
 
 void Listing::run() {
   struct Outcome {
+    bool forbidden = false;
     std::optional<std::string> bad_path;
     int err = 0;
     std::vector<Entry> entries;
   };
   auto outcome = std::make_shared<Outcome>();
+  outcome->forbidden = !session_->access().allows(kRightList);
   outcome->bad_path = path_violation(path_, true);
   const int root = session_->root_fd();
   const std::string path = path_;
@@ -35,7 +37,7 @@ void Listing::run() {
   queue_job(
       session_->loop(),
       [outcome, root, path, list, fields] {
-        if (outcome->bad_path) return;
+        if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
           outcome->err = list_directory(root, path, outcome->entries, (fields & kFlagHashes) != 0,
                                         (fields & kFlagTargets) != 0);
@@ -51,6 +53,9 @@ void Listing::run() {
         if (outcome->bad_path) {
           self->session_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
                                      "path refused: " + *outcome->bad_path);
+        } else if (outcome->forbidden) {
+          self->session_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
+                                     "this identity may not list");
         } else if (outcome->err != 0) {
           self->session_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
                                      std::strerror(outcome->err));

@@ -1,20 +1,99 @@
-// ftserve: serves a directory tree to ft clients over TCP.
+// ftserve: serves a directory tree to ft clients over TCP, or over TLS 1.3
+// with pre-shared keys when started with --keys.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <map>
 
 #include "address.hpp"
 #include "duration.hpp"
 #include "errors.hpp"
+#include "keys.hpp"
+#include "keys_command.hpp"
 #include "root_fs.hpp"
 #include "server.hpp"
+#include "tls_engine.hpp"
+
+namespace {
+
+constexpr int kBadSetup = 3;  // --root or --keys unusable
+
+// "500ms", or anything parse_duration takes ("1", "1s", "2m", ...).
+std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) {
+  if (text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0) {
+    std::uint64_t value = 0;
+    const char* end = text.data() + text.size() - 2;
+    auto [stop, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc() || stop != end || value > 100ull * 366 * 86400 * 1000) {
+      return std::nullopt;
+    }
+    return std::chrono::milliseconds(value);
+  }
+  auto seconds = ft::parse_duration(text);
+  if (!seconds) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*seconds);
+}
+
+// "0", "4096", "512K", "64M", "2G", "1T" (binary multiples).
+std::optional<std::uint64_t> parse_size(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  std::uint64_t unit = 1;
+  std::string digits = text;
+  switch (text.back()) {
+    case 'K':
+    case 'k':
+      unit = 1ull << 10;
+      break;
+    case 'M':
+    case 'm':
+      unit = 1ull << 20;
+      break;
+    case 'G':
+    case 'g':
+      unit = 1ull << 30;
+      break;
+    case 'T':
+    case 't':
+      unit = 1ull << 40;
+      break;
+    default:
+      break;
+  }
+  if (unit != 1) digits.pop_back();
+  std::uint64_t value = 0;
+  auto [stop, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
+  if (digits.empty() || ec != std::errc() || stop != digits.data() + digits.size() ||
+      value > UINT64_MAX / unit) {
+    return std::nullopt;
+  }
+  return value * unit;
+}
+
+std::string format_ms(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+// A server holding up to --max-connections sockets needs as many
+// descriptors: take the hard limit, which is ours to take.
+void raise_descriptor_limit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   // Before any libuv call: the pool size is read once, at first use. Disk
@@ -23,27 +102,75 @@ int main(int argc, char** argv) {
   // A peer that resets its connection must cost that connection, never the
   // daemon: writes then fail with EPIPE instead of raising SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && std::strcmp(argv[1], "keys") == 0) {
+    return ft::server::run_keys_command(argc - 1, argv + 1);
+  }
   ft::server::process_umask();  // read once, before the thread pool exists
 
+  const ft::server::ServerOptions defaults;
   CLI::App app{
       "ftserve: serve DIR to ft clients (ftsend, ftget, ftls).\n"
-      "WARNING: this version has no authentication and no encryption: anyone who can reach\n"
-      "the port can read and write the served tree. Serve trusted networks only.\n"
-      "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error, 3 --root unusable,\n"
-      "4 cannot listen.\n"
+      "With --keys FILE every connection is TLS 1.3 authenticated by a pre-shared key, and\n"
+      "each identity has its rights and optionally its own sub-directory. Create keys with\n"
+      "  ftserve keys add NAME --keys FILE [--rights list,read,create] [--subdir DIR]\n"
+      "(also: ftserve keys list --keys FILE, ftserve keys remove NAME --keys FILE).\n"
+      "WARNING: without --keys ftserve runs OPEN: no authentication, no encryption; anyone\n"
+      "who can reach the port can read and write the served tree. Trusted networks only.\n"
+      "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error, 3 --root or --keys\n"
+      "unusable, 4 cannot listen.\n"
       "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
-      "files) after a lost connection, for --partial-ttl.",
+      "files) after a lost connection, for --partial-ttl.\n"
+      "Durations: 90, 500ms, 30s, 15m, 12h, 3d. Sizes: 4096, 512K, 64M, 2G, 1T.",
       "ftserve"};
   std::string root;
   std::string listen = "0.0.0.0:7070";
+  std::string keys_file;
   app.add_option("--root", root, "directory to serve (must exist)")->required();
   app.add_option("--listen", listen,
                  "ADDR:PORT to listen on; [::]:7070 for IPv6; port 0 picks a free port")
       ->capture_default_str();
+  app.add_option("--keys", keys_file,
+                 "keys file (mode 0600): require TLS with a pre-shared key from it");
+  bool read_only = false;
+  bool append_only = false;
+  app.add_flag("--read-only", read_only, "everyone may only list and read");
+  app.add_flag("--append-only", append_only,
+               "nobody may overwrite (or delete) an existing file or link");
   std::string partial_ttl = "3d";
   app.add_option("--partial-ttl", partial_ttl,
-                 "remove partial uploads (kept for resume) older than this: 90, 30s, 15m, 12h, 3d")
+                 "remove partial uploads (kept for resume) older than this")
       ->capture_default_str();
+  std::size_t max_connections = defaults.max_connections;
+  app.add_option("--max-connections", max_connections,
+                 "connections served at once; more get SERVER_FULL")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::size_t max_unauthenticated = defaults.max_unauthenticated_per_address;
+  app.add_option("--max-unauthenticated-per-address", max_unauthenticated,
+                 "connections from one address still in their handshake; more get SERVER_FULL")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::string handshake_timeout = format_ms(defaults.handshake_timeout);
+  app.add_option("--handshake-timeout", handshake_timeout,
+                 "time to complete the TLS handshake and the ft hello (0: none)")
+      ->capture_default_str();
+  std::string idle_timeout = format_ms(defaults.idle_timeout);
+  app.add_option("--idle-timeout", idle_timeout,
+                 "close a connection that moved no byte either way for this long (0: never)")
+      ->capture_default_str();
+  std::string max_file_size = "0";
+  app.add_option("--max-file-size", max_file_size,
+                 "refuse uploads declaring more bytes (FILE_TOO_LARGE); 0: no limit")
+      ->capture_default_str();
+  std::string free_space_reserve = std::to_string(defaults.free_space_reserve >> 20) + "M";
+  app.add_option("--free-space-reserve", free_space_reserve,
+                 "refuse uploads that would leave less free space (NO_SPACE)")
+      ->capture_default_str();
+  std::size_t max_uploads = defaults.max_uploads_per_identity;
+  app.add_option("--max-uploads-per-identity", max_uploads,
+                 "uploads open at once per identity, all connections (TOO_MANY_UPLOADS)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
   try {
     app.parse(argc, argv);
@@ -52,6 +179,10 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(ft::Exit::kUsage);
   }
 
+  auto usage = [](const char* option, const std::string& value, const char* expected) {
+    std::fprintf(stderr, "ftserve: %s %s: expected %s\n", option, value.c_str(), expected);
+    return static_cast<int>(ft::Exit::kUsage);
+  };
   std::string why;
   auto address = ft::parse_listen(listen, why);
   if (!address) {
@@ -59,21 +190,74 @@ int main(int argc, char** argv) {
     return static_cast<int>(ft::Exit::kUsage);
   }
   auto ttl = ft::parse_duration(partial_ttl);
-  if (!ttl) {
-    std::fprintf(stderr, "ftserve: --partial-ttl %s: expected a duration like 30s, 15m, 12h, 3d\n",
-                 partial_ttl.c_str());
-    return static_cast<int>(ft::Exit::kUsage);
-  }
+  if (!ttl) return usage("--partial-ttl", partial_ttl, "a duration like 30s, 15m, 12h, 3d");
+  ft::server::ServerOptions options;
+  options.read_only = read_only;
+  options.append_only = append_only;
+  options.max_connections = max_connections;
+  options.max_unauthenticated_per_address = max_unauthenticated;
+  options.max_uploads_per_identity = max_uploads;
+  auto handshake = parse_timeout(handshake_timeout);
+  if (!handshake) return usage("--handshake-timeout", handshake_timeout, "a duration like 10s");
+  options.handshake_timeout = *handshake;
+  auto idle = parse_timeout(idle_timeout);
+  if (!idle) return usage("--idle-timeout", idle_timeout, "a duration like 60s");
+  options.idle_timeout = *idle;
+  auto file_size = parse_size(max_file_size);
+  if (!file_size) return usage("--max-file-size", max_file_size, "a size like 0, 512M, 2G");
+  options.max_file_size = *file_size;
+  auto reserve = parse_size(free_space_reserve);
+  if (!reserve) return usage("--free-space-reserve", free_space_reserve, "a size like 64M, 1G");
+  options.free_space_reserve = *reserve;
+
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {
     std::fprintf(stderr, "ftserve: --root %s: %s\n", root.c_str(), std::strerror(errno));
-    return 3;
+    return kBadSetup;
   }
+  ft::server::Fd root_owner(root_fd);
+
+  if (!keys_file.empty()) {
+    auto text = ft::read_private_file(keys_file, why);
+    if (!text) {
+      std::fprintf(stderr, "ftserve: --keys %s\n", why.c_str());
+      return kBadSetup;
+    }
+    auto entries = ft::parse_keys_file(*text, why);
+    if (!entries) {
+      std::fprintf(stderr, "ftserve: --keys %s: %s\n", keys_file.c_str(), why.c_str());
+      return kBadSetup;
+    }
+    if (entries->empty()) {
+      std::fprintf(stderr,
+                   "ftserve: --keys %s holds no key: every client will be refused "
+                   "(add one with: ftserve keys add NAME --keys %s)\n",
+                   keys_file.c_str(), keys_file.c_str());
+    }
+    // The lookup runs inside the handshake: identity -> key, nothing else.
+    auto by_identity = std::make_shared<std::map<std::string, ft::PskKey, std::less<>>>();
+    for (const ft::KeyEntry& entry : *entries) by_identity->emplace(entry.key.identity, entry.key);
+    options.tls = ft::TlsContext::server(
+        [by_identity](std::string_view identity) -> std::optional<ft::PskKey> {
+          auto it = by_identity->find(identity);
+          if (it == by_identity->end()) return std::nullopt;
+          return it->second;
+        },
+        why);
+    if (!options.tls) {
+      std::fprintf(stderr, "ftserve: --keys %s: TLS: %s\n", keys_file.c_str(), why.c_str());
+      return kBadSetup;
+    }
+    options.keys = std::move(*entries);
+  }
+  raise_descriptor_limit();
 
   uv_loop_t* loop = uv_default_loop();
   int exit_code = 0;
   {
-    ft::server::Server server(loop, ft::server::Fd(root_fd));
+    const bool open_mode = !options.tls;
+    const std::size_t identities = options.keys.size();
+    ft::server::Server server(loop, std::move(root_owner), std::move(options));
     std::string bound;
     server.start_partial_cleanup(*ttl);
     if (int rc = server.listen(*address, bound); rc != 0) {
@@ -81,8 +265,16 @@ int main(int argc, char** argv) {
       server.stop();
       exit_code = 4;
     } else {
-      std::fprintf(stderr, "ftserve: serving %s without authentication or encryption (open mode)\n",
-                   root.c_str());
+      if (open_mode) {
+        std::fprintf(stderr,
+                     "ftserve: WARNING: serving %s in OPEN MODE: no authentication, no "
+                     "encryption; anyone who can reach %s can read and write it. Use --keys "
+                     "FILE (see ftserve keys add --help).\n",
+                     root.c_str(), bound.c_str());
+      } else {
+        std::fprintf(stderr, "ftserve: serving %s over TLS to %zu identit%s from %s\n",
+                     root.c_str(), identities, identities == 1 ? "y" : "ies", keys_file.c_str());
+      }
       std::printf("listening on %s\n", bound.c_str());
       std::fflush(stdout);
     }

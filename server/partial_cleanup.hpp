@@ -15,7 +15,9 @@ struct CleanupStats {
   std::size_t errors = 0;
 };
 
-/// `in_use` holds partial files (paths below the root) of uploads in flight.
+/// `in_use` holds the partial files of uploads in flight, each as the
+/// "<dev>:<inode>" of the uploading identity's root, '/', and the file's path
+/// below that root (Server::claim_partial's keys).
 CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
                                    const std::unordered_set<std::string>& in_use);
 

@@ -3,11 +3,14 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
+#include <limits>
 #include <random>
 
 #include "checksum.hpp"
@@ -76,6 +79,113 @@ int open_parent_creating(int root, const std::vector<std::string>& components, F
     current = std::move(next);
   }
   dir_out = std::move(current);
+  return 0;
+}
+
+int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
+                      StreamHash128& hash, std::uint64_t& offset) {
+  int fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  file.reset(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  if (st.st_nlink != 1) {
+    // A hard link planted under the partial file's name: its data is not
+    // this upload's, and writing it would change the file it shares an
+    // inode with. The name is dropped and made afresh.
+    file.reset();
+    if (::unlinkat(dir, name.c_str(), 0) != 0) return errno;
+    fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    file.reset(fd);
+    if (::fstat(fd, &st) != 0) return errno;
+  }
+  offset = static_cast<std::uint64_t>(st.st_size);
+  if (offset > size) {
+    if (::ftruncate(fd, 0) != 0) return errno;
+    offset = 0;
+  }
+  // Sized to the data held: most uploads start with none, and a fresh
+  // 1 MiB buffer per file would cost more than the file.
+  Bytes buffer(
+      static_cast<std::size_t>(std::min<std::uint64_t>(offset, limits::kDefaultChunkSize)));
+  for (std::uint64_t at = 0; at < offset;) {
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Unreadable partial data is worth nothing: start over.
+      hash.reset();
+      offset = 0;
+      return ::ftruncate(fd, 0) == 0 ? 0 : errno;
+    }
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, n));
+    hash.update(ByteSpan(buffer.data(), take));
+    at += take;
+  }
+  // The TTL cleanup counts age from the last activity.
+  ::futimens(fd, nullptr);
+  return 0;
+}
+
+int write_all_at(int fd, ByteSpan bytes, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t n =
+        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+int open_existing_parent(int root, const std::vector<std::string>& components, Fd& dir_out) {
+  if (components.empty()) return EINVAL;
+  return open_beneath(root, join(components, components.size() - 1), O_DIRECTORY | O_RDONLY,
+                      dir_out);
+}
+
+int check_name_policy(int parent, const std::string& name, NamePolicy policy) {
+  if (parent < 0) return policy.create ? 0 : kForbiddenByRights;
+  struct stat st;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT) return errno;
+    return policy.create ? 0 : kForbiddenByRights;
+  }
+  if (S_ISDIR(st.st_mode)) return EISDIR;
+  if (policy.overwrite) return 0;
+  return policy.create ? EEXIST : kForbiddenByRights;
+}
+
+int rename_in(int dir, const std::string& from, const std::string& to, bool no_replace) {
+  if (!no_replace) return ::renameat(dir, from.c_str(), dir, to.c_str()) == 0 ? 0 : errno;
+  if (::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A file system without RENAME_NOREPLACE: linking the new name fails on an
+  // existing one just as atomically; the hidden name is then dropped.
+  if (::linkat(dir, from.c_str(), dir, to.c_str(), 0) != 0) return errno;
+  ::unlinkat(dir, from.c_str(), 0);
+  return 0;
+}
+
+int available_bytes(int fd, std::uint64_t& out) {
+  struct statvfs vfs;
+  if (::fstatvfs(fd, &vfs) != 0) return errno;
+  // Nothing can be written there, whatever the space: say so.
+  if ((vfs.f_flag & ST_RDONLY) != 0) return EROFS;
+  const std::uint64_t unit = vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize;
+  const std::uint64_t blocks = vfs.f_bavail;
+  const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+  out = unit != 0 && blocks > most / unit ? most : blocks * unit;
+  return 0;
+}
+
+int directory_identity(int fd, std::string& out) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  out = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+        std::to_string(static_cast<unsigned long long>(st.st_ino));
   return 0;
 }
 
@@ -168,22 +278,39 @@ int hash_file(int dir, const char* name, Hash128& out) {
 }  // namespace
 
 int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
-                   const std::int64_t* mtime_ns) {
+                   const std::int64_t* mtime_ns, NamePolicy policy) {
   Fd dir;
+  bool created = false;
   if (components.empty()) {
     if (int err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, dir)) return err;
   } else {
     Fd parent;
-    if (int err = open_parent_creating(root, components, parent)) return err;
+    int err = open_existing_parent(root, components, parent);
+    if (err == ENOENT) {
+      if (!policy.create) return kForbiddenByRights;
+      err = open_parent_creating(root, components, parent);
+    }
+    if (err != 0) return err;
     const char* name = components.back().c_str();
-    if (::mkdirat(parent.get(), name, 0700) != 0 && errno != EEXIST) return errno;
+    if (policy.create) {
+      if (::mkdirat(parent.get(), name, 0700) == 0) {
+        created = true;
+      } else if (errno != EEXIST) {
+        return errno;
+      }
+    }
     struct stat st;
-    if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+    if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT && !policy.create ? kForbiddenByRights : errno;
+    }
     if (!S_ISDIR(st.st_mode)) return ENOTDIR;
     int fd = ::openat(parent.get(), name, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return errno;
     dir.reset(fd);
   }
+  // Changing a directory that was already there is overwriting it; without
+  // that right the request succeeds and leaves it as it is.
+  if (!created && !policy.overwrite) return 0;
   if (::fchmod(dir.get(), mode & 0777) != 0) return errno;
   if (mtime_ns != nullptr) {
     struct timespec times[2];
@@ -194,14 +321,16 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
 }
 
 int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
-                 std::int64_t mtime_ns) {
+                 std::int64_t mtime_ns, NamePolicy policy) {
   Fd parent;
-  if (int err = open_parent_creating(root, components, parent)) return err;
-  const char* name = components.back().c_str();
-  struct stat st;
-  if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
-    return EISDIR;
+  int err = open_existing_parent(root, components, parent);
+  if (err != 0 && err != ENOENT) return err;
+  const std::string& name = components.back();
+  // Decided before anything is created, not even a missing parent.
+  if (int refused = check_name_policy(err == ENOENT ? -1 : parent.get(), name, policy)) {
+    return refused;
   }
+  if (err == ENOENT && (err = open_parent_creating(root, components, parent)) != 0) return err;
   // Made under a hidden name, then renamed: the name never shows a
   // half-made link, and a file or link already there is replaced at once.
   static thread_local std::mt19937_64 rng{std::random_device{}()};
@@ -211,10 +340,13 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
   if (::symlinkat(target.c_str(), parent.get(), temp) != 0) return errno;
   struct timespec times[2];
   mtime_times(mtime_ns, times);
-  int err = 0;
-  if (::utimensat(parent.get(), temp, times, AT_SYMLINK_NOFOLLOW) != 0 ||
-      ::renameat(parent.get(), temp, parent.get(), name) != 0) {
+  if (::utimensat(parent.get(), temp, times, AT_SYMLINK_NOFOLLOW) != 0) {
     err = errno;
+  } else {
+    // Without overwrite, a name that appeared since the check is kept.
+    err = rename_in(parent.get(), temp, name, !policy.overwrite);
+  }
+  if (err != 0) {
     ::unlinkat(parent.get(), temp, 0);
     return err;
   }

@@ -1,16 +1,45 @@
 #include "server.hpp"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 
+#include "notice.hpp"
 #include "partial_cleanup.hpp"
+#include "path_rules.hpp"
 #include "session.hpp"
 #include "uv_support.hpp"
 
 namespace ft::server {
+namespace {
 
-Server::Server(uv_loop_t* loop, Fd root)
-    : loop_(loop), root_(std::move(root)), batcher_(loop, root_.get()) {
+// Opens `subdir` beneath `root`, creating missing components (mode 0755)
+// one at a time; each is re-opened beneath the root, so a symlink planted
+// on the way cannot lead outside. Thread pool only.
+int open_identity_directory(int root, const std::string& subdir, Fd& out) {
+  constexpr int kFlags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  int rc = open_beneath(root, subdir, kFlags, out);
+  if (rc != ENOENT) return rc;
+  std::string prefix;
+  for (const std::string& component : split_path(subdir)) {
+    Fd parent;
+    if ((rc = open_beneath(root, prefix, kFlags, parent)) != 0) return rc;
+    if (::mkdirat(parent.get(), component.c_str(), 0755) != 0 && errno != EEXIST) return errno;
+    prefix += prefix.empty() ? component : "/" + component;
+  }
+  return open_beneath(root, subdir, kFlags, out);
+}
+
+}  // namespace
+
+Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
+    : loop_(loop),
+      root_(std::move(root)),
+      options_(std::move(options)),
+      batcher_(loop, root_.get()) {
   uv_tcp_init(loop_, &listener_);
   listener_.data = this;
   uv_signal_init(loop_, &sigint_);
@@ -72,7 +101,9 @@ int Server::listen(const RemoteSpec& address, std::string& bound) {
   if ((rc = uv_tcp_bind(&listener_, reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
     return rc;
   }
-  if ((rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 128, on_connection)) != 0) {
+  // A deep backlog: a burst of clients waits in the kernel, not in SYN
+  // retries, while the loop accepts them.
+  if ((rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, on_connection)) != 0) {
     return rc;
   }
   listening_ = true;
@@ -85,10 +116,20 @@ int Server::listen(const RemoteSpec& address, std::string& bound) {
 void Server::on_connection(uv_stream_t* listener, int status) noexcept {
   auto* self = static_cast<Server*>(listener->data);
   if (status != 0) {
-    std::fprintf(stderr, "ftserve: accept: %s\n", uv_strerror(status));
+    // Out of descriptors (EMFILE): libuv has already accepted and closed
+    // the waiting connections with its reserve descriptor; log, rate-limited.
+    self->log_refusal(uv_strerror(status));
     return;
   }
   try {
+    if (self->sessions_.size() >= self->options_.max_connections) {
+      // Full: a notice and a close, without a session or a decoder.
+      refuse_connection(self->loop_, listener, ErrorCode::SERVER_FULL,
+                        "too many connections (--max-connections " +
+                            std::to_string(self->options_.max_connections) + ")");
+      self->log_refusal("server full (--max-connections)");
+      return;
+    }
     auto session = std::make_shared<Session>(*self);
     Session* key = session.get();
     self->sessions_[key] = session;
@@ -98,6 +139,76 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
   } catch (const std::exception& e) {
     std::fprintf(stderr, "ftserve: accept: %s\n", e.what());
   }
+}
+
+void Server::log_refusal(const char* why) {
+  // An attacker decides how often this happens: one line per second at most.
+  ++refused_since_log_;
+  const std::uint64_t now = uv_now(loop_);
+  if (last_refusal_log_ms_ != 0 && now - last_refusal_log_ms_ < 1000) return;
+  std::fprintf(stderr, "ftserve: refused %llu connection(s): %s\n",
+               static_cast<unsigned long long>(refused_since_log_), why);
+  refused_since_log_ = 0;
+  last_refusal_log_ms_ = now == 0 ? 1 : now;
+}
+
+bool Server::admit_unauthenticated(const std::string& host) {
+  std::size_t& count = unauthenticated_[host];
+  if (count >= options_.max_unauthenticated_per_address) {
+    if (count == 0) unauthenticated_.erase(host);
+    log_refusal("too many unauthenticated connections from one address");
+    return false;
+  }
+  ++count;
+  return true;
+}
+
+void Server::release_unauthenticated(const std::string& host) {
+  auto it = unauthenticated_.find(host);
+  if (it == unauthenticated_.end()) return;
+  if (--it->second == 0) unauthenticated_.erase(it);
+}
+
+const KeyEntry* Server::find_key(const std::string& identity) const {
+  for (const KeyEntry& entry : options_.keys) {
+    if (entry.key.identity == identity) return &entry;
+  }
+  return nullptr;
+}
+
+int Server::identity_root(const KeyEntry& entry) const {
+  if (entry.subdir.empty()) return root_.get();
+  auto it = identity_roots_.find(entry.name);
+  return it == identity_roots_.end() ? -1 : it->second.get();
+}
+
+void Server::open_identity_root(const KeyEntry& entry, std::function<void(int err)> done) {
+  auto opened = std::make_shared<Fd>();
+  auto err = std::make_shared<int>(0);
+  const int root = root_.get();
+  std::string subdir = entry.subdir;
+  std::string name = entry.name;
+  queue_job(
+      loop_, [root, subdir, opened, err] { *err = open_identity_directory(root, subdir, *opened); },
+      [this, name, opened, err, done = std::move(done)] {
+        if (*err == 0 && identity_roots_.count(name) == 0) {
+          identity_roots_.emplace(name, std::move(*opened));
+        }
+        done(*err);
+      });
+}
+
+bool Server::acquire_upload_slot(const std::string& identity) {
+  std::size_t& open = uploads_per_identity_[identity];
+  if (open >= options_.max_uploads_per_identity) return false;
+  ++open;
+  return true;
+}
+
+void Server::release_upload_slot(const std::string& identity) {
+  auto it = uploads_per_identity_.find(identity);
+  if (it == uploads_per_identity_.end()) return;
+  if (--it->second == 0) uploads_per_identity_.erase(it);
 }
 
 void Server::session_closed(Session* session) {

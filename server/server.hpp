@@ -5,6 +5,7 @@
 #include <uv.h>
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -13,6 +14,7 @@
 #include "address.hpp"
 #include "job_batcher.hpp"
 #include "root_fs.hpp"
+#include "server_options.hpp"
 
 namespace ft::server {
 
@@ -20,7 +22,7 @@ class Session;
 
 class Server {
  public:
-  Server(uv_loop_t* loop, Fd root);
+  Server(uv_loop_t* loop, Fd root, ServerOptions options = {});
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -37,7 +39,29 @@ class Server {
   uv_loop_t* loop() const { return loop_; }
   JobBatcher& batcher() { return batcher_; }
   int root_fd() const { return root_.get(); }
+  const ServerOptions& options() const { return options_; }
+
+  /// Counts the uploads open under one identity across all its sessions
+  /// (ServerOptions::max_uploads_per_identity); false when at the cap.
+  bool acquire_upload_slot(const std::string& identity);
+  void release_upload_slot(const std::string& identity);
   void session_closed(Session* session);
+
+  /// Counts a connection from `host` that has not completed its handshake;
+  /// false (nothing counted) when the host is at
+  /// ServerOptions::max_unauthenticated_per_address.
+  bool admit_unauthenticated(const std::string& host);
+  void release_unauthenticated(const std::string& host);
+
+  /// The keys-file entry of a TLS identity (the wire id), or null.
+  const KeyEntry* find_key(const std::string& identity) const;
+  /// The root an identity sees: the served root, or its sub-directory once
+  /// opened (cached for the server's life); -1 if not opened yet.
+  int identity_root(const KeyEntry& entry) const;
+  /// Opens (creating if missing) the identity's sub-directory beneath the
+  /// root on the thread pool; `done(err)` runs on the loop with 0 or an
+  /// errno value, after which identity_root() answers.
+  void open_identity_root(const KeyEntry& entry, std::function<void(int err)> done);
 
   /// Claims a resumable upload's partial file (its path below the root) for
   /// one upload at a time; false if another upload holds it.
@@ -48,9 +72,16 @@ class Server {
   static void on_connection(uv_stream_t* listener, int status) noexcept;
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
   static void on_cleanup_timer(uv_timer_t* timer) noexcept;
+  void log_refusal(const char* why);
 
   uv_loop_t* loop_;
   Fd root_;
+  ServerOptions options_;
+  std::unordered_map<std::string, std::size_t> uploads_per_identity_;
+  std::unordered_map<std::string, std::size_t> unauthenticated_;  // per source address
+  std::unordered_map<std::string, Fd> identity_roots_;            // by key name
+  std::uint64_t refused_since_log_ = 0;
+  std::uint64_t last_refusal_log_ms_ = 0;
   JobBatcher batcher_;
   uv_tcp_t listener_{};
   uv_signal_t sigint_{};

@@ -11,86 +11,33 @@
 
 namespace ft::server {
 
-Session::Session(Server& server)
-    : server_(server), decoder_(FrameDecoder::Options{.sender = Sender::kClient}) {}
+Session::Session(Server& server) : server_(server) {
+  if (server_.options().tls) {
+    // With keys: no rights and no root until the handshake names the
+    // identity (session_io.cpp, finish_authentication).
+    access_.rights = 0;
+    return;
+  }
+  // Open mode: one implicit identity with every right the server's mode
+  // leaves.
+  access_.root_fd = server_.root_fd();
+  access_.rights = effective_rights(kAllRights, server_.options());
+  authenticated_ = true;
+}
 
 Session::~Session() = default;
 
 uv_loop_t* Session::loop() const {
   return server_.loop();
 }
-int Session::root_fd() const {
-  return server_.root_fd();
-}
-
-int Session::accept_from(uv_stream_t* listener) {
-  uv_tcp_init(server_.loop(), &tcp_);
-  tcp_.data = this;
-  uv_check_init(server_.loop(), &flush_check_);
-  flush_check_.data = this;
-  open_handles_ = 2;
-  self_ = shared_from_this();
-  int rc = uv_accept(listener, reinterpret_cast<uv_stream_t*>(&tcp_));
-  if (rc != 0) {
-    closing_ = true;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), on_closed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&flush_check_), on_closed);
-    return rc;
-  }
-  uv_tcp_nodelay(&tcp_, 1);
-  uv_tcp_keepalive(&tcp_, 1, 60);
-  struct sockaddr_storage address {};
-  int length = sizeof address;
-  if (uv_tcp_getpeername(&tcp_, reinterpret_cast<struct sockaddr*>(&address), &length) == 0) {
-    peer_ = format_address(reinterpret_cast<struct sockaddr*>(&address));
-  } else {
-    peer_ = "?";
-  }
-  update_reading();
-  return 0;
-}
-
-void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
-  auto* self = static_cast<Session*>(handle->data);
-  // Receive straight into the decoder: for a large DATA payload that is the
-  // buffer that will be hashed and written to disk.
-  std::span<std::uint8_t> area = self->decoder_.write_area();
-  *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
-}
-
-void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
-  auto* self = static_cast<Session*>(stream->data);
-  std::shared_ptr<Session> keep = self->shared_from_this();
-  try {
-    self->handle_read(nread);
-  } catch (const std::exception& e) {
-    self->close(ErrorCode::INTERNAL, e.what(), true);
-  } catch (...) {
-    self->close(ErrorCode::INTERNAL, "internal error", true);
-  }
-}
-
-void Session::handle_read(ssize_t nread) {
-  if (nread == 0 || closing_) return;  // 0 is EAGAIN, not end of stream
-  if (nread < 0) {
-    // A stream cut mid-frame is a lost connection, not a misbehaving
-    // client: the log says so and resumable uploads keep their data.
-    (void)decoder_.finish();
-    close(ErrorCode::CONNECTION_LOST,
-          nread == UV_EOF ? "client closed the connection" : uv_strerror(static_cast<int>(nread)),
-          false);
-    return;
-  }
-  decoder_.commit(static_cast<std::size_t>(nread));
-  process_input();
-}
 
 void Session::process_input() {
+  if (!decoder_ || !authenticated_) return;
   while (!closing_ && !paused_) {
-    DecodeStatus status = decoder_.next();
+    DecodeStatus status = decoder_->next();
     if (status == DecodeStatus::kNeedMore) return;
     if (status == DecodeStatus::kError) {
-      const DecodeError& e = decoder_.error();
+      const DecodeError& e = decoder_->error();
       if (e.kind == DecodeErrorKind::kBadMagic) {
         // Not an ft client: answer nothing, as docs/protocol.md says.
         std::fprintf(stderr, "ftserve: %s: %s\n", peer_.c_str(), e.reason.c_str());
@@ -109,7 +56,7 @@ void Session::process_input() {
       return;
     }
     if (status == DecodeStatus::kHello) {
-      const Hello& theirs = decoder_.hello();
+      const Hello& theirs = decoder_->hello();
       Hello ours;
       ours.version_min = ours.version_max = kProtocolVersion;
       ours.capabilities = theirs.capabilities & kKnownCapabilities;
@@ -120,9 +67,10 @@ void Session::process_input() {
       encode_hello(out, ours);
       send_frame(std::move(out));
       hello_sent_ = true;
+      hello_received();
       continue;
     }
-    Frame frame = decoder_.take_frame();
+    Frame frame = decoder_->take_frame();
     handle_frame(frame);
   }
 }
@@ -215,84 +163,6 @@ void Session::handle_frame(Frame& frame) {
   }
 }
 
-void Session::send_frame(Bytes frame) {
-  if (closing_) return;
-  // Replies made during one turn of the loop leave in one write: with many
-  // small files in flight, a write per PUT_READY and per OK was a quarter
-  // of the server's time.
-  send_backlog_ += frame.size();
-  if (outbox_.empty()) {
-    outbox_ = std::move(frame);
-  } else {
-    outbox_.insert(outbox_.end(), frame.begin(), frame.end());
-  }
-  if (!flush_armed_) {
-    uv_check_start(&flush_check_, on_flush_check);
-    flush_armed_ = true;
-  }
-  if (send_backlog_ > kReplyHighWater) update_reading();
-}
-
-void Session::on_flush_check(uv_check_t* check) noexcept {
-  auto* self = static_cast<Session*>(check->data);
-  uv_check_stop(check);
-  self->flush_armed_ = false;
-  try {
-    self->flush_outbox();
-  } catch (...) {
-    self->close(ErrorCode::INTERNAL, "out of memory", false);
-  }
-}
-
-void Session::flush_outbox() {
-  if (outbox_.empty() || closing_) return;
-  auto request = std::make_unique<WriteRequest>();
-  request->head = std::move(outbox_);
-  outbox_.clear();
-  std::size_t size = request->size();  // already counted in send_backlog_
-  std::weak_ptr<Session> weak = weak_from_this();
-  request->on_written = [weak, size](int) {
-    if (auto self = weak.lock()) {
-      bool was_high = self->send_backlog_ > kSendLowWater;
-      self->send_backlog_ -= size;
-      if (was_high && self->send_backlog_ <= kSendLowWater && !self->closing_) {
-        for (auto& [id, req] : std::unordered_map(self->requests_)) req->on_writable();
-        self->update_reading();
-      }
-    }
-  };
-  if (start_write(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(request)) != 0) {
-    send_backlog_ -= size;
-  }
-}
-
-void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
-                        std::shared_ptr<Bytes> body, std::size_t length) {
-  if (closing_) return;
-  flush_outbox();  // replies queued before this DATA go first
-  auto request = std::make_unique<WriteRequest>();
-  request->head.resize(kDataHeadSize);
-  encode_data_head(request->head.data(), id, offset, chunk_hash,
-                   static_cast<std::uint32_t>(length));
-  request->body = std::move(body);
-  request->body_length = length;
-  std::size_t size = request->size();
-  send_backlog_ += size;
-  std::weak_ptr<Session> weak = weak_from_this();
-  request->on_written = [weak, size](int) {
-    if (auto self = weak.lock()) {
-      self->send_backlog_ -= size;
-      if (self->send_backlog_ <= kSendLowWater && !self->closing_) {
-        for (auto& [rid, req] : std::unordered_map(self->requests_)) req->on_writable();
-        self->update_reading();
-      }
-    }
-  };
-  if (start_write(reinterpret_cast<uv_stream_t*>(&tcp_), std::move(request)) != 0) {
-    send_backlog_ -= size;
-  }
-}
-
 void Session::send_error(std::uint32_t id, ErrorCode code, const std::string& path,
                          const std::string& message) {
   Bytes out;
@@ -333,11 +203,14 @@ void Session::update_reading() {
     paused_ = true;
   } else if (paused_ && caught_up) {
     paused_ = false;
-    // Frames already received and staged go first, in order.
+    // Frames already received and staged go first, in order, then what
+    // the TLS engine holds decrypted.
     process_input();
+    if (tls_) drain_plaintext();
     if (closing_ || paused_) return;
   }
-  bool want = !paused_;
+  // While an identity's directory is being opened nothing is read.
+  bool want = !paused_ && !authenticating_;
   if (want && !reading_) {
     uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
   } else if (!want && reading_) {
@@ -349,40 +222,6 @@ void Session::update_reading() {
 void Session::fail_protocol(const std::string& reason) {
   std::fprintf(stderr, "ftserve: %s: protocol error: %s\n", peer_.c_str(), reason.c_str());
   close(ErrorCode::PROTOCOL, reason, true);
-}
-
-void Session::close(ErrorCode code, const std::string& message, bool notify) {
-  if (closing_) return;
-  // Replies still in the outbox, then the reason: best effort and without
-  // queueing, since the connection is going away.
-  Bytes out = std::move(outbox_);
-  outbox_.clear();
-  if (notify) {
-    if (!hello_sent_) encode_hello(out, Hello{});
-    encode_error(out, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
-  }
-  if (!out.empty()) {
-    uv_buf_t buf =
-        uv_buf_init(reinterpret_cast<char*>(out.data()), static_cast<unsigned>(out.size()));
-    uv_try_write(reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1);
-  }
-  closing_ = true;
-  auto requests = std::move(requests_);
-  requests_.clear();
-  for (auto& [id, request] : requests) request->abort(code, false);
-  if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
-  reading_ = false;
-  for (auto* handle :
-       {reinterpret_cast<uv_handle_t*>(&tcp_), reinterpret_cast<uv_handle_t*>(&flush_check_)}) {
-    if (!uv_is_closing(handle)) uv_close(handle, on_closed);
-  }
-}
-
-void Session::on_closed(uv_handle_t* handle) noexcept {
-  auto* self = static_cast<Session*>(handle->data);
-  if (--self->open_handles_ > 0) return;
-  std::shared_ptr<Session> keep = std::move(self->self_);
-  self->server_.session_closed(self);
 }
 
 void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,

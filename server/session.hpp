@@ -3,6 +3,12 @@
 // to the requests in flight, writes replies, and applies backpressure (stops
 // reading while too much received data waits for the disk, and lets
 // downloads read ahead only while the send queue is short).
+//
+// With keys (ServerOptions::tls) every byte in and out goes through a
+// TlsEngine; the identity found by the handshake decides the Access. A
+// timer enforces the handshake deadline and then the idle timeout.
+// session.cpp routes frames; session_io.cpp is the transport (reading,
+// writing, TLS, deadlines, closing).
 #include <uv.h>
 
 #include <chrono>
@@ -15,6 +21,8 @@
 #include "frame.hpp"
 #include "messages.hpp"
 #include "request.hpp"
+#include "server_options.hpp"
+#include "tls_engine.hpp"
 #include "uv_support.hpp"
 
 namespace ft::server {
@@ -32,6 +40,11 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDiscarding = 1024;
+  // Ciphertext read buffer: small until the handshake is done (an idle or
+  // hostile connection costs little), then large enough for full-speed
+  // transfers.
+  static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
+  static constexpr std::size_t kCipherReadSize = 64 * 1024;
 
   explicit Session(Server& server);
   ~Session();
@@ -46,7 +59,11 @@ class Session : public std::enable_shared_from_this<Session> {
 
   // For requests.
   uv_loop_t* loop() const;
-  int root_fd() const;
+  /// The root this connection sees: the identity's sub-directory, or the
+  /// served root.
+  int root_fd() const { return access_.root_fd; }
+  /// Who is connected and what they may do (docs/server.md "Rights").
+  const Access& access() const { return access_; }
   const std::string& peer() const { return peer_; }
   bool closing() const { return closing_; }
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
@@ -62,7 +79,9 @@ class Session : public std::enable_shared_from_this<Session> {
   /// swallowing its DATA/END frames still on their way.
   void finish_request(std::uint32_t id, bool discard_rest);
   /// Hands a received payload buffer back to the decoder for reuse.
-  void recycle(Bytes&& buffer) { decoder_.recycle(std::move(buffer)); }
+  void recycle(Bytes&& buffer) {
+    if (decoder_) decoder_->recycle(std::move(buffer));
+  }
   void add_disk_backlog(std::size_t bytes);
   void remove_disk_backlog(std::size_t bytes);
   std::size_t send_backlog() const { return send_backlog_; }
@@ -73,13 +92,36 @@ class Session : public std::enable_shared_from_this<Session> {
   void fail_protocol(const std::string& reason);
 
  private:
+  // Transport (session_io.cpp).
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
   static void on_closed(uv_handle_t* handle) noexcept;
   static void on_flush_check(uv_check_t* check) noexcept;
+  static void on_timer(uv_timer_t* timer) noexcept;
   void flush_outbox();
-
   void handle_read(ssize_t nread);
+  /// TLS: received ciphertext; drives the handshake, then the plaintext.
+  void handle_ciphertext(ByteSpan bytes);
+  /// TLS: moves decrypted bytes into the decoder and processes them, until
+  /// the engine has no more or the session pauses.
+  void drain_plaintext();
+  /// TLS: writes what the engine has pending (handshake flights, alerts).
+  void flush_tls();
+  /// Sends a request's bytes, encrypting them first with TLS. Returns a
+  /// libuv error code (the request is then dropped).
+  int transmit(std::unique_ptr<WriteRequest> request);
+  void begin_authentication();
+  void finish_authentication(const KeyEntry& entry, int root_fd);
+  void tls_failed(const char* when);
+  void recycle_cipher(Bytes&& buffer);
+  /// A plaintext notice (hello + ERROR on id 0), then close.
+  void refuse(ErrorCode code, const std::string& message);
+  void hello_received();
+  void check_deadline();
+  void release_unauthenticated();
+  void note_activity();
+
+  // Frames (session.cpp).
   void process_input();
   void handle_frame(Frame& frame);
   bool admit_request(std::uint32_t id);
@@ -88,12 +130,29 @@ class Session : public std::enable_shared_from_this<Session> {
   Server& server_;
   uv_tcp_t tcp_{};
   uv_check_t flush_check_{};  // sends the replies of a loop turn together
-  int open_handles_ = 0;      // freed once both handles are closed
+  uv_timer_t timer_{};        // handshake deadline, then idle timeout
+  int open_handles_ = 0;      // freed once all three handles are closed
   bool flush_armed_ = false;
   Bytes outbox_;
   std::shared_ptr<Session> self_;  // keeps the session alive until on_closed
   std::string peer_;
-  FrameDecoder decoder_;
+  std::string peer_host_;  // address without port: the unauthenticated cap's key
+  Access access_;
+  // Created by the first plaintext byte: an idle connection costs no buffer.
+  std::unique_ptr<FrameDecoder> decoder_;
+  std::unique_ptr<TlsEngine> tls_;  // with keys, from the first byte
+  Bytes cipher_in_;                 // TLS: ciphertext read buffer
+  // TLS: written ciphertext buffers kept for the next records, so that a
+  // download does not fault in fresh pages for every chunk.
+  std::vector<Bytes> cipher_pool_;
+  std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended
+  bool counted_unauthenticated_ = false;
+  bool authenticating_ = false;  // TLS: the identity's root is being opened
+  bool authenticated_ = false;   // Access settled; plaintext may be decoded
+  bool hello_received_ = false;
+  bool draining_ = false;
+  std::uint64_t last_activity_ = 0;   // uv_now() of the last byte moved
+  std::size_t last_write_queue_ = 0;  // tcp_.write_queue_size at the last check
   bool hello_sent_ = false;
   bool resume_ = false;  // RESUME agreed in the handshake
   bool trees_ = false;   // TREES agreed

@@ -1,5 +1,6 @@
 #include "tree_request.hpp"
 
+#include <cerrno>
 #include <cstring>
 
 #include "path_rules.hpp"
@@ -8,6 +9,14 @@
 #include "session.hpp"
 
 namespace ft::server {
+namespace {
+
+// The rights an identity has over names, for MKDIR and SYMLINK.
+NamePolicy name_policy(const Access& access) {
+  return NamePolicy{access.allows(kRightCreate), access.allows(kRightOverwrite)};
+}
+
+}  // namespace
 
 TreeRequest::TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std::string path)
     : session_(std::move(session)), id_(id), path_(std::move(path)) {}
@@ -15,16 +24,19 @@ TreeRequest::TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std
 std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<Session> session, std::uint32_t id,
                                                 MkdirMsg msg) {
   auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
+  const NamePolicy names = name_policy(request->session_->access());
   if (auto why = path_violation(msg.path, true)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if ((msg.mkdir_flags & ~kMkdirSetMtime) != 0) {
     request->refuse_later(ErrorCode::PROTOCOL, "unknown MKDIR flags");
+  } else if (!names.create && !names.overwrite) {
+    request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create directories");
   } else {
     const int root = request->session_->root_fd();
     const bool set_mtime = (msg.mkdir_flags & kMkdirSetMtime) != 0;
-    request->run([root, msg, set_mtime] {
+    request->run([root, msg, set_mtime, names] {
       return make_directory(root, split_path(msg.path), msg.mode,
-                            set_mtime ? &msg.mtime_ns : nullptr);
+                            set_mtime ? &msg.mtime_ns : nullptr, names);
     });
   }
   return request;
@@ -33,14 +45,18 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<Session> session
 std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<Session> session,
                                                   std::uint32_t id, SymlinkMsg msg) {
   auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
+  const NamePolicy names = name_policy(request->session_->access());
   if (auto why = path_violation(msg.path, false)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if (auto bad_target = symlink_target_violation(msg.path, msg.target)) {
     request->refuse_later(ErrorCode::BAD_PATH, "link target refused: " + *bad_target);
+  } else if (!names.create && !names.overwrite) {
+    request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create links");
   } else {
     const int root = request->session_->root_fd();
-    request->run(
-        [root, msg] { return make_symlink(root, split_path(msg.path), msg.target, msg.mtime_ns); });
+    request->run([root, msg, names] {
+      return make_symlink(root, split_path(msg.path), msg.target, msg.mtime_ns, names);
+    });
   }
   return request;
 }
@@ -53,11 +69,20 @@ void TreeRequest::refuse_later(ErrorCode code, std::string message) {
 
 void TreeRequest::run(std::function<int()> change) {
   auto err = std::make_shared<int>(0);
-  session_->server().batcher().submit([change, err] { *err = change(); },
-                                      [self = shared_from_this(), err] {
-                                        if (*err == 0) return self->finish(ErrorCode{}, "");
-                                        self->finish(error_from_errno(*err), std::strerror(*err));
-                                      });
+  session_->server().batcher().submit(
+      [change, err] { *err = change(); },
+      [self = shared_from_this(), err] {
+        if (*err == 0) return self->finish(ErrorCode{}, "");
+        if (*err == kForbiddenByRights) {
+          return self->finish(ErrorCode::FORBIDDEN, "this identity may not create new names");
+        }
+        if (*err == EEXIST) {
+          return self->finish(ErrorCode::EXISTS,
+                              "the name exists and this identity "
+                              "may not overwrite it");
+        }
+        self->finish(error_from_errno(*err), std::strerror(*err));
+      });
 }
 
 void TreeRequest::finish(ErrorCode code, const std::string& message) {

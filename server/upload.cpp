@@ -14,54 +14,34 @@
 namespace ft::server {
 namespace {
 
-// Opens (or creates) a resumable upload's partial file and hashes what it
-// already holds. Data beyond the declared size cannot be a prefix of this
-// source, so it is dropped.
-int open_partial(int dir, const std::string& name, std::uint64_t size, Fd& file,
-                 StreamHash128& hash, std::uint64_t& offset) {
-  int fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return errno;
-  file.reset(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode)) return EINVAL;
-  offset = static_cast<std::uint64_t>(st.st_size);
-  if (offset > size) {
-    if (::ftruncate(fd, 0) != 0) return errno;
-    offset = 0;
-  }
-  // Sized to the data held: most uploads start with none, and a fresh
-  // 1 MiB buffer per file would cost more than the file.
-  Bytes buffer(
-      static_cast<std::size_t>(std::min<std::uint64_t>(offset, limits::kDefaultChunkSize)));
-  for (std::uint64_t at = 0; at < offset;) {
-    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      // Unreadable partial data is worth nothing: start over.
-      hash.reset();
-      offset = 0;
-      return ::ftruncate(fd, 0) == 0 ? 0 : errno;
-    }
-    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, n));
-    hash.update(ByteSpan(buffer.data(), take));
-    at += take;
-  }
-  // The TTL cleanup counts age from the last activity.
-  ::futimens(fd, nullptr);
-  return 0;
-}
+constexpr const char* kReserveMessage =
+    "upload refused: would leave less than the server's free-space reserve";
 
-int write_all(int fd, ByteSpan bytes, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t n =
-        ::pwrite(fd, bytes.data() + done, bytes.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return n < 0 ? errno : EIO;
-    done += static_cast<std::size_t>(n);
+// The checks of a PUT that need the disk, made on the thread pool before
+// anything is created: whether the identity may write the final name (in
+// `parent`, -1 when that directory does not exist yet), and whether
+// `needed` more bytes leave the free-space reserve. Checked against the
+// identity's root, so a 2^63-byte declaration costs one fstatvfs.
+using Refusal = Upload::Refusal;
+
+std::optional<Refusal> refuse_put(int root, int parent, const std::string& name, NamePolicy names,
+                                  std::uint64_t needed, std::uint64_t reserve) {
+  const int verdict = check_name_policy(parent, name, names);
+  if (verdict == kForbiddenByRights) {
+    return Refusal{ErrorCode::FORBIDDEN, "this identity may not create new files"};
   }
-  return 0;
+  if (verdict == EEXIST) {
+    return Refusal{ErrorCode::EXISTS, "the file exists and this identity may not overwrite it"};
+  }
+  if (verdict != 0) return Refusal{error_from_errno(verdict), std::strerror(verdict)};
+  std::uint64_t available = 0;
+  if (int err = available_bytes(root, available)) {
+    return Refusal{error_from_errno(err), std::strerror(err)};
+  }
+  if (needed > available || available - needed < reserve) {
+    return Refusal{ErrorCode::NO_SPACE, kReserveMessage};
+  }
+  return std::nullopt;
 }
 
 std::string parent_of(const std::vector<std::string>& components) {
@@ -85,7 +65,23 @@ Upload::Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put)
       put_(std::move(put)),
       resumable_((put_.put_flags & kPutResumable) != 0),
       eager_((put_.put_flags & kPutEager) != 0),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()) {
+  const Access& access = session_->access();
+  names_.create = access.allows(kRightCreate);
+  names_.overwrite = access.allows(kRightOverwrite);
+}
+
+Upload::~Upload() {
+  // Every way an upload ends releases its slot; this only covers a path
+  // that was missed, so the identity never loses a slot for good.
+  release_slot();
+}
+
+void Upload::release_slot() {
+  if (!slot_held_) return;
+  slot_held_ = false;
+  session_->server().release_upload_slot(session_->access().identity);
+}
 
 void Upload::refuse_later(ErrorCode code, std::string message) {
   refusing_ = true;  // an eager client's DATA and END are dropped meanwhile
@@ -108,50 +104,119 @@ void Upload::open() {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
-  components_ = split_path(put_.path);
-  // An eager upload opens, writes and commits its file in one batch once
-  // its END is here (commit_eager); nothing touches the disk before.
-  if (eager_) return;
-  const std::string partial = resumable_ ? partial_file_name(put_) : "";
-  if (resumable_) {
-    std::string key = parent_of(components_) + partial;
-    if (!session_->server().claim_partial(key)) {
-      return refuse_later(ErrorCode::BUSY, "another upload of this file is in progress");
-    }
-    claim_ = std::move(key);
+  if (!names_.create && !names_.overwrite) {
+    return refuse_later(ErrorCode::FORBIDDEN, "this identity may not upload files");
   }
+  const ServerOptions& options = session_->server().options();
+  if (options.max_file_size != 0 && put_.size > options.max_file_size) {
+    return refuse_later(ErrorCode::FILE_TOO_LARGE,
+                        "file of " + std::to_string(put_.size) +
+                            " bytes is larger than the server's limit of " +
+                            std::to_string(options.max_file_size) + " bytes");
+  }
+  if (!session_->server().acquire_upload_slot(session_->access().identity)) {
+    return refuse_later(ErrorCode::TOO_MANY_UPLOADS,
+                        "more than " + std::to_string(options.max_uploads_per_identity) +
+                            " uploads open for this identity");
+  }
+  slot_held_ = true;
+  components_ = split_path(put_.path);
+  // An eager upload checks, opens, writes and commits its file in one batch
+  // once its END is here (commit_eager); nothing touches the disk before.
+  if (eager_) return;
+  // First the checks (rights on the final name, free space), before
+  // anything is created. A plain upload then creates its temporary file in
+  // the same job; a resumable one first claims its partial file, whose key
+  // names the identity's root (open_partial_file).
   struct Outcome {
-    int err = 0;
-    std::uint64_t offset = 0;
-    Hash128 prefix;
+    std::optional<Refusal> refusal;
+    std::string root_id;
   };
   auto disk = std::make_shared<DiskState>();
   auto outcome = std::make_shared<Outcome>();
   const int root = session_->root_fd();
   const std::vector<std::string> components = components_;
+  const std::string partial = resumable_ ? partial_file_name(put_) : "";
+  const std::uint64_t size = put_.size;
+  const std::uint64_t reserve = options.free_space_reserve;
+  const NamePolicy names = names_;
+  job_running_ = true;
+  session_->server().batcher().submit(
+      [disk, outcome, root, components, partial, size, reserve, names] {
+        auto refuse = [&](int err) {
+          outcome->refusal = Refusal{error_from_errno(err), std::strerror(err)};
+        };
+        Fd parent;
+        int err = open_existing_parent(root, components, parent);
+        if (err != 0 && err != ENOENT) return refuse(err);
+        const bool missing = err == ENOENT;
+        // Partial data already held needs no more space.
+        std::uint64_t held = 0;
+        struct stat st;
+        if (!missing && !partial.empty() &&
+            ::fstatat(parent.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= size) {
+          held = static_cast<std::uint64_t>(st.st_size);
+        }
+        outcome->refusal = refuse_put(root, missing ? -1 : parent.get(), components.back(), names,
+                                      size - held, reserve);
+        if (outcome->refusal) return;
+        if (!partial.empty()) {
+          disk->dir = std::move(parent);  // still closed when missing
+          if ((err = directory_identity(root, outcome->root_id)) != 0) refuse(err);
+          return;
+        }
+        if (missing && (err = open_parent_creating(root, components, parent)) != 0) {
+          return refuse(err);
+        }
+        disk->dir = std::move(parent);
+        if ((err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file)) != 0) {
+          refuse(err);
+        }
+      },
+      [self = shared_from_this(), disk, outcome] {
+        self->job_running_ = false;
+        self->disk_ = disk;
+        if (self->aborted_) return self->cleanup(self->keep_partial_);
+        if (outcome->refusal) return self->fail(outcome->refusal->code, outcome->refusal->message);
+        if (!self->resumable_) return self->opened(0, 0, Hash128{});
+        // The key names the identity's root by device and inode: identities
+        // with different sub-directories never share a key, and two that
+        // share a root share its partial files (docs/server.md "Rights").
+        std::string key =
+            outcome->root_id + "/" + parent_of(self->components_) + partial_file_name(self->put_);
+        if (!self->session_->server().claim_partial(key)) {
+          return self->fail(ErrorCode::BUSY, "another upload of this file is in progress");
+        }
+        self->claim_ = std::move(key);
+        self->open_partial_file();
+      });
+}
+
+void Upload::open_partial_file() {
+  struct Outcome {
+    int err = 0;
+    std::uint64_t offset = 0;
+    Hash128 prefix;
+  };
+  auto disk = disk_;
+  auto outcome = std::make_shared<Outcome>();
+  const int root = session_->root_fd();
+  const std::vector<std::string> components = components_;
+  const std::string partial = partial_file_name(put_);
   const std::uint64_t size = put_.size;
   job_running_ = true;
   session_->server().batcher().submit(
       [disk, outcome, root, components, partial, size] {
         int& err = outcome->err;
-        if ((err = open_parent_creating(root, components, disk->dir)) != 0) return;
-        struct stat st;
-        if (::fstatat(disk->dir.get(), components.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISDIR(st.st_mode)) {
-          err = EISDIR;
-          return;
-        }
-        if (partial.empty()) {
-          err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file);
-          return;
-        }
+        if (!disk->dir && (err = open_parent_creating(root, components, disk->dir)) != 0) return;
         disk->temp_name = partial;
-        err = open_partial(disk->dir.get(), partial, size, disk->file, disk->hash, outcome->offset);
+        err = open_partial_data(disk->dir.get(), partial, size, disk->file, disk->hash,
+                                outcome->offset);
         outcome->prefix = disk->hash.digest();
       },
-      [self = shared_from_this(), disk, outcome] {
+      [self = shared_from_this(), outcome] {
         self->job_running_ = false;
-        self->disk_ = disk;
         self->opened(outcome->err, outcome->offset, outcome->prefix);
       });
 }
@@ -249,14 +314,24 @@ void Upload::commit_eager() {
   auto chunks = std::make_shared<std::deque<Chunk>>(std::move(queue_));
   queue_.clear();
   auto item = std::make_shared<CommitItem>();
+  item->root = session_->root_fd();
   item->final_name = components_.back();
   item->mode = put_.mode;
   item->mtime_ns = put_.mtime_ns;
+  item->no_replace = !names_.overwrite;
   item->expected = end_.file_hash;
   item->hash = &disk->hash;
   const std::vector<std::string> components = components_;
-  item->prepare = [disk, chunks, components](CommitItem& c, BatchDirs& dirs) {
-    const int dir = dirs.parent_of(components);
+  const NamePolicy names = names_;
+  const std::uint64_t size = put_.size;
+  const std::uint64_t reserve = session_->server().options().free_space_reserve;
+  item->prepare = [disk, chunks, components, names, size, reserve](CommitItem& c, BatchDirs& dirs) {
+    // The same checks as a plain upload's, before anything is created.
+    const int parent = dirs.existing_parent_of(c.root, components);
+    if (parent < 0 && parent != -ENOENT) return -parent;
+    disk->refusal = refuse_put(c.root, parent, components.back(), names, size, reserve);
+    if (disk->refusal) return EPERM;
+    const int dir = parent >= 0 ? parent : dirs.parent_of(c.root, components);
     if (dir < 0) return -dir;
     // Created with its final permission bits when the umask keeps them all:
     // one fchmod less per small file.
@@ -271,7 +346,7 @@ void Upload::commit_eager() {
     c.temp_name = disk->temp_name;
     for (Chunk& chunk : *chunks) {
       ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
-      if (int err = write_all(disk->file.get(), bytes, chunk.offset)) return err;
+      if (int err = write_all_at(disk->file.get(), bytes, chunk.offset)) return err;
       disk->hash.update(bytes);
     }
     return 0;
@@ -293,12 +368,13 @@ void Upload::commit_eager() {
     }
     disk->temp_name = item->temp_name;  // cleared if it was renamed into place
     self->state_ = State::kReceiving;   // lets fail() run its course
-    if (!item->hash_ok) {
+    if (disk->refusal) {
+      self->fail(disk->refusal->code, disk->refusal->message);
+    } else if (!item->hash_ok) {
       self->fail(ErrorCode::CHECKSUM_MISMATCH,
                  "whole-file XXH3-128 does not match the data received");
     } else if (item->err != 0) {
-      self->fail(error_from_errno(item->err),
-                 std::string("commit failed: ") + std::strerror(item->err));
+      self->fail_commit(item->err);
     } else {
       Bytes out;
       encode_ok(out, self->id_);
@@ -356,7 +432,7 @@ void Upload::pump() {
             disk->hash.reset();
           }
           ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
-          if ((*err = write_all(disk->file.get(), bytes, chunk.offset)) != 0) return;
+          if ((*err = write_all_at(disk->file.get(), bytes, chunk.offset)) != 0) return;
           // Only bytes that reached the file count toward the file's hash.
           disk->hash.update(bytes);
         }
@@ -395,6 +471,7 @@ void Upload::commit() {
   item->final_name = components_.back();
   item->mode = put_.mode;
   item->mtime_ns = put_.mtime_ns;
+  item->no_replace = !names_.overwrite;
   item->expected = end_.file_hash;
   item->hash = &disk->hash;
   job_running_ = true;
@@ -406,10 +483,7 @@ void Upload::commit() {
       return self->fail(ErrorCode::CHECKSUM_MISMATCH,
                         "whole-file XXH3-128 does not match the data received");
     }
-    if (item->err != 0) {
-      return self->fail(error_from_errno(item->err),
-                        std::string("commit failed: ") + std::strerror(item->err));
-    }
+    if (item->err != 0) return self->fail_commit(item->err);
     Bytes out;
     encode_ok(out, self->id_);
     self->session_->send_frame(std::move(out));
@@ -423,6 +497,16 @@ void Upload::commit() {
         [] {});
     self->disk_.reset();
   });
+}
+
+void Upload::fail_commit(int err) {
+  // EEXIST only comes from a rename that may not replace: the name
+  // appeared after the upload was checked.
+  if (err == EEXIST && !names_.overwrite) {
+    return fail(ErrorCode::EXISTS,
+                "the file appeared meanwhile and this identity may not overwrite it");
+  }
+  fail(error_from_errno(err), std::string("commit failed: ") + std::strerror(err));
 }
 
 void Upload::submit_disk_job(std::size_t bytes, std::function<void()> work,
@@ -485,6 +569,7 @@ void Upload::abort(ErrorCode code, bool notify) {
 void Upload::finish(const std::string& result) {
   auto keep = shared_from_this();
   state_ = State::kFinished;
+  release_slot();
   session_->finish_request(id_, false);
   session_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
   if (!claim_.empty()) session_->server().release_partial(claim_);
@@ -492,6 +577,9 @@ void Upload::finish(const std::string& result) {
 }
 
 void Upload::cleanup(bool keep_partial) {
+  // The slot is free before the ERROR goes out: a client that saw it may
+  // start another upload at once.
+  release_slot();
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
   pending_error_.reset();

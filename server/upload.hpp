@@ -26,8 +26,18 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   static std::shared_ptr<Upload> start(std::shared_ptr<Session> session, std::uint32_t id,
                                        PutMsg put);
   Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put);
+  ~Upload() override;
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
   bool on_frame(Frame& frame) override;
   void abort(ErrorCode code, bool notify) override;
+
+  /// Why the server will not take an upload (rights, space, a failed
+  /// lookup), decided on the thread pool before anything is created.
+  struct Refusal {
+    ErrorCode code;
+    std::string message;
+  };
 
  private:
   enum class State { kOpening, kReceiving, kCommitting, kFinished };
@@ -42,11 +52,15 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
     Fd file;
     std::string temp_name;  // cleared once renamed into place
     StreamHash128 hash;     // of the bytes written, in order
+    std::optional<Refusal> refusal;
   };
 
   void refuse_later(ErrorCode code, std::string message);
   void open();
+  void open_partial_file();
   void opened(int err, std::uint64_t offset, const Hash128& prefix_hash);
+  void fail_commit(int err);
+  void release_slot();
   bool on_data(Frame& frame);
   bool on_end(Frame& frame);
   void rewind(std::uint64_t offset);
@@ -68,7 +82,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool resumable_;
   bool eager_;  // DATA and END come without waiting for PUT_READY
   std::vector<std::string> components_;
-  std::string claim_;  // the partial file's key in the server's registry
+  NamePolicy names_;        // what this identity may do to the final name
+  bool slot_held_ = false;  // counted in the identity's open uploads
+  std::string claim_;       // the partial file's key in the server's registry
   State state_ = State::kOpening;
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;

@@ -6,6 +6,8 @@
 namespace ft::server {
 namespace {
 
+std::size_t g_jobs_in_flight = 0;  // loop thread only
+
 struct Job {
   uv_work_t req{};
   std::function<void()> work;
@@ -25,6 +27,7 @@ void run_work(uv_work_t* req) noexcept {
 
 void after_work(uv_work_t* req, int) noexcept {
   std::unique_ptr<Job> job(static_cast<Job*>(req->data));
+  --g_jobs_in_flight;
   try {
     job->done();
   } catch (const std::exception& e) {
@@ -58,6 +61,11 @@ void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()
     std::abort();
   }
   job.release();
+  ++g_jobs_in_flight;
+}
+
+std::size_t jobs_in_flight() {
+  return g_jobs_in_flight;
 }
 
 int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request) {
@@ -96,6 +104,16 @@ std::string format_address(const struct sockaddr* address) {
   out += ':';
   out += std::to_string(port);
   return out;
+}
+
+std::string format_host(const struct sockaddr* address) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (address->sa_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const struct sockaddr_in6*>(address), host, sizeof host);
+  } else if (address->sa_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<const struct sockaddr_in*>(address), host, sizeof host);
+  }
+  return host;
 }
 
 }  // namespace ft::server

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "bytes.hpp"
 
@@ -14,6 +15,9 @@ namespace ft::server {
 /// job owns both closures until `done` has run; neither may throw (an
 /// exception is caught and logged, never crosses libuv).
 void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()> done);
+/// Jobs queued with queue_job() whose completion has not run yet (loop
+/// thread only): disk work in progress, which idle deadlines respect.
+std::size_t jobs_in_flight();
 
 /// One uv_write with its bytes: a head (frame header and small payloads)
 /// and an optional body (a chunk sent from where it lies). Freed in the
@@ -36,5 +40,7 @@ int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request);
 
 /// A printable "ADDR:PORT" (IPv6 in brackets) for a socket address.
 std::string format_address(const struct sockaddr* address);
+/// The address alone, without the port ("127.0.0.1", "::1").
+std::string format_host(const struct sockaddr* address);
 
 }  // namespace ft::server

@@ -34,6 +34,22 @@ bool has_c1(std::string_view s) {
   return false;
 }
 
+// Any code point that is_hidden_control() flags (bidi, zero-width, C1, ...);
+// only called on valid UTF-8.
+bool has_hidden(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    auto c = static_cast<unsigned char>(s[i]);
+    std::size_t length = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+    if (i + length > s.size()) return false;
+    std::uint32_t cp = length == 1 ? c : length == 2 ? c & 0x1F : length == 3 ? c & 0x0F : c & 0x07;
+    for (std::size_t k = 1; k < length; ++k)
+      cp = cp << 6 | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+    if (is_hidden_control(cp)) return true;
+    i += length;
+  }
+  return false;
+}
+
 void check_accepted_path(std::string_view path) {
   check(!path.empty());
   check(path.size() <= limits::kMaxPathBytes);
@@ -41,6 +57,7 @@ void check_accepted_path(std::string_view path) {
   check(path.find("//") == std::string_view::npos);
   check(!has_control(path));
   check(is_valid_utf8(path));
+  check(!has_hidden(path));
   const std::vector<std::string> parts = split_path(path);
   check(!parts.empty() && parts.size() <= limits::kMaxPathDepth);
   std::string joined;
@@ -62,7 +79,8 @@ void check_printable(std::string_view s) {
   check(is_valid_utf8(out));
   check(!has_control(out));
   check(!has_c1(out));
-  if (is_valid_utf8(s) && !has_control(s) && !has_c1(s)) check(out == s);
+  check(!has_hidden(out));
+  if (is_valid_utf8(s) && !has_control(s) && !has_c1(s) && !has_hidden(s)) check(out == s);
 }
 
 }  // namespace

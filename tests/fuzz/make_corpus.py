@@ -6,9 +6,16 @@ server; bits 1-2: split; bit 3: zero-copy input; bit 4: no hello; see
 fuzz_frame_decoder.cpp) followed by a byte stream: a valid hello and each
 message type, plus malformed streams. path_rules seeds are raw paths.
 
+The hostile-path corpus of the integration tests
+(tests/integration/hostile_paths.txt) adds a path_rules seed per case
+("hp_<name>") and a frame_decoder seed per case: the PUT of that path
+("hp_put_<name>"). The hostile frames of tests/integration/
+hostile_frames_test.cpp add "hf_<name>" seeds.
+
 Run from anywhere: python3 tests/fuzz/make_corpus.py
 """
 import os
+import re
 import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -131,6 +138,111 @@ path_seeds = {
     "deep": b"/".join([b"d"] * 65),
     "empty": b"",
 }
+
+
+def expand_hostile(text, out_dir="/tmp/ft-outside"):
+    """Expands a PATH field of hostile_paths.txt (escapes as documented there)."""
+    if text == "''":
+        return b""
+    out = bytearray()
+    i = 0
+
+    def parse(i, in_repeat):
+        result = bytearray()
+        while i < len(text):
+            c = text[i]
+            if c == "}" and in_repeat:
+                return result, i
+            if text.startswith("\\\\", i):
+                result += b"\\"
+                i += 2
+            elif text.startswith("\\x", i):
+                result.append(int(text[i + 2:i + 4], 16))
+                i += 4
+            elif c == "{":
+                star = text.index("*", i)
+                count = int(text[i + 1:star])
+                piece, end = parse(star + 1, True)
+                result += piece * count
+                i = end + 1
+            elif text.startswith("$OUT", i):
+                result += out_dir.encode()
+                i += 4
+            else:
+                result += c.encode()
+                i += 1
+        return result, i
+
+    out, _ = parse(0, False)
+    return bytes(out)
+
+
+def hostile_paths():
+    path = os.path.join(HERE, "..", "integration", "hostile_paths.txt")
+    cases = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.strip() or line.startswith("#"):
+                continue
+            name, _expected, field = line.split()[:3]
+            cases[name] = expand_hostile(field)
+    return cases
+
+
+for name, raw in hostile_paths().items():
+    path_seeds["hp_" + name] = raw
+    # The u16 length of a str caps what one PUT can carry.
+    if len(raw) <= 0xFFFF - 64:
+        frame_seeds["hp_put_" + name] = bytes([CLIENT]) + hello() + frame(0x10, 1, put(raw))
+
+# The hostile frames of tests/integration/hostile_frames_test.cpp.
+H = bytes([CLIENT]) + hello()
+list_a = s("a")
+put_f = put("f", 10)
+frame_seeds.update({
+    "hf_put_length_0": H + frame(0x10, 1),
+    "hf_list_length_0": H + frame(0x14, 1),
+    "hf_data_length_0": H + frame(0x10, 1, put_f) + frame(0x03, 1),
+    "hf_end_length_0": H + frame(0x10, 1, put_f) + frame(0x04, 1),
+    "hf_data_length_4g": H + frame(0x03, 1, length=0xFFFFFFFF),
+    "hf_put_length_4g": H + frame(0x10, 1, length=0xFFFFFFFF),
+    "hf_unknown_length_4g": H + frame(0x7F, 1, length=0xFFFFFFFF),
+    "hf_control_over_limit": H + frame(0x14, 1, length=65537),
+    "hf_data_over_limit": H + frame(0x03, 1, length=4194321),
+    "hf_data_at_limit": H + frame(0x03, 1, length=4194320),
+    "hf_str_longer_than_frame": H + frame(0x10, 1, b"\x03\xe8abc"),
+    "hf_str_length_ffff": H + frame(0x14, 1, b"\xff\xffab"),
+    "hf_put_fields_cut": H + frame(0x10, 1, put("f", 1)[:-4]),
+    "hf_data_shorter_than_prefix": H + frame(0x10, 1, put_f) + frame(0x03, 1, bytes(15)),
+    "hf_cancel_with_payload": H + frame(0x05, 1, b"\x01"),
+    "hf_data_offset_wraps": H + frame(0x10, 1, put_f)
+    + frame(0x03, 1, struct.pack(">Q", 2**64 - 3) + H64 + b"abcde"),
+    "hf_data_offset_max": H + frame(0x10, 1, put_f)
+    + frame(0x03, 1, struct.pack(">Q", 2**64 - 1) + H64 + b"a"),
+    "hf_data_after_end": H + frame(0x10, 1, put("f", 3))
+    + frame(0x03, 1, struct.pack(">Q", 0) + H64 + b"abc")
+    + frame(0x04, 1, struct.pack(">Q", 3) + H128)
+    + frame(0x03, 1, struct.pack(">Q", 3) + H64 + b"d"),
+    "hf_duplicate_end": H + frame(0x10, 1, put("f", 0))
+    + frame(0x04, 1, struct.pack(">Q", 0) + H128) * 2,
+    "hf_unknown_type_0x00": H + frame(0x00, 1),
+    "hf_unknown_type_0xff": H + frame(0xFF, 1),
+    "hf_put_flag_0x80": H + frame(0x10, 1, put_f, flags=0x80),
+    "hf_list_flag_more": H + frame(0x14, 1, list_a, flags=0x01),
+    "hf_list_flag_0x08": H + frame(0x14, 1, list_a, flags=0x08),
+    "hf_reserved_0x0001": H + frame(0x14, 1, list_a, reserved=0x0001),
+    "hf_request_id_0": H + frame(0x14, 0, list_a),
+    "hf_client_sends_ok": H + frame(0x02, 1),
+    "hf_client_sends_get_ready": H + frame(0x13, 1, bytes(24)),
+    "hf_http_put": bytes([CLIENT]) + b"PUT /f HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+    "hf_http_connect": bytes([CLIENT]) + b"CONNECT example.org:443 HTTP/1.1\r\n\r\n",
+    "hf_tls_client_hello": bytes([CLIENT])
+    + bytes.fromhex("160301002d01000029030300") + bytes(range(32))
+    + bytes.fromhex("000004130 1c02f0100".replace(" ", "")),
+    "hf_ssh_banner": bytes([CLIENT]) + b"SSH-2.0-OpenSSH_9.2\r\n",
+    "hf_magic_last_byte": bytes([CLIENT]) + MAGIC[:7] + b"\x01" + struct.pack(">HHI", 1, 1, 0),
+    "hf_magic_zeros": bytes([CLIENT]) + bytes(16),
+})
 
 
 def write(dirname, seeds):

@@ -166,6 +166,18 @@ bool ListeningProcess::wait_for_err(const std::string& text, std::chrono::second
   return true;
 }
 
+void ListeningProcess::collect_output() {
+  if (pid_ <= 0) return;
+  for (;;) {
+    struct pollfd fds[2] = {{stderr_fd_, POLLIN, 0}, {stdout_fd_, POLLIN, 0}};
+    if (::poll(fds, 2, 0) <= 0) return;
+    bool open = true;
+    if (fds[0].revents) open = drain(stderr_fd_, err_) && open;
+    if (fds[1].revents) open = drain(stdout_fd_, out_) && open;
+    if (!open) return;
+  }
+}
+
 void ListeningProcess::signal(int signal) {
   if (pid_ > 0) ::kill(pid_, signal);
 }

@@ -57,6 +57,9 @@ class ListeningProcess {
                     std::chrono::seconds deadline = std::chrono::seconds(20));
   /// Sends `signal` without waiting (SIGUSR1 to the proxy, for instance).
   void signal(int signal);
+  /// Reads what stderr and stdout hold now, without waiting: keeps a chatty
+  /// program from blocking on a full pipe during a long test.
+  void collect_output();
 
  private:
   pid_t pid_ = -1;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -102,6 +103,34 @@ bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
   }
+}
+
+std::optional<Bytes> RawClient::bytes_until_closed(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  Bytes received;
+  std::uint8_t buf[4096];
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return std::nullopt;
+    struct pollfd p = {fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0 || (n < 0 && errno == ECONNRESET)) return received;
+    if (n < 0) return std::nullopt;
+    received.insert(received.end(), buf, buf + n);
+  }
+}
+
+void RawClient::send_byte_by_byte(const Bytes& bytes) {
+  int one = 1;
+  ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  for (std::uint8_t b : bytes) send(Bytes{b});
+}
+
+void RawClient::shutdown_write() {
+  ::shutdown(fd_, SHUT_WR);
 }
 
 }  // namespace ft::testing

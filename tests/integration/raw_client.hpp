@@ -29,6 +29,18 @@ class RawClient {
   /// True if the server closed the connection (EOF) before the deadline.
   bool closed_by_peer(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   const Hello& server_hello() const { return decoder_.hello(); }
+  /// Every byte the server sends until it closes the connection (EOF or
+  /// reset), or nullopt if it is still open at the deadline. For a peer that
+  /// must be closed without an answer. Bytes already pulled into the decoder
+  /// by read_hello/read_frame are not included.
+  std::optional<Bytes> bytes_until_closed(
+      std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// Sends `bytes` one byte per segment (TCP_NODELAY), so the server sees
+  /// the stream arrive in the smallest pieces.
+  void send_byte_by_byte(const Bytes& bytes);
+  /// Half-closes the connection (no more bytes from us): the end of stream
+  /// the server sees.
+  void shutdown_write();
 
  private:
   DecodeStatus pull(std::chrono::milliseconds deadline);

@@ -1,9 +1,10 @@
 // ft_fake_server: a malicious ft server for the integration tests. It speaks
 // the real handshake (offering RESUME and TREES) and frames, but serves a
-// made-up tree whose names and link targets try to make a client write
-// outside its destination directory.
+// made-up tree and lies in its replies, to check that a client writes
+// nothing outside its destination, applies no mode bits beyond 0777,
+// refuses the absurd and prints every string it receives escaped.
 //
-//   ft_fake_server [--scenario hostile|chain|deep]
+//   ft_fake_server [--scenario NAME]
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
 // `listening on 127.0.0.1:PORT` on stdout once bound, and serves connections
@@ -11,18 +12,49 @@
 // it receives is logged on stderr as `request TYPE path="..."`.
 //
 // Scenarios (the tree is rooted at the remote directory "dir"):
-//   hostile  LIST answers names such as "../escape", "/abs", "a/b", "..",
-//            ".", "", ".ft-part.x", a name with ESC, and symlinks leading
-//            out ("../../etc", "/etc") beside good entries ("good.txt",
-//            "...", "sub/inner.txt", a link "good-link" -> "good.txt").
+//   hostile  (default) LIST answers names such as "../escape", "/abs", "a/b",
+//            "..", ".", "", ".ft-part.x", a name with ESC, and symlinks
+//            leading out ("../../etc", "/etc") beside good entries
+//            ("good.txt", "...", "sub/inner.txt", a link "good-link" ->
+//            "good.txt").
 //   chain    links that each look inside the tree on their own, but chain
 //            out of it: "sub/b" -> ".." and "a" -> "sub/b/.." (lexically
 //            "sub", physically the parent of the tree), then a directory
 //            also named "a" holding "pwned".
 //   deep     every directory holds "f" and a directory "sub", without end
 //            (a client must stop at the depth limit).
-// GET of any path answers the bytes "payload:PATH" with valid checksums,
-// whatever the path; MKDIR, SYMLINK and PUT are refused.
+//   wrongname  "dir" holds "file.txt", "localcode.txt" and "sub". Every
+//            STAT answers about "other-name"; GET "dir/file.txt" answers
+//            ERROR about "../../etc/passwd"; GET "dir/localcode.txt"
+//            answers ERROR with the local-only code 1002; LIST "dir/sub"
+//            answers ERROR about "etc".
+//   extra    more bytes than declared: "more.txt" (one DATA twice the
+//            declared size), "beyond.txt" (a second DATA past the declared
+//            size), "overlap.txt" (the second DATA starts inside the
+//            first), "bigend.txt" (END's size differs from GET_READY's),
+//            beside a good "good.txt".
+//   short    fewer bytes than declared: "short.txt" (half the DATA, then
+//            END), "early.txt" (END at once), beside "good.txt"; GET
+//            "dir/cut.txt" (not listed) sends half the DATA and hangs up.
+//   absurd   "dir" lists "huge" (2^63 bytes), "max" (2^64-1 bytes) and
+//            "ok.txt" twice (a file, then a directory); GET of "dir/huge"
+//            or "dir/max" declares that size and sends a few bytes. LIST
+//            "count" answers an ENTRIES whose count says 2^32-1 but holds
+//            one entry; LIST "endless" answers ENTRIES frames flagged MORE
+//            without end (the same 1000 names over and over, until the
+//            client hangs up).
+//   setuid   modes with set-id and sticky bits: "suid" 04755, "sgid-all"
+//            06777, "sticky" 01644, directory "stickydir" 01777 holding
+//            "inner" 02755; "dir" itself is 07777. GET declares the same.
+//   ansi     names, link targets and ERROR messages carrying ESC [ and
+//            ESC ] sequences, CR, BEL, the C1 CSI and bidi overrides:
+//            GET "dir/err.txt" and LIST "dir/sub" answer such an ERROR;
+//            GET "bye" answers it with request id 0 and hangs up.
+//   symlink  a plain tree ("dir/file.txt", "dir/sub/inner.txt"), for a
+//            destination that already holds symbolic links leading out.
+// Unless said otherwise, GET of any path answers the bytes "payload:PATH"
+// with valid checksums and the mode of its entry (0644 when unlisted);
+// MKDIR, SYMLINK and PUT are refused.
 //
 // Plain POSIX sockets and blocking I/O (one connection at a time): the tool
 // must stay simpler than the code it tests. The codec comes from ft_common.
@@ -36,9 +68,10 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <map>
+#include <limits>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "frame.hpp"
@@ -51,19 +84,58 @@ using ft::EntryType;
 
 constexpr std::int64_t kMtime = 1600000000000000000;
 constexpr std::size_t kMaxDeepLevels = 200;
+constexpr std::uint64_t kHugeSize = std::uint64_t{1} << 63;
+constexpr std::uint64_t kMaxSize = std::numeric_limits<std::uint64_t>::max();
+// Entries per ENTRIES frame of the endless listing, and a bound on the
+// whole so that the tool stops on its own even if a client never does.
+constexpr std::size_t kEndlessBatch = 1000;
+constexpr std::size_t kEndlessLimit = 50'000'000;
+// What the ansi scenario puts in names, link targets and messages: CSI and
+// OSC sequences, CR, BEL, the C1 CSI (U+009B) and bidi overrides (U+202E
+// RIGHT-TO-LEFT OVERRIDE, U+2066 LEFT-TO-RIGHT ISOLATE).
+constexpr const char* kAnsiMessage =
+    "\x1b[2J\x1b[31mdisk on fire\r\x1b]0;owned\x07 \xc2\x9b"
+    "31m \xe2\x80\xae"
+    "exe.txt \xe2\x81\xa6"
+    "isolated";
 
-enum class Scenario { kHostile, kChain, kDeep };
+enum class Scenario {
+  kHostile,
+  kChain,
+  kDeep,
+  kWrongName,
+  kExtra,
+  kShort,
+  kAbsurd,
+  kSetuid,
+  kAnsi,
+  kSymlink
+};
+
+constexpr std::pair<const char*, Scenario> kScenarios[] = {
+    {"hostile", Scenario::kHostile},     {"chain", Scenario::kChain},   {"deep", Scenario::kDeep},
+    {"wrongname", Scenario::kWrongName}, {"extra", Scenario::kExtra},   {"short", Scenario::kShort},
+    {"absurd", Scenario::kAbsurd},       {"setuid", Scenario::kSetuid}, {"ansi", Scenario::kAnsi},
+    {"symlink", Scenario::kSymlink},
+};
 
 std::string payload_for(const std::string& path) {
   return "payload:" + path;
 }
 
-Entry file(const std::string& name, const std::string& parent) {
-  return Entry{name, EntryType::kFile, payload_for(parent + "/" + name).size(), kMtime, 0644, {},
+ft::ByteSpan span_of(const std::string& bytes) {
+  return ft::ByteSpan(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+}
+
+Entry file(const std::string& name, const std::string& parent, std::uint32_t mode = 0644) {
+  return Entry{name, EntryType::kFile, payload_for(parent + "/" + name).size(), kMtime, mode, {},
                {}};
 }
-Entry directory(const std::string& name) {
-  return Entry{name, EntryType::kDirectory, 0, kMtime, 0755, {}, {}};
+Entry sized_file(const std::string& name, std::uint64_t size) {
+  return Entry{name, EntryType::kFile, size, kMtime, 0644, {}, {}};
+}
+Entry directory(const std::string& name, std::uint32_t mode = 0755) {
+  return Entry{name, EntryType::kDirectory, 0, kMtime, mode, {}, {}};
 }
 Entry symlink(const std::string& name, const std::string& target) {
   return Entry{name, EntryType::kSymlink, 0, kMtime, 0777, {}, target};
@@ -116,6 +188,58 @@ std::optional<std::vector<Entry>> listing(Scenario scenario, const std::string& 
       }
       return std::vector<Entry>{file("f", path), directory("sub")};
     }
+    case Scenario::kWrongName:
+      if (path == "dir") {
+        return std::vector<Entry>{file("file.txt", path), file("localcode.txt", path),
+                                  directory("sub")};
+      }
+      if (path == "dir/sub") return std::vector<Entry>{file("inner.txt", path)};
+      return std::nullopt;
+    case Scenario::kExtra:
+      if (path == "dir") {
+        return std::vector<Entry>{file("beyond.txt", path), file("bigend.txt", path),
+                                  file("good.txt", path), file("more.txt", path),
+                                  file("overlap.txt", path)};
+      }
+      return std::nullopt;
+    case Scenario::kShort:
+      if (path == "dir") {
+        return std::vector<Entry>{file("early.txt", path), file("good.txt", path),
+                                  file("short.txt", path)};
+      }
+      return std::nullopt;
+    case Scenario::kAbsurd:
+      if (path == "dir") {
+        return std::vector<Entry>{sized_file("huge", kHugeSize), sized_file("max", kMaxSize),
+                                  file("ok.txt", path), directory("ok.txt")};
+      }
+      return std::nullopt;
+    case Scenario::kSetuid:
+      if (path == "dir") {
+        return std::vector<Entry>{file("sgid-all", path, 06777), file("sticky", path, 01644),
+                                  directory("stickydir", 01777), file("suid", path, 04755)};
+      }
+      if (path == "dir/stickydir") return std::vector<Entry>{file("inner", path, 02755)};
+      return std::nullopt;
+    case Scenario::kAnsi:
+      if (path == "dir") {
+        return std::vector<Entry>{
+            file("bidi\xe2\x80\xaegnp.exe", path),
+            file("c1\xc2\x9bname", path),
+            file("cr\rname", path),
+            file("err.txt", path),
+            symlink("evil-link", "../\x1b[31m../x"),
+            symlink("link", "good\x1b[31m"),
+            file("osc\x1b]0;pwned\x07", path),
+            file("red\x1b[31mname", path),
+            directory("sub"),
+        };
+      }
+      return std::nullopt;
+    case Scenario::kSymlink:
+      if (path == "dir") return std::vector<Entry>{file("file.txt", path), directory("sub")};
+      if (path == "dir/sub") return std::vector<Entry>{file("inner.txt", path)};
+      return std::nullopt;
   }
   return std::nullopt;
 }
@@ -124,7 +248,9 @@ std::optional<std::vector<Entry>> listing(Scenario scenario, const std::string& 
 std::optional<Entry> stat_entry(Scenario scenario, const std::string& path) {
   auto slash = path.rfind('/');
   std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-  if (listing(scenario, path)) return directory(name);
+  if (listing(scenario, path)) {
+    return directory(name, scenario == Scenario::kSetuid && path == "dir" ? 07777 : 0755);
+  }
   if (slash == std::string::npos) return std::nullopt;
   auto parent = listing(scenario, path.substr(0, slash));
   if (!parent) return std::nullopt;
@@ -143,7 +269,7 @@ bool send_all(int fd, const ft::Bytes& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::send(fd, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && errno == EINTR && !g_stop) continue;
     if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
@@ -153,7 +279,7 @@ bool send_all(int fd, const ft::Bytes& bytes) {
 void log_request(const char* type, const std::string& path) {
   std::fprintf(stderr, "request %s path=\"", type);
   for (unsigned char c : path) {
-    if (c < 0x20 || c == 0x7f || c == '"' || c == '\\') {
+    if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
       std::fprintf(stderr, "\\x%02x", c);
     } else {
       std::fputc(c, stderr);
@@ -163,30 +289,168 @@ void log_request(const char* type, const std::string& path) {
   std::fflush(stderr);
 }
 
-void answer_error(ft::Bytes& out, std::uint32_t id, ft::ErrorCode code, const std::string& path) {
-  ft::encode_error(out, id, ft::ErrorMsg{static_cast<std::uint16_t>(code), path, "refused"});
+// What answering one request produced: frames to send, and whether the
+// connection ends after them.
+struct Reply {
+  int fd = -1;
+  ft::Bytes out;
+  bool hang_up = false;
+};
+
+void answer_error(ft::Bytes& out, std::uint32_t id, ft::ErrorCode code, const std::string& path,
+                  const std::string& message = "refused") {
+  ft::encode_error(out, id, ft::ErrorMsg{static_cast<std::uint16_t>(code), path, message});
 }
 
-// Answers one request frame into `out`; false ends the connection.
-bool answer(Scenario scenario, const ft::Frame& frame, ft::Bytes& out) {
+// ENTRIES flagged MORE, kEndlessBatch entries each (the same names again
+// and again: the frame is encoded once), until the client stops reading
+// (the send fails) or a stop signal.
+void stream_endless_listing(Reply& reply, std::uint32_t id) {
+  if (!send_all(reply.fd, reply.out)) return;
+  reply.out.clear();
+  std::vector<Entry> batch;
+  for (std::size_t i = 0; i < kEndlessBatch; ++i) {
+    char name[32];
+    std::snprintf(name, sizeof name, "f%06zu", i);
+    batch.push_back(sized_file(name, 1));
+  }
+  ft::Bytes frame;
+  ft::encode_entries(frame, id, batch);
+  frame[1] |= ft::kFlagMore;  // one frame per batch: it lacks the flag as the last one
+  for (std::size_t sent = 0; sent < kEndlessLimit && !g_stop; sent += kEndlessBatch) {
+    if (!send_all(reply.fd, frame)) break;
+  }
+  reply.hang_up = true;
+}
+
+// GET with the faults of the scenario; false: not a special path.
+bool answer_faulty_get(Scenario scenario, std::uint32_t id, const std::string& path, Reply& reply) {
+  ft::Bytes& out = reply.out;
+  const std::string bytes = payload_for(path);
+  const ft::ByteSpan all = span_of(bytes);
+  const std::uint64_t whole = bytes.size();
+  const std::uint64_t half = whole / 2;
+  auto ready = [&](std::uint64_t size) {
+    ft::encode_get_ready(out, id, ft::GetReadyMsg{size, kMtime, 0644, ft::limits::kMinChunkSize});
+  };
+  auto data = [&](std::uint64_t from, std::uint64_t to) {
+    ft::encode_data(out, id, from, all.subspan(from, to - from));
+  };
+  auto end = [&](std::uint64_t size, ft::ByteSpan hashed) {
+    ft::encode_end(out, id, ft::EndMsg{size, ft::hash128(hashed)});
+  };
+  switch (scenario) {
+    case Scenario::kWrongName:
+      if (path == "dir/localcode.txt") {
+        answer_error(out, id, static_cast<ft::ErrorCode>(1002), path);
+      } else {
+        answer_error(out, id, ft::ErrorCode::NOT_FOUND, "../../etc/passwd");
+      }
+      return true;
+    case Scenario::kExtra:
+      if (path == "dir/more.txt") {
+        ready(half);
+        data(0, whole);
+        end(whole, all);
+      } else if (path == "dir/beyond.txt") {
+        ready(half);
+        data(0, half);
+        data(half, whole);
+        end(whole, all);
+      } else if (path == "dir/overlap.txt") {
+        ready(whole);
+        data(0, half);
+        data(half - 3, whole);
+        end(whole, all);
+      } else if (path == "dir/bigend.txt") {
+        ready(half);
+        data(0, half);
+        end(whole, all.subspan(0, half));
+      } else {
+        return false;
+      }
+      return true;
+    case Scenario::kShort:
+      if (path == "dir/short.txt") {
+        ready(whole);
+        data(0, half);
+        end(whole, all);
+      } else if (path == "dir/early.txt") {
+        ready(whole);
+        end(whole, all);
+      } else if (path == "dir/cut.txt") {
+        ready(whole);
+        data(0, half);
+        reply.hang_up = true;
+      } else {
+        return false;
+      }
+      return true;
+    case Scenario::kAbsurd:
+      if (path == "dir/huge" || path == "dir/max") {
+        ready(path == "dir/huge" ? kHugeSize : kMaxSize);
+        data(0, whole);
+        end(whole, all);
+        return true;
+      }
+      return false;
+    case Scenario::kAnsi:
+      if (path == "dir/err.txt") {
+        answer_error(out, id, ft::ErrorCode::IO_ERROR, path, kAnsiMessage);
+        return true;
+      }
+      if (path == "bye") {
+        answer_error(out, 0, ft::ErrorCode::INTERNAL, "", kAnsiMessage);
+        reply.hang_up = true;
+        return true;
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+// Answers one request frame into `reply`; false ends the connection at once.
+bool answer(Scenario scenario, const ft::Frame& frame, Reply& reply) {
   const std::uint32_t id = frame.header.request_id;
+  ft::Bytes& out = reply.out;
   switch (frame.header.type) {
     case ft::FrameType::kList: {
       auto msg = ft::decode_path_msg(frame.payload);
       if (!msg) return false;
       log_request("LIST", msg->path);
+      if (scenario == Scenario::kAbsurd && msg->path == "count") {
+        // One entry, but a count that says 2^32-1 of them.
+        ft::Bytes entries;
+        ft::encode_entries(entries, id, {sized_file("one", 1)});
+        std::memset(entries.data() + ft::limits::kFrameHeaderSize, 0xff, 4);
+        out.insert(out.end(), entries.begin(), entries.end());
+        return true;
+      }
+      if (scenario == Scenario::kAbsurd && msg->path == "endless") {
+        stream_endless_listing(reply, id);
+        return true;
+      }
+      if (scenario == Scenario::kWrongName && msg->path == "dir/sub") {
+        answer_error(out, id, ft::ErrorCode::NOT_FOUND, "etc");
+        return true;
+      }
+      if (scenario == Scenario::kAnsi && msg->path == "dir/sub") {
+        answer_error(out, id, ft::ErrorCode::PERMISSION_DENIED, msg->path, kAnsiMessage);
+        return true;
+      }
       auto entries = listing(scenario, msg->path);
       if (!entries) {
-        answer_error(out, id, ft::ErrorCode::NOT_FOUND, msg->path);
+        const bool is_file = stat_entry(scenario, msg->path).has_value();
+        answer_error(out, id, is_file ? ft::ErrorCode::NOT_A_DIRECTORY : ft::ErrorCode::NOT_FOUND,
+                     msg->path);
         return true;
       }
       const auto fields =
           static_cast<std::uint8_t>(frame.header.flags & (ft::kFlagHashes | ft::kFlagTargets));
       for (auto& e : *entries) {
         if (e.type == EntryType::kFile) {
-          auto bytes = payload_for(msg->path + "/" + e.name);
-          e.content_hash = ft::hash128(
-              ft::ByteSpan(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()));
+          e.content_hash = ft::hash128(span_of(payload_for(msg->path + "/" + e.name)));
         }
       }
       ft::encode_entries(out, id, *entries, fields);
@@ -201,6 +465,7 @@ bool answer(Scenario scenario, const ft::Frame& frame, ft::Bytes& out) {
         answer_error(out, id, ft::ErrorCode::NOT_FOUND, msg->path);
         return true;
       }
+      if (scenario == Scenario::kWrongName) entry->name = "other-name";
       ft::encode_entries(out, id, {*entry});
       return true;
     }
@@ -208,14 +473,17 @@ bool answer(Scenario scenario, const ft::Frame& frame, ft::Bytes& out) {
       auto msg = ft::decode_get(frame.payload);
       if (!msg) return false;
       log_request("GET", msg->path);
+      if (answer_faulty_get(scenario, id, msg->path, reply)) return true;
       const std::string bytes = payload_for(msg->path);
       if (msg->offset > bytes.size()) {
         answer_error(out, id, ft::ErrorCode::BAD_OFFSET, msg->path);
         return true;
       }
-      const ft::ByteSpan all(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
+      const ft::ByteSpan all = span_of(bytes);
+      auto entry = stat_entry(scenario, msg->path);
+      const std::uint32_t mode = entry ? entry->mode : 0644;
       ft::encode_get_ready(out, id,
-                           ft::GetReadyMsg{bytes.size(), kMtime, 0644, ft::limits::kMinChunkSize});
+                           ft::GetReadyMsg{bytes.size(), kMtime, mode, ft::limits::kMinChunkSize});
       if (msg->offset < bytes.size())
         ft::encode_data(out, id, msg->offset, all.subspan(msg->offset));
       ft::encode_end(out, id, ft::EndMsg{bytes.size(), ft::hash128(all)});
@@ -258,7 +526,7 @@ void serve(int fd, Scenario scenario) {
     while (!rest.empty()) {
       std::size_t taken = decoder.feed(rest);
       rest = rest.subspan(taken);
-      ft::Bytes out;
+      Reply reply{fd, {}, false};
       for (;;) {
         auto status = decoder.next();
         if (status == ft::DecodeStatus::kNeedMore) break;
@@ -268,12 +536,14 @@ void serve(int fd, Scenario scenario) {
         }
         if (status == ft::DecodeStatus::kHello) {
           const auto caps = decoder.hello().capabilities & ft::kKnownCapabilities;
-          ft::encode_hello(out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
+          ft::encode_hello(reply.out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
           continue;
         }
-        if (!answer(scenario, decoder.take_frame(), out)) return;
+        if (!answer(scenario, decoder.take_frame(), reply)) return;
+        if (reply.hang_up) break;
       }
-      if (!out.empty() && !send_all(fd, out)) return;
+      if (!reply.out.empty() && !send_all(fd, reply.out)) return;
+      if (reply.hang_up) return;
     }
   }
 }
@@ -282,16 +552,21 @@ void serve(int fd, Scenario scenario) {
 
 int main(int argc, char** argv) {
   Scenario scenario = Scenario::kHostile;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    std::string value = i + 1 < argc ? argv[i + 1] : "";
-    if (arg == "--scenario" && (value == "hostile" || value == "chain" || value == "deep")) {
-      scenario = value == "hostile" ? Scenario::kHostile
-                 : value == "chain" ? Scenario::kChain
-                                    : Scenario::kDeep;
-      ++i;
-    } else {
-      std::fprintf(stderr, "usage: %s [--scenario hostile|chain|deep]\n", argv[0]);
+  // Arguments come in pairs: --scenario NAME.
+  for (int i = 1; i < argc; i += 2) {
+    const std::string arg = argv[i];
+    const std::string value = i + 1 < argc ? argv[i + 1] : "";
+    bool known = false;
+    for (const auto& [name, which] : kScenarios) {
+      if (arg == "--scenario" && value == name) {
+        scenario = which;
+        known = true;
+      }
+    }
+    if (!known) {
+      std::fprintf(stderr, "usage: %s [--scenario NAME]; NAME is one of:", argv[0]);
+      for (const auto& [name, which] : kScenarios) std::fprintf(stderr, " %s", name);
+      std::fprintf(stderr, "\n");
       return 2;
     }
   }

@@ -4,6 +4,8 @@
 //   ft_test_proxy --target 127.0.0.1:PORT [--flip-upstream N]
 //                 [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]
 //                 [--stall-after N] [--stall-downstream-after N] [--flip-every N]
+//                 [--record FILE]
+//   ft_test_proxy --target 127.0.0.1:PORT --replay FILE
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
 // `listening on 127.0.0.1:PORT` on stdout once bound, and forwards every
@@ -17,8 +19,16 @@
 //   --stall-after N             once N bytes went client -> server, forward nothing
 //                               more in either direction until SIGUSR1
 //   --stall-downstream-after N  the same, counting server -> client bytes
+//   --record FILE               write the client -> server bytes (as delivered to
+//                               the server) to FILE, created 0600 or truncated
 // When a stall begins the proxy prints the line `stalled` on stdout (after the
 // ready line) and flushes it, so a test can wait for it through a pipe.
+//
+// --replay FILE is another mode, not a proxy: it connects once to the target,
+// sends FILE's bytes (a session captured with --record, say), reads what the
+// server answers until it closes the connection, and prints one line on
+// stdout: `replay: sent=S received=R closed` (exit status 0) or, if the
+// server kept the connection open for 10 s, `... open` (exit status 1).
 //
 // One fault applies to EVERY connection, a persistent corruption:
 //   --flip-every N  XOR 0xFF into one byte of every N bytes of DATA content
@@ -27,6 +37,10 @@
 //                   are touched, never a frame header or the offset and hash
 //                   in front of the bytes: the damage is always a chunk whose
 //                   hash fails, never a protocol error.
+//
+// A side that fails (a reset) ends only the direction towards it: what the
+// other side sent before is still delivered (a TLS alert, an ERROR frame), as
+// over a direct connection, and its end of stream passed on.
 //
 // When a connection ends (or at exit, for those still open) the proxy prints
 // `ft_test_proxy: connection K: upstream=U downstream=D REASON` on stderr (K
@@ -53,7 +67,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <memory>
 #include <optional>
 #include <string>
@@ -77,14 +93,18 @@ struct Options {
   std::optional<std::uint64_t> stall_after;
   std::optional<std::uint64_t> stall_downstream_after;
   std::optional<std::uint64_t> flip_every;
+  std::string record_path;
+  std::string replay_path;
 };
 
 void usage(const char* program) {
   std::fprintf(stderr,
                "usage: %s --target 127.0.0.1:PORT|[::1]:PORT [--flip-upstream N]\n"
                "       [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]\n"
-               "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n",
-               program);
+               "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n"
+               "       [--record FILE]\n"
+               "       %s --target 127.0.0.1:PORT --replay FILE\n",
+               program, program);
 }
 
 std::optional<std::uint64_t> parse_number(std::string_view text) {
@@ -180,6 +200,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
         return std::nullopt;
       }
       have_target = true;
+      continue;
+    }
+    if (name == "--record" || name == "--replay") {
+      (name == "--record" ? options.record_path : options.replay_path) = std::string(*value);
       continue;
     }
     std::optional<std::uint64_t>* slot = nullptr;
@@ -298,10 +322,16 @@ struct Direction {
   std::uint64_t written_total = 0;
   std::optional<std::uint64_t> flip_at;
   std::optional<DataCorrupter> corrupter;  // --flip-every
+  int record_fd = -1;                      // --record: copy of what is delivered
   std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
   std::optional<std::uint64_t> stall_at;   // stall once this much went out
   bool eof = false;                        // `from` has reached end of stream
   bool shut = false;                       // shutdown(to, SHUT_WR) done
+  // `to` failed (reset): this direction is over, its bytes dropped, while
+  // the other one still delivers what its peer sent before the reset (a TLS
+  // alert, an ERROR frame), as a direct TCP connection would.
+  bool broken = false;
+  bool reset_seen = false;  // `from` ended with an error rather than a FIN
 
   /// How many more bytes may be read before a cut or a stall point.
   std::optional<std::uint64_t> read_allowance() const {
@@ -313,8 +343,9 @@ struct Direction {
   bool pending() const { return begin < end; }
   bool wants_read() const {
     auto allowance = read_allowance();
-    return !eof && end < buffer.size() && (!allowance || *allowance > 0);
+    return !eof && !broken && end < buffer.size() && (!allowance || *allowance > 0);
   }
+  bool done() const { return shut || broken; }
   bool stall_reached() const { return stall_at && written_total >= *stall_at; }
 };
 
@@ -323,9 +354,8 @@ struct Session {
   int id = 0;
   int client = -1;
   int server = -1;
-  Direction up;    // client -> server
-  Direction down;  // server -> client
-  bool dead = false;
+  Direction up;          // client -> server
+  Direction down;        // server -> client
   bool stalled = false;  // forwarding nothing until SIGUSR1
 
   ~Session() {
@@ -337,7 +367,7 @@ struct Session {
     return (up.limit && up.written_total >= *up.limit) ||
            (down.limit && down.written_total >= *down.limit);
   }
-  bool finished() const { return dead || cut_reached() || (up.shut && down.shut); }
+  bool finished() const { return cut_reached() || (up.done() && down.done()); }
 
   /// Enters the stall once a stall point was delivered; says whether it did.
   bool check_stall() {
@@ -353,7 +383,7 @@ struct Session {
   }
   const char* state() const {
     if (cut_reached()) return "cut";
-    if (dead) return "reset";
+    if (up.broken || down.broken || up.reset_seen || down.reset_seen) return "reset";
     if (up.shut && down.shut) return "closed";
     return "open";
   }
@@ -367,7 +397,7 @@ void report(const Session& session) {
   std::fflush(stderr);
 }
 
-enum class Step { kProgress, kIdle, kFailed };
+enum class Step { kProgress, kIdle };
 
 // Reads what fits, flipping the target byte if it is in this read.
 Step read_some(Direction& direction) {
@@ -379,7 +409,10 @@ Step read_some(Direction& direction) {
   ssize_t got = recv(direction.from, direction.buffer.data() + direction.end, room, 0);
   if (got < 0) {
     if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Step::kIdle;
-    return Step::kFailed;
+    // A reset: what came before it was read already; pass on the end.
+    direction.eof = true;
+    direction.reset_seen = true;
+    return Step::kProgress;
   }
   if (got == 0) {
     direction.eof = true;
@@ -406,7 +439,22 @@ Step write_some(Direction& direction) {
                         direction.end - direction.begin, MSG_NOSIGNAL);
     if (sent < 0) {
       if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) return Step::kIdle;
-      return Step::kFailed;
+      direction.broken = true;
+      direction.begin = direction.end = 0;
+      return Step::kProgress;
+    }
+    if (direction.record_fd >= 0) {
+      const unsigned char* from = direction.buffer.data() + direction.begin;
+      for (std::size_t left = static_cast<std::size_t>(sent); left > 0;) {
+        ssize_t n = write(direction.record_fd, from, left);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+          std::fprintf(stderr, "ft_test_proxy: --record: %s\n", std::strerror(errno));
+          std::exit(kExitFailure);
+        }
+        from += n;
+        left -= static_cast<std::size_t>(n);
+      }
     }
     direction.begin += static_cast<std::size_t>(sent);
     direction.written_total += static_cast<std::uint64_t>(sent);
@@ -414,7 +462,7 @@ Step write_some(Direction& direction) {
     if (direction.begin == direction.end) direction.begin = direction.end = 0;
     return Step::kProgress;
   }
-  if (direction.eof && !direction.shut) {
+  if (direction.eof && !direction.shut && !direction.broken) {
     // A half-close is forwarded as a half-close, so request/response
     // exchanges that rely on it behave as they would without the proxy.
     shutdown(direction.to, SHUT_WR);
@@ -446,10 +494,6 @@ void pump(Session& session) {
     progress = false;
     for (Direction* direction : {&session.up, &session.down}) {
       for (auto step : {read_some(*direction), write_some(*direction)}) {
-        if (step == Step::kFailed) {
-          session.dead = true;
-          return;
-        }
         if (step == Step::kProgress) progress = true;
       }
       if (session.finished()) return;
@@ -461,9 +505,11 @@ short events_for(const Session& session, const Direction& reading, const Directi
   short events = 0;
   if (session.stalled) return events;
   if (reading.wants_read()) events |= POLLIN;
-  if (writing.pending() || (writing.eof && !writing.shut)) events |= POLLOUT;
+  if (!writing.broken && (writing.pending() || (writing.eof && !writing.shut))) events |= POLLOUT;
   return events;
 }
+
+int g_record_fd = -1;  // --record, for the first connection
 
 std::unique_ptr<Session> open_session(int listener, const Options& options, int id) {
   int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -494,12 +540,80 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
     session->down.limit = options.cut_downstream_after;
     session->up.stall_at = options.stall_after;
     session->down.stall_at = options.stall_downstream_after;
+    session->up.record_fd = g_record_fd;
   }
   if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
   return session;
 }
 
+// --replay: sends the file's bytes on one connection and waits for the
+// server to close it.
+int replay(const Options& options) {
+  std::string bytes;
+  {
+    int fd = open(options.replay_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      std::fprintf(stderr, "ft_test_proxy: --replay %s: %s\n", options.replay_path.c_str(),
+                   std::strerror(errno));
+      return kExitFailure;
+    }
+    char chunk[65536];
+    ssize_t n;
+    while ((n = read(fd, chunk, sizeof chunk)) > 0)
+      bytes.append(chunk, static_cast<std::size_t>(n));
+    close(fd);
+  }
+  int fd = socket(options.target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 ||
+      connect(fd, reinterpret_cast<const sockaddr*>(&options.target), options.target_length) != 0) {
+    std::fprintf(stderr, "ft_test_proxy: connect to %s: %s\n", options.target_text.c_str(),
+                 std::strerror(errno));
+    return kExitFailure;
+  }
+  set_nonblocking(fd);
+  std::size_t sent = 0;
+  std::uint64_t received = 0;
+  bool closed = false;
+  constexpr int kReplayDeadlineMs = 10'000;
+  timespec start{};
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  while (!closed) {
+    timespec now{};
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1'000'000;
+    if (elapsed >= kReplayDeadlineMs) break;
+    pollfd p{fd, POLLIN, 0};
+    if (sent < bytes.size()) p.events |= POLLOUT;
+    if (poll(&p, 1, static_cast<int>(kReplayDeadlineMs - elapsed)) <= 0) continue;
+    if ((p.revents & POLLOUT) != 0 && sent < bytes.size()) {
+      ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n > 0) sent += static_cast<std::size_t>(n);
+      if (n < 0 && errno != EAGAIN && errno != EINTR) closed = true;  // reset: closed
+    }
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      char chunk[65536];
+      ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+      if (n > 0) received += static_cast<std::uint64_t>(n);
+      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
+    }
+  }
+  close(fd);
+  std::printf("replay: sent=%zu received=%llu %s\n", sent,
+              static_cast<unsigned long long>(received), closed ? "closed" : "open");
+  std::fflush(stdout);
+  return closed ? 0 : kExitFailure;
+}
+
 int run(const Options& options) {
+  if (!options.replay_path.empty()) return replay(options);
+  if (!options.record_path.empty()) {
+    g_record_fd = open(options.record_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (g_record_fd < 0) {
+      std::fprintf(stderr, "ft_test_proxy: --record %s: %s\n", options.record_path.c_str(),
+                   std::strerror(errno));
+      return kExitFailure;
+    }
+  }
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;

@@ -1,0 +1,468 @@
+// ftserve's limits against hostile or broken clients (docs/server.md,
+// "Limits"): handshake deadline, idle timeout, connection caps, memory under
+// abuse, and running out of file descriptors. Raw sockets on loopback; the
+// only waits are for the timeouts under test, kept short by small flags.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "checksum.hpp"
+#include "errors.hpp"
+#include "frame.hpp"
+#include "harness.hpp"
+#include "messages.hpp"
+#include "server_fixture.hpp"
+
+namespace ft::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// One raw TCP connection, optionally from a chosen loopback source address.
+class Conn {
+ public:
+  explicit Conn(int port, const char* source = nullptr) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    if (source != nullptr) {
+      sockaddr_in local{};
+      local.sin_family = AF_INET;
+      ::inet_pton(AF_INET, source, &local.sin_addr);
+      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+        close();
+        return;
+      }
+    }
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) close();
+    int one = 1;
+    if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  ~Conn() { close(); }
+  Conn(const Conn&) = delete;
+  Conn& operator=(const Conn&) = delete;
+  Conn(Conn&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+
+  bool ok() const { return fd_ >= 0; }
+  void close() {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = -1;
+  }
+  bool send(const Bytes& bytes) {
+    std::size_t done = 0;
+    while (done < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return false;
+      done += static_cast<std::size_t>(n);
+    }
+    return true;
+  }
+  bool send_hello() {
+    Bytes out;
+    encode_hello(out, Hello{});
+    return send(out);
+  }
+  /// The next hello or frame from the server, kNeedMore on deadline or EOF.
+  DecodeStatus next(std::chrono::milliseconds deadline = 5s) {
+    auto until = Clock::now() + deadline;
+    for (;;) {
+      DecodeStatus status = decoder_.next();
+      if (status != DecodeStatus::kNeedMore || eof_) return status;
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) return DecodeStatus::kNeedMore;
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      auto area = decoder_.write_area();
+      ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        eof_ = true;
+        continue;
+      }
+      decoder_.commit(static_cast<std::size_t>(n));
+    }
+  }
+  bool read_hello(std::chrono::milliseconds deadline = 5s) {
+    return next(deadline) == DecodeStatus::kHello;
+  }
+  std::optional<Frame> read_frame(std::chrono::milliseconds deadline = 5s) {
+    if (next(deadline) != DecodeStatus::kFrame) return std::nullopt;
+    return decoder_.take_frame();
+  }
+  /// A connection-level ERROR (request id 0), after the server's hello if
+  /// one comes first.
+  std::optional<ErrorMsg> read_connection_error(std::chrono::milliseconds deadline = 5s) {
+    auto until = Clock::now() + deadline;
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      DecodeStatus status = next(std::max(left, 0ms));
+      if (status == DecodeStatus::kHello) continue;
+      if (status != DecodeStatus::kFrame) return std::nullopt;
+      Frame frame = decoder_.take_frame();
+      if (frame.header.type == FrameType::kError && frame.header.request_id == 0) {
+        return decode_error(frame.payload);
+      }
+    }
+  }
+  /// True once the server closed the connection (EOF or reset).
+  bool closed(std::chrono::milliseconds deadline = 5s) {
+    if (eof_) return true;
+    auto until = Clock::now() + deadline;
+    char buf[4096];
+    for (;;) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
+      if (left.count() <= 0) return false;
+      struct pollfd p = {fd_, POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+    }
+  }
+
+ private:
+  int fd_ = -1;
+  FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
+  bool eof_ = false;
+};
+
+PutMsg put_msg(const std::string& path, std::uint64_t size) {
+  PutMsg put;
+  put.path = path;
+  put.size = size;
+  return put;
+}
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// utime + stime of a process, in seconds.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto close_paren = text.rfind(')');
+  if (close_paren == std::string::npos) return -1;
+  std::istringstream fields(text.substr(close_paren + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
+    if (i == 14) utime = std::stoll(field);
+    if (i == 15) {
+      stime = std::stoll(field);
+      break;
+    }
+  }
+  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
+}
+
+// A line of /proc/PID/status in KiB ("VmHWM").
+long status_kib(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
+  }
+  return -1;
+}
+
+void raise_own_descriptor_limit() {
+  struct rlimit limit {};
+  ::getrlimit(RLIMIT_NOFILE, &limit);
+  limit.rlim_cur = limit.rlim_max;
+  ::setrlimit(RLIMIT_NOFILE, &limit);
+}
+
+class LimitsTest : public ::testing::Test {
+ protected:
+  void start(std::vector<std::string> extra, std::vector<std::string> prefix = {}) {
+    std::vector<std::string> argv = std::move(prefix);
+    for (const std::string& a : {bin("ftserve"), std::string("--root"), root_.path().string(),
+                                 std::string("--listen"), std::string("127.0.0.1:0")}) {
+      argv.push_back(a);
+    }
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    std::string error;
+    ASSERT_TRUE(server_.start(argv, error)) << error;
+  }
+  void TearDown() override {
+    if (server_.pid() > 0) {
+      int status = server_.stop(SIGTERM);
+      EXPECT_EQ(status, 0) << server_.err();
+    }
+  }
+  std::string remote(const std::string& path = "") const {
+    return "127.0.0.1:" + std::to_string(server_.port()) + (path.empty() ? "" : "/" + path);
+  }
+  // ftsend then ftget of a small file; returns the seconds both took.
+  double round_trip(const std::string& name) {
+    auto started = Clock::now();
+    write_random_file(work_ / name, 300 * 1024, 7);
+    RunResult put = run({bin("ftsend"), (work_ / name).string(), remote("in")}, 60s);
+    EXPECT_EQ(put.exit_code, 0) << put.err;
+    RunResult get = run({bin("ftget"), remote("in/" + name), (work_ / "back").string()}, 60s);
+    EXPECT_EQ(get.exit_code, 0) << get.err;
+    EXPECT_EQ(file_hash(work_ / "back" / name), file_hash(work_ / name));
+    return seconds_since(started);
+  }
+
+  TempDir root_;
+  TempDir work_;
+  ListeningProcess server_;
+};
+
+TEST_F(LimitsTest, SilentConnectionClosedAtHandshakeDeadline) {
+  start({"--handshake-timeout", "1s"});
+  auto started = Clock::now();
+  Conn conn(server_.port());
+  ASSERT_TRUE(conn.ok());
+  auto error = conn.read_connection_error(6s);
+  double elapsed = seconds_since(started);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::TIMEOUT)) << error->message;
+  EXPECT_TRUE(conn.closed(2s));
+  EXPECT_GE(elapsed, 0.9);
+  EXPECT_LT(elapsed, 4.0);
+}
+
+TEST_F(LimitsTest, SlowDripHelloClosedAtHandshakeDeadline) {
+  // A byte every 200 ms is activity, but the handshake has a deadline of
+  // its own: the 16-byte hello would take 3.2 s.
+  start({"--handshake-timeout", "1s", "--idle-timeout", "60s"});
+  Bytes hello;
+  encode_hello(hello, Hello{});
+  auto started = Clock::now();
+  Conn conn(server_.port());
+  ASSERT_TRUE(conn.ok());
+  bool closed = false;
+  for (std::uint8_t byte : hello) {
+    if (!conn.send(Bytes{byte}) || conn.closed(200ms)) {
+      closed = true;
+      break;
+    }
+  }
+  double elapsed = seconds_since(started);
+  EXPECT_TRUE(closed || conn.closed(1s));
+  EXPECT_GE(elapsed, 0.9);
+  EXPECT_LT(elapsed, 3.0);
+  EXPECT_TRUE(server_.wait_for_err("handshake not completed", 5s)) << server_.err();
+}
+
+TEST_F(LimitsTest, IdleConnectionClosedAfterIdleTimeout) {
+  start({"--handshake-timeout", "5s", "--idle-timeout", "1s"});
+  Conn conn(server_.port());
+  ASSERT_TRUE(conn.send_hello());
+  ASSERT_TRUE(conn.read_hello());
+  auto started = Clock::now();
+  auto error = conn.read_connection_error(6s);
+  double elapsed = seconds_since(started);
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::TIMEOUT)) << error->message;
+  EXPECT_TRUE(conn.closed(2s));
+  EXPECT_GE(elapsed, 0.9);
+  EXPECT_LT(elapsed, 4.0);
+}
+
+TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
+  start({"--idle-timeout", "1s"});
+  Conn conn(server_.port());
+  ASSERT_TRUE(conn.send_hello());
+  ASSERT_TRUE(conn.read_hello());
+  const std::string content(160, 'x');
+  ByteSpan bytes(reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
+  Bytes put;
+  encode_put(put, 1, put_msg("slow.txt", content.size()));
+  ASSERT_TRUE(conn.send(put));
+  auto ready = conn.read_frame();
+  ASSERT_TRUE(ready.has_value());
+  ASSERT_EQ(ready->header.type, FrameType::kPutReady);
+  // DATA and END trickle in 8 bytes every 250 ms: about 5 s in all, five
+  // times the idle timeout, but never 1 s without a byte.
+  Bytes rest;
+  encode_data(rest, 1, 0, bytes);
+  encode_end(rest, 1, EndMsg{content.size(), hash128(bytes)});
+  for (std::size_t at = 0; at < rest.size(); at += 8) {
+    Bytes piece(rest.begin() + static_cast<std::ptrdiff_t>(at),
+                rest.begin() + static_cast<std::ptrdiff_t>(std::min(at + 8, rest.size())));
+    ASSERT_TRUE(conn.send(piece)) << "closed after " << at << " bytes";
+    std::this_thread::sleep_for(250ms);
+  }
+  auto ok = conn.read_frame();
+  ASSERT_TRUE(ok.has_value());
+  EXPECT_EQ(ok->header.type, FrameType::kOk);
+  EXPECT_EQ(read_file(root_ / "slow.txt"), content);
+}
+
+TEST_F(LimitsTest, MaxConnectionsRefusesTheNextWithServerFull) {
+  start({"--max-connections", "3"});
+  std::vector<Conn> served;
+  for (int i = 0; i < 3; ++i) {
+    served.emplace_back(server_.port());
+    ASSERT_TRUE(served.back().send_hello());
+    ASSERT_TRUE(served.back().read_hello());
+  }
+  Conn extra(server_.port());
+  extra.send_hello();
+  auto error = extra.read_connection_error();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::SERVER_FULL)) << error->message;
+  EXPECT_TRUE(extra.closed());
+  // A place frees up once the server saw a connection go.
+  served.front().close();
+  bool admitted = false;
+  for (auto until = Clock::now() + 5s; !admitted && Clock::now() < until;) {
+    Conn again(server_.port());
+    again.send_hello();
+    admitted = again.read_hello(1s);
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST_F(LimitsTest, UnauthenticatedConnectionsCappedPerAddress) {
+  start({"--max-unauthenticated-per-address", "2", "--handshake-timeout", "30s"});
+  Conn first(server_.port(), "127.0.0.1");
+  Conn second(server_.port(), "127.0.0.1");
+  ASSERT_TRUE(first.ok() && second.ok());
+  Conn third(server_.port(), "127.0.0.1");
+  auto error = third.read_connection_error();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::SERVER_FULL)) << error->message;
+  // Another address has its own count.
+  Conn other(server_.port(), "127.0.0.2");
+  ASSERT_TRUE(other.send_hello());
+  EXPECT_TRUE(other.read_hello());
+  // Completing the handshake frees a place for the address.
+  ASSERT_TRUE(first.send_hello());
+  ASSERT_TRUE(first.read_hello());
+  Conn fourth(server_.port(), "127.0.0.1");
+  ASSERT_TRUE(fourth.send_hello());
+  EXPECT_TRUE(fourth.read_hello());
+}
+
+TEST_F(LimitsTest, AbuseKeepsMemoryBoundedAndServiceUp) {
+  raise_own_descriptor_limit();
+  start({"--handshake-timeout", "120s"});
+  // 500 silent connections, 25 from each of 20 addresses (under the
+  // per-address cap of 32).
+  std::vector<Conn> idle;
+  for (int i = 0; i < 500; ++i) {
+    std::string source = "127.0.0." + std::to_string(2 + i / 25);
+    idle.emplace_back(server_.port(), source.c_str());
+    ASSERT_TRUE(idle.back().ok()) << i;
+  }
+  // 50 clients declaring a 2^63-byte upload, then silent.
+  std::vector<Conn> huge_puts;
+  for (int i = 0; i < 50; ++i) {
+    huge_puts.emplace_back(server_.port());
+    Conn& c = huge_puts.back();
+    Bytes out;
+    encode_hello(out, Hello{});
+    encode_put(out, 1, put_msg("huge-" + std::to_string(i), 1ull << 63));
+    ASSERT_TRUE(c.send(out));
+    ASSERT_TRUE(c.read_hello()) << i;
+  }
+  // 50 clients announcing a 4 GiB frame.
+  std::vector<Conn> huge_frames;
+  for (int i = 0; i < 50; ++i) {
+    huge_frames.emplace_back(server_.port());
+    Conn& c = huge_frames.back();
+    Bytes out;
+    encode_hello(out, Hello{});
+    encode_header(out, FrameHeader{FrameType::kPut, 0, 1, 0xFFFFFFFFu});
+    ASSERT_TRUE(c.send(out));
+    ASSERT_TRUE(c.read_hello()) << i;
+  }
+  for (Conn& c : huge_frames) EXPECT_TRUE(c.closed()) << "a 4 GiB frame must be refused";
+  server_.collect_output();
+
+  // Service stays up at once for a normal client.
+  double seconds = round_trip("normal.bin");
+  EXPECT_LT(seconds, 10.0);
+  const long hwm_kib = status_kib(server_.pid(), "VmHWM");
+  const long rss_kib = status_kib(server_.pid(), "VmRSS");
+  std::printf("ftserve under abuse: VmHWM %ld KiB, VmRSS %ld KiB, round trip %.2f s\n", hwm_kib,
+              rss_kib, seconds);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's shadow memory and quarantine inflate the figure; the 128 MiB
+  // bound is for a normal build.
+  const long limit_kib = 768 * 1024;
+#else
+  const long limit_kib = 128 * 1024;
+#endif
+  EXPECT_GT(hwm_kib, 0);
+  EXPECT_LT(hwm_kib, limit_kib);
+  server_.collect_output();
+}
+
+TEST_F(LimitsTest, OutOfDescriptorsDoesNotSpinAndRecovers) {
+  // ftserve with 64 descriptors; 150 connections held open exhaust them.
+  start({"--handshake-timeout", "30s"}, {"/usr/bin/prlimit", "--nofile=64:64"});
+  std::vector<Conn> held;
+  for (int i = 0; i < 150; ++i) {
+    std::string source = "127.0.0." + std::to_string(2 + i / 25);
+    held.emplace_back(server_.port(), source.c_str());
+  }
+  // The server met the limit: libuv's reserve descriptor accepted and
+  // closed the connections it had no descriptor for.
+  std::size_t dropped = 0;
+  for (Conn& c : held) dropped += c.closed(20ms) ? 1 : 0;
+  EXPECT_GT(dropped, 0u);
+  // Now watch its CPU for a second.
+  const double before = cpu_seconds(server_.pid());
+  std::this_thread::sleep_for(1s);
+  const double used = cpu_seconds(server_.pid()) - before;
+  std::printf("ftserve at EMFILE: %.3f s of CPU in 1 s\n", used);
+  EXPECT_GE(before, 0.0);
+  EXPECT_LT(used, 0.2) << "the accept loop spins";
+  held.clear();
+  // Once the connections are gone, service resumes.
+  bool served = false;
+  for (auto until = Clock::now() + 10s; !served && Clock::now() < until;) {
+    Conn probe(server_.port());
+    probe.send_hello();
+    served = probe.read_hello(1s);
+  }
+  ASSERT_TRUE(served);
+  round_trip("after-emfile.bin");
+}
+
+TEST_F(LimitsTest, TlsServerAnswersPlainClientWithAuthRequired) {
+  TempDir keys_dir;
+  const std::string keys = (keys_dir / "keys").string();
+  RunResult added = run({bin("ftserve"), "keys", "add", "alice", "--keys", keys});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  EXPECT_NE(added.out.find("identity "), std::string::npos);
+  EXPECT_EQ(added.err.find(added.out.substr(added.out.find("key "))), std::string::npos)
+      << "the key must never reach stderr";
+  start({"--keys", keys, "--handshake-timeout", "1s"});
+  Conn plain(server_.port());
+  ASSERT_TRUE(plain.send_hello());
+  auto error = plain.read_connection_error();
+  ASSERT_TRUE(error.has_value());
+  EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::AUTH_REQUIRED));
+  EXPECT_TRUE(plain.closed());
+  // A silent connection to a TLS server is closed at the deadline, without
+  // a plaintext word.
+  Conn silent(server_.port());
+  auto started = Clock::now();
+  EXPECT_TRUE(silent.closed(5s));
+  EXPECT_GE(seconds_since(started), 0.9);
+  EXPECT_EQ(silent.next(0ms), DecodeStatus::kNeedMore);
+}
+
+}  // namespace
+}  // namespace ft::testing
