@@ -12,7 +12,9 @@ std::string to_string(ErrorCode code) {
     FT_ERRORS(FT_X)
 #undef FT_X
   }
-  return "UNKNOWN_" + std::to_string(static_cast<unsigned>(code));
+  std::string out = "UNKNOWN_";  // appended: gcc -O2 misreads "lit" + string (-Wrestrict)
+  out += std::to_string(static_cast<unsigned>(code));
+  return out;
 }
 
 std::string_view default_message(ErrorCode code) {
@@ -78,10 +80,12 @@ std::string error_table_markdown() {
   std::string out =
       "| code | name | exit | meaning |\n"
       "|-----:|------|-----:|---------|\n";
-#define FT_X(name, value, exit, text)                         \
-  if (value < 1000)                                           \
-    out += "| " + std::to_string(value) + " | " #name " | " + \
-           std::to_string(static_cast<int>(Exit::exit)) + " | " + std::string(text) + " |\n";
+#define FT_X(name, value, exit, text)                                                         \
+  if (value < 1000) {                                                                         \
+    out += "| ";                                                                              \
+    out += std::to_string(value) + " | " #name " | " +                                        \
+           std::to_string(static_cast<int>(Exit::exit)) + " | " + std::string(text) + " |\n"; \
+  }
   FT_ERRORS(FT_X)
 #undef FT_X
   return out;
@@ -91,7 +95,9 @@ std::string exit_table_markdown() {
   std::string out =
       "| status | meaning |\n"
       "|-------:|---------|\n";
-#define FT_X(name, value, text) out += "| " + std::to_string(value) + " | " + text + " |\n";
+#define FT_X(name, value, text) \
+  out += "| ";                  \
+  out += std::to_string(value) + " | " + text + " |\n";
   FT_EXIT_CODES(FT_X)
 #undef FT_X
   return out;

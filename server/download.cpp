@@ -122,7 +122,7 @@ void Download::pump() {
   const std::size_t length =
       static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));
   const std::uint64_t offset = next_offset_;
-  auto buffer = std::make_shared<Bytes>(length);
+  auto buffer = chunk_buffer(length);
   auto chunk_hash = std::make_shared<std::uint64_t>(0);
   auto result = std::make_shared<int>(0);
   auto disk = disk_;
@@ -144,6 +144,21 @@ void Download::pump() {
         self->next_offset_ += length;
         self->pump();
       });
+}
+
+std::shared_ptr<Bytes> Download::chunk_buffer(std::size_t length) {
+  // The send queue holds at most kSendHighWater plus a chunk: that many
+  // buffers cycle, and a few more are never kept.
+  constexpr std::size_t kMaxBuffers = Session::kSendHighWater / kChunkSize + 4;
+  for (auto& buffer : buffers_) {
+    if (buffer.use_count() == 1) {
+      buffer->resize(length);
+      return buffer;
+    }
+  }
+  auto buffer = std::make_shared<Bytes>(length);
+  if (buffers_.size() < kMaxBuffers) buffers_.push_back(buffer);
+  return buffer;
 }
 
 void Download::send_end() {

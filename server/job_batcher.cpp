@@ -128,6 +128,22 @@ int BatchDirs::existing_parent_of(int root, const std::vector<std::string>& comp
   return fd;
 }
 
+int BatchDirs::available_bytes(int root, std::uint64_t& out) {
+  auto found = available_.find(root);
+  if (found == available_.end()) {
+    std::uint64_t bytes = 0;
+    if (int err = server::available_bytes(root, bytes)) return err;
+    found = available_.emplace(root, bytes).first;
+  }
+  out = found->second;
+  return 0;
+}
+
+void BatchDirs::claim_bytes(int root, std::uint64_t bytes) {
+  auto found = available_.find(root);
+  if (found != available_.end()) found->second -= std::min(found->second, bytes);
+}
+
 void JobBatcher::submit(std::function<void()> work, std::function<void()> done) {
   jobs_.push_back(Job{std::move(work), std::move(done)});
   maybe_start();

@@ -36,9 +36,14 @@ class BatchDirs {
   /// The same without creating anything: -ENOENT when a directory on the
   /// way is missing.
   int existing_parent_of(int root, const std::vector<std::string>& components);
+  /// Free bytes beneath `root` as the batch sees them: one fstatvfs per
+  /// root and batch, less what the batch's earlier items claimed.
+  int available_bytes(int root, std::uint64_t& out);
+  void claim_bytes(int root, std::uint64_t bytes);
 
  private:
   std::unordered_map<std::string, Fd> open_;
+  std::unordered_map<int, std::uint64_t> available_;
 };
 
 /// One upload's commit: verify the whole-file hash, apply mode and mtime,

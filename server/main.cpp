@@ -99,6 +99,9 @@ int main(int argc, char** argv) {
   // Before any libuv call: the pool size is read once, at first use. Disk
   // jobs (writes, fsync, renames) of several clients run there in parallel.
   setenv("UV_THREADPOOL_SIZE", "8", 0);
+  // The log is flushed once per loop turn by the Server (and at exit).
+  static char log_buffer[64 * 1024];
+  std::setvbuf(stderr, log_buffer, _IOFBF, sizeof log_buffer);
   // A peer that resets its connection must cost that connection, never the
   // daemon: writes then fail with EPIPE instead of raising SIGPIPE.
   std::signal(SIGPIPE, SIG_IGN);

@@ -48,6 +48,13 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
   uv_signal_start(&sigint_, on_signal, SIGINT);
   uv_signal_start(&sigterm_, on_signal, SIGTERM);
   uv_timer_init(loop_, &cleanup_timer_);
+  // stderr is fully buffered (main): a log line per small file was a write
+  // syscall per file on the loop thread. The lines of each loop turn leave
+  // together, and the check never keeps the loop alive on its own.
+  uv_check_init(loop_, &log_flush_);
+  log_flush_.data = this;
+  uv_check_start(&log_flush_, on_log_flush);
+  uv_unref(reinterpret_cast<uv_handle_t*>(&log_flush_));
   cleanup_timer_.data = this;
 }
 
@@ -62,6 +69,10 @@ void Server::start_partial_cleanup(std::chrono::seconds ttl) {
   const auto interval = std::clamp<std::int64_t>(ttl.count(), 1, 3600) * 1000;
   uv_timer_start(&cleanup_timer_, on_cleanup_timer, static_cast<std::uint64_t>(interval),
                  static_cast<std::uint64_t>(interval));
+}
+
+void Server::on_log_flush(uv_check_t*) noexcept {
+  std::fflush(stderr);
 }
 
 void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
@@ -232,6 +243,8 @@ void Server::stop() {
   close_handle(&sigint_);
   close_handle(&sigterm_);
   close_handle(&cleanup_timer_);
+  close_handle(&log_flush_);
+  std::fflush(stderr);
   // Copy: closing a session may erase it from the map.
   auto sessions = sessions_;
   for (auto& [key, session] : sessions) {

@@ -72,6 +72,7 @@ class Server {
   static void on_connection(uv_stream_t* listener, int status) noexcept;
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
   static void on_cleanup_timer(uv_timer_t* timer) noexcept;
+  static void on_log_flush(uv_check_t* check) noexcept;
   void log_refusal(const char* why);
 
   uv_loop_t* loop_;
@@ -87,6 +88,7 @@ class Server {
   uv_signal_t sigint_{};
   uv_signal_t sigterm_{};
   uv_timer_t cleanup_timer_{};
+  uv_check_t log_flush_{};  // writes the log lines of a loop turn at once
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;
   bool listening_ = false;

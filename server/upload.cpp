@@ -24,8 +24,7 @@ constexpr const char* kReserveMessage =
 // identity's root, so a 2^63-byte declaration costs one fstatvfs.
 using Refusal = Upload::Refusal;
 
-std::optional<Refusal> refuse_put(int root, int parent, const std::string& name, NamePolicy names,
-                                  std::uint64_t needed, std::uint64_t reserve) {
+std::optional<Refusal> refuse_name(int parent, const std::string& name, NamePolicy names) {
   const int verdict = check_name_policy(parent, name, names);
   if (verdict == kForbiddenByRights) {
     return Refusal{ErrorCode::FORBIDDEN, "this identity may not create new files"};
@@ -34,14 +33,26 @@ std::optional<Refusal> refuse_put(int root, int parent, const std::string& name,
     return Refusal{ErrorCode::EXISTS, "the file exists and this identity may not overwrite it"};
   }
   if (verdict != 0) return Refusal{error_from_errno(verdict), std::strerror(verdict)};
-  std::uint64_t available = 0;
-  if (int err = available_bytes(root, available)) {
-    return Refusal{error_from_errno(err), std::strerror(err)};
+  return std::nullopt;
+}
+
+std::optional<Refusal> refuse_space(int available_err, std::uint64_t available,
+                                    std::uint64_t needed, std::uint64_t reserve) {
+  if (available_err != 0) {
+    return Refusal{error_from_errno(available_err), std::strerror(available_err)};
   }
   if (needed > available || available - needed < reserve) {
     return Refusal{ErrorCode::NO_SPACE, kReserveMessage};
   }
   return std::nullopt;
+}
+
+std::optional<Refusal> refuse_put(int root, int parent, const std::string& name, NamePolicy names,
+                                  std::uint64_t needed, std::uint64_t reserve) {
+  if (auto refusal = refuse_name(parent, name, names)) return refusal;
+  std::uint64_t available = 0;
+  const int err = available_bytes(root, available);
+  return refuse_space(err, available, needed, reserve);
 }
 
 std::string parent_of(const std::vector<std::string>& components) {
@@ -329,8 +340,17 @@ void Upload::commit_eager() {
     // The same checks as a plain upload's, before anything is created.
     const int parent = dirs.existing_parent_of(c.root, components);
     if (parent < 0 && parent != -ENOENT) return -parent;
-    disk->refusal = refuse_put(c.root, parent, components.back(), names, size, reserve);
+    // Small files arrive by the thousand: one fstatvfs per batch, not one
+    // per file.
+    std::uint64_t available = 0;
+    const int space_err = dirs.available_bytes(c.root, available);
+    // With both rights any name will do (a directory in the way fails the
+    // rename, before anything is visible): no fstatat per small file.
+    if (!names.create || !names.overwrite)
+      disk->refusal = refuse_name(parent, components.back(), names);
+    if (!disk->refusal) disk->refusal = refuse_space(space_err, available, size, reserve);
     if (disk->refusal) return EPERM;
+    dirs.claim_bytes(c.root, size);
     const int dir = parent >= 0 ? parent : dirs.parent_of(c.root, components);
     if (dir < 0) return -dir;
     // Created with its final permission bits when the umask keeps them all:

@@ -300,6 +300,9 @@ TEST_F(HostileFrames, EachCaseAlsoFailsWhenSentByteByByte) {
   // The same bytes split into 1-byte sends: the verdict must not depend on
   // how the stream arrives (the server decodes incrementally).
   for (FrameCase c : frame_cases()) {
+    // Trickled in, this DATA may well arrive after the server sent
+    // PUT_READY, where it is legal: only the whole-send run can test it.
+    if (c.name == "data_before_put_ready") continue;
     c.steps.back().byte_by_byte = true;
     EXPECT_EQ(run(c), "") << c.name;
   }
