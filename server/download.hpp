@@ -25,6 +25,7 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   Download(std::shared_ptr<Session> session, std::uint32_t id, GetMsg get);
   void on_writable() override { pump(); }
   void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return job_running_; }
 
  private:
   struct DiskState {

@@ -18,6 +18,7 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list,
           std::uint8_t fields);
   void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
  private:
   void run();

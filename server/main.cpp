@@ -278,6 +278,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "ftserve: serving %s over TLS to %zu identit%s from %s\n",
                      root.c_str(), identities, identities == 1 ? "y" : "ies", keys_file.c_str());
       }
+      std::fflush(stderr);  // the warning goes out before the ready line, not at the first turn
       std::printf("listening on %s\n", bound.c_str());
       std::fflush(stdout);
     }

@@ -20,6 +20,10 @@ class Request {
   }
   /// The session's send queue drained below its low-water mark.
   virtual void on_writable() {}
+  /// Whether the request waits for work on the thread pool (a write, a
+  /// sync, a directory hash): the connection is making progress even when
+  /// no byte moves (the session's no-progress timeout).
+  virtual bool waiting_on_disk() const = 0;
   /// Stop now: the client cancelled (reply with `code`), or the connection
   /// is going away (`notify` false: nothing more is sent). Removes any
   /// temporary file; never completes the request successfully afterwards.

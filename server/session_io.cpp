@@ -180,8 +180,12 @@ void Session::handle_ciphertext(ByteSpan bytes) {
 }
 
 void Session::tls_failed(const char* when) {
-  std::fprintf(stderr, "ftserve: peer=%s: %s failed: %s\n", peer_.c_str(), when,
-               tls_->error().empty() ? "unknown error" : tls_->error().c_str());
+  // The engine's error names the stage already ("TLS handshake failed: ...").
+  if (tls_->error().empty()) {
+    std::fprintf(stderr, "ftserve: peer=%s: %s failed\n", peer_.c_str(), when);
+  } else {
+    std::fprintf(stderr, "ftserve: peer=%s: %s\n", peer_.c_str(), tls_->error().c_str());
+  }
   // The alert that tells the peer why, best effort; then nothing more.
   Bytes alert;
   tls_->take_pending(alert);
@@ -440,7 +444,9 @@ void Session::check_deadline() {
     last_write_queue_ = tcp_.write_queue_size;
     last_activity_ = now;
   }
-  if (disk_backlog_ > 0 || (!requests_.empty() && jobs_in_flight() > 0)) last_activity_ = now;
+  bool on_disk = disk_backlog_ > 0;
+  for (const auto& [id, request] : requests_) on_disk = on_disk || request->waiting_on_disk();
+  if (on_disk) last_activity_ = now;
   const std::uint64_t due = last_activity_ + idle;
   if (now >= due) {
     std::fprintf(stderr, "ftserve: peer=%s: no progress for %llu ms, closing\n", peer_.c_str(),

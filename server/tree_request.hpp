@@ -20,6 +20,7 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
                                               SymlinkMsg msg);
   TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std::string path);
   void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
  private:
   void refuse_later(ErrorCode code, std::string message);

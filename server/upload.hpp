@@ -31,6 +31,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   Upload& operator=(const Upload&) = delete;
   bool on_frame(Frame& frame) override;
   void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return job_running_; }
 
   /// Why the server will not take an upload (rights, space, a failed
   /// lookup), decided on the thread pool before anything is created.

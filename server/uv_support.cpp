@@ -6,8 +6,6 @@
 namespace ft::server {
 namespace {
 
-std::size_t g_jobs_in_flight = 0;  // loop thread only
-
 struct Job {
   uv_work_t req{};
   std::function<void()> work;
@@ -27,7 +25,6 @@ void run_work(uv_work_t* req) noexcept {
 
 void after_work(uv_work_t* req, int) noexcept {
   std::unique_ptr<Job> job(static_cast<Job*>(req->data));
-  --g_jobs_in_flight;
   try {
     job->done();
   } catch (const std::exception& e) {
@@ -61,11 +58,6 @@ void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()
     std::abort();
   }
   job.release();
-  ++g_jobs_in_flight;
-}
-
-std::size_t jobs_in_flight() {
-  return g_jobs_in_flight;
 }
 
 int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request) {

@@ -15,9 +15,6 @@ namespace ft::server {
 /// job owns both closures until `done` has run; neither may throw (an
 /// exception is caught and logged, never crosses libuv).
 void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()> done);
-/// Jobs queued with queue_job() whose completion has not run yet (loop
-/// thread only): disk work in progress, which idle deadlines respect.
-std::size_t jobs_in_flight();
 
 /// One uv_write with its bytes: a head (frame header and small payloads)
 /// and an optional body (a chunk sent from where it lies). Freed in the

@@ -277,6 +277,42 @@ TEST_F(LimitsTest, IdleConnectionClosedAfterIdleTimeout) {
   EXPECT_LT(elapsed, 4.0);
 }
 
+TEST_F(LimitsTest, StalledUploadTimesOutWhileOthersKeepTheServerBusy) {
+  // Another connection's disk work is not this one's progress: an upload
+  // that stopped sending is closed on time while a second client keeps the
+  // thread pool busy with listings.
+  start({"--idle-timeout", "1s"});
+  Conn stalled(server_.port());
+  ASSERT_TRUE(stalled.send_hello());
+  ASSERT_TRUE(stalled.read_hello());
+  Bytes put;
+  encode_put(put, 1, put_msg("stalled.bin", 1 << 20));
+  ASSERT_TRUE(stalled.send(put));
+  auto ready = stalled.read_frame();
+  ASSERT_TRUE(ready.has_value());
+  ASSERT_EQ(ready->header.type, FrameType::kPutReady);
+
+  Conn busy(server_.port());
+  ASSERT_TRUE(busy.send_hello());
+  ASSERT_TRUE(busy.read_hello());
+  const auto started = Clock::now();
+  bool closed = false;
+  for (std::uint32_t id = 1; id <= 100000 && seconds_since(started) < 4.0; ++id) {
+    Bytes list;
+    encode_list(list, id, PathMsg{""});
+    ASSERT_TRUE(busy.send(list));
+    auto reply = busy.read_frame();
+    ASSERT_TRUE(reply.has_value());
+    if (stalled.closed(10ms)) {
+      closed = true;
+      break;
+    }
+  }
+  const double elapsed = seconds_since(started);
+  EXPECT_TRUE(closed) << "the stalled upload outlived the idle timeout by " << elapsed - 1 << " s";
+  EXPECT_LT(elapsed, 3.0);
+}
+
 TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
   start({"--idle-timeout", "1s"});
   Conn conn(server_.port());

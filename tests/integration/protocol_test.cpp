@@ -256,7 +256,14 @@ TEST_F(ServerTest, ClientThatNeverReadsCannotGrowServerMemory) {
   // A second client is served at once, whatever the first one does.
   RunResult ls = run({bin("ftls"), remote()});
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
-  EXPECT_LT(rss_kib(server_.pid()), 64 * 1024);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan's redzones and quarantine triple the footprint; the 64 MiB bound
+  // itself is asserted by scripts/test on a Release build.
+  const long limit_kib = 256 * 1024;
+#else
+  const long limit_kib = 64 * 1024;
+#endif
+  EXPECT_LT(rss_kib(server_.pid()), limit_kib);
 }
 
 TEST(ServerLifecycle, SigtermDuringAnUploadExitsZeroAndRemovesTheTemporaryFile) {

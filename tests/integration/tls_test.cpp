@@ -281,7 +281,7 @@ TEST_F(TlsTest, RecordAlteredUpstreamFailsWithoutRetry) {
                         (work_ / "big.bin").string(), remote(proxy.port())});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("the encrypted connection failed"), std::string::npos) << r.err;
-  EXPECT_TRUE(server_.wait_for_err("TLS failed")) << server_.err();
+  EXPECT_TRUE(server_.wait_for_err("TLS error: record failed authentication")) << server_.err();
   EXPECT_TRUE(visible_tree_names(root_.path()).empty());
   ASSERT_TRUE(proxy.wait_for_err("connection 1: upstream=")) << proxy.err();
   EXPECT_EQ(proxy.stop(SIGTERM), 0);
@@ -406,6 +406,53 @@ TEST_F(TlsTest, KeyNeverOnACommandLine) {
   outputs_.push_back(r.err);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(proxy.stop(SIGTERM), 0);
+}
+
+TEST_F(TlsTest, ReadsAtMostSixteenKibBeforeTheHandshakeEnds) {
+  // A ClientHello that declares 100,000 bytes (OpenSSL would wait for all
+  // of it) arrives as full 16 KiB records: the server stops at its
+  // pre-authentication budget (16 KiB) and closes, whatever TLS thinks.
+  RawClient client(server_.port());
+  ASSERT_TRUE(client.connected());
+  auto record = [](std::size_t length) {
+    Bytes out = {0x16, 0x03, 0x01, static_cast<std::uint8_t>(length >> 8),
+                 static_cast<std::uint8_t>(length & 0xff)};
+    return out;
+  };
+  Bytes flood = record(16384);
+  const Bytes hello_header = {0x01, 0x01, 0x86, 0xa0};  // ClientHello, 100000 bytes
+  flood.insert(flood.end(), hello_header.begin(), hello_header.end());
+  flood.resize(5 + 16384, 0x41);
+  for (int i = 0; i < 2; ++i) {
+    Bytes more = record(16384);
+    more.resize(5 + 16384, 0x41);
+    flood.insert(flood.end(), more.begin(), more.end());
+  }
+  client.send_nonblocking(flood);
+  auto answer = client.bytes_until_closed(std::chrono::seconds(5));
+  ASSERT_TRUE(answer) << "still open after 48 KiB without a handshake";
+  EXPECT_TRUE(server_.wait_for_err("bytes without completing the handshake") ||
+              server_.wait_for_err("pre-auth limit"))
+      << server_.err();
+  // And the server still serves a real client at once.
+  RunResult ls = run({bin("ftls"), "--key-file", key_file_.string(), remote(server_.port())});
+  outputs_.push_back(ls.err);
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+}
+
+TEST(OpenMode, WarnsAtStartAndInHelp) {
+  TempDir root;
+  ListeningProcess server;
+  std::string error;
+  ASSERT_TRUE(server.start(
+      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
+      << error;
+  // Before any connection: the warning left with the ready line.
+  EXPECT_TRUE(server.wait_for_err("OPEN MODE", std::chrono::seconds(2))) << server.err();
+  EXPECT_EQ(server.stop(SIGTERM), 0);
+  RunResult help = run({bin("ftserve"), "--help"});
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.out.find("without --keys ftserve runs OPEN"), std::string::npos) << help.out;
 }
 
 }  // namespace
