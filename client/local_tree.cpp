@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,7 +19,16 @@ int open_directory(int dir_fd, const std::string& name, bool follow, std::string
   do {
     fd = ::openat(dir_fd, name.c_str(), flags);
   } while (fd < 0 && errno == EINTR);
-  if (fd < 0) why = errno == ELOOP ? "is a symbolic link" : std::strerror(errno);
+  if (fd < 0) {
+    const int err = errno;
+    // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR, not ELOOP.
+    struct stat st;
+    const bool link =
+        err == ELOOP ||
+        (err == ENOTDIR && !follow &&
+         ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
+    why = link ? "is a symbolic link" : std::strerror(err);
+  }
   return fd;
 }
 

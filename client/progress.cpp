@@ -98,7 +98,10 @@ void ProgressDisplay::tick(bool force) {
   if (!force && !drawn_ && now - start_ < kRedrawInterval) return;
   last_draw_ = now;
   drawn_ = true;
-  write_stderr("\r" + line() + "\x1b[K");
+  std::string text = "\r";  // appended: gcc -O2 misreads "lit" + string (-Wrestrict)
+  text += line();
+  text += "\x1b[K";
+  write_stderr(text);
 }
 
 void ProgressDisplay::clear() {

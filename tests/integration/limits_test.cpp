@@ -476,6 +476,45 @@ TEST_F(LimitsTest, OutOfDescriptorsDoesNotSpinAndRecovers) {
   round_trip("after-emfile.bin");
 }
 
+TEST_F(LimitsTest, AbuseWithKeysHalfHandshakesKeepsMemoryBounded) {
+  // 500 connections that each start a TLS handshake (a record header and
+  // the first bytes of a ClientHello) and stop: every one of them holds an
+  // engine, and together they must stay within the same bound.
+  raise_own_descriptor_limit();
+  TempDir keys_dir;
+  const std::string keys = (keys_dir / "keys").string();
+  RunResult added = run({bin("ftserve"), "keys", "add", "alice", "--keys", keys});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  const fs::path key_file = keys_dir / "alice.key";
+  write_file(key_file, added.out);
+  fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write);
+  start({"--keys", keys, "--handshake-timeout", "120s"});
+  Bytes partial_hello = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
+  partial_hello.resize(partial_hello.size() + 64, 0x5a);
+  std::vector<Conn> half;
+  for (int i = 0; i < 500; ++i) {
+    std::string source = "127.0.0." + std::to_string(2 + i / 25);
+    half.emplace_back(server_.port(), source.c_str());
+    ASSERT_TRUE(half.back().ok()) << i;
+    ASSERT_TRUE(half.back().send(partial_hello)) << i;
+  }
+  // A normal client with its key is served at once.
+  auto started = Clock::now();
+  RunResult ls = run({bin("ftls"), "--key-file", key_file.string(), remote()}, 60s);
+  EXPECT_EQ(ls.exit_code, 0) << ls.err;
+  EXPECT_LT(seconds_since(started), 10.0);
+  const long hwm_kib = status_kib(server_.pid(), "VmHWM");
+  std::printf("ftserve with 500 half handshakes: VmHWM %ld KiB\n", hwm_kib);
+#if defined(__SANITIZE_ADDRESS__)
+  const long limit_kib = 768 * 1024;  // see AbuseKeepsMemoryBoundedAndServiceUp
+#else
+  const long limit_kib = 128 * 1024;
+#endif
+  EXPECT_GT(hwm_kib, 0);
+  EXPECT_LT(hwm_kib, limit_kib);
+  server_.collect_output();
+}
+
 TEST_F(LimitsTest, TlsServerAnswersPlainClientWithAuthRequired) {
   TempDir keys_dir;
   const std::string keys = (keys_dir / "keys").string();
