@@ -17,7 +17,7 @@ inline constexpr std::uint32_t kMaxControlPayload = 64 * 1024;
 inline constexpr std::size_t kMaxPathBytes = 4096;
 inline constexpr std::size_t kMaxComponentBytes = 255;
 inline constexpr std::size_t kMaxPathDepth = 64;
-inline constexpr std::size_t kMaxRequestsInFlight = 256;
+inline constexpr std::size_t kMaxRequestsInFlight = 1024;
 inline constexpr std::size_t kMaxSourceIdBytes = 255;
 inline constexpr int kMaxRewinds = 3;
 

@@ -117,7 +117,9 @@ void Download::open() {
 
 void Download::pump() {
   if (!streaming_ || job_running_ || finished_) return;
-  if (session_->send_backlog() > Session::kSendHighWater) return;  // on_writable resumes
+  // on_writable resumes, once the queue (and the reads about to join it)
+  // drained: memory stays bounded however many downloads are in flight.
+  if (session_->send_backlog() + session_->read_ahead() > Session::kSendHighWater) return;
   if (next_offset_ == size_) return send_end();
   const std::size_t length =
       static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));
@@ -127,6 +129,7 @@ void Download::pump() {
   auto result = std::make_shared<int>(0);
   auto disk = disk_;
   job_running_ = true;
+  session_->add_read_ahead(length);
   queue_job(
       session_->loop(),
       [disk, buffer, chunk_hash, result, offset] {
@@ -138,6 +141,7 @@ void Download::pump() {
       },
       [self = shared_from_this(), buffer, chunk_hash, result, offset, length] {
         self->job_running_ = false;
+        self->session_->remove_read_ahead(length);
         if (self->finished_) return self->close_file();
         if (*result != 0) return self->fail(ErrorCode::IO_ERROR, describe(*result));
         self->session_->send_data(self->id_, offset, *chunk_hash, buffer, length);

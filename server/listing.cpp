@@ -12,7 +12,7 @@ namespace ft::server {
 std::shared_ptr<Listing> Listing::start(std::shared_ptr<Session> session, std::uint32_t id,
                                         std::string path, bool list, std::uint8_t fields) {
   auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list, fields);
-  listing->run();
+  listing->session_->start_listing([listing] { listing->run(); });
   return listing;
 }
 
@@ -21,6 +21,7 @@ Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string
     : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
 void Listing::run() {
+  if (finished_) return session_->listing_finished();  // aborted while it waited
   struct Outcome {
     bool forbidden = false;
     std::optional<std::string> bad_path;
@@ -48,6 +49,7 @@ void Listing::run() {
         }
       },
       [self = shared_from_this(), outcome] {
+        self->session_->listing_finished();
         if (self->finished_) return;
         self->finished_ = true;
         if (outcome->bad_path) {

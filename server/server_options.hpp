@@ -28,7 +28,7 @@ struct ServerOptions {
   std::chrono::milliseconds idle_timeout{60'000};  // no bytes either way
   std::uint64_t max_file_size = 0;                 // 0: no limit
   std::uint64_t free_space_reserve = 64ull << 20;  // refuse uploads below
-  std::size_t max_uploads_per_identity = 1024;     // open uploads, all sessions
+  std::size_t max_uploads_per_identity = 4096;     // open uploads, all sessions
   // Bytes a connection may send before it has authenticated.
   std::size_t max_preauth_bytes = 16 * 1024;
 };

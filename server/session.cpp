@@ -182,6 +182,25 @@ void Session::finish_request(std::uint32_t id, bool discard_rest) {
   }
 }
 
+void Session::start_listing(std::function<void()> run) {
+  if (listings_running_ >= kMaxListingsRunning) {
+    listings_waiting_.push_back(std::move(run));
+    return;
+  }
+  ++listings_running_;
+  run();
+}
+
+void Session::listing_finished() {
+  --listings_running_;
+  while (!closing_ && !listings_waiting_.empty() && listings_running_ < kMaxListingsRunning) {
+    std::function<void()> run = std::move(listings_waiting_.front());
+    listings_waiting_.pop_front();
+    ++listings_running_;
+    run();
+  }
+}
+
 void Session::add_disk_backlog(std::size_t bytes) {
   disk_backlog_ += bytes;
   update_reading();

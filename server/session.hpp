@@ -13,6 +13,7 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -40,6 +41,9 @@ class Session : public std::enable_shared_from_this<Session> {
   static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDiscarding = 1024;
+  // Listings build their whole reply in memory: with a thousand LISTs in
+  // flight, this many run at once and the others wait their turn.
+  static constexpr std::size_t kMaxListingsRunning = 16;
   // Ciphertext read buffer: small until the handshake is done (an idle or
   // hostile connection costs little), then large enough for full-speed
   // transfers.
@@ -85,6 +89,15 @@ class Session : public std::enable_shared_from_this<Session> {
   void add_disk_backlog(std::size_t bytes);
   void remove_disk_backlog(std::size_t bytes);
   std::size_t send_backlog() const { return send_backlog_; }
+  /// Chunks being read from disk for downloads: with many GETs in flight
+  /// each would otherwise start a read before any reached the send queue.
+  std::size_t read_ahead() const { return read_ahead_; }
+  void add_read_ahead(std::size_t bytes) { read_ahead_ += bytes; }
+  /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
+  /// when one of them calls listing_finished().
+  void start_listing(std::function<void()> run);
+  void listing_finished();
+  void remove_read_ahead(std::size_t bytes) { read_ahead_ -= bytes; }
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
                     std::chrono::steady_clock::time_point started, const std::string& result,
                     std::uint64_t resumed_from = 0);
@@ -162,6 +175,9 @@ class Session : public std::enable_shared_from_this<Session> {
   bool closing_ = false;
   std::size_t disk_backlog_ = 0;
   std::size_t send_backlog_ = 0;
+  std::size_t read_ahead_ = 0;
+  std::size_t listings_running_ = 0;
+  std::deque<std::function<void()>> listings_waiting_;
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
   std::unordered_set<std::uint32_t> discarding_;
   std::deque<std::uint32_t> discard_order_;

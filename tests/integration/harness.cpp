@@ -28,6 +28,11 @@ pid_t spawn(const std::vector<std::string>& argv, int& out_fd, int& err_fd) {
   if (::pipe2(out_pipe, O_CLOEXEC) != 0 || ::pipe2(err_pipe, O_CLOEXEC) != 0) {
     throw std::runtime_error("pipe failed");
   }
+  // A server logs a line per request and the tests read its stderr only
+  // when they look at it: a 64 KiB pipe filled up in tests with a few
+  // thousand requests and blocked the server. 1 MiB (the default maximum)
+  // holds ~7,000 lines; best effort.
+  for (int fd : {out_pipe[0], err_pipe[0]}) ::fcntl(fd, F_SETPIPE_SZ, 1 << 20);
   pid_t pid = ::fork();
   if (pid < 0) throw std::runtime_error("fork failed");
   if (pid == 0) {
