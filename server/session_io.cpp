@@ -495,6 +495,9 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
   auto requests = std::move(requests_);
   requests_.clear();
   for (auto& [id, request] : requests) request->abort(code, false);
+  // Waiting listings hold their request, which holds this session: drop
+  // them, or neither is ever freed.
+  listings_waiting_.clear();
   if (reading_) uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
   reading_ = false;
   for (auto* handle :
