@@ -1,6 +1,7 @@
 #include "duration.hpp"
 
 #include <charconv>
+#include <cstdint>
 
 namespace ft {
 
@@ -33,6 +34,21 @@ std::optional<std::chrono::seconds> parse_duration(std::string_view text) {
   constexpr std::uint64_t kMaxSeconds = 100ull * 366 * 86400;
   if (value > kMaxSeconds / unit) return std::nullopt;
   return std::chrono::seconds(static_cast<std::int64_t>(value * unit));
+}
+
+std::optional<std::chrono::milliseconds> parse_duration_ms(std::string_view text) {
+  if (text.size() > 2 && text.substr(text.size() - 2) == "ms") {
+    std::uint64_t value = 0;
+    const char* end = text.data() + text.size() - 2;
+    auto [stop, ec] = std::from_chars(text.data(), end, value);
+    if (ec != std::errc() || stop != end || value > 100ull * 366 * 86400 * 1000) {
+      return std::nullopt;
+    }
+    return std::chrono::milliseconds(value);
+  }
+  auto seconds = parse_duration(text);
+  if (!seconds) return std::nullopt;
+  return std::chrono::duration_cast<std::chrono::milliseconds>(*seconds);
 }
 
 }  // namespace ft

@@ -119,7 +119,9 @@ void Download::pump() {
   if (!streaming_ || job_running_ || finished_) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
-  if (session_->send_backlog() + session_->read_ahead() > Session::kSendHighWater) return;
+  if (session_->send_backlog() + session_->read_ahead() > Session::kSendHighWater) {
+    return session_->notify_when_writable(weak_from_this());
+  }
   if (next_offset_ == size_) return send_end();
   const std::size_t length =
       static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));

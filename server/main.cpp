@@ -7,7 +7,6 @@
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
-#include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -26,57 +25,6 @@
 namespace {
 
 constexpr int kBadSetup = 3;  // --root or --keys unusable
-
-// "500ms", or anything parse_duration takes ("1", "1s", "2m", ...).
-std::optional<std::chrono::milliseconds> parse_timeout(const std::string& text) {
-  if (text.size() > 2 && text.compare(text.size() - 2, 2, "ms") == 0) {
-    std::uint64_t value = 0;
-    const char* end = text.data() + text.size() - 2;
-    auto [stop, ec] = std::from_chars(text.data(), end, value);
-    if (ec != std::errc() || stop != end || value > 100ull * 366 * 86400 * 1000) {
-      return std::nullopt;
-    }
-    return std::chrono::milliseconds(value);
-  }
-  auto seconds = ft::parse_duration(text);
-  if (!seconds) return std::nullopt;
-  return std::chrono::duration_cast<std::chrono::milliseconds>(*seconds);
-}
-
-// "0", "4096", "512K", "64M", "2G", "1T" (binary multiples).
-std::optional<std::uint64_t> parse_size(const std::string& text) {
-  if (text.empty()) return std::nullopt;
-  std::uint64_t unit = 1;
-  std::string digits = text;
-  switch (text.back()) {
-    case 'K':
-    case 'k':
-      unit = 1ull << 10;
-      break;
-    case 'M':
-    case 'm':
-      unit = 1ull << 20;
-      break;
-    case 'G':
-    case 'g':
-      unit = 1ull << 30;
-      break;
-    case 'T':
-    case 't':
-      unit = 1ull << 40;
-      break;
-    default:
-      break;
-  }
-  if (unit != 1) digits.pop_back();
-  std::uint64_t value = 0;
-  auto [stop, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), value);
-  if (digits.empty() || ec != std::errc() || stop != digits.data() + digits.size() ||
-      value > UINT64_MAX / unit) {
-    return std::nullopt;
-  }
-  return value * unit;
-}
 
 std::string format_ms(std::chrono::milliseconds ms) {
   if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
@@ -161,13 +109,16 @@ int main(int argc, char** argv) {
   app.add_option("--idle-timeout", idle_timeout,
                  "close a connection that moved no byte either way for this long (0: never)")
       ->capture_default_str();
-  std::string max_file_size = "0";
+  // Sizes as the clients take them (--chunk-size): 4096, 512K, 64M, 2G, 1T.
+  std::uint64_t max_file_size = defaults.max_file_size;
   app.add_option("--max-file-size", max_file_size,
                  "refuse uploads declaring more bytes (FILE_TOO_LARGE); 0: no limit")
+      ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
-  std::string free_space_reserve = std::to_string(defaults.free_space_reserve >> 20) + "M";
+  std::uint64_t free_space_reserve = defaults.free_space_reserve;
   app.add_option("--free-space-reserve", free_space_reserve,
-                 "refuse uploads that would leave less free space (NO_SPACE)")
+                 "refuse uploads that would leave less free space (NO_SPACE); default 64M")
+      ->transform(CLI::AsSizeValue(false))
       ->capture_default_str();
   std::size_t max_uploads = defaults.max_uploads_per_identity;
   app.add_option("--max-uploads-per-identity", max_uploads,
@@ -200,18 +151,14 @@ int main(int argc, char** argv) {
   options.max_connections = max_connections;
   options.max_unauthenticated_per_address = max_unauthenticated;
   options.max_uploads_per_identity = max_uploads;
-  auto handshake = parse_timeout(handshake_timeout);
+  auto handshake = ft::parse_duration_ms(handshake_timeout);
   if (!handshake) return usage("--handshake-timeout", handshake_timeout, "a duration like 10s");
   options.handshake_timeout = *handshake;
-  auto idle = parse_timeout(idle_timeout);
+  auto idle = ft::parse_duration_ms(idle_timeout);
   if (!idle) return usage("--idle-timeout", idle_timeout, "a duration like 60s");
   options.idle_timeout = *idle;
-  auto file_size = parse_size(max_file_size);
-  if (!file_size) return usage("--max-file-size", max_file_size, "a size like 0, 512M, 2G");
-  options.max_file_size = *file_size;
-  auto reserve = parse_size(free_space_reserve);
-  if (!reserve) return usage("--free-space-reserve", free_space_reserve, "a size like 64M, 1G");
-  options.free_space_reserve = *reserve;
+  options.max_file_size = max_file_size;
+  options.free_space_reserve = free_space_reserve;
 
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {

@@ -18,6 +18,7 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "frame.hpp"
 #include "messages.hpp"
@@ -93,11 +94,16 @@ class Session : public std::enable_shared_from_this<Session> {
   /// each would otherwise start a read before any reached the send queue.
   std::size_t read_ahead() const { return read_ahead_; }
   void add_read_ahead(std::size_t bytes) { read_ahead_ += bytes; }
+  /// Calls request->on_writable() once the send queue drained below its
+  /// low-water mark (a download that stopped for a full queue).
+  void notify_when_writable(std::weak_ptr<Request> request) {
+    writable_waiters_.push_back(std::move(request));
+  }
   /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
   /// when one of them calls listing_finished().
   void start_listing(std::function<void()> run);
   void listing_finished();
-  void remove_read_ahead(std::size_t bytes) { read_ahead_ -= bytes; }
+  void remove_read_ahead(std::size_t bytes);
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
                     std::chrono::steady_clock::time_point started, const std::string& result,
                     std::uint64_t resumed_from = 0);
@@ -112,6 +118,8 @@ class Session : public std::enable_shared_from_this<Session> {
   static void on_flush_check(uv_check_t* check) noexcept;
   static void on_timer(uv_timer_t* timer) noexcept;
   void flush_outbox();
+  /// The send queue drained: wake the requests that waited for it.
+  void on_send_drained();
   void handle_read(ssize_t nread);
   /// TLS: received ciphertext; drives the handshake, then the plaintext.
   void handle_ciphertext(ByteSpan bytes);
@@ -177,6 +185,7 @@ class Session : public std::enable_shared_from_this<Session> {
   std::size_t send_backlog_ = 0;
   std::size_t read_ahead_ = 0;
   std::size_t listings_running_ = 0;
+  std::vector<std::weak_ptr<Request>> writable_waiters_;
   std::deque<std::function<void()>> listings_waiting_;
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
   std::unordered_set<std::uint32_t> discarding_;

@@ -367,13 +367,30 @@ void Session::flush_outbox() {
       if (status == 0) self->note_activity();
       bool was_high = self->send_backlog_ > kSendLowWater;
       self->send_backlog_ -= size;
-      if (was_high && self->send_backlog_ <= kSendLowWater && !self->closing_) {
-        for (auto& [id, req] : std::unordered_map(self->requests_)) req->on_writable();
-        self->update_reading();
-      }
+      if (was_high && self->send_backlog_ <= kSendLowWater) self->on_send_drained();
     }
   };
   if (transmit(std::move(request)) != 0) send_backlog_ -= size;
+}
+
+void Session::remove_read_ahead(std::size_t bytes) {
+  read_ahead_ -= bytes;
+  // A read that failed never reaches the queue, whose drain would wake the
+  // downloads waiting on it.
+  if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) on_send_drained();
+}
+
+void Session::on_send_drained() {
+  if (closing_) return;
+  // Only the requests that stopped for the queue: with a thousand requests
+  // in flight, waking (and copying) them all per written chunk was work on
+  // the loop for nothing.
+  std::vector<std::weak_ptr<Request>> waiters;
+  waiters.swap(writable_waiters_);
+  for (auto& weak : waiters) {
+    if (auto request = weak.lock()) request->on_writable();
+  }
+  update_reading();
 }
 
 void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
@@ -393,10 +410,7 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
     if (auto self = weak.lock()) {
       if (status == 0) self->note_activity();
       self->send_backlog_ -= size;
-      if (self->send_backlog_ <= kSendLowWater && !self->closing_) {
-        for (auto& [rid, req] : std::unordered_map(self->requests_)) req->on_writable();
-        self->update_reading();
-      }
+      if (self->send_backlog_ <= kSendLowWater) self->on_send_drained();
     }
   };
   if (transmit(std::move(request)) != 0) send_backlog_ -= size;

@@ -324,14 +324,8 @@ void Upload::commit_eager() {
   disk_ = disk;
   auto chunks = std::make_shared<std::deque<Chunk>>(std::move(queue_));
   queue_.clear();
-  auto item = std::make_shared<CommitItem>();
+  auto item = commit_item(*disk);
   item->root = session_->root_fd();
-  item->final_name = components_.back();
-  item->mode = put_.mode;
-  item->mtime_ns = put_.mtime_ns;
-  item->no_replace = !names_.overwrite;
-  item->expected = end_.file_hash;
-  item->hash = &disk->hash;
   const std::vector<std::string> components = components_;
   const NamePolicy names = names_;
   const std::uint64_t size = put_.size;
@@ -481,19 +475,24 @@ void Upload::pump() {
       });
 }
 
-void Upload::commit() {
-  state_ = State::kCommitting;
-  auto disk = disk_;
+std::shared_ptr<CommitItem> Upload::commit_item(DiskState& disk) const {
   auto item = std::make_shared<CommitItem>();
-  item->file = disk->file.get();
-  item->dir = disk->dir.get();
-  item->temp_name = disk->temp_name;
   item->final_name = components_.back();
   item->mode = put_.mode;
   item->mtime_ns = put_.mtime_ns;
   item->no_replace = !names_.overwrite;
   item->expected = end_.file_hash;
-  item->hash = &disk->hash;
+  item->hash = &disk.hash;
+  return item;
+}
+
+void Upload::commit() {
+  state_ = State::kCommitting;
+  auto disk = disk_;
+  auto item = commit_item(*disk);
+  item->file = disk->file.get();
+  item->dir = disk->dir.get();
+  item->temp_name = disk->temp_name;
   job_running_ = true;
   session_->server().batcher().commit(item, [self = shared_from_this(), disk, item] {
     self->job_running_ = false;

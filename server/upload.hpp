@@ -20,6 +20,7 @@
 namespace ft::server {
 
 class Session;
+struct CommitItem;
 
 class Upload : public Request, public std::enable_shared_from_this<Upload> {
  public:
@@ -68,6 +69,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void pump();
   void commit();
   void commit_eager();
+  /// The group commit's view of this upload: name, metadata, expected hash.
+  std::shared_ptr<CommitItem> commit_item(DiskState& disk) const;
   void fail(ErrorCode code, const std::string& message);
   void cleanup(bool keep_partial);
   void drop_queue();
