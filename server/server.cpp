@@ -1,4 +1,4 @@
-#include "server.hpp"
+#include "server/server.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -7,11 +7,11 @@
 #include <cerrno>
 #include <cstdio>
 
-#include "notice.hpp"
-#include "partial_cleanup.hpp"
-#include "path_rules.hpp"
-#include "session.hpp"
-#include "uv_support.hpp"
+#include "common/rules/path_rules.hpp"
+#include "server/net/notice.hpp"
+#include "server/net/session.hpp"
+#include "server/storage/partial_cleanup.hpp"
+#include "uvx/uv_support.hpp"
 
 namespace ft::server {
 namespace {

@@ -11,10 +11,10 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "address.hpp"
-#include "job_batcher.hpp"
-#include "root_fs.hpp"
-#include "server_options.hpp"
+#include "common/rules/address.hpp"
+#include "server/server_options.hpp"
+#include "server/storage/job_batcher.hpp"
+#include "server/storage/root_fs.hpp"
 
 namespace ft::server {
 

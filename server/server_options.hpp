@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "keys.hpp"
-#include "tls_engine.hpp"
+#include "common/crypto/keys.hpp"
+#include "common/crypto/tls_engine.hpp"
 
 namespace ft::server {
 

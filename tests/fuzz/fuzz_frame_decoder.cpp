@@ -7,9 +7,9 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "frame.hpp"
-#include "messages.hpp"
-#include "path_rules.hpp"
+#include "common/rules/path_rules.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
 
 namespace {
 

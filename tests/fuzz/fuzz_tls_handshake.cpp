@@ -1,4 +1,4 @@
-// libFuzzer target: the TLS handshake state machine (common/tls_engine.cpp).
+// libFuzzer target: the TLS handshake state machine (common/crypto/tls_engine.cpp).
 // The input, cut into pieces, is what a peer sends: first to a server engine
 // (which knows one identity and its key), then, from a cut point on, to a
 // client engine that has sent its ClientHello. Besides crashes, leaks and
@@ -23,8 +23,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "frame.hpp"
-#include "tls_engine.hpp"
+#include "common/crypto/tls_engine.hpp"
+#include "common/wire/frame.hpp"
 
 namespace {
 

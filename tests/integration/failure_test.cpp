@@ -8,8 +8,8 @@
 #include <cerrno>
 #include <cstring>
 
-#include "errors.hpp"
-#include "server_fixture.hpp"
+#include "common/rules/errors.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

@@ -11,7 +11,7 @@
 #include <fstream>
 #include <ostream>
 
-#include "resume_fixture.hpp"
+#include "support/resume_fixture.hpp"
 
 namespace ft::testing {
 namespace {

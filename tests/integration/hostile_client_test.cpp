@@ -9,9 +9,9 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "harness.hpp"
-#include "path_rules.hpp"
-#include "tree_support.hpp"
+#include "common/rules/path_rules.hpp"
+#include "support/harness.hpp"
+#include "support/tree_support.hpp"
 
 namespace ft::testing {
 namespace {

@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "checksum.hpp"
-#include "raw_client.hpp"
-#include "server_fixture.hpp"
+#include "common/crypto/checksum.hpp"
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

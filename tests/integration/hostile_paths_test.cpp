@@ -15,10 +15,10 @@
 #include <map>
 #include <sstream>
 
-#include "checksum.hpp"
-#include "harness.hpp"
-#include "path_rules.hpp"
-#include "raw_client.hpp"
+#include "common/crypto/checksum.hpp"
+#include "common/rules/path_rules.hpp"
+#include "support/harness.hpp"
+#include "support/raw_client.hpp"
 
 namespace ft::testing {
 namespace {

@@ -4,9 +4,9 @@
 // control byte reaches the terminal.
 #include <signal.h>
 
-#include "harness.hpp"
-#include "limits.hpp"
-#include "tree_support.hpp"
+#include "common/wire/limits.hpp"
+#include "support/harness.hpp"
+#include "support/tree_support.hpp"
 
 namespace ft::testing {
 namespace {

@@ -1,7 +1,7 @@
 // Incremental tree copies (issue 3): rsync's quick check (size and mtime),
 // --checksum, --ignore-existing and --dry-run, read through --json.
-#include "server_fixture.hpp"
-#include "tree_support.hpp"
+#include "support/server_fixture.hpp"
+#include "support/tree_support.hpp"
 
 namespace ft::testing {
 namespace {

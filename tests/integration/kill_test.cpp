@@ -3,7 +3,7 @@
 // stdout; the test waits until the receiving side holds most of those bytes
 // in its hidden partial file, kills, checks that nothing but complete files
 // is visible, and reruns: the transfer resumes and ends byte-identical.
-#include "resume_fixture.hpp"
+#include "support/resume_fixture.hpp"
 
 namespace ft::testing {
 namespace {

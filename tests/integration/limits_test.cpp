@@ -17,12 +17,12 @@
 #include <sstream>
 #include <thread>
 
-#include "checksum.hpp"
-#include "errors.hpp"
-#include "frame.hpp"
-#include "harness.hpp"
-#include "messages.hpp"
-#include "server_fixture.hpp"
+#include "common/crypto/checksum.hpp"
+#include "common/rules/errors.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
+#include "support/harness.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "server_fixture.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

@@ -6,7 +6,7 @@
 
 #include <ctime>
 
-#include "resume_fixture.hpp"
+#include "support/resume_fixture.hpp"
 
 namespace ft::testing {
 namespace {

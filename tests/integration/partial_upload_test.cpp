@@ -3,8 +3,8 @@
 // offered with its prefix hash, restarts, rewinds, BUSY, and removal.
 #include <map>
 
-#include "raw_client.hpp"
-#include "server_fixture.hpp"
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

@@ -3,8 +3,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
-#include "raw_client.hpp"
-#include "server_fixture.hpp"
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

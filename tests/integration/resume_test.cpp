@@ -11,7 +11,7 @@
 #include <ostream>
 #include <sstream>
 
-#include "resume_fixture.hpp"
+#include "support/resume_fixture.hpp"
 
 namespace ft::testing {
 namespace {

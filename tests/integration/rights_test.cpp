@@ -14,9 +14,9 @@
 #include <memory>
 #include <thread>
 
-#include "errors.hpp"
-#include "harness.hpp"
-#include "raw_client.hpp"
+#include "common/rules/errors.hpp"
+#include "support/harness.hpp"
+#include "support/raw_client.hpp"
 
 namespace ft::testing {
 namespace {

@@ -9,8 +9,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "harness.hpp"
-#include "raw_client.hpp"
+#include "support/harness.hpp"
+#include "support/raw_client.hpp"
 
 namespace ft::testing {
 namespace {

@@ -5,7 +5,7 @@
 
 #include <thread>
 
-#include "server_fixture.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

@@ -1,7 +1,7 @@
 // The exit statuses of tree copies (docs/exit-codes.md), each provoked once,
 // and the --json summary that reports them.
-#include "server_fixture.hpp"
-#include "tree_support.hpp"
+#include "support/server_fixture.hpp"
+#include "support/tree_support.hpp"
 
 namespace ft::testing {
 namespace {

@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "raw_client.hpp"
-#include "server_fixture.hpp"
+#include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {

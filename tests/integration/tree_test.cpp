@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server_fixture.hpp"
-#include "tree_support.hpp"
+#include "support/server_fixture.hpp"
+#include "support/tree_support.hpp"
 
 namespace ft::testing {
 namespace {

@@ -74,8 +74,8 @@
 #include <utility>
 #include <vector>
 
-#include "frame.hpp"
-#include "messages.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
 
 namespace {
 

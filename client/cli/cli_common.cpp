@@ -1,0 +1,190 @@
+#include "client/cli/cli_common.hpp"
+
+#include <string.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <iostream>
+
+#include "client/net/session.hpp"
+#include "client/transfer/retry.hpp"
+#include "common/crypto/keys.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+// Replaces CLI11's generated usage line with the command's own synopsis,
+// which says more than "[OPTIONS] args..." can.
+class SynopsisFormatter : public CLI::Formatter {
+ public:
+  explicit SynopsisFormatter(std::string synopsis) : synopsis_(std::move(synopsis)) {}
+  std::string make_usage(const CLI::App*, std::string) const override {
+    return "Usage: " + synopsis_ + "\n";
+  }
+
+ private:
+  std::string synopsis_;
+};
+
+}  // namespace
+
+std::string exit_status_help(bool several_items) {
+  std::string out = "Exit status:\n";
+#define FT_X(name, value, text) \
+  out += std::string(value < 10 ? "   " : "  ") + std::to_string(value) + "  " + text + "\n";
+  FT_EXIT_CODES(FT_X)
+#undef FT_X
+  if (!several_items) return out;
+  out +=
+      "With several FILEs (no -r): the status of the first file, in argument order,\n"
+      "that failed. With -r: 9 when some entries failed and others were transferred,\n"
+      "skipped as unchanged or created; the status of the first failure when nothing\n"
+      "succeeded; 4 when the connection was lost for good; 1 when interrupted.\n";
+  return out;
+}
+
+CommandLine::CommandLine(std::string program, std::string description, std::string synopsis,
+                         std::string details, bool several_items)
+    : program_(std::move(program)), app_(std::move(description), program_) {
+  app_.formatter(std::make_shared<SynopsisFormatter>(std::move(synopsis)));
+  app_.set_version_flag("--version", program_ + " " + FT_VERSION, "Print the version and exit");
+  std::string footer = details.empty() ? "" : details + "\n";
+  footer +=
+      "Keys: for a server run with --keys, give the client key file made by\n"
+      "`ftserve keys add` with --key-file FILE or FT_KEY_FILE=FILE (mode 0600; a key\n"
+      "is never taken on the command line). The connection is then TLS 1.3 with that\n"
+      "pre-shared key, and nothing is sent before the handshake succeeds. A refused\n"
+      "key, a server without keys or a record altered in transit: status 10.\n\n";
+  app_.footer(footer + exit_status_help(several_items));
+}
+
+void CommandLine::add_verbosity(Verbosity& target) {
+  verbosity_ = &target;
+  CLI::Option* quiet = app_.add_flag("-q,--quiet", quiet_, "Print only errors");
+  CLI::Option* verbose = app_.add_flag("-v,--verbose", verbose_, "Print a line per file");
+  quiet->excludes(verbose);
+}
+
+std::optional<int> CommandLine::parse(int argc, char** argv) {
+  try {
+    app_.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive as "errors" with status 0.
+    if (e.get_exit_code() == 0) return app_.exit(e, std::cout, std::cerr);
+    // CLI11 maps parse errors to its own codes (100 and up); ft promises 2.
+    report_message(program_, std::string(e.what()) + "\nRun with --help for more information.");
+    return static_cast<int>(Exit::kUsage);
+  }
+  if (verbosity_ != nullptr) {
+    *verbosity_ = quiet_ ? Verbosity::kQuiet : verbose_ ? Verbosity::kVerbose : Verbosity::kNormal;
+  }
+  return std::nullopt;
+}
+
+void report_error(std::string_view program, std::string_view subject, const Error& error) {
+  std::string line(program);
+  line += ": ";
+  if (!subject.empty()) {
+    line += subject;
+    line += ": ";
+  }
+  line += error.message.empty() ? std::string(default_message(error.code)) : error.message;
+  // Local-only codes (1000 and up) are not shown: they name no wire error.
+  // Unknown codes from a newer server are shown as UNKNOWN_<n>.
+  if (static_cast<std::uint16_t>(error.code) < 1000) {
+    line += " (" + to_string(error.code) + ")";
+  }
+  line += '\n';
+  std::cerr << line << std::flush;
+}
+
+void report_message(std::string_view program, std::string_view message) {
+  std::cerr << program << ": " << message << '\n' << std::flush;
+}
+
+void add_retries_option(CLI::App& app, int& target) {
+  app.add_option("--retries", target,
+                 "New connections after a lost one (0 to " + std::to_string(kMaxRetries) +
+                     "; 0 fails at once)")
+      ->check(CLI::Range(0, kMaxRetries))
+      ->capture_default_str();
+}
+
+void add_output_options(CLI::App& app, OutputFlags& target) {
+  app.add_flag("--json", target.json,
+               "One JSON object per line on stdout for each file event, then a summary");
+  app.add_flag("--progress", target.progress,
+               "Show the progress line on stderr even when it is not a terminal");
+}
+
+void add_key_option(CLI::App& app, std::string& target) {
+  app.add_option("--key-file", target,
+                 "Client key file (from `ftserve keys add`, mode 0600) for a server run with "
+                 "--keys; default: $FT_KEY_FILE. The key itself is never an argument")
+      ->type_name("FILE");
+}
+
+std::optional<int> load_key(std::string_view program, const std::string& key_file) {
+  std::string path = key_file;
+  if (path.empty()) {
+    const char* from_env = std::getenv("FT_KEY_FILE");
+    if (from_env == nullptr || *from_env == '\0') return std::nullopt;
+    path = from_env;
+  }
+  auto fail = [&](const std::string& why) {
+    report_error(program, {}, Error{ErrorCode::KEY_FILE, {}, why});
+    return static_cast<int>(exit_status_for(ErrorCode::KEY_FILE));
+  };
+  std::string why;
+  std::optional<std::string> text = read_private_file(path, why);
+  if (!text) return fail(printable(why));
+  std::optional<PskKey> key = parse_client_key(*text, why);
+  // The file's text holds the key in hex: wipe it as soon as it is parsed.
+  ::explicit_bzero(text->data(), text->size());
+  if (!key) return fail(printable(path) + ": not a client key file: " + why);
+  std::shared_ptr<TlsContext> context = TlsContext::client(*key, why);
+  ::explicit_bzero(key->secret.data(), key->secret.size());
+  if (!context) {
+    report_message(program, "cannot set up TLS: " + why);
+    return static_cast<int>(Exit::kFailure);
+  }
+  use_key(std::move(context));
+  return std::nullopt;
+}
+
+bool wants_progress(const OutputFlags& flags, Verbosity verbosity) {
+  if (flags.progress) return true;
+  return verbosity != Verbosity::kQuiet && ::isatty(STDERR_FILENO) == 1;
+}
+
+int guarded_main(std::string_view program, int (*run)(int, char**), int argc, char** argv) {
+  try {
+    return run(argc, argv);
+  } catch (const std::exception& e) {
+    report_message(program, std::string("internal error: ") + e.what());
+  } catch (...) {
+    report_message(program, "internal error");
+  }
+  return static_cast<int>(Exit::kFailure);
+}
+
+int usage_error(std::string_view program, std::string_view message) {
+  report_message(program, message);
+  return static_cast<int>(Exit::kUsage);
+}
+
+int exit_status_of(const std::vector<std::optional<Error>>& failures) {
+  for (const auto& failure : failures) {
+    if (failure) return static_cast<int>(exit_status_for(failure->code));
+  }
+  return static_cast<int>(Exit::kSuccess);
+}
+
+std::string errno_message(int err) {
+  return std::strerror(err);
+}
+
+}  // namespace ft::client

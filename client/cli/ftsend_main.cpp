@@ -1,0 +1,6 @@
+// The ftsend executable; the command lives in the ft_client library.
+#include "client/cli/commands.hpp"
+
+int main(int argc, char** argv) {
+  return ft::client::ftsend_main(argc, argv);
+}

@@ -1,0 +1,59 @@
+#include "client/cli/cli_common.hpp"
+#include "client/cli/commands.hpp"
+#include "client/transfer/listing.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+constexpr const char* kProgram = "ftls";
+
+constexpr const char* kDetails =
+    "Lists DIR on the server (the root when omitted), one name per line,\n"
+    "directories with a trailing '/'. If DIR is a file, shows that file.\n"
+    "-l shows mode, size, modification time (local) and name; --json prints one\n"
+    "object per line: {\"name\",\"type\":\"file|dir|symlink|other\",\"size\",\n"
+    "\"mtime_ns\",\"mode\"} (and \"target\" for a link with -r). -r lists the whole\n"
+    "tree depth first, as paths relative to DIR (dir/sub/file).\n"
+    "PORT defaults to 7070; IPv6 in brackets: [::1]:7070/dir.\n";
+
+int run(int argc, char** argv) {
+  CommandLine cli(kProgram, "List a directory on an ft server.", "ftls [OPTIONS] HOST[:PORT][/DIR]",
+                  kDetails, false);
+  std::string target;
+  bool long_form = false;
+  bool json = false;
+  cli.app().add_option("DESTINATION", target, "HOST[:PORT][/DIR]")->required()->type_name("");
+  auto* l = cli.app().add_flag("-l,--long", long_form, "Long form: mode, size, mtime, name");
+  auto* j = cli.app().add_flag("--json", json, "One JSON object per entry and line");
+  bool recursive = false;
+  cli.app().add_flag("-r,--recursive", recursive, "List the whole tree below DIR");
+  std::string key_file;
+  add_key_option(cli.app(), key_file);
+  l->excludes(j);
+  if (auto status = cli.parse(argc, argv)) return *status;
+
+  ListOptions options;
+  options.recursive = recursive;
+  options.format = json ? ListFormat::kJson : long_form ? ListFormat::kLong : ListFormat::kNames;
+  std::string why;
+  auto remote = parse_remote(target, why);
+  if (!remote) {
+    return usage_error(kProgram, "bad destination '" + printable(target) + "': " + why);
+  }
+  if (auto violation = path_violation(remote->path, true)) {
+    return usage_error(kProgram,
+                       "bad remote path '" + printable(remote->path) + "': " + *violation);
+  }
+  options.remote = *remote;
+  if (auto status = load_key(kProgram, key_file)) return *status;
+  return run_list(options);
+}
+
+}  // namespace
+
+int ftls_main(int argc, char** argv) {
+  return guarded_main(kProgram, run, argc, argv);
+}
+
+}  // namespace ft::client

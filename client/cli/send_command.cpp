@@ -1,0 +1,123 @@
+#include <map>
+
+#include "client/cli/cli_common.hpp"
+#include "client/cli/commands.hpp"
+#include "client/report/transfer_report.hpp"
+#include "client/transfer/tree_upload.hpp"
+#include "client/transfer/upload.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+constexpr const char* kProgram = "ftsend";
+
+constexpr const char* kDetails =
+    "Sends each FILE over one connection into REMOTE_DIR on the server (the root\n"
+    "when omitted; created if missing), keeping its base name. PORT defaults to 7070;\n"
+    "write an IPv6 address in brackets: [::1]:7070/dir.\n"
+    "\n"
+    "With -r, a directory DIR is sent as REMOTE_DIR/DIR/... (like cp -r and scp -r);\n"
+    "DIR/ with a trailing slash sends its contents into REMOTE_DIR (rsync's rule).\n"
+    "Empty directories are created; permission bits and mtimes are kept (not\n"
+    "owners). A file whose remote copy has the same size and mtime is skipped\n"
+    "(--checksum compares XXH3-128 instead; --ignore-existing never overwrites).\n"
+    "Symbolic links are skipped (and reported) unless --links, which sends them as\n"
+    "links when their target stays inside the tree. Sockets, FIFOs and devices are\n"
+    "skipped. Needs a server with directory-tree support.\n"
+    "\n"
+    "Nothing appears under a remote name before the whole file arrived and passed\n"
+    "its checksums. When the server supports resuming, an interrupted upload\n"
+    "continues from the last verified byte: on a new connection after a lost one\n"
+    "(up to --retries times, waiting 0.2 s, then twice as long each time, at most\n"
+    "5 s), or when the same command runs again later. A file that changes while it\n"
+    "is sent fails with exit status 3 and nothing is committed.\n";
+
+int run(int argc, char** argv) {
+  CommandLine cli(kProgram, "Send files or directory trees to an ft server.",
+                  "ftsend [OPTIONS] [-r] FILE|DIR... HOST[:PORT][/REMOTE_DIR]", kDetails, true);
+  UploadOptions options;
+  Verbosity verbosity = Verbosity::kNormal;
+  OutputFlags output;
+  std::vector<std::string> args;
+  std::uint64_t chunk_size = limits::kDefaultChunkSize;
+  cli.app()
+      .add_option("FILE... DESTINATION", args,
+                  "Local files (directories with -r), then the destination "
+                  "HOST[:PORT][/REMOTE_DIR]")
+      ->required()
+      ->type_name("");
+  cli.app()
+      .add_option("--chunk-size", chunk_size,
+                  "Bytes per DATA frame, " + std::to_string(limits::kMinChunkSize) + " to " +
+                      std::to_string(limits::kMaxChunkSize) + " (suffixes K, M: 64K, 1M)")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  add_retries_option(cli.app(), options.retries);
+  std::string key_file;
+  add_key_option(cli.app(), key_file);
+  cli.app().add_flag("-r,--recursive", options.recursive, "Send directory trees");
+  cli.app().add_flag("--links", options.links,
+                     "With -r: send symbolic links as links (target inside the tree)");
+  auto* checksum = cli.app().add_flag("--checksum", options.checksum,
+                                      "With -r: skip files whose XXH3-128 matches the remote one");
+  cli.app()
+      .add_flag("--ignore-existing", options.ignore_existing,
+                "With -r: never overwrite a remote file")
+      ->excludes(checksum);
+  cli.app().add_flag("-n,--dry-run", options.dry_run,
+                     "Print what would be sent, skipped or refused; change nothing");
+  add_output_options(cli.app(), output);
+  cli.add_verbosity(verbosity);
+  if (auto status = cli.parse(argc, argv)) return *status;
+
+  if (args.size() < 2) return usage_error(kProgram, "need at least one FILE and a destination");
+  if (chunk_size < limits::kMinChunkSize || chunk_size > limits::kMaxChunkSize) {
+    return usage_error(kProgram, "--chunk-size must be between " +
+                                     std::to_string(limits::kMinChunkSize) + " and " +
+                                     std::to_string(limits::kMaxChunkSize));
+  }
+  if (!options.recursive && (options.links || options.checksum || options.ignore_existing)) {
+    return usage_error(kProgram, "--links, --checksum and --ignore-existing need -r");
+  }
+  options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
+  std::string why;
+  auto remote = parse_remote(args.back(), why);
+  if (!remote) {
+    return usage_error(kProgram, "bad destination '" + printable(args.back()) + "': " + why);
+  }
+  if (auto violation = path_violation(remote->path, true)) {
+    return usage_error(kProgram,
+                       "bad remote directory '" + printable(remote->path) + "': " + *violation);
+  }
+  options.remote = *remote;
+  args.pop_back();
+  if (!options.recursive) {
+    // Two files with the same base name would race for one remote name.
+    std::map<std::string, std::string> seen;
+    for (const std::string& file : args) {
+      auto [at, fresh] = seen.emplace(remote_path_for(options.remote.path, file), file);
+      if (!fresh) {
+        return usage_error(kProgram, "'" + printable(at->second) + "' and '" + printable(file) +
+                                         "' would both be sent to '" + printable(at->first) + "'");
+      }
+    }
+  }
+  options.files = std::move(args);
+  TransferReport report(ReportOptions{.program = kProgram,
+                                      .receiving = false,
+                                      .verbosity = verbosity,
+                                      .json = output.json,
+                                      .progress = wants_progress(output, verbosity),
+                                      .dry_run = options.dry_run});
+  if (auto status = load_key(kProgram, key_file)) return *status;
+  return options.recursive ? run_tree_upload(options, report) : run_upload(options, report);
+}
+
+}  // namespace
+
+int ftsend_main(int argc, char** argv) {
+  return guarded_main(kProgram, run, argc, argv);
+}
+
+}  // namespace ft::client

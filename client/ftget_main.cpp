@@ -1,6 +1,0 @@
-// The ftget executable; the command lives in the ft_client library.
-#include "commands.hpp"
-
-int main(int argc, char** argv) {
-  return ft::client::ftget_main(argc, argv);
-}

@@ -1,6 +1,0 @@
-// The ftls executable; the command lives in the ft_client library.
-#include "commands.hpp"
-
-int main(int argc, char** argv) {
-  return ft::client::ftls_main(argc, argv);
-}

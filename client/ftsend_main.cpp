@@ -1,6 +1,0 @@
-// The ftsend executable; the command lives in the ft_client library.
-#include "commands.hpp"
-
-int main(int argc, char** argv) {
-  return ft::client::ftsend_main(argc, argv);
-}

@@ -1,0 +1,315 @@
+#include "client/local/landing_file.hpp"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
+#include <string_view>
+#include <utility>
+
+#include "common/crypto/checksum.hpp"
+#include "common/wire/limits.hpp"
+
+namespace ft::client {
+namespace {
+
+// The names start with ".ft-part" so that they are hidden and recognisable.
+// The character after that tells the four forms apart ('.' or '~' for the
+// data, '-' for the sidecar), so no name of one form equals a name of
+// another whatever the final name is.
+constexpr std::string_view kPartialPrefix = ".ft-part.";
+constexpr std::string_view kPartialHashedPrefix = ".ft-part~";
+constexpr std::string_view kRecordPrefix = ".ft-part-meta.";
+constexpr std::string_view kRecordHashedPrefix = ".ft-part-meta~";
+constexpr std::string_view kRecordMagic = "ft-partial 1";
+// A sidecar is a few short lines and one path.
+constexpr std::size_t kMaxRecordBytes = limits::kMaxPathBytes + 256;
+
+bool fits_direct(const std::string& name) {
+  return kRecordPrefix.size() + name.size() <= limits::kMaxComponentBytes;
+}
+
+std::string hashed(const std::string& name) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx",
+                static_cast<unsigned long long>(hash64(
+                    ByteSpan(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()))));
+  return hex;
+}
+
+std::string step_error(const char* step, int err) {
+  return std::string(step) + ": " + std::strerror(err);
+}
+
+int open_retrying(int dir_fd, const std::string& name, int flags, mode_t mode) {
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name.c_str(), flags, mode);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+bool write_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
+               std::string& why) {
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      why = step_error("write", errno);
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+// "key value" lines after the magic line; the path comes last and may hold
+// spaces (never a newline: the path rules forbid control characters).
+std::optional<PartialRecord> parse_record(std::string_view text) {
+  auto next_line = [&text]() -> std::optional<std::string_view> {
+    auto end = text.find('\n');
+    if (end == std::string_view::npos) return std::nullopt;
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end + 1);
+    return line;
+  };
+  auto value_of = [](std::optional<std::string_view> line,
+                     std::string_view key) -> std::optional<std::string_view> {
+    if (!line || !line->starts_with(key) || line->size() < key.size() + 1 ||
+        (*line)[key.size()] != ' ') {
+      return std::nullopt;
+    }
+    return line->substr(key.size() + 1);
+  };
+  auto number = [](std::optional<std::string_view> value, auto& out) {
+    if (!value) return false;
+    auto [end, ec] = std::from_chars(value->data(), value->data() + value->size(), out);
+    return ec == std::errc() && end == value->data() + value->size();
+  };
+  PartialRecord record;
+  if (next_line() != kRecordMagic) return std::nullopt;
+  if (!number(value_of(next_line(), "size"), record.size)) return std::nullopt;
+  if (!number(value_of(next_line(), "mtime"), record.mtime_ns)) return std::nullopt;
+  auto path = value_of(next_line(), "path");
+  if (!path || !text.empty()) return std::nullopt;
+  record.remote_path = std::string(*path);
+  return record;
+}
+
+}  // namespace
+
+std::string partial_name_for(const std::string& name) {
+  if (fits_direct(name)) return std::string(kPartialPrefix) + name;
+  return std::string(kPartialHashedPrefix) + hashed(name);
+}
+
+std::string partial_record_name_for(const std::string& name) {
+  if (fits_direct(name)) return std::string(kRecordPrefix) + name;
+  return std::string(kRecordHashedPrefix) + hashed(name);
+}
+
+std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name,
+                                             std::string& why) {
+  const std::string partial = partial_name_for(name);
+  // O_NOFOLLOW refuses a symbolic link planted at the partial name;
+  // O_NONBLOCK keeps a FIFO there from blocking (the type check refuses it).
+  int fd = open_retrying(dir_fd, partial,
+                         O_CREAT | O_RDWR | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY, 0600);
+  if (fd < 0) {
+    const int err = errno;
+    why = err == ELOOP ? "refusing the partial file " + partial + ": it is a symbolic link"
+                       : "cannot open the partial file " + partial + ": " + std::strerror(err);
+    return std::nullopt;
+  }
+  LandingFile file;
+  file.fd_ = fd;  // closed by the destructor on every early return below
+  file.dir_fd_ = dir_fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    why = step_error("fstat", errno);
+    return std::nullopt;
+  }
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1) {
+    why = "refusing the partial file " + partial +
+          (S_ISREG(st.st_mode) ? ": it has other hard links" : ": not a regular file");
+    return std::nullopt;
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    why = errno == EWOULDBLOCK ? "another ftget is downloading into " + partial
+                               : step_error("cannot lock the partial file", errno);
+    return std::nullopt;
+  }
+  // Between our open and our lock another ftget may have committed this
+  // very file under its final name: then the name no longer leads to it.
+  struct stat now {};
+  if (::fstatat(dir_fd, partial.c_str(), &now, AT_SYMLINK_NOFOLLOW) != 0 ||
+      now.st_ino != st.st_ino || now.st_dev != st.st_dev) {
+    why = "the partial file " + partial + " was taken by another ftget";
+    return std::nullopt;
+  }
+  file.length_at_open_ = static_cast<std::uint64_t>(st.st_size);
+  file.partial_name_ = partial;
+  file.record_name_ = partial_record_name_for(name);
+  file.final_name_ = name;
+  return file;
+}
+
+LandingFile::LandingFile(LandingFile&& other) noexcept
+    : dir_fd_(other.dir_fd_),
+      fd_(std::exchange(other.fd_, -1)),
+      length_at_open_(other.length_at_open_),
+      partial_name_(std::exchange(other.partial_name_, {})),
+      record_name_(std::move(other.record_name_)),
+      final_name_(std::move(other.final_name_)) {}
+
+LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
+  if (this != &other) {
+    discard();
+    dir_fd_ = other.dir_fd_;
+    fd_ = std::exchange(other.fd_, -1);
+    length_at_open_ = other.length_at_open_;
+    partial_name_ = std::exchange(other.partial_name_, {});
+    record_name_ = std::move(other.record_name_);
+    final_name_ = std::move(other.final_name_);
+  }
+  return *this;
+}
+
+LandingFile::~LandingFile() {
+  discard();
+}
+
+std::optional<PartialRecord> LandingFile::record() const {
+  int fd = open_retrying(dir_fd_, record_name_, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+  if (fd < 0) return std::nullopt;
+  std::string text(kMaxRecordBytes + 1, '\0');
+  std::size_t got = 0;
+  while (got < text.size()) {
+    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    got += static_cast<std::size_t>(n);
+  }
+  ::close(fd);
+  if (got > kMaxRecordBytes) return std::nullopt;
+  text.resize(got);
+  return parse_record(text);
+}
+
+bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
+  if (::ftruncate(fd_, 0) != 0) {
+    why = step_error("cannot empty the partial file", errno);
+    return false;
+  }
+  const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
+                           "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
+                           record.remote_path + "\n";
+  int fd = open_retrying(dir_fd_, record_name_,
+                         O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    why = step_error("cannot write the partial file's record", errno);
+    return false;
+  }
+  bool ok = write_all(fd, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), 0, why);
+  if (ok && ::fsync(fd) != 0) {
+    why = step_error("fsync of the partial file's record", errno);
+    ok = false;
+  }
+  ::close(fd);
+  return ok;
+}
+
+bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
+                          std::string& why) const {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      why = step_error("read of the partial file", errno);
+      return false;
+    }
+    if (n == 0) {
+      why = "the partial file is shorter than expected";
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+bool LandingFile::write_at(std::uint64_t offset, ByteSpan bytes, std::string& why) {
+  return write_all(fd_, bytes.data(), bytes.size(), offset, why);
+}
+
+bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {
+  // Floor division keeps times before 1970 valid (tv_nsec in 0..999999999).
+  std::int64_t sec = mtime_ns / 1'000'000'000;
+  std::int64_t nsec = mtime_ns % 1'000'000'000;
+  if (nsec < 0) {
+    nsec += 1'000'000'000;
+    sec -= 1;
+  }
+  const timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(sec), static_cast<long>(nsec)}};
+  const char* step = nullptr;
+  if (::fchmod(fd_, mode & 0777) != 0) {
+    step = "cannot set the mode";
+  } else if (::futimens(fd_, times) != 0) {
+    step = "cannot set the modification time";
+  } else if (::fsync(fd_) != 0) {
+    step = "fsync";
+  } else if (::renameat(dir_fd_, partial_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
+    step = "cannot rename into place";
+  }
+  if (step != nullptr) {
+    why = step_error(step, errno);
+    discard();
+    return false;
+  }
+  partial_name_.clear();  // it is the final file now
+  ::close(fd_);
+  fd_ = -1;
+  ::unlinkat(dir_fd_, record_name_.c_str(), 0);
+  if (::fsync(dir_fd_) != 0) {
+    // The file is in place and verified; only its durability is in doubt.
+    why = step_error("fsync of the directory", errno);
+    return false;
+  }
+  return true;
+}
+
+void LandingFile::keep() {
+  if (fd_ >= 0) {
+    struct stat st {};
+    if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
+      // Nothing to resume from (the connection ended before any data, or
+      // the server broke the protocol first): leave no hidden file behind.
+      return discard();
+    }
+    // Best effort: bytes lost to a crash before this are caught by the
+    // whole-file hash of the run that resumes, which then starts over.
+    ::fsync(fd_);
+    ::close(fd_);
+  }
+  fd_ = -1;
+  partial_name_.clear();
+}
+
+void LandingFile::discard() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+  if (!partial_name_.empty()) {
+    ::unlinkat(dir_fd_, partial_name_.c_str(), 0);
+    ::unlinkat(dir_fd_, record_name_.c_str(), 0);
+  }
+  partial_name_.clear();
+}
+
+}  // namespace ft::client

@@ -1,0 +1,81 @@
+#pragma once
+// A downloaded file on its way to its final name: written to a hidden
+// partial file in the destination directory, with a small sidecar that
+// records which remote file (path, size, mtime) the bytes belong to, and
+// renamed over the final name only once the caller verified every byte.
+// Until commit() succeeds the final name is never touched. A partial is
+// either kept for a later run to resume (keep()) or removed (discard(), and
+// on destruction); see docs/client.md.
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "common/wire/bytes.hpp"
+
+namespace ft::client {
+
+/// The partial file of the final name `name`: ".ft-part.<name>", or
+/// ".ft-part~<16 hex digits of XXH3-64(name)>" when the sidecar's name
+/// would not fit in 255 bytes.
+std::string partial_name_for(const std::string& name);
+/// Its sidecar: ".ft-part-meta.<name>", or ".ft-part-meta~<16 hex>".
+std::string partial_record_name_for(const std::string& name);
+
+/// What the sidecar remembers about the remote file.
+struct PartialRecord {
+  std::string remote_path;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  friend bool operator==(const PartialRecord&, const PartialRecord&) = default;
+};
+
+class LandingFile {
+ public:
+  /// Opens the partial file of `name` in `dir_fd` (which the caller keeps
+  /// open), creating it empty if missing, and locks it against another
+  /// ftget writing the same one. Refuses a symbolic link, a hard link or
+  /// anything but a regular file at the partial name. On failure returns
+  /// nullopt and sets `why`.
+  static std::optional<LandingFile> open(int dir_fd, const std::string& name, std::string& why);
+
+  LandingFile(LandingFile&& other) noexcept;
+  LandingFile& operator=(LandingFile&& other) noexcept;
+  LandingFile(const LandingFile&) = delete;
+  LandingFile& operator=(const LandingFile&) = delete;
+  ~LandingFile();
+
+  /// Bytes the partial file held when opened (what a resume starts from).
+  std::uint64_t length_at_open() const { return length_at_open_; }
+  /// The sidecar's record, if there is a readable one.
+  std::optional<PartialRecord> record() const;
+  /// Empties the partial file and records `record` in the sidecar (synced
+  /// before any byte is written, so that kept data always has its record).
+  bool start_over(const PartialRecord& record, std::string& why);
+
+  /// Reads all of `out` from `offset` (to hash the kept prefix).
+  bool read_at(std::uint64_t offset, std::span<std::uint8_t> out, std::string& why) const;
+  /// Writes all of `bytes` at `offset`; false with `why` set on failure.
+  bool write_at(std::uint64_t offset, ByteSpan bytes, std::string& why);
+  /// Applies the mode's 0777 bits and the mtime, fsyncs, renames over the
+  /// final name (replacing a symbolic link there, never following it),
+  /// removes the sidecar and fsyncs the directory. On failure the partial
+  /// is removed and `why` says which step failed.
+  bool commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why);
+  /// Fsyncs and closes the partial file, leaving it and its sidecar for a
+  /// later run to resume from; an empty partial file is removed instead, as
+  /// by discard(), since there is nothing to resume.
+  void keep();
+  /// Removes the partial file and its sidecar (idempotent).
+  void discard();
+
+ private:
+  LandingFile() = default;
+  int dir_fd_ = -1;  // borrowed
+  int fd_ = -1;
+  std::uint64_t length_at_open_ = 0;
+  std::string partial_name_;  // empty once committed, kept or discarded
+  std::string record_name_;
+  std::string final_name_;
+};
+
+}  // namespace ft::client

@@ -1,0 +1,71 @@
+#include "client/local/local_dir.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace ft::client {
+namespace {
+
+// Creates one directory; an existing directory is fine.
+bool make_directory(const std::string& path, std::string& why) {
+  if (::mkdir(path.c_str(), 0777) == 0) return true;
+  int err = errno;
+  if (err == EEXIST && is_existing_directory(path)) return true;
+  why = "cannot create directory " + path + ": " + std::strerror(err == EEXIST ? ENOTDIR : err);
+  return false;
+}
+
+}  // namespace
+
+bool is_existing_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+std::optional<LocalDirectory> LocalDirectory::open_or_create(const std::string& path,
+                                                             std::string& why) {
+  if (path.empty()) {
+    why = "empty directory name";
+    return std::nullopt;
+  }
+  if (!is_existing_directory(path)) {
+    // Each prefix ending before a '/' is a parent to create first.
+    for (std::size_t slash = path.find('/', 1); slash != std::string::npos;
+         slash = path.find('/', slash + 1)) {
+      if (path[slash - 1] == '/') continue;
+      if (!make_directory(path.substr(0, slash), why)) return std::nullopt;
+    }
+    if (!make_directory(path, why)) return std::nullopt;
+  }
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  return LocalDirectory(fd);
+}
+
+LocalDirectory::LocalDirectory(LocalDirectory&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)) {}
+
+LocalDirectory& LocalDirectory::operator=(LocalDirectory&& other) noexcept {
+  if (this != &other) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = std::exchange(other.fd_, -1);
+  }
+  return *this;
+}
+
+LocalDirectory::~LocalDirectory() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+}  // namespace ft::client

@@ -1,0 +1,111 @@
+#include "client/local/local_tree.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+
+int open_directory(int dir_fd, const std::string& name, bool follow, std::string& why) {
+  int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name.c_str(), flags);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    const int err = errno;
+    // O_DIRECTORY | O_NOFOLLOW on a link fails with ENOTDIR, not ELOOP.
+    struct stat st;
+    const bool link =
+        err == ELOOP ||
+        (err == ENOTDIR && !follow &&
+         ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
+    why = link ? "is a symbolic link" : std::strerror(err);
+  }
+  return fd;
+}
+
+bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
+  // fdopendir() takes the descriptor over: give it a duplicate so that the
+  // caller's stays open for openat().
+  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) {
+    why = std::strerror(errno);
+    return false;
+  }
+  DIR* dir = ::fdopendir(copy);
+  if (dir == nullptr) {
+    why = std::strerror(errno);
+    ::close(copy);
+    return false;
+  }
+  ::rewinddir(dir);
+  out.clear();
+  for (;;) {
+    errno = 0;
+    dirent* d = ::readdir(dir);
+    if (d == nullptr) break;
+    std::string_view name = d->d_name;
+    if (name == "." || name == "..") continue;
+    LocalEntry entry;
+    entry.name = std::string(name);
+    if (::fstatat(fd, d->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
+    out.push_back(std::move(entry));
+  }
+  const int err = errno;
+  ::closedir(dir);
+  if (err != 0) {
+    why = std::strerror(err);
+    return false;
+  }
+  std::sort(out.begin(), out.end(),
+            [](const LocalEntry& a, const LocalEntry& b) { return a.name < b.name; });
+  return true;
+}
+
+std::int64_t mtime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+std::string_view special_kind(mode_t mode) {
+  if (S_ISFIFO(mode)) return "fifo";
+  if (S_ISSOCK(mode)) return "socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "device";
+  return "special file";
+}
+
+std::optional<std::string> link_target_violation(std::string_view link_path,
+                                                 std::string_view target) {
+  if (auto why = symlink_target_violation(link_path, target)) return why;
+  bool named = false;
+  std::size_t start = 0;
+  while (start <= target.size()) {
+    std::size_t slash = target.find('/', start);
+    if (slash == std::string_view::npos) slash = target.size();
+    std::string_view part = target.substr(start, slash - start);
+    if (part == "..") {
+      if (named) return "'..' after a name in the link target (it may climb through another link)";
+    } else if (!part.empty() && part != ".") {
+      named = true;
+    }
+    start = slash + 1;
+  }
+  return std::nullopt;
+}
+
+std::string join_path(std::string_view dir, std::string_view name) {
+  if (dir.empty()) return std::string(name);
+  std::string out(dir);
+  if (out.back() != '/') out += '/';
+  out += name;
+  return out;
+}
+
+}  // namespace ft::client

@@ -1,0 +1,128 @@
+#include "client/local/source_file.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+namespace ft::client {
+namespace {
+
+std::int64_t mtime_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+}
+
+constexpr const char* kShortMessage = "the file ended early (it shrank)";
+
+}  // namespace
+
+std::optional<SourceFile> SourceFile::open(const std::string& path, std::string& why) {
+  return open_file(AT_FDCWD, path, 0, why);
+}
+
+std::optional<SourceFile> SourceFile::open_at(int dir_fd, const std::string& name,
+                                              std::string& why) {
+  return open_file(dir_fd, name, O_NOFOLLOW, why);
+}
+
+std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& name, int flags,
+                                                std::string& why) {
+  // O_NONBLOCK keeps a FIFO from blocking the open; it has no effect on the
+  // regular files that pass the check below.
+  int fd;
+  do {
+    fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  SourceFile file;
+  file.fd_ = fd;
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    why = std::strerror(errno);
+    return std::nullopt;
+  }
+  if (S_ISDIR(st.st_mode)) {
+    why = "is a directory (use -r to send directory trees)";
+    return std::nullopt;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+    return std::nullopt;
+  }
+  file.size_ = static_cast<std::uint64_t>(st.st_size);
+  file.mode_ = st.st_mode & 07777;
+  file.mtime_ns_ = mtime_of(st);
+  file.device_ = static_cast<std::uint64_t>(st.st_dev);
+  file.inode_ = static_cast<std::uint64_t>(st.st_ino);
+  return file;
+}
+
+SourceFile::SourceFile(SourceFile&& other) noexcept
+    : fd_(std::exchange(other.fd_, -1)),
+      size_(other.size_),
+      mode_(other.mode_),
+      mtime_ns_(other.mtime_ns_),
+      device_(other.device_),
+      inode_(other.inode_) {}
+
+SourceFile& SourceFile::operator=(SourceFile&& other) noexcept {
+  if (this != &other) {
+    close();
+    fd_ = std::exchange(other.fd_, -1);
+    size_ = other.size_;
+    mode_ = other.mode_;
+    mtime_ns_ = other.mtime_ns_;
+    device_ = other.device_;
+    inode_ = other.inode_;
+  }
+  return *this;
+}
+
+SourceFile::~SourceFile() {
+  close();
+}
+
+void SourceFile::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
+                         std::string& why) const {
+  std::size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n =
+        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      why = std::strerror(errno);
+      return false;
+    }
+    if (n == 0) {
+      why = kShortMessage;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  return true;
+}
+
+SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
+  struct stat st {};
+  if (::fstat(fd_, &st) != 0) {
+    why = std::strerror(errno);
+    return Check::kFailed;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) != size_ || mtime_of(st) != mtime_ns_) {
+    return Check::kChanged;
+  }
+  return Check::kUnchanged;
+}
+
+}  // namespace ft::client

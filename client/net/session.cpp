@@ -1,0 +1,309 @@
+#include "client/net/session.hpp"
+
+#include <poll.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "client/net/interrupt.hpp"
+#include "common/rules/path_rules.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Reads per wakeup before the loop gives writing (and the handler's
+// producer) a turn again.
+constexpr int kMaxReadsPerWakeup = 64;
+
+// The process's key (set once by the command line, read by every attempt).
+std::shared_ptr<TlsContext>& key_context() {
+  static std::shared_ptr<TlsContext> context;
+  return context;
+}
+
+constexpr const char* kKeyRequired = "server requires a key: use --key-file or FT_KEY_FILE";
+constexpr const char* kKeyRefused =
+    "authentication failed: the server refused the key (wrong key or unknown identity)";
+constexpr const char* kNoHandshake =
+    "authentication failed: the server did not complete the TLS handshake (does it run with "
+    "--keys?)";
+
+// The failure a plaintext notice (protocol section 10.2: a hello and an
+// ERROR on request id 0, sent before any TLS byte) stands for. The notice is
+// not authenticated: it is only reported, its text made printable.
+Error notice_error(const Bytes& notice) {
+  FrameDecoder decoder(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true});
+  std::size_t fed = 0;
+  bool hello = false;
+  for (;;) {
+    fed += decoder.feed(ByteSpan(notice).subspan(fed));
+    DecodeStatus status = decoder.next();
+    if (status == DecodeStatus::kHello) {
+      hello = true;
+      continue;
+    }
+    if (status == DecodeStatus::kFrame && hello) {
+      Frame frame = decoder.take_frame();
+      auto error = decode_error(frame.payload);
+      if (frame.header.request_id != 0 || !error) break;
+      const auto code = static_cast<ErrorCode>(error->code);
+      if (code == ErrorCode::AUTH_REQUIRED) {
+        // A server that wants a key although we came with one: most likely
+        // not the server we meant, or a notice forged on the way.
+        return Error{code,
+                     {},
+                     "the server answered in plaintext that it requires a key: " +
+                         (error->message.empty() ? std::string(default_message(code))
+                                                 : printable(error->message))};
+      }
+      return Error{code,
+                   {},
+                   "server (plaintext notice): " + (error->message.empty()
+                                                        ? std::string(default_message(code))
+                                                        : printable(error->message))};
+    }
+    if (status != DecodeStatus::kNeedMore || fed >= notice.size()) break;
+  }
+  return Error{ErrorCode::AUTH_FAILED, {}, kNoHandshake};
+}
+
+// Runs the TLS handshake on a fresh connection; the failure, or nullopt.
+std::optional<Error> secure(Connection& connection, std::shared_ptr<TlsContext> context,
+                            const std::string& host, std::uint16_t port) {
+  const auto deadline = Clock::now() + kHandshakeTimeout;
+  HandshakeResult result = connection.handshake(std::move(context), deadline);
+  const std::string where = host_port_text(host, port);
+  switch (result.outcome) {
+    case HandshakeOutcome::kOpen:
+      return std::nullopt;
+    case HandshakeOutcome::kRefused:
+      return Error{ErrorCode::AUTH_FAILED, {}, kKeyRefused};
+    case HandshakeOutcome::kClosed:
+    case HandshakeOutcome::kNotTls:
+      return Error{ErrorCode::AUTH_FAILED, {}, kNoHandshake};
+    case HandshakeOutcome::kPlaintext:
+      return notice_error(result.plaintext);
+    case HandshakeOutcome::kTimedOut:
+      return Error{ErrorCode::CONNECT_FAILED,
+                   {},
+                   "cannot connect to " + where + ": the TLS handshake did not finish within " +
+                       std::to_string(kHandshakeTimeout.count()) + " s"};
+    case HandshakeOutcome::kInterrupted:
+      return Error{ErrorCode::CANCELLED, {}, "interrupted"};
+    case HandshakeOutcome::kError:
+      break;
+  }
+  return Error{ErrorCode::CONNECT_FAILED,
+               {},
+               "cannot connect to " + where + ": TLS handshake: " + result.detail};
+}
+
+}  // namespace
+
+void use_key(std::shared_ptr<TlsContext> context) {
+  key_context() = std::move(context);
+}
+
+Session::Session(Connection connection)
+    : connection_(std::move(connection)),
+      decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
+  Bytes hello;
+  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager});
+  connection_.queue(std::move(hello));
+}
+
+void Session::fail(ErrorCode code, std::string message) {
+  if (!failure_) failure_ = Error{code, {}, std::move(message)};
+}
+
+std::optional<Error> Session::run(SessionHandler& handler) {
+  install_interrupt_handlers();
+  auto last_activity = Clock::now();
+  bool write_failed = false;
+  while (!failure_) {
+    // A signal that came while we were not in poll() (reading or writing a
+    // file) is seen here.
+    if (interrupted()) {
+      fail(ErrorCode::CANCELLED, "interrupted");
+      break;
+    }
+    handler.produce(*this);
+    if (failure_) break;
+    if (hello_received_ && handler.finished()) return std::nullopt;
+
+    pollfd p{connection_.fd(), POLLIN, 0};
+    if (connection_.has_output() && !write_failed) p.events |= POLLOUT;
+    auto idle_left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        last_activity + kIdleTimeout - Clock::now());
+    if (idle_left.count() <= 0) {
+      fail(ErrorCode::CONNECTION_LOST, "connection lost: no reply from the server in " +
+                                           std::to_string(kIdleTimeout.count()) + " s");
+      break;
+    }
+    // Bytes already decrypted inside the TLS engine do not make the socket
+    // readable: do not sleep on them.
+    const bool buffered = connection_.has_buffered_input();
+    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(idle_left.count()));
+    if (buffered && n >= 0) {
+      p.revents |= POLLIN;
+      n = 1;
+    }
+    if (n < 0) {
+      if (errno != EINTR) {
+        fail(ErrorCode::INTERNAL, std::string("poll: ") + std::strerror(errno));
+      } else if (interrupted()) {
+        fail(ErrorCode::CANCELLED, "interrupted");
+      }
+      continue;
+    }
+    if (n == 0) continue;  // the idle check above decides
+
+    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+      if (receive_and_dispatch(handler)) last_activity = Clock::now();
+      if (failure_) break;
+    }
+    if ((p.revents & POLLOUT) != 0) {
+      IoResult r = connection_.flush();
+      if (r == IoResult::kProgress) last_activity = Clock::now();
+      if (r == IoResult::kError) {
+        write_failed = true;
+        drain_after_write_error(handler, connection_.last_error());
+      }
+    }
+  }
+  return failure_;
+}
+
+// Reads what the socket holds and dispatches every complete item. Returns
+// true if any byte arrived.
+bool Session::receive_and_dispatch(SessionHandler& handler) {
+  bool any = false;
+  for (int i = 0; i < kMaxReadsPerWakeup && !failure_; ++i) {
+    IoResult r = connection_.receive(decoder_);
+    if (r == IoResult::kProgress) {
+      any = true;
+      dispatch(handler);
+      continue;
+    }
+    if (r == IoResult::kClosed) {
+      end_of_stream(handler);
+    } else if (r == IoResult::kError) {
+      if (decoder_.failed()) {
+        dispatch(handler);
+      } else if (connection_.tls_failed()) {
+        fail_channel();
+      } else {
+        fail(ErrorCode::CONNECTION_LOST,
+             std::string("connection lost: ") + std::strerror(connection_.last_error()));
+      }
+    }
+    break;
+  }
+  return any;
+}
+
+void Session::dispatch(SessionHandler& handler) {
+  while (!failure_) {
+    switch (decoder_.next()) {
+      case DecodeStatus::kNeedMore:
+        return;
+      case DecodeStatus::kError:
+        fail(ErrorCode::PROTOCOL, "protocol error from the server: " + decoder_.error().reason);
+        return;
+      case DecodeStatus::kHello:
+        hello_received_ = true;
+        resume_agreed_ = (decoder_.hello().capabilities & kCapResume) != 0;
+        trees_agreed_ = (decoder_.hello().capabilities & kCapTrees) != 0;
+        eager_agreed_ = (decoder_.hello().capabilities & kCapEager) != 0;
+        break;
+      case DecodeStatus::kFrame: {
+        Frame frame = decoder_.take_frame();
+        if (frame.header.request_id != 0) {
+          handler.on_frame(*this, frame);
+          break;
+        }
+        // Only ERROR may carry id 0 (the decoder checks): the server gives up
+        // on the whole connection.
+        auto error = decode_error(frame.payload);
+        if (!error) {
+          protocol_error("the server sent a malformed ERROR frame");
+          return;
+        }
+        if (static_cast<ErrorCode>(error->code) == ErrorCode::AUTH_REQUIRED) {
+          // The plaintext notice of a server with keys (protocol 10.2).
+          fail(ErrorCode::AUTH_REQUIRED, kKeyRequired);
+          return;
+        }
+        std::string message = error->message.empty()
+                                  ? std::string(default_message(ErrorCode(error->code)))
+                                  : printable(error->message);
+        fail(static_cast<ErrorCode>(error->code), "server: " + message);
+        return;
+      }
+    }
+  }
+}
+
+void Session::end_of_stream(SessionHandler& handler) {
+  if (decoder_.finish() == DecodeStatus::kError) {
+    // A stream cut inside a frame is what a crashed server or a dropped link
+    // looks like: a lost connection (exit 4) rather than a misbehaving peer.
+    fail(ErrorCode::CONNECTION_LOST, "connection lost: " + decoder_.error().reason);
+    return;
+  }
+  if (hello_received_ && handler.finished()) return;
+  fail(ErrorCode::CONNECTION_LOST, "connection lost: closed by the server");
+}
+
+// A failed send usually means the server closed the connection, often after
+// telling why in an ERROR with id 0: read what is left before reporting.
+void Session::drain_after_write_error(SessionHandler& handler, int err) {
+  for (int i = 0; i < kMaxReadsPerWakeup && !failure_; ++i) {
+    IoResult r = connection_.receive(decoder_);
+    if (r == IoResult::kProgress) {
+      dispatch(handler);
+      continue;
+    }
+    if (r == IoResult::kClosed) {
+      end_of_stream(handler);
+    } else if (r == IoResult::kError && decoder_.failed()) {
+      dispatch(handler);
+    }
+    break;
+  }
+  if (connection_.tls_failed()) fail_channel();
+  if (hello_received_ && handler.finished()) return;
+  fail(ErrorCode::CONNECTION_LOST, std::string("connection lost: ") + std::strerror(err));
+}
+
+// The TLS engine gave up after the handshake: a record failed to
+// authenticate (altered in transit) or the server sent an alert. Never
+// retried: a new connection through the same path would meet the same.
+void Session::fail_channel() {
+  const std::string why = connection_.tls_error();
+  fail(ErrorCode::AUTH_FAILED,
+       "the encrypted connection failed: " + (why.empty() ? std::string("TLS error") : why));
+}
+
+std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
+                                     SessionHandler& handler) {
+  install_interrupt_handlers();
+  std::string why;
+  auto connection = Connection::open(host, port, std::chrono::milliseconds(kConnectTimeout), why);
+  if (interrupted()) return Error{ErrorCode::CANCELLED, {}, "interrupted"};
+  if (!connection) {
+    return Error{ErrorCode::CONNECT_FAILED,
+                 {},
+                 "cannot connect to " + host_port_text(host, port) + ": " + why};
+  }
+  if (auto context = key_context()) {
+    if (auto failure = secure(*connection, std::move(context), host, port)) return failure;
+  }
+  Session session(std::move(*connection));
+  return session.run(handler);
+}
+
+}  // namespace ft::client

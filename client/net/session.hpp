@@ -1,0 +1,108 @@
+#pragma once
+// One protocol session of a client command over a Connection: sends the
+// client hello, waits with poll() for the socket to be readable or writable,
+// decodes the server's hello and frames, answers connection-level errors
+// (ERROR with request id 0, decode errors, end of stream, silence) itself
+// and hands every other frame to the command's SessionHandler. The client
+// offers the RESUME, TREES and EAGER capabilities; resume_agreed(),
+// trees_agreed() and eager_agreed() tell whether the server took them.
+//
+// With a key (use_key()), connect_and_run() completes the TLS handshake
+// before the session starts, so the hello and every request travel
+// encrypted (docs/protocol.md section 10, docs/client.md "Keys").
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "client/net/connection.hpp"
+#include "common/rules/errors.hpp"
+#include "common/wire/frame.hpp"
+
+namespace ft::client {
+
+/// How long the server may stay silent while requests are in flight before
+/// the connection counts as lost.
+inline constexpr std::chrono::seconds kIdleTimeout{120};
+/// How long connecting (name lookup excluded) may take.
+inline constexpr std::chrono::seconds kConnectTimeout{10};
+/// How long the TLS handshake may take once connected.
+inline constexpr std::chrono::seconds kHandshakeTimeout{10};
+
+/// Makes every later connect_and_run() of this process authenticate with
+/// this client context (its PSK); null (the default) connects in the clear,
+/// to an open server.
+void use_key(std::shared_ptr<TlsContext> context);
+
+class Session;
+
+/// The command's side of a session. Handlers are called from Session::run()
+/// only, one at a time.
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  /// Queues the frames the command can send now (requests, DATA as the
+  /// backpressure allows). Called before every wait.
+  virtual void produce(Session& session) = 0;
+  /// A frame for one of the command's requests (request id != 0). A frame
+  /// the command did not expect is a protocol error: call Session::fail().
+  virtual void on_frame(Session& session, Frame& frame) = 0;
+  /// True when every request got its final frame; run() then returns.
+  virtual bool finished() const = 0;
+};
+
+class Session {
+ public:
+  explicit Session(Connection connection);
+
+  /// Runs until the handler is finished (returns nullopt) or the connection
+  /// fails (returns the connection-level error).
+  std::optional<Error> run(SessionHandler& handler);
+
+  Connection& connection() { return connection_; }
+  /// True once the server's hello arrived.
+  bool hello_received() const { return hello_received_; }
+  /// True once the server's hello arrived carrying the RESUME capability
+  /// (the client always offers it): section 5.4 of the protocol applies.
+  bool resume_agreed() const { return resume_agreed_; }
+  /// True once the server's hello arrived carrying TREES (section 5.5):
+  /// MKDIR, SYMLINK and the LIST flags may be used.
+  bool trees_agreed() const { return trees_agreed_; }
+  bool eager_agreed() const { return eager_agreed_; }
+  /// Queues a whole encoded frame of `request_id`.
+  void send(Bytes frame, std::uint32_t request_id) {
+    connection_.queue(std::move(frame), request_id);
+  }
+  /// Ends the session with a connection-level error once the current
+  /// handler call returns.
+  void fail(ErrorCode code, std::string message);
+  /// Shorthand for a protocol error caused by the server.
+  void protocol_error(std::string message) { fail(ErrorCode::PROTOCOL, std::move(message)); }
+
+ private:
+  bool receive_and_dispatch(SessionHandler& handler);
+  void dispatch(SessionHandler& handler);
+  void end_of_stream(SessionHandler& handler);
+  void drain_after_write_error(SessionHandler& handler, int err);
+  void fail_channel();
+
+  Connection connection_;
+  FrameDecoder decoder_;
+  bool hello_received_ = false;
+  bool resume_agreed_ = false;
+  bool trees_agreed_ = false;
+  bool eager_agreed_ = false;
+  std::optional<Error> failure_;
+};
+
+/// Connects to host:port (with the key of use_key(): and completes the TLS
+/// handshake) and runs one session with `handler`. Returns the
+/// connection-level failure: CONNECT_FAILED ("cannot connect to ..."),
+/// AUTH_FAILED (the key was refused, or the server does not speak TLS), the
+/// code of a plaintext notice (SERVER_FULL, AUTH_REQUIRED), one from
+/// Session::run(), or CANCELLED when interrupted while connecting.
+std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
+                                     SessionHandler& handler);
+
+}  // namespace ft::client

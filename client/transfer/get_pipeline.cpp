@@ -1,0 +1,288 @@
+#include "client/transfer/get_pipeline.hpp"
+
+#include <algorithm>
+
+#include "client/net/server_reply.hpp"
+#include "client/net/session.hpp"
+#include "client/report/transfer_report.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+// Bytes read at a time when hashing the kept prefix of a partial file.
+constexpr std::size_t kPrefixReadSize = 1024 * 1024;
+
+}  // namespace
+
+void DownloadItem::reset_for_retry() {
+  state = DownloadState::kWaiting;
+  id = 0;
+  received = 0;
+  hash.reset();
+  resuming.reset();
+  retry_reason.reset();
+}
+
+GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
+    : report_(report), listener_(listener), next_id_(next_id) {}
+
+bool GetPipeline::owns(std::uint32_t id) const {
+  return by_id_.contains(id) || abandoned_.contains(id) || late_cancel_replies_.contains(id);
+}
+
+void GetPipeline::start(Session& session, DownloadItem& item) {
+  std::string why;
+  item.landing = LandingFile::open(item.dir_fd, item.local_name, why);
+  if (!item.landing) return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
+  ++in_flight_;
+  item.started = Clock::now();
+  report_.progress().set_current(printable(item.local_path));
+  send_get(session, item, resume_offset(item));
+}
+
+void GetPipeline::on_frame(Session& session, Frame& frame) {
+  const std::uint32_t id = frame.header.request_id;
+  if (abandoned_.contains(id)) {
+    // A GET we cancelled to start over: drop its frames until it ends.
+    if (frame.header.type == FrameType::kEnd || frame.header.type == FrameType::kError) {
+      abandoned_.erase(id);
+    }
+    return;
+  }
+  auto found = by_id_.find(id);
+  if (found == by_id_.end()) {
+    // One ERROR may still come for a request we cancelled after its END was
+    // already on its way.
+    if (frame.header.type == FrameType::kError && late_cancel_replies_.erase(id) > 0) return;
+    return session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
+                                  " for request " + std::to_string(id));
+  }
+  DownloadItem& item = *found->second;
+  switch (frame.header.type) {
+    case FrameType::kGetReady:
+      return on_get_ready(session, item, frame);
+    case FrameType::kData:
+      return on_data(session, item, frame);
+    case FrameType::kEnd:
+      return on_end(session, item, frame);
+    case FrameType::kError:
+      return on_error(session, item, frame);
+    default:
+      session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
+                             " for download request " + std::to_string(id));
+  }
+}
+
+// Where the kept partial data lets the download start: its length, if its
+// record names this remote file and the data is not longer than that file
+// was; otherwise 0 (the data is emptied at GET_READY).
+std::uint64_t GetPipeline::resume_offset(DownloadItem& item) {
+  item.resuming.reset();
+  const std::uint64_t length = item.landing->length_at_open();
+  if (length == 0) return 0;
+  auto record = item.landing->record();
+  if (!record || record->remote_path != item.remote || length > record->size) return 0;
+  item.resuming = record;
+  return length;
+}
+
+void GetPipeline::send_get(Session& session, DownloadItem& item, std::uint64_t offset) {
+  item.id = next_id_++;
+  by_id_[item.id] = &item;
+  item.start_offset = offset;
+  Bytes frame;
+  encode_get(frame, item.id, GetMsg{item.remote, offset});
+  session.send(std::move(frame), item.id);
+  item.state = DownloadState::kGetSent;
+}
+
+// The kept data belongs to another version of the remote file: forget it
+// and ask for the whole file on the same connection.
+void GetPipeline::start_over(Session& session, DownloadItem& item) {
+  report_.note(printable(item.remote) + ": remote file changed; starting over");
+  by_id_.erase(item.id);
+  item.resuming.reset();
+  send_get(session, item, 0);
+}
+
+void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame& frame) {
+  auto ready = decode_get_ready(frame.payload);
+  if (!ready) return session.protocol_error("malformed GET_READY");
+  if (item.state != DownloadState::kGetSent) {
+    return session.protocol_error("GET_READY twice for request " + std::to_string(item.id));
+  }
+  item.ready = *ready;
+  item.state = DownloadState::kReceiving;
+  item.hash.reset();
+  item.received = 0;
+  if (auto absurd = absurd_size(ready->size)) {
+    // No local file can hold it: refuse before a byte is written.
+    return cancel(session, item, Error{ErrorCode::PROTOCOL, item.remote, *absurd});
+  }
+  std::string why;
+  if (item.start_offset > 0) {
+    if (item.resuming->size != ready->size || item.resuming->mtime_ns != ready->mtime_ns) {
+      abandoned_.insert(item.id);
+      Bytes cancel_frame;
+      encode_cancel(cancel_frame, item.id);
+      session.send(std::move(cancel_frame), item.id);
+      return start_over(session, item);
+    }
+    // The END hash covers the whole file: hash the kept prefix first.
+    if (!hash_kept_prefix(item, why)) {
+      return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+    item.received = item.start_offset;
+    report_.verbose_line("resumed " + printable(item.local_path) + " at " +
+                         std::to_string(item.start_offset) + " of " + std::to_string(ready->size) +
+                         " bytes");
+    return;
+  }
+  if (!item.landing->start_over(PartialRecord{item.remote, ready->size, ready->mtime_ns}, why)) {
+    cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+  }
+}
+
+bool GetPipeline::hash_kept_prefix(DownloadItem& item, std::string& why) {
+  Bytes buffer;
+  for (std::uint64_t at = 0; at < item.start_offset;) {
+    auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(kPrefixReadSize, item.start_offset - at));
+    buffer.resize(length);
+    if (!item.landing->read_at(at, buffer, why)) return false;
+    item.hash.update(buffer);
+    at += length;
+  }
+  return true;
+}
+
+void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& frame) {
+  auto data = decode_data(frame.payload);
+  if (!data) return session.protocol_error("malformed DATA");
+  if (item.state == DownloadState::kCancelling) return;
+  if (item.state != DownloadState::kReceiving) {
+    return session.protocol_error("DATA before GET_READY for request " + std::to_string(item.id));
+  }
+  if (data->offset != item.received) {
+    return cancel(session, item,
+                  Error{ErrorCode::PROTOCOL, item.remote,
+                        "DATA at offset " + std::to_string(data->offset) + ", expected " +
+                            std::to_string(item.received)});
+  }
+  if (data->bytes.size() > item.ready.chunk_size) {
+    return cancel(session, item,
+                  Error{ErrorCode::PROTOCOL, item.remote, "DATA larger than the chunk size"});
+  }
+  if (data->bytes.size() > item.ready.size - item.received) {
+    return cancel(
+        session, item,
+        Error{ErrorCode::SIZE_MISMATCH, item.remote,
+              "more data than the declared size of " + std::to_string(item.ready.size) + " bytes"});
+  }
+  if (hash64(data->bytes) != data->chunk_hash) {
+    return cancel(
+        session, item,
+        Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+              "checksum mismatch in the chunk at offset " + std::to_string(data->offset)});
+  }
+  std::string why;
+  if (!item.landing->write_at(data->offset, data->bytes, why)) {
+    return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+  }
+  item.hash.update(data->bytes);
+  item.received += data->bytes.size();
+  report_.progress().add_moving_bytes(data->bytes.size());
+}
+
+void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& frame) {
+  auto end = decode_end(frame.payload);
+  if (!end) return session.protocol_error("malformed END");
+  if (item.state == DownloadState::kCancelling) {
+    late_cancel_replies_.insert(item.id);
+    return finish(session, item, item.failure, false);
+  }
+  if (item.state != DownloadState::kReceiving) {
+    return session.protocol_error("END before GET_READY for request " + std::to_string(item.id));
+  }
+  if (end->total_size != item.ready.size || item.received != item.ready.size) {
+    return finish(session, item,
+                  Error{ErrorCode::SIZE_MISMATCH, item.remote,
+                        "size mismatch: " + std::to_string(item.received) + " bytes received, " +
+                            std::to_string(item.ready.size) + " announced, END says " +
+                            std::to_string(end->total_size)},
+                  true);
+  }
+  if (end->file_hash != item.hash.digest()) {
+    return finish(session, item,
+                  Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
+  }
+  std::string why;
+  if (!item.landing->commit(item.ready.mode, item.ready.mtime_ns, why)) {
+    return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
+  }
+  report_.transferred(item.local_path, item.received,
+                      std::chrono::duration<double>(Clock::now() - item.started).count());
+  finish(session, item, std::nullopt, false);
+}
+
+void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& frame) {
+  auto error = decode_error(frame.payload);
+  if (!error) return session.protocol_error("malformed ERROR");
+  if (auto why = error_reply_violation(*error, item.remote)) return session.protocol_error(*why);
+  if (item.state == DownloadState::kCancelling) return finish(session, item, item.failure, false);
+  const Error failure = error_from_reply(*error, item.remote);
+  const ErrorCode code = failure.code;
+  // The kept data is longer than the remote file is now.
+  if (code == ErrorCode::BAD_OFFSET && item.state == DownloadState::kGetSent &&
+      item.start_offset > 0) {
+    return start_over(session, item);
+  }
+  if (code == ErrorCode::SHUTTING_DOWN) {
+    // Worth a retry on the next connection, from what we have.
+    item.landing->keep();
+    item.landing.reset();
+    item.retry_reason = failure;
+    item.state = DownloadState::kRetryLater;
+    by_id_.erase(item.id);
+    --in_flight_;
+    listener_.on_settled(session, item);
+    return;
+  }
+  finish(session, item, failure, true);
+}
+
+// A failure found while data is still coming: report it, ask the server to
+// stop, and drop what still arrives until its END or ERROR.
+void GetPipeline::cancel(Session& session, DownloadItem& item, Error error) {
+  report(item, error);
+  item.failure = std::move(error);
+  item.landing.reset();  // removes the partial data: it failed verification or cannot grow
+  item.state = DownloadState::kCancelling;
+  Bytes frame;
+  encode_cancel(frame, item.id);
+  session.send(std::move(frame), item.id);
+}
+
+void GetPipeline::finish(Session& session, DownloadItem& item, std::optional<Error> failure,
+                         bool print) {
+  if (failure && print) report(item, *failure);
+  // A committed file is unaffected; otherwise this removes the partial.
+  item.landing.reset();
+  item.failure = std::move(failure);
+  if (item.state != DownloadState::kWaiting) {
+    --in_flight_;
+    by_id_.erase(item.id);
+  }
+  item.state = DownloadState::kDone;
+  listener_.on_settled(session, item);
+}
+
+// Errors about the local file name it; the others name the remote path.
+void GetPipeline::report(const DownloadItem& item, const Error& error) {
+  const bool local = error.code == ErrorCode::LOCAL_FILE;
+  report_.failed(item.local_path, error, local ? item.local_path : item.remote);
+}
+
+}  // namespace ft::client

@@ -1,0 +1,102 @@
+#pragma once
+// Pipelined downloads on one Session: GET, GET_READY, DATA, END or ERROR
+// (protocol 5.2), every byte verified before the file is renamed into
+// place through a LandingFile; kept partial data is resumed with a GET from
+// its length. The caller owns the DownloadItems (their address must not
+// change while in flight), decides which file goes next and learns through
+// on_settled() when one is done or deferred.
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "client/local/landing_file.hpp"
+#include "common/crypto/checksum.hpp"
+#include "common/rules/errors.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::client {
+
+class Session;
+class TransferReport;
+
+enum class DownloadState {
+  kWaiting,     // GET not sent yet (on this connection)
+  kGetSent,     // waiting for GET_READY
+  kReceiving,   // DATA until END
+  kCancelling,  // failed locally, CANCEL sent: ignore DATA until END or ERROR
+  kRetryLater,  // the server is shutting down: try on the next connection
+  kDone,
+};
+
+struct DownloadItem {
+  std::string remote;
+  std::string local_name;  // the name in dir_fd
+  std::string local_path;  // for messages
+  int dir_fd = -1;         // borrowed: the directory it lands in
+  DownloadState state = DownloadState::kWaiting;
+  std::uint32_t id = 0;
+  std::uint64_t start_offset = 0;         // the GET's offset
+  std::optional<PartialRecord> resuming;  // the record of the kept data, when resuming
+  GetReadyMsg ready;
+  std::uint64_t received = 0;  // bytes [0, received) are in the partial file
+  StreamHash128 hash;          // of those bytes
+  std::optional<LandingFile> landing;
+  std::chrono::steady_clock::time_point started;
+  std::optional<Error> retry_reason;  // with kRetryLater
+  std::optional<Error> failure;
+  void* owner = nullptr;  // for the caller (the tree walk's directory)
+
+  /// Forgets this connection's progress before another attempt.
+  void reset_for_retry();
+};
+
+class GetPipeline {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    /// The item reached kDone (success or failure, already reported) or
+    /// kRetryLater.
+    virtual void on_settled(Session& session, DownloadItem& item) = 0;
+  };
+
+  GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id);
+
+  std::size_t in_flight() const { return in_flight_; }
+  /// No request of ours (nor a cancelled one) still expects frames.
+  bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
+  /// Opens the partial file and sends the GET (from the kept length when
+  /// the partial data can be resumed); a partial file that cannot be
+  /// opened settles the item as failed at once.
+  void start(Session& session, DownloadItem& item);
+  /// True if frames with this id are ours.
+  bool owns(std::uint32_t id) const;
+  void on_frame(Session& session, Frame& frame);
+
+ private:
+  std::uint64_t resume_offset(DownloadItem& item);
+  void send_get(Session& session, DownloadItem& item, std::uint64_t offset);
+  void start_over(Session& session, DownloadItem& item);
+  void on_get_ready(Session& session, DownloadItem& item, const Frame& frame);
+  bool hash_kept_prefix(DownloadItem& item, std::string& why);
+  void on_data(Session& session, DownloadItem& item, const Frame& frame);
+  void on_end(Session& session, DownloadItem& item, const Frame& frame);
+  void on_error(Session& session, DownloadItem& item, const Frame& frame);
+  void cancel(Session& session, DownloadItem& item, Error error);
+  void finish(Session& session, DownloadItem& item, std::optional<Error> failure, bool print);
+  void report(const DownloadItem& item, const Error& error);
+
+  TransferReport& report_;
+  Listener& listener_;
+  std::uint32_t& next_id_;
+  std::unordered_map<std::uint32_t, DownloadItem*> by_id_;
+  std::unordered_set<std::uint32_t> late_cancel_replies_;
+  std::unordered_set<std::uint32_t> abandoned_;
+  std::size_t in_flight_ = 0;
+};
+
+}  // namespace ft::client

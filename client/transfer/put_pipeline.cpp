@@ -1,0 +1,348 @@
+#include "client/transfer/put_pipeline.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdio>
+
+#include "client/net/session.hpp"
+#include "client/report/transfer_report.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+// Outgoing DATA allowed in the send queue: the backpressure that bounds
+// memory whatever the file sizes (at least two chunks, so that one is
+// written while the next is read).
+constexpr std::size_t kMaxQueuedBytes = 8 * 1024 * 1024;
+// Rewinds accepted in one upload. A well-behaved server fails the upload
+// itself after limits::kMaxRewinds; this bound only protects the client from
+// one that never stops asking.
+constexpr int kMaxRewindsAccepted = 8;
+static_assert(kMaxRewindsAccepted >= limits::kMaxRewinds);
+
+constexpr const char* kSourceChanged =
+    "source changed while being sent (size or mtime moved); nothing was committed";
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+void UploadItem::reset_for_retry() {
+  state = UploadState::kWaiting;
+  id = 0;
+  next_offset = 0;
+  hash.reset();
+  rewinds = 0;
+  retry_reason.reset();
+}
+
+std::string source_id_for(std::uint64_t device, std::uint64_t inode) {
+  char host[HOST_NAME_MAX + 1] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0') {
+    std::snprintf(host, sizeof host, "%s", "localhost");
+  }
+  std::string id = std::string(host) + ":" + std::to_string(device) + ":" + std::to_string(inode);
+  if (id.size() > limits::kMaxSourceIdBytes) id.resize(limits::kMaxSourceIdBytes);
+  return id;
+}
+
+PutPipeline::PutPipeline(const UploadSettings& settings, TransferReport& report, Listener& listener,
+                         std::uint32_t& next_id)
+    : settings_(settings), report_(report), listener_(listener), next_id_(next_id) {}
+
+void PutPipeline::start(Session& session, UploadItem& item) {
+  if (!item.source) {
+    std::string why;
+    item.source = item.dir_fd >= 0
+                      ? SourceFile::open_at(item.dir_fd, item.name, why)
+                      : SourceFile::open(item.name.empty() ? item.local : item.name, why);
+    if (!item.source) return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
+  }
+  item.id = next_id_++;
+  by_id_[item.id] = &item;
+  item.started = Clock::now();
+  PutMsg put;
+  put.path = item.remote;
+  put.size = item.source->size();
+  put.mode = item.source->mode();
+  put.mtime_ns = item.source->mtime_ns();
+  put.chunk_size = settings_.chunk_size;
+  // A file of one chunk at most goes eagerly (protocol 5.6): its data
+  // follows the PUT at once instead of a round trip later. Resuming it would
+  // save nothing.
+  const bool eager = session.eager_agreed() && put.size <= settings_.chunk_size;
+  if (eager) {
+    put.put_flags = kPutEager;
+  } else if (session.resume_agreed()) {
+    put.put_flags = kPutResumable;
+    put.source_id = source_id_for(item.source->device(), item.source->inode());
+  }
+  Bytes frame;
+  encode_put(frame, item.id, put);
+  session.send(std::move(frame), item.id);
+  item.state = UploadState::kPutSent;
+  ++in_flight_;
+  if (eager) {
+    item.next_offset = 0;
+    item.state = UploadState::kStreaming;
+    streaming_.push_back(&item);
+  }
+  report_.progress().set_current(printable(item.local));
+}
+
+void PutPipeline::pump(Session& session) {
+  const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
+  while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
+    stream_step(session, *streaming_.front());
+  }
+}
+
+void PutPipeline::on_frame(Session& session, Frame& frame) {
+  const std::uint32_t id = frame.header.request_id;
+  auto found = by_id_.find(id);
+  if (found == by_id_.end()) {
+    return session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
+                                  " for request " + std::to_string(id));
+  }
+  UploadItem& item = *found->second;
+  switch (frame.header.type) {
+    case FrameType::kPutReady:
+      return on_put_ready(session, item, frame);
+    case FrameType::kOk:
+      return on_ok(session, item);
+    case FrameType::kError:
+      return on_error(session, item, frame);
+    default:
+      session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
+                             " for upload request " + std::to_string(id));
+  }
+}
+
+void PutPipeline::on_put_ready(Session& session, UploadItem& item, const Frame& frame) {
+  auto ready = decode_put_ready(frame.payload, session.resume_agreed());
+  if (!ready) return session.protocol_error("malformed PUT_READY");
+  switch (item.state) {
+    case UploadState::kPutSent:
+      return start_streaming(session, item, *ready);
+    case UploadState::kStreaming:
+    case UploadState::kEndSent:
+      if (session.resume_agreed()) return rewind(session, item, *ready);
+      break;
+    case UploadState::kCancelling:
+      return;  // it crossed our CANCEL
+    default:
+      break;
+  }
+  session.protocol_error("PUT_READY twice for request " + std::to_string(item.id));
+}
+
+// The first PUT_READY: where to start. The END hash covers the whole file,
+// so the bytes the server already has are hashed first; with RESUME that
+// same hash is compared with the server's prefix hash.
+void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutReadyMsg& ready) {
+  const std::uint64_t size = item.source->size();
+  std::uint64_t start = ready.offset;
+  if (!session.resume_agreed()) {
+    if (ready.offset > size) {
+      return session.protocol_error("PUT_READY offset beyond the end of " + printable(item.remote));
+    }
+    if (!hash_prefix(session, item, start)) return;
+  } else if (start > 0) {
+    bool same = start <= size;
+    if (same) {
+      if (!hash_prefix(session, item, start)) return;
+      same = ready.prefix_hash && item.hash.digest() == *ready.prefix_hash;
+    }
+    if (!same) {
+      item.hash.reset();
+      start = 0;
+      report_.note(printable(item.local) +
+                   ": server's partial data differs; sending from the start");
+    }
+  }
+  if (start > 0) {
+    report_.verbose_line("resumed " + printable(item.remote) + " at " + std::to_string(start) +
+                         " of " + std::to_string(size) + " bytes");
+  }
+  item.next_offset = start;
+  item.state = UploadState::kStreaming;
+  streaming_.push_back(&item);
+}
+
+// A later PUT_READY: a chunk failed its hash on the server, which wants the
+// data again from `ready.offset`. Frames of this upload still in our queue
+// are dropped; those already in the kernel the server discards.
+void PutPipeline::rewind(Session& session, UploadItem& item, const PutReadyMsg& ready) {
+  const std::string at = std::to_string(ready.offset);
+  if (++item.rewinds > kMaxRewindsAccepted) {
+    return cancel(session, item,
+                  Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                        "the server asked for data again " + std::to_string(item.rewinds) +
+                            " times; giving up"});
+  }
+  if (ready.offset > item.next_offset) {
+    return cancel(session, item,
+                  Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                        "the server asked for data again from offset " + at + ", beyond the " +
+                            std::to_string(item.next_offset) + " bytes sent"});
+  }
+  session.connection().drop_unsent(item.id);
+  item.hash.reset();
+  if (!hash_prefix(session, item, ready.offset)) return;
+  if (!ready.prefix_hash || item.hash.digest() != *ready.prefix_hash) {
+    return cancel(session, item,
+                  Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                        "the server's data before offset " + at + " differs from the source"});
+  }
+  {
+    report_.verbose_line("resending " + printable(item.remote) + " from " + at +
+                         " (a chunk failed its checksum)");
+  }
+  item.next_offset = ready.offset;
+  if (item.state == UploadState::kEndSent) {
+    item.state = UploadState::kStreaming;
+    streaming_.push_back(&item);
+  }
+}
+
+void PutPipeline::on_ok(Session& session, UploadItem& item) {
+  if (item.state == UploadState::kCancelling) {
+    // Our CANCEL came too late: the file is committed, but it was already
+    // reported as failed, so it stays failed.
+    return finish(session, item, item.failure, false);
+  }
+  if (item.state != UploadState::kEndSent) {
+    return session.protocol_error("OK before END for request " + std::to_string(item.id));
+  }
+  report_.transferred(item.local, item.source->size(),
+                      std::chrono::duration<double>(Clock::now() - item.started).count());
+  finish(session, item, std::nullopt, false);
+}
+
+void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& frame) {
+  auto error = decode_error(frame.payload);
+  if (!error) return session.protocol_error("malformed ERROR");
+  session.connection().drop_unsent(item.id);
+  if (item.state == UploadState::kCancelling) {
+    // Already reported: this is the server acknowledging our CANCEL.
+    return finish(session, item, item.failure, false);
+  }
+  auto code = static_cast<ErrorCode>(error->code);
+  std::string message =
+      error->message.empty() ? std::string(default_message(code)) : printable(error->message);
+  if (code == ErrorCode::BUSY || code == ErrorCode::SHUTTING_DOWN) {
+    // Another connection still holds the partial data (often our own dead
+    // one, not yet noticed), or the server is stopping: worth a retry.
+    return defer(session, item, Error{code, item.remote, message});
+  }
+  finish(session, item, Error{code, item.remote, message}, true);
+}
+
+// Queues the next DATA frame of `item`, or its END when all is queued.
+void PutPipeline::stream_step(Session& session, UploadItem& item) {
+  SourceFile& source = *item.source;
+  if (item.next_offset == source.size()) {
+    std::string why;
+    switch (source.check_unchanged(why)) {
+      case SourceFile::Check::kChanged:
+        return cancel(session, item, Error{ErrorCode::SOURCE_CHANGED, {}, kSourceChanged});
+      case SourceFile::Check::kFailed:
+        return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+      case SourceFile::Check::kUnchanged:
+        break;
+    }
+    Bytes frame;
+    encode_end(frame, item.id, EndMsg{source.size(), item.hash.digest()});
+    session.send(std::move(frame), item.id);
+    item.state = UploadState::kEndSent;
+    streaming_.pop_front();
+    return;
+  }
+  const auto length = static_cast<std::size_t>(
+      std::min<std::uint64_t>(settings_.chunk_size, source.size() - item.next_offset));
+  Bytes chunk = session.connection().take_spare_buffer();
+  chunk.resize(length);
+  if (!read_source(session, item, item.next_offset, chunk)) return;
+  item.hash.update(chunk);
+  Bytes head(kDataHeadSize);
+  encode_data_head(head.data(), item.id, item.next_offset, hash64(chunk),
+                   static_cast<std::uint32_t>(length));
+  session.connection().queue_data(item.id, std::move(head), std::move(chunk));
+  item.next_offset += length;
+  report_.progress().add_moving_bytes(length);
+}
+
+// Adds bytes [0, end) of the source to the item's hash; on failure the
+// upload is cancelled and false returned.
+bool PutPipeline::hash_prefix(Session& session, UploadItem& item, std::uint64_t end) {
+  Bytes buffer = session.connection().take_spare_buffer();
+  for (std::uint64_t at = 0; at < end;) {
+    auto length = static_cast<std::size_t>(std::min<std::uint64_t>(settings_.chunk_size, end - at));
+    buffer.resize(length);
+    if (!read_source(session, item, at, buffer)) return false;
+    item.hash.update(buffer);
+    at += length;
+  }
+  return true;
+}
+
+// Reads source bytes; a failed or short read cancels the upload, as a
+// changed source when size or mtime moved.
+bool PutPipeline::read_source(Session& session, UploadItem& item, std::uint64_t offset,
+                              std::span<std::uint8_t> out) {
+  std::string why;
+  if (item.source->read_at(offset, out, why)) return true;
+  std::string stat_why;
+  if (item.source->check_unchanged(stat_why) == SourceFile::Check::kChanged) {
+    cancel(session, item, Error{ErrorCode::SOURCE_CHANGED, {}, kSourceChanged});
+  } else {
+    cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+  }
+  return false;
+}
+
+// A local failure in the middle of an upload: report it now, tell the
+// server, and wait for its ERROR before the request counts as finished.
+void PutPipeline::cancel(Session& session, UploadItem& item, Error error) {
+  const bool local = error.path.empty();
+  report_.failed(item.local, error, local ? item.local : item.remote);
+  item.failure = std::move(error);
+  item.state = UploadState::kCancelling;
+  std::erase(streaming_, &item);
+  session.connection().drop_unsent(item.id);
+  Bytes frame;
+  encode_cancel(frame, item.id);
+  session.send(std::move(frame), item.id);
+}
+
+void PutPipeline::forget(UploadItem& item) {
+  if (item.state != UploadState::kWaiting) --in_flight_;
+  std::erase(streaming_, &item);
+  if (item.id != 0) by_id_.erase(item.id);
+}
+
+// Marks the item done; reports the failure (if any) when `print`.
+void PutPipeline::finish(Session& session, UploadItem& item, std::optional<Error> failure,
+                         bool print) {
+  if (failure && print) {
+    const bool local = failure->path.empty();
+    report_.failed(item.local, *failure, local ? item.local : item.remote);
+  }
+  forget(item);
+  item.failure = std::move(failure);
+  item.state = UploadState::kDone;
+  if (item.source) item.source->close();
+  listener_.on_settled(session, item);
+}
+
+void PutPipeline::defer(Session& session, UploadItem& item, Error reason) {
+  forget(item);
+  item.retry_reason = std::move(reason);
+  item.state = UploadState::kRetryLater;
+  listener_.on_settled(session, item);
+}
+
+}  // namespace ft::client

@@ -1,0 +1,118 @@
+#pragma once
+// Pipelined uploads on one Session: PUT, PUT_READY, DATA and END, OK or
+// ERROR, with resumable uploads and rewinds when RESUME is agreed
+// (protocol 5.1 and 5.4). The caller owns the UploadItems (their address
+// must not change while they are in flight), decides which file goes next
+// and learns through on_settled() when one is done or deferred.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "client/local/source_file.hpp"
+#include "common/crypto/checksum.hpp"
+#include "common/rules/errors.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/limits.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::client {
+
+class Session;
+class TransferReport;
+
+enum class UploadState {
+  kWaiting,     // PUT not sent yet (on this connection)
+  kPutSent,     // waiting for PUT_READY
+  kStreaming,   // PUT_READY received: DATA then END to send
+  kEndSent,     // waiting for OK (or a rewind)
+  kCancelling,  // failed locally, CANCEL sent, waiting for the server's ERROR
+  kRetryLater,  // the server said BUSY or SHUTTING_DOWN: try on the next connection
+  kDone,
+};
+
+/// One file to upload. `local` names it in messages and events; `name` is
+/// what is opened, relative to `dir_fd` (or as a path without one; `local`
+/// when empty).
+struct UploadItem {
+  std::string local;
+  std::string remote;
+  int dir_fd = -1;  // borrowed; -1: open `local` itself
+  std::string name;
+  std::optional<SourceFile> source;
+  UploadState state = UploadState::kWaiting;
+  std::uint32_t id = 0;
+  std::uint64_t next_offset = 0;  // the next byte to queue
+  StreamHash128 hash;             // of bytes [0, next_offset)
+  int rewinds = 0;
+  std::chrono::steady_clock::time_point started;
+  std::optional<Error> retry_reason;  // with kRetryLater
+  std::optional<Error> failure;
+  void* owner = nullptr;  // for the caller (the tree walk's directory)
+
+  /// Forgets this connection's progress before another attempt. The source
+  /// stays open: its first fstat stays the reference for the "source
+  /// changed" check, and the PUT names the same size and mtime, so the
+  /// server finds its partial data again.
+  void reset_for_retry();
+};
+
+struct UploadSettings {
+  std::uint32_t chunk_size = limits::kDefaultChunkSize;
+};
+
+class PutPipeline {
+ public:
+  class Listener {
+   public:
+    virtual ~Listener() = default;
+    /// The item reached kDone (success or failure, already reported) or
+    /// kRetryLater.
+    virtual void on_settled(Session& session, UploadItem& item) = 0;
+  };
+
+  PutPipeline(const UploadSettings& settings, TransferReport& report, Listener& listener,
+              std::uint32_t& next_id);
+
+  std::size_t in_flight() const { return in_flight_; }
+  /// Opens the source if needed and sends the PUT; a source that cannot be
+  /// opened settles the item as failed at once.
+  void start(Session& session, UploadItem& item);
+  /// Queues DATA and END of the uploads that got PUT_READY, within the
+  /// send-queue budget.
+  void pump(Session& session);
+  /// True if `id` is one of our uploads in flight.
+  bool owns(std::uint32_t id) const { return by_id_.contains(id); }
+  void on_frame(Session& session, Frame& frame);
+
+ private:
+  void on_put_ready(Session& session, UploadItem& item, const Frame& frame);
+  void start_streaming(Session& session, UploadItem& item, const PutReadyMsg& ready);
+  void rewind(Session& session, UploadItem& item, const PutReadyMsg& ready);
+  void on_ok(Session& session, UploadItem& item);
+  void on_error(Session& session, UploadItem& item, const Frame& frame);
+  void stream_step(Session& session, UploadItem& item);
+  bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end);
+  bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
+                   std::span<std::uint8_t> out);
+  void cancel(Session& session, UploadItem& item, Error error);
+  void finish(Session& session, UploadItem& item, std::optional<Error> failure, bool print);
+  void defer(Session& session, UploadItem& item, Error reason);
+  void forget(UploadItem& item);
+
+  UploadSettings settings_;
+  TransferReport& report_;
+  Listener& listener_;
+  std::uint32_t& next_id_;
+  std::unordered_map<std::uint32_t, UploadItem*> by_id_;
+  std::deque<UploadItem*> streaming_;  // PUT_READY arrival order
+  std::size_t in_flight_ = 0;
+};
+
+/// The source_id of a resumable upload: "<hostname>:<st_dev>:<st_ino>",
+/// cut to the protocol's 255 bytes.
+std::string source_id_for(std::uint64_t device, std::uint64_t inode);
+
+}  // namespace ft::client

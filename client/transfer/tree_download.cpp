@@ -1,0 +1,492 @@
+#include "client/transfer/tree_download.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "client/local/local_dir.hpp"
+#include "client/local/local_tree.hpp"
+#include "client/net/server_reply.hpp"
+#include "client/net/session.hpp"
+#include "client/report/transfer_report.hpp"
+#include "client/transfer/get_pipeline.hpp"
+#include "client/transfer/settled_paths.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+constexpr std::size_t kReadyLowWater = 512;
+constexpr std::size_t kListsAhead = 8;
+constexpr const char* kNoTrees =
+    "the server does not support directory trees (TREES capability); -r needs a newer ftserve";
+// Temporary name of a symlink being created, renamed over the final name.
+constexpr std::string_view kLinkTempPrefix = ".ft-link.";
+
+struct Root {
+  std::string remote;
+  std::string name;  // the local directory it lands in, below LOCAL_DIR ("" = LOCAL_DIR itself)
+};
+
+struct Dir {
+  Dir* parent = nullptr;
+  std::string local, remote, rel;
+  int fd = -1;                // -1 in a dry run when the directory does not exist locally
+  int parent_fd = -1;         // borrowed: where it was created
+  std::string name;           // its name there
+  bool created = false;       // this run made it (removed again if its LIST fails)
+  std::optional<Entry> self;  // its own mode and mtime, when known
+  std::vector<Entry> entries;
+  std::size_t pending = 0;
+  bool failed = false;
+  ~Dir() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+struct Visit {
+  Dir* parent = nullptr;
+  std::string name;  // in the parent's directory (for a root: below LOCAL_DIR, may be "")
+  std::string local, remote, rel;
+  std::optional<Entry> self;
+};
+
+timespec to_timespec(std::int64_t ns) {
+  std::int64_t sec = ns / 1'000'000'000;
+  std::int64_t nsec = ns % 1'000'000'000;
+  if (nsec < 0) {
+    nsec += 1'000'000'000;
+    sec -= 1;
+  }
+  return timespec{static_cast<time_t>(sec), static_cast<long>(nsec)};
+}
+
+// Creates or replaces the symlink `name` in `dir_fd` atomically: made under
+// a temporary name, then renamed (rename never follows a link at `name`).
+bool make_symlink(int dir_fd, const std::string& name, const std::string& target,
+                  std::int64_t mtime_ns, std::string& why) {
+  const std::string temp =
+      std::string(kLinkTempPrefix) + std::to_string(::getpid()) + "." +
+      std::to_string(
+          hash64(ByteSpan(reinterpret_cast<const std::uint8_t*>(name.data()), name.size())) &
+          0xffffffff);
+  ::unlinkat(dir_fd, temp.c_str(), 0);
+  if (::symlinkat(target.c_str(), dir_fd, temp.c_str()) != 0) {
+    why = std::string("cannot create the link: ") + std::strerror(errno);
+    return false;
+  }
+  const timespec times[2] = {{0, UTIME_OMIT}, to_timespec(mtime_ns)};
+  ::utimensat(dir_fd, temp.c_str(), times, AT_SYMLINK_NOFOLLOW);
+  if (::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) != 0) {
+    why = std::string("cannot rename the link into place: ") + std::strerror(errno);
+    ::unlinkat(dir_fd, temp.c_str(), 0);
+    return false;
+  }
+  return true;
+}
+
+class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
+ public:
+  TreeDownloadJob(const std::vector<Root>& roots, const DownloadOptions& options, int local_fd,
+                  TransferReport& report, SettledPaths& settled)
+      : options_(options),
+        local_fd_(local_fd),
+        report_(report),
+        settled_(settled),
+        pipeline_(report, *this, next_id_) {
+    for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
+      visits_.push_back(
+          Visit{nullptr, it->name,
+                it->name.empty() ? options.local_dir : join_path(options.local_dir, it->name),
+                it->remote, "", std::nullopt});
+    }
+  }
+
+  ~TreeDownloadJob() override {
+    // Whatever ended the attempt, partial data is kept for the next one.
+    for (auto& [key, item] : items_) {
+      if (item->landing) item->landing->keep();
+    }
+  }
+
+  void produce(Session& session) override {
+    if (!session.hello_received()) return;
+    if (!session.trees_agreed()) return session.fail(ErrorCode::PROTOCOL, kNoTrees);
+    for (;;) {
+      while (!ready_.empty() && room()) {
+        DownloadItem* item = ready_.front();
+        ready_.pop_front();
+        pipeline_.start(session, *item);
+      }
+      if (ready_.size() >= kReadyLowWater || lists_in_flight_ >= kListsAhead || visits_.empty() ||
+          !room()) {
+        break;
+      }
+      Visit visit = std::move(visits_.back());
+      visits_.pop_back();
+      visit_directory(session, std::move(visit));
+    }
+  }
+
+  void on_frame(Session& session, Frame& frame) override {
+    const std::uint32_t id = frame.header.request_id;
+    if (pipeline_.owns(id)) return pipeline_.on_frame(session, frame);
+    if (stats_.contains(id)) return on_stat_reply(session, frame);
+    auto found = lists_.find(id);
+    if (found == lists_.end()) {
+      return session.protocol_error("unexpected " +
+                                    frame_type_name(std::uint8_t(frame.header.type)) +
+                                    " for request " + std::to_string(id));
+    }
+    Dir& dir = *found->second;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message) return session.protocol_error("malformed ENTRIES");
+      if (auto why = listing_overflow(dir.entries.size(), message->entries.size())) {
+        return session.protocol_error(*why + " (" + printable(dir.remote) + ")");
+      }
+      for (Entry& entry : message->entries) dir.entries.push_back(std::move(entry));
+      if (message->more) return;
+    } else if (frame.header.type == FrameType::kError) {
+      auto error = decode_error(frame.payload);
+      if (!error) return session.protocol_error("malformed ERROR");
+      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
+      report_.failed(dir.local, error_from_reply(*error, {}),
+                     dir.remote.empty() ? "/" : dir.remote);
+      dir.failed = true;
+      dir.entries.clear();
+      if (dir.created) {
+        // Do not leave an empty directory for a remote one that failed.
+        ::close(dir.fd);
+        dir.fd = -1;
+        ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
+      }
+    } else {
+      return session.protocol_error(
+          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to LIST");
+    }
+    lists_.erase(found);
+    --lists_in_flight_;
+    walk_entries(dir);
+    release(dir);
+  }
+
+  bool finished() const override {
+    return visits_.empty() && ready_.empty() && pipeline_.idle() && lists_.empty() &&
+           stats_.empty() && dirs_.empty();
+  }
+
+  std::vector<std::pair<std::string, Error>>& deferred() { return deferred_; }
+
+ private:
+  bool room() const {
+    // Two slots: a root's visit sends a LIST and a STAT.
+    return pipeline_.in_flight() + lists_.size() + stats_.size() + 2 <=
+           limits::kMaxRequestsInFlight;
+  }
+
+  // Creates (unless a dry run) and opens the local directory, then LISTs
+  // the remote one.
+  void visit_directory(Session& session, Visit visit) {
+    const int parent_fd = visit.parent == nullptr ? local_fd_ : visit.parent->fd;
+    int fd = -1;
+    bool created = false;
+    std::string why;
+    if (visit.name.empty()) {
+      fd = ::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0);
+    } else if (parent_fd >= 0) {
+      // 0700 while the content lands; the real mode is applied at the end.
+      const bool made = !options_.dry_run && ::mkdirat(parent_fd, visit.name.c_str(), 0700) == 0;
+      if (!made && !options_.dry_run && errno != EEXIST) {
+        why = std::strerror(errno);
+      } else {
+        created = made;
+        fd = open_directory(parent_fd, visit.name, false, why);
+        if (fd < 0 && options_.dry_run && errno == ENOENT) why.clear();
+        struct stat st {};
+        if (fd < 0 && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+            S_ISLNK(st.st_mode)) {
+          // O_NOFOLLOW | O_DIRECTORY fails with ENOTDIR on a link: say what it is.
+          why = "it is a symbolic link, which is never followed";
+        }
+      }
+    }
+    if (!why.empty()) {
+      if (settled_.add(visit.local)) {
+        report_.failed(visit.local,
+                       Error{ErrorCode::LOCAL_FILE, {}, "cannot create or open directory: " + why});
+      }
+      if (visit.parent != nullptr) release(*visit.parent);
+      return;
+    }
+    auto owned = std::make_unique<Dir>();
+    Dir& dir = *owned;
+    dir.parent = visit.parent;
+    dir.local = std::move(visit.local);
+    dir.remote = std::move(visit.remote);
+    dir.rel = std::move(visit.rel);
+    dir.fd = fd;
+    dir.parent_fd = parent_fd;
+    dir.name = visit.name;
+    dir.created = created;
+    dir.self = std::move(visit.self);
+    dirs_.emplace(&dir, std::move(owned));
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_list(frame, id, PathMsg{dir.remote}, options_.links ? kFlagTargets : 0);
+    session.send(std::move(frame), id);
+    lists_.emplace(id, &dir);
+    ++lists_in_flight_;
+    ++dir.pending;
+    if (dir.parent == nullptr && !visit.name.empty() && !dir.remote.empty()) {
+      // A root copied as a directory of its own: its mode and mtime come
+      // from a STAT (its parent is not listed).
+      const std::uint32_t stat_id = next_id_++;
+      Bytes stat;
+      encode_stat(stat, stat_id, PathMsg{dir.remote});
+      session.send(std::move(stat), stat_id);
+      stats_.emplace(stat_id, &dir);
+      ++dir.pending;
+    }
+  }
+
+  void on_stat_reply(Session& session, const Frame& frame) {
+    auto found = stats_.find(frame.header.request_id);
+    Dir& dir = *found->second;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message || message->more || message->entries.size() != 1) {
+        return session.protocol_error("STAT must answer exactly one entry");
+      }
+      if (auto why = stat_reply_violation(message->entries[0], dir.remote)) {
+        return session.protocol_error(*why);
+      }
+      if (message->entries[0].type == EntryType::kDirectory) dir.self = message->entries[0];
+    } else if (frame.header.type == FrameType::kError) {
+      auto error = decode_error(frame.payload);
+      if (!error) return session.protocol_error("malformed ERROR");
+      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
+    } else {
+      return session.protocol_error(
+          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to STAT");
+    }
+    // An ERROR here is reported by the LIST of the same path.
+    stats_.erase(found);
+    release(dir);
+  }
+
+  void walk_entries(Dir& dir) {
+    std::vector<Visit> subdirs;
+    std::unordered_set<std::string_view> names;
+    names.reserve(dir.entries.size());
+    for (Entry& entry : dir.entries) {
+      if (auto why = component_violation(entry.name)) {
+        // Never used, whatever it is: the server broke the protocol.
+        report_.failed(join_path(dir.local, entry.name),
+                       Error{ErrorCode::PROTOCOL, {}, "the server sent an invalid name: " + *why});
+        continue;
+      }
+      if (!names.insert(entry.name).second) {
+        // Only the first of a name is used: a second would land on it.
+        report_.failed(join_path(dir.local, entry.name),
+                       Error{ErrorCode::PROTOCOL, {}, "the server listed this name twice"});
+        continue;
+      }
+      if (auto why = absurd_size(entry.size); why && entry.type == EntryType::kFile) {
+        report_.failed(join_path(dir.local, entry.name), Error{ErrorCode::PROTOCOL, {}, *why});
+        continue;
+      }
+      const std::string local = join_path(dir.local, entry.name);
+      if (settled_.contains(local)) continue;
+      const std::string remote = join_path(dir.remote, entry.name);
+      const std::string rel = join_path(dir.rel, entry.name);
+      if (auto why = path_violation(remote, false)) {
+        // Too deep or too long: an endless tree stops here.
+        report_.failed(local, Error{ErrorCode::BAD_PATH, {}, "cannot be fetched: " + *why});
+        continue;
+      }
+      switch (entry.type) {
+        case EntryType::kDirectory:
+          subdirs.push_back(Visit{&dir, entry.name, local, remote, rel, entry});
+          ++dir.pending;
+          break;
+        case EntryType::kFile:
+          file_entry(dir, entry, local, remote);
+          break;
+        case EntryType::kSymlink:
+          link_entry(dir, entry, local, rel);
+          break;
+        case EntryType::kOther:
+          report_.skipped(local, 0, "special file", true);
+          break;
+      }
+    }
+    dir.entries = {};
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) visits_.push_back(std::move(*it));
+  }
+
+  void file_entry(Dir& dir, const Entry& entry, const std::string& local,
+                  const std::string& remote) {
+    report_.progress().add_total(1, entry.size);
+    struct stat st {};
+    if (dir.fd >= 0 && ::fstatat(dir.fd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
+        mtime_ns_of(st) == entry.mtime_ns) {
+      return report_.skipped(local, entry.size, "unchanged", false);
+    }
+    if (options_.dry_run) return report_.transferred(local, entry.size, 0);
+    auto item = std::make_unique<DownloadItem>();
+    item->remote = remote;
+    item->local_name = entry.name;
+    item->local_path = local;
+    item->dir_fd = dir.fd;
+    item->owner = &dir;
+    ++dir.pending;
+    ready_.push_back(item.get());
+    items_.emplace(item.get(), std::move(item));
+  }
+
+  void link_entry(Dir& dir, const Entry& entry, const std::string& local, const std::string& rel) {
+    if (!options_.links) return report_.skipped(local, 0, "symlink", true);
+    settled_.add(local);
+    if (auto why = link_target_violation(rel, entry.target)) {
+      return report_.refused(local, entry.target, *why);
+    }
+    if (dir.fd >= 0) {
+      std::string now(entry.target.size() + 1, '\0');
+      ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), now.data(), now.size());
+      if (n >= 0 && static_cast<std::size_t>(n) == entry.target.size() &&
+          now.compare(0, entry.target.size(), entry.target) == 0) {
+        return report_.skipped(local, 0, "unchanged", false);
+      }
+    }
+    if (options_.dry_run) return report_.created("symlink", local);
+    std::string why;
+    if (!make_symlink(dir.fd, entry.name, entry.target, entry.mtime_ns, why)) {
+      return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+    report_.created("symlink", local);
+  }
+
+  void on_settled(Session&, DownloadItem& item) override {
+    if (item.state == DownloadState::kRetryLater) {
+      deferred_.emplace_back(item.local_path, *item.retry_reason);
+    } else {
+      settled_.add(item.local_path);
+    }
+    Dir* dir = static_cast<Dir*>(item.owner);
+    std::erase(ready_, &item);
+    items_.erase(&item);
+    release(*dir);
+  }
+
+  void release(Dir& dir) {
+    if (--dir.pending > 0) return;
+    // Everything below is done: the directory's own mode and mtime now,
+    // since adding entries changed its mtime.
+    if (!options_.dry_run && dir.fd >= 0 && dir.self) {
+      const timespec times[2] = {{0, UTIME_OMIT}, to_timespec(dir.self->mtime_ns)};
+      if (::fchmod(dir.fd, dir.self->mode & 0777) != 0 || ::futimens(dir.fd, times) != 0) {
+        report_.failed(dir.local,
+                       Error{ErrorCode::LOCAL_FILE,
+                             {},
+                             std::string("cannot set mode or mtime: ") + std::strerror(errno)});
+      }
+    }
+    if (!dir.failed && !(dir.parent == nullptr && dir.self == std::nullopt)) {
+      report_.created("directory", dir.local);
+    }
+    Dir* parent = dir.parent;
+    dirs_.erase(&dir);
+    if (parent != nullptr) release(*parent);
+  }
+
+  const DownloadOptions& options_;
+  int local_fd_;
+  TransferReport& report_;
+  SettledPaths& settled_;
+  std::uint32_t next_id_ = 1;
+  GetPipeline pipeline_;
+  std::vector<Visit> visits_;
+  std::deque<DownloadItem*> ready_;
+  std::unordered_map<const DownloadItem*, std::unique_ptr<DownloadItem>> items_;
+  std::unordered_map<const Dir*, std::unique_ptr<Dir>> dirs_;
+  std::unordered_map<std::uint32_t, Dir*> lists_;
+  std::unordered_map<std::uint32_t, Dir*> stats_;
+  std::size_t lists_in_flight_ = 0;
+  std::vector<std::pair<std::string, Error>> deferred_;
+};
+
+class TreeDownloadWork : public RetryableWork {
+ public:
+  TreeDownloadWork(std::vector<Root> roots, const DownloadOptions& options, int local_fd,
+                   TransferReport& report)
+      : roots_(std::move(roots)), options_(options), local_fd_(local_fd), report_(report) {}
+
+  void prepare_attempt() override { deferred_.clear(); }
+  bool all_done() const override { return done_; }
+
+  std::optional<Error> attempt() override {
+    std::optional<Error> failure;
+    {
+      TreeDownloadJob job(roots_, options_, local_fd_, report_, settled_);
+      failure = connect_and_run(options_.host, options_.port, job);
+      deferred_ = std::move(job.deferred());
+    }
+    if (!failure && deferred_.empty()) done_ = true;
+    return failure;
+  }
+
+  std::vector<std::string> deferred() const override {
+    std::vector<std::string> out;
+    for (const auto& [local, reason] : deferred_) {
+      out.push_back(printable(local) + ": " + reason.message + " (" + to_string(reason.code) + ")");
+    }
+    return out;
+  }
+
+  void give_up(const std::optional<Error>& failure) override {
+    if (failure) report_.connection_failed(*failure);
+    for (const auto& [local, reason] : deferred_) report_.failed(local, reason);
+    done_ = true;
+  }
+
+ private:
+  std::vector<Root> roots_;
+  const DownloadOptions& options_;
+  int local_fd_;
+  TransferReport& report_;
+  SettledPaths settled_;
+  std::vector<std::pair<std::string, Error>> deferred_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+int run_tree_download(const DownloadOptions& options, TransferReport& report) {
+  std::vector<Root> roots;
+  for (std::size_t i = 0; i < options.paths.size(); ++i) {
+    const std::string& remote = options.paths[i];
+    const bool contents = options.contents_only[i] || remote.empty();
+    roots.push_back(Root{remote, contents ? "" : local_name_for(remote)});
+  }
+  std::optional<LocalDirectory> dir;
+  std::string why;
+  if (options.dry_run && !is_existing_directory(options.local_dir)) {
+    // Nothing is created in a dry run: every file would be received.
+  } else if (dir = LocalDirectory::open_or_create(options.local_dir, why); !dir) {
+    report.failed(options.local_dir, Error{ErrorCode::LOCAL_FILE, {}, why});
+    return report.finish();
+  }
+  TreeDownloadWork work(std::move(roots), options, dir ? dir->fd() : -1, report);
+  run_with_retries("ftget", work, options.retries, report);
+  return report.finish();
+}
+
+}  // namespace ft::client

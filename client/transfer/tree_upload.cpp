@@ -1,0 +1,516 @@
+#include "client/transfer/tree_upload.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "client/local/local_tree.hpp"
+#include "client/net/session.hpp"
+#include "client/report/transfer_report.hpp"
+#include "client/transfer/settled_paths.hpp"
+#include "common/rules/path_rules.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::client {
+namespace {
+
+// Files listed and waiting for their PUT; a directory is opened and listed
+// ahead only while fewer than this wait, so memory stays flat.
+constexpr std::size_t kReadyLowWater = 512;
+// Directories whose LIST may be in flight at once (the walk's look-ahead).
+constexpr std::size_t kListsAhead = 8;
+
+constexpr const char* kNoTrees =
+    "the server does not support directory trees (TREES capability); -r needs a newer ftserve";
+
+// One argument of the command, as the walk starts from it.
+struct Root {
+  std::string local;   // as given, without trailing '/'
+  std::string remote;  // where it goes
+};
+
+// A directory between its visit and its final MKDIR.
+struct Dir {
+  Dir* parent = nullptr;
+  std::string local;   // for messages and events
+  std::string remote;  // its remote path
+  std::string rel;     // below the copied tree's top (symlink checks)
+  int fd = -1;
+  std::uint32_t mode = 0755;
+  std::int64_t mtime_ns = 0;
+  std::vector<LocalEntry> entries;
+  std::unordered_map<std::string, Entry> remote_entries;
+  std::size_t pending = 0;  // requests and children not finished yet
+  bool failed = false;      // its MKDIR or LIST failed: no final MKDIR
+  bool closing = false;     // the final MKDIR is on its way
+  ~Dir() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// A subdirectory (or a root) still to be opened.
+struct Visit {
+  Dir* parent = nullptr;  // nullptr for a root
+  std::string name;       // in parent; the whole path for a root
+  std::string local, remote, rel;
+};
+
+enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink };
+struct ControlRequest {
+  Control kind;
+  Dir* dir;
+  std::string local;  // the symlink's local path
+};
+struct Outgoing {
+  std::uint32_t id;
+  ControlRequest request;
+  Bytes frame;
+};
+
+struct Deferred {
+  std::string local;
+  Error reason;
+};
+
+bool hash_local_file(int dir_fd, const std::string& name, Hash128& out, std::string& why) {
+  auto source = SourceFile::open_at(dir_fd, name, why);
+  if (!source) return false;
+  StreamHash128 hash;
+  Bytes buffer(std::min<std::uint64_t>(source->size(), 1024 * 1024));
+  for (std::uint64_t at = 0; at < source->size();) {
+    auto length =
+        static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), source->size() - at));
+    if (!source->read_at(at, std::span(buffer.data(), length), why)) return false;
+    hash.update(ByteSpan(buffer.data(), length));
+    at += length;
+  }
+  out = hash.digest();
+  return true;
+}
+
+class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
+ public:
+  TreeUploadJob(const std::vector<Root>& roots, const UploadOptions& options,
+                TransferReport& report, SettledPaths& settled)
+      : options_(options),
+        report_(report),
+        settled_(settled),
+        pipeline_(options.settings, report, *this, next_id_) {
+    for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
+      visits_.push_back(Visit{nullptr, it->local, it->local, it->remote, ""});
+    }
+  }
+
+  void produce(Session& session) override {
+    if (!session.hello_received()) return;
+    if (!session.trees_agreed()) return session.fail(ErrorCode::PROTOCOL, kNoTrees);
+    for (;;) {
+      flush_outbox(session);
+      while (!ready_.empty() && room()) {
+        UploadItem* item = ready_.front();
+        ready_.pop_front();
+        pipeline_.start(session, *item);
+      }
+      if (ready_.size() >= kReadyLowWater || lists_in_flight_ >= kListsAhead || visits_.empty() ||
+          !room() || !outbox_.empty()) {
+        break;
+      }
+      Visit visit = std::move(visits_.back());
+      visits_.pop_back();
+      visit_directory(session, std::move(visit));
+    }
+    pipeline_.pump(session);
+  }
+
+  void on_frame(Session& session, Frame& frame) override {
+    const std::uint32_t id = frame.header.request_id;
+    if (pipeline_.owns(id)) return pipeline_.on_frame(session, frame);
+    auto found = control_.find(id);
+    if (found == control_.end()) {
+      return session.protocol_error("unexpected " +
+                                    frame_type_name(std::uint8_t(frame.header.type)) +
+                                    " for request " + std::to_string(id));
+    }
+    if (found->second.kind == Control::kList) return on_list_reply(session, id, frame);
+    ControlRequest request = std::move(found->second);
+    control_.erase(found);
+    std::optional<Error> error;
+    if (frame.header.type == FrameType::kError) {
+      error = server_error(frame);
+      if (!error) return session.protocol_error("malformed ERROR");
+    } else if (frame.header.type != FrameType::kOk) {
+      return session.protocol_error("unexpected " +
+                                    frame_type_name(std::uint8_t(frame.header.type)) +
+                                    " for request " + std::to_string(id));
+    }
+    Dir& dir = *request.dir;
+    switch (request.kind) {
+      case Control::kMkdirBefore:
+        if (error) {
+          report_.failed(dir.local, *error, dir.remote);
+          dir.failed = true;
+        }
+        break;
+      case Control::kMkdirAfter:
+        if (error) {
+          report_.failed(dir.local, *error, dir.remote);
+        } else {
+          report_.created("directory", dir.local);
+        }
+        return directory_done(session, dir);
+      case Control::kSymlink:
+        settled_.add(request.local);
+        if (error) {
+          report_.failed(request.local, *error);
+        } else {
+          report_.created("symlink", request.local);
+        }
+        break;
+      case Control::kList:
+        break;
+    }
+    release(session, dir);
+  }
+
+  bool finished() const override {
+    return visits_.empty() && ready_.empty() && pipeline_.in_flight() == 0 && control_.empty() &&
+           outbox_.empty() && dirs_.empty() && items_.empty();
+  }
+
+  std::vector<Deferred>& deferred() { return deferred_; }
+
+ private:
+  bool room() const {
+    return pipeline_.in_flight() + control_.size() < limits::kMaxRequestsInFlight;
+  }
+
+  static std::optional<Error> server_error(const Frame& frame) {
+    auto error = decode_error(frame.payload);
+    if (!error) return std::nullopt;
+    auto code = static_cast<ErrorCode>(error->code);
+    return Error{
+        code,
+        {},
+        error->message.empty() ? std::string(default_message(code)) : printable(error->message)};
+  }
+
+  // Queues a MKDIR, LIST or SYMLINK; produce() sends it when the window
+  // has room (a reply may free a slot only to have a new request fill it).
+  void send_control(ControlRequest request, Bytes frame, std::uint32_t id) {
+    ++request.dir->pending;
+    outbox_.push_back(Outgoing{id, std::move(request), std::move(frame)});
+  }
+
+  void flush_outbox(Session& session) {
+    while (!outbox_.empty() && room()) {
+      Outgoing& out = outbox_.front();
+      session.send(std::move(out.frame), out.id);
+      control_.emplace(out.id, std::move(out.request));
+      outbox_.pop_front();
+    }
+  }
+
+  void visit_directory(Session& session, Visit visit) {
+    std::string why;
+    const bool root = visit.parent == nullptr;
+    struct stat st {};
+    if (root && ::stat(visit.name.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      // A plain file named on the command line: sent like ftsend FILE does.
+      return enqueue_file(nullptr, visit.name, visit.local, visit.remote);
+    }
+    int fd = open_directory(root ? AT_FDCWD : visit.parent->fd, visit.name, root, why);
+    if (fd >= 0 && ::fstat(fd, &st) != 0) {
+      why = std::strerror(errno);
+      ::close(fd);
+      fd = -1;
+    }
+    if (fd < 0) {
+      if (settled_.add(visit.local)) {
+        report_.failed(visit.local,
+                       Error{ErrorCode::LOCAL_FILE, {}, "cannot open directory: " + why});
+      }
+      if (!root) release(session, *visit.parent);
+      return;
+    }
+    auto owned = std::make_unique<Dir>();
+    Dir& dir = *owned;
+    dir.parent = visit.parent;
+    dir.local = std::move(visit.local);
+    dir.remote = std::move(visit.remote);
+    dir.rel = std::move(visit.rel);
+    dir.fd = fd;
+    dir.mode = st.st_mode & 07777;
+    dir.mtime_ns = mtime_ns_of(st);
+    dirs_.emplace(&dir, std::move(owned));
+    if (!read_directory(fd, dir.entries, why)) {
+      report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
+      dir.failed = true;
+      dir.entries.clear();
+    }
+    if (!options_.dry_run) {
+      // Owner rwx while the content is written; the real mode comes with
+      // the final MKDIR.
+      const std::uint32_t id = next_id_++;
+      Bytes frame;
+      encode_mkdir(frame, id, MkdirMsg{dir.remote, (dir.mode | 0700) & 0777, dir.mtime_ns, 0});
+      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}}, std::move(frame), id);
+    }
+    std::uint8_t flags = 0;
+    if (options_.checksum) flags |= kFlagHashes;
+    if (options_.links) flags |= kFlagTargets;
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_list(frame, id, PathMsg{dir.remote}, flags);
+    send_control(ControlRequest{Control::kList, &dir, {}}, std::move(frame), id);
+    ++lists_in_flight_;
+  }
+
+  void on_list_reply(Session& session, std::uint32_t id, const Frame& frame) {
+    Dir& dir = *control_.at(id).dir;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message) return session.protocol_error("malformed ENTRIES");
+      for (Entry& entry : message->entries) {
+        // Only used to compare: a name that could not be ours is ignored.
+        if (component_violation(entry.name)) continue;
+        std::string name = entry.name;
+        dir.remote_entries.emplace(std::move(name), std::move(entry));
+      }
+      if (message->more) return;
+    } else if (frame.header.type == FrameType::kError) {
+      auto error = server_error(frame);
+      if (!error) return session.protocol_error("malformed ERROR");
+      // NOT_FOUND: the directory is new (its MKDIR was not done yet, or this
+      // is a dry run): every file goes.
+      if (error->code != ErrorCode::NOT_FOUND) {
+        report_.failed(dir.local, *error, dir.remote);
+        dir.failed = true;
+        dir.entries.clear();
+      }
+    } else {
+      return session.protocol_error(
+          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to LIST");
+    }
+    control_.erase(id);
+    --lists_in_flight_;
+    walk_entries(dir);
+    release(session, dir);
+  }
+
+  void walk_entries(Dir& dir) {
+    std::vector<Visit> subdirs;
+    for (LocalEntry& entry : dir.entries) {
+      const std::string local = join_path(dir.local, entry.name);
+      const std::string remote = join_path(dir.remote, entry.name);
+      const std::string rel = join_path(dir.rel, entry.name);
+      if (settled_.contains(local)) continue;
+      if (auto why = path_violation(remote, false)) {
+        settled_.add(local);
+        report_.failed(local,
+                       Error{ErrorCode::BAD_PATH, {}, "name not allowed on the server: " + *why});
+        continue;
+      }
+      auto found = dir.remote_entries.find(entry.name);
+      const Entry* theirs = found == dir.remote_entries.end() ? nullptr : &found->second;
+      const mode_t type = entry.st.st_mode & S_IFMT;
+      if (type == S_IFDIR) {
+        subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
+        ++dir.pending;
+      } else if (type == S_IFREG) {
+        file_entry(dir, entry, local, remote, theirs);
+      } else if (type == S_IFLNK) {
+        link_entry(dir, entry, local, remote, rel, theirs);
+      } else {
+        report_.skipped(local, 0, special_kind(entry.st.st_mode), true);
+      }
+    }
+    dir.entries = {};
+    dir.remote_entries = {};
+    // Depth first, in name order: the first subdirectory is visited next.
+    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) visits_.push_back(std::move(*it));
+  }
+
+  void file_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                  const std::string& remote, const Entry* theirs) {
+    const auto size = static_cast<std::uint64_t>(entry.st.st_size);
+    report_.progress().add_total(1, size);
+    if (theirs != nullptr && theirs->type == EntryType::kFile) {
+      if (options_.ignore_existing) return report_.skipped(local, size, "exists", false);
+      if (options_.checksum) {
+        Hash128 mine;
+        std::string why;
+        if (!hash_local_file(dir.fd, entry.name, mine, why)) {
+          settled_.add(local);
+          return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+        }
+        if (mine == theirs->content_hash)
+          return report_.skipped(local, size, "same checksum", false);
+      } else if (theirs->size == size && theirs->mtime_ns == mtime_ns_of(entry.st)) {
+        return report_.skipped(local, size, "unchanged", false);
+      }
+    }
+    if (options_.dry_run) return report_.transferred(local, size, 0);
+    enqueue_file(&dir, entry.name, local, remote);
+  }
+
+  void enqueue_file(Dir* dir, const std::string& name, const std::string& local,
+                    const std::string& remote) {
+    if (dir == nullptr) {
+      // A plain file named on the command line.
+      if (settled_.contains(local)) return;
+      if (options_.dry_run) {
+        std::string why;
+        auto source = SourceFile::open(local, why);
+        if (!source) return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+        return report_.transferred(local, source->size(), 0);
+      }
+    }
+    auto item = std::make_unique<UploadItem>();
+    item->local = local;
+    item->remote = remote;
+    item->dir_fd = dir == nullptr ? -1 : dir->fd;
+    item->name = name;
+    item->owner = dir;
+    if (dir != nullptr) ++dir->pending;
+    ready_.push_back(item.get());
+    items_.emplace(item.get(), std::move(item));
+  }
+
+  void link_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                  const std::string& remote, const std::string& rel, const Entry* theirs) {
+    if (!options_.links) return report_.skipped(local, 0, "symlink", true);
+    std::string target(static_cast<std::size_t>(entry.st.st_size) + 1, '\0');
+    ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), target.data(), target.size());
+    if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
+      settled_.add(local);
+      return report_.failed(
+          local, Error{ErrorCode::LOCAL_FILE,
+                       {},
+                       n < 0 ? "cannot read the link: " + std::string(std::strerror(errno))
+                             : "the link changed while being read"});
+    }
+    target.resize(static_cast<std::size_t>(n));
+    if (auto why = link_target_violation(rel, target)) {
+      settled_.add(local);
+      return report_.refused(local, target, *why);
+    }
+    if (theirs != nullptr && theirs->type == EntryType::kSymlink && theirs->target == target) {
+      return report_.skipped(local, 0, "unchanged", false);
+    }
+    if (options_.dry_run) return report_.created("symlink", local);
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_symlink(frame, id, SymlinkMsg{remote, target, mtime_ns_of(entry.st)});
+    send_control(ControlRequest{Control::kSymlink, &dir, local}, std::move(frame), id);
+  }
+
+  void on_settled(Session& session, UploadItem& item) override {
+    if (item.state == UploadState::kRetryLater) {
+      deferred_.push_back(Deferred{item.local, *item.retry_reason});
+    } else {
+      settled_.add(item.local);
+    }
+    Dir* dir = static_cast<Dir*>(item.owner);
+    std::erase(ready_, &item);
+    items_.erase(&item);
+    if (dir != nullptr) release(session, *dir);
+  }
+
+  // One of the directory's requests or children is finished.
+  void release(Session& session, Dir& dir) {
+    if (--dir.pending > 0) return;
+    if (dir.closing || dir.failed || options_.dry_run) return directory_done(session, dir);
+    // Everything below is done: now the directory's own mode and mtime.
+    dir.closing = true;
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_mkdir(frame, id, MkdirMsg{dir.remote, dir.mode & 0777, dir.mtime_ns, kMkdirSetMtime});
+    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}}, std::move(frame), id);
+  }
+
+  void directory_done(Session& session, Dir& dir) {
+    Dir* parent = dir.parent;
+    dirs_.erase(&dir);
+    if (parent != nullptr) release(session, *parent);
+  }
+
+  const UploadOptions& options_;
+  TransferReport& report_;
+  SettledPaths& settled_;
+  std::uint32_t next_id_ = 1;
+  PutPipeline pipeline_;
+  std::vector<Visit> visits_;  // a stack: the next visit is at the back
+  std::deque<UploadItem*> ready_;
+  std::unordered_map<const UploadItem*, std::unique_ptr<UploadItem>> items_;
+  std::unordered_map<const Dir*, std::unique_ptr<Dir>> dirs_;
+  std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
+  std::deque<Outgoing> outbox_;                                // not sent yet
+  std::size_t lists_in_flight_ = 0;
+  std::vector<Deferred> deferred_;
+};
+
+class TreeUploadWork : public RetryableWork {
+ public:
+  TreeUploadWork(std::vector<Root> roots, const UploadOptions& options, TransferReport& report)
+      : roots_(std::move(roots)), options_(options), report_(report) {}
+
+  void prepare_attempt() override { deferred_.clear(); }
+  bool all_done() const override { return done_; }
+
+  std::optional<Error> attempt() override {
+    TreeUploadJob job(roots_, options_, report_, settled_);
+    auto failure = connect_and_run(options_.remote.host, options_.remote.port, job);
+    deferred_ = std::move(job.deferred());
+    if (!failure && deferred_.empty()) done_ = true;
+    return failure;
+  }
+
+  std::vector<std::string> deferred() const override {
+    std::vector<std::string> out;
+    for (const Deferred& d : deferred_) {
+      out.push_back(printable(d.local) + ": " + d.reason.message + " (" + to_string(d.reason.code) +
+                    ")");
+    }
+    return out;
+  }
+
+  void give_up(const std::optional<Error>& failure) override {
+    if (failure) report_.connection_failed(*failure);
+    for (const Deferred& d : deferred_) report_.failed(d.local, d.reason);
+    done_ = true;
+  }
+
+ private:
+  std::vector<Root> roots_;
+  const UploadOptions& options_;
+  TransferReport& report_;
+  SettledPaths settled_;
+  std::vector<Deferred> deferred_;
+  bool done_ = false;
+};
+
+}  // namespace
+
+int run_tree_upload(const UploadOptions& options, TransferReport& report) {
+  std::vector<Root> roots;
+  for (const std::string& arg : options.files) {
+    std::string local = arg;
+    while (local.size() > 1 && local.back() == '/') local.pop_back();
+    const bool contents = arg.size() > 1 && arg.back() == '/';
+    const std::string base =
+        local.substr(local.rfind('/') == std::string::npos ? 0 : local.rfind('/') + 1);
+    const bool into = contents || base == "." || base == ".." || local == "/";
+    roots.push_back(
+        Root{local, into ? options.remote.path : remote_path_for(options.remote.path, local)});
+  }
+  TreeUploadWork work(std::move(roots), options, report);
+  run_with_retries("ftsend", work, options.retries, report);
+  return report.finish();
+}
+
+}  // namespace ft::client

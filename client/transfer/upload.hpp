@@ -1,0 +1,40 @@
+#pragma once
+// ftsend's work: upload local files, or with -r whole trees, into one remote
+// directory over one connection (pipelined PUTs); resumable uploads,
+// rewinds and retries on a new connection when the server speaks RESUME
+// (protocol 5.4).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "client/cli/cli_common.hpp"
+#include "client/transfer/put_pipeline.hpp"
+#include "client/transfer/retry.hpp"
+#include "common/rules/address.hpp"
+#include "common/wire/limits.hpp"
+
+namespace ft::client {
+
+struct UploadOptions {
+  std::vector<std::string> files;  // local paths as given (a trailing '/' kept), in order
+  RemoteSpec remote;               // remote.path is the destination directory
+  UploadSettings settings;
+  int retries = kDefaultRetries;  // new connections after a lost one
+  bool recursive = false;         // -r
+  bool links = false;             // --links
+  bool checksum = false;          // --checksum
+  bool ignore_existing = false;   // --ignore-existing
+  bool dry_run = false;           // --dry-run
+};
+
+/// The remote path a local file is uploaded to: `dir` + "/" + its basename
+/// (just the basename when `dir` is the root "").
+std::string remote_path_for(const std::string& dir, const std::string& local);
+
+class TransferReport;
+
+/// Uploads every file (FILE... mode), reporting each event; returns the
+/// exit status.
+int run_upload(const UploadOptions& options, TransferReport& report);
+
+}  // namespace ft::client

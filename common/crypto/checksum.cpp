@@ -1,0 +1,61 @@
+#include "common/crypto/checksum.hpp"
+
+#include <xxhash.h>
+
+#include "common/wire/hex.hpp"
+
+namespace ft {
+
+std::array<std::uint8_t, 16> Hash128::canonical() const {
+  std::array<std::uint8_t, 16> out{};
+  store_be64(out.data(), high);
+  store_be64(out.data() + 8, low);
+  return out;
+}
+
+Hash128 Hash128::from_canonical(const std::uint8_t* bytes) {
+  return Hash128{load_be64(bytes), load_be64(bytes + 8)};
+}
+
+std::string Hash128::hex() const {
+  auto bytes = canonical();
+  return hex_of(bytes.data(), bytes.size());
+}
+
+std::uint64_t hash64(ByteSpan bytes) {
+  return XXH3_64bits(bytes.data(), bytes.size());
+}
+
+Hash128 hash128(ByteSpan bytes) {
+  XXH128_hash_t h = XXH3_128bits(bytes.data(), bytes.size());
+  return Hash128{h.high64, h.low64};
+}
+
+struct StreamHash128::State {
+  XXH3_state_t* xxh = nullptr;
+  State() : xxh(XXH3_createState()) {
+    if (xxh == nullptr) throw std::bad_alloc();
+    XXH3_128bits_reset(xxh);
+  }
+  ~State() { XXH3_freeState(xxh); }
+};
+
+StreamHash128::StreamHash128() : state_(std::make_unique<State>()) {}
+StreamHash128::~StreamHash128() = default;
+StreamHash128::StreamHash128(StreamHash128&&) noexcept = default;
+StreamHash128& StreamHash128::operator=(StreamHash128&&) noexcept = default;
+
+void StreamHash128::reset() {
+  XXH3_128bits_reset(state_->xxh);
+}
+
+void StreamHash128::update(ByteSpan bytes) {
+  XXH3_128bits_update(state_->xxh, bytes.data(), bytes.size());
+}
+
+Hash128 StreamHash128::digest() const {
+  XXH128_hash_t h = XXH3_128bits_digest(state_->xxh);
+  return Hash128{h.high64, h.low64};
+}
+
+}  // namespace ft

@@ -1,0 +1,40 @@
+#include "common/os/exact_io.hpp"
+
+#include <unistd.h>
+
+#include <cerrno>
+
+namespace ft {
+
+int write_exact_at(int fd, const void* data, std::size_t size, std::uint64_t offset) {
+  const char* bytes = static_cast<const char*>(data);
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pwrite(fd, bytes + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return n < 0 ? errno : EIO;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+long long read_upto_at(int fd, void* out, std::size_t size, std::uint64_t offset) {
+  char* bytes = static_cast<char*>(out);
+  std::size_t done = 0;
+  while (done < size) {
+    ssize_t n = ::pread(fd, bytes + done, size - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -static_cast<long long>(errno);
+    if (n == 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  return static_cast<long long>(done);
+}
+
+int read_exact_at(int fd, void* out, std::size_t size, std::uint64_t offset) {
+  long long n = read_upto_at(fd, out, size, offset);
+  if (n < 0) return static_cast<int>(-n);
+  return static_cast<std::size_t>(n) == size ? 0 : ENODATA;
+}
+
+}  // namespace ft

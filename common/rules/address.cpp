@@ -1,0 +1,89 @@
+#include "common/rules/address.hpp"
+
+#include <charconv>
+
+namespace ft {
+namespace {
+
+std::optional<std::uint16_t> parse_port(std::string_view s, bool allow_zero) {
+  if (s.empty() || s.size() > 5) return std::nullopt;
+  unsigned value = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
+  if (ec != std::errc() || end != s.data() + s.size() || value > 65535) return std::nullopt;
+  if (value == 0 && !allow_zero) return std::nullopt;
+  return static_cast<std::uint16_t>(value);
+}
+
+// Splits "HOST[:PORT]" (already cut before any '/').
+bool parse_host_port(std::string_view text, bool allow_zero, RemoteSpec& out, std::string& why) {
+  std::string_view rest;
+  if (!text.empty() && text.front() == '[') {
+    std::size_t close = text.find(']');
+    if (close == std::string_view::npos) {
+      why = "missing ']' after IPv6 address";
+      return false;
+    }
+    out.host = std::string(text.substr(1, close - 1));
+    rest = text.substr(close + 1);
+    if (out.host.empty() || out.host.find(':') == std::string::npos) {
+      why = "'[...]' must hold an IPv6 address";
+      return false;
+    }
+  } else {
+    std::size_t colon = text.find(':');
+    out.host = std::string(text.substr(0, colon));
+    rest = colon == std::string_view::npos ? std::string_view{} : text.substr(colon);
+    if (rest.find(':', 1) != std::string_view::npos) {
+      why = "an IPv6 address must be written in brackets, e.g. [::1]:7070";
+      return false;
+    }
+  }
+  if (out.host.empty()) {
+    why = "missing host";
+    return false;
+  }
+  if (rest.empty()) return true;
+  if (rest.front() != ':') {
+    why = "unexpected text after the host";
+    return false;
+  }
+  auto port = parse_port(rest.substr(1), allow_zero);
+  if (!port) {
+    why = "invalid port '" + std::string(rest.substr(1)) + "' (1 to 65535)";
+    return false;
+  }
+  out.port = *port;
+  return true;
+}
+
+}  // namespace
+
+std::optional<RemoteSpec> parse_remote(std::string_view text, std::string& why) {
+  RemoteSpec spec;
+  std::size_t search_from = 0;
+  if (!text.empty() && text.front() == '[') {
+    std::size_t close = text.find(']');
+    search_from = close == std::string_view::npos ? text.size() : close;
+  }
+  std::size_t slash = text.find('/', search_from);
+  std::string_view host_port = text.substr(0, slash);
+  if (!parse_host_port(host_port, false, spec, why)) return std::nullopt;
+  if (slash != std::string_view::npos) {
+    std::string_view path = text.substr(slash + 1);
+    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    spec.path = std::string(path);
+  }
+  return spec;
+}
+
+std::optional<RemoteSpec> parse_listen(std::string_view text, std::string& why) {
+  RemoteSpec spec;
+  if (text.find('/') != std::string_view::npos) {
+    why = "a listen address has no path";
+    return std::nullopt;
+  }
+  if (!parse_host_port(text, true, spec, why)) return std::nullopt;
+  return spec;
+}
+
+}  // namespace ft

@@ -1,0 +1,299 @@
+#include "common/wire/frame.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/wire/hex.hpp"
+
+namespace ft {
+
+std::string frame_type_name(std::uint8_t type) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kError:
+      return "ERROR";
+    case FrameType::kOk:
+      return "OK";
+    case FrameType::kData:
+      return "DATA";
+    case FrameType::kEnd:
+      return "END";
+    case FrameType::kCancel:
+      return "CANCEL";
+    case FrameType::kPut:
+      return "PUT";
+    case FrameType::kPutReady:
+      return "PUT_READY";
+    case FrameType::kGet:
+      return "GET";
+    case FrameType::kGetReady:
+      return "GET_READY";
+    case FrameType::kList:
+      return "LIST";
+    case FrameType::kEntries:
+      return "ENTRIES";
+    case FrameType::kStat:
+      return "STAT";
+    case FrameType::kMkdir:
+      return "MKDIR";
+    case FrameType::kSymlink:
+      return "SYMLINK";
+  }
+  return std::string("0x") + hex_digit_of(type >> 4) + hex_digit_of(type);
+}
+
+bool frame_type_allowed(std::uint8_t type, Sender sender) {
+  switch (static_cast<FrameType>(type)) {
+    case FrameType::kData:
+    case FrameType::kEnd:
+      return true;
+    case FrameType::kCancel:
+    case FrameType::kPut:
+    case FrameType::kGet:
+    case FrameType::kList:
+    case FrameType::kStat:
+    case FrameType::kMkdir:
+    case FrameType::kSymlink:
+      return sender == Sender::kClient;
+    case FrameType::kError:
+    case FrameType::kOk:
+    case FrameType::kPutReady:
+    case FrameType::kGetReady:
+    case FrameType::kEntries:
+      return sender == Sender::kServer;
+  }
+  return false;
+}
+
+std::uint32_t max_payload_for(FrameType type) {
+  return type == FrameType::kData ? limits::kMaxDataPayload : limits::kMaxControlPayload;
+}
+
+static std::uint8_t allowed_flags(FrameType type) {
+  switch (type) {
+    case FrameType::kEntries:
+      return kFlagMore | kFlagHashes | kFlagTargets;
+    case FrameType::kList:
+      return kFlagHashes | kFlagTargets;
+    default:
+      return 0;
+  }
+}
+
+void encode_hello(Bytes& out, const Hello& hello) {
+  ByteWriter w(out);
+  w.raw(ByteSpan(kMagic, sizeof kMagic));
+  w.u16(hello.version_min);
+  w.u16(hello.version_max);
+  w.u32(hello.capabilities);
+}
+
+void encode_header_to(std::uint8_t* out, const FrameHeader& header) {
+  out[0] = static_cast<std::uint8_t>(header.type);
+  out[1] = header.flags;
+  out[2] = 0;
+  out[3] = 0;
+  store_be32(out + 4, header.request_id);
+  store_be32(out + 8, header.payload_length);
+}
+
+void encode_header(Bytes& out, const FrameHeader& header) {
+  std::size_t at = out.size();
+  out.resize(at + limits::kFrameHeaderSize);
+  encode_header_to(out.data() + at, header);
+}
+
+std::string to_string(DecodeErrorKind kind) {
+  switch (kind) {
+    case DecodeErrorKind::kBadMagic:
+      return "bad magic";
+    case DecodeErrorKind::kWrongVersion:
+      return "wrong version";
+    case DecodeErrorKind::kUnknownType:
+      return "unknown frame type";
+    case DecodeErrorKind::kWrongDirection:
+      return "frame type not allowed in this direction";
+    case DecodeErrorKind::kBadFlags:
+      return "reserved flag bits set";
+    case DecodeErrorKind::kReservedNotZero:
+      return "reserved header field not zero";
+    case DecodeErrorKind::kZeroRequestId:
+      return "request id 0";
+    case DecodeErrorKind::kPayloadTooLarge:
+      return "payload too large";
+    case DecodeErrorKind::kTruncated:
+      return "truncated";
+  }
+  return "unknown decode error";
+}
+
+FrameDecoder::FrameDecoder(Options options)
+    : options_(options),
+      state_(options.expect_hello ? State::kHello : State::kHeader),
+      staging_(kStagingSize) {}
+
+std::span<std::uint8_t> FrameDecoder::write_area() {
+  if (state_ == State::kFailed) return {};
+  if (state_ == State::kPayload && staged() == 0) {
+    last_area_direct_ = true;
+    return std::span<std::uint8_t>(frame_.payload).subspan(payload_filled_);
+  }
+  last_area_direct_ = false;
+  if (begin_ == end_) {
+    begin_ = end_ = 0;
+  } else if (begin_ > 0 && staging_.size() - end_ < limits::kFrameHeaderSize * 2) {
+    std::memmove(staging_.data(), staging_.data() + begin_, staged());
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  return std::span<std::uint8_t>(staging_).subspan(end_);
+}
+
+void FrameDecoder::commit(std::size_t n) {
+  if (last_area_direct_) {
+    payload_filled_ += n;
+  } else {
+    end_ += n;
+  }
+}
+
+std::size_t FrameDecoder::feed(ByteSpan bytes) {
+  std::span<std::uint8_t> area = write_area();
+  std::size_t n = std::min(area.size(), bytes.size());
+  if (n > 0) std::memcpy(area.data(), bytes.data(), n);
+  commit(n);
+  return n;
+}
+
+DecodeStatus FrameDecoder::fail(DecodeErrorKind kind, std::uint64_t at, std::string reason) {
+  state_ = State::kFailed;
+  error_ = DecodeError{kind, at, std::move(reason)};
+  return DecodeStatus::kError;
+}
+
+DecodeStatus FrameDecoder::next() {
+  switch (state_) {
+    case State::kFailed:
+      return DecodeStatus::kError;
+    case State::kHello:
+      return decode_hello();
+    case State::kHeader:
+      return decode_header();
+    case State::kPayload:
+      return fill_payload();
+  }
+  return DecodeStatus::kError;
+}
+
+DecodeStatus FrameDecoder::decode_hello() {
+  const std::uint8_t* p = staging_.data() + begin_;
+  // Check the magic byte by byte so that a peer speaking HTTP or TLS is
+  // refused on its first byte instead of after 16.
+  std::size_t check = std::min(staged(), sizeof kMagic);
+  for (std::size_t i = 0; i < check; ++i) {
+    if (p[i] != kMagic[i]) {
+      return fail(DecodeErrorKind::kBadMagic, stream_offset_ + i,
+                  "bad magic at byte " + std::to_string(i) + " (not an ft peer)");
+    }
+  }
+  if (staged() < limits::kHelloSize) return DecodeStatus::kNeedMore;
+  hello_.version_min = load_be16(p + 8);
+  hello_.version_max = load_be16(p + 10);
+  hello_.capabilities = load_be32(p + 12);
+  if (hello_.version_min > hello_.version_max || hello_.version_max < options_.version_min ||
+      hello_.version_min > options_.version_max) {
+    return fail(DecodeErrorKind::kWrongVersion, stream_offset_ + 8,
+                "peer speaks versions " + std::to_string(hello_.version_min) + ".." +
+                    std::to_string(hello_.version_max) + ", we speak " +
+                    std::to_string(options_.version_min) + ".." +
+                    std::to_string(options_.version_max));
+  }
+  begin_ += limits::kHelloSize;
+  stream_offset_ += limits::kHelloSize;
+  state_ = State::kHeader;
+  return DecodeStatus::kHello;
+}
+
+DecodeStatus FrameDecoder::decode_header() {
+  if (staged() < limits::kFrameHeaderSize) return DecodeStatus::kNeedMore;
+  const std::uint8_t* p = staging_.data() + begin_;
+  const std::uint64_t at = stream_offset_;
+  const std::uint8_t type = p[0];
+  const std::uint8_t flags = p[1];
+  const std::string name = frame_type_name(type);
+  if (name.rfind("0x", 0) == 0) {
+    return fail(DecodeErrorKind::kUnknownType, at, "unknown frame type " + name);
+  }
+  if (!frame_type_allowed(type, options_.sender)) {
+    return fail(DecodeErrorKind::kWrongDirection, at,
+                name + " may not be sent by the " +
+                    (options_.sender == Sender::kClient ? "client" : "server"));
+  }
+  const auto frame_type = static_cast<FrameType>(type);
+  if ((flags & ~allowed_flags(frame_type)) != 0) {
+    return fail(DecodeErrorKind::kBadFlags, at + 1,
+                "reserved flag bits set on " + name + ": " + std::to_string(flags));
+  }
+  if (p[2] != 0 || p[3] != 0) {
+    return fail(DecodeErrorKind::kReservedNotZero, at + 2, "reserved header bytes not zero");
+  }
+  FrameHeader header;
+  header.type = frame_type;
+  header.flags = flags;
+  header.request_id = load_be32(p + 4);
+  header.payload_length = load_be32(p + 8);
+  if (header.request_id == 0 && frame_type != FrameType::kError) {
+    return fail(DecodeErrorKind::kZeroRequestId, at + 4, name + " with request id 0");
+  }
+  if (header.payload_length > max_payload_for(frame_type)) {
+    return fail(DecodeErrorKind::kPayloadTooLarge, at + 8,
+                name + " payload of " + std::to_string(header.payload_length) +
+                    " bytes exceeds the limit of " + std::to_string(max_payload_for(frame_type)));
+  }
+  begin_ += limits::kFrameHeaderSize;
+  frame_.header = header;
+  frame_.payload.clear();
+  if (header.payload_length >= kPoolMinimum && !pool_.empty()) {
+    frame_.payload = std::move(pool_.back());
+    pool_.pop_back();
+  }
+  frame_.payload.resize(header.payload_length);  // bounded by the check above
+  payload_filled_ = 0;
+  state_ = State::kPayload;
+  return fill_payload();
+}
+
+DecodeStatus FrameDecoder::fill_payload() {
+  std::size_t want = frame_.payload.size() - payload_filled_;
+  std::size_t n = std::min(want, staged());
+  if (n > 0) {
+    std::memcpy(frame_.payload.data() + payload_filled_, staging_.data() + begin_, n);
+    begin_ += n;
+    payload_filled_ += n;
+  }
+  if (payload_filled_ < frame_.payload.size()) return DecodeStatus::kNeedMore;
+  // The whole frame, its payload staged or received in place.
+  stream_offset_ += limits::kFrameHeaderSize + frame_.payload.size();
+  state_ = State::kHeader;
+  return DecodeStatus::kFrame;
+}
+
+void FrameDecoder::recycle(Bytes&& buffer) {
+  if (buffer.capacity() < kPoolMinimum || pool_.size() >= kPoolCapacity) return;
+  // Keep the buffer at its full size: a later resize to a length up to that
+  // size then neither allocates nor fills.
+  buffer.resize(buffer.capacity());
+  pool_.push_back(std::move(buffer));
+}
+
+DecodeStatus FrameDecoder::finish() {
+  if (state_ == State::kFailed) return DecodeStatus::kError;
+  const bool mid_item = staged() > 0 || state_ == State::kPayload;
+  if (!mid_item) return DecodeStatus::kNeedMore;
+  std::string what = state_ == State::kHello ? "hello" : "frame";
+  return fail(DecodeErrorKind::kTruncated, stream_offset_,
+              "stream ended inside a " + what + " at offset " +
+                  std::to_string(stream_offset_ + staged() + payload_filled_ +
+                                 (state_ == State::kPayload ? limits::kFrameHeaderSize : 0)));
+}
+
+}  // namespace ft

@@ -1,0 +1,179 @@
+#pragma once
+// Framing of the ft protocol (docs/protocol.md, sections 2 to 4): the hello,
+// the 12-byte frame header, and a sans-I/O decoder that turns a byte stream
+// fed in any split into hellos and whole frames, or one located error.
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+
+#include "common/wire/bytes.hpp"
+#include "common/wire/limits.hpp"
+
+namespace ft {
+
+inline constexpr std::uint8_t kMagic[8] = {0x89, 'F', 'T', '\r', '\n', 0x1a, '\n', 0x00};
+inline constexpr std::uint16_t kProtocolVersion = 1;
+
+enum class FrameType : std::uint8_t {
+  kError = 0x01,
+  kOk = 0x02,
+  kData = 0x03,
+  kEnd = 0x04,
+  kCancel = 0x05,
+  kPut = 0x10,
+  kPutReady = 0x11,
+  kGet = 0x12,
+  kGetReady = 0x13,
+  kList = 0x14,
+  kEntries = 0x15,
+  kStat = 0x16,
+  kMkdir = 0x17,
+  kSymlink = 0x18,
+};
+
+inline constexpr std::uint8_t kFlagMore = 0x01;     // ENTRIES: more frames follow
+inline constexpr std::uint8_t kFlagHashes = 0x02;   // LIST/ENTRIES: content hashes
+inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink targets
+
+/// Capability bits of the hello (docs/protocol.md, section 2).
+inline constexpr std::uint32_t kCapResume = 0x00000001;
+inline constexpr std::uint32_t kCapTrees = 0x00000002;
+inline constexpr std::uint32_t kCapEager = 0x00000004;
+inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees | kCapEager;
+/// PUT flags (section 5.4).
+inline constexpr std::uint32_t kPutResumable = 0x1;
+/// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
+inline constexpr std::uint32_t kPutEager = 0x2;
+/// MKDIR flags (section 5.5).
+inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
+
+/// Who sent the bytes a decoder reads; decides which frame types are legal.
+enum class Sender { kClient, kServer };
+
+/// The name of a frame type ("PUT"), or "0x42" for an unknown one.
+std::string frame_type_name(std::uint8_t type);
+/// True if `type` is defined and may be sent by `sender`.
+bool frame_type_allowed(std::uint8_t type, Sender sender);
+/// Largest payload a frame of this type may carry.
+std::uint32_t max_payload_for(FrameType type);
+
+struct Hello {
+  std::uint16_t version_min = kProtocolVersion;
+  std::uint16_t version_max = kProtocolVersion;
+  std::uint32_t capabilities = 0;
+};
+
+struct FrameHeader {
+  FrameType type = FrameType::kOk;
+  std::uint8_t flags = 0;
+  std::uint32_t request_id = 0;
+  std::uint32_t payload_length = 0;
+};
+
+struct Frame {
+  FrameHeader header;
+  Bytes payload;
+};
+
+/// Appends a hello to `out`.
+void encode_hello(Bytes& out, const Hello& hello);
+/// Appends a frame header to `out`; the payload is appended by the caller.
+void encode_header(Bytes& out, const FrameHeader& header);
+/// Writes a frame header into exactly 12 bytes at `out`.
+void encode_header_to(std::uint8_t* out, const FrameHeader& header);
+
+enum class DecodeErrorKind {
+  kBadMagic,
+  kWrongVersion,
+  kUnknownType,
+  kWrongDirection,
+  kBadFlags,
+  kReservedNotZero,
+  kZeroRequestId,
+  kPayloadTooLarge,
+  kTruncated,
+};
+
+/// A decode error: what, where in the stream (byte offset), and why.
+struct DecodeError {
+  DecodeErrorKind kind;
+  std::uint64_t offset;
+  std::string reason;
+};
+
+enum class DecodeStatus { kNeedMore, kHello, kFrame, kError };
+
+/// Incremental decoder for one direction of a connection. Bytes go in either
+/// by copy (feed) or, to avoid a copy, by receiving straight into
+/// write_area() and calling commit(). next() then yields one item at a time.
+/// Errors are sticky: after one, next() keeps returning kError.
+class FrameDecoder {
+ public:
+  struct Options {
+    Sender sender = Sender::kClient;  // who produces the bytes decoded
+    bool expect_hello = true;
+    std::uint16_t version_min = kProtocolVersion;
+    std::uint16_t version_max = kProtocolVersion;
+  };
+  static constexpr std::size_t kStagingSize = 64 * 1024;
+
+  explicit FrameDecoder(Options options);
+
+  /// Room for the next received bytes. While a large payload is pending and
+  /// nothing is staged, this is the payload buffer itself (no copy). Call
+  /// next() until kNeedMore before asking again. Empty after an error.
+  std::span<std::uint8_t> write_area();
+  /// Declares that `n` bytes were written at the start of write_area().
+  void commit(std::size_t n);
+  /// Copies up to all of `bytes` in; returns how many were taken. Call next()
+  /// until kNeedMore, then feed the rest.
+  std::size_t feed(ByteSpan bytes);
+
+  /// Decodes the next hello or frame from what was committed.
+  DecodeStatus next();
+  /// Declares the end of the stream: kError (kTruncated) if a hello or a frame
+  /// was cut short, otherwise kNeedMore.
+  DecodeStatus finish();
+
+  /// The hello just decoded (after next() returned kHello).
+  const Hello& hello() const { return hello_; }
+  /// Moves out the frame just decoded (after next() returned kFrame).
+  Frame take_frame() { return std::move(frame_); }
+  const DecodeError& error() const { return error_; }
+  bool failed() const { return state_ == State::kFailed; }
+  /// Gives a frame's payload buffer back once the caller is done with it, so
+  /// later large payloads reuse its memory instead of faulting in fresh
+  /// pages. The pool is bounded; extra buffers are freed.
+  void recycle(Bytes&& buffer);
+  /// Bytes of the stream consumed into complete items so far.
+  std::uint64_t offset() const { return stream_offset_; }
+
+ private:
+  enum class State { kHello, kHeader, kPayload, kFailed };
+  std::size_t staged() const { return end_ - begin_; }
+  DecodeStatus fail(DecodeErrorKind kind, std::uint64_t at, std::string reason);
+  DecodeStatus decode_hello();
+  DecodeStatus decode_header();
+  DecodeStatus fill_payload();
+
+  static constexpr std::size_t kPoolMinimum = 64 * 1024;  // smaller payloads: plain allocation
+  static constexpr std::size_t kPoolCapacity = 8;
+
+  Options options_;
+  State state_;
+  std::vector<Bytes> pool_;
+  Bytes staging_;
+  std::size_t begin_ = 0;
+  std::size_t end_ = 0;
+  bool last_area_direct_ = false;
+  std::size_t payload_filled_ = 0;
+  std::uint64_t stream_offset_ = 0;  // offset of staging_[begin_] in the stream
+  Hello hello_;
+  Frame frame_;
+  DecodeError error_{DecodeErrorKind::kTruncated, 0, {}};
+};
+
+std::string to_string(DecodeErrorKind kind);
+
+}  // namespace ft

@@ -1,0 +1,341 @@
+#include "common/wire/messages.hpp"
+
+namespace ft {
+namespace {
+
+// Encodes a control frame: reserves the header, lets `body` append the
+// payload, then fills in the length.
+template <typename Body>
+void encode_frame(Bytes& out, FrameType type, std::uint8_t flags, std::uint32_t id, Body body) {
+  std::size_t head = out.size();
+  out.resize(head + limits::kFrameHeaderSize);
+  ByteWriter w(out);
+  body(w);
+  FrameHeader h{type, flags, id,
+                static_cast<std::uint32_t>(out.size() - head - limits::kFrameHeaderSize)};
+  encode_header_to(out.data() + head, h);
+}
+
+bool string_ok(const std::string& s, std::size_t max) {
+  return s.size() <= max && s.find('\0') == std::string::npos;
+}
+
+constexpr std::size_t kEntryFixedSize = 2 + 1 + 8 + 8 + 4;
+
+// Names are at most one component long (255 bytes on every Linux file
+// system); the cap keeps every entry small enough for a frame.
+std::string_view entry_name(const Entry& e) {
+  return std::string_view(e.name).substr(0, limits::kMaxComponentBytes);
+}
+
+// A target longer than any path cannot be a valid one; the cap keeps every
+// entry within a frame.
+std::string_view entry_target(const Entry& e) {
+  return std::string_view(e.target).substr(0, limits::kMaxPathBytes);
+}
+
+}  // namespace
+
+void encode_error(Bytes& out, std::uint32_t id, const ErrorMsg& m) {
+  encode_frame(out, FrameType::kError, 0, id, [&](ByteWriter& w) {
+    w.u16(m.code);
+    w.str(std::string_view(m.path).substr(0, limits::kMaxPathBytes));
+    w.str(std::string_view(m.message).substr(0, 1024));
+  });
+}
+void encode_ok(Bytes& out, std::uint32_t id) {
+  encode_frame(out, FrameType::kOk, 0, id, [](ByteWriter&) {});
+}
+void encode_cancel(Bytes& out, std::uint32_t id) {
+  encode_frame(out, FrameType::kCancel, 0, id, [](ByteWriter&) {});
+}
+void encode_put(Bytes& out, std::uint32_t id, const PutMsg& m) {
+  encode_frame(out, FrameType::kPut, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u64(m.size);
+    w.u32(m.mode);
+    w.i64(m.mtime_ns);
+    w.u32(m.chunk_size);
+    w.u32(m.put_flags);
+    if (m.put_flags & kPutResumable) w.str(m.source_id);
+  });
+}
+void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m) {
+  encode_frame(out, FrameType::kPutReady, 0, id, [&](ByteWriter& w) {
+    w.u64(m.offset);
+    if (m.prefix_hash) {
+      auto c = m.prefix_hash->canonical();
+      w.raw(ByteSpan(c.data(), c.size()));
+    }
+  });
+}
+
+std::string partial_file_name(const PutMsg& put) {
+  Bytes key;
+  ByteWriter w(key);
+  w.str(put.path);
+  w.u64(put.size);
+  w.i64(put.mtime_ns);
+  w.str(put.source_id);
+  std::string name = ".ft-part-";
+  name += hash128(key).hex();
+  return name;
+}
+void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m) {
+  encode_frame(out, FrameType::kGet, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u64(m.offset);
+  });
+}
+void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m) {
+  encode_frame(out, FrameType::kGetReady, 0, id, [&](ByteWriter& w) {
+    w.u64(m.size);
+    w.i64(m.mtime_ns);
+    w.u32(m.mode);
+    w.u32(m.chunk_size);
+  });
+}
+void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags) {
+  encode_frame(out, FrameType::kList, flags, id, [&](ByteWriter& w) { w.str(m.path); });
+}
+void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m) {
+  encode_frame(out, FrameType::kMkdir, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u32(m.mode);
+    w.i64(m.mtime_ns);
+    w.u32(m.mkdir_flags);
+  });
+}
+void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m) {
+  encode_frame(out, FrameType::kSymlink, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.str(m.target);
+    w.i64(m.mtime_ns);
+  });
+}
+void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
+  encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
+}
+void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m) {
+  encode_frame(out, FrameType::kEnd, 0, id, [&](ByteWriter& w) {
+    w.u64(m.total_size);
+    auto c = m.file_hash.canonical();
+    w.raw(ByteSpan(c.data(), c.size()));
+  });
+}
+
+void encode_data_head(std::uint8_t* out, std::uint32_t id, std::uint64_t offset,
+                      std::uint64_t chunk_hash, std::uint32_t length) {
+  encode_header_to(out, FrameHeader{FrameType::kData, 0, id,
+                                    static_cast<std::uint32_t>(limits::kDataPrefixSize + length)});
+  store_be64(out + limits::kFrameHeaderSize, offset);
+  store_be64(out + limits::kFrameHeaderSize + 8, chunk_hash);
+}
+
+void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan bytes) {
+  std::size_t at = out.size();
+  out.resize(at + kDataHeadSize);
+  encode_data_head(out.data() + at, id, offset, hash64(bytes),
+                   static_cast<std::uint32_t>(bytes.size()));
+  out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
+                    std::uint8_t fields) {
+  const bool hashes = (fields & kFlagHashes) != 0;
+  const bool targets = (fields & kFlagTargets) != 0;
+  auto entry_size = [&](const Entry& e) {
+    return kEntryFixedSize + entry_name(e).size() + (hashes ? 16 : 0) +
+           (targets ? 2 + entry_target(e).size() : 0);
+  };
+  std::size_t i = 0;
+  do {
+    // Fill one frame with as many entries as fit under the payload limit.
+    std::size_t budget = limits::kMaxControlPayload - 4;
+    std::size_t end = i;
+    while (end < entries.size()) {
+      std::size_t need = entry_size(entries[end]);
+      if (need > budget) break;
+      budget -= need;
+      ++end;
+    }
+    const bool more = end < entries.size();
+    const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
+    encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
+      w.u32(static_cast<std::uint32_t>(end - i));
+      for (std::size_t k = i; k < end; ++k) {
+        const Entry& e = entries[k];
+        w.str(entry_name(e));
+        w.u8(static_cast<std::uint8_t>(e.type));
+        w.u64(e.size);
+        w.i64(e.mtime_ns);
+        w.u32(e.mode);
+        if (hashes) {
+          auto c = e.content_hash.canonical();
+          w.raw(ByteSpan(c.data(), c.size()));
+        }
+        if (targets) w.str(entry_target(e));
+      }
+    });
+    i = end;
+  } while (i < entries.size());
+}
+
+std::optional<ErrorMsg> decode_error(ByteSpan payload) {
+  ByteReader r(payload);
+  ErrorMsg m;
+  m.code = r.u16();
+  m.path = r.str();
+  m.message = r.str();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
+      !string_ok(m.message, limits::kMaxControlPayload)) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<PutMsg> decode_put(ByteSpan payload) {
+  ByteReader r(payload);
+  PutMsg m;
+  m.path = r.str();
+  m.size = r.u64();
+  m.mode = r.u32();
+  m.mtime_ns = r.i64();
+  m.chunk_size = r.u32();
+  m.put_flags = r.u32();
+  if (m.put_flags & kPutResumable) {
+    m.source_id = r.str();
+    if (m.source_id.empty() || !string_ok(m.source_id, limits::kMaxSourceIdBytes)) {
+      return std::nullopt;
+    }
+  }
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) || m.mode > 07777) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload, bool resume) {
+  ByteReader r(payload);
+  PutReadyMsg m;
+  m.offset = r.u64();
+  if (resume) {
+    ByteSpan h = r.raw(16);
+    if (r.ok()) m.prefix_hash = Hash128::from_canonical(h.data());
+  }
+  if (!r.done()) return std::nullopt;
+  return m;
+}
+
+std::optional<DataView> decode_data(ByteSpan payload) {
+  ByteReader r(payload);
+  DataView d;
+  d.offset = r.u64();
+  d.chunk_hash = r.u64();
+  d.bytes = r.rest();
+  if (!r.done() || d.bytes.empty()) return std::nullopt;
+  return d;
+}
+
+std::optional<EndMsg> decode_end(ByteSpan payload) {
+  ByteReader r(payload);
+  EndMsg m;
+  m.total_size = r.u64();
+  ByteSpan h = r.raw(16);
+  if (!r.done()) return std::nullopt;
+  m.file_hash = Hash128::from_canonical(h.data());
+  return m;
+}
+
+std::optional<GetMsg> decode_get(ByteSpan payload) {
+  ByteReader r(payload);
+  GetMsg m;
+  m.path = r.str();
+  m.offset = r.u64();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes)) return std::nullopt;
+  return m;
+}
+
+std::optional<GetReadyMsg> decode_get_ready(ByteSpan payload) {
+  ByteReader r(payload);
+  GetReadyMsg m;
+  m.size = r.u64();
+  m.mtime_ns = r.i64();
+  m.mode = r.u32();
+  m.chunk_size = r.u32();
+  if (!r.done() || m.mode > 07777 || m.chunk_size < limits::kMinChunkSize ||
+      m.chunk_size > limits::kMaxChunkSize) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<PathMsg> decode_path_msg(ByteSpan payload) {
+  ByteReader r(payload);
+  PathMsg m{r.str()};
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes)) return std::nullopt;
+  return m;
+}
+
+std::optional<EntriesMsg> decode_entries(const Frame& frame) {
+  ByteReader r(frame.payload);
+  EntriesMsg m;
+  m.more = (frame.header.flags & kFlagMore) != 0;
+  m.fields = frame.header.flags & (kFlagHashes | kFlagTargets);
+  const bool hashes = (m.fields & kFlagHashes) != 0;
+  const bool targets = (m.fields & kFlagTargets) != 0;
+  std::uint32_t count = r.u32();
+  // Each entry takes at least kEntryFixedSize bytes: a count the payload
+  // cannot hold is refused before reserving anything.
+  if (!r.ok() || count > r.remaining() / kEntryFixedSize) return std::nullopt;
+  m.entries.reserve(count);
+  for (std::uint32_t i = 0; i < count; ++i) {
+    Entry e;
+    e.name = r.str();
+    std::uint8_t type = r.u8();
+    e.size = r.u64();
+    e.mtime_ns = r.i64();
+    e.mode = r.u32();
+    if (hashes) {
+      ByteSpan h = r.raw(16);
+      if (r.ok()) e.content_hash = Hash128::from_canonical(h.data());
+    }
+    if (targets) e.target = r.str();
+    if (!r.ok() || type < 1 || type > 4 || !string_ok(e.name, limits::kMaxComponentBytes) ||
+        e.mode > 07777 || !string_ok(e.target, limits::kMaxPathBytes)) {
+      return std::nullopt;
+    }
+    e.type = static_cast<EntryType>(type);
+    m.entries.push_back(std::move(e));
+  }
+  if (!r.done()) return std::nullopt;
+  return m;
+}
+
+std::optional<MkdirMsg> decode_mkdir(ByteSpan payload) {
+  ByteReader r(payload);
+  MkdirMsg m;
+  m.path = r.str();
+  m.mode = r.u32();
+  m.mtime_ns = r.i64();
+  m.mkdir_flags = r.u32();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) || m.mode > 07777) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<SymlinkMsg> decode_symlink(ByteSpan payload) {
+  ByteReader r(payload);
+  SymlinkMsg m;
+  m.path = r.str();
+  m.target = r.str();
+  m.mtime_ns = r.i64();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
+      !string_ok(m.target, limits::kMaxPathBytes)) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+}  // namespace ft

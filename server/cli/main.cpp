@@ -1,0 +1,236 @@
+// ftserve: serves a directory tree to ft clients over TCP, or over TLS 1.3
+// with pre-shared keys when started with --keys.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+
+#include "common/crypto/keys.hpp"
+#include "common/crypto/tls_engine.hpp"
+#include "common/rules/address.hpp"
+#include "common/rules/duration.hpp"
+#include "common/rules/errors.hpp"
+#include "server/cli/keys_command.hpp"
+#include "server/server.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace {
+
+constexpr int kBadSetup = 3;  // --root or --keys unusable
+
+std::string format_ms(std::chrono::milliseconds ms) {
+  if (ms.count() % 1000 == 0) return std::to_string(ms.count() / 1000) + "s";
+  return std::to_string(ms.count()) + "ms";
+}
+
+// A server holding up to --max-connections sockets needs as many
+// descriptors: take the hard limit, which is ours to take.
+void raise_descriptor_limit() {
+  struct rlimit limit {};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    ::setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Before any libuv call: the pool size is read once, at first use. Disk
+  // jobs (writes, fsync, renames) of several clients run there in parallel.
+  setenv("UV_THREADPOOL_SIZE", "8", 0);
+  // The log is flushed once per loop turn by the Server (and at exit).
+  static char log_buffer[64 * 1024];
+  std::setvbuf(stderr, log_buffer, _IOFBF, sizeof log_buffer);
+  // A peer that resets its connection must cost that connection, never the
+  // daemon: writes then fail with EPIPE instead of raising SIGPIPE.
+  std::signal(SIGPIPE, SIG_IGN);
+  if (argc >= 2 && std::strcmp(argv[1], "keys") == 0) {
+    return ft::server::run_keys_command(argc - 1, argv + 1);
+  }
+  ft::server::process_umask();  // read once, before the thread pool exists
+
+  const ft::server::ServerOptions defaults;
+  CLI::App app{
+      "ftserve: serve DIR to ft clients (ftsend, ftget, ftls).\n"
+      "With --keys FILE every connection is TLS 1.3 authenticated by a pre-shared key, and\n"
+      "each identity has its rights and optionally its own sub-directory. Create keys with\n"
+      "  ftserve keys add NAME --keys FILE [--rights list,read,create] [--subdir DIR]\n"
+      "(also: ftserve keys list --keys FILE, ftserve keys remove NAME --keys FILE).\n"
+      "WARNING: without --keys ftserve runs OPEN: no authentication, no encryption; anyone\n"
+      "who can reach the port can read and write the served tree. Trusted networks only.\n"
+      "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error, 3 --root or --keys\n"
+      "unusable, 4 cannot listen.\n"
+      "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
+      "files) after a lost connection, for --partial-ttl.\n"
+      "Durations: 90, 500ms, 30s, 15m, 12h, 3d. Sizes: 4096, 512K, 64M, 2G, 1T.",
+      "ftserve"};
+  std::string root;
+  std::string listen = "0.0.0.0:7070";
+  std::string keys_file;
+  app.add_option("--root", root, "directory to serve (must exist)")->required();
+  app.add_option("--listen", listen,
+                 "ADDR:PORT to listen on; [::]:7070 for IPv6; port 0 picks a free port")
+      ->capture_default_str();
+  app.add_option("--keys", keys_file,
+                 "keys file (mode 0600): require TLS with a pre-shared key from it");
+  bool read_only = false;
+  bool append_only = false;
+  app.add_flag("--read-only", read_only, "everyone may only list and read");
+  app.add_flag("--append-only", append_only,
+               "nobody may overwrite (or delete) an existing file or link");
+  std::string partial_ttl = "3d";
+  app.add_option("--partial-ttl", partial_ttl,
+                 "remove partial uploads (kept for resume) older than this")
+      ->capture_default_str();
+  std::size_t max_connections = defaults.max_connections;
+  app.add_option("--max-connections", max_connections,
+                 "connections served at once; more get SERVER_FULL")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::size_t max_unauthenticated = defaults.max_unauthenticated_per_address;
+  app.add_option("--max-unauthenticated-per-address", max_unauthenticated,
+                 "connections from one address still in their handshake; more get SERVER_FULL")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::string handshake_timeout = format_ms(defaults.handshake_timeout);
+  app.add_option("--handshake-timeout", handshake_timeout,
+                 "time to complete the TLS handshake and the ft hello (0: none)")
+      ->capture_default_str();
+  std::string idle_timeout = format_ms(defaults.idle_timeout);
+  app.add_option("--idle-timeout", idle_timeout,
+                 "close a connection that moved no byte either way for this long (0: never)")
+      ->capture_default_str();
+  // Sizes as the clients take them (--chunk-size): 4096, 512K, 64M, 2G, 1T.
+  std::uint64_t max_file_size = defaults.max_file_size;
+  app.add_option("--max-file-size", max_file_size,
+                 "refuse uploads declaring more bytes (FILE_TOO_LARGE); 0: no limit")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  std::uint64_t free_space_reserve = defaults.free_space_reserve;
+  app.add_option("--free-space-reserve", free_space_reserve,
+                 "refuse uploads that would leave less free space (NO_SPACE); default 64M")
+      ->transform(CLI::AsSizeValue(false))
+      ->capture_default_str();
+  std::size_t max_uploads = defaults.max_uploads_per_identity;
+  app.add_option("--max-uploads-per-identity", max_uploads,
+                 "uploads open at once per identity, all connections (TOO_MANY_UPLOADS)")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : static_cast<int>(ft::Exit::kUsage);
+  }
+
+  auto usage = [](const char* option, const std::string& value, const char* expected) {
+    std::fprintf(stderr, "ftserve: %s %s: expected %s\n", option, value.c_str(), expected);
+    return static_cast<int>(ft::Exit::kUsage);
+  };
+  std::string why;
+  auto address = ft::parse_listen(listen, why);
+  if (!address) {
+    std::fprintf(stderr, "ftserve: --listen %s: %s\n", listen.c_str(), why.c_str());
+    return static_cast<int>(ft::Exit::kUsage);
+  }
+  auto ttl = ft::parse_duration(partial_ttl);
+  if (!ttl) return usage("--partial-ttl", partial_ttl, "a duration like 30s, 15m, 12h, 3d");
+  ft::server::ServerOptions options;
+  options.read_only = read_only;
+  options.append_only = append_only;
+  options.max_connections = max_connections;
+  options.max_unauthenticated_per_address = max_unauthenticated;
+  options.max_uploads_per_identity = max_uploads;
+  auto handshake = ft::parse_duration_ms(handshake_timeout);
+  if (!handshake) return usage("--handshake-timeout", handshake_timeout, "a duration like 10s");
+  options.handshake_timeout = *handshake;
+  auto idle = ft::parse_duration_ms(idle_timeout);
+  if (!idle) return usage("--idle-timeout", idle_timeout, "a duration like 60s");
+  options.idle_timeout = *idle;
+  options.max_file_size = max_file_size;
+  options.free_space_reserve = free_space_reserve;
+
+  int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) {
+    std::fprintf(stderr, "ftserve: --root %s: %s\n", root.c_str(), std::strerror(errno));
+    return kBadSetup;
+  }
+  ft::server::Fd root_owner(root_fd);
+
+  if (!keys_file.empty()) {
+    auto text = ft::read_private_file(keys_file, why);
+    if (!text) {
+      std::fprintf(stderr, "ftserve: --keys %s\n", why.c_str());
+      return kBadSetup;
+    }
+    auto entries = ft::parse_keys_file(*text, why);
+    if (!entries) {
+      std::fprintf(stderr, "ftserve: --keys %s: %s\n", keys_file.c_str(), why.c_str());
+      return kBadSetup;
+    }
+    if (entries->empty()) {
+      std::fprintf(stderr,
+                   "ftserve: --keys %s holds no key: every client will be refused "
+                   "(add one with: ftserve keys add NAME --keys %s)\n",
+                   keys_file.c_str(), keys_file.c_str());
+    }
+    // The lookup runs inside the handshake: identity -> key, nothing else.
+    auto by_identity = std::make_shared<std::map<std::string, ft::PskKey, std::less<>>>();
+    for (const ft::KeyEntry& entry : *entries) by_identity->emplace(entry.key.identity, entry.key);
+    options.tls = ft::TlsContext::server(
+        [by_identity](std::string_view identity) -> std::optional<ft::PskKey> {
+          auto it = by_identity->find(identity);
+          if (it == by_identity->end()) return std::nullopt;
+          return it->second;
+        },
+        why);
+    if (!options.tls) {
+      std::fprintf(stderr, "ftserve: --keys %s: TLS: %s\n", keys_file.c_str(), why.c_str());
+      return kBadSetup;
+    }
+    options.keys = std::move(*entries);
+  }
+  raise_descriptor_limit();
+
+  uv_loop_t* loop = uv_default_loop();
+  int exit_code = 0;
+  {
+    const bool open_mode = !options.tls;
+    const std::size_t identities = options.keys.size();
+    ft::server::Server server(loop, std::move(root_owner), std::move(options));
+    std::string bound;
+    server.start_partial_cleanup(*ttl);
+    if (int rc = server.listen(*address, bound); rc != 0) {
+      std::fprintf(stderr, "ftserve: cannot listen on %s: %s\n", listen.c_str(), uv_strerror(rc));
+      server.stop();
+      exit_code = 4;
+    } else {
+      if (open_mode) {
+        std::fprintf(stderr,
+                     "ftserve: WARNING: serving %s in OPEN MODE: no authentication, no "
+                     "encryption; anyone who can reach %s can read and write it. Use --keys "
+                     "FILE (see ftserve keys add --help).\n",
+                     root.c_str(), bound.c_str());
+      } else {
+        std::fprintf(stderr, "ftserve: serving %s over TLS to %zu identit%s from %s\n",
+                     root.c_str(), identities, identities == 1 ? "y" : "ies", keys_file.c_str());
+      }
+      std::fflush(stderr);  // the warning goes out before the ready line, not at the first turn
+      std::printf("listening on %s\n", bound.c_str());
+      std::fflush(stdout);
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(loop);
+  return exit_code;
+}

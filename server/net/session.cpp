@@ -1,0 +1,259 @@
+#include "server/net/session.hpp"
+
+#include <cstdio>
+
+#include "common/rules/path_rules.hpp"
+#include "server/requests/download.hpp"
+#include "server/requests/listing.hpp"
+#include "server/requests/tree_request.hpp"
+#include "server/requests/upload.hpp"
+#include "server/server.hpp"
+
+namespace ft::server {
+
+Session::Session(Server& server) : server_(server) {
+  if (server_.options().tls) {
+    // With keys: no rights and no root until the handshake names the
+    // identity (session_io.cpp, finish_authentication).
+    access_.rights = 0;
+    return;
+  }
+  // Open mode: one implicit identity with every right the server's mode
+  // leaves.
+  access_.root_fd = server_.root_fd();
+  access_.rights = effective_rights(kAllRights, server_.options());
+  authenticated_ = true;
+}
+
+Session::~Session() = default;
+
+uv_loop_t* Session::loop() const {
+  return server_.loop();
+}
+
+void Session::process_input() {
+  if (!decoder_ || !authenticated_) return;
+  while (!closing_ && !paused_) {
+    DecodeStatus status = decoder_->next();
+    if (status == DecodeStatus::kNeedMore) return;
+    if (status == DecodeStatus::kError) {
+      const DecodeError& e = decoder_->error();
+      if (e.kind == DecodeErrorKind::kBadMagic) {
+        // Not an ft client: answer nothing, as docs/protocol.md says.
+        std::fprintf(stderr, "ftserve: %s: %s\n", peer_.c_str(), e.reason.c_str());
+        close(ErrorCode::PROTOCOL, e.reason, false);
+      } else if (e.kind == DecodeErrorKind::kWrongVersion) {
+        Bytes out;
+        encode_hello(out, Hello{});
+        encode_error(
+            out, 0,
+            ErrorMsg{static_cast<std::uint16_t>(ErrorCode::UNSUPPORTED_VERSION), "", e.reason});
+        send_frame(std::move(out));
+        close(ErrorCode::UNSUPPORTED_VERSION, e.reason, false);
+      } else {
+        fail_protocol(e.reason + " at byte " + std::to_string(e.offset));
+      }
+      return;
+    }
+    if (status == DecodeStatus::kHello) {
+      const Hello& theirs = decoder_->hello();
+      Hello ours;
+      ours.version_min = ours.version_max = kProtocolVersion;
+      ours.capabilities = theirs.capabilities & kKnownCapabilities;
+      resume_ = (ours.capabilities & kCapResume) != 0;
+      trees_ = (ours.capabilities & kCapTrees) != 0;
+      eager_ = (ours.capabilities & kCapEager) != 0;
+      Bytes out;
+      encode_hello(out, ours);
+      send_frame(std::move(out));
+      hello_sent_ = true;
+      hello_received();
+      continue;
+    }
+    Frame frame = decoder_->take_frame();
+    handle_frame(frame);
+  }
+}
+
+bool Session::admit_request(std::uint32_t id) {
+  if (requests_.count(id) != 0) {
+    fail_protocol("request id " + std::to_string(id) + " is already in flight");
+    return false;
+  }
+  discarding_.erase(id);  // the client reuses the id: it saw the ERROR
+  if (requests_.size() >= limits::kMaxRequestsInFlight) {
+    send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
+               "more than " + std::to_string(limits::kMaxRequestsInFlight) + " requests in flight");
+    return false;
+  }
+  return true;
+}
+
+void Session::handle_frame(Frame& frame) {
+  const std::uint32_t id = frame.header.request_id;
+  const ByteSpan payload(frame.payload);
+  switch (frame.header.type) {
+    case FrameType::kPut: {
+      auto put = decode_put(payload);
+      if (!put) return fail_protocol("malformed PUT");
+      if (!admit_request(id)) return;
+      requests_[id] = Upload::start(shared_from_this(), id, std::move(*put));
+      return;
+    }
+    case FrameType::kGet: {
+      auto get = decode_get(payload);
+      if (!get) return fail_protocol("malformed GET");
+      if (!admit_request(id)) return;
+      requests_[id] = Download::start(shared_from_this(), id, std::move(*get));
+      return;
+    }
+    case FrameType::kList:
+    case FrameType::kStat: {
+      auto msg = decode_path_msg(payload);
+      if (!msg) {
+        return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
+      }
+      if (frame.header.flags != 0 && !trees_) return fail_protocol("LIST flags without TREES");
+      if (!admit_request(id)) return;
+      requests_[id] = Listing::start(shared_from_this(), id, std::move(msg->path),
+                                     frame.header.type == FrameType::kList, frame.header.flags);
+      return;
+    }
+    case FrameType::kMkdir: {
+      auto msg = decode_mkdir(payload);
+      if (!msg || !trees_) return fail_protocol("malformed MKDIR, or TREES not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::mkdir(shared_from_this(), id, std::move(*msg));
+      return;
+    }
+    case FrameType::kSymlink: {
+      auto msg = decode_symlink(payload);
+      if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::symlink(shared_from_this(), id, std::move(*msg));
+      return;
+    }
+    case FrameType::kData:
+    case FrameType::kEnd: {
+      if (discarding_.count(id) != 0) {
+        if (frame.header.type == FrameType::kEnd) discarding_.erase(id);
+        return;
+      }
+      auto it = requests_.find(id);
+      // A copy: the request may finish (and leave the map) while it runs.
+      std::shared_ptr<Request> request = it == requests_.end() ? nullptr : it->second;
+      if (!request || !request->on_frame(frame)) {
+        return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
+                             std::to_string(id) + ", which is not an upload in progress");
+      }
+      return;
+    }
+    case FrameType::kCancel: {
+      if (!frame.payload.empty()) return fail_protocol("malformed CANCEL");
+      auto it = requests_.find(id);
+      if (it != requests_.end()) {
+        std::shared_ptr<Request> request = it->second;
+        request->abort(ErrorCode::CANCELLED, true);
+      }
+      return;  // a CANCEL for a request already finished is ignored
+    }
+    default:
+      // The decoder refuses frame types a client may not send.
+      return fail_protocol("unexpected frame");
+  }
+}
+
+void Session::send_error(std::uint32_t id, ErrorCode code, const std::string& path,
+                         const std::string& message) {
+  Bytes out;
+  encode_error(out, id, ErrorMsg{static_cast<std::uint16_t>(code), path, message});
+  send_frame(std::move(out));
+}
+
+void Session::finish_request(std::uint32_t id, bool discard_rest) {
+  requests_.erase(id);
+  if (!discard_rest) return;
+  // Clients need not send END after an ERROR, so refused ids may linger;
+  // they do not count as requests in flight, and the oldest are forgotten.
+  if (discarding_.insert(id).second) discard_order_.push_back(id);
+  while (discard_order_.size() > kMaxDiscarding) {
+    discarding_.erase(discard_order_.front());
+    discard_order_.pop_front();
+  }
+}
+
+void Session::start_listing(std::function<void()> run) {
+  if (listings_running_ >= kMaxListingsRunning) {
+    listings_waiting_.push_back(std::move(run));
+    return;
+  }
+  ++listings_running_;
+  run();
+}
+
+void Session::listing_finished() {
+  --listings_running_;
+  while (!closing_ && !listings_waiting_.empty() && listings_running_ < kMaxListingsRunning) {
+    std::function<void()> run = std::move(listings_waiting_.front());
+    listings_waiting_.pop_front();
+    ++listings_running_;
+    run();
+  }
+}
+
+void Session::add_disk_backlog(std::size_t bytes) {
+  disk_backlog_ += bytes;
+  update_reading();
+}
+
+void Session::remove_disk_backlog(std::size_t bytes) {
+  disk_backlog_ -= bytes;
+  update_reading();
+}
+
+void Session::update_reading() {
+  if (closing_) return;
+  // Replies to a client that does not read also stop us reading it. The
+  // mark is above what downloads queue (they stop at kSendHighWater plus one
+  // chunk), so only piled-up replies trip it.
+  const bool behind = disk_backlog_ > kDiskHighWater || send_backlog_ > kReplyHighWater;
+  const bool caught_up = disk_backlog_ <= kDiskLowWater && send_backlog_ <= kSendLowWater;
+  if (!paused_ && behind) {
+    paused_ = true;
+  } else if (paused_ && caught_up) {
+    paused_ = false;
+    // Frames already received and staged go first, in order, then what
+    // the TLS engine holds decrypted.
+    process_input();
+    if (tls_) drain_plaintext();
+    if (closing_ || paused_) return;
+  }
+  // While an identity's directory is being opened nothing is read.
+  bool want = !paused_ && !authenticating_;
+  if (want && !reading_) {
+    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+  } else if (!want && reading_) {
+    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+  }
+  reading_ = want;
+}
+
+void Session::fail_protocol(const std::string& reason) {
+  std::fprintf(stderr, "ftserve: %s: protocol error: %s\n", peer_.c_str(), reason.c_str());
+  close(ErrorCode::PROTOCOL, reason, true);
+}
+
+void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
+                           std::chrono::steady_clock::time_point started, const std::string& result,
+                           std::uint64_t resumed_from) {
+  double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  double mib_per_s = seconds > 0 ? static_cast<double>(bytes) / (1024.0 * 1024.0) / seconds : 0;
+  std::string offset = resumed_from > 0 ? " offset=" + std::to_string(resumed_from) : std::string();
+  std::fprintf(
+      stderr, "ftserve: peer=%s %s path=\"%s\" bytes=%llu seconds=%.3f MiB/s=%.1f%s result=%s\n",
+      peer_.c_str(), direction, printable(path).c_str(), static_cast<unsigned long long>(bytes),
+      seconds, mib_per_s, offset.c_str(), result.c_str());
+}
+
+}  // namespace ft::server

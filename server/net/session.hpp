@@ -1,0 +1,195 @@
+#pragma once
+// One client connection: reads frames through the FrameDecoder, routes them
+// to the requests in flight, writes replies, and applies backpressure (stops
+// reading while too much received data waits for the disk, and lets
+// downloads read ahead only while the send queue is short).
+//
+// With keys (ServerOptions::tls) every byte in and out goes through a
+// TlsEngine; the identity found by the handshake decides the Access. A
+// timer enforces the handshake deadline and then the idle timeout.
+// session.cpp routes frames; session_io.cpp is the transport (reading,
+// writing, TLS, deadlines, closing).
+#include <uv.h>
+
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "common/crypto/tls_engine.hpp"
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
+#include "server/requests/request.hpp"
+#include "server/server_options.hpp"
+#include "uvx/uv_support.hpp"
+
+namespace ft::server {
+
+class Server;
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  // Received bytes waiting for the disk: stop reading above the high mark,
+  // resume below the low one. Bytes queued for sending: downloads stop
+  // reading ahead above the high mark.
+  static constexpr std::size_t kDiskHighWater = 8 * 1024 * 1024;
+  static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
+  static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
+  static constexpr std::size_t kMaxDiscarding = 1024;
+  // Listings build their whole reply in memory: with a thousand LISTs in
+  // flight, this many run at once and the others wait their turn.
+  static constexpr std::size_t kMaxListingsRunning = 16;
+  // Ciphertext read buffer: small until the handshake is done (an idle or
+  // hostile connection costs little), then large enough for full-speed
+  // transfers.
+  static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
+  static constexpr std::size_t kCipherReadSize = 64 * 1024;
+
+  explicit Session(Server& server);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  /// Accepts a pending connection from `listener` and starts reading.
+  int accept_from(uv_stream_t* listener);
+  /// Aborts every request and closes the connection; with `code` the client
+  /// is first told why (ERROR on request id 0), best effort.
+  void close(ErrorCode code, const std::string& message, bool notify);
+
+  // For requests.
+  uv_loop_t* loop() const;
+  /// The root this connection sees: the identity's sub-directory, or the
+  /// served root.
+  int root_fd() const { return access_.root_fd; }
+  /// Who is connected and what they may do (docs/server.md "Rights").
+  const Access& access() const { return access_; }
+  const std::string& peer() const { return peer_; }
+  bool closing() const { return closing_; }
+  /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
+  bool resume() const { return resume_; }
+  bool eager() const { return eager_; }
+  Server& server() const { return server_; }
+  void send_frame(Bytes frame);
+  void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
+                 std::shared_ptr<Bytes> body, std::size_t length);
+  void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
+                  const std::string& message);
+  /// The request ended (its last frame was sent); `discard_rest` keeps
+  /// swallowing its DATA/END frames still on their way.
+  void finish_request(std::uint32_t id, bool discard_rest);
+  /// Hands a received payload buffer back to the decoder for reuse.
+  void recycle(Bytes&& buffer) {
+    if (decoder_) decoder_->recycle(std::move(buffer));
+  }
+  void add_disk_backlog(std::size_t bytes);
+  void remove_disk_backlog(std::size_t bytes);
+  std::size_t send_backlog() const { return send_backlog_; }
+  /// Chunks being read from disk for downloads: with many GETs in flight
+  /// each would otherwise start a read before any reached the send queue.
+  std::size_t read_ahead() const { return read_ahead_; }
+  void add_read_ahead(std::size_t bytes) { read_ahead_ += bytes; }
+  /// Calls request->on_writable() once the send queue drained below its
+  /// low-water mark (a download that stopped for a full queue).
+  void notify_when_writable(std::weak_ptr<Request> request) {
+    writable_waiters_.push_back(std::move(request));
+  }
+  /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
+  /// when one of them calls listing_finished().
+  void start_listing(std::function<void()> run);
+  void listing_finished();
+  void remove_read_ahead(std::size_t bytes);
+  void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
+                    std::chrono::steady_clock::time_point started, const std::string& result,
+                    std::uint64_t resumed_from = 0);
+  /// A protocol violation: tell the client, drop the connection.
+  void fail_protocol(const std::string& reason);
+
+ private:
+  // Transport (session_io.cpp).
+  static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
+  static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
+  static void on_closed(uv_handle_t* handle) noexcept;
+  static void on_flush_check(uv_check_t* check) noexcept;
+  static void on_timer(uv_timer_t* timer) noexcept;
+  void flush_outbox();
+  /// The send queue drained: wake the requests that waited for it.
+  void on_send_drained();
+  void handle_read(ssize_t nread);
+  /// TLS: received ciphertext; drives the handshake, then the plaintext.
+  void handle_ciphertext(ByteSpan bytes);
+  /// TLS: moves decrypted bytes into the decoder and processes them, until
+  /// the engine has no more or the session pauses.
+  void drain_plaintext();
+  /// TLS: writes what the engine has pending (handshake flights, alerts).
+  void flush_tls();
+  /// Sends a request's bytes, encrypting them first with TLS. Returns a
+  /// libuv error code (the request is then dropped).
+  int transmit(std::unique_ptr<WriteRequest> request);
+  void begin_authentication();
+  void finish_authentication(const KeyEntry& entry, int root_fd);
+  void tls_failed(const char* when);
+  void recycle_cipher(Bytes&& buffer);
+  /// A plaintext notice (hello + ERROR on id 0), then close.
+  void refuse(ErrorCode code, const std::string& message);
+  void hello_received();
+  void check_deadline();
+  void release_unauthenticated();
+  void note_activity();
+
+  // Frames (session.cpp).
+  void process_input();
+  void handle_frame(Frame& frame);
+  bool admit_request(std::uint32_t id);
+  void update_reading();
+
+  Server& server_;
+  uv_tcp_t tcp_{};
+  uv_check_t flush_check_{};  // sends the replies of a loop turn together
+  uv_timer_t timer_{};        // handshake deadline, then idle timeout
+  int open_handles_ = 0;      // freed once all three handles are closed
+  bool flush_armed_ = false;
+  Bytes outbox_;
+  std::shared_ptr<Session> self_;  // keeps the session alive until on_closed
+  std::string peer_;
+  std::string peer_host_;  // address without port: the unauthenticated cap's key
+  Access access_;
+  // Created by the first plaintext byte: an idle connection costs no buffer.
+  std::unique_ptr<FrameDecoder> decoder_;
+  std::unique_ptr<TlsEngine> tls_;  // with keys, from the first byte
+  Bytes cipher_in_;                 // TLS: ciphertext read buffer
+  // TLS: written ciphertext buffers kept for the next records, so that a
+  // download does not fault in fresh pages for every chunk.
+  std::vector<Bytes> cipher_pool_;
+  std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended
+  bool counted_unauthenticated_ = false;
+  bool authenticating_ = false;  // TLS: the identity's root is being opened
+  bool authenticated_ = false;   // Access settled; plaintext may be decoded
+  bool hello_received_ = false;
+  bool draining_ = false;
+  std::uint64_t last_activity_ = 0;   // uv_now() of the last byte moved
+  std::size_t last_write_queue_ = 0;  // tcp_.write_queue_size at the last check
+  bool hello_sent_ = false;
+  bool resume_ = false;  // RESUME agreed in the handshake
+  bool trees_ = false;   // TREES agreed
+  bool eager_ = false;   // EAGER agreed
+  bool reading_ = false;
+  bool paused_ = false;
+  bool closing_ = false;
+  std::size_t disk_backlog_ = 0;
+  std::size_t send_backlog_ = 0;
+  std::size_t read_ahead_ = 0;
+  std::size_t listings_running_ = 0;
+  std::vector<std::weak_ptr<Request>> writable_waiters_;
+  std::deque<std::function<void()>> listings_waiting_;
+  std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
+  std::unordered_set<std::uint32_t> discarding_;
+  std::deque<std::uint32_t> discard_order_;
+};
+
+}  // namespace ft::server

@@ -1,0 +1,224 @@
+#include "server/requests/download.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/rules/path_rules.hpp"
+#include "server/net/session.hpp"
+
+namespace ft::server {
+namespace {
+
+// Reads exactly `length` bytes at `offset`; a short read means the file
+// shrank under us.
+int read_exactly(int fd, std::uint8_t* out, std::size_t length, std::uint64_t offset) {
+  std::size_t done = 0;
+  while (done < length) {
+    ssize_t n = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return ESTALE;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+std::string describe(int err) {
+  return err == ESTALE ? "file changed while being read" : std::strerror(err);
+}
+
+}  // namespace
+
+std::shared_ptr<Download> Download::start(std::shared_ptr<Session> session, std::uint32_t id,
+                                          GetMsg get) {
+  auto download = std::make_shared<Download>(std::move(session), id, std::move(get));
+  download->open();
+  return download;
+}
+
+Download::Download(std::shared_ptr<Session> session, std::uint32_t id, GetMsg get)
+    : session_(std::move(session)),
+      id_(id),
+      get_(std::move(get)),
+      started_(std::chrono::steady_clock::now()) {}
+
+void Download::open() {
+  auto disk = std::make_shared<DiskState>();
+  auto result = std::make_shared<int>(0);
+  auto why = std::make_shared<std::optional<std::string>>(path_violation(get_.path, false));
+  const bool forbidden = !session_->access().allows(kRightRead);
+  const int root = session_->root_fd();
+  const std::string path = get_.path;
+  const std::uint64_t offset = get_.offset;
+  job_running_ = true;
+  queue_job(
+      session_->loop(),
+      [disk, result, why, root, path, offset, forbidden] {
+        if (forbidden || *why) return;
+        // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
+        // writer; anything but a regular file is refused right after.
+        if ((*result = open_beneath(root, path, O_RDONLY | O_NONBLOCK, disk->file)) != 0) return;
+        if (::fstat(disk->file.get(), &disk->initial) != 0) {
+          *result = errno;
+          return;
+        }
+        if (S_ISDIR(disk->initial.st_mode)) {
+          *result = EISDIR;
+          return;
+        }
+        if (!S_ISREG(disk->initial.st_mode)) {
+          *result = EINVAL;
+          return;
+        }
+        if (offset > static_cast<std::uint64_t>(disk->initial.st_size)) {
+          *result = ERANGE;
+          return;
+        }
+        // END carries the hash of the whole file, so a transfer that starts
+        // later in the file hashes the part it skips.
+        Bytes buffer(std::min<std::uint64_t>(offset, kChunkSize));
+        for (std::uint64_t at = 0; at < offset;) {
+          std::size_t n =
+              static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, kChunkSize));
+          if ((*result = read_exactly(disk->file.get(), buffer.data(), n, at)) != 0) return;
+          disk->hash.update(ByteSpan(buffer.data(), n));
+          at += n;
+        }
+      },
+      [self = shared_from_this(), disk, result, why, forbidden] {
+        self->job_running_ = false;
+        self->disk_ = disk;
+        if (self->finished_) return self->close_file();
+        if (*why) return self->fail(ErrorCode::BAD_PATH, "path refused: " + **why);
+        if (forbidden) return self->fail(ErrorCode::FORBIDDEN, "this identity may not read");
+        if (*result == ERANGE) {
+          return self->fail(ErrorCode::BAD_OFFSET, "offset " + std::to_string(self->get_.offset) +
+                                                       " is beyond the end of the file");
+        }
+        if (*result == EINVAL) {
+          return self->fail(ErrorCode::NOT_FOUND, "not a regular file");
+        }
+        if (*result != 0) return self->fail(error_from_errno(*result), describe(*result));
+        self->size_ = static_cast<std::uint64_t>(disk->initial.st_size);
+        self->next_offset_ = self->get_.offset;
+        self->streaming_ = true;
+        Bytes out;
+        encode_get_ready(
+            out, self->id_,
+            GetReadyMsg{self->size_, mtime_ns_of(disk->initial),
+                        static_cast<std::uint32_t>(disk->initial.st_mode & 07777), kChunkSize});
+        self->session_->send_frame(std::move(out));
+        self->pump();
+      });
+}
+
+void Download::pump() {
+  if (!streaming_ || job_running_ || finished_) return;
+  // on_writable resumes, once the queue (and the reads about to join it)
+  // drained: memory stays bounded however many downloads are in flight.
+  if (session_->send_backlog() + session_->read_ahead() > Session::kSendHighWater) {
+    return session_->notify_when_writable(weak_from_this());
+  }
+  if (next_offset_ == size_) return send_end();
+  const std::size_t length =
+      static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));
+  const std::uint64_t offset = next_offset_;
+  auto buffer = chunk_buffer(length);
+  auto chunk_hash = std::make_shared<std::uint64_t>(0);
+  auto result = std::make_shared<int>(0);
+  auto disk = disk_;
+  job_running_ = true;
+  session_->add_read_ahead(length);
+  queue_job(
+      session_->loop(),
+      [disk, buffer, chunk_hash, result, offset] {
+        if ((*result = read_exactly(disk->file.get(), buffer->data(), buffer->size(), offset))) {
+          return;
+        }
+        *chunk_hash = hash64(*buffer);
+        disk->hash.update(*buffer);
+      },
+      [self = shared_from_this(), buffer, chunk_hash, result, offset, length] {
+        self->job_running_ = false;
+        self->session_->remove_read_ahead(length);
+        if (self->finished_) return self->close_file();
+        if (*result != 0) return self->fail(ErrorCode::IO_ERROR, describe(*result));
+        self->session_->send_data(self->id_, offset, *chunk_hash, buffer, length);
+        self->next_offset_ += length;
+        self->pump();
+      });
+}
+
+std::shared_ptr<Bytes> Download::chunk_buffer(std::size_t length) {
+  // The send queue holds at most kSendHighWater plus a chunk: that many
+  // buffers cycle, and a few more are never kept.
+  constexpr std::size_t kMaxBuffers = Session::kSendHighWater / kChunkSize + 4;
+  for (auto& buffer : buffers_) {
+    if (buffer.use_count() == 1) {
+      buffer->resize(length);
+      return buffer;
+    }
+  }
+  auto buffer = std::make_shared<Bytes>(length);
+  if (buffers_.size() < kMaxBuffers) buffers_.push_back(buffer);
+  return buffer;
+}
+
+void Download::send_end() {
+  auto disk = disk_;
+  auto changed = std::make_shared<bool>(false);
+  auto digest = std::make_shared<Hash128>();
+  job_running_ = true;
+  queue_job(
+      session_->loop(),
+      [disk, changed, digest] {
+        struct stat now;
+        *changed = ::fstat(disk->file.get(), &now) != 0 || now.st_size != disk->initial.st_size ||
+                   mtime_ns_of(now) != mtime_ns_of(disk->initial);
+        *digest = disk->hash.digest();
+        disk->file.reset();
+      },
+      [self = shared_from_this(), changed, digest] {
+        self->job_running_ = false;
+        if (self->finished_) return;
+        if (*changed) return self->fail(ErrorCode::IO_ERROR, "file changed while being read");
+        Bytes out;
+        encode_end(out, self->id_, EndMsg{self->size_, *digest});
+        self->session_->send_frame(std::move(out));
+        self->finish("ok");
+      });
+}
+
+void Download::fail(ErrorCode code, const std::string& message) {
+  if (finished_) return;
+  session_->send_error(id_, code, get_.path, message);
+  finish(to_string(code));
+}
+
+void Download::abort(ErrorCode code, bool notify) {
+  if (finished_) return;
+  if (notify) return fail(code, std::string(default_message(code)));
+  finished_ = true;
+  session_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
+  if (!job_running_) close_file();
+}
+
+void Download::finish(const std::string& result) {
+  finished_ = true;
+  streaming_ = false;
+  session_->finish_request(id_, false);
+  session_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, result);
+  if (!job_running_) close_file();
+}
+
+void Download::close_file() {
+  auto disk = std::move(disk_);
+  if (!disk || !disk->file) return;
+  queue_job(
+      session_->loop(), [disk] { disk->file.reset(); }, [] {});
+}
+
+}  // namespace ft::server

@@ -1,0 +1,61 @@
+#pragma once
+// Sending one file (GET): jobs on the thread pool read and hash one chunk at
+// a time, in order; the loop sends each as a DATA frame. Reading ahead stops
+// while the session's send queue is above its high-water mark. END carries
+// the whole-file XXH3-128, after a check that the file did not change.
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "common/crypto/checksum.hpp"
+#include "common/wire/messages.hpp"
+#include "server/requests/request.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace ft::server {
+
+class Session;
+
+class Download : public Request, public std::enable_shared_from_this<Download> {
+ public:
+  static constexpr std::uint32_t kChunkSize = limits::kDefaultChunkSize;
+
+  static std::shared_ptr<Download> start(std::shared_ptr<Session> session, std::uint32_t id,
+                                         GetMsg get);
+  Download(std::shared_ptr<Session> session, std::uint32_t id, GetMsg get);
+  void on_writable() override { pump(); }
+  void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return job_running_; }
+
+ private:
+  struct DiskState {
+    Fd file;
+    struct stat initial {};
+    StreamHash128 hash;
+  };
+  void open();
+  void pump();
+  void send_end();
+  void fail(ErrorCode code, const std::string& message);
+  void finish(const std::string& result);
+  void close_file();
+  /// A chunk buffer of `length` bytes: one whose DATA frame was written, or
+  /// a new one.
+  std::shared_ptr<Bytes> chunk_buffer(std::size_t length);
+
+  std::shared_ptr<Session> session_;
+  std::uint32_t id_;
+  GetMsg get_;
+  std::shared_ptr<DiskState> disk_;
+  // Chunk buffers, reused once the session let go of them: a fresh 1 MiB
+  // buffer per chunk cost a zero fill and 256 page faults each time.
+  std::vector<std::shared_ptr<Bytes>> buffers_;
+  std::uint64_t size_ = 0;
+  std::uint64_t next_offset_ = 0;
+  bool streaming_ = false;
+  bool job_running_ = false;
+  bool finished_ = false;
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace ft::server

@@ -1,0 +1,108 @@
+#include "server/requests/tree_request.hpp"
+
+#include <cerrno>
+#include <cstring>
+
+#include "common/rules/path_rules.hpp"
+#include "server/net/session.hpp"
+#include "server/server.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace ft::server {
+namespace {
+
+// The rights an identity has over names, for MKDIR and SYMLINK.
+NamePolicy name_policy(const Access& access) {
+  return NamePolicy{access.allows(kRightCreate), access.allows(kRightOverwrite)};
+}
+
+}  // namespace
+
+TreeRequest::TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std::string path)
+    : session_(std::move(session)), id_(id), path_(std::move(path)) {}
+
+std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<Session> session, std::uint32_t id,
+                                                MkdirMsg msg) {
+  auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
+  const NamePolicy names = name_policy(request->session_->access());
+  if (auto why = path_violation(msg.path, true)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
+  } else if ((msg.mkdir_flags & ~kMkdirSetMtime) != 0) {
+    request->refuse_later(ErrorCode::PROTOCOL, "unknown MKDIR flags");
+  } else if (!names.create && !names.overwrite) {
+    request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create directories");
+  } else {
+    const int root = request->session_->root_fd();
+    const bool set_mtime = (msg.mkdir_flags & kMkdirSetMtime) != 0;
+    request->run([root, msg, set_mtime, names] {
+      return make_directory(root, split_path(msg.path), msg.mode,
+                            set_mtime ? &msg.mtime_ns : nullptr, names);
+    });
+  }
+  return request;
+}
+
+std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<Session> session,
+                                                  std::uint32_t id, SymlinkMsg msg) {
+  auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
+  const NamePolicy names = name_policy(request->session_->access());
+  if (auto why = path_violation(msg.path, false)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
+  } else if (auto bad_target = symlink_target_violation(msg.path, msg.target)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "link target refused: " + *bad_target);
+  } else if (!names.create && !names.overwrite) {
+    request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create links");
+  } else {
+    const int root = request->session_->root_fd();
+    request->run([root, msg, names] {
+      return make_symlink(root, split_path(msg.path), msg.target, msg.mtime_ns, names);
+    });
+  }
+  return request;
+}
+
+void TreeRequest::refuse_later(ErrorCode code, std::string message) {
+  // Replies are never sent from inside the request's own handler.
+  session_->server().batcher().submit(
+      [] {}, [self = shared_from_this(), code, message] { self->finish(code, message); });
+}
+
+void TreeRequest::run(std::function<int()> change) {
+  auto err = std::make_shared<int>(0);
+  session_->server().batcher().submit(
+      [change, err] { *err = change(); },
+      [self = shared_from_this(), err] {
+        if (*err == 0) return self->finish(ErrorCode{}, "");
+        if (*err == kForbiddenByRights) {
+          return self->finish(ErrorCode::FORBIDDEN, "this identity may not create new names");
+        }
+        if (*err == EEXIST) {
+          return self->finish(ErrorCode::EXISTS,
+                              "the name exists and this identity "
+                              "may not overwrite it");
+        }
+        self->finish(error_from_errno(*err), std::strerror(*err));
+      });
+}
+
+void TreeRequest::finish(ErrorCode code, const std::string& message) {
+  if (finished_) return;
+  finished_ = true;
+  auto keep = shared_from_this();
+  if (code == ErrorCode{}) {
+    Bytes out;
+    encode_ok(out, id_);
+    session_->send_frame(std::move(out));
+  } else {
+    session_->send_error(id_, code, path_, message);
+  }
+  session_->finish_request(id_, false);
+}
+
+void TreeRequest::abort(ErrorCode code, bool notify) {
+  if (finished_) return;
+  if (notify) return finish(code, std::string(default_message(code)));
+  finished_ = true;  // the change may still happen; nobody is told
+}
+
+}  // namespace ft::server

@@ -1,0 +1,36 @@
+#pragma once
+// MKDIR and SYMLINK (docs/protocol.md, section 5.5): one file-system change
+// each, made by a job beneath the root and answered with OK or ERROR.
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/wire/messages.hpp"
+#include "server/requests/request.hpp"
+
+namespace ft::server {
+
+class Session;
+
+class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequest> {
+ public:
+  static std::shared_ptr<TreeRequest> mkdir(std::shared_ptr<Session> session, std::uint32_t id,
+                                            MkdirMsg msg);
+  static std::shared_ptr<TreeRequest> symlink(std::shared_ptr<Session> session, std::uint32_t id,
+                                              SymlinkMsg msg);
+  TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std::string path);
+  void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
+
+ private:
+  void refuse_later(ErrorCode code, std::string message);
+  void run(std::function<int()> change);
+  void finish(ErrorCode code, const std::string& message);
+
+  std::shared_ptr<Session> session_;
+  std::uint32_t id_;
+  std::string path_;
+  bool finished_ = false;
+};
+
+}  // namespace ft::server

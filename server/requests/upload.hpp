@@ -1,0 +1,112 @@
+#pragma once
+// Receiving one file (PUT). Data goes to a hidden file beside the
+// destination: a random temporary name, or for a resumable upload
+// (docs/protocol.md, section 5.4) the partial file named after the source,
+// kept across lost connections. Chunks are checked on arrival (a bad one
+// triggers a rewind when RESUME was agreed) and written in order by jobs on
+// the thread pool; after END the whole-file hash and size are checked, and
+// the file is fsynced and renamed into place before OK is sent.
+#include <chrono>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include "common/crypto/checksum.hpp"
+#include "common/wire/messages.hpp"
+#include "server/requests/request.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace ft::server {
+
+class Session;
+struct CommitItem;
+
+class Upload : public Request, public std::enable_shared_from_this<Upload> {
+ public:
+  static std::shared_ptr<Upload> start(std::shared_ptr<Session> session, std::uint32_t id,
+                                       PutMsg put);
+  Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put);
+  ~Upload() override;
+  Upload(const Upload&) = delete;
+  Upload& operator=(const Upload&) = delete;
+  bool on_frame(Frame& frame) override;
+  void abort(ErrorCode code, bool notify) override;
+  bool waiting_on_disk() const override { return job_running_; }
+
+  /// Why the server will not take an upload (rights, space, a failed
+  /// lookup), decided on the thread pool before anything is created.
+  struct Refusal {
+    ErrorCode code;
+    std::string message;
+  };
+
+ private:
+  enum class State { kOpening, kReceiving, kCommitting, kFinished };
+  struct Chunk {
+    Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes
+    std::uint64_t offset;
+    bool restart;  // drop the partial data first (client chose offset 0)
+  };
+  /// What the worker thread owns while a job runs.
+  struct DiskState {
+    Fd dir;
+    Fd file;
+    std::string temp_name;  // cleared once renamed into place
+    StreamHash128 hash;     // of the bytes written, in order
+    std::optional<Refusal> refusal;
+  };
+
+  void refuse_later(ErrorCode code, std::string message);
+  void open();
+  void open_partial_file();
+  void opened(int err, std::uint64_t offset, const Hash128& prefix_hash);
+  void fail_commit(int err);
+  void release_slot();
+  bool on_data(Frame& frame);
+  bool on_end(Frame& frame);
+  void rewind(std::uint64_t offset);
+  void pump();
+  void commit();
+  void commit_eager();
+  /// The group commit's view of this upload: name, metadata, expected hash.
+  std::shared_ptr<CommitItem> commit_item(DiskState& disk) const;
+  void fail(ErrorCode code, const std::string& message);
+  void cleanup(bool keep_partial);
+  void drop_queue();
+  void finish(const std::string& result);
+  void send_put_ready(std::uint64_t offset, const Hash128& prefix_hash);
+  void submit_disk_job(std::size_t bytes, std::function<void()> work, std::function<void()> done);
+
+  static constexpr std::size_t kBatchedWriteLimit = 256 * 1024;
+
+  std::shared_ptr<Session> session_;
+  std::uint32_t id_;
+  PutMsg put_;
+  bool resumable_;
+  bool eager_;  // DATA and END come without waiting for PUT_READY
+  std::vector<std::string> components_;
+  NamePolicy names_;        // what this identity may do to the final name
+  bool slot_held_ = false;  // counted in the identity's open uploads
+  std::string claim_;       // the partial file's key in the server's registry
+  State state_ = State::kOpening;
+  std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
+  std::deque<Chunk> queue_;
+  bool job_running_ = false;
+  bool aborted_ = false;
+  bool refusing_ = false;      // a refusal is on its way
+  bool keep_partial_ = false;  // aborted by a lost connection: keep the data
+  bool end_received_ = false;
+  EndMsg end_;
+  std::uint64_t offered_ = 0;   // offset offered in the first PUT_READY
+  bool first_data_ = true;      // the next DATA decides where we start
+  std::uint64_t received_ = 0;  // next expected offset
+  std::uint64_t bytes_this_connection_ = 0;
+  int rewinds_ = 0;
+  std::optional<std::uint64_t> rewind_to_;  // DATA dropped until this offset
+  bool rewind_reply_pending_ = false;       // PUT_READY sent once writes drain
+  std::optional<ErrorMsg> pending_error_;   // sent once the temp file is gone
+  std::chrono::steady_clock::time_point started_;
+};
+
+}  // namespace ft::server

@@ -1,0 +1,110 @@
+#pragma once
+// Batches small file jobs of every connection into one thread-pool job at a
+// time. Each thread-pool job costs two thread wake-ups; for many small
+// files (an open, a small write, a commit each) those wake-ups, not the
+// disk, set the pace. Jobs submitted while a batch runs form the next batch,
+// so an idle server adds no delay and a busy one amortises the hand-offs.
+//
+// Commits are batched the same way with group commit: every file of the
+// batch is synced (one syncfs for many files), then renamed into place,
+// then each directory touched is fsynced once, and only then are the
+// completions run (which send OK).
+#include <uv.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/crypto/checksum.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace ft::server {
+
+/// Directories opened during one batch, shared by its items: a tree of
+/// small files puts many files in each directory, and one openat2 per
+/// directory and batch replaces one per file. Items of one batch may come
+/// from identities with different roots: a directory is remembered under
+/// its root's descriptor (held by the server for its whole life) and its
+/// path below that root. Closed when the batch ends.
+class BatchDirs {
+ public:
+  /// The directory holding the last of `components` beneath `root`
+  /// (missing ones are created), or -errno.
+  int parent_of(int root, const std::vector<std::string>& components);
+  /// The same without creating anything: -ENOENT when a directory on the
+  /// way is missing.
+  int existing_parent_of(int root, const std::vector<std::string>& components);
+  /// Free bytes beneath `root` as the batch sees them: one fstatvfs per
+  /// root and batch, less what the batch's earlier items claimed.
+  int available_bytes(int root, std::uint64_t& out);
+  void claim_bytes(int root, std::uint64_t bytes);
+
+ private:
+  std::unordered_map<std::string, Fd> open_;
+  std::unordered_map<int, std::uint64_t> available_;
+};
+
+/// One upload's commit: verify the whole-file hash, apply mode and mtime,
+/// sync, rename `temp_name` to `final_name` in `dir`, sync `dir`.
+struct CommitItem {
+  int root = -1;  // the uploading identity's root, for `prepare`
+  int file = -1;
+  int dir = -1;
+  std::string temp_name;
+  std::string final_name;
+  std::uint32_t mode = 0;
+  bool mode_applied = false;  // the file was created with exactly `mode`
+  std::int64_t mtime_ns = 0;
+  /// Without the overwrite right: the rename fails with EEXIST rather than
+  /// replace a name that appeared since the upload was checked.
+  bool no_replace = false;
+  Hash128 expected;
+  const StreamHash128* hash = nullptr;  // digest taken in the worker
+  /// Optional, run in the worker before the commit: creates and writes the
+  /// file (an eager upload's whole life in one batch); returns 0 or errno.
+  std::function<int(CommitItem&, BatchDirs&)> prepare;
+  /// Optional, run in the worker after the directory sync (closes files).
+  std::function<void(CommitItem&)> after;
+  // Results, read by the completion.
+  bool hash_ok = true;
+  int err = 0;
+};
+
+class JobBatcher {
+ public:
+  explicit JobBatcher(uv_loop_t* loop) : loop_(loop) {}
+  /// Kept for the server's current call; commit items carry their own root.
+  JobBatcher(uv_loop_t* loop, int /*served_root*/) : loop_(loop) {}
+  JobBatcher(const JobBatcher&) = delete;
+  JobBatcher& operator=(const JobBatcher&) = delete;
+
+  /// Runs `work` in the next batch on the thread pool, then `done` on the
+  /// loop; same contract as queue_job().
+  void submit(std::function<void()> work, std::function<void()> done);
+  /// Group-commits `item` in the next batch; `done` runs after its
+  /// directory was synced (or on failure).
+  void commit(std::shared_ptr<CommitItem> item, std::function<void()> done);
+
+ private:
+  struct Job {
+    std::function<void()> work;
+    std::function<void()> done;
+  };
+  struct Commit {
+    std::shared_ptr<CommitItem> item;
+    std::function<void()> done;
+  };
+  void maybe_start();
+
+  uv_loop_t* loop_;
+  // Two batches may run at once: one fills while the other runs its
+  // syscalls, which keeps a second core busy on a loaded server.
+  static constexpr int kMaxBatchesRunning = 2;
+  int running_ = 0;
+  std::vector<Job> jobs_;
+  std::vector<Commit> commits_;
+};
+
+}  // namespace ft::server

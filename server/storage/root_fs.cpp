@@ -1,0 +1,379 @@
+#include "server/storage/root_fs.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <limits>
+#include <random>
+
+#include "common/crypto/checksum.hpp"
+#include "common/rules/path_rules.hpp"
+#include "common/wire/limits.hpp"
+
+namespace ft::server {
+
+int open_beneath(int root, const std::string& relative, int flags, Fd& out) {
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  const char* path = relative.empty() ? "." : relative.c_str();
+  for (;;) {
+    long fd = ::syscall(SYS_openat2, root, path, &how, sizeof how);
+    if (fd >= 0) {
+      out.reset(static_cast<int>(fd));
+      return 0;
+    }
+    // EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry.
+    if (errno != EINTR && errno != EAGAIN) return errno;
+  }
+}
+
+static std::string join(const std::vector<std::string>& parts, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (i > 0) out += '/';
+    out += parts[i];
+  }
+  return out;
+}
+
+int open_parent_creating(int root, const std::vector<std::string>& components, Fd& dir_out) {
+  if (components.empty()) return EINVAL;
+  const std::size_t parents = components.size() - 1;
+  Fd dir;
+  int err = open_beneath(root, join(components, parents), O_DIRECTORY | O_RDONLY, dir);
+  if (err == 0 || err != ENOENT) {
+    dir_out = std::move(dir);
+    return err;
+  }
+  // Walk down from the root, creating what is missing. mkdirat on a name
+  // never follows a symlink at that name, and each step re-opens beneath the
+  // root, so a symlink planted on the way cannot lead outside.
+  Fd current;
+  if ((err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, current)) != 0) return err;
+  for (std::size_t i = 0; i < parents; ++i) {
+    if (::mkdirat(current.get(), components[i].c_str(), 0755) != 0 && errno != EEXIST) {
+      return errno;
+    }
+    Fd next;
+    if ((err = open_beneath(root, join(components, i + 1), O_DIRECTORY | O_RDONLY, next)) != 0) {
+      return err;
+    }
+    current = std::move(next);
+  }
+  dir_out = std::move(current);
+  return 0;
+}
+
+int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
+                      StreamHash128& hash, std::uint64_t& offset) {
+  int fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return errno;
+  file.reset(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  if (st.st_nlink != 1) {
+    // A hard link planted under the partial file's name: its data is not
+    // this upload's, and writing it would change the file it shares an
+    // inode with. The name is dropped and made afresh.
+    file.reset();
+    if (::unlinkat(dir, name.c_str(), 0) != 0) return errno;
+    fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) return errno;
+    file.reset(fd);
+    if (::fstat(fd, &st) != 0) return errno;
+  }
+  offset = static_cast<std::uint64_t>(st.st_size);
+  if (offset > size) {
+    if (::ftruncate(fd, 0) != 0) return errno;
+    offset = 0;
+  }
+  // Sized to the data held: most uploads start with none, and a fresh
+  // 1 MiB buffer per file would cost more than the file.
+  Bytes buffer(
+      static_cast<std::size_t>(std::min<std::uint64_t>(offset, limits::kDefaultChunkSize)));
+  for (std::uint64_t at = 0; at < offset;) {
+    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      // Unreadable partial data is worth nothing: start over.
+      hash.reset();
+      offset = 0;
+      return ::ftruncate(fd, 0) == 0 ? 0 : errno;
+    }
+    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, n));
+    hash.update(ByteSpan(buffer.data(), take));
+    at += take;
+  }
+  // The TTL cleanup counts age from the last activity.
+  ::futimens(fd, nullptr);
+  return 0;
+}
+
+int open_existing_parent(int root, const std::vector<std::string>& components, Fd& dir_out) {
+  if (components.empty()) return EINVAL;
+  return open_beneath(root, join(components, components.size() - 1), O_DIRECTORY | O_RDONLY,
+                      dir_out);
+}
+
+int check_name_policy(int parent, const std::string& name, NamePolicy policy) {
+  if (parent < 0) return policy.create ? 0 : kForbiddenByRights;
+  struct stat st;
+  if (::fstatat(parent, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    if (errno != ENOENT) return errno;
+    return policy.create ? 0 : kForbiddenByRights;
+  }
+  if (S_ISDIR(st.st_mode)) return EISDIR;
+  if (policy.overwrite) return 0;
+  return policy.create ? EEXIST : kForbiddenByRights;
+}
+
+int rename_in(int dir, const std::string& from, const std::string& to, bool no_replace) {
+  if (!no_replace) return ::renameat(dir, from.c_str(), dir, to.c_str()) == 0 ? 0 : errno;
+  if (::renameat2(dir, from.c_str(), dir, to.c_str(), RENAME_NOREPLACE) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS) return errno;
+  // A file system without RENAME_NOREPLACE: linking the new name fails on an
+  // existing one just as atomically; the hidden name is then dropped.
+  if (::linkat(dir, from.c_str(), dir, to.c_str(), 0) != 0) return errno;
+  ::unlinkat(dir, from.c_str(), 0);
+  return 0;
+}
+
+int available_bytes(int fd, std::uint64_t& out) {
+  struct statvfs vfs;
+  if (::fstatvfs(fd, &vfs) != 0) return errno;
+  // Nothing can be written there, whatever the space: say so.
+  if ((vfs.f_flag & ST_RDONLY) != 0) return EROFS;
+  const std::uint64_t unit = vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize;
+  const std::uint64_t blocks = vfs.f_bavail;
+  const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
+  out = unit != 0 && blocks > most / unit ? most : blocks * unit;
+  return 0;
+}
+
+int directory_identity(int fd, std::string& out) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  out = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
+        std::to_string(static_cast<unsigned long long>(st.st_ino));
+  return 0;
+}
+
+mode_t process_umask() {
+  static const mode_t mask = [] {
+    mode_t m = ::umask(0);
+    ::umask(m);
+    return m;
+  }();
+  return mask;
+}
+
+int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode) {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    char name[64];
+    std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                  static_cast<unsigned long long>(rng()));
+    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd >= 0) {
+      name_out = name;
+      file_out.reset(fd);
+      return 0;
+    }
+    if (errno != EEXIST && errno != EINTR) return errno;
+  }
+  return EEXIST;
+}
+
+Entry entry_from_stat(std::string name, const struct stat& st) {
+  Entry e;
+  e.name = std::move(name);
+  if (S_ISREG(st.st_mode)) {
+    e.type = EntryType::kFile;
+    e.size = static_cast<std::uint64_t>(st.st_size);
+  } else if (S_ISDIR(st.st_mode)) {
+    e.type = EntryType::kDirectory;
+  } else if (S_ISLNK(st.st_mode)) {
+    e.type = EntryType::kSymlink;
+  } else {
+    e.type = EntryType::kOther;
+  }
+  e.mtime_ns = mtime_ns_of(st);
+  e.mode = st.st_mode & 07777;
+  return e;
+}
+
+namespace {
+
+// XXH3-128 of a regular file in `dir`, read without following a symlink and
+// without blocking on anything that is not a regular file.
+int hash_file(int dir, const char* name, Hash128& out) {
+  int fd = ::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return errno;
+  Fd file(fd);
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
+  if (!S_ISREG(st.st_mode)) return EINVAL;
+  StreamHash128 hash;
+  // One buffer per pool thread, reused: listings hash many small files.
+  static thread_local Bytes buffer(1024 * 1024);
+  for (;;) {
+    ssize_t n = ::read(fd, buffer.data(), buffer.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) break;
+    hash.update(ByteSpan(buffer.data(), static_cast<std::size_t>(n)));
+  }
+  out = hash.digest();
+  return 0;
+}
+
+}  // namespace
+
+int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
+                   const std::int64_t* mtime_ns, NamePolicy policy) {
+  Fd dir;
+  bool created = false;
+  if (components.empty()) {
+    if (int err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, dir)) return err;
+  } else {
+    Fd parent;
+    int err = open_existing_parent(root, components, parent);
+    if (err == ENOENT) {
+      if (!policy.create) return kForbiddenByRights;
+      err = open_parent_creating(root, components, parent);
+    }
+    if (err != 0) return err;
+    const char* name = components.back().c_str();
+    if (policy.create) {
+      if (::mkdirat(parent.get(), name, 0700) == 0) {
+        created = true;
+      } else if (errno != EEXIST) {
+        return errno;
+      }
+    }
+    struct stat st;
+    if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      return errno == ENOENT && !policy.create ? kForbiddenByRights : errno;
+    }
+    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
+    int fd = ::openat(parent.get(), name, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return errno;
+    dir.reset(fd);
+  }
+  // Changing a directory that was already there is overwriting it; without
+  // that right the request succeeds and leaves it as it is.
+  if (!created && !policy.overwrite) return 0;
+  if (::fchmod(dir.get(), mode & 0777) != 0) return errno;
+  if (mtime_ns != nullptr) {
+    struct timespec times[2];
+    mtime_times(*mtime_ns, times);
+    if (::futimens(dir.get(), times) != 0) return errno;
+  }
+  return 0;
+}
+
+int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
+                 std::int64_t mtime_ns, NamePolicy policy) {
+  Fd parent;
+  int err = open_existing_parent(root, components, parent);
+  if (err != 0 && err != ENOENT) return err;
+  const std::string& name = components.back();
+  // Decided before anything is created, not even a missing parent.
+  if (int refused = check_name_policy(err == ENOENT ? -1 : parent.get(), name, policy)) {
+    return refused;
+  }
+  if (err == ENOENT && (err = open_parent_creating(root, components, parent)) != 0) return err;
+  // Made under a hidden name, then renamed: the name never shows a
+  // half-made link, and a file or link already there is replaced at once.
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char temp[64];
+  std::snprintf(temp, sizeof temp, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                static_cast<unsigned long long>(rng()));
+  if (::symlinkat(target.c_str(), parent.get(), temp) != 0) return errno;
+  struct timespec times[2];
+  mtime_times(mtime_ns, times);
+  if (::utimensat(parent.get(), temp, times, AT_SYMLINK_NOFOLLOW) != 0) {
+    err = errno;
+  } else {
+    // Without overwrite, a name that appeared since the check is kept.
+    err = rename_in(parent.get(), temp, name, !policy.overwrite);
+  }
+  if (err != 0) {
+    ::unlinkat(parent.get(), temp, 0);
+    return err;
+  }
+  if (::fsync(parent.get()) != 0) return errno;
+  return 0;
+}
+
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out, bool hashes,
+                   bool targets) {
+  Fd dir;
+  if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
+  DIR* stream = ::fdopendir(dir.get());
+  if (stream == nullptr) return errno;
+  dir.release();  // owned by the DIR stream now
+  int err = 0;
+  for (;;) {
+    errno = 0;
+    struct dirent* d = ::readdir(stream);
+    if (d == nullptr) {
+      err = errno;
+      break;
+    }
+    std::string_view name(d->d_name);
+    if (name == "." || name == ".." || name.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
+      continue;
+    }
+    struct stat st;
+    if (::fstatat(::dirfd(stream), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      if (errno == ENOENT) continue;  // removed while we listed
+      err = errno;
+      break;
+    }
+    Entry entry = entry_from_stat(std::string(name), st);
+    if (hashes && entry.type == EntryType::kFile) {
+      // A file that vanished or cannot be read gets the zero hash: the
+      // client then sees a difference and sends it again.
+      hash_file(::dirfd(stream), d->d_name, entry.content_hash);
+    }
+    if (targets && entry.type == EntryType::kSymlink) {
+      char target[limits::kMaxPathBytes + 1];
+      ssize_t n = ::readlinkat(::dirfd(stream), d->d_name, target, sizeof target);
+      if (n > 0 && static_cast<std::size_t>(n) <= limits::kMaxPathBytes) {
+        entry.target.assign(target, static_cast<std::size_t>(n));
+      }
+    }
+    out.push_back(std::move(entry));
+  }
+  ::closedir(stream);
+  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
+  return err;
+}
+
+int stat_path(int root, const std::string& relative, Entry& out) {
+  struct stat st;
+  if (relative.empty()) {
+    if (::fstat(root, &st) != 0) return errno;
+    out = entry_from_stat("", st);
+    return 0;
+  }
+  std::vector<std::string> parts = split_path(relative);
+  Fd parent;
+  std::string parent_path = join(parts, parts.size() - 1);
+  if (int err = open_beneath(root, parent_path, O_DIRECTORY | O_RDONLY, parent)) return err;
+  if (::fstatat(parent.get(), parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
+  out = entry_from_stat(parts.back(), st);
+  return 0;
+}
+
+}  // namespace ft::server

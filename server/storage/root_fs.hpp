@@ -1,0 +1,102 @@
+#pragma once
+// Blocking file-system primitives confined beneath the served root. They are
+// only ever called from libuv's thread pool, never on the loop thread. Every
+// path is resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
+// neither "..", an absolute symlink nor a magic link can lead outside.
+// Functions return 0 or an errno value.
+#include <sys/stat.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/crypto/checksum.hpp"
+#include "common/os/fd.hpp"
+#include "common/os/mtime.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::server {
+
+/// What an identity may do to names beneath its root (docs/server.md,
+/// "Rights"): bring a new name into being, and replace an existing one.
+struct NamePolicy {
+  bool create = true;
+  bool overwrite = true;
+};
+
+/// Returned instead of an errno value when the NamePolicy forbids a change
+/// (the request fails with FORBIDDEN). A name that exists and may not be
+/// replaced gives EEXIST (EXISTS).
+inline constexpr int kForbiddenByRights = -1;
+
+/// Opens `relative` (a path that passed the path rules, "" for the root
+/// itself) beneath `root`.
+int open_beneath(int root, const std::string& relative, int flags, Fd& out);
+
+/// Opens the directory that holds the last component of `components`,
+/// creating missing directories (mode 0755) on the way.
+int open_parent_creating(int root, const std::vector<std::string>& components, Fd& dir_out);
+
+/// Opens the directory that holds the last of `components` without creating
+/// anything; ENOENT when a directory on the way is missing.
+int open_existing_parent(int root, const std::vector<std::string>& components, Fd& dir_out);
+
+/// Creates a new hidden temporary file (reserved prefix) in `dir`, with
+/// `mode` (less the process umask).
+int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode = 0600);
+/// Opens (or creates) a resumable upload's partial data `name` in `dir` and
+/// hashes what it holds into `hash`; `offset` is how many bytes that is.
+/// Data beyond `size` cannot be a prefix of the source and is dropped; a
+/// name with other hard links is replaced, never written through.
+int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
+                      StreamHash128& hash, std::uint64_t& offset);
+
+/// The process umask, read once at start-up (before any thread exists).
+mode_t process_umask();
+
+/// The entries of the directory `relative`, sorted by name, without "." and
+/// "..", and without names carrying the reserved prefix. `hashes` fills each
+/// regular file's content hash, `targets` each symlink's target.
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
+                   bool hashes = false, bool targets = false);
+
+/// Creates the directory `components` (and missing parents) unless it
+/// exists, applies the permission bits and, if given, the mtime. Under
+/// `policy`: a missing directory needs create (else kForbiddenByRights); an
+/// existing one gets its mode and mtime changed only with overwrite, and is
+/// otherwise left as it is (success).
+int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
+                   const std::int64_t* mtime_ns, NamePolicy policy = {});
+
+/// Creates (or atomically replaces a file or link with) a symbolic link to
+/// `target` at `components` and sets the link's own mtime. The caller has
+/// checked that the target stays inside the tree. Under `policy`: a new name
+/// needs create, an existing one overwrite (EEXIST when only create is
+/// allowed, and when a name appears before the link is renamed into place).
+int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
+                 std::int64_t mtime_ns, NamePolicy policy = {});
+
+/// Whether `policy` allows writing the name `name` in `parent` (-1 when the
+/// parent directory does not exist yet, so neither does the name): 0,
+/// kForbiddenByRights, EEXIST (exists, and only create is allowed), EISDIR
+/// (a directory is there) or the errno of a failed lookup.
+int check_name_policy(int parent, const std::string& name, NamePolicy policy);
+
+/// Renames `from` to `to` in `dir`; with `no_replace` it fails with EEXIST
+/// rather than replace a name that exists (RENAME_NOREPLACE, or a hard link
+/// where the file system lacks it), atomically either way.
+int rename_in(int dir, const std::string& from, const std::string& to, bool no_replace);
+
+/// Bytes available to unprivileged users on the file system of `fd`; EROFS
+/// when it is mounted read-only.
+int available_bytes(int fd, std::uint64_t& out);
+
+/// "<dev>:<inode>" of `fd`: names a directory whatever path reaches it.
+int directory_identity(int fd, std::string& out);
+
+/// Describes `relative` itself (not following a final symlink).
+int stat_path(int root, const std::string& relative, Entry& out);
+
+Entry entry_from_stat(std::string name, const struct stat& st);
+
+}  // namespace ft::server

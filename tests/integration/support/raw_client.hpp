@@ -1,0 +1,52 @@
+#pragma once
+// A minimal blocking protocol client for tests that need to speak to
+// ftserve frame by frame (hostile or half-finished clients).
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "common/wire/frame.hpp"
+#include "common/wire/messages.hpp"
+
+namespace ft::testing {
+
+class RawClient {
+ public:
+  explicit RawClient(int port);
+  ~RawClient();
+  RawClient(const RawClient&) = delete;
+  RawClient& operator=(const RawClient&) = delete;
+  bool connected() const { return fd_ >= 0; }
+  void send(const Bytes& bytes);
+  void send_hello(std::uint32_t capabilities = 0);
+  /// Sends as much of `bytes` as the socket takes within about a second,
+  /// without waiting for the peer to read the rest.
+  void send_nonblocking(const Bytes& bytes);
+  /// Reads until the server hello was decoded (true) or deadline/close.
+  bool read_hello(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// The next frame, or nullopt on close, decode error or deadline.
+  std::optional<Frame> read_frame(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// True if the server closed the connection (EOF) before the deadline.
+  bool closed_by_peer(std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  const Hello& server_hello() const { return decoder_.hello(); }
+  /// Every byte the server sends until it closes the connection (EOF or
+  /// reset), or nullopt if it is still open at the deadline. For a peer that
+  /// must be closed without an answer. Bytes already pulled into the decoder
+  /// by read_hello/read_frame are not included.
+  std::optional<Bytes> bytes_until_closed(
+      std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// Sends `bytes` one byte per segment (TCP_NODELAY), so the server sees
+  /// the stream arrive in the smallest pieces.
+  void send_byte_by_byte(const Bytes& bytes);
+  /// Half-closes the connection (no more bytes from us): the end of stream
+  /// the server sees.
+  void shutdown_write();
+
+ private:
+  DecodeStatus pull(std::chrono::milliseconds deadline);
+  int fd_ = -1;
+  FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
+  bool eof_ = false;
+};
+
+}  // namespace ft::testing

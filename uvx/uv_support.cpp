@@ -1,0 +1,111 @@
+#include "uvx/uv_support.hpp"
+
+#include <cstdio>
+#include <exception>
+
+namespace ft::server {
+namespace {
+
+struct Job {
+  uv_work_t req{};
+  std::function<void()> work;
+  std::function<void()> done;
+};
+
+void run_work(uv_work_t* req) noexcept {
+  auto* job = static_cast<Job*>(req->data);
+  try {
+    job->work();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ftserve: worker job failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ftserve: worker job failed\n");
+  }
+}
+
+void after_work(uv_work_t* req, int) noexcept {
+  std::unique_ptr<Job> job(static_cast<Job*>(req->data));
+  try {
+    job->done();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "ftserve: job completion failed: %s\n", e.what());
+  } catch (...) {
+    std::fprintf(stderr, "ftserve: job completion failed\n");
+  }
+}
+
+void after_write(uv_write_t* req, int status) noexcept {
+  std::unique_ptr<WriteRequest> request(static_cast<WriteRequest*>(req->data));
+  try {
+    if (request->on_written) request->on_written(status);
+  } catch (...) {
+    std::fprintf(stderr, "ftserve: write completion failed\n");
+  }
+}
+
+}  // namespace
+
+void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
+  auto job = std::make_unique<Job>();
+  job->work = std::move(work);
+  job->done = std::move(done);
+  job->req.data = job.get();
+  int rc = uv_queue_work(loop, &job->req, run_work, after_work);
+  if (rc != 0) {
+    // uv_queue_work only fails on invalid arguments; run both steps later
+    // would be wrong, so fail loudly.
+    std::fprintf(stderr, "ftserve: uv_queue_work: %s\n", uv_strerror(rc));
+    std::abort();
+  }
+  job.release();
+}
+
+int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request) {
+  uv_buf_t bufs[2];
+  unsigned count = 0;
+  bufs[count++] = uv_buf_init(reinterpret_cast<char*>(request->head.data()),
+                              static_cast<unsigned>(request->head.size()));
+  if (request->body && request->body_length > 0) {
+    bufs[count++] =
+        uv_buf_init(reinterpret_cast<char*>(request->body->data() + request->body_offset),
+                    static_cast<unsigned>(request->body_length));
+  }
+  request->req.data = request.get();
+  int rc = uv_write(&request->req, stream, bufs, count, after_write);
+  if (rc == 0) request.release();
+  return rc;
+}
+
+std::string format_address(const struct sockaddr* address) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  int port = 0;
+  if (address->sa_family == AF_INET6) {
+    auto* in6 = reinterpret_cast<const struct sockaddr_in6*>(address);
+    uv_ip6_name(in6, host, sizeof host);
+    port = ntohs(in6->sin6_port);
+    std::string out = "[";
+    out += host;
+    out += "]:";
+    out += std::to_string(port);
+    return out;
+  }
+  auto* in4 = reinterpret_cast<const struct sockaddr_in*>(address);
+  uv_ip4_name(in4, host, sizeof host);
+  port = ntohs(in4->sin_port);
+  std::string out = host;
+  out += ':';
+  out += std::to_string(port);
+  return out;
+}
+
+std::string format_host(const struct sockaddr* address) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (address->sa_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const struct sockaddr_in6*>(address), host, sizeof host);
+  } else if (address->sa_family == AF_INET) {
+    uv_ip4_name(reinterpret_cast<const struct sockaddr_in*>(address), host, sizeof host);
+  }
+  return host;
+}
+
+}  // namespace ft::server
