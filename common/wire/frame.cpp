@@ -7,76 +7,55 @@
 
 namespace ft {
 
-std::string frame_type_name(std::uint8_t type) {
-  switch (static_cast<FrameType>(type)) {
-    case FrameType::kError:
-      return "ERROR";
-    case FrameType::kOk:
-      return "OK";
-    case FrameType::kData:
-      return "DATA";
-    case FrameType::kEnd:
-      return "END";
-    case FrameType::kCancel:
-      return "CANCEL";
-    case FrameType::kPut:
-      return "PUT";
-    case FrameType::kPutReady:
-      return "PUT_READY";
-    case FrameType::kGet:
-      return "GET";
-    case FrameType::kGetReady:
-      return "GET_READY";
-    case FrameType::kList:
-      return "LIST";
-    case FrameType::kEntries:
-      return "ENTRIES";
-    case FrameType::kStat:
-      return "STAT";
-    case FrameType::kMkdir:
-      return "MKDIR";
-    case FrameType::kSymlink:
-      return "SYMLINK";
-  }
-  return std::string("0x") + hex_digit_of(type >> 4) + hex_digit_of(type);
-}
+namespace {
 
-bool frame_type_allowed(std::uint8_t type, Sender sender) {
-  switch (static_cast<FrameType>(type)) {
-    case FrameType::kData:
-    case FrameType::kEnd:
+// The frame table as an array indexed by the type byte, built at compile
+// time, so a header costs one load to classify.
+struct FrameTable {
+  FrameTypeInfo rows[256];
+  constexpr FrameTable() : rows{} {
+    for (auto& row : rows) row = FrameTypeInfo{nullptr, FrameDirection::kBoth, 0, 0};
+#define FT_X(name, spelling, code, direction, flags, bulk)                                 \
+  rows[code] =                                                                             \
+      FrameTypeInfo{spelling, FrameDirection::direction, static_cast<std::uint8_t>(flags), \
+                    (bulk) ? limits::kMaxDataPayload : limits::kMaxControlPayload};
+    FT_FRAME_TYPES(FT_X)
+#undef FT_X
+  }
+};
+
+constexpr FrameTable kFrameTable;
+
+bool may_send(FrameDirection direction, Sender sender) {
+  switch (direction) {
+    case FrameDirection::kBoth:
       return true;
-    case FrameType::kCancel:
-    case FrameType::kPut:
-    case FrameType::kGet:
-    case FrameType::kList:
-    case FrameType::kStat:
-    case FrameType::kMkdir:
-    case FrameType::kSymlink:
+    case FrameDirection::kClientToServer:
       return sender == Sender::kClient;
-    case FrameType::kError:
-    case FrameType::kOk:
-    case FrameType::kPutReady:
-    case FrameType::kGetReady:
-    case FrameType::kEntries:
+    case FrameDirection::kServerToClient:
       return sender == Sender::kServer;
   }
   return false;
 }
 
-std::uint32_t max_payload_for(FrameType type) {
-  return type == FrameType::kData ? limits::kMaxDataPayload : limits::kMaxControlPayload;
+}  // namespace
+
+const FrameTypeInfo& frame_type_info(std::uint8_t type) {
+  return kFrameTable.rows[type];
 }
 
-static std::uint8_t allowed_flags(FrameType type) {
-  switch (type) {
-    case FrameType::kEntries:
-      return kFlagMore | kFlagHashes | kFlagTargets;
-    case FrameType::kList:
-      return kFlagHashes | kFlagTargets;
-    default:
-      return 0;
-  }
+std::string frame_type_name(std::uint8_t type) {
+  if (const char* name = frame_type_info(type).name) return name;
+  return std::string("0x") + hex_digit_of(type >> 4) + hex_digit_of(type);
+}
+
+bool frame_type_allowed(std::uint8_t type, Sender sender) {
+  const FrameTypeInfo& info = frame_type_info(type);
+  return info.name != nullptr && may_send(info.direction, sender);
+}
+
+std::uint32_t max_payload_for(FrameType type) {
+  return frame_type_info(static_cast<std::uint8_t>(type)).max_payload;
 }
 
 void encode_hello(Bytes& out, const Hello& hello) {
@@ -219,19 +198,20 @@ DecodeStatus FrameDecoder::decode_header() {
   const std::uint64_t at = stream_offset_;
   const std::uint8_t type = p[0];
   const std::uint8_t flags = p[1];
-  const std::string name = frame_type_name(type);
-  if (name.rfind("0x", 0) == 0) {
-    return fail(DecodeErrorKind::kUnknownType, at, "unknown frame type " + name);
+  const FrameTypeInfo& info = frame_type_info(type);
+  if (info.name == nullptr) {
+    return fail(DecodeErrorKind::kUnknownType, at, "unknown frame type " + frame_type_name(type));
   }
-  if (!frame_type_allowed(type, options_.sender)) {
+  const std::string_view name = info.name;
+  if (!may_send(info.direction, options_.sender)) {
     return fail(DecodeErrorKind::kWrongDirection, at,
-                name + " may not be sent by the " +
+                std::string(name) + " may not be sent by the " +
                     (options_.sender == Sender::kClient ? "client" : "server"));
   }
   const auto frame_type = static_cast<FrameType>(type);
-  if ((flags & ~allowed_flags(frame_type)) != 0) {
+  if ((flags & ~info.allowed_flags) != 0) {
     return fail(DecodeErrorKind::kBadFlags, at + 1,
-                "reserved flag bits set on " + name + ": " + std::to_string(flags));
+                "reserved flag bits set on " + std::string(name) + ": " + std::to_string(flags));
   }
   if (p[2] != 0 || p[3] != 0) {
     return fail(DecodeErrorKind::kReservedNotZero, at + 2, "reserved header bytes not zero");
@@ -242,12 +222,12 @@ DecodeStatus FrameDecoder::decode_header() {
   header.request_id = load_be32(p + 4);
   header.payload_length = load_be32(p + 8);
   if (header.request_id == 0 && frame_type != FrameType::kError) {
-    return fail(DecodeErrorKind::kZeroRequestId, at + 4, name + " with request id 0");
+    return fail(DecodeErrorKind::kZeroRequestId, at + 4, std::string(name) + " with request id 0");
   }
-  if (header.payload_length > max_payload_for(frame_type)) {
+  if (header.payload_length > info.max_payload) {
     return fail(DecodeErrorKind::kPayloadTooLarge, at + 8,
-                name + " payload of " + std::to_string(header.payload_length) +
-                    " bytes exceeds the limit of " + std::to_string(max_payload_for(frame_type)));
+                std::string(name) + " payload of " + std::to_string(header.payload_length) +
+                    " bytes exceeds the limit of " + std::to_string(info.max_payload));
   }
   begin_ += limits::kFrameHeaderSize;
   frame_.header = header;

@@ -15,26 +15,52 @@ namespace ft {
 inline constexpr std::uint8_t kMagic[8] = {0x89, 'F', 'T', '\r', '\n', 0x1a, '\n', 0x00};
 inline constexpr std::uint16_t kProtocolVersion = 1;
 
-enum class FrameType : std::uint8_t {
-  kError = 0x01,
-  kOk = 0x02,
-  kData = 0x03,
-  kEnd = 0x04,
-  kCancel = 0x05,
-  kPut = 0x10,
-  kPutReady = 0x11,
-  kGet = 0x12,
-  kGetReady = 0x13,
-  kList = 0x14,
-  kEntries = 0x15,
-  kStat = 0x16,
-  kMkdir = 0x17,
-  kSymlink = 0x18,
-};
-
 inline constexpr std::uint8_t kFlagMore = 0x01;     // ENTRIES: more frames follow
 inline constexpr std::uint8_t kFlagHashes = 0x02;   // LIST/ENTRIES: content hashes
 inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink targets
+
+/// Who may send a frame type.
+enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBoth };
+
+/// The frame table (docs/protocol.md, section 3): every frame type once,
+/// with its wire name, code, who may send it, the flag bits it may carry and
+/// whether its payload is bulk data (limits::kMaxDataPayload) or a control
+/// message (limits::kMaxControlPayload). The enum, the names, the direction
+/// rule, the flag rule and the payload limit are all generated from it.
+/// Types are appended, never renumbered.
+#define FT_FRAME_TYPES(X)                                                                      \
+  X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                          \
+  X(kOk, "OK", 0x02, kServerToClient, 0, false)                                                \
+  X(kData, "DATA", 0x03, kBoth, 0, true)                                                       \
+  X(kEnd, "END", 0x04, kBoth, 0, false)                                                        \
+  X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                        \
+  X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                              \
+  X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                                   \
+  X(kGet, "GET", 0x12, kClientToServer, 0, false)                                              \
+  X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                                   \
+  X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets, false)                   \
+  X(kEntries, "ENTRIES", 0x15, kServerToClient, kFlagMore | kFlagHashes | kFlagTargets, false) \
+  X(kStat, "STAT", 0x16, kClientToServer, 0, false)                                            \
+  X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
+  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)
+
+enum class FrameType : std::uint8_t {
+#define FT_X(name, spelling, code, direction, flags, bulk) name = code,
+  FT_FRAME_TYPES(FT_X)
+#undef FT_X
+};
+
+/// What the frame table says of one type code.
+struct FrameTypeInfo {
+  const char* name;  // "PUT"; nullptr for a code the protocol does not define
+  FrameDirection direction;
+  std::uint8_t allowed_flags;
+  std::uint32_t max_payload;
+};
+
+/// The table row of a type code: `name` is nullptr if it is not defined.
+/// A lookup, no allocation: the decoder calls it for every header.
+const FrameTypeInfo& frame_type_info(std::uint8_t type);
 
 /// Capability bits of the hello (docs/protocol.md, section 2).
 inline constexpr std::uint32_t kCapResume = 0x00000001;
