@@ -7,7 +7,7 @@
 #include <memory>
 #include <string>
 
-#include "common/wire/bytes.hpp"
+#include "common/base/bytes.hpp"
 
 namespace ft::server {
 

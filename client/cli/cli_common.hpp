@@ -1,19 +1,18 @@
 #pragma once
 // What the three client commands share on the command line: how a CLI11
 // application is set up (synopsis, exit-code table in --help, --version),
-// how parse failures become exit status 2, and how every failure is printed.
+// and how parse failures become exit status 2. How failures are printed is
+// client/report/console.hpp: the engine prints too, and must not see CLI11.
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "client/report/console.hpp"
 #include "common/rules/errors.hpp"
 
 namespace ft::client {
-
-/// How much a command prints on success (errors are always printed).
-enum class Verbosity { kQuiet, kNormal, kVerbose };
 
 /// A CLI11 application for `program` whose --help shows `synopsis` as the
 /// usage line, `details` and the exit-status table, and which has
@@ -37,12 +36,6 @@ class CommandLine {
   Verbosity* verbosity_ = nullptr;
 };
 
-/// What ftsend and ftget add to the verbosity: --json and --progress.
-struct OutputFlags {
-  bool json = false;
-  bool progress = false;
-};
-
 /// Adds --retries (0 to kMaxRetries) writing `target`.
 void add_retries_option(CLI::App& app, int& target);
 /// Adds --json and --progress.
@@ -57,9 +50,6 @@ void add_key_option(CLI::App& app, std::string& target);
 /// prints the reason (KEY_FILE) and returns the status to exit with (2);
 /// nullopt to carry on.
 std::optional<int> load_key(std::string_view program, const std::string& key_file);
-/// True if the progress line should be drawn: --progress, or stderr is a
-/// terminal and neither -q nor --json was given.
-bool wants_progress(const OutputFlags& flags, Verbosity verbosity);
 
 /// Runs a command's `run` and turns an escaping exception into status 1
 /// with "<program>: internal error: ..." on stderr.
@@ -70,19 +60,5 @@ int usage_error(std::string_view program, std::string_view message);
 /// The exit-status table as plain text for --help, built from FT_EXIT_CODES.
 /// `several_items` adds the rule for commands handling several files.
 std::string exit_status_help(bool several_items);
-
-/// Prints "<program>: <subject>: <message> (<CODE>)" to stderr. The subject
-/// is left out when empty and the code when it is local only (not a wire
-/// code). Peer-supplied text must already have gone through printable().
-void report_error(std::string_view program, std::string_view subject, const Error& error);
-/// Prints "<program>: <message>" to stderr (usage errors and the like).
-void report_message(std::string_view program, std::string_view message);
-
-/// The exit status of a plain FILE... run: 0 if no file failed, else the
-/// status of the first failure in argument order.
-int exit_status_of(const std::vector<std::optional<Error>>& failures);
-
-/// strerror(err) as a string.
-std::string errno_message(int err);
 
 }  // namespace ft::client

@@ -1,5 +1,6 @@
 #include <map>
 
+#include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"

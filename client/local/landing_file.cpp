@@ -12,8 +12,8 @@
 #include <string_view>
 #include <utility>
 
+#include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
-#include "common/wire/limits.hpp"
 
 namespace ft::client {
 namespace {

@@ -10,7 +10,7 @@
 #include <optional>
 #include <string>
 
-#include "common/wire/bytes.hpp"
+#include "common/base/bytes.hpp"
 
 namespace ft::client {
 

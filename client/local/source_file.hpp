@@ -5,7 +5,7 @@
 #include <optional>
 #include <string>
 
-#include "common/wire/bytes.hpp"
+#include "common/base/bytes.hpp"
 
 namespace ft::client {
 

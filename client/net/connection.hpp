@@ -18,8 +18,8 @@
 #include <string>
 #include <vector>
 
+#include "common/base/bytes.hpp"
 #include "common/crypto/tls_engine.hpp"
-#include "common/wire/bytes.hpp"
 #include "common/wire/frame.hpp"
 
 namespace ft::client {

@@ -11,7 +11,7 @@
 #include <string>
 #include <string_view>
 
-#include "client/cli/cli_common.hpp"
+#include "client/report/console.hpp"
 #include "client/report/progress.hpp"
 #include "common/rules/errors.hpp"
 

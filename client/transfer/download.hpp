@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "client/cli/cli_common.hpp"
+#include "client/report/console.hpp"
 #include "client/transfer/retry.hpp"
 #include "common/rules/address.hpp"
 

@@ -3,9 +3,9 @@
 #include <iostream>
 #include <optional>
 
-#include "client/cli/cli_common.hpp"
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
+#include "client/report/console.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/messages.hpp"
 

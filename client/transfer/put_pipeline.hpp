@@ -12,10 +12,10 @@
 #include <unordered_map>
 
 #include "client/local/source_file.hpp"
+#include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
 #include "common/rules/errors.hpp"
 #include "common/wire/frame.hpp"
-#include "common/wire/limits.hpp"
 #include "common/wire/messages.hpp"
 
 namespace ft::client {

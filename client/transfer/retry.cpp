@@ -5,8 +5,8 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "client/cli/cli_common.hpp"
 #include "client/net/interrupt.hpp"
+#include "client/report/console.hpp"
 #include "client/report/transfer_report.hpp"
 
 namespace ft::client {

@@ -7,11 +7,11 @@
 #include <string>
 #include <vector>
 
-#include "client/cli/cli_common.hpp"
+#include "client/report/console.hpp"
 #include "client/transfer/put_pipeline.hpp"
 #include "client/transfer/retry.hpp"
+#include "common/base/limits.hpp"
 #include "common/rules/address.hpp"
-#include "common/wire/limits.hpp"
 
 namespace ft::client {
 

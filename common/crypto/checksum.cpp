@@ -2,7 +2,7 @@
 
 #include <xxhash.h>
 
-#include "common/wire/hex.hpp"
+#include "common/base/hex.hpp"
 
 namespace ft {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "common/wire/bytes.hpp"
+#include "common/base/bytes.hpp"
 
 namespace ft {
 

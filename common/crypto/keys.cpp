@@ -13,8 +13,8 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "common/base/hex.hpp"
 #include "common/rules/path_rules.hpp"
-#include "common/wire/hex.hpp"
 
 namespace ft {
 namespace {

@@ -18,7 +18,7 @@
 #include <string>
 #include <string_view>
 
-#include "common/wire/bytes.hpp"
+#include "common/base/bytes.hpp"
 
 namespace ft {
 

@@ -1,7 +1,7 @@
 #include "common/rules/path_rules.hpp"
 
-#include "common/wire/hex.hpp"
-#include "common/wire/limits.hpp"
+#include "common/base/hex.hpp"
+#include "common/base/limits.hpp"
 
 namespace ft {
 

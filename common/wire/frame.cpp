@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "common/wire/hex.hpp"
+#include "common/base/hex.hpp"
 
 namespace ft {
 

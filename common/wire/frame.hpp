@@ -7,8 +7,8 @@
 #include <span>
 #include <string>
 
-#include "common/wire/bytes.hpp"
-#include "common/wire/limits.hpp"
+#include "common/base/bytes.hpp"
+#include "common/base/limits.hpp"
 
 namespace ft {
 

@@ -165,7 +165,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ftserve: --root %s: %s\n", root.c_str(), std::strerror(errno));
     return kBadSetup;
   }
-  ft::server::Fd root_owner(root_fd);
+  ft::Fd root_owner(root_fd);
 
   if (!keys_file.empty()) {
     auto text = ft::read_private_file(keys_file, why);

@@ -6,8 +6,8 @@
 
 #include <string>
 
+#include "common/base/bytes.hpp"
 #include "common/rules/errors.hpp"
-#include "common/wire/bytes.hpp"
 
 namespace ft::server {
 

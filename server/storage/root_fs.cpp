@@ -13,9 +13,9 @@
 #include <limits>
 #include <random>
 
+#include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
 #include "common/rules/path_rules.hpp"
-#include "common/wire/limits.hpp"
 
 namespace ft::server {
 

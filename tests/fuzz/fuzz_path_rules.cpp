@@ -5,8 +5,8 @@
 #include <string>
 #include <string_view>
 
+#include "common/base/limits.hpp"
 #include "common/rules/path_rules.hpp"
-#include "common/wire/limits.hpp"
 
 namespace {
 

@@ -4,7 +4,7 @@
 // control byte reaches the terminal.
 #include <signal.h>
 
-#include "common/wire/limits.hpp"
+#include "common/base/limits.hpp"
 #include "support/harness.hpp"
 #include "support/tree_support.hpp"
 

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "common/wire/limits.hpp"
+#include "common/base/limits.hpp"
 
 namespace ft::test {
 namespace {

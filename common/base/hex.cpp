@@ -1,4 +1,4 @@
-#include "common/wire/hex.hpp"
+#include "common/base/hex.hpp"
 
 namespace ft {
 
