@@ -12,8 +12,11 @@
 #include <string_view>
 #include <utility>
 
+#include "common/base/hex.hpp"
 #include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
+#include "common/os/exact_io.hpp"
+#include "common/os/mtime.hpp"
 
 namespace ft::client {
 namespace {
@@ -35,11 +38,8 @@ bool fits_direct(const std::string& name) {
 }
 
 std::string hashed(const std::string& name) {
-  char hex[17];
-  std::snprintf(hex, sizeof hex, "%016llx",
-                static_cast<unsigned long long>(hash64(
-                    ByteSpan(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()))));
-  return hex;
+  return hex_of_u64(
+      hash64(ByteSpan(reinterpret_cast<const std::uint8_t*>(name.data()), name.size())));
 }
 
 std::string step_error(const char* step, int err) {
@@ -56,17 +56,9 @@ int open_retrying(int dir_fd, const std::string& name, int flags, mode_t mode) {
 
 bool write_all(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset,
                std::string& why) {
-  std::size_t done = 0;
-  while (done < size) {
-    ssize_t n = ::pwrite(fd, data + done, size - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      why = step_error("write", errno);
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
+  const int err = write_exact_at(fd, data, size, offset);
+  if (err != 0) why = step_error("write", err);
+  return err == 0;
 }
 
 // "key value" lines after the magic line; the path comes last and may hold
@@ -227,22 +219,13 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
 
 bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
                           std::string& why) const {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n =
-        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      why = step_error("read of the partial file", errno);
-      return false;
-    }
-    if (n == 0) {
-      why = "the partial file is shorter than expected";
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
+  const int err = read_exact_at(fd_, out.data(), out.size(), offset);
+  if (err == ENODATA) {
+    why = "the partial file is shorter than expected";
+  } else if (err != 0) {
+    why = step_error("read of the partial file", err);
   }
-  return true;
+  return err == 0;
 }
 
 bool LandingFile::write_at(std::uint64_t offset, ByteSpan bytes, std::string& why) {
@@ -250,14 +233,8 @@ bool LandingFile::write_at(std::uint64_t offset, ByteSpan bytes, std::string& wh
 }
 
 bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {
-  // Floor division keeps times before 1970 valid (tv_nsec in 0..999999999).
-  std::int64_t sec = mtime_ns / 1'000'000'000;
-  std::int64_t nsec = mtime_ns % 1'000'000'000;
-  if (nsec < 0) {
-    nsec += 1'000'000'000;
-    sec -= 1;
-  }
-  const timespec times[2] = {{0, UTIME_OMIT}, {static_cast<time_t>(sec), static_cast<long>(nsec)}};
+  timespec times[2];
+  mtime_times(mtime_ns, times);
   const char* step = nullptr;
   if (::fchmod(fd_, mode & 0777) != 0) {
     step = "cannot set the mode";

@@ -70,10 +70,6 @@ bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
   return true;
 }
 
-std::int64_t mtime_ns_of(const struct stat& st) {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
-
 std::string_view special_kind(mode_t mode) {
   if (S_ISFIFO(mode)) return "fifo";
   if (S_ISSOCK(mode)) return "socket";

@@ -10,6 +10,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/os/mtime.hpp"
+
 namespace ft::client {
 
 struct LocalEntry {
@@ -24,8 +26,6 @@ int open_directory(int dir_fd, const std::string& name, bool follow, std::string
 /// Reads every entry of the open directory `fd` (which stays open and
 /// unmoved), lstat()ed, sorted bytewise by name; "." and ".." left out.
 bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why);
-/// Nanoseconds since the epoch of st_mtim.
-std::int64_t mtime_ns_of(const struct stat& st);
 /// "fifo", "socket", "device": what a non-file, non-directory, non-link is.
 std::string_view special_kind(mode_t mode);
 /// Why a symlink at `link_path` (relative to the top of the copied tree)

@@ -8,12 +8,11 @@
 #include <cstring>
 #include <utility>
 
+#include "common/os/exact_io.hpp"
+#include "common/os/mtime.hpp"
+
 namespace ft::client {
 namespace {
-
-std::int64_t mtime_of(const struct stat& st) {
-  return static_cast<std::int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
-}
 
 constexpr const char* kShortMessage = "the file ended early (it shrank)";
 
@@ -57,7 +56,7 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
   }
   file.size_ = static_cast<std::uint64_t>(st.st_size);
   file.mode_ = st.st_mode & 07777;
-  file.mtime_ns_ = mtime_of(st);
+  file.mtime_ns_ = mtime_ns_of(st);
   file.device_ = static_cast<std::uint64_t>(st.st_dev);
   file.inode_ = static_cast<std::uint64_t>(st.st_ino);
   return file;
@@ -95,22 +94,13 @@ void SourceFile::close() {
 
 bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
                          std::string& why) const {
-  std::size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n =
-        ::pread(fd_, out.data() + done, out.size() - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      why = std::strerror(errno);
-      return false;
-    }
-    if (n == 0) {
-      why = kShortMessage;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
+  const int err = read_exact_at(fd_, out.data(), out.size(), offset);
+  if (err == ENODATA) {
+    why = kShortMessage;
+  } else if (err != 0) {
+    why = std::strerror(err);
   }
-  return true;
+  return err == 0;
 }
 
 SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
@@ -119,7 +109,7 @@ SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
     why = std::strerror(errno);
     return Check::kFailed;
   }
-  if (static_cast<std::uint64_t>(st.st_size) != size_ || mtime_of(st) != mtime_ns_) {
+  if (static_cast<std::uint64_t>(st.st_size) != size_ || mtime_ns_of(st) != mtime_ns_) {
     return Check::kChanged;
   }
   return Check::kUnchanged;

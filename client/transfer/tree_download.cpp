@@ -17,6 +17,7 @@
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
 #include "client/transfer/settled_paths.hpp"
+#include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -57,16 +58,6 @@ struct Visit {
   std::optional<Entry> self;
 };
 
-timespec to_timespec(std::int64_t ns) {
-  std::int64_t sec = ns / 1'000'000'000;
-  std::int64_t nsec = ns % 1'000'000'000;
-  if (nsec < 0) {
-    nsec += 1'000'000'000;
-    sec -= 1;
-  }
-  return timespec{static_cast<time_t>(sec), static_cast<long>(nsec)};
-}
-
 // Creates or replaces the symlink `name` in `dir_fd` atomically: made under
 // a temporary name, then renamed (rename never follows a link at `name`).
 bool make_symlink(int dir_fd, const std::string& name, const std::string& target,
@@ -81,7 +72,7 @@ bool make_symlink(int dir_fd, const std::string& name, const std::string& target
     why = std::string("cannot create the link: ") + std::strerror(errno);
     return false;
   }
-  const timespec times[2] = {{0, UTIME_OMIT}, to_timespec(mtime_ns)};
+  const timespec times[2] = {{0, UTIME_OMIT}, timespec_of_ns(mtime_ns)};
   ::utimensat(dir_fd, temp.c_str(), times, AT_SYMLINK_NOFOLLOW);
   if (::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) != 0) {
     why = std::string("cannot rename the link into place: ") + std::strerror(errno);
@@ -391,7 +382,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     // Everything below is done: the directory's own mode and mtime now,
     // since adding entries changed its mtime.
     if (!options_.dry_run && dir.fd >= 0 && dir.self) {
-      const timespec times[2] = {{0, UTIME_OMIT}, to_timespec(dir.self->mtime_ns)};
+      const timespec times[2] = {{0, UTIME_OMIT}, timespec_of_ns(dir.self->mtime_ns)};
       if (::fchmod(dir.fd, dir.self->mode & 0777) != 0 || ::futimens(dir.fd, times) != 0) {
         report_.failed(dir.local,
                        Error{ErrorCode::LOCAL_FILE,
