@@ -17,6 +17,7 @@
 
 #include "common/rules/errors.hpp"
 #include "common/rules/path_rules.hpp"
+#include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 
 namespace ft::client {
@@ -69,6 +70,24 @@ inline Error error_from_reply(const ErrorMsg& error, std::string path) {
   return Error{
       code, std::move(path),
       error.message.empty() ? std::string(default_message(code)) : printable(error.message)};
+}
+
+/// An ERROR frame read and checked against the request it answers: every
+/// client reply handler reads ERRORs through this, so uploads and downloads
+/// refuse the same hostile codes and paths.
+struct ErrorReply {
+  Error failure;                         // meaningful only without a violation
+  std::optional<std::string> violation;  // malformed, or see error_reply_violation()
+};
+
+/// Decodes `frame` (an ERROR) in reply to a request about `requested`; the
+/// failure is reported about `path` (often the same, or "" for none).
+inline ErrorReply read_error_reply(const Frame& frame, std::string_view requested,
+                                   std::string path) {
+  auto error = decode_error(frame.payload);
+  if (!error) return ErrorReply{{}, std::string("malformed ERROR")};
+  if (auto why = error_reply_violation(*error, requested)) return ErrorReply{{}, std::move(why)};
+  return ErrorReply{error_from_reply(*error, std::move(path)), std::nullopt};
 }
 
 /// Why `entry` cannot be the answer to a STAT of `requested`: its name must

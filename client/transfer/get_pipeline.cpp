@@ -228,11 +228,10 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
 }
 
 void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& frame) {
-  auto error = decode_error(frame.payload);
-  if (!error) return session.protocol_error("malformed ERROR");
-  if (auto why = error_reply_violation(*error, item.remote)) return session.protocol_error(*why);
+  ErrorReply reply = read_error_reply(frame, item.remote, item.remote);
+  if (reply.violation) return session.protocol_error(*reply.violation);
   if (item.state == DownloadState::kCancelling) return finish(session, item, item.failure, false);
-  const Error failure = error_from_reply(*error, item.remote);
+  const Error failure = std::move(reply.failure);
   const ErrorCode code = failure.code;
   // The kept data is longer than the remote file is now.
   if (code == ErrorCode::BAD_OFFSET && item.state == DownloadState::kGetSent &&

@@ -135,12 +135,9 @@ class ListJob : public SessionHandler {
   }
 
   void on_error(Session& session, const Frame& frame) {
-    auto error = decode_error(frame.payload);
-    if (!error) return session.protocol_error("malformed ERROR");
-    if (auto why = error_reply_violation(*error, pending_.path)) {
-      return session.protocol_error(*why);
-    }
-    auto code = static_cast<ErrorCode>(error->code);
+    ErrorReply reply = read_error_reply(frame, pending_.path, pending_.path);
+    if (reply.violation) return session.protocol_error(*reply.violation);
+    const ErrorCode code = reply.failure.code;
     const bool top = stack_.empty() && pending_.relative.empty();
     if (top && !stat_ && code == ErrorCode::NOT_A_DIRECTORY && !pending_.path.empty()) {
       stat_ = true;
@@ -150,7 +147,7 @@ class ListJob : public SessionHandler {
       session.send(std::move(stat), current_id_);
       return;
     }
-    report_failure(error_from_reply(*error, pending_.path),
+    report_failure(std::move(reply.failure),
                    pending_.path.empty() ? "/" : printable(pending_.path));
     waiting_ = false;
     // A subdirectory that cannot be listed does not stop the walk.

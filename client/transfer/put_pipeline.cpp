@@ -6,6 +6,7 @@
 #include <climits>
 #include <cstdio>
 
+#include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "common/rules/path_rules.hpp"
@@ -223,22 +224,20 @@ void PutPipeline::on_ok(Session& session, UploadItem& item) {
 }
 
 void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& frame) {
-  auto error = decode_error(frame.payload);
-  if (!error) return session.protocol_error("malformed ERROR");
+  ErrorReply reply = read_error_reply(frame, item.remote, item.remote);
+  if (reply.violation) return session.protocol_error(*reply.violation);
   session.connection().drop_unsent(item.id);
   if (item.state == UploadState::kCancelling) {
     // Already reported: this is the server acknowledging our CANCEL.
     return finish(session, item, item.failure, false);
   }
-  auto code = static_cast<ErrorCode>(error->code);
-  std::string message =
-      error->message.empty() ? std::string(default_message(code)) : printable(error->message);
+  const ErrorCode code = reply.failure.code;
   if (code == ErrorCode::BUSY || code == ErrorCode::SHUTTING_DOWN) {
     // Another connection still holds the partial data (often our own dead
     // one, not yet noticed), or the server is stopping: worth a retry.
-    return defer(session, item, Error{code, item.remote, message});
+    return defer(session, item, std::move(reply.failure));
   }
-  finish(session, item, Error{code, item.remote, message}, true);
+  finish(session, item, std::move(reply.failure), true);
 }
 
 // Queues the next DATA frame of `item`, or its END when all is queued.

@@ -145,11 +145,9 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       for (Entry& entry : message->entries) dir.entries.push_back(std::move(entry));
       if (message->more) return;
     } else if (frame.header.type == FrameType::kError) {
-      auto error = decode_error(frame.payload);
-      if (!error) return session.protocol_error("malformed ERROR");
-      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
-      report_.failed(dir.local, error_from_reply(*error, {}),
-                     dir.remote.empty() ? "/" : dir.remote);
+      ErrorReply reply = read_error_reply(frame, dir.remote, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
+      report_.failed(dir.local, reply.failure, dir.remote.empty() ? "/" : dir.remote);
       dir.failed = true;
       dir.entries.clear();
       if (dir.created) {
@@ -260,9 +258,8 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       }
       if (message->entries[0].type == EntryType::kDirectory) dir.self = message->entries[0];
     } else if (frame.header.type == FrameType::kError) {
-      auto error = decode_error(frame.payload);
-      if (!error) return session.protocol_error("malformed ERROR");
-      if (auto why = error_reply_violation(*error, dir.remote)) return session.protocol_error(*why);
+      ErrorReply reply = read_error_reply(frame, dir.remote, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
     } else {
       return session.protocol_error(
           "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to STAT");

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "client/local/local_tree.hpp"
+#include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/settled_paths.hpp"
@@ -64,7 +65,8 @@ enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink };
 struct ControlRequest {
   Control kind;
   Dir* dir;
-  std::string local;  // the symlink's local path
+  std::string local;   // the symlink's local path
+  std::string remote;  // the symlink's remote path (an ERROR may name it)
 };
 struct Outgoing {
   std::uint32_t id;
@@ -141,8 +143,11 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     control_.erase(found);
     std::optional<Error> error;
     if (frame.header.type == FrameType::kError) {
-      error = server_error(frame);
-      if (!error) return session.protocol_error("malformed ERROR");
+      const std::string& requested =
+          request.kind == Control::kSymlink ? request.remote : request.dir->remote;
+      ErrorReply reply = read_error_reply(frame, requested, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
+      error = std::move(reply.failure);
     } else if (frame.header.type != FrameType::kOk) {
       return session.protocol_error("unexpected " +
                                     frame_type_name(std::uint8_t(frame.header.type)) +
@@ -187,16 +192,6 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
  private:
   bool room() const {
     return pipeline_.in_flight() + control_.size() < limits::kMaxRequestsInFlight;
-  }
-
-  static std::optional<Error> server_error(const Frame& frame) {
-    auto error = decode_error(frame.payload);
-    if (!error) return std::nullopt;
-    auto code = static_cast<ErrorCode>(error->code);
-    return Error{
-        code,
-        {},
-        error->message.empty() ? std::string(default_message(code)) : printable(error->message)};
   }
 
   // Queues a MKDIR, LIST or SYMLINK; produce() sends it when the window
@@ -258,7 +253,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       const std::uint32_t id = next_id_++;
       Bytes frame;
       encode_mkdir(frame, id, MkdirMsg{dir.remote, (dir.mode | 0700) & 0777, dir.mtime_ns, 0});
-      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}}, std::move(frame), id);
+      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}, {}}, std::move(frame), id);
     }
     std::uint8_t flags = 0;
     if (options_.checksum) flags |= kFlagHashes;
@@ -266,7 +261,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, flags);
-    send_control(ControlRequest{Control::kList, &dir, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kList, &dir, {}, {}}, std::move(frame), id);
     ++lists_in_flight_;
   }
 
@@ -283,8 +278,9 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       }
       if (message->more) return;
     } else if (frame.header.type == FrameType::kError) {
-      auto error = server_error(frame);
-      if (!error) return session.protocol_error("malformed ERROR");
+      ErrorReply reply = read_error_reply(frame, dir.remote, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
+      const std::optional<Error> error = std::move(reply.failure);
       // NOT_FOUND: the directory is new (its MKDIR was not done yet, or this
       // is a dry run): every file goes.
       if (error->code != ErrorCode::NOT_FOUND) {
@@ -406,7 +402,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_symlink(frame, id, SymlinkMsg{remote, target, mtime_ns_of(entry.st)});
-    send_control(ControlRequest{Control::kSymlink, &dir, local}, std::move(frame), id);
+    send_control(ControlRequest{Control::kSymlink, &dir, local, remote}, std::move(frame), id);
   }
 
   void on_settled(Session& session, UploadItem& item) override {
@@ -430,7 +426,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_mkdir(frame, id, MkdirMsg{dir.remote, dir.mode & 0777, dir.mtime_ns, kMkdirSetMtime});
-    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}}, std::move(frame), id);
   }
 
   void directory_done(Session& session, Dir& dir) {

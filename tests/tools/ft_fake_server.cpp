@@ -27,7 +27,9 @@
 //            STAT answers about "other-name"; GET "dir/file.txt" answers
 //            ERROR about "../../etc/passwd"; GET "dir/localcode.txt"
 //            answers ERROR with the local-only code 1002; LIST "dir/sub"
-//            answers ERROR about "etc".
+//            answers ERROR about "etc". For uploads: a PUT of any
+//            ".../localcode.txt" answers ERROR with code 1002, any other PUT
+//            ERROR about "../../etc/passwd", and MKDIR ERROR about "etc".
 //   extra    more bytes than declared: "more.txt" (one DATA twice the
 //            declared size), "beyond.txt" (a second DATA past the declared
 //            size), "overlap.txt" (the second DATA starts inside the
@@ -492,12 +494,25 @@ bool answer(Scenario scenario, const ft::Frame& frame, Reply& reply) {
     case ft::FrameType::kPut: {
       auto msg = ft::decode_put(frame.payload);
       log_request("PUT", msg ? msg->path : "?");
+      if (scenario == Scenario::kWrongName && msg) {
+        // The upload side must check ERRORs as the download side does.
+        if (msg->path.size() >= 14 && msg->path.ends_with("/localcode.txt")) {
+          answer_error(out, id, static_cast<ft::ErrorCode>(1002), msg->path);
+        } else {
+          answer_error(out, id, ft::ErrorCode::NOT_FOUND, "../../etc/passwd");
+        }
+        return true;
+      }
       answer_error(out, id, ft::ErrorCode::PERMISSION_DENIED, msg ? msg->path : "");
       return true;
     }
     case ft::FrameType::kMkdir: {
       auto msg = ft::decode_mkdir(frame.payload);
       log_request("MKDIR", msg ? msg->path : "?");
+      if (scenario == Scenario::kWrongName) {
+        answer_error(out, id, ft::ErrorCode::PERMISSION_DENIED, "etc");
+        return true;
+      }
       answer_error(out, id, ft::ErrorCode::PERMISSION_DENIED, msg ? msg->path : "");
       return true;
     }
@@ -509,6 +524,10 @@ bool answer(Scenario scenario, const ft::Frame& frame, Reply& reply) {
     }
     case ft::FrameType::kCancel:
       // Every answer above is complete at once: a CANCEL always comes late.
+      return true;
+    case ft::FrameType::kData:
+    case ft::FrameType::kEnd:
+      // An eager upload's bytes, following a PUT already refused above.
       return true;
     default:
       return false;
