@@ -4,7 +4,7 @@
 
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
-                   nlohmann-json3-dev libgtest-dev libssl-dev)
+                   nlohmann-json3-dev libgtest-dev libssl-dev python3)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads

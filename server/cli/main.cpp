@@ -19,7 +19,7 @@
 #include "common/rules/duration.hpp"
 #include "common/rules/errors.hpp"
 #include "server/cli/keys_command.hpp"
-#include "server/server.hpp"
+#include "server/net/server.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace {

@@ -3,11 +3,11 @@
 #include <cstdio>
 
 #include "common/rules/path_rules.hpp"
+#include "server/net/server.hpp"
 #include "server/requests/download.hpp"
 #include "server/requests/listing.hpp"
 #include "server/requests/tree_request.hpp"
 #include "server/requests/upload.hpp"
-#include "server/server.hpp"
 
 namespace ft::server {
 
@@ -29,6 +29,10 @@ Session::~Session() = default;
 
 uv_loop_t* Session::loop() const {
   return server_.loop();
+}
+
+ServerServices& Session::services() const {
+  return server_;
 }
 
 void Session::process_input() {

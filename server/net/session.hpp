@@ -23,23 +23,22 @@
 #include "common/crypto/tls_engine.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
-#include "server/requests/request.hpp"
-#include "server/server_options.hpp"
+#include "server/core/request.hpp"
+#include "server/core/request_context.hpp"
+#include "server/core/server_options.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
 
 class Server;
 
-class Session : public std::enable_shared_from_this<Session> {
+class Session final : public RequestContext, public std::enable_shared_from_this<Session> {
  public:
   // Received bytes waiting for the disk: stop reading above the high mark,
   // resume below the low one. Bytes queued for sending: downloads stop
   // reading ahead above the high mark.
   static constexpr std::size_t kDiskHighWater = 8 * 1024 * 1024;
   static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
-  static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
-  static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDiscarding = 1024;
   // Listings build their whole reply in memory: with a thousand LISTs in
@@ -63,50 +62,51 @@ class Session : public std::enable_shared_from_this<Session> {
   void close(ErrorCode code, const std::string& message, bool notify);
 
   // For requests.
-  uv_loop_t* loop() const;
+  uv_loop_t* loop() const override;
   /// The root this connection sees: the identity's sub-directory, or the
   /// served root.
-  int root_fd() const { return access_.root_fd; }
+  int root_fd() const override { return access_.root_fd; }
   /// Who is connected and what they may do (docs/server.md "Rights").
-  const Access& access() const { return access_; }
+  const Access& access() const override { return access_; }
   const std::string& peer() const { return peer_; }
   bool closing() const { return closing_; }
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
-  bool resume() const { return resume_; }
-  bool eager() const { return eager_; }
+  bool resume() const override { return resume_; }
+  bool eager() const override { return eager_; }
   Server& server() const { return server_; }
-  void send_frame(Bytes frame);
+  ServerServices& services() const override;
+  void send_frame(Bytes frame) override;
   void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
-                 std::shared_ptr<Bytes> body, std::size_t length);
+                 std::shared_ptr<Bytes> body, std::size_t length) override;
   void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
-                  const std::string& message);
+                  const std::string& message) override;
   /// The request ended (its last frame was sent); `discard_rest` keeps
   /// swallowing its DATA/END frames still on their way.
-  void finish_request(std::uint32_t id, bool discard_rest);
+  void finish_request(std::uint32_t id, bool discard_rest) override;
   /// Hands a received payload buffer back to the decoder for reuse.
-  void recycle(Bytes&& buffer) {
+  void recycle(Bytes&& buffer) override {
     if (decoder_) decoder_->recycle(std::move(buffer));
   }
-  void add_disk_backlog(std::size_t bytes);
-  void remove_disk_backlog(std::size_t bytes);
-  std::size_t send_backlog() const { return send_backlog_; }
+  void add_disk_backlog(std::size_t bytes) override;
+  void remove_disk_backlog(std::size_t bytes) override;
+  std::size_t send_backlog() const override { return send_backlog_; }
   /// Chunks being read from disk for downloads: with many GETs in flight
   /// each would otherwise start a read before any reached the send queue.
-  std::size_t read_ahead() const { return read_ahead_; }
-  void add_read_ahead(std::size_t bytes) { read_ahead_ += bytes; }
+  std::size_t read_ahead() const override { return read_ahead_; }
+  void add_read_ahead(std::size_t bytes) override { read_ahead_ += bytes; }
   /// Calls request->on_writable() once the send queue drained below its
   /// low-water mark (a download that stopped for a full queue).
-  void notify_when_writable(std::weak_ptr<Request> request) {
+  void notify_when_writable(std::weak_ptr<Request> request) override {
     writable_waiters_.push_back(std::move(request));
   }
   /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
   /// when one of them calls listing_finished().
-  void start_listing(std::function<void()> run);
-  void listing_finished();
-  void remove_read_ahead(std::size_t bytes);
+  void start_listing(std::function<void()> run) override;
+  void listing_finished() override;
+  void remove_read_ahead(std::size_t bytes) override;
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
                     std::chrono::steady_clock::time_point started, const std::string& result,
-                    std::uint64_t resumed_from = 0);
+                    std::uint64_t resumed_from = 0) override;
   /// A protocol violation: tell the client, drop the connection.
   void fail_protocol(const std::string& reason);
 

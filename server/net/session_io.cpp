@@ -5,8 +5,8 @@
 
 #include "common/rules/path_rules.hpp"
 #include "server/net/notice.hpp"
+#include "server/net/server.hpp"
 #include "server/net/session.hpp"
-#include "server/server.hpp"
 
 namespace ft::server {
 

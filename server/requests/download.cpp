@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
-#include "server/net/session.hpp"
+#include "uvx/uv_support.hpp"
 
 namespace ft::server {
 namespace {
@@ -32,14 +32,14 @@ std::string describe(int err) {
 
 }  // namespace
 
-std::shared_ptr<Download> Download::start(std::shared_ptr<Session> session, std::uint32_t id,
+std::shared_ptr<Download> Download::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                           GetMsg get) {
   auto download = std::make_shared<Download>(std::move(session), id, std::move(get));
   download->open();
   return download;
 }
 
-Download::Download(std::shared_ptr<Session> session, std::uint32_t id, GetMsg get)
+Download::Download(std::shared_ptr<RequestContext> session, std::uint32_t id, GetMsg get)
     : session_(std::move(session)),
       id_(id),
       get_(std::move(get)),
@@ -119,7 +119,7 @@ void Download::pump() {
   if (!streaming_ || job_running_ || finished_) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
-  if (session_->send_backlog() + session_->read_ahead() > Session::kSendHighWater) {
+  if (session_->send_backlog() + session_->read_ahead() > RequestContext::kSendHighWater) {
     return session_->notify_when_writable(weak_from_this());
   }
   if (next_offset_ == size_) return send_end();
@@ -155,7 +155,7 @@ void Download::pump() {
 std::shared_ptr<Bytes> Download::chunk_buffer(std::size_t length) {
   // The send queue holds at most kSendHighWater plus a chunk: that many
   // buffers cycle, and a few more are never kept.
-  constexpr std::size_t kMaxBuffers = Session::kSendHighWater / kChunkSize + 4;
+  constexpr std::size_t kMaxBuffers = RequestContext::kSendHighWater / kChunkSize + 4;
   for (auto& buffer : buffers_) {
     if (buffer.use_count() == 1) {
       buffer->resize(length);

@@ -9,20 +9,18 @@
 
 #include "common/crypto/checksum.hpp"
 #include "common/wire/messages.hpp"
-#include "server/requests/request.hpp"
+#include "server/core/request_context.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace ft::server {
-
-class Session;
 
 class Download : public Request, public std::enable_shared_from_this<Download> {
  public:
   static constexpr std::uint32_t kChunkSize = limits::kDefaultChunkSize;
 
-  static std::shared_ptr<Download> start(std::shared_ptr<Session> session, std::uint32_t id,
+  static std::shared_ptr<Download> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                          GetMsg get);
-  Download(std::shared_ptr<Session> session, std::uint32_t id, GetMsg get);
+  Download(std::shared_ptr<RequestContext> session, std::uint32_t id, GetMsg get);
   void on_writable() override { pump(); }
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return job_running_; }
@@ -43,7 +41,7 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   /// a new one.
   std::shared_ptr<Bytes> chunk_buffer(std::size_t length);
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<RequestContext> session_;
   std::uint32_t id_;
   GetMsg get_;
   std::shared_ptr<DiskState> disk_;

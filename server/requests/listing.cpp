@@ -4,20 +4,20 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
-#include "server/net/session.hpp"
 #include "server/storage/root_fs.hpp"
+#include "uvx/uv_support.hpp"
 
 namespace ft::server {
 
-std::shared_ptr<Listing> Listing::start(std::shared_ptr<Session> session, std::uint32_t id,
+std::shared_ptr<Listing> Listing::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                         std::string path, bool list, std::uint8_t fields) {
   auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list, fields);
   listing->session_->start_listing([listing] { listing->run(); });
   return listing;
 }
 
-Listing::Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list,
-                 std::uint8_t fields)
+Listing::Listing(std::shared_ptr<RequestContext> session, std::uint32_t id, std::string path,
+                 bool list, std::uint8_t fields)
     : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
 void Listing::run() {

@@ -4,25 +4,23 @@
 #include <memory>
 #include <string>
 
-#include "server/requests/request.hpp"
+#include "server/core/request_context.hpp"
 
 namespace ft::server {
-
-class Session;
 
 class Listing : public Request, public std::enable_shared_from_this<Listing> {
  public:
   /// `fields`: kFlagHashes / kFlagTargets asked by a LIST (TREES only).
-  static std::shared_ptr<Listing> start(std::shared_ptr<Session> session, std::uint32_t id,
+  static std::shared_ptr<Listing> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                         std::string path, bool list, std::uint8_t fields = 0);
-  Listing(std::shared_ptr<Session> session, std::uint32_t id, std::string path, bool list,
+  Listing(std::shared_ptr<RequestContext> session, std::uint32_t id, std::string path, bool list,
           std::uint8_t fields);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
  private:
   void run();
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<RequestContext> session_;
   std::uint32_t id_;
   std::string path_;
   bool list_;

@@ -4,8 +4,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
-#include "server/net/session.hpp"
-#include "server/server.hpp"
+#include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace ft::server {
@@ -18,11 +17,12 @@ NamePolicy name_policy(const Access& access) {
 
 }  // namespace
 
-TreeRequest::TreeRequest(std::shared_ptr<Session> session, std::uint32_t id, std::string path)
+TreeRequest::TreeRequest(std::shared_ptr<RequestContext> session, std::uint32_t id,
+                         std::string path)
     : session_(std::move(session)), id_(id), path_(std::move(path)) {}
 
-std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<Session> session, std::uint32_t id,
-                                                MkdirMsg msg) {
+std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<RequestContext> session,
+                                                std::uint32_t id, MkdirMsg msg) {
   auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
   const NamePolicy names = name_policy(request->session_->access());
   if (auto why = path_violation(msg.path, true)) {
@@ -42,7 +42,7 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<Session> session
   return request;
 }
 
-std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<Session> session,
+std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<RequestContext> session,
                                                   std::uint32_t id, SymlinkMsg msg) {
   auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
   const NamePolicy names = name_policy(request->session_->access());
@@ -63,13 +63,13 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<Session> sessi
 
 void TreeRequest::refuse_later(ErrorCode code, std::string message) {
   // Replies are never sent from inside the request's own handler.
-  session_->server().batcher().submit(
+  session_->services().batcher().submit(
       [] {}, [self = shared_from_this(), code, message] { self->finish(code, message); });
 }
 
 void TreeRequest::run(std::function<int()> change) {
   auto err = std::make_shared<int>(0);
-  session_->server().batcher().submit(
+  session_->services().batcher().submit(
       [change, err] { *err = change(); },
       [self = shared_from_this(), err] {
         if (*err == 0) return self->finish(ErrorCode{}, "");

@@ -9,8 +9,8 @@
 
 #include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
-#include "server/net/session.hpp"
-#include "server/server.hpp"
+#include "server/storage/job_batcher.hpp"
+#include "uvx/uv_support.hpp"
 
 namespace ft::server {
 namespace {
@@ -64,14 +64,14 @@ std::string parent_of(const std::vector<std::string>& components) {
 
 }  // namespace
 
-std::shared_ptr<Upload> Upload::start(std::shared_ptr<Session> session, std::uint32_t id,
+std::shared_ptr<Upload> Upload::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                       PutMsg put) {
   auto upload = std::make_shared<Upload>(std::move(session), id, std::move(put));
   upload->open();
   return upload;
 }
 
-Upload::Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put)
+Upload::Upload(std::shared_ptr<RequestContext> session, std::uint32_t id, PutMsg put)
     : session_(std::move(session)),
       id_(id),
       put_(std::move(put)),
@@ -92,7 +92,7 @@ Upload::~Upload() {
 void Upload::release_slot() {
   if (!slot_held_) return;
   slot_held_ = false;
-  session_->server().release_upload_slot(session_->access().identity);
+  session_->services().release_upload_slot(session_->access().identity);
 }
 
 void Upload::refuse_later(ErrorCode code, std::string message) {
@@ -119,14 +119,14 @@ void Upload::open() {
   if (!names_.create && !names_.overwrite) {
     return refuse_later(ErrorCode::FORBIDDEN, "this identity may not upload files");
   }
-  const ServerOptions& options = session_->server().options();
+  const ServerOptions& options = session_->services().options();
   if (options.max_file_size != 0 && put_.size > options.max_file_size) {
     return refuse_later(ErrorCode::FILE_TOO_LARGE,
                         "file of " + std::to_string(put_.size) +
                             " bytes is larger than the server's limit of " +
                             std::to_string(options.max_file_size) + " bytes");
   }
-  if (!session_->server().acquire_upload_slot(session_->access().identity)) {
+  if (!session_->services().acquire_upload_slot(session_->access().identity)) {
     return refuse_later(ErrorCode::TOO_MANY_UPLOADS,
                         "more than " + std::to_string(options.max_uploads_per_identity) +
                             " uploads open for this identity");
@@ -153,7 +153,7 @@ void Upload::open() {
   const std::uint64_t reserve = options.free_space_reserve;
   const NamePolicy names = names_;
   job_running_ = true;
-  session_->server().batcher().submit(
+  session_->services().batcher().submit(
       [disk, outcome, root, components, partial, size, reserve, names] {
         auto refuse = [&](int err) {
           outcome->refusal = Refusal{error_from_errno(err), std::strerror(err)};
@@ -197,7 +197,7 @@ void Upload::open() {
         // share a root share its partial files (docs/server.md "Rights").
         std::string key =
             outcome->root_id + "/" + parent_of(self->components_) + partial_file_name(self->put_);
-        if (!self->session_->server().claim_partial(key)) {
+        if (!self->session_->services().claim_partial(key)) {
           return self->fail(ErrorCode::BUSY, "another upload of this file is in progress");
         }
         self->claim_ = std::move(key);
@@ -218,7 +218,7 @@ void Upload::open_partial_file() {
   const std::string partial = partial_file_name(put_);
   const std::uint64_t size = put_.size;
   job_running_ = true;
-  session_->server().batcher().submit(
+  session_->services().batcher().submit(
       [disk, outcome, root, components, partial, size] {
         int& err = outcome->err;
         if (!disk->dir && (err = open_parent_creating(root, components, disk->dir)) != 0) return;
@@ -330,7 +330,7 @@ void Upload::commit_eager() {
   const std::vector<std::string> components = components_;
   const NamePolicy names = names_;
   const std::uint64_t size = put_.size;
-  const std::uint64_t reserve = session_->server().options().free_space_reserve;
+  const std::uint64_t reserve = session_->services().options().free_space_reserve;
   item->prepare = [disk, chunks, components, names, size, reserve](CommitItem& c, BatchDirs& dirs) {
     // The same checks as a plain upload's, before anything is created.
     const int parent = dirs.existing_parent_of(c.root, components);
@@ -375,7 +375,7 @@ void Upload::commit_eager() {
     disk->file.reset();
   };
   job_running_ = true;
-  session_->server().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
+  session_->services().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
     self->job_running_ = false;
     std::size_t bytes = 0;
     for (Chunk& chunk : *chunks) {
@@ -498,7 +498,7 @@ void Upload::commit() {
   item->dir = disk->dir.get();
   item->temp_name = disk->temp_name;
   job_running_ = true;
-  session_->server().batcher().commit(item, [self = shared_from_this(), disk, item] {
+  session_->services().batcher().commit(item, [self = shared_from_this(), disk, item] {
     self->job_running_ = false;
     disk->temp_name = item->temp_name;  // cleared if it was renamed into place
     self->state_ = State::kReceiving;   // lets fail() run its course
@@ -512,7 +512,7 @@ void Upload::commit() {
     self->session_->send_frame(std::move(out));
     self->finish("ok");
     // Descriptors are closed off the loop too.
-    self->session_->server().batcher().submit(
+    self->session_->services().batcher().submit(
         [disk] {
           disk->file.reset();
           disk->dir.reset();
@@ -537,7 +537,7 @@ void Upload::submit_disk_job(std::size_t bytes, std::function<void()> work,
   // Small writes ride in the shared batch; large ones get a pool thread of
   // their own so that big uploads of several clients write in parallel.
   if (bytes <= kBatchedWriteLimit) {
-    session_->server().batcher().submit(std::move(work), std::move(done));
+    session_->services().batcher().submit(std::move(work), std::move(done));
   } else {
     queue_job(session_->loop(), std::move(work), std::move(done));
   }
@@ -595,7 +595,7 @@ void Upload::finish(const std::string& result) {
   release_slot();
   session_->finish_request(id_, false);
   session_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
-  if (!claim_.empty()) session_->server().release_partial(claim_);
+  if (!claim_.empty()) session_->services().release_partial(claim_);
   claim_.clear();
 }
 
@@ -608,7 +608,7 @@ void Upload::cleanup(bool keep_partial) {
   pending_error_.reset();
   std::string claim = std::move(claim_);
   claim_.clear();
-  session_->server().batcher().submit(
+  session_->services().batcher().submit(
       [disk, keep_partial] {
         if (!disk) return;
         disk->file.reset();
@@ -619,7 +619,7 @@ void Upload::cleanup(bool keep_partial) {
       [session = session_, id = id_, error, claim] {
         // Released only now, so a new upload of the same source cannot open
         // the partial file while this one still has it.
-        if (!claim.empty()) session->server().release_partial(claim);
+        if (!claim.empty()) session->services().release_partial(claim);
         if (error) {
           session->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
         }

@@ -14,19 +14,18 @@
 
 #include "common/crypto/checksum.hpp"
 #include "common/wire/messages.hpp"
-#include "server/requests/request.hpp"
+#include "server/core/request_context.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace ft::server {
 
-class Session;
 struct CommitItem;
 
 class Upload : public Request, public std::enable_shared_from_this<Upload> {
  public:
-  static std::shared_ptr<Upload> start(std::shared_ptr<Session> session, std::uint32_t id,
+  static std::shared_ptr<Upload> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
                                        PutMsg put);
-  Upload(std::shared_ptr<Session> session, std::uint32_t id, PutMsg put);
+  Upload(std::shared_ptr<RequestContext> session, std::uint32_t id, PutMsg put);
   ~Upload() override;
   Upload(const Upload&) = delete;
   Upload& operator=(const Upload&) = delete;
@@ -80,7 +79,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
 
   static constexpr std::size_t kBatchedWriteLimit = 256 * 1024;
 
-  std::shared_ptr<Session> session_;
+  std::shared_ptr<RequestContext> session_;
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;

@@ -1,4 +1,4 @@
-#include "server/server.hpp"
+#include "server/net/server.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>

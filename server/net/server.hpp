@@ -12,7 +12,8 @@
 #include <unordered_set>
 
 #include "common/rules/address.hpp"
-#include "server/server_options.hpp"
+#include "server/core/request_context.hpp"
+#include "server/core/server_options.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 
@@ -20,7 +21,7 @@ namespace ft::server {
 
 class Session;
 
-class Server {
+class Server final : public ServerServices {
  public:
   Server(uv_loop_t* loop, Fd root, ServerOptions options = {});
   ~Server();
@@ -37,14 +38,14 @@ class Server {
   void stop();
 
   uv_loop_t* loop() const { return loop_; }
-  JobBatcher& batcher() { return batcher_; }
+  JobBatcher& batcher() override { return batcher_; }
   int root_fd() const { return root_.get(); }
-  const ServerOptions& options() const { return options_; }
+  const ServerOptions& options() const override { return options_; }
 
   /// Counts the uploads open under one identity across all its sessions
   /// (ServerOptions::max_uploads_per_identity); false when at the cap.
-  bool acquire_upload_slot(const std::string& identity);
-  void release_upload_slot(const std::string& identity);
+  bool acquire_upload_slot(const std::string& identity) override;
+  void release_upload_slot(const std::string& identity) override;
   void session_closed(Session* session);
 
   /// Counts a connection from `host` that has not completed its handshake;
@@ -65,8 +66,10 @@ class Server {
 
   /// Claims a resumable upload's partial file (its path below the root) for
   /// one upload at a time; false if another upload holds it.
-  bool claim_partial(const std::string& key) { return active_partials_.insert(key).second; }
-  void release_partial(const std::string& key) { active_partials_.erase(key); }
+  bool claim_partial(const std::string& key) override {
+    return active_partials_.insert(key).second;
+  }
+  void release_partial(const std::string& key) override { active_partials_.erase(key); }
 
  private:
   static void on_connection(uv_stream_t* listener, int status) noexcept;

@@ -1,0 +1,98 @@
+#pragma once
+// What a request sees of the rest of the server: its connection
+// (RequestContext, implemented by net/Session) and the services every
+// connection shares (ServerServices, implemented by net/Server). Requests
+// include this header, never the session's or the server's, so that they
+// depend on a narrow interface and not on how connections are run.
+#include <uv.h>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "common/base/bytes.hpp"
+#include "common/rules/errors.hpp"
+#include "server/core/request.hpp"
+#include "server/core/server_options.hpp"
+
+namespace ft::server {
+
+class JobBatcher;
+
+/// What all connections share: the group commit, the options, and the
+/// per-identity and per-file registries.
+class ServerServices {
+ public:
+  /// Batches small file jobs and group-commits uploads (storage/).
+  virtual JobBatcher& batcher() = 0;
+  virtual const ServerOptions& options() const = 0;
+  /// Counts the uploads open under one identity across all its sessions
+  /// (ServerOptions::max_uploads_per_identity); false when at the cap.
+  virtual bool acquire_upload_slot(const std::string& identity) = 0;
+  virtual void release_upload_slot(const std::string& identity) = 0;
+  /// Claims a partial file's key for one upload at a time; false if another
+  /// upload holds it (BUSY).
+  virtual bool claim_partial(const std::string& key) = 0;
+  virtual void release_partial(const std::string& key) = 0;
+
+ protected:
+  ~ServerServices() = default;
+};
+
+/// A request's connection: how it answers, accounts its memory and ends.
+class RequestContext {
+ public:
+  /// Bytes queued for sending: downloads stop reading ahead above the high
+  /// mark and are woken below the low one (notify_when_writable).
+  static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
+  static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
+
+  virtual uv_loop_t* loop() const = 0;
+  virtual ServerServices& services() const = 0;
+  /// The root this connection sees: the identity's sub-directory, or the
+  /// served root.
+  virtual int root_fd() const = 0;
+  /// Who is connected and what they may do (docs/server.md "Rights").
+  virtual const Access& access() const = 0;
+  /// Whether both hellos carried RESUME / EAGER (docs/protocol.md).
+  virtual bool resume() const = 0;
+  virtual bool eager() const = 0;
+
+  virtual void send_frame(Bytes frame) = 0;
+  virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
+                         std::shared_ptr<Bytes> body, std::size_t length) = 0;
+  virtual void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
+                          const std::string& message) = 0;
+  /// The request ended (its last frame was sent); `discard_rest` keeps
+  /// swallowing its DATA/END frames still on their way.
+  virtual void finish_request(std::uint32_t id, bool discard_rest) = 0;
+  /// Hands a received payload buffer back to the decoder for reuse.
+  virtual void recycle(Bytes&& buffer) = 0;
+
+  /// Received bytes waiting for the disk (reading pauses above a mark).
+  virtual void add_disk_backlog(std::size_t bytes) = 0;
+  virtual void remove_disk_backlog(std::size_t bytes) = 0;
+  /// Bytes queued for sending, and chunks being read for downloads.
+  virtual std::size_t send_backlog() const = 0;
+  virtual std::size_t read_ahead() const = 0;
+  virtual void add_read_ahead(std::size_t bytes) = 0;
+  virtual void remove_read_ahead(std::size_t bytes) = 0;
+  /// Calls request->on_writable() once the send queue drained below its
+  /// low-water mark.
+  virtual void notify_when_writable(std::weak_ptr<Request> request) = 0;
+  /// Runs `run` when fewer than the session's cap of listings run.
+  virtual void start_listing(std::function<void()> run) = 0;
+  virtual void listing_finished() = 0;
+
+  /// One access-log line for a finished transfer.
+  virtual void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
+                            std::chrono::steady_clock::time_point started,
+                            const std::string& result, std::uint64_t resumed_from = 0) = 0;
+
+ protected:
+  ~RequestContext() = default;
+};
+
+}  // namespace ft::server
