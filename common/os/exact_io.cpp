@@ -18,23 +18,17 @@ int write_exact_at(int fd, const void* data, std::size_t size, std::uint64_t off
   return 0;
 }
 
-long long read_upto_at(int fd, void* out, std::size_t size, std::uint64_t offset) {
+int read_exact_at(int fd, void* out, std::size_t size, std::uint64_t offset) {
   char* bytes = static_cast<char*>(out);
   std::size_t done = 0;
   while (done < size) {
     ssize_t n = ::pread(fd, bytes + done, size - done, static_cast<off_t>(offset + done));
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -static_cast<long long>(errno);
-    if (n == 0) break;
+    if (n < 0) return errno;
+    if (n == 0) return ENODATA;  // the file ends first
     done += static_cast<std::size_t>(n);
   }
-  return static_cast<long long>(done);
-}
-
-int read_exact_at(int fd, void* out, std::size_t size, std::uint64_t offset) {
-  long long n = read_upto_at(fd, out, size, offset);
-  if (n < 0) return static_cast<int>(-n);
-  return static_cast<std::size_t>(n) == size ? 0 : ENODATA;
+  return 0;
 }
 
 }  // namespace ft

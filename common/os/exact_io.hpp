@@ -12,11 +12,6 @@ namespace ft {
 /// the file system accepted nothing without saying why).
 int write_exact_at(int fd, const void* data, std::size_t size, std::uint64_t offset);
 
-/// Reads up to `size` bytes at `offset`, stopping early only at end of file.
-/// Returns the number of bytes read (less than `size` at end of file), or
-/// -errno.
-long long read_upto_at(int fd, void* out, std::size_t size, std::uint64_t offset);
-
 /// Reads exactly `size` bytes at `offset`. Returns 0, an errno value, or
 /// ENODATA if the file ends first (it was truncated under us).
 int read_exact_at(int fd, void* out, std::size_t size, std::uint64_t offset);

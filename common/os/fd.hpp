@@ -25,9 +25,6 @@ class Fd {
   }
   /// Closes what is owned (if anything) and owns `fd` instead.
   void reset(int fd = -1);
-  /// Closes now and reports close()'s errno (0 on success): for the one
-  /// place where a failed close means lost data (a written file).
-  int close();
 
  private:
   int fd_ = -1;

@@ -6,28 +6,17 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
 namespace {
 
-// Reads exactly `length` bytes at `offset`; a short read means the file
-// shrank under us.
-int read_exactly(int fd, std::uint8_t* out, std::size_t length, std::uint64_t offset) {
-  std::size_t done = 0;
-  while (done < length) {
-    ssize_t n = ::pread(fd, out + done, length - done, static_cast<off_t>(offset + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) return ESTALE;
-    done += static_cast<std::size_t>(n);
-  }
-  return 0;
-}
-
+// read_exact_at() answers ENODATA when the file ends early: it shrank
+// under us.
 std::string describe(int err) {
-  return err == ESTALE ? "file changed while being read" : std::strerror(err);
+  return err == ENODATA ? "file changed while being read" : std::strerror(err);
 }
 
 }  // namespace
@@ -83,7 +72,7 @@ void Download::open() {
         for (std::uint64_t at = 0; at < offset;) {
           std::size_t n =
               static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, kChunkSize));
-          if ((*result = read_exactly(disk->file.get(), buffer.data(), n, at)) != 0) return;
+          if ((*result = read_exact_at(disk->file.get(), buffer.data(), n, at)) != 0) return;
           disk->hash.update(ByteSpan(buffer.data(), n));
           at += n;
         }
@@ -135,7 +124,7 @@ void Download::pump() {
   queue_job(
       session_->loop(),
       [disk, buffer, chunk_hash, result, offset] {
-        if ((*result = read_exactly(disk->file.get(), buffer->data(), buffer->size(), offset))) {
+        if ((*result = read_exact_at(disk->file.get(), buffer->data(), buffer->size(), offset))) {
           return;
         }
         *chunk_hash = hash64(*buffer);

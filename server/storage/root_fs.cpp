@@ -15,6 +15,7 @@
 
 #include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
+#include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::server {
@@ -101,15 +102,13 @@ int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& 
   Bytes buffer(
       static_cast<std::size_t>(std::min<std::uint64_t>(offset, limits::kDefaultChunkSize)));
   for (std::uint64_t at = 0; at < offset;) {
-    ssize_t n = ::pread(fd, buffer.data(), buffer.size(), static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
+    const auto take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, buffer.size()));
+    if (read_exact_at(fd, buffer.data(), take, at) != 0) {
       // Unreadable partial data is worth nothing: start over.
       hash.reset();
       offset = 0;
       return ::ftruncate(fd, 0) == 0 ? 0 : errno;
     }
-    std::size_t take = static_cast<std::size_t>(std::min<std::uint64_t>(offset - at, n));
     hash.update(ByteSpan(buffer.data(), take));
     at += take;
   }

@@ -11,11 +11,6 @@
 namespace ft::testing {
 namespace {
 
-void write_private(const fs::path& path, const std::string& text) {
-  write_file(path, text);
-  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-}
-
 class CleanExitTest : public ::testing::Test {
  protected:
   void start(const std::vector<std::string>& extra = {}) {

@@ -76,7 +76,8 @@ std::string expand(std::string_view text, std::size_t& i, const std::string& out
 }
 
 std::vector<Case> load_corpus(const std::string& out_dir) {
-  const fs::path file = fs::path(__FILE__).parent_path() / "hostile_paths.txt";
+  // From the source tree, not __FILE__: a compiler cache may make that relative.
+  const fs::path file = fs::path(FT_SOURCE_DIR) / "tests/integration/hostile_paths.txt";
   std::ifstream in(file);
   if (!in) throw std::runtime_error("cannot read " + file.string());
   std::vector<Case> cases;

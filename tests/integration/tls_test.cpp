@@ -36,12 +36,6 @@ std::string key_identity(const std::string& key_file_text) {
   return {};
 }
 
-// Writes a private (0600) file.
-void write_private(const fs::path& path, const std::string& text) {
-  write_file(path, text);
-  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
-}
-
 // The same text with one hex digit of `hex` changed (another valid key).
 std::string alter_hex(const std::string& text, const std::string& hex) {
   std::string out = text;

@@ -496,7 +496,7 @@ bool answer(Scenario scenario, const ft::Frame& frame, Reply& reply) {
       log_request("PUT", msg ? msg->path : "?");
       if (scenario == Scenario::kWrongName && msg) {
         // The upload side must check ERRORs as the download side does.
-        if (msg->path.size() >= 14 && msg->path.ends_with("/localcode.txt")) {
+        if (msg->path.ends_with("/localcode.txt")) {
           answer_error(out, id, static_cast<ft::ErrorCode>(1002), msg->path);
         } else {
           answer_error(out, id, ft::ErrorCode::NOT_FOUND, "../../etc/passwd");

@@ -281,6 +281,11 @@ void write_file(const fs::path& path, const std::string& content) {
   out << content;
 }
 
+void write_private(const fs::path& path, const std::string& content) {
+  write_file(path, content);
+  fs::permissions(path, fs::perms::owner_read | fs::perms::owner_write);
+}
+
 std::string read_file(const fs::path& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});

@@ -108,6 +108,8 @@ class TempDir {
 /// Writes `size` pseudo-random bytes (seeded) to `path`.
 void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t seed);
 void write_file(const fs::path& path, const std::string& content);
+/// The same, then mode 0600 (key files: the tools refuse wider modes).
+void write_private(const fs::path& path, const std::string& content);
 std::string read_file(const fs::path& path);
 /// XXH3-128 of the file's bytes, as hex.
 std::string file_hash(const fs::path& path);
