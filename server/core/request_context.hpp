@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include "common/base/bytes.hpp"
 #include "common/rules/errors.hpp"
@@ -41,7 +42,11 @@ class ServerServices {
   ~ServerServices() = default;
 };
 
+class ContextRef;
+
 /// A request's connection: how it answers, accounts its memory and ends.
+/// The connection owns its requests; a request reaches back only through a
+/// ContextRef, which never keeps the connection open.
 class RequestContext {
  public:
   /// Bytes queued for sending: downloads stop reading ahead above the high
@@ -82,6 +87,9 @@ class RequestContext {
   /// Calls request->on_writable() once the send queue drained below its
   /// low-water mark.
   virtual void notify_when_writable(std::weak_ptr<Request> request) = 0;
+  /// Runs `task` on a later turn of the loop, never from the caller's own
+  /// stack (a reply decided before anything started goes this way).
+  virtual void defer(std::function<void()> task) = 0;
   /// Runs `run` when fewer than the session's cap of listings run.
   virtual void start_listing(std::function<void()> run) = 0;
   virtual void listing_finished() = 0;
@@ -93,6 +101,37 @@ class RequestContext {
 
  protected:
   ~RequestContext() = default;
+  /// The last ContextRef went away: a closed connection may now be freed
+  /// (on a later turn, never from this call).
+  virtual void references_dropped() = 0;
+  std::size_t references() const { return references_; }
+
+ private:
+  friend class ContextRef;
+  std::size_t references_ = 0;
+};
+
+/// A counted, non-owning reference to a request's connection. The
+/// connection is opened and closed by its owner (the Server) alone; while
+/// a ContextRef exists (a request, or a thread-pool job of one, still
+/// running) a closed connection's memory is kept, so a job that completes
+/// after the close still finds its context. Loop thread only.
+class ContextRef {
+ public:
+  explicit ContextRef(RequestContext& context) : context_(&context) { ++context_->references_; }
+  ContextRef(const ContextRef& other) : ContextRef(*other.context_) {}
+  ContextRef(ContextRef&& other) noexcept : context_(std::exchange(other.context_, nullptr)) {}
+  ContextRef& operator=(const ContextRef&) = delete;
+  ContextRef& operator=(ContextRef&&) = delete;
+  ~ContextRef() {
+    if (context_ != nullptr && --context_->references_ == 0) context_->references_dropped();
+  }
+
+  RequestContext* operator->() const { return context_; }
+  RequestContext& operator*() const { return *context_; }
+
+ private:
+  RequestContext* context_;
 };
 
 }  // namespace ft::server

@@ -6,6 +6,7 @@
 
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
+#include "uvx/handle.hpp"
 
 namespace ft::server {
 
@@ -32,26 +33,15 @@ void write_last_words(uv_stream_t* stream, const Bytes& bytes) {
   }
 }
 
-namespace {
-
-struct Refused {
-  uv_tcp_t tcp{};
-};
-
-}  // namespace
-
 void refuse_connection(uv_loop_t* loop, uv_stream_t* listener, ErrorCode code,
                        const std::string& message) {
-  auto refused = std::make_unique<Refused>();
-  uv_tcp_init(loop, &refused->tcp);
-  refused->tcp.data = refused.get();
-  if (uv_accept(listener, reinterpret_cast<uv_stream_t*>(&refused->tcp)) == 0) {
-    write_last_words(reinterpret_cast<uv_stream_t*>(&refused->tcp),
-                     plaintext_notice(code, message));
+  // The handle's memory is freed by its close callback, later this turn.
+  uvx::Handle<uv_tcp_t> tcp;
+  if (tcp.init(loop, uv_tcp_init) != 0) return;
+  if (uv_accept(listener, tcp.stream()) == 0) {
+    write_last_words(tcp.stream(), plaintext_notice(code, message));
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&refused->tcp),
-           [](uv_handle_t* handle) { delete static_cast<Refused*>(handle->data); });
-  refused.release();
+  tcp.close();
 }
 
 }  // namespace ft::server

@@ -39,23 +39,25 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
     : loop_(loop),
       root_(std::move(root)),
       options_(std::move(options)),
-      batcher_(loop, root_.get()) {
-  uv_tcp_init(loop_, &listener_);
-  listener_.data = this;
-  uv_signal_init(loop_, &sigint_);
-  uv_signal_init(loop_, &sigterm_);
-  sigint_.data = sigterm_.data = this;
-  uv_signal_start(&sigint_, on_signal, SIGINT);
-  uv_signal_start(&sigterm_, on_signal, SIGTERM);
-  uv_timer_init(loop_, &cleanup_timer_);
+      batcher_(loop),
+      next_turn_(loop) {
+  listener_.init(loop_, uv_tcp_init);
+  listener_.set_data(this);
+  sigint_.init(loop_, uv_signal_init);
+  sigterm_.init(loop_, uv_signal_init);
+  sigint_.set_data(this);
+  sigterm_.set_data(this);
+  uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
+  cleanup_timer_.init(loop_, uv_timer_init);
+  cleanup_timer_.set_data(this);
   // stderr is fully buffered (main): a log line per small file was a write
   // syscall per file on the loop thread. The lines of each loop turn leave
   // together, and the check never keeps the loop alive on its own.
-  uv_check_init(loop_, &log_flush_);
-  log_flush_.data = this;
-  uv_check_start(&log_flush_, on_log_flush);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&log_flush_));
-  cleanup_timer_.data = this;
+  log_flush_.init(loop_, uv_check_init);
+  log_flush_.set_data(this);
+  uv_check_start(log_flush_.get(), on_log_flush);
+  uv_unref(log_flush_.handle());
 }
 
 void Server::start_partial_cleanup(std::chrono::seconds ttl) {
@@ -67,7 +69,7 @@ void Server::start_partial_cleanup(std::chrono::seconds ttl) {
                  stats.removed, static_cast<long long>(ttl.count()), stats.errors);
   }
   const auto interval = std::clamp<std::int64_t>(ttl.count(), 1, 3600) * 1000;
-  uv_timer_start(&cleanup_timer_, on_cleanup_timer, static_cast<std::uint64_t>(interval),
+  uv_timer_start(cleanup_timer_.get(), on_cleanup_timer, static_cast<std::uint64_t>(interval),
                  static_cast<std::uint64_t>(interval));
 }
 
@@ -99,7 +101,14 @@ void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
   }
 }
 
-Server::~Server() = default;
+Server::~Server() {
+  // After the loop ran dry every session is closed; those whose last turn
+  // never came (the loop stopped first) are freed here, after the deferred
+  // tasks that may still refer to them.
+  next_turn_.close();
+  retired_.clear();
+  sessions_.clear();
+}
 
 int Server::listen(const RemoteSpec& address, std::string& bound) {
   struct sockaddr_storage storage {};
@@ -109,17 +118,17 @@ int Server::listen(const RemoteSpec& address, std::string& bound) {
                : uv_ip4_addr(address.host.c_str(), address.port,
                              reinterpret_cast<struct sockaddr_in*>(&storage));
   if (rc != 0) return rc;
-  if ((rc = uv_tcp_bind(&listener_, reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
+  if ((rc = uv_tcp_bind(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
     return rc;
   }
   // A deep backlog: a burst of clients waits in the kernel, not in SYN
   // retries, while the loop accepts them.
-  if ((rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 1024, on_connection)) != 0) {
+  if ((rc = uv_listen(listener_.stream(), 1024, on_connection)) != 0) {
     return rc;
   }
   listening_ = true;
   int length = sizeof storage;
-  uv_tcp_getsockname(&listener_, reinterpret_cast<struct sockaddr*>(&storage), &length);
+  uv_tcp_getsockname(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), &length);
   bound = format_address(reinterpret_cast<struct sockaddr*>(&storage));
   return 0;
 }
@@ -133,7 +142,7 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
     return;
   }
   try {
-    if (self->sessions_.size() >= self->options_.max_connections) {
+    if (self->connections_ >= self->options_.max_connections) {
       // Full: a notice and a close, without a session or a decoder.
       refuse_connection(self->loop_, listener, ErrorCode::SERVER_FULL,
                         "too many connections (--max-connections " +
@@ -141,9 +150,10 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
       self->log_refusal("server full (--max-connections)");
       return;
     }
-    auto session = std::make_shared<Session>(*self);
-    Session* key = session.get();
-    self->sessions_[key] = session;
+    auto owned = std::make_unique<Session>(*self);
+    Session* session = owned.get();
+    self->sessions_.emplace(session, std::move(owned));
+    ++self->connections_;
     if (int rc = session->accept_from(listener); rc != 0) {
       std::fprintf(stderr, "ftserve: accept: %s\n", uv_strerror(rc));
     }
@@ -222,8 +232,21 @@ void Server::release_upload_slot(const std::string& identity) {
   if (--it->second == 0) uploads_per_identity_.erase(it);
 }
 
-void Server::session_closed(Session* session) {
-  sessions_.erase(session);
+void Server::connection_closed(Session*) {
+  --connections_;
+}
+
+void Server::retire(Session* session) {
+  auto it = sessions_.find(session);
+  if (it == sessions_.end()) return;
+  // Not now: this runs inside one of the session's own callbacks.
+  if (retired_.empty()) defer([this] { free_retired(); });
+  retired_.push_back(std::move(it->second));
+  sessions_.erase(it);
+}
+
+void Server::free_retired() {
+  retired_.clear();
 }
 
 void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
@@ -235,21 +258,23 @@ void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
-  auto close_handle = [](auto* handle) {
-    auto* h = reinterpret_cast<uv_handle_t*>(handle);
-    if (!uv_is_closing(h)) uv_close(h, nullptr);
-  };
-  close_handle(&listener_);
-  close_handle(&sigint_);
-  close_handle(&sigterm_);
-  close_handle(&cleanup_timer_);
-  close_handle(&log_flush_);
+  listener_.close();
+  sigint_.close();
+  sigterm_.close();
+  cleanup_timer_.close();
+  log_flush_.close();
   std::fflush(stderr);
-  // Copy: closing a session may erase it from the map.
-  auto sessions = sessions_;
-  for (auto& [key, session] : sessions) {
+  // Sessions leave the map only on a later turn, but a list keeps this
+  // loop independent of that.
+  std::vector<Session*> sessions;
+  sessions.reserve(sessions_.size());
+  for (auto& [session, owned] : sessions_) sessions.push_back(session);
+  for (Session* session : sessions) {
     session->close(ErrorCode::SHUTTING_DOWN, "server is shutting down", true);
   }
+  // Deferred work still queued (replies, frees) runs once more; then the
+  // handle closes and the rest waits for ~Server.
+  defer([this] { next_turn_.close(); });
 }
 
 }  // namespace ft::server

@@ -2,6 +2,10 @@
 // ftserve's listener: accepts connections into Sessions on one libuv loop,
 // and on SIGINT/SIGTERM stops accepting, aborts transfers in flight (their
 // temporary files are removed) and lets the loop run dry.
+//
+// The Server owns its sessions (and nothing else does): a session is
+// closed by itself or by stop(), and freed here on a later turn of the
+// loop once its handles are closed and no request or job refers to it.
 #include <uv.h>
 
 #include <chrono>
@@ -10,12 +14,15 @@
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
+#include <vector>
 
 #include "common/rules/address.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
+#include "uvx/handle.hpp"
+#include "uvx/next_turn.hpp"
 
 namespace ft::server {
 
@@ -46,7 +53,14 @@ class Server final : public ServerServices {
   /// (ServerOptions::max_uploads_per_identity); false when at the cap.
   bool acquire_upload_slot(const std::string& identity) override;
   void release_upload_slot(const std::string& identity) override;
-  void session_closed(Session* session);
+  /// The session's TCP handle closed: it no longer counts as a connection.
+  void connection_closed(Session* session);
+  /// The session is closed and unreferenced: freed on a later turn.
+  void retire(Session* session);
+  /// Runs `task` on a later turn of the loop (dropped once stopped).
+  void defer(std::function<void()> task) { next_turn_.defer(std::move(task)); }
+  /// Connections accepted and not yet closed.
+  std::size_t connections() const { return connections_; }
 
   /// Counts a connection from `host` that has not completed its handshake;
   /// false (nothing counted) when the host is at
@@ -76,6 +90,7 @@ class Server final : public ServerServices {
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
   static void on_cleanup_timer(uv_timer_t* timer) noexcept;
   static void on_log_flush(uv_check_t* check) noexcept;
+  void free_retired();
   void log_refusal(const char* why);
 
   uv_loop_t* loop_;
@@ -87,16 +102,19 @@ class Server final : public ServerServices {
   std::uint64_t refused_since_log_ = 0;
   std::uint64_t last_refusal_log_ms_ = 0;
   JobBatcher batcher_;
-  uv_tcp_t listener_{};
-  uv_signal_t sigint_{};
-  uv_signal_t sigterm_{};
-  uv_timer_t cleanup_timer_{};
-  uv_check_t log_flush_{};  // writes the log lines of a loop turn at once
+  uvx::Handle<uv_tcp_t> listener_;
+  uvx::Handle<uv_signal_t> sigint_;
+  uvx::Handle<uv_signal_t> sigterm_;
+  uvx::Handle<uv_timer_t> cleanup_timer_;
+  uvx::Handle<uv_check_t> log_flush_;  // writes the log lines of a loop turn at once
+  uvx::NextTurn next_turn_;
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;
   bool listening_ = false;
   bool stopping_ = false;
-  std::unordered_map<Session*, std::shared_ptr<Session>> sessions_;
+  std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
+  std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
+  std::size_t connections_ = 0;
   std::unordered_set<std::string> active_partials_;
 };
 

@@ -1,5 +1,6 @@
 #include "server/net/session.hpp"
 
+#include <cassert>
 #include <cstdio>
 
 #include "common/rules/path_rules.hpp"
@@ -11,10 +12,11 @@
 
 namespace ft::server {
 
-Session::Session(Server& server) : server_(server) {
+Session::Session(Server& server)
+    : server_(server), phase_(server.options().tls ? Phase::kTlsHandshake : Phase::kAwaitingHello) {
   if (server_.options().tls) {
     // With keys: no rights and no root until the handshake names the
-    // identity (session_io.cpp, finish_authentication).
+    // identity (session_tls.cpp, finish_authentication).
     access_.rights = 0;
     return;
   }
@@ -22,10 +24,29 @@ Session::Session(Server& server) : server_(server) {
   // leaves.
   access_.root_fd = server_.root_fd();
   access_.rights = effective_rights(kAllRights, server_.options());
-  authenticated_ = true;
 }
 
-Session::~Session() = default;
+Session::~Session() {
+  // The Server frees a session only once it is closed and unreferenced.
+  assert(phase_ == Phase::kClosing && requests_.empty());
+}
+
+void Session::enter(Phase next) {
+  // The legal moves of the phase table in session.hpp.
+  [[maybe_unused]] const bool legal =
+      next == Phase::kClosing
+          ? phase_ != Phase::kClosing
+          : (phase_ == Phase::kTlsHandshake && next == Phase::kAuthenticating) ||
+                ((phase_ == Phase::kTlsHandshake || phase_ == Phase::kAuthenticating) &&
+                 next == Phase::kAwaitingHello) ||
+                (phase_ == Phase::kAwaitingHello && next == Phase::kServing);
+  assert(legal);
+  phase_ = next;
+}
+
+void Session::defer(std::function<void()> task) {
+  server_.defer(std::move(task));
+}
 
 uv_loop_t* Session::loop() const {
   return server_.loop();
@@ -36,8 +57,8 @@ ServerServices& Session::services() const {
 }
 
 void Session::process_input() {
-  if (!decoder_ || !authenticated_) return;
-  while (!closing_ && !paused_) {
+  if (!decoder_ || !authenticated()) return;
+  while (!closing() && !paused_) {
     DecodeStatus status = decoder_->next();
     if (status == DecodeStatus::kNeedMore) return;
     if (status == DecodeStatus::kError) {
@@ -70,7 +91,6 @@ void Session::process_input() {
       Bytes out;
       encode_hello(out, ours);
       send_frame(std::move(out));
-      hello_sent_ = true;
       hello_received();
       continue;
     }
@@ -101,14 +121,14 @@ void Session::handle_frame(Frame& frame) {
       auto put = decode_put(payload);
       if (!put) return fail_protocol("malformed PUT");
       if (!admit_request(id)) return;
-      requests_[id] = Upload::start(shared_from_this(), id, std::move(*put));
+      requests_[id] = Upload::start(*this, id, std::move(*put));
       return;
     }
     case FrameType::kGet: {
       auto get = decode_get(payload);
       if (!get) return fail_protocol("malformed GET");
       if (!admit_request(id)) return;
-      requests_[id] = Download::start(shared_from_this(), id, std::move(*get));
+      requests_[id] = Download::start(*this, id, std::move(*get));
       return;
     }
     case FrameType::kList:
@@ -119,7 +139,7 @@ void Session::handle_frame(Frame& frame) {
       }
       if (frame.header.flags != 0 && !trees_) return fail_protocol("LIST flags without TREES");
       if (!admit_request(id)) return;
-      requests_[id] = Listing::start(shared_from_this(), id, std::move(msg->path),
+      requests_[id] = Listing::start(*this, id, std::move(msg->path),
                                      frame.header.type == FrameType::kList, frame.header.flags);
       return;
     }
@@ -127,14 +147,14 @@ void Session::handle_frame(Frame& frame) {
       auto msg = decode_mkdir(payload);
       if (!msg || !trees_) return fail_protocol("malformed MKDIR, or TREES not agreed");
       if (!admit_request(id)) return;
-      requests_[id] = TreeRequest::mkdir(shared_from_this(), id, std::move(*msg));
+      requests_[id] = TreeRequest::mkdir(*this, id, std::move(*msg));
       return;
     }
     case FrameType::kSymlink: {
       auto msg = decode_symlink(payload);
       if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
       if (!admit_request(id)) return;
-      requests_[id] = TreeRequest::symlink(shared_from_this(), id, std::move(*msg));
+      requests_[id] = TreeRequest::symlink(*this, id, std::move(*msg));
       return;
     }
     case FrameType::kData:
@@ -197,7 +217,7 @@ void Session::start_listing(std::function<void()> run) {
 
 void Session::listing_finished() {
   --listings_running_;
-  while (!closing_ && !listings_waiting_.empty() && listings_running_ < kMaxListingsRunning) {
+  while (!closing() && !listings_waiting_.empty() && listings_running_ < kMaxListingsRunning) {
     std::function<void()> run = std::move(listings_waiting_.front());
     listings_waiting_.pop_front();
     ++listings_running_;
@@ -216,7 +236,7 @@ void Session::remove_disk_backlog(std::size_t bytes) {
 }
 
 void Session::update_reading() {
-  if (closing_) return;
+  if (closing()) return;
   // Replies to a client that does not read also stop us reading it. The
   // mark is above what downloads queue (they stop at kSendHighWater plus one
   // chunk), so only piled-up replies trip it.
@@ -230,14 +250,14 @@ void Session::update_reading() {
     // the TLS engine holds decrypted.
     process_input();
     if (tls_) drain_plaintext();
-    if (closing_ || paused_) return;
+    if (closing() || paused_) return;
   }
   // While an identity's directory is being opened nothing is read.
-  bool want = !paused_ && !authenticating_;
+  bool want = !paused_ && phase_ != Phase::kAuthenticating;
   if (want && !reading_) {
-    uv_read_start(reinterpret_cast<uv_stream_t*>(&tcp_), on_alloc, on_read);
+    uv_read_start(tcp_.stream(), on_alloc, on_read);
   } else if (!want && reading_) {
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_read_stop(tcp_.stream());
   }
   reading_ = want;
 }

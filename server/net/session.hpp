@@ -7,8 +7,14 @@
 // With keys (ServerOptions::tls) every byte in and out goes through a
 // TlsEngine; the identity found by the handshake decides the Access. A
 // timer enforces the handshake deadline and then the idle timeout.
-// session.cpp routes frames; session_io.cpp is the transport (reading,
-// writing, TLS, deadlines, closing).
+// session.cpp routes frames and keeps the phase; session_transport.cpp
+// reads, writes, enforces deadlines and closes; session_tls.cpp runs the
+// TLS engine and authentication.
+//
+// Ownership is one way: the Server owns its sessions, a session owns its
+// requests, and a request reaches back through a ContextRef that never keeps
+// the connection open. A closed session is freed by the Server on a later
+// turn once its handles are closed and no ContextRef remains.
 #include <uv.h>
 
 #include <chrono>
@@ -26,13 +32,14 @@
 #include "server/core/request.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
+#include "uvx/handle.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
 
 class Server;
 
-class Session final : public RequestContext, public std::enable_shared_from_this<Session> {
+class Session final : public RequestContext {
  public:
   // Received bytes waiting for the disk: stop reading above the high mark,
   // resume below the low one. Bytes queued for sending: downloads stop
@@ -49,6 +56,18 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   // transfers.
   static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
   static constexpr std::size_t kCipherReadSize = 64 * 1024;
+
+  /// Where a connection stands. Legal moves (enter() asserts them):
+  ///   kTlsHandshake -> kAuthenticating -> kAwaitingHello   (with keys)
+  ///   kAwaitingHello -> kServing                           (hellos exchanged)
+  ///   any -> kClosing                                      (once, for good)
+  enum class Phase {
+    kTlsHandshake,    // keys: ciphertext only, until the handshake names the identity
+    kAuthenticating,  // keys: the identity's directory is opened; nothing is read
+    kAwaitingHello,   // access settled; plaintext is decoded, the hello is due
+    kServing,         // hellos exchanged: requests are routed
+    kClosing,         // handles closing: nothing more is read or sent
+  };
 
   explicit Session(Server& server);
   ~Session();
@@ -69,7 +88,10 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   /// Who is connected and what they may do (docs/server.md "Rights").
   const Access& access() const override { return access_; }
   const std::string& peer() const { return peer_; }
-  bool closing() const { return closing_; }
+  bool closing() const { return phase_ == Phase::kClosing; }
+  Phase phase() const { return phase_; }
+  /// Closed and no ContextRef left: the Server may free it.
+  bool freeable() const { return handles_closed_ && references() == 0; }
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
   bool resume() const override { return resume_; }
   bool eager() const override { return eager_; }
@@ -101,6 +123,7 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   }
   /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
   /// when one of them calls listing_finished().
+  void defer(std::function<void()> task) override;
   void start_listing(std::function<void()> run) override;
   void listing_finished() override;
   void remove_read_ahead(std::size_t bytes) override;
@@ -111,10 +134,10 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   void fail_protocol(const std::string& reason);
 
  private:
-  // Transport (session_io.cpp).
+  // Transport (session_transport.cpp) and TLS (session_tls.cpp).
   static void on_alloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) noexcept;
   static void on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept;
-  static void on_closed(uv_handle_t* handle) noexcept;
+  static void on_tcp_closed(void* session) noexcept;
   static void on_flush_check(uv_check_t* check) noexcept;
   static void on_timer(uv_timer_t* timer) noexcept;
   void flush_outbox();
@@ -147,15 +170,24 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   void handle_frame(Frame& frame);
   bool admit_request(std::uint32_t id);
   void update_reading();
+  void enter(Phase next);
+  /// Plaintext may be decoded: the identity (if any) is settled.
+  bool authenticated() const {
+    return phase_ == Phase::kAwaitingHello || phase_ == Phase::kServing;
+  }
+  void references_dropped() override;
+  /// Closes the three handles (once); the TCP handle's close callback tells
+  /// the Server.
+  void close_handles();
 
   Server& server_;
-  uv_tcp_t tcp_{};
-  uv_check_t flush_check_{};  // sends the replies of a loop turn together
-  uv_timer_t timer_{};        // handshake deadline, then idle timeout
-  int open_handles_ = 0;      // freed once all three handles are closed
+  uvx::Handle<uv_tcp_t> tcp_;
+  uvx::Handle<uv_check_t> flush_check_;  // sends the replies of a loop turn together
+  uvx::Handle<uv_timer_t> timer_;        // handshake deadline, then idle timeout
+  Phase phase_;
+  bool handles_closed_ = false;  // the TCP handle's close callback ran
   bool flush_armed_ = false;
   Bytes outbox_;
-  std::shared_ptr<Session> self_;  // keeps the session alive until on_closed
   std::string peer_;
   std::string peer_host_;  // address without port: the unauthenticated cap's key
   Access access_;
@@ -168,19 +200,14 @@ class Session final : public RequestContext, public std::enable_shared_from_this
   std::vector<Bytes> cipher_pool_;
   std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended
   bool counted_unauthenticated_ = false;
-  bool authenticating_ = false;  // TLS: the identity's root is being opened
-  bool authenticated_ = false;   // Access settled; plaintext may be decoded
-  bool hello_received_ = false;
-  bool draining_ = false;
+  bool draining_ = false;             // TLS: drain_plaintext() is on the stack
   std::uint64_t last_activity_ = 0;   // uv_now() of the last byte moved
   std::size_t last_write_queue_ = 0;  // tcp_.write_queue_size at the last check
-  bool hello_sent_ = false;
-  bool resume_ = false;  // RESUME agreed in the handshake
-  bool trees_ = false;   // TREES agreed
-  bool eager_ = false;   // EAGER agreed
+  bool resume_ = false;               // RESUME agreed in the handshake
+  bool trees_ = false;                // TREES agreed
+  bool eager_ = false;                // EAGER agreed
   bool reading_ = false;
-  bool paused_ = false;
-  bool closing_ = false;
+  bool paused_ = false;  // backpressure: too much waits for the disk or the peer
   std::size_t disk_backlog_ = 0;
   std::size_t send_backlog_ = 0;
   std::size_t read_ahead_ = 0;

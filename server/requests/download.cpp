@@ -21,15 +21,14 @@ std::string describe(int err) {
 
 }  // namespace
 
-std::shared_ptr<Download> Download::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                          GetMsg get) {
-  auto download = std::make_shared<Download>(std::move(session), id, std::move(get));
+std::shared_ptr<Download> Download::start(RequestContext& context, std::uint32_t id, GetMsg get) {
+  auto download = std::make_shared<Download>(context, id, std::move(get));
   download->open();
   return download;
 }
 
-Download::Download(std::shared_ptr<RequestContext> session, std::uint32_t id, GetMsg get)
-    : session_(std::move(session)),
+Download::Download(RequestContext& context, std::uint32_t id, GetMsg get)
+    : context_(context),
       id_(id),
       get_(std::move(get)),
       started_(std::chrono::steady_clock::now()) {}
@@ -38,13 +37,13 @@ void Download::open() {
   auto disk = std::make_shared<DiskState>();
   auto result = std::make_shared<int>(0);
   auto why = std::make_shared<std::optional<std::string>>(path_violation(get_.path, false));
-  const bool forbidden = !session_->access().allows(kRightRead);
-  const int root = session_->root_fd();
+  const bool forbidden = !context_->access().allows(kRightRead);
+  const int root = context_->root_fd();
   const std::string path = get_.path;
   const std::uint64_t offset = get_.offset;
   job_running_ = true;
   queue_job(
-      session_->loop(),
+      context_->loop(),
       [disk, result, why, root, path, offset, forbidden] {
         if (forbidden || *why) return;
         // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
@@ -99,7 +98,7 @@ void Download::open() {
             out, self->id_,
             GetReadyMsg{self->size_, mtime_ns_of(disk->initial),
                         static_cast<std::uint32_t>(disk->initial.st_mode & 07777), kChunkSize});
-        self->session_->send_frame(std::move(out));
+        self->context_->send_frame(std::move(out));
         self->pump();
       });
 }
@@ -108,8 +107,8 @@ void Download::pump() {
   if (!streaming_ || job_running_ || finished_) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
-  if (session_->send_backlog() + session_->read_ahead() > RequestContext::kSendHighWater) {
-    return session_->notify_when_writable(weak_from_this());
+  if (context_->send_backlog() + context_->read_ahead() > RequestContext::kSendHighWater) {
+    return context_->notify_when_writable(weak_from_this());
   }
   if (next_offset_ == size_) return send_end();
   const std::size_t length =
@@ -120,9 +119,9 @@ void Download::pump() {
   auto result = std::make_shared<int>(0);
   auto disk = disk_;
   job_running_ = true;
-  session_->add_read_ahead(length);
+  context_->add_read_ahead(length);
   queue_job(
-      session_->loop(),
+      context_->loop(),
       [disk, buffer, chunk_hash, result, offset] {
         if ((*result = read_exact_at(disk->file.get(), buffer->data(), buffer->size(), offset))) {
           return;
@@ -132,10 +131,10 @@ void Download::pump() {
       },
       [self = shared_from_this(), buffer, chunk_hash, result, offset, length] {
         self->job_running_ = false;
-        self->session_->remove_read_ahead(length);
+        self->context_->remove_read_ahead(length);
         if (self->finished_) return self->close_file();
         if (*result != 0) return self->fail(ErrorCode::IO_ERROR, describe(*result));
-        self->session_->send_data(self->id_, offset, *chunk_hash, buffer, length);
+        self->context_->send_data(self->id_, offset, *chunk_hash, buffer, length);
         self->next_offset_ += length;
         self->pump();
       });
@@ -162,7 +161,7 @@ void Download::send_end() {
   auto digest = std::make_shared<Hash128>();
   job_running_ = true;
   queue_job(
-      session_->loop(),
+      context_->loop(),
       [disk, changed, digest] {
         struct stat now;
         *changed = ::fstat(disk->file.get(), &now) != 0 || now.st_size != disk->initial.st_size ||
@@ -176,14 +175,14 @@ void Download::send_end() {
         if (*changed) return self->fail(ErrorCode::IO_ERROR, "file changed while being read");
         Bytes out;
         encode_end(out, self->id_, EndMsg{self->size_, *digest});
-        self->session_->send_frame(std::move(out));
+        self->context_->send_frame(std::move(out));
         self->finish("ok");
       });
 }
 
 void Download::fail(ErrorCode code, const std::string& message) {
   if (finished_) return;
-  session_->send_error(id_, code, get_.path, message);
+  context_->send_error(id_, code, get_.path, message);
   finish(to_string(code));
 }
 
@@ -191,15 +190,15 @@ void Download::abort(ErrorCode code, bool notify) {
   if (finished_) return;
   if (notify) return fail(code, std::string(default_message(code)));
   finished_ = true;
-  session_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
+  context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
   if (!job_running_) close_file();
 }
 
 void Download::finish(const std::string& result) {
   finished_ = true;
   streaming_ = false;
-  session_->finish_request(id_, false);
-  session_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, result);
+  context_->finish_request(id_, false);
+  context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, result);
   if (!job_running_) close_file();
 }
 
@@ -207,7 +206,7 @@ void Download::close_file() {
   auto disk = std::move(disk_);
   if (!disk || !disk->file) return;
   queue_job(
-      session_->loop(), [disk] { disk->file.reset(); }, [] {});
+      context_->loop(), [disk] { disk->file.reset(); }, [] {});
 }
 
 }  // namespace ft::server

@@ -18,9 +18,8 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
  public:
   static constexpr std::uint32_t kChunkSize = limits::kDefaultChunkSize;
 
-  static std::shared_ptr<Download> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                         GetMsg get);
-  Download(std::shared_ptr<RequestContext> session, std::uint32_t id, GetMsg get);
+  static std::shared_ptr<Download> start(RequestContext& context, std::uint32_t id, GetMsg get);
+  Download(RequestContext& context, std::uint32_t id, GetMsg get);
   void on_writable() override { pump(); }
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return job_running_; }
@@ -41,7 +40,7 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   /// a new one.
   std::shared_ptr<Bytes> chunk_buffer(std::size_t length);
 
-  std::shared_ptr<RequestContext> session_;
+  ContextRef context_;
   std::uint32_t id_;
   GetMsg get_;
   std::shared_ptr<DiskState> disk_;

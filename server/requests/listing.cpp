@@ -9,19 +9,19 @@
 
 namespace ft::server {
 
-std::shared_ptr<Listing> Listing::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                        std::string path, bool list, std::uint8_t fields) {
-  auto listing = std::make_shared<Listing>(std::move(session), id, std::move(path), list, fields);
-  listing->session_->start_listing([listing] { listing->run(); });
+std::shared_ptr<Listing> Listing::start(RequestContext& context, std::uint32_t id, std::string path,
+                                        bool list, std::uint8_t fields) {
+  auto listing = std::make_shared<Listing>(context, id, std::move(path), list, fields);
+  listing->context_->start_listing([listing] { listing->run(); });
   return listing;
 }
 
-Listing::Listing(std::shared_ptr<RequestContext> session, std::uint32_t id, std::string path,
-                 bool list, std::uint8_t fields)
-    : session_(std::move(session)), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
+Listing::Listing(RequestContext& context, std::uint32_t id, std::string path, bool list,
+                 std::uint8_t fields)
+    : context_(context), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
 void Listing::run() {
-  if (finished_) return session_->listing_finished();  // aborted while it waited
+  if (finished_) return context_->listing_finished();  // aborted while it waited
   struct Outcome {
     bool forbidden = false;
     std::optional<std::string> bad_path;
@@ -29,14 +29,14 @@ void Listing::run() {
     std::vector<Entry> entries;
   };
   auto outcome = std::make_shared<Outcome>();
-  outcome->forbidden = !session_->access().allows(kRightList);
+  outcome->forbidden = !context_->access().allows(kRightList);
   outcome->bad_path = path_violation(path_, true);
-  const int root = session_->root_fd();
+  const int root = context_->root_fd();
   const std::string path = path_;
   const bool list = list_;
   const std::uint8_t fields = fields_;
   queue_job(
-      session_->loop(),
+      context_->loop(),
       [outcome, root, path, list, fields] {
         if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
@@ -49,32 +49,32 @@ void Listing::run() {
         }
       },
       [self = shared_from_this(), outcome] {
-        self->session_->listing_finished();
+        self->context_->listing_finished();
         if (self->finished_) return;
         self->finished_ = true;
         if (outcome->bad_path) {
-          self->session_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
+          self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
                                      "path refused: " + *outcome->bad_path);
         } else if (outcome->forbidden) {
-          self->session_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
+          self->context_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
                                      "this identity may not list");
         } else if (outcome->err != 0) {
-          self->session_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
+          self->context_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
                                      std::strerror(outcome->err));
         } else {
           Bytes out;
           encode_entries(out, self->id_, outcome->entries, self->fields_);
-          self->session_->send_frame(std::move(out));
+          self->context_->send_frame(std::move(out));
         }
-        self->session_->finish_request(self->id_, false);
+        self->context_->finish_request(self->id_, false);
       });
 }
 
 void Listing::abort(ErrorCode code, bool notify) {
   if (finished_) return;
   finished_ = true;
-  if (notify) session_->send_error(id_, code, path_, std::string(default_message(code)));
-  session_->finish_request(id_, false);
+  if (notify) context_->send_error(id_, code, path_, std::string(default_message(code)));
+  context_->finish_request(id_, false);
 }
 
 }  // namespace ft::server

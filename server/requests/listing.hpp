@@ -11,16 +11,16 @@ namespace ft::server {
 class Listing : public Request, public std::enable_shared_from_this<Listing> {
  public:
   /// `fields`: kFlagHashes / kFlagTargets asked by a LIST (TREES only).
-  static std::shared_ptr<Listing> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                        std::string path, bool list, std::uint8_t fields = 0);
-  Listing(std::shared_ptr<RequestContext> session, std::uint32_t id, std::string path, bool list,
+  static std::shared_ptr<Listing> start(RequestContext& context, std::uint32_t id, std::string path,
+                                        bool list, std::uint8_t fields = 0);
+  Listing(RequestContext& context, std::uint32_t id, std::string path, bool list,
           std::uint8_t fields);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
  private:
   void run();
-  std::shared_ptr<RequestContext> session_;
+  ContextRef context_;
   std::uint32_t id_;
   std::string path_;
   bool list_;

@@ -17,14 +17,13 @@ NamePolicy name_policy(const Access& access) {
 
 }  // namespace
 
-TreeRequest::TreeRequest(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                         std::string path)
-    : session_(std::move(session)), id_(id), path_(std::move(path)) {}
+TreeRequest::TreeRequest(RequestContext& context, std::uint32_t id, std::string path)
+    : context_(context), id_(id), path_(std::move(path)) {}
 
-std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<RequestContext> session,
-                                                std::uint32_t id, MkdirMsg msg) {
-  auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
-  const NamePolicy names = name_policy(request->session_->access());
+std::shared_ptr<TreeRequest> TreeRequest::mkdir(RequestContext& context, std::uint32_t id,
+                                                MkdirMsg msg) {
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path);
+  const NamePolicy names = name_policy(request->context_->access());
   if (auto why = path_violation(msg.path, true)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if ((msg.mkdir_flags & ~kMkdirSetMtime) != 0) {
@@ -32,7 +31,7 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<RequestContext> 
   } else if (!names.create && !names.overwrite) {
     request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create directories");
   } else {
-    const int root = request->session_->root_fd();
+    const int root = request->context_->root_fd();
     const bool set_mtime = (msg.mkdir_flags & kMkdirSetMtime) != 0;
     request->run([root, msg, set_mtime, names] {
       return make_directory(root, split_path(msg.path), msg.mode,
@@ -42,10 +41,10 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(std::shared_ptr<RequestContext> 
   return request;
 }
 
-std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<RequestContext> session,
-                                                  std::uint32_t id, SymlinkMsg msg) {
-  auto request = std::make_shared<TreeRequest>(std::move(session), id, msg.path);
-  const NamePolicy names = name_policy(request->session_->access());
+std::shared_ptr<TreeRequest> TreeRequest::symlink(RequestContext& context, std::uint32_t id,
+                                                  SymlinkMsg msg) {
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path);
+  const NamePolicy names = name_policy(request->context_->access());
   if (auto why = path_violation(msg.path, false)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if (auto bad_target = symlink_target_violation(msg.path, msg.target)) {
@@ -53,7 +52,7 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<RequestContext
   } else if (!names.create && !names.overwrite) {
     request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create links");
   } else {
-    const int root = request->session_->root_fd();
+    const int root = request->context_->root_fd();
     request->run([root, msg, names] {
       return make_symlink(root, split_path(msg.path), msg.target, msg.mtime_ns, names);
     });
@@ -63,13 +62,12 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(std::shared_ptr<RequestContext
 
 void TreeRequest::refuse_later(ErrorCode code, std::string message) {
   // Replies are never sent from inside the request's own handler.
-  session_->services().batcher().submit(
-      [] {}, [self = shared_from_this(), code, message] { self->finish(code, message); });
+  context_->defer([self = shared_from_this(), code, message] { self->finish(code, message); });
 }
 
 void TreeRequest::run(std::function<int()> change) {
   auto err = std::make_shared<int>(0);
-  session_->services().batcher().submit(
+  context_->services().batcher().submit(
       [change, err] { *err = change(); },
       [self = shared_from_this(), err] {
         if (*err == 0) return self->finish(ErrorCode{}, "");
@@ -92,11 +90,11 @@ void TreeRequest::finish(ErrorCode code, const std::string& message) {
   if (code == ErrorCode{}) {
     Bytes out;
     encode_ok(out, id_);
-    session_->send_frame(std::move(out));
+    context_->send_frame(std::move(out));
   } else {
-    session_->send_error(id_, code, path_, message);
+    context_->send_error(id_, code, path_, message);
   }
-  session_->finish_request(id_, false);
+  context_->finish_request(id_, false);
 }
 
 void TreeRequest::abort(ErrorCode code, bool notify) {

@@ -12,11 +12,11 @@ namespace ft::server {
 
 class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequest> {
  public:
-  static std::shared_ptr<TreeRequest> mkdir(std::shared_ptr<RequestContext> session,
-                                            std::uint32_t id, MkdirMsg msg);
-  static std::shared_ptr<TreeRequest> symlink(std::shared_ptr<RequestContext> session,
-                                              std::uint32_t id, SymlinkMsg msg);
-  TreeRequest(std::shared_ptr<RequestContext> session, std::uint32_t id, std::string path);
+  static std::shared_ptr<TreeRequest> mkdir(RequestContext& context, std::uint32_t id,
+                                            MkdirMsg msg);
+  static std::shared_ptr<TreeRequest> symlink(RequestContext& context, std::uint32_t id,
+                                              SymlinkMsg msg);
+  TreeRequest(RequestContext& context, std::uint32_t id, std::string path);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
@@ -25,7 +25,7 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
   void run(std::function<int()> change);
   void finish(ErrorCode code, const std::string& message);
 
-  std::shared_ptr<RequestContext> session_;
+  ContextRef context_;
   std::uint32_t id_;
   std::string path_;
   bool finished_ = false;

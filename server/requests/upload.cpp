@@ -15,47 +15,6 @@
 namespace ft::server {
 namespace {
 
-constexpr const char* kReserveMessage =
-    "upload refused: would leave less than the server's free-space reserve";
-
-// The checks of a PUT that need the disk, made on the thread pool before
-// anything is created: whether the identity may write the final name (in
-// `parent`, -1 when that directory does not exist yet), and whether
-// `needed` more bytes leave the free-space reserve. Checked against the
-// identity's root, so a 2^63-byte declaration costs one fstatvfs.
-using Refusal = Upload::Refusal;
-
-std::optional<Refusal> refuse_name(int parent, const std::string& name, NamePolicy names) {
-  const int verdict = check_name_policy(parent, name, names);
-  if (verdict == kForbiddenByRights) {
-    return Refusal{ErrorCode::FORBIDDEN, "this identity may not create new files"};
-  }
-  if (verdict == EEXIST) {
-    return Refusal{ErrorCode::EXISTS, "the file exists and this identity may not overwrite it"};
-  }
-  if (verdict != 0) return Refusal{error_from_errno(verdict), std::strerror(verdict)};
-  return std::nullopt;
-}
-
-std::optional<Refusal> refuse_space(int available_err, std::uint64_t available,
-                                    std::uint64_t needed, std::uint64_t reserve) {
-  if (available_err != 0) {
-    return Refusal{error_from_errno(available_err), std::strerror(available_err)};
-  }
-  if (needed > available || available - needed < reserve) {
-    return Refusal{ErrorCode::NO_SPACE, kReserveMessage};
-  }
-  return std::nullopt;
-}
-
-std::optional<Refusal> refuse_put(int root, int parent, const std::string& name, NamePolicy names,
-                                  std::uint64_t needed, std::uint64_t reserve) {
-  if (auto refusal = refuse_name(parent, name, names)) return refusal;
-  std::uint64_t available = 0;
-  const int err = available_bytes(root, available);
-  return refuse_space(err, available, needed, reserve);
-}
-
 std::string parent_of(const std::vector<std::string>& components) {
   std::string out;
   for (std::size_t i = 0; i + 1 < components.size(); ++i) out += components[i] + "/";
@@ -64,21 +23,20 @@ std::string parent_of(const std::vector<std::string>& components) {
 
 }  // namespace
 
-std::shared_ptr<Upload> Upload::start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                      PutMsg put) {
-  auto upload = std::make_shared<Upload>(std::move(session), id, std::move(put));
+std::shared_ptr<Upload> Upload::start(RequestContext& context, std::uint32_t id, PutMsg put) {
+  auto upload = std::make_shared<Upload>(context, id, std::move(put));
   upload->open();
   return upload;
 }
 
-Upload::Upload(std::shared_ptr<RequestContext> session, std::uint32_t id, PutMsg put)
-    : session_(std::move(session)),
+Upload::Upload(RequestContext& context, std::uint32_t id, PutMsg put)
+    : context_(context),
       id_(id),
       put_(std::move(put)),
       resumable_((put_.put_flags & kPutResumable) != 0),
       eager_((put_.put_flags & kPutEager) != 0),
       started_(std::chrono::steady_clock::now()) {
-  const Access& access = session_->access();
+  const Access& access = context_->access();
   names_.create = access.allows(kRightCreate);
   names_.overwrite = access.allows(kRightOverwrite);
 }
@@ -92,15 +50,18 @@ Upload::~Upload() {
 void Upload::release_slot() {
   if (!slot_held_) return;
   slot_held_ = false;
-  session_->services().release_upload_slot(session_->access().identity);
+  context_->services().release_upload_slot(context_->access().identity);
+}
+
+UploadPlan Upload::plan() const {
+  return UploadPlan{context_->root_fd(), components_, names_, put_.size,
+                    context_->services().options().free_space_reserve};
 }
 
 void Upload::refuse_later(ErrorCode code, std::string message) {
-  refusing_ = true;  // an eager client's DATA and END are dropped meanwhile
+  state_ = State::kRefusing;  // an eager client's DATA and END are dropped meanwhile
   // Replies are never sent from inside the request's own handler.
-  queue_job(
-      session_->loop(), [] {},
-      [self = shared_from_this(), code, message] { self->fail(code, message); });
+  context_->defer([self = shared_from_this(), code, message] { self->fail(code, message); });
 }
 
 void Upload::open() {
@@ -111,22 +72,22 @@ void Upload::open() {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");
   }
-  if ((put_.put_flags & ~(kPutResumable | kPutEager)) != 0 || (resumable_ && !session_->resume()) ||
-      (eager_ && (!session_->eager() || resumable_))) {
+  if ((put_.put_flags & ~(kPutResumable | kPutEager)) != 0 || (resumable_ && !context_->resume()) ||
+      (eager_ && (!context_->eager() || resumable_))) {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
   if (!names_.create && !names_.overwrite) {
     return refuse_later(ErrorCode::FORBIDDEN, "this identity may not upload files");
   }
-  const ServerOptions& options = session_->services().options();
+  const ServerOptions& options = context_->services().options();
   if (options.max_file_size != 0 && put_.size > options.max_file_size) {
     return refuse_later(ErrorCode::FILE_TOO_LARGE,
                         "file of " + std::to_string(put_.size) +
                             " bytes is larger than the server's limit of " +
                             std::to_string(options.max_file_size) + " bytes");
   }
-  if (!session_->services().acquire_upload_slot(session_->access().identity)) {
+  if (!context_->services().acquire_upload_slot(context_->access().identity)) {
     return refuse_later(ErrorCode::TOO_MANY_UPLOADS,
                         "more than " + std::to_string(options.max_uploads_per_identity) +
                             " uploads open for this identity");
@@ -140,64 +101,27 @@ void Upload::open() {
   // anything is created. A plain upload then creates its temporary file in
   // the same job; a resumable one first claims its partial file, whose key
   // names the identity's root (open_partial_file).
-  struct Outcome {
-    std::optional<Refusal> refusal;
-    std::string root_id;
-  };
   auto disk = std::make_shared<DiskState>();
-  auto outcome = std::make_shared<Outcome>();
-  const int root = session_->root_fd();
-  const std::vector<std::string> components = components_;
-  const std::string partial = resumable_ ? partial_file_name(put_) : "";
-  const std::uint64_t size = put_.size;
-  const std::uint64_t reserve = options.free_space_reserve;
-  const NamePolicy names = names_;
+  auto root_id = std::make_shared<std::string>();
   job_running_ = true;
-  session_->services().batcher().submit(
-      [disk, outcome, root, components, partial, size, reserve, names] {
-        auto refuse = [&](int err) {
-          outcome->refusal = Refusal{error_from_errno(err), std::strerror(err)};
-        };
-        Fd parent;
-        int err = open_existing_parent(root, components, parent);
-        if (err != 0 && err != ENOENT) return refuse(err);
-        const bool missing = err == ENOENT;
-        // Partial data already held needs no more space.
-        std::uint64_t held = 0;
-        struct stat st;
-        if (!missing && !partial.empty() &&
-            ::fstatat(parent.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-            S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= size) {
-          held = static_cast<std::uint64_t>(st.st_size);
-        }
-        outcome->refusal = refuse_put(root, missing ? -1 : parent.get(), components.back(), names,
-                                      size - held, reserve);
-        if (outcome->refusal) return;
-        if (!partial.empty()) {
-          disk->dir = std::move(parent);  // still closed when missing
-          if ((err = directory_identity(root, outcome->root_id)) != 0) refuse(err);
-          return;
-        }
-        if (missing && (err = open_parent_creating(root, components, parent)) != 0) {
-          return refuse(err);
-        }
-        disk->dir = std::move(parent);
-        if ((err = create_temp_file(disk->dir.get(), disk->temp_name, disk->file)) != 0) {
-          refuse(err);
-        }
+  context_->services().batcher().submit(
+      [disk, root_id, plan = plan(), partial = resumable_ ? partial_file_name(put_) : ""] {
+        open_upload(plan, partial, *disk, *root_id);
       },
-      [self = shared_from_this(), disk, outcome] {
+      [self = shared_from_this(), disk, root_id] {
         self->job_running_ = false;
         self->disk_ = disk;
-        if (self->aborted_) return self->cleanup(self->keep_partial_);
-        if (outcome->refusal) return self->fail(outcome->refusal->code, outcome->refusal->message);
+        if (self->ending_ != Ending::kNone) {
+          return self->cleanup(self->ending_ == Ending::kKeepPartial);
+        }
+        if (disk->refusal) return self->fail(disk->refusal->code, disk->refusal->message);
         if (!self->resumable_) return self->opened(0, 0, Hash128{});
         // The key names the identity's root by device and inode: identities
         // with different sub-directories never share a key, and two that
         // share a root share its partial files (docs/server.md "Rights").
         std::string key =
-            outcome->root_id + "/" + parent_of(self->components_) + partial_file_name(self->put_);
-        if (!self->session_->services().claim_partial(key)) {
+            *root_id + "/" + parent_of(self->components_) + partial_file_name(self->put_);
+        if (!self->context_->services().claim_partial(key)) {
           return self->fail(ErrorCode::BUSY, "another upload of this file is in progress");
         }
         self->claim_ = std::move(key);
@@ -213,18 +137,10 @@ void Upload::open_partial_file() {
   };
   auto disk = disk_;
   auto outcome = std::make_shared<Outcome>();
-  const int root = session_->root_fd();
-  const std::vector<std::string> components = components_;
-  const std::string partial = partial_file_name(put_);
-  const std::uint64_t size = put_.size;
   job_running_ = true;
-  session_->services().batcher().submit(
-      [disk, outcome, root, components, partial, size] {
-        int& err = outcome->err;
-        if (!disk->dir && (err = open_parent_creating(root, components, disk->dir)) != 0) return;
-        disk->temp_name = partial;
-        err = open_partial_data(disk->dir.get(), partial, size, disk->file, disk->hash,
-                                outcome->offset);
+  context_->services().batcher().submit(
+      [disk, outcome, plan = plan(), partial = partial_file_name(put_)] {
+        outcome->err = open_partial(plan, partial, *disk, outcome->offset);
         outcome->prefix = disk->hash.digest();
       },
       [self = shared_from_this(), outcome] {
@@ -234,7 +150,7 @@ void Upload::open_partial_file() {
 }
 
 void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
-  if (aborted_) return cleanup(keep_partial_);
+  if (ending_ != Ending::kNone) return cleanup(ending_ == Ending::kKeepPartial);
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
   state_ = State::kReceiving;
   if (eager_) return pump();  // its data is already on the way, maybe queued
@@ -246,14 +162,14 @@ void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
 void Upload::send_put_ready(std::uint64_t offset, const Hash128& prefix_hash) {
   Bytes out;
   PutReadyMsg ready{offset, std::nullopt};
-  if (session_->resume()) ready.prefix_hash = prefix_hash;
+  if (context_->resume()) ready.prefix_hash = prefix_hash;
   encode_put_ready(out, id_, ready);
-  session_->send_frame(std::move(out));
+  context_->send_frame(std::move(out));
 }
 
 bool Upload::on_frame(Frame& frame) {
-  if (state_ == State::kFinished || refusing_) return true;   // refused; late frame
-  const bool early_ok = eager_ && state_ == State::kOpening;  // queued until open
+  if (state_ == State::kFinished || state_ == State::kRefusing) return true;  // late frame
+  const bool early_ok = eager_ && state_ == State::kOpening;                  // queued until open
   if (state_ != State::kReceiving && !early_ok) return false;
   return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
 }
@@ -280,7 +196,7 @@ bool Upload::on_data(Frame& frame) {
     return false;
   }
   if (hash64(data->bytes) != data->chunk_hash) {
-    if (session_->resume() && !eager_ && rewinds_ < limits::kMaxRewinds) {
+    if (context_->resume() && !eager_ && rewinds_ < limits::kMaxRewinds) {
       rewind(data->offset);
     } else {
       fail(ErrorCode::CHECKSUM_MISMATCH,
@@ -291,7 +207,7 @@ bool Upload::on_data(Frame& frame) {
   const std::size_t length = data->bytes.size();
   received_ += length;
   bytes_this_connection_ += length;
-  session_->add_disk_backlog(frame.payload.size());
+  context_->add_disk_backlog(frame.payload.size());
   queue_.push_back(Chunk{std::move(frame.payload), data->offset, restart});
   pump();
   return true;
@@ -326,46 +242,9 @@ void Upload::commit_eager() {
   auto chunks = std::make_shared<std::deque<Chunk>>(std::move(queue_));
   queue_.clear();
   auto item = commit_item(*disk);
-  item->root = session_->root_fd();
-  const std::vector<std::string> components = components_;
-  const NamePolicy names = names_;
-  const std::uint64_t size = put_.size;
-  const std::uint64_t reserve = session_->services().options().free_space_reserve;
-  item->prepare = [disk, chunks, components, names, size, reserve](CommitItem& c, BatchDirs& dirs) {
-    // The same checks as a plain upload's, before anything is created.
-    const int parent = dirs.existing_parent_of(c.root, components);
-    if (parent < 0 && parent != -ENOENT) return -parent;
-    // Small files arrive by the thousand: one fstatvfs per batch, not one
-    // per file.
-    std::uint64_t available = 0;
-    const int space_err = dirs.available_bytes(c.root, available);
-    // With both rights any name will do (a directory in the way fails the
-    // rename, before anything is visible): no fstatat per small file.
-    if (!names.create || !names.overwrite)
-      disk->refusal = refuse_name(parent, components.back(), names);
-    if (!disk->refusal) disk->refusal = refuse_space(space_err, available, size, reserve);
-    if (disk->refusal) return EPERM;
-    dirs.claim_bytes(c.root, size);
-    const int dir = parent >= 0 ? parent : dirs.parent_of(c.root, components);
-    if (dir < 0) return -dir;
-    // Created with its final permission bits when the umask keeps them all:
-    // one fchmod less per small file.
-    const mode_t mode = c.mode & 0777;
-    c.mode_applied = (mode & process_umask()) == 0;
-    if (int err =
-            create_temp_file(dir, disk->temp_name, disk->file, c.mode_applied ? mode : 0600)) {
-      return err;
-    }
-    c.file = disk->file.get();
-    c.dir = dir;
-    c.temp_name = disk->temp_name;
-    for (Chunk& chunk : *chunks) {
-      ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
-      if (int err = write_exact_at(disk->file.get(), bytes.data(), bytes.size(), chunk.offset))
-        return err;
-      disk->hash.update(bytes);
-    }
-    return 0;
+  item->root = context_->root_fd();
+  item->prepare = [disk, chunks, plan = plan()](CommitItem& c, BatchDirs& dirs) {
+    return prepare_eager(plan, *disk, *chunks, c, dirs);
   };
   item->after = [disk](CommitItem& c) {
     // The directory belongs to the batch: a failed upload's temporary file
@@ -375,12 +254,12 @@ void Upload::commit_eager() {
     disk->file.reset();
   };
   job_running_ = true;
-  session_->services().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
+  context_->services().batcher().commit(item, [self = shared_from_this(), disk, chunks, item] {
     self->job_running_ = false;
     std::size_t bytes = 0;
     for (Chunk& chunk : *chunks) {
       bytes += chunk.payload.size();
-      self->session_->recycle(std::move(chunk.payload));
+      self->context_->recycle(std::move(chunk.payload));
     }
     disk->temp_name = item->temp_name;  // cleared if it was renamed into place
     self->state_ = State::kReceiving;   // lets fail() run its course
@@ -394,11 +273,11 @@ void Upload::commit_eager() {
     } else {
       Bytes out;
       encode_ok(out, self->id_);
-      self->session_->send_frame(std::move(out));
+      self->context_->send_frame(std::move(out));
       self->finish("ok");
       self->disk_.reset();
     }
-    self->session_->remove_disk_backlog(bytes);
+    self->context_->remove_disk_backlog(bytes);
   });
 }
 
@@ -415,7 +294,7 @@ void Upload::rewind(std::uint64_t offset) {
 void Upload::pump() {
   // After a lost connection, a resumable upload still writes the verified
   // chunks it holds: they are progress the next attempt need not resend.
-  const bool draining = aborted_ && keep_partial_;
+  const bool draining = ending_ == Ending::kKeepPartial;
   if (job_running_ || (state_ != State::kReceiving && !draining)) return;
   if (queue_.empty()) {
     if (draining) {
@@ -437,35 +316,18 @@ void Upload::pump() {
   for (const Chunk& chunk : *batch) batch_bytes += chunk.payload.size();
   job_running_ = true;
   submit_disk_job(
-      batch_bytes,
-      [batch, disk, err] {
-        for (Chunk& chunk : *batch) {
-          if (chunk.restart) {
-            if (::ftruncate(disk->file.get(), 0) != 0) {
-              *err = errno;
-              return;
-            }
-            disk->hash.reset();
-          }
-          ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
-          if ((*err = write_exact_at(disk->file.get(), bytes.data(), bytes.size(), chunk.offset)) !=
-              0)
-            return;
-          // Only bytes that reached the file count toward the file's hash.
-          disk->hash.update(bytes);
-        }
-      },
+      batch_bytes, [batch, disk, err] { *err = write_chunks(*disk, *batch); },
       [self = shared_from_this(), batch, err] {
         self->job_running_ = false;
         std::size_t bytes = 0;
         for (Chunk& chunk : *batch) {
           bytes += chunk.payload.size();
-          self->session_->recycle(std::move(chunk.payload));
+          self->context_->recycle(std::move(chunk.payload));
         }
         // Settle this upload's state first: releasing the backlog may let
         // the session decode more frames (END among them) right away.
-        if (self->aborted_) {
-          if (self->keep_partial_ && *err == 0) {
+        if (self->ending_ != Ending::kNone) {
+          if (self->ending_ == Ending::kKeepPartial && *err == 0) {
             self->pump();
           } else {
             self->cleanup(false);
@@ -475,7 +337,7 @@ void Upload::pump() {
         } else {
           self->pump();
         }
-        self->session_->remove_disk_backlog(bytes);
+        self->context_->remove_disk_backlog(bytes);
       });
 }
 
@@ -498,7 +360,7 @@ void Upload::commit() {
   item->dir = disk->dir.get();
   item->temp_name = disk->temp_name;
   job_running_ = true;
-  session_->services().batcher().commit(item, [self = shared_from_this(), disk, item] {
+  context_->services().batcher().commit(item, [self = shared_from_this(), disk, item] {
     self->job_running_ = false;
     disk->temp_name = item->temp_name;  // cleared if it was renamed into place
     self->state_ = State::kReceiving;   // lets fail() run its course
@@ -509,10 +371,10 @@ void Upload::commit() {
     if (item->err != 0) return self->fail_commit(item->err);
     Bytes out;
     encode_ok(out, self->id_);
-    self->session_->send_frame(std::move(out));
+    self->context_->send_frame(std::move(out));
     self->finish("ok");
     // Descriptors are closed off the loop too.
-    self->session_->services().batcher().submit(
+    self->context_->services().batcher().submit(
         [disk] {
           disk->file.reset();
           disk->dir.reset();
@@ -537,9 +399,9 @@ void Upload::submit_disk_job(std::size_t bytes, std::function<void()> work,
   // Small writes ride in the shared batch; large ones get a pool thread of
   // their own so that big uploads of several clients write in parallel.
   if (bytes <= kBatchedWriteLimit) {
-    session_->services().batcher().submit(std::move(work), std::move(done));
+    context_->services().batcher().submit(std::move(work), std::move(done));
   } else {
-    queue_job(session_->loop(), std::move(work), std::move(done));
+    queue_job(context_->loop(), std::move(work), std::move(done));
   }
 }
 
@@ -548,13 +410,14 @@ void Upload::fail(ErrorCode code, const std::string& message) {
   auto keep = shared_from_this();  // finish_request drops the session's reference
   // Until the client has seen the ERROR it may keep sending DATA and END.
   const bool discard_rest =
-      !end_received_ && (state_ == State::kReceiving || (eager_ && state_ == State::kOpening));
-  session_->finish_request(id_, discard_rest);
+      !end_received_ && (state_ == State::kReceiving ||
+                         (eager_ && (state_ == State::kOpening || state_ == State::kRefusing)));
+  context_->finish_request(id_, discard_rest);
   state_ = State::kFinished;
-  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
+  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
                          offered_);
   drop_queue();
-  aborted_ = true;
+  ending_ = Ending::kDiscard;
   // The ERROR goes out once the temporary file is gone, so a client that
   // sees it can rely on nothing of this upload being left on the server.
   pending_error_ = ErrorMsg{static_cast<std::uint16_t>(code), put_.path, message};
@@ -565,7 +428,7 @@ void Upload::drop_queue() {
   std::size_t queued = 0;
   for (const Chunk& chunk : queue_) queued += chunk.payload.size();
   queue_.clear();
-  session_->remove_disk_backlog(queued);
+  context_->remove_disk_backlog(queued);
 }
 
 void Upload::abort(ErrorCode code, bool notify) {
@@ -576,13 +439,12 @@ void Upload::abort(ErrorCode code, bool notify) {
   if (notify) return fail(code, std::string(default_message(code)));
   // The connection is gone: a resumable upload keeps its partial data.
   state_ = State::kFinished;
-  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
+  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
                          offered_);
-  aborted_ = true;
-  keep_partial_ = resumable_;
-  if (!keep_partial_) drop_queue();
+  ending_ = resumable_ ? Ending::kKeepPartial : Ending::kDiscard;
+  if (ending_ == Ending::kDiscard) drop_queue();
   if (job_running_) return;  // its completion carries on
-  if (keep_partial_) {
+  if (ending_ == Ending::kKeepPartial) {
     pump();
   } else {
     cleanup(false);
@@ -593,9 +455,9 @@ void Upload::finish(const std::string& result) {
   auto keep = shared_from_this();
   state_ = State::kFinished;
   release_slot();
-  session_->finish_request(id_, false);
-  session_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
-  if (!claim_.empty()) session_->services().release_partial(claim_);
+  context_->finish_request(id_, false);
+  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
+  if (!claim_.empty()) context_->services().release_partial(claim_);
   claim_.clear();
 }
 
@@ -608,20 +470,14 @@ void Upload::cleanup(bool keep_partial) {
   pending_error_.reset();
   std::string claim = std::move(claim_);
   claim_.clear();
-  session_->services().batcher().submit(
-      [disk, keep_partial] {
-        if (!disk) return;
-        disk->file.reset();
-        if (!keep_partial && !disk->temp_name.empty() && disk->dir) {
-          ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0);
-        }
-      },
-      [session = session_, id = id_, error, claim] {
+  context_->services().batcher().submit(
+      [disk, keep_partial] { discard_upload(disk.get(), keep_partial); },
+      [context = context_, id = id_, error, claim] {
         // Released only now, so a new upload of the same source cannot open
         // the partial file while this one still has it.
-        if (!claim.empty()) session->services().release_partial(claim);
+        if (!claim.empty()) context->services().release_partial(claim);
         if (error) {
-          session->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
+          context->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
         }
       });
 }

@@ -15,7 +15,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
-#include "server/storage/root_fs.hpp"
+#include "server/requests/upload_disk.hpp"
 
 namespace ft::server {
 
@@ -23,9 +23,8 @@ struct CommitItem;
 
 class Upload : public Request, public std::enable_shared_from_this<Upload> {
  public:
-  static std::shared_ptr<Upload> start(std::shared_ptr<RequestContext> session, std::uint32_t id,
-                                       PutMsg put);
-  Upload(std::shared_ptr<RequestContext> session, std::uint32_t id, PutMsg put);
+  static std::shared_ptr<Upload> start(RequestContext& context, std::uint32_t id, PutMsg put);
+  Upload(RequestContext& context, std::uint32_t id, PutMsg put);
   ~Upload() override;
   Upload(const Upload&) = delete;
   Upload& operator=(const Upload&) = delete;
@@ -33,28 +32,22 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return job_running_; }
 
-  /// Why the server will not take an upload (rights, space, a failed
-  /// lookup), decided on the thread pool before anything is created.
-  struct Refusal {
-    ErrorCode code;
-    std::string message;
-  };
-
  private:
-  enum class State { kOpening, kReceiving, kCommitting, kFinished };
-  struct Chunk {
-    Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes
-    std::uint64_t offset;
-    bool restart;  // drop the partial data first (client chose offset 0)
+  /// The life of an upload:
+  ///   kOpening -> kReceiving -> kCommitting -> kFinished   (OK sent)
+  ///   kOpening -> kRefusing -> kFinished                   (refused before opening)
+  ///   any but kCommitting/kFinished -> kFinished           (failed, cancelled, cut)
+  /// An eager upload stays in kOpening while its DATA and END queue, then
+  /// commits. Once kFinished, `ending_` says what happens to its file.
+  enum class State { kOpening, kRefusing, kReceiving, kCommitting, kFinished };
+  /// What a finished upload does with its data once the job in flight ends.
+  enum class Ending {
+    kNone,         // not finished, or committed
+    kDiscard,      // failed or cancelled: close and remove the temporary file
+    kKeepPartial,  // the connection was lost: write what was verified, keep it
   };
-  /// What the worker thread owns while a job runs.
-  struct DiskState {
-    Fd dir;
-    Fd file;
-    std::string temp_name;  // cleared once renamed into place
-    StreamHash128 hash;     // of the bytes written, in order
-    std::optional<Refusal> refusal;
-  };
+  using Chunk = UploadChunk;
+  using DiskState = UploadDisk;
 
   void refuse_later(ErrorCode code, std::string message);
   void open();
@@ -62,6 +55,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void opened(int err, std::uint64_t offset, const Hash128& prefix_hash);
   void fail_commit(int err);
   void release_slot();
+  UploadPlan plan() const;
   bool on_data(Frame& frame);
   bool on_end(Frame& frame);
   void rewind(std::uint64_t offset);
@@ -79,7 +73,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
 
   static constexpr std::size_t kBatchedWriteLimit = 256 * 1024;
 
-  std::shared_ptr<RequestContext> session_;
+  ContextRef context_;
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;
@@ -92,9 +86,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;
   bool job_running_ = false;
-  bool aborted_ = false;
-  bool refusing_ = false;      // a refusal is on its way
-  bool keep_partial_ = false;  // aborted by a lost connection: keep the data
+  Ending ending_ = Ending::kNone;
   bool end_received_ = false;
   EndMsg end_;
   std::uint64_t offered_ = 0;   // offset offered in the first PUT_READY

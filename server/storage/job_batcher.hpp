@@ -75,8 +75,6 @@ struct CommitItem {
 class JobBatcher {
  public:
   explicit JobBatcher(uv_loop_t* loop) : loop_(loop) {}
-  /// Kept for the server's current call; commit items carry their own root.
-  JobBatcher(uv_loop_t* loop, int /*served_root*/) : loop_(loop) {}
   JobBatcher(const JobBatcher&) = delete;
   JobBatcher& operator=(const JobBatcher&) = delete;
 

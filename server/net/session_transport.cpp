@@ -1,0 +1,349 @@
+// Session's transport: accepting, reading, writing (through TLS when the
+// server has keys: session_tls.cpp), the handshake deadline and idle
+// timeout, and closing.
+#include <cstdio>
+#include <cstring>
+
+#include "common/rules/path_rules.hpp"
+#include "server/net/notice.hpp"
+#include "server/net/server.hpp"
+#include "server/net/session.hpp"
+
+namespace ft::server {
+
+int Session::accept_from(uv_stream_t* listener) {
+  int rc = tcp_.init(server_.loop(), uv_tcp_init);
+  if (rc == 0) rc = flush_check_.init(server_.loop(), uv_check_init);
+  if (rc == 0) rc = timer_.init(server_.loop(), uv_timer_init);
+  if (rc == 0) {
+    tcp_.set_data(this);
+    flush_check_.set_data(this);
+    timer_.set_data(this);
+    rc = uv_accept(listener, tcp_.stream());
+  }
+  if (rc != 0) {
+    close_handles();
+    return rc;
+  }
+  uv_tcp_nodelay(tcp_.get(), 1);
+  uv_tcp_keepalive(tcp_.get(), 1, 60);
+  struct sockaddr_storage address {};
+  int length = sizeof address;
+  if (uv_tcp_getpeername(tcp_.get(), reinterpret_cast<struct sockaddr*>(&address), &length) == 0) {
+    peer_ = format_address(reinterpret_cast<struct sockaddr*>(&address));
+    peer_host_ = format_host(reinterpret_cast<struct sockaddr*>(&address));
+  } else {
+    peer_.assign(1, '?');  // not = "?": GCC 12 -Wrestrict false positive
+    peer_host_.assign(1, '?');
+  }
+  note_activity();
+  if (!server_.admit_unauthenticated(peer_host_)) {
+    std::string why = "too many unauthenticated connections from ";
+    why += peer_host_;
+    why += " (--max-unauthenticated-per-address ";
+    why += std::to_string(server_.options().max_unauthenticated_per_address);
+    why += ')';
+    refuse(ErrorCode::SERVER_FULL, why);
+    return 0;
+  }
+  counted_unauthenticated_ = true;
+  const auto deadline = server_.options().handshake_timeout.count();
+  if (deadline > 0) {
+    uv_timer_start(timer_.get(), on_timer, static_cast<std::uint64_t>(deadline), 0);
+  }
+  update_reading();
+  return 0;
+}
+
+void Session::note_activity() {
+  last_activity_ = uv_now(server_.loop());
+}
+
+void Session::release_unauthenticated() {
+  if (!counted_unauthenticated_) return;
+  counted_unauthenticated_ = false;
+  server_.release_unauthenticated(peer_host_);
+}
+
+// ---------------------------------------------------------------- reading
+
+void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
+  auto* self = static_cast<Session*>(handle->data);
+  *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS for on_read, should we fail
+  try {
+    if (self->server_.options().tls) {
+      // Ciphertext lands in the session's buffer, then goes through the
+      // engine. Before the handshake ends, no more than the pre-auth budget
+      // is ever read.
+      std::size_t want = kCipherReadSize;
+      if (!self->tls_ || !self->tls_->open()) {
+        const std::size_t budget = self->server_.options().max_preauth_bytes;
+        want = self->preauth_read_ < budget
+                   ? std::min(kHandshakeReadSize, budget - self->preauth_read_)
+                   : 0;
+      }
+      if (self->cipher_in_.size() < want) self->cipher_in_.resize(want);
+      *buf = uv_buf_init(reinterpret_cast<char*>(self->cipher_in_.data()),
+                         static_cast<unsigned>(want));
+      return;
+    }
+    if (!self->decoder_) {
+      self->decoder_ =
+          std::make_unique<FrameDecoder>(FrameDecoder::Options{.sender = Sender::kClient});
+    }
+    // Receive straight into the decoder: for a large DATA payload that is
+    // the buffer that will be hashed and written to disk.
+    std::span<std::uint8_t> area = self->decoder_->write_area();
+    *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
+  } catch (...) {
+    // Out of memory: on_read gets UV_ENOBUFS and closes the session.
+  }
+}
+
+void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
+  // A session closed in here is freed on a later turn, never under us.
+  auto* self = static_cast<Session*>(stream->data);
+  try {
+    self->handle_read(nread);
+  } catch (const std::exception& e) {
+    self->close(ErrorCode::INTERNAL, e.what(), true);
+  } catch (...) {
+    self->close(ErrorCode::INTERNAL, "internal error", true);
+  }
+}
+
+void Session::handle_read(ssize_t nread) {
+  if (nread == 0 || closing()) return;  // 0 is EAGAIN, not end of stream
+  if (nread == UV_ENOBUFS) {
+    std::fprintf(stderr, "ftserve: peer=%s: no buffer for the connection (pre-auth limit)\n",
+                 peer_.c_str());
+    close(ErrorCode::PROTOCOL, "too many bytes before the handshake ended", false);
+    return;
+  }
+  if (nread < 0) {
+    // A stream cut mid-frame is a lost connection, not a misbehaving
+    // client: the log says so and resumable uploads keep their data.
+    if (decoder_) (void)decoder_->finish();
+    close(ErrorCode::CONNECTION_LOST,
+          nread == UV_EOF ? "client closed the connection" : uv_strerror(static_cast<int>(nread)),
+          false);
+    return;
+  }
+  note_activity();
+  if (server_.options().tls) {
+    handle_ciphertext(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(nread)));
+    return;
+  }
+  decoder_->commit(static_cast<std::size_t>(nread));
+  process_input();
+}
+
+// ---------------------------------------------------------------- writing
+
+void Session::send_frame(Bytes frame) {
+  if (closing()) return;
+  // Replies made during one turn of the loop leave in one write: with many
+  // small files in flight, a write per PUT_READY and per OK was a quarter
+  // of the server's time.
+  send_backlog_ += frame.size();
+  if (outbox_.empty()) {
+    outbox_ = std::move(frame);
+  } else {
+    outbox_.insert(outbox_.end(), frame.begin(), frame.end());
+  }
+  if (!flush_armed_) {
+    uv_check_start(flush_check_.get(), on_flush_check);
+    flush_armed_ = true;
+  }
+  if (send_backlog_ > kReplyHighWater) update_reading();
+}
+
+void Session::on_flush_check(uv_check_t* check) noexcept {
+  auto* self = static_cast<Session*>(check->data);
+  uv_check_stop(check);
+  self->flush_armed_ = false;
+  try {
+    self->flush_outbox();
+  } catch (...) {
+    self->close(ErrorCode::INTERNAL, "out of memory", false);
+  }
+}
+
+void Session::flush_outbox() {
+  if (outbox_.empty() || closing()) return;
+  auto request = std::make_unique<WriteRequest>();
+  request->head = std::move(outbox_);
+  outbox_.clear();
+  std::size_t size = request->size();  // already counted in send_backlog_
+  // Write callbacks run before the TCP handle's close callback, and the
+  // session outlives that: `this` is safe in them.
+  request->on_written = [this, size](int status) {
+    if (status == 0) note_activity();
+    bool was_high = send_backlog_ > kSendLowWater;
+    send_backlog_ -= size;
+    if (was_high && send_backlog_ <= kSendLowWater) on_send_drained();
+  };
+  if (transmit(std::move(request)) != 0) send_backlog_ -= size;
+}
+
+void Session::remove_read_ahead(std::size_t bytes) {
+  read_ahead_ -= bytes;
+  // A read that failed never reaches the queue, whose drain would wake the
+  // downloads waiting on it.
+  if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) on_send_drained();
+}
+
+void Session::on_send_drained() {
+  if (closing()) return;
+  // Only the requests that stopped for the queue: with a thousand requests
+  // in flight, waking (and copying) them all per written chunk was work on
+  // the loop for nothing.
+  std::vector<std::weak_ptr<Request>> waiters;
+  waiters.swap(writable_waiters_);
+  for (auto& weak : waiters) {
+    if (auto request = weak.lock()) request->on_writable();
+  }
+  update_reading();
+}
+
+void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
+                        std::shared_ptr<Bytes> body, std::size_t length) {
+  if (closing()) return;
+  flush_outbox();  // replies queued before this DATA go first
+  auto request = std::make_unique<WriteRequest>();
+  request->head.resize(kDataHeadSize);
+  encode_data_head(request->head.data(), id, offset, chunk_hash,
+                   static_cast<std::uint32_t>(length));
+  request->body = std::move(body);
+  request->body_length = length;
+  std::size_t size = request->size();  // plaintext: what the backlog counts
+  send_backlog_ += size;
+  request->on_written = [this, size](int status) {
+    if (status == 0) note_activity();
+    send_backlog_ -= size;
+    if (send_backlog_ <= kSendLowWater) on_send_drained();
+  };
+  if (transmit(std::move(request)) != 0) send_backlog_ -= size;
+}
+
+// ---------------------------------------------------------------- deadlines
+
+void Session::on_timer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Session*>(timer->data);
+  try {
+    self->check_deadline();
+  } catch (...) {
+    self->close(ErrorCode::INTERNAL, "internal error", false);
+  }
+}
+
+void Session::hello_received() {
+  enter(Phase::kServing);
+  release_unauthenticated();
+  note_activity();
+  const auto idle = server_.options().idle_timeout.count();
+  if (idle > 0) {
+    uv_timer_start(timer_.get(), on_timer, static_cast<std::uint64_t>(idle), 0);
+  } else {
+    uv_timer_stop(timer_.get());
+  }
+}
+
+void Session::check_deadline() {
+  if (closing()) return;
+  const std::uint64_t now = uv_now(server_.loop());
+  if (phase_ != Phase::kServing) {
+    std::fprintf(stderr, "ftserve: peer=%s: handshake not completed within %lld ms\n",
+                 peer_.c_str(),
+                 static_cast<long long>(server_.options().handshake_timeout.count()));
+    close(ErrorCode::TIMEOUT, "handshake not completed in time", true);
+    return;
+  }
+  const auto idle = static_cast<std::uint64_t>(server_.options().idle_timeout.count());
+  if (idle == 0) return;
+  // Progress the write callbacks cannot show: a slow reader taking a large
+  // write bit by bit, and disk work the connection waits for.
+  if (tcp_.get()->write_queue_size != last_write_queue_) {
+    last_write_queue_ = tcp_.get()->write_queue_size;
+    last_activity_ = now;
+  }
+  bool on_disk = disk_backlog_ > 0;
+  for (const auto& [id, request] : requests_) on_disk = on_disk || request->waiting_on_disk();
+  if (on_disk) last_activity_ = now;
+  const std::uint64_t due = last_activity_ + idle;
+  if (now >= due) {
+    std::fprintf(stderr, "ftserve: peer=%s: no progress for %llu ms, closing\n", peer_.c_str(),
+                 static_cast<unsigned long long>(now - last_activity_));
+    std::string why = "no progress for ";
+    why += std::to_string(idle);
+    why += " ms";
+    close(ErrorCode::TIMEOUT, why, true);
+    return;
+  }
+  uv_timer_start(timer_.get(), on_timer, due - now, 0);
+}
+
+// ---------------------------------------------------------------- closing
+
+void Session::refuse(ErrorCode code, const std::string& message) {
+  write_last_words(tcp_.stream(), plaintext_notice(code, message));
+  close(code, message, false);
+}
+
+void Session::close(ErrorCode code, const std::string& message, bool notify) {
+  if (closing()) return;
+  // Replies still in the outbox, then the reason: best effort and without
+  // queueing, since the connection is going away. A TLS server speaks in
+  // plaintext only in notices, so before the handshake it says nothing.
+  Bytes plain = std::move(outbox_);
+  outbox_.clear();
+  const bool tls_mode = server_.options().tls != nullptr;
+  if (notify && (!tls_mode || (tls_ && tls_->open()))) {
+    if (phase_ != Phase::kServing) encode_hello(plain, Hello{});
+    encode_error(plain, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
+  }
+  Bytes wire;
+  if (tls_) {
+    if (tls_->open()) {
+      if (!plain.empty()) tls_->write(plain);
+      tls_->close();
+    }
+    tls_->take_pending(wire);
+  } else if (!tls_mode) {
+    wire = std::move(plain);
+  }
+  write_last_words(tcp_.stream(), wire);
+  enter(Phase::kClosing);
+  release_unauthenticated();
+  auto requests = std::move(requests_);
+  requests_.clear();
+  for (auto& [id, request] : requests) request->abort(code, false);
+  // Waiting listings hold their request, whose ContextRef keeps this
+  // session's memory: drop them, or it is never freed.
+  listings_waiting_.clear();
+  if (reading_) uv_read_stop(tcp_.stream());
+  reading_ = false;
+  close_handles();
+}
+
+void Session::close_handles() {
+  if (phase_ != Phase::kClosing) enter(Phase::kClosing);
+  flush_check_.close();
+  timer_.close();
+  // The TCP handle's close callback comes after its last write callback:
+  // from then on nothing of libuv's refers to this session.
+  tcp_.close(on_tcp_closed, this);
+}
+
+void Session::on_tcp_closed(void* session) noexcept {
+  auto* self = static_cast<Session*>(session);
+  self->handles_closed_ = true;
+  self->server_.connection_closed(self);
+  if (self->freeable()) self->server_.retire(self);
+}
+
+void Session::references_dropped() {
+  if (freeable()) server_.retire(this);
+}
+
+}  // namespace ft::server

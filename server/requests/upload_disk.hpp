@@ -1,0 +1,93 @@
+#pragma once
+// An upload's worker-thread steps (the loop side is upload.cpp): the checks
+// that need the disk, opening the temporary or partial file, writing
+// verified chunks in order, an eager upload's whole life inside a group
+// commit, and removing what a failed upload created. Each runs inside a
+// thread-pool job, one job at a time per upload; none touches the loop.
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/base/bytes.hpp"
+#include "common/crypto/checksum.hpp"
+#include "common/rules/errors.hpp"
+#include "server/storage/root_fs.hpp"
+
+namespace ft::server {
+
+class BatchDirs;
+struct CommitItem;
+
+/// Why the server will not take an upload (rights, space, a failed
+/// lookup), decided on the thread pool before anything is created.
+struct Refusal {
+  ErrorCode code;
+  std::string message;
+};
+
+/// A verified DATA payload waiting to be written.
+struct UploadChunk {
+  Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes
+  std::uint64_t offset;
+  bool restart;  // drop the partial data first (the client chose offset 0)
+};
+
+/// What the worker owns while a job runs.
+struct UploadDisk {
+  Fd dir;
+  Fd file;
+  std::string temp_name;  // cleared once renamed into place
+  StreamHash128 hash;     // of the bytes written, in order
+  std::optional<Refusal> refusal;
+};
+
+/// What an upload asks of the disk: where, under which rights, how much.
+struct UploadPlan {
+  int root = -1;                        // the identity's root
+  std::vector<std::string> components;  // the path below it
+  NamePolicy names;                     // what may be done to the final name
+  std::uint64_t size = 0;
+  std::uint64_t reserve = 0;  // free space the server keeps
+};
+
+/// The checks every upload passes before anything is created: may the
+/// identity write the final name in `parent` (-1: that directory does not
+/// exist yet), and do `needed` more bytes leave the reserve (`space_err`
+/// and `available` from one fstatvfs of the root). `check_name` false
+/// skips the lookup of the name (both rights: any name will do, and a
+/// directory in the way fails the rename before anything is visible).
+std::optional<Refusal> refuse_upload(int parent, const std::string& name, NamePolicy names,
+                                     bool check_name, int space_err, std::uint64_t available,
+                                     std::uint64_t needed, std::uint64_t reserve);
+
+/// A plain or resumable upload's first job: the checks, then for a plain
+/// upload its temporary file (creating missing parents); a resumable one
+/// (`partial` = its partial file's name) only gets its parent, if it
+/// exists, and the identity of the root its key will name. The refusal,
+/// if any, is in disk.refusal.
+void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk& disk,
+                 std::string& root_id);
+
+/// A resumable upload's second job, once it holds the partial file's key:
+/// opens (or creates) the partial file and hashes what it already holds.
+/// Returns 0 or an errno value; `offset` is where the data resumes.
+int open_partial(const UploadPlan& plan, const std::string& partial, UploadDisk& disk,
+                 std::uint64_t& offset);
+
+/// Writes `chunks` in order and adds them to the file's hash; a chunk
+/// marked `restart` truncates the partial data first. 0 or an errno value.
+int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks);
+
+/// An eager upload inside its group commit (CommitItem::prepare): the same
+/// checks as open_upload, then the file created with its final mode and its
+/// chunks written. 0, or an errno value (EPERM with disk.refusal set).
+int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChunk>& chunks,
+                  CommitItem& item, BatchDirs& dirs);
+
+/// Closes the file and, unless `keep_partial`, removes the temporary file
+/// (a resumable upload cut by a lost connection keeps its data).
+void discard_upload(UploadDisk* disk, bool keep_partial);
+
+}  // namespace ft::server
