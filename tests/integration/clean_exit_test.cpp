@@ -7,22 +7,16 @@
 
 #include "support/harness.hpp"
 #include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {
 
-class CleanExitTest : public ::testing::Test {
+class CleanExitTest : public ServerFixture {
  protected:
-  void start(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {bin("ftserve"), "--root", root_.path().string(), "--listen",
-                                     "127.0.0.1:0"};
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string error;
-    ASSERT_TRUE(server_.start(argv, error)) << error;
-  }
-  std::string remote(const std::string& path) const {
-    return "127.0.0.1:" + std::to_string(server_.port()) + "/" + path;
-  }
+  // Each test stops the server itself (expect_clean_stop); one that a failed
+  // assertion left running is killed by ListeningProcess's destructor.
+  void TearDown() override {}
   // SIGTERM, then: exit 0 and no word of a handle left open.
   void expect_clean_stop() {
     const int status = server_.stop(SIGTERM);
@@ -30,14 +24,10 @@ class CleanExitTest : public ::testing::Test {
     EXPECT_EQ(server_.err().find("handle still open"), std::string::npos) << server_.err();
     EXPECT_EQ(server_.err().find("did not close"), std::string::npos) << server_.err();
   }
-
-  TempDir root_;
-  TempDir work_;
-  ListeningProcess server_;
 };
 
 TEST_F(CleanExitTest, AfterUploadsDownloadsAndListings) {
-  start();
+  start_server();
   write_file(work_ / "data.bin", std::string(3 * 1024 * 1024 + 17, 'x'));
   RunResult up = run({bin("ftsend"), "-q", (work_ / "data.bin").string(), remote("up")});
   ASSERT_EQ(up.exit_code, 0) << up.err;
@@ -51,7 +41,7 @@ TEST_F(CleanExitTest, AfterUploadsDownloadsAndListings) {
 }
 
 TEST_F(CleanExitTest, WithConnectionsOpenAtSigterm) {
-  start();
+  start_server();
   // Idle, mid-handshake and mid-frame connections are all still open when
   // the signal comes: each must be closed, not leaked.
   RawClient idle(server_.port()), half_hello(server_.port()), half_frame(server_.port());
@@ -70,7 +60,7 @@ TEST_F(CleanExitTest, AfterTlsSessions) {
   ASSERT_EQ(key.exit_code, 0) << key.err;
   const fs::path key_file = work_ / "alice.key";
   write_private(key_file, key.out);
-  start({"--keys", keys.string()});
+  start_server({"--keys", keys.string()});
   write_file(work_ / "data.bin", std::string(200 * 1024, 'y'));
   RunResult up = run({bin("ftsend"), "-q", "--key-file", key_file.string(),
                       (work_ / "data.bin").string(), remote("up")});

@@ -171,12 +171,10 @@ class Corruption : public ServerTest {
   std::string through_proxy(const std::string& flag, std::uint64_t offset,
                             const std::string& path) {
     std::string error;
-    EXPECT_TRUE(
-        proxy_.start({bin("ft_test_proxy"), "--target",
-                      "127.0.0.1:" + std::to_string(server_.port()), flag, std::to_string(offset)},
-                     error))
+    EXPECT_TRUE(proxy_.start(
+        {bin("ft_test_proxy"), "--target", remote(), flag, std::to_string(offset)}, error))
         << error;
-    return "127.0.0.1:" + std::to_string(proxy_.port()) + (path.empty() ? "" : "/" + path);
+    return loopback_remote(proxy_.port(), path);
   }
   void TearDown() override {
     proxy_.stop(SIGTERM);
@@ -233,15 +231,10 @@ TEST(ServerSideErrors, DiskFullExitsSixAndTheServerKeepsServing) {
     ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
   } unmount{root.path()};
   ListeningProcess server;
-  std::string error;
-  ASSERT_TRUE(
-      server.start({bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0",
-                    // The reserve would refuse every upload on a 1 MiB file system; this
-                    // test is about the disk filling up while data arrives.
-                    "--free-space-reserve", "0"},
-                   error))
-      << error;
-  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  // The reserve would refuse every upload on a 1 MiB file system; this test
+  // is about the disk filling up while data arrives.
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, root.path(), {"--free-space-reserve", "0"}));
+  const std::string address = loopback_remote(server.port());
   TempDir work;
   write_random_file(work / "big", 3 * 1024 * 1024, 3);
   RunResult full = run({bin("ftsend"), (work / "big").string(), address});

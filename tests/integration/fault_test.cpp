@@ -96,11 +96,8 @@ TEST(ReadOnlyTarget, UploadIsRefusedWithStatusFiveAndTheServerKeepsServing) {
     GTEST_SKIP() << "cannot remount the tmpfs read-only: " << std::strerror(errno);
   }
   ListeningProcess server;
-  std::string error;
-  ASSERT_TRUE(server.start(
-      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
-      << error;
-  const std::string address = "127.0.0.1:" + std::to_string(server.port());
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, root.path()));
+  const std::string address = loopback_remote(server.port());
   TempDir work;
   write_random_file(work / "f", 2 * kMiB, 62);
   for (const std::string& target : {address, address + "/sub", address + "/new/dir"}) {

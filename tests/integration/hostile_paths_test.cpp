@@ -19,6 +19,7 @@
 #include "common/rules/path_rules.hpp"
 #include "support/harness.hpp"
 #include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {
@@ -155,10 +156,7 @@ class HostilePaths : public ::testing::Test {
     fs::permissions(out_ / "dir", static_cast<fs::perms>(0750));
     write_file(out_ / "sentinel", kSentinelContent);
     ASSERT_EQ(::chmod((out_ / "sentinel").c_str(), kSentinelMode), 0);
-    std::string error;
-    ASSERT_TRUE(
-        server_.start({bin("ftserve"), "--root", root_.string(), "--listen", "127.0.0.1:0"}, error))
-        << error;
+    ASSERT_NO_FATAL_FAILURE(start_ftserve(server_, root_));
     plant();
     before_ = snapshot(base_.path(), root_);
   }
@@ -389,10 +387,7 @@ TEST(HostileProcRoot, MagicLinksBeneathTheRootAreRefused) {
   write_file(base / "outside/sentinel", kSentinelContent);
   const std::string before = snapshot(base.path(), base / "none");
   ListeningProcess server;
-  std::string error;
-  ASSERT_TRUE(
-      server.start({bin("ftserve"), "--root", "/proc/self", "--listen", "127.0.0.1:0"}, error))
-      << error;
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, "/proc/self"));
   const std::string out_dir = (base / "outside").string();
   const std::vector<std::pair<std::string, std::string>> requests = {
       {"GET", "root/etc/passwd"},

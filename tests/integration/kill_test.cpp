@@ -15,6 +15,22 @@ constexpr std::uint64_t kStallAt = 10 * kMiB;
 // it got with the ninth.
 constexpr std::uint64_t kPartialAtLeast = 8 * kMiB;
 
+// The rerun `again` of the upload of `source` into dest succeeded, and left
+// dest/big.bin byte-identical and alone under `root`.
+void expect_whole_upload(const RunResult& again, const fs::path& source, const fs::path& root) {
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(file_hash(root / "dest" / "big.bin"), file_hash(source));
+  EXPECT_EQ(tree_names(root), (std::vector<std::string>{"dest", "dest/big.bin"}));
+}
+
+// The server `log` shows that the rerun put of dest/big.bin resumed from at
+// least half of the partial data the kill left.
+void expect_resumed_in_log(const std::string& log) {
+  auto offset = logged_put_offset(log, "dest/big.bin");
+  ASSERT_TRUE(offset.has_value()) << "no offset= in the server log of the resumed put:\n" << log;
+  EXPECT_GE(*offset, kPartialAtLeast / 2) << log;
+}
+
 TEST_F(ResumeTest, ServerKilledMidUploadThenRestartedResumes) {
   fs::path source = work_ / "big.bin";
   write_random_file(source, kBigSize, 51);
@@ -38,13 +54,8 @@ TEST_F(ResumeTest, ServerKilledMidUploadThenRestartedResumes) {
   EXPECT_FALSE(files_with_prefix(root_.path(), ".ft-part-").empty())
       << "the restarted server removed a fresh partial";
   RunResult again = run({bin("ftsend"), "-v", source.string(), remote("dest")});
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(file_hash(root_.path() / "dest" / "big.bin"), file_hash(source));
-  EXPECT_EQ(tree_names(root_.path()), (std::vector<std::string>{"dest", "dest/big.bin"}));
-  std::string log = stop_server();
-  auto offset = logged_put_offset(log, "dest/big.bin");
-  ASSERT_TRUE(offset.has_value()) << "no offset= in the server log of the resumed put:\n" << log;
-  EXPECT_GE(*offset, kPartialAtLeast / 2) << log;
+  ASSERT_NO_FATAL_FAILURE(expect_whole_upload(again, source, root_.path()));
+  expect_resumed_in_log(stop_server());
 }
 
 // A server stopped (SIGTERM) and started again on the same port while an
@@ -67,12 +78,10 @@ TEST_F(ResumeTest, ServerRestartedMidUploadIsSurvivedByOneCommand) {
   proxy->signal(SIGUSR1);
   RunResult result = sender.finish();
   proxy->stop(SIGTERM);
-  ASSERT_EQ(result.exit_code, 0) << result.err;
+  ASSERT_NO_FATAL_FAILURE(expect_whole_upload(result, source, root_.path()));
   EXPECT_NE(result.err.find("ftsend: connection lost ("), std::string::npos) << result.err;
   EXPECT_NE(result.err.find("retry 1/3 in "), std::string::npos) << result.err;
   EXPECT_NE((result.out + result.err).find("resumed"), std::string::npos) << result.out;
-  EXPECT_EQ(file_hash(root_.path() / "dest" / "big.bin"), file_hash(source));
-  EXPECT_EQ(tree_names(root_.path()), (std::vector<std::string>{"dest", "dest/big.bin"}));
   auto traffic = proxy_traffic(proxy->err(), 2);
   ASSERT_TRUE(traffic.has_value()) << proxy->err();
   EXPECT_LE(traffic->upstream, kBigSize - kPartialAtLeast / 2) << proxy->err();
@@ -97,13 +106,8 @@ TEST_F(ResumeTest, SenderKilledMidUploadThenRerunResumes) {
   for (const auto& name : visible_tree_names(root_.path())) EXPECT_EQ(name, "dest");
 
   RunResult again = run_while_busy({bin("ftsend"), "-v", source.string(), remote("dest")});
-  ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(file_hash(root_.path() / "dest" / "big.bin"), file_hash(source));
-  EXPECT_EQ(tree_names(root_.path()), (std::vector<std::string>{"dest", "dest/big.bin"}));
-  std::string log = stop_server();
-  auto offset = logged_put_offset(log, "dest/big.bin");
-  ASSERT_TRUE(offset.has_value()) << "no offset= in the server log of the resumed put:\n" << log;
-  EXPECT_GE(*offset, kPartialAtLeast / 2) << log;
+  ASSERT_NO_FATAL_FAILURE(expect_whole_upload(again, source, root_.path()));
+  expect_resumed_in_log(stop_server());
 }
 
 TEST_F(ResumeTest, ReceiverKilledMidDownloadThenRerunResumes) {

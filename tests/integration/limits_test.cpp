@@ -2,17 +2,11 @@
 // "Limits"): handshake deadline, idle timeout, connection caps, memory under
 // abuse, and running out of file descriptors. Raw sockets on loopback; the
 // only waits are for the timeouts under test, kept short by small flags.
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
-#include <signal.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <deque>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -22,6 +16,7 @@
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 #include "support/harness.hpp"
+#include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
 namespace ft::testing {
@@ -30,122 +25,33 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-// One raw TCP connection, optionally from a chosen loopback source address.
-class Conn {
- public:
-  explicit Conn(int port, const char* source = nullptr) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) return;
-    if (source != nullptr) {
-      sockaddr_in local{};
-      local.sin_family = AF_INET;
-      ::inet_pton(AF_INET, source, &local.sin_addr);
-      if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
-        close();
-        return;
-      }
-    }
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(static_cast<std::uint16_t>(port));
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) close();
-    int one = 1;
-    if (fd_ >= 0) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  }
-  ~Conn() { close(); }
-  Conn(const Conn&) = delete;
-  Conn& operator=(const Conn&) = delete;
-  Conn(Conn&& other) noexcept : fd_(other.fd_) { other.fd_ = -1; }
+// How long a wait for a reply or a close lasts here, where a test does not
+// say otherwise.
+constexpr auto kWait = 5s;
 
-  bool ok() const { return fd_ >= 0; }
-  void close() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-  bool send(const Bytes& bytes) {
-    std::size_t done = 0;
-    while (done < bytes.size()) {
-      ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) return false;
-      done += static_cast<std::size_t>(n);
-    }
-    return true;
-  }
-  bool send_hello() {
-    Bytes out;
-    encode_hello(out, Hello{});
-    return send(out);
-  }
-  /// The next hello or frame from the server, kNeedMore on deadline or EOF.
-  DecodeStatus next(std::chrono::milliseconds deadline = 5s) {
-    auto until = Clock::now() + deadline;
-    for (;;) {
-      DecodeStatus status = decoder_.next();
-      if (status != DecodeStatus::kNeedMore || eof_) return status;
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      if (left.count() <= 0) return DecodeStatus::kNeedMore;
-      struct pollfd p = {fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      auto area = decoder_.write_area();
-      ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) {
-        eof_ = true;
-        continue;
-      }
-      decoder_.commit(static_cast<std::size_t>(n));
-    }
-  }
-  bool read_hello(std::chrono::milliseconds deadline = 5s) {
-    return next(deadline) == DecodeStatus::kHello;
-  }
-  std::optional<Frame> read_frame(std::chrono::milliseconds deadline = 5s) {
-    if (next(deadline) != DecodeStatus::kFrame) return std::nullopt;
-    return decoder_.take_frame();
-  }
-  /// A connection-level ERROR (request id 0), after the server's hello if
-  /// one comes first.
-  std::optional<ErrorMsg> read_connection_error(std::chrono::milliseconds deadline = 5s) {
-    auto until = Clock::now() + deadline;
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      DecodeStatus status = next(std::max(left, 0ms));
-      if (status == DecodeStatus::kHello) continue;
-      if (status != DecodeStatus::kFrame) return std::nullopt;
-      Frame frame = decoder_.take_frame();
-      if (frame.header.type == FrameType::kError && frame.header.request_id == 0) {
-        return decode_error(frame.payload);
-      }
-    }
-  }
-  /// True once the server closed the connection (EOF or reset).
-  bool closed(std::chrono::milliseconds deadline = 5s) {
-    if (eof_) return true;
-    auto until = Clock::now() + deadline;
-    char buf[4096];
-    for (;;) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - Clock::now());
-      if (left.count() <= 0) return false;
-      struct pollfd p = {fd_, POLLIN, 0};
-      if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
-      ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
-    }
-  }
-
- private:
-  int fd_ = -1;
-  FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
-  bool eof_ = false;
-};
+// Every connection here sends with TCP_NODELAY, so that a trickle of bytes
+// reaches the server as it is written; `source` is the loopback address to
+// connect from (the per-address limits), empty for the kernel's choice.
+RawClientOptions no_delay(const std::string& source = "") {
+  return RawClientOptions{.source_address = source, .no_delay = true};
+}
 
 PutMsg put_msg(const std::string& path, std::uint64_t size) {
   PutMsg put;
   put.path = path;
   put.size = size;
   return put;
+}
+
+// Sends a PUT of `path` (`size` bytes) as request 1 on `conn` and expects
+// PUT_READY back.
+void expect_put_ready(RawClient& conn, const std::string& path, std::uint64_t size) {
+  Bytes put;
+  encode_put(put, 1, put_msg(path, size));
+  ASSERT_TRUE(conn.send(put));
+  auto ready = conn.read_frame(kWait);
+  ASSERT_TRUE(ready.has_value());
+  ASSERT_EQ(ready->header.type, FrameType::kPutReady);
 }
 
 double seconds_since(Clock::time_point start) {
@@ -187,27 +93,8 @@ void raise_own_descriptor_limit() {
   ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
-class LimitsTest : public ::testing::Test {
+class LimitsTest : public ServerFixture {
  protected:
-  void start(std::vector<std::string> extra, std::vector<std::string> prefix = {}) {
-    std::vector<std::string> argv = std::move(prefix);
-    for (const std::string& a : {bin("ftserve"), std::string("--root"), root_.path().string(),
-                                 std::string("--listen"), std::string("127.0.0.1:0")}) {
-      argv.push_back(a);
-    }
-    argv.insert(argv.end(), extra.begin(), extra.end());
-    std::string error;
-    ASSERT_TRUE(server_.start(argv, error)) << error;
-  }
-  void TearDown() override {
-    if (server_.pid() > 0) {
-      int status = server_.stop(SIGTERM);
-      EXPECT_EQ(status, 0) << server_.err();
-    }
-  }
-  std::string remote(const std::string& path = "") const {
-    return "127.0.0.1:" + std::to_string(server_.port()) + (path.empty() ? "" : "/" + path);
-  }
   // ftsend then ftget of a small file; returns the seconds both took.
   double round_trip(const std::string& name) {
     auto started = Clock::now();
@@ -219,22 +106,18 @@ class LimitsTest : public ::testing::Test {
     EXPECT_EQ(file_hash(work_ / "back" / name), file_hash(work_ / name));
     return seconds_since(started);
   }
-
-  TempDir root_;
-  TempDir work_;
-  ListeningProcess server_;
 };
 
 TEST_F(LimitsTest, SilentConnectionClosedAtHandshakeDeadline) {
-  start({"--handshake-timeout", "1s"});
+  start_server({"--handshake-timeout", "1s"});
   auto started = Clock::now();
-  Conn conn(server_.port());
-  ASSERT_TRUE(conn.ok());
+  RawClient conn(server_.port(), no_delay());
+  ASSERT_TRUE(conn.connected());
   auto error = conn.read_connection_error(6s);
   double elapsed = seconds_since(started);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::TIMEOUT)) << error->message;
-  EXPECT_TRUE(conn.closed(2s));
+  EXPECT_TRUE(conn.closed_by_peer(2s));
   EXPECT_GE(elapsed, 0.9);
   EXPECT_LT(elapsed, 4.0);
 }
@@ -242,37 +125,37 @@ TEST_F(LimitsTest, SilentConnectionClosedAtHandshakeDeadline) {
 TEST_F(LimitsTest, SlowDripHelloClosedAtHandshakeDeadline) {
   // A byte every 200 ms is activity, but the handshake has a deadline of
   // its own: the 16-byte hello would take 3.2 s.
-  start({"--handshake-timeout", "1s", "--idle-timeout", "60s"});
+  start_server({"--handshake-timeout", "1s", "--idle-timeout", "60s"});
   Bytes hello;
   encode_hello(hello, Hello{});
   auto started = Clock::now();
-  Conn conn(server_.port());
-  ASSERT_TRUE(conn.ok());
+  RawClient conn(server_.port(), no_delay());
+  ASSERT_TRUE(conn.connected());
   bool closed = false;
   for (std::uint8_t byte : hello) {
-    if (!conn.send(Bytes{byte}) || conn.closed(200ms)) {
+    if (!conn.send(Bytes{byte}) || conn.closed_by_peer(200ms)) {
       closed = true;
       break;
     }
   }
   double elapsed = seconds_since(started);
-  EXPECT_TRUE(closed || conn.closed(1s));
+  EXPECT_TRUE(closed || conn.closed_by_peer(1s));
   EXPECT_GE(elapsed, 0.9);
   EXPECT_LT(elapsed, 3.0);
   EXPECT_TRUE(server_.wait_for_err("handshake not completed", 5s)) << server_.err();
 }
 
 TEST_F(LimitsTest, IdleConnectionClosedAfterIdleTimeout) {
-  start({"--handshake-timeout", "5s", "--idle-timeout", "1s"});
-  Conn conn(server_.port());
+  start_server({"--handshake-timeout", "5s", "--idle-timeout", "1s"});
+  RawClient conn(server_.port(), no_delay());
   ASSERT_TRUE(conn.send_hello());
-  ASSERT_TRUE(conn.read_hello());
+  ASSERT_TRUE(conn.read_hello(kWait));
   auto started = Clock::now();
   auto error = conn.read_connection_error(6s);
   double elapsed = seconds_since(started);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::TIMEOUT)) << error->message;
-  EXPECT_TRUE(conn.closed(2s));
+  EXPECT_TRUE(conn.closed_by_peer(2s));
   EXPECT_GE(elapsed, 0.9);
   EXPECT_LT(elapsed, 4.0);
 }
@@ -281,29 +164,24 @@ TEST_F(LimitsTest, StalledUploadTimesOutWhileOthersKeepTheServerBusy) {
   // Another connection's disk work is not this one's progress: an upload
   // that stopped sending is closed on time while a second client keeps the
   // thread pool busy with listings.
-  start({"--idle-timeout", "1s"});
-  Conn stalled(server_.port());
+  start_server({"--idle-timeout", "1s"});
+  RawClient stalled(server_.port(), no_delay());
   ASSERT_TRUE(stalled.send_hello());
-  ASSERT_TRUE(stalled.read_hello());
-  Bytes put;
-  encode_put(put, 1, put_msg("stalled.bin", 1 << 20));
-  ASSERT_TRUE(stalled.send(put));
-  auto ready = stalled.read_frame();
-  ASSERT_TRUE(ready.has_value());
-  ASSERT_EQ(ready->header.type, FrameType::kPutReady);
+  ASSERT_TRUE(stalled.read_hello(kWait));
+  ASSERT_NO_FATAL_FAILURE(expect_put_ready(stalled, "stalled.bin", 1 << 20));
 
-  Conn busy(server_.port());
+  RawClient busy(server_.port(), no_delay());
   ASSERT_TRUE(busy.send_hello());
-  ASSERT_TRUE(busy.read_hello());
+  ASSERT_TRUE(busy.read_hello(kWait));
   const auto started = Clock::now();
   bool closed = false;
   for (std::uint32_t id = 1; id <= 100000 && seconds_since(started) < 4.0; ++id) {
     Bytes list;
     encode_list(list, id, PathMsg{""});
     ASSERT_TRUE(busy.send(list));
-    auto reply = busy.read_frame();
+    auto reply = busy.read_frame(kWait);
     ASSERT_TRUE(reply.has_value());
-    if (stalled.closed(10ms)) {
+    if (stalled.closed_by_peer(10ms)) {
       closed = true;
       break;
     }
@@ -314,18 +192,13 @@ TEST_F(LimitsTest, StalledUploadTimesOutWhileOthersKeepTheServerBusy) {
 }
 
 TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
-  start({"--idle-timeout", "1s"});
-  Conn conn(server_.port());
+  start_server({"--idle-timeout", "1s"});
+  RawClient conn(server_.port(), no_delay());
   ASSERT_TRUE(conn.send_hello());
-  ASSERT_TRUE(conn.read_hello());
+  ASSERT_TRUE(conn.read_hello(kWait));
   const std::string content(160, 'x');
   ByteSpan bytes(reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
-  Bytes put;
-  encode_put(put, 1, put_msg("slow.txt", content.size()));
-  ASSERT_TRUE(conn.send(put));
-  auto ready = conn.read_frame();
-  ASSERT_TRUE(ready.has_value());
-  ASSERT_EQ(ready->header.type, FrameType::kPutReady);
+  ASSERT_NO_FATAL_FAILURE(expect_put_ready(conn, "slow.txt", content.size()));
   // DATA and END trickle in 8 bytes every 250 ms: about 5 s in all, five
   // times the idle timeout, but never 1 s without a byte.
   Bytes rest;
@@ -337,31 +210,31 @@ TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
     ASSERT_TRUE(conn.send(piece)) << "closed after " << at << " bytes";
     std::this_thread::sleep_for(250ms);
   }
-  auto ok = conn.read_frame();
+  auto ok = conn.read_frame(kWait);
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(ok->header.type, FrameType::kOk);
   EXPECT_EQ(read_file(root_ / "slow.txt"), content);
 }
 
 TEST_F(LimitsTest, MaxConnectionsRefusesTheNextWithServerFull) {
-  start({"--max-connections", "3"});
-  std::vector<Conn> served;
+  start_server({"--max-connections", "3"});
+  std::deque<RawClient> served;
   for (int i = 0; i < 3; ++i) {
-    served.emplace_back(server_.port());
+    served.emplace_back(server_.port(), no_delay());
     ASSERT_TRUE(served.back().send_hello());
-    ASSERT_TRUE(served.back().read_hello());
+    ASSERT_TRUE(served.back().read_hello(kWait));
   }
-  Conn extra(server_.port());
+  RawClient extra(server_.port(), no_delay());
   extra.send_hello();
-  auto error = extra.read_connection_error();
+  auto error = extra.read_connection_error(kWait);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::SERVER_FULL)) << error->message;
-  EXPECT_TRUE(extra.closed());
+  EXPECT_TRUE(extra.closed_by_peer(kWait));
   // A place frees up once the server saw a connection go.
   served.front().close();
   bool admitted = false;
   for (auto until = Clock::now() + 5s; !admitted && Clock::now() < until;) {
-    Conn again(server_.port());
+    RawClient again(server_.port(), no_delay());
     again.send_hello();
     admitted = again.read_hello(1s);
   }
@@ -369,60 +242,61 @@ TEST_F(LimitsTest, MaxConnectionsRefusesTheNextWithServerFull) {
 }
 
 TEST_F(LimitsTest, UnauthenticatedConnectionsCappedPerAddress) {
-  start({"--max-unauthenticated-per-address", "2", "--handshake-timeout", "30s"});
-  Conn first(server_.port(), "127.0.0.1");
-  Conn second(server_.port(), "127.0.0.1");
-  ASSERT_TRUE(first.ok() && second.ok());
-  Conn third(server_.port(), "127.0.0.1");
-  auto error = third.read_connection_error();
+  start_server({"--max-unauthenticated-per-address", "2", "--handshake-timeout", "30s"});
+  RawClient first(server_.port(), no_delay("127.0.0.1"));
+  RawClient second(server_.port(), no_delay("127.0.0.1"));
+  ASSERT_TRUE(first.connected() && second.connected());
+  RawClient third(server_.port(), no_delay("127.0.0.1"));
+  auto error = third.read_connection_error(kWait);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::SERVER_FULL)) << error->message;
   // Another address has its own count.
-  Conn other(server_.port(), "127.0.0.2");
+  RawClient other(server_.port(), no_delay("127.0.0.2"));
   ASSERT_TRUE(other.send_hello());
-  EXPECT_TRUE(other.read_hello());
+  EXPECT_TRUE(other.read_hello(kWait));
   // Completing the handshake frees a place for the address.
   ASSERT_TRUE(first.send_hello());
-  ASSERT_TRUE(first.read_hello());
-  Conn fourth(server_.port(), "127.0.0.1");
+  ASSERT_TRUE(first.read_hello(kWait));
+  RawClient fourth(server_.port(), no_delay("127.0.0.1"));
   ASSERT_TRUE(fourth.send_hello());
-  EXPECT_TRUE(fourth.read_hello());
+  EXPECT_TRUE(fourth.read_hello(kWait));
 }
 
 TEST_F(LimitsTest, AbuseKeepsMemoryBoundedAndServiceUp) {
   raise_own_descriptor_limit();
-  start({"--handshake-timeout", "120s"});
+  start_server({"--handshake-timeout", "120s"});
   // 500 silent connections, 25 from each of 20 addresses (under the
   // per-address cap of 32).
-  std::vector<Conn> idle;
+  std::deque<RawClient> idle;
   for (int i = 0; i < 500; ++i) {
     std::string source = "127.0.0." + std::to_string(2 + i / 25);
-    idle.emplace_back(server_.port(), source.c_str());
-    ASSERT_TRUE(idle.back().ok()) << i;
+    idle.emplace_back(server_.port(), no_delay(source));
+    ASSERT_TRUE(idle.back().connected()) << i;
   }
   // 50 clients declaring a 2^63-byte upload, then silent.
-  std::vector<Conn> huge_puts;
+  std::deque<RawClient> huge_puts;
   for (int i = 0; i < 50; ++i) {
-    huge_puts.emplace_back(server_.port());
-    Conn& c = huge_puts.back();
+    huge_puts.emplace_back(server_.port(), no_delay());
+    RawClient& c = huge_puts.back();
     Bytes out;
     encode_hello(out, Hello{});
     encode_put(out, 1, put_msg("huge-" + std::to_string(i), 1ull << 63));
     ASSERT_TRUE(c.send(out));
-    ASSERT_TRUE(c.read_hello()) << i;
+    ASSERT_TRUE(c.read_hello(kWait)) << i;
   }
   // 50 clients announcing a 4 GiB frame.
-  std::vector<Conn> huge_frames;
+  std::deque<RawClient> huge_frames;
   for (int i = 0; i < 50; ++i) {
-    huge_frames.emplace_back(server_.port());
-    Conn& c = huge_frames.back();
+    huge_frames.emplace_back(server_.port(), no_delay());
+    RawClient& c = huge_frames.back();
     Bytes out;
     encode_hello(out, Hello{});
     encode_header(out, FrameHeader{FrameType::kPut, 0, 1, 0xFFFFFFFFu});
     ASSERT_TRUE(c.send(out));
-    ASSERT_TRUE(c.read_hello()) << i;
+    ASSERT_TRUE(c.read_hello(kWait)) << i;
   }
-  for (Conn& c : huge_frames) EXPECT_TRUE(c.closed()) << "a 4 GiB frame must be refused";
+  for (RawClient& c : huge_frames)
+    EXPECT_TRUE(c.closed_by_peer(kWait)) << "a 4 GiB frame must be refused";
   server_.collect_output();
 
   // Service stays up at once for a normal client.
@@ -446,16 +320,16 @@ TEST_F(LimitsTest, AbuseKeepsMemoryBoundedAndServiceUp) {
 
 TEST_F(LimitsTest, OutOfDescriptorsDoesNotSpinAndRecovers) {
   // ftserve with 64 descriptors; 150 connections held open exhaust them.
-  start({"--handshake-timeout", "30s"}, {"/usr/bin/prlimit", "--nofile=64:64"});
-  std::vector<Conn> held;
+  start_server({"--handshake-timeout", "30s"}, {"/usr/bin/prlimit", "--nofile=64:64"});
+  std::deque<RawClient> held;
   for (int i = 0; i < 150; ++i) {
     std::string source = "127.0.0." + std::to_string(2 + i / 25);
-    held.emplace_back(server_.port(), source.c_str());
+    held.emplace_back(server_.port(), no_delay(source));
   }
   // The server met the limit: libuv's reserve descriptor accepted and
   // closed the connections it had no descriptor for.
   std::size_t dropped = 0;
-  for (Conn& c : held) dropped += c.closed(20ms) ? 1 : 0;
+  for (RawClient& c : held) dropped += c.closed_by_peer(20ms) ? 1 : 0;
   EXPECT_GT(dropped, 0u);
   // Now watch its CPU for a second.
   const double before = cpu_seconds(server_.pid());
@@ -468,7 +342,7 @@ TEST_F(LimitsTest, OutOfDescriptorsDoesNotSpinAndRecovers) {
   // Once the connections are gone, service resumes.
   bool served = false;
   for (auto until = Clock::now() + 10s; !served && Clock::now() < until;) {
-    Conn probe(server_.port());
+    RawClient probe(server_.port(), no_delay());
     probe.send_hello();
     served = probe.read_hello(1s);
   }
@@ -488,14 +362,14 @@ TEST_F(LimitsTest, AbuseWithKeysHalfHandshakesKeepsMemoryBounded) {
   const fs::path key_file = keys_dir / "alice.key";
   write_file(key_file, added.out);
   fs::permissions(key_file, fs::perms::owner_read | fs::perms::owner_write);
-  start({"--keys", keys, "--handshake-timeout", "120s"});
+  start_server({"--keys", keys, "--handshake-timeout", "120s"});
   Bytes partial_hello = {0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc, 0x03, 0x03};
   partial_hello.resize(partial_hello.size() + 64, 0x5a);
-  std::vector<Conn> half;
+  std::deque<RawClient> half;
   for (int i = 0; i < 500; ++i) {
     std::string source = "127.0.0." + std::to_string(2 + i / 25);
-    half.emplace_back(server_.port(), source.c_str());
-    ASSERT_TRUE(half.back().ok()) << i;
+    half.emplace_back(server_.port(), no_delay(source));
+    ASSERT_TRUE(half.back().connected()) << i;
     ASSERT_TRUE(half.back().send(partial_hello)) << i;
   }
   // A normal client with its key is served at once.
@@ -523,18 +397,18 @@ TEST_F(LimitsTest, TlsServerAnswersPlainClientWithAuthRequired) {
   EXPECT_NE(added.out.find("identity "), std::string::npos);
   EXPECT_EQ(added.err.find(added.out.substr(added.out.find("key "))), std::string::npos)
       << "the key must never reach stderr";
-  start({"--keys", keys, "--handshake-timeout", "1s"});
-  Conn plain(server_.port());
+  start_server({"--keys", keys, "--handshake-timeout", "1s"});
+  RawClient plain(server_.port(), no_delay());
   ASSERT_TRUE(plain.send_hello());
-  auto error = plain.read_connection_error();
+  auto error = plain.read_connection_error(kWait);
   ASSERT_TRUE(error.has_value());
   EXPECT_EQ(error->code, static_cast<std::uint16_t>(ErrorCode::AUTH_REQUIRED));
-  EXPECT_TRUE(plain.closed());
+  EXPECT_TRUE(plain.closed_by_peer(kWait));
   // A silent connection to a TLS server is closed at the deadline, without
   // a plaintext word.
-  Conn silent(server_.port());
+  RawClient silent(server_.port(), no_delay());
   auto started = Clock::now();
-  EXPECT_TRUE(silent.closed(5s));
+  EXPECT_TRUE(silent.closed_by_peer(5s));
   EXPECT_GE(seconds_since(started), 0.9);
   EXPECT_EQ(silent.next(0ms), DecodeStatus::kNeedMore);
 }

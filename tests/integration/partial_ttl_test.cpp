@@ -131,16 +131,13 @@ TEST_F(ResumeTest, PartialTtlAcceptsItsUnitsAndRefusesNonsense) {
   for (const char* good : {"30s", "15m", "12h", "3d", "3600"}) {
     ListeningProcess server;
     std::string error;
-    EXPECT_TRUE(server.start({bin("ftserve"), "--root", root_.path().string(), "--listen",
-                              "127.0.0.1:0", "--partial-ttl", good},
-                             error))
+    EXPECT_TRUE(server.start(ftserve_argv(root_.path(), {"--partial-ttl", good}), error))
         << good << ": " << error;
     EXPECT_EQ(server.stop(SIGTERM), 0) << good << ": " << server.err();
   }
   for (const char* bad : {"", "abc", "5x", "-1d", "d"}) {
-    RunResult refused = run({bin("ftserve"), "--root", root_.path().string(), "--listen",
-                             "127.0.0.1:0", "--partial-ttl", bad},
-                            std::chrono::seconds(10));
+    RunResult refused =
+        run(ftserve_argv(root_.path(), {"--partial-ttl", bad}), std::chrono::seconds(10));
     EXPECT_EQ(refused.exit_code, 2) << "--partial-ttl '" << bad << "': " << refused.err;
   }
 }

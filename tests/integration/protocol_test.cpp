@@ -269,10 +269,7 @@ TEST_F(ServerTest, ClientThatNeverReadsCannotGrowServerMemory) {
 TEST(ServerLifecycle, SigtermDuringAnUploadExitsZeroAndRemovesTheTemporaryFile) {
   TempDir root;
   ListeningProcess server;
-  std::string error;
-  ASSERT_TRUE(server.start(
-      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
-      << error;
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, root.path()));
   RawClient client(server.port());
   client.send_hello();
   ASSERT_TRUE(client.read_hello());
@@ -285,7 +282,7 @@ TEST(ServerLifecycle, SigtermDuringAnUploadExitsZeroAndRemovesTheTemporaryFile) 
 }
 
 TEST(ServerLifecycle, BadRootAndBadListenAddressExitWithDocumentedCodes) {
-  RunResult no_root = run({bin("ftserve"), "--root", "/nonexistent/ft", "--listen", "127.0.0.1:0"});
+  RunResult no_root = run(ftserve_argv("/nonexistent/ft"));
   EXPECT_EQ(no_root.exit_code, 3) << no_root.err;
   RunResult bad_listen = run({bin("ftserve"), "--root", "/tmp", "--listen", "::1:7070"});
   EXPECT_EQ(bad_listen.exit_code, 2) << bad_listen.err;

@@ -17,6 +17,7 @@
 #include "common/rules/errors.hpp"
 #include "support/harness.hpp"
 #include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {
@@ -49,25 +50,8 @@ std::string outcome(const std::optional<Frame>& frame) {
 }
 
 /// A server started with extra flags per test.
-class RightsTest : public ::testing::Test {
+class RightsTest : public ServerFixture {
  protected:
-  void TearDown() override {
-    if (started_) {
-      int status = server_.stop(SIGTERM);
-      EXPECT_EQ(status, 0) << server_.err();
-    }
-  }
-  void start(const std::vector<std::string>& flags) {
-    std::vector<std::string> argv{bin("ftserve"), "--root", root_.path().string(), "--listen",
-                                  "127.0.0.1:0"};
-    argv.insert(argv.end(), flags.begin(), flags.end());
-    std::string error;
-    ASSERT_TRUE(server_.start(argv, error)) << error;
-    started_ = true;
-  }
-  std::string remote(const std::string& path = "") const {
-    return "127.0.0.1:" + std::to_string(server_.port()) + (path.empty() ? "" : "/" + path);
-  }
   std::unique_ptr<RawClient> connect(std::uint32_t capabilities = kCapTrees | kCapEager) {
     auto client = std::make_unique<RawClient>(server_.port());
     client->send_hello(capabilities);
@@ -102,16 +86,11 @@ class RightsTest : public ::testing::Test {
     EXPECT_TRUE(files_with_prefix(root_.path(), ".ft-tmp-").empty());
     EXPECT_TRUE(files_with_prefix(root_.path(), ".ft-part-").empty());
   }
-
-  TempDir root_;
-  TempDir work_;
-  ListeningProcess server_;
-  bool started_ = false;
 };
 
 TEST_F(RightsTest, ReadOnlyRefusesEveryWriteAndStillServes) {
   write_file(root_.path() / "kept.txt", "served as is\n");
-  ASSERT_NO_FATAL_FAILURE(start({"--read-only"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--read-only"}));
   const auto before = tree_names(root_.path());
 
   write_file(work_ / "small.txt", "one chunk");
@@ -154,7 +133,7 @@ TEST_F(RightsTest, AppendOnlyCreatesButNeverOverwrites) {
   write_random_file(root_.path() / "big.bin", 2 * kMiB + 7, 1);
   const std::string small_before = file_hash(root_.path() / "small.txt");
   const std::string big_before = file_hash(root_.path() / "big.bin");
-  ASSERT_NO_FATAL_FAILURE(start({"--append-only"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--append-only"}));
 
   // New files, small (eager) and large (resumable), are created.
   write_file(work_ / "fresh.txt", "new\n");
@@ -203,7 +182,7 @@ TEST_F(RightsTest, AppendOnlyCreatesButNeverOverwrites) {
 }
 
 TEST_F(RightsTest, AppendOnlyCommitKeepsANameThatAppearedMeanwhile) {
-  ASSERT_NO_FATAL_FAILURE(start({"--append-only"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--append-only"}));
   auto client = connect(kCapResume);
   ASSERT_TRUE(client);
   const std::string content = "the upload's bytes";
@@ -230,7 +209,7 @@ TEST_F(RightsTest, AppendOnlyTreeCreatesTheOthersAndReportsPartial) {
   fs::create_directories(root_.path() / "tree/sub");
   write_file(root_.path() / "tree/sub/exists.txt", "server copy\n");
   const std::string kept = file_hash(root_.path() / "tree/sub/exists.txt");
-  ASSERT_NO_FATAL_FAILURE(start({"--append-only"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--append-only"}));
 
   const fs::path source = work_ / "tree";
   fs::create_directories(source / "sub");
@@ -247,7 +226,7 @@ TEST_F(RightsTest, AppendOnlyTreeCreatesTheOthersAndReportsPartial) {
 }
 
 TEST_F(RightsTest, MaxFileSizeRefusesLargerDeclarations) {
-  ASSERT_NO_FATAL_FAILURE(start({"--max-file-size", "100000"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--max-file-size", "100000"}));
   write_random_file(work_ / "fits.bin", 100000, 1);
   write_random_file(work_ / "small_over.bin", 100001, 2);    // eager
   write_random_file(work_ / "large_over.bin", 2 * kMiB, 3);  // resumable
@@ -264,7 +243,7 @@ TEST_F(RightsTest, MaxFileSizeRefusesLargerDeclarations) {
 
 TEST_F(RightsTest, FreeSpaceReserveRefusesUploads) {
   // A reserve of one PiB: no upload leaves that much free.
-  ASSERT_NO_FATAL_FAILURE(start({"--free-space-reserve", std::to_string(1ull << 50)}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--free-space-reserve", std::to_string(1ull << 50)}));
   write_file(work_ / "small.txt", "small");
   write_random_file(work_ / "big.bin", 2 * kMiB, 3);
   for (const char* name : {"small.txt", "big.bin"}) {
@@ -277,7 +256,7 @@ TEST_F(RightsTest, FreeSpaceReserveRefusesUploads) {
 }
 
 TEST_F(RightsTest, HugeDeclaredSizeIsRefusedAtOnce) {
-  ASSERT_NO_FATAL_FAILURE(start({}));
+  ASSERT_NO_FATAL_FAILURE(start_server({}));
   auto client = connect();
   ASSERT_TRUE(client);
   Bytes out;
@@ -299,7 +278,7 @@ TEST_F(RightsTest, PartialCleanupSparesThePartialFileOfAnUploadInFlight) {
   // Claimed partial files are keyed by the uploader's root (device and
   // inode) and the path below it; the cleanup, scanning the whole served
   // root, must still recognise them.
-  ASSERT_NO_FATAL_FAILURE(start({"--partial-ttl", "1s"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--partial-ttl", "1s"}));
   auto client = connect(kCapResume);
   ASSERT_TRUE(client);
   const std::string content(2 * 4096, 'p');
@@ -339,7 +318,7 @@ TEST_F(RightsTest, PartialCleanupSparesThePartialFileOfAnUploadInFlight) {
 }
 
 TEST_F(RightsTest, MaxUploadsPerIdentityCountsOpenUploadsAcrossConnections) {
-  ASSERT_NO_FATAL_FAILURE(start({"--max-uploads-per-identity", "2"}));
+  ASSERT_NO_FATAL_FAILURE(start_server({"--max-uploads-per-identity", "2"}));
   auto first = connect();
   auto second = connect();
   ASSERT_TRUE(first && second);
@@ -408,7 +387,7 @@ class IdentityRightsTest : public RightsTest {
     fs::permissions(file, fs::perms::owner_read | fs::perms::owner_write);
     return file;
   }
-  void start_with_keys() { ASSERT_NO_FATAL_FAILURE(start({"--keys", keys_.string()})); }
+  void start_with_keys() { ASSERT_NO_FATAL_FAILURE(start_server({"--keys", keys_.string()})); }
   RunResult as(const fs::path& key, std::vector<std::string> argv) {
     argv.insert(argv.begin() + 1, {"--key-file", key.string()});
     return run(argv);

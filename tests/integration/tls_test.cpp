@@ -11,6 +11,7 @@
 
 #include "support/harness.hpp"
 #include "support/raw_client.hpp"
+#include "support/server_fixture.hpp"
 
 namespace ft::testing {
 namespace {
@@ -53,20 +54,17 @@ std::string cmdline_of(pid_t pid) {
   return text.str();
 }
 
-class TlsTest : public ::testing::Test {
+class TlsTest : public ServerFixture {
  protected:
   void SetUp() override {
     client_key_ = add_key("alice", "list,read,create,overwrite");
     ASSERT_FALSE(key_hex(client_key_).empty()) << client_key_;
     key_file_ = work_ / "alice.key";
     write_private(key_file_, client_key_);
-    start_server(server_, root_.path(), keys_file_);
+    start_server({"--keys", keys_file_.string()});
   }
   void TearDown() override {
-    if (server_.pid() > 0) {
-      int status = server_.stop(SIGTERM);
-      EXPECT_EQ(status, 0) << server_.err();
-    }
+    ServerFixture::TearDown();
     // The key never shows in a log.
     EXPECT_EQ(server_.err().find(key_hex(client_key_)), std::string::npos) << server_.err();
     for (const std::string& output : outputs_) {
@@ -85,27 +83,11 @@ class TlsTest : public ::testing::Test {
     return r.out;
   }
 
-  void start_server(ListeningProcess& server, const fs::path& root, const fs::path& keys) {
-    std::string error;
-    std::vector<std::string> argv = {bin("ftserve"), "--root", root.string(), "--listen",
-                                     "127.0.0.1:0"};
-    if (!keys.empty()) {
-      argv.push_back("--keys");
-      argv.push_back(keys.string());
-    }
-    ASSERT_TRUE(server.start(argv, error)) << error;
-  }
-
   void start_proxy(ListeningProcess& proxy, int port, std::vector<std::string> extra = {}) {
-    std::vector<std::string> argv = {bin("ft_test_proxy"), "--target",
-                                     "127.0.0.1:" + std::to_string(port)};
+    std::vector<std::string> argv = {bin("ft_test_proxy"), "--target", loopback_remote(port)};
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::string error;
     ASSERT_TRUE(proxy.start(argv, error)) << error;
-  }
-
-  std::string remote(int port, const std::string& path = "") const {
-    return "127.0.0.1:" + std::to_string(port) + (path.empty() ? "" : "/" + path);
   }
 
   // Runs a client and keeps its output for the no-key-in-logs check.
@@ -116,14 +98,10 @@ class TlsTest : public ::testing::Test {
     return r;
   }
 
-  TempDir root_;
-  TempDir work_;
   fs::path keys_file_ = work_ / "keys";
   std::string client_key_;
   fs::path key_file_;
-  ListeningProcess server_;
   std::vector<std::string> outputs_;
-  std::string error_;
 };
 
 TEST_F(TlsTest, RightKeyUploadsDownloadsAndLists) {
@@ -131,7 +109,7 @@ TEST_F(TlsTest, RightKeyUploadsDownloadsAndLists) {
   write_file(work_ / "small.txt", "hello over TLS\n");
   RunResult sent =
       client({bin("ftsend"), "--key-file", key_file_.string(), (work_ / "data.bin").string(),
-              (work_ / "small.txt").string(), remote(server_.port(), "in")});
+              (work_ / "small.txt").string(), remote("in")});
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   EXPECT_EQ(file_hash(root_ / "in/data.bin"), file_hash(work_ / "data.bin"));
   EXPECT_EQ(read_file(root_ / "in/small.txt"), "hello over TLS\n");
@@ -139,20 +117,20 @@ TEST_F(TlsTest, RightKeyUploadsDownloadsAndLists) {
   // FT_KEY_FILE instead of the option.
   const std::string env = "FT_KEY_FILE=" + key_file_.string();
   fs::create_directory(work_ / "back");
-  RunResult got = client({"/usr/bin/env", env, bin("ftget"), remote(server_.port(), "in/data.bin"),
-                          (work_ / "back").string()});
+  RunResult got =
+      client({"/usr/bin/env", env, bin("ftget"), remote("in/data.bin"), (work_ / "back").string()});
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_EQ(file_hash(work_ / "back/data.bin"), file_hash(work_ / "data.bin"));
 
-  RunResult listed = client({"/usr/bin/env", env, bin("ftls"), remote(server_.port(), "in")});
+  RunResult listed = client({"/usr/bin/env", env, bin("ftls"), remote("in")});
   ASSERT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out, "data.bin\nsmall.txt\n");
 
   // Trees go through the same channel.
   fs::create_directories(work_ / "tree/a/b");
   write_file(work_ / "tree/a/b/x", "x");
-  RunResult tree = client({bin("ftsend"), "-r", "--key-file", key_file_.string(),
-                           (work_ / "tree").string(), remote(server_.port())});
+  RunResult tree = client(
+      {bin("ftsend"), "-r", "--key-file", key_file_.string(), (work_ / "tree").string(), remote()});
   ASSERT_EQ(tree.exit_code, 0) << tree.err;
   EXPECT_EQ(read_file(root_ / "tree/a/b/x"), "x");
   ASSERT_TRUE(server_.wait_for_err("authenticated as alice")) << server_.err();
@@ -162,8 +140,8 @@ TEST_F(TlsTest, WrongKeyIsRefused) {
   const fs::path wrong = work_ / "wrong.key";
   write_private(wrong, alter_hex(client_key_, key_hex(client_key_)));
   write_file(work_ / "f", "content");
-  RunResult r = client({bin("ftsend"), "--key-file", wrong.string(), (work_ / "f").string(),
-                        remote(server_.port())});
+  RunResult r =
+      client({bin("ftsend"), "--key-file", wrong.string(), (work_ / "f").string(), remote()});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("authentication failed: the server refused the key (wrong key or unknown "
                        "identity)"),
@@ -179,7 +157,7 @@ TEST_F(TlsTest, UnknownIdentityIsRefused) {
   ASSERT_FALSE(id.empty());
   const fs::path stranger = work_ / "stranger.key";
   write_private(stranger, alter_hex(client_key_, id));
-  RunResult r = client({bin("ftls"), "--key-file", stranger.string(), remote(server_.port())});
+  RunResult r = client({bin("ftls"), "--key-file", stranger.string(), remote()});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("the server refused the key"), std::string::npos) << r.err;
   EXPECT_TRUE(server_.wait_for_err("TLS handshake failed")) << server_.err();
@@ -187,26 +165,26 @@ TEST_F(TlsTest, UnknownIdentityIsRefused) {
 
 TEST_F(TlsTest, NoKeyOnTlsServerReportsAuthRequired) {
   write_file(work_ / "f", "content");
-  RunResult r = client({bin("ftsend"), (work_ / "f").string(), remote(server_.port())});
+  RunResult r = client({bin("ftsend"), (work_ / "f").string(), remote()});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("server requires a key: use --key-file or FT_KEY_FILE (AUTH_REQUIRED)"),
             std::string::npos)
       << r.err;
   EXPECT_TRUE(tree_names(root_.path()).empty());
-  RunResult ls = client({bin("ftls"), remote(server_.port())});
+  RunResult ls = client({bin("ftls"), remote()});
   EXPECT_EQ(ls.exit_code, kExitAuth) << ls.err;
 }
 
 TEST_F(TlsTest, KeyAgainstOpenServerSendsOnlyItsClientHello) {
   TempDir open_root;
   ListeningProcess open_server;
-  start_server(open_server, open_root.path(), {});
+  start_ftserve(open_server, open_root.path());
   ListeningProcess proxy;
   const fs::path recorded = work_ / "upstream.bin";
   start_proxy(proxy, open_server.port(), {"--record", recorded.string()});
   write_random_file(work_ / "f", 64 * 1024, 3);
   RunResult r = client({bin("ftsend"), "--key-file", key_file_.string(), (work_ / "f").string(),
-                        remote(proxy.port())});
+                        loopback_remote(proxy.port())});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("the server did not complete the TLS handshake (does it run with --keys?)"),
             std::string::npos)
@@ -232,7 +210,7 @@ TEST_F(TlsTest, ReplayedSessionIsRefused) {
   start_proxy(proxy, server_.port(), {"--record", recorded.string()});
   write_file(work_ / "note.txt", "replay me");
   RunResult r = client({bin("ftsend"), "--key-file", key_file_.string(),
-                        (work_ / "note.txt").string(), remote(proxy.port())});
+                        (work_ / "note.txt").string(), loopback_remote(proxy.port())});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   ASSERT_TRUE(proxy.wait_for_err("connection 1: upstream=")) << proxy.err();
   EXPECT_EQ(proxy.stop(SIGTERM), 0);
@@ -242,8 +220,8 @@ TEST_F(TlsTest, ReplayedSessionIsRefused) {
 
   // The captured bytes, sent again on a new connection: the server's fresh
   // random and share make the old Finished and records worthless.
-  RunResult replay = run(
-      {bin("ft_test_proxy"), "--target", remote(server_.port()), "--replay", recorded.string()});
+  RunResult replay =
+      run({bin("ft_test_proxy"), "--target", remote(), "--replay", recorded.string()});
   EXPECT_EQ(replay.exit_code, 0) << replay.out << replay.err;
   EXPECT_NE(replay.out.find(" closed"), std::string::npos) << replay.out;
   EXPECT_TRUE(server_.wait_for_err("TLS handshake failed")) << server_.err();
@@ -257,7 +235,7 @@ TEST_F(TlsTest, RecordAlteredDownstreamFailsWithoutRetry) {
   start_proxy(proxy, server_.port(), {"--flip-downstream", "200000"});
   fs::create_directory(work_ / "dl");
   RunResult r = client({bin("ftget"), "--key-file", key_file_.string(),
-                        remote(proxy.port(), "big.bin"), (work_ / "dl").string()});
+                        loopback_remote(proxy.port(), "big.bin"), (work_ / "dl").string()});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("the encrypted connection failed"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(work_ / "dl/big.bin"));
@@ -272,7 +250,7 @@ TEST_F(TlsTest, RecordAlteredUpstreamFailsWithoutRetry) {
   ListeningProcess proxy;
   start_proxy(proxy, server_.port(), {"--flip-upstream", "200000"});
   RunResult r = client({bin("ftsend"), "--key-file", key_file_.string(),
-                        (work_ / "big.bin").string(), remote(proxy.port())});
+                        (work_ / "big.bin").string(), loopback_remote(proxy.port())});
   EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
   EXPECT_NE(r.err.find("the encrypted connection failed"), std::string::npos) << r.err;
   EXPECT_TRUE(server_.wait_for_err("TLS error: record failed authentication")) << server_.err();
@@ -291,9 +269,9 @@ TEST_F(TlsTest, ImpostorServerGetsNothing) {
     std::string text = read_file(keys_file_);
     write_private(impostor_keys, alter_hex(text, key_hex(client_key_)));
     ListeningProcess impostor;
-    start_server(impostor, impostor_root.path(), impostor_keys);
+    start_ftserve(impostor, impostor_root.path(), {"--keys", impostor_keys.string()});
     RunResult r = client({bin("ftsend"), "--key-file", key_file_.string(),
-                          (work_ / "secret.txt").string(), remote(impostor.port())});
+                          (work_ / "secret.txt").string(), loopback_remote(impostor.port())});
     EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
     EXPECT_TRUE(tree_names(impostor_root.path()).empty());
     EXPECT_EQ(impostor.stop(SIGTERM), 0) << impostor.err();
@@ -304,9 +282,9 @@ TEST_F(TlsTest, ImpostorServerGetsNothing) {
     const fs::path impostor_keys = work_ / "other-keys";
     add_key("mallory", "list,read,create", impostor_keys);
     ListeningProcess impostor;
-    start_server(impostor, impostor_root.path(), impostor_keys);
+    start_ftserve(impostor, impostor_root.path(), {"--keys", impostor_keys.string()});
     RunResult r = client({bin("ftsend"), "--key-file", key_file_.string(),
-                          (work_ / "secret.txt").string(), remote(impostor.port())});
+                          (work_ / "secret.txt").string(), loopback_remote(impostor.port())});
     EXPECT_EQ(r.exit_code, kExitAuth) << r.err;
     EXPECT_TRUE(tree_names(impostor_root.path()).empty());
     EXPECT_EQ(impostor.stop(SIGTERM), 0) << impostor.err();
@@ -318,15 +296,13 @@ TEST_F(TlsTest, KeyFilesReadableByOthersAreRefused) {
   write_file(loose, client_key_);
   fs::permissions(loose, fs::perms::owner_read | fs::perms::owner_write | fs::perms::group_read |
                              fs::perms::others_read);
-  RunResult r = client({bin("ftls"), "--key-file", loose.string(), remote(server_.port())});
+  RunResult r = client({bin("ftls"), "--key-file", loose.string(), remote()});
   EXPECT_EQ(r.exit_code, kExitUsage) << r.err;
   EXPECT_NE(r.err.find("chmod 600"), std::string::npos) << r.err;
-  RunResult env = client(
-      {"/usr/bin/env", "FT_KEY_FILE=" + loose.string(), bin("ftls"), remote(server_.port())});
+  RunResult env = client({"/usr/bin/env", "FT_KEY_FILE=" + loose.string(), bin("ftls"), remote()});
   EXPECT_EQ(env.exit_code, kExitUsage) << env.err;
 
-  RunResult missing =
-      client({bin("ftls"), "--key-file", (work_ / "nope").string(), remote(server_.port())});
+  RunResult missing = client({bin("ftls"), "--key-file", (work_ / "nope").string(), remote()});
   EXPECT_EQ(missing.exit_code, kExitUsage) << missing.err;
 
   const fs::path loose_keys = work_ / "loose-keys";
@@ -334,8 +310,7 @@ TEST_F(TlsTest, KeyFilesReadableByOthersAreRefused) {
   fs::permissions(loose_keys,
                   fs::perms::owner_read | fs::perms::owner_write | fs::perms::others_read);
   TempDir other_root;
-  RunResult server = run({bin("ftserve"), "--root", other_root.path().string(), "--listen",
-                          "127.0.0.1:0", "--keys", loose_keys.string()},
+  RunResult server = run(ftserve_argv(other_root.path(), {"--keys", loose_keys.string()}),
                          std::chrono::seconds(20));
   EXPECT_EQ(server.exit_code, kExitBadSetup) << server.err;
   EXPECT_NE(server.err.find("chmod 600"), std::string::npos) << server.err;
@@ -345,18 +320,17 @@ TEST_F(TlsTest, KeyFilesReadableByOthersAreRefused) {
 TEST_F(TlsTest, ServerFullNoticeIsReportedAndRetried) {
   TempDir full_root;
   ListeningProcess full;
-  ASSERT_TRUE(full.start({bin("ftserve"), "--root", full_root.path().string(), "--listen",
-                          "127.0.0.1:0", "--keys", keys_file_.string(), "--max-connections", "1"},
-                         error_))
-      << error_;
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(full, full_root.path(),
+                                        {"--keys", keys_file_.string(), "--max-connections", "1"}));
   RawClient holder(full.port());  // takes the only slot, says nothing
   ASSERT_TRUE(holder.connected());
-  RunResult ls = client({bin("ftls"), "--key-file", key_file_.string(), remote(full.port())});
+  RunResult ls =
+      client({bin("ftls"), "--key-file", key_file_.string(), loopback_remote(full.port())});
   EXPECT_EQ(ls.exit_code, 6) << ls.err;
   EXPECT_NE(ls.err.find("(SERVER_FULL)"), std::string::npos) << ls.err;
   write_file(work_ / "f", "x");
   RunResult sent = client({bin("ftsend"), "--retries", "1", "--key-file", key_file_.string(),
-                           (work_ / "f").string(), remote(full.port())});
+                           (work_ / "f").string(), loopback_remote(full.port())});
   EXPECT_EQ(sent.exit_code, 6) << sent.err;
   EXPECT_NE(sent.err.find("retry 1/1"), std::string::npos) << sent.err;
   EXPECT_TRUE(tree_names(full_root.path()).empty());
@@ -366,7 +340,8 @@ TEST_F(TlsTest, ServerFullNoticeIsReportedAndRetried) {
 TEST_F(TlsTest, SilentServerTimesOutTheHandshake) {
   ListeningProcess proxy;  // forwards nothing at all: the handshake hangs
   start_proxy(proxy, server_.port(), {"--stall-after", "0"});
-  RunResult r = client({bin("ftls"), "--key-file", key_file_.string(), remote(proxy.port())});
+  RunResult r =
+      client({bin("ftls"), "--key-file", key_file_.string(), loopback_remote(proxy.port())});
   EXPECT_EQ(r.exit_code, 4) << r.err;
   EXPECT_NE(r.err.find("the TLS handshake did not finish within 10 s"), std::string::npos) << r.err;
   EXPECT_EQ(proxy.stop(SIGTERM), 0);
@@ -389,7 +364,7 @@ TEST_F(TlsTest, KeyNeverOnACommandLine) {
   ListeningProcess proxy;
   start_proxy(proxy, server_.port(), {"--stall-downstream-after", "0"});
   BackgroundProcess ls;
-  ls.start({bin("ftls"), "--key-file", key_file_.string(), remote(proxy.port())});
+  ls.start({bin("ftls"), "--key-file", key_file_.string(), loopback_remote(proxy.port())});
   ASSERT_TRUE(proxy.wait_for_line("stalled")) << proxy.err();
   const std::string cmdline = cmdline_of(ls.pid());
   EXPECT_NE(cmdline.find("ftls"), std::string::npos);
@@ -429,7 +404,7 @@ TEST_F(TlsTest, ReadsAtMostSixteenKibBeforeTheHandshakeEnds) {
               server_.wait_for_err("pre-auth limit"))
       << server_.err();
   // And the server still serves a real client at once.
-  RunResult ls = run({bin("ftls"), "--key-file", key_file_.string(), remote(server_.port())});
+  RunResult ls = run({bin("ftls"), "--key-file", key_file_.string(), remote()});
   outputs_.push_back(ls.err);
   EXPECT_EQ(ls.exit_code, 0) << ls.err;
 }
@@ -437,10 +412,7 @@ TEST_F(TlsTest, ReadsAtMostSixteenKibBeforeTheHandshakeEnds) {
 TEST(OpenMode, WarnsAtStartAndInHelp) {
   TempDir root;
   ListeningProcess server;
-  std::string error;
-  ASSERT_TRUE(server.start(
-      {bin("ftserve"), "--root", root.path().string(), "--listen", "127.0.0.1:0"}, error))
-      << error;
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, root.path()));
   // Before any connection: the warning left with the ready line.
   EXPECT_TRUE(server.wait_for_err("OPEN MODE", std::chrono::seconds(2))) << server.err();
   EXPECT_EQ(server.stop(SIGTERM), 0);

@@ -66,11 +66,8 @@ TEST_F(TreeExitTest, ConnectionFailureIsFour) {
   // A port that was just listening and is closed now.
   TempDir other_root;
   ListeningProcess other;
-  std::string error;
-  ASSERT_TRUE(other.start(
-      {bin("ftserve"), "--root", other_root.path().string(), "--listen", "127.0.0.1:0"}, error))
-      << error;
-  const std::string closed = "127.0.0.1:" + std::to_string(other.port());
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(other, other_root.path()));
+  const std::string closed = loopback_remote(other.port());
   ASSERT_EQ(other.stop(SIGTERM), 0);
   auto send = run({bin("ftsend"), "-r", "--retries", "0", "--json", source_.string(), closed});
   EXPECT_EQ(send.exit_code, 4) << send.err;
@@ -100,7 +97,7 @@ TEST_F(TreeExitTest, PersistentCorruptionIsSeven) {
   ASSERT_TRUE(proxy.start(
       {bin("ft_test_proxy"), "--target", server_.address(), "--flip-every", "5000"}, error))
       << error;
-  const std::string through = "127.0.0.1:" + std::to_string(proxy.port());
+  const std::string through = loopback_remote(proxy.port());
   auto result =
       run({bin("ftsend"), "-r", "--json", lone.string() + "/", through}, std::chrono::seconds(60));
   EXPECT_EQ(result.exit_code, 7) << result.err;

@@ -71,30 +71,10 @@ int decode_status(int status) {
 }  // namespace
 
 RunResult run(const std::vector<std::string>& argv, std::chrono::seconds deadline) {
-  RunResult result;
-  int out_fd, err_fd;
-  pid_t pid = spawn(argv, out_fd, err_fd);
-  auto until = std::chrono::steady_clock::now() + deadline;
-  bool out_open = true, err_open = true;
-  while (out_open || err_open) {
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        until - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ::kill(pid, SIGKILL);
-      break;
-    }
-    struct pollfd fds[2] = {{out_open ? out_fd : -1, POLLIN, 0},
-                            {err_open ? err_fd : -1, POLLIN, 0}};
-    if (::poll(fds, 2, static_cast<int>(left.count())) < 0 && errno != EINTR) break;
-    if (fds[0].revents) out_open = drain(out_fd, result.out);
-    if (fds[1].revents) err_open = drain(err_fd, result.err);
-  }
-  ::close(out_fd);
-  ::close(err_fd);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  result.exit_code = decode_status(status);
-  return result;
+  // A run is a background process collected at once.
+  BackgroundProcess process;
+  process.start(argv);
+  return process.finish(deadline);
 }
 
 ListeningProcess::~ListeningProcess() {

@@ -7,34 +7,55 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 namespace ft::testing {
 
-RawClient::RawClient(int port) {
+RawClient::RawClient(int port, const RawClientOptions& options) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd_ < 0) return;
+  if (!options.source_address.empty()) {
+    sockaddr_in local{};
+    local.sin_family = AF_INET;
+    ::inet_pton(AF_INET, options.source_address.c_str(), &local.sin_addr);
+    if (::bind(fd_, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0) {
+      close();
+      return;
+    }
+  }
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<std::uint16_t>(port));
   address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (::connect(fd_, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
-    ::close(fd_);
-    fd_ = -1;
+    close();
+    return;
+  }
+  if (options.no_delay) {
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
 }
 
 RawClient::~RawClient() {
-  if (fd_ >= 0) ::close(fd_);
+  close();
 }
 
-void RawClient::send(const Bytes& bytes) {
+void RawClient::close() {
+  if (fd_ >= 0) ::close(fd_);
+  fd_ = -1;
+}
+
+bool RawClient::send(const Bytes& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;  // the server may have closed; tests check replies
+    if (n <= 0) return false;
     done += static_cast<std::size_t>(n);
   }
+  return true;
 }
 
 void RawClient::send_nonblocking(const Bytes& bytes) {
@@ -54,13 +75,13 @@ void RawClient::send_nonblocking(const Bytes& bytes) {
   }
 }
 
-void RawClient::send_hello(std::uint32_t capabilities) {
+bool RawClient::send_hello(std::uint32_t capabilities) {
   Bytes out;
   encode_hello(out, Hello{kProtocolVersion, kProtocolVersion, capabilities});
-  send(out);
+  return send(out);
 }
 
-DecodeStatus RawClient::pull(std::chrono::milliseconds deadline) {
+DecodeStatus RawClient::next(std::chrono::milliseconds deadline) {
   auto until = std::chrono::steady_clock::now() + deadline;
   for (;;) {
     DecodeStatus status = decoder_.next();
@@ -83,15 +104,33 @@ DecodeStatus RawClient::pull(std::chrono::milliseconds deadline) {
 }
 
 bool RawClient::read_hello(std::chrono::milliseconds deadline) {
-  return pull(deadline) == DecodeStatus::kHello;
+  return next(deadline) == DecodeStatus::kHello;
 }
 
 std::optional<Frame> RawClient::read_frame(std::chrono::milliseconds deadline) {
-  if (pull(deadline) != DecodeStatus::kFrame) return std::nullopt;
+  if (next(deadline) != DecodeStatus::kFrame) return std::nullopt;
   return decoder_.take_frame();
 }
 
+std::optional<ErrorMsg> RawClient::read_connection_error(std::chrono::milliseconds deadline) {
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    DecodeStatus status = next(std::max(left, std::chrono::milliseconds(0)));
+    if (status == DecodeStatus::kHello) continue;
+    if (status != DecodeStatus::kFrame) return std::nullopt;
+    Frame frame = decoder_.take_frame();
+    if (frame.header.type == FrameType::kError && frame.header.request_id == 0) {
+      return decode_error(frame.payload);
+    }
+  }
+}
+
 bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
+  // The decoder may have met the end of the stream already; recv would
+  // only say so again.
+  if (eof_) return true;
   auto until = std::chrono::steady_clock::now() + deadline;
   char buf[4096];
   for (;;) {
@@ -101,7 +140,7 @@ bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
     struct pollfd p = {fd_, POLLIN, 0};
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n == 0 || (n < 0 && errno == ECONNRESET)) return true;
+    if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
   }
 }
 

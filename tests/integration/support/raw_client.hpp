@@ -1,6 +1,7 @@
 #pragma once
 // A minimal blocking protocol client for tests that need to speak to
-// ftserve frame by frame (hostile or half-finished clients).
+// ftserve frame by frame (hostile or half-finished clients, connection
+// limits).
 #include <chrono>
 #include <optional>
 #include <string>
@@ -10,23 +11,50 @@
 
 namespace ft::testing {
 
+/// How a RawClient connects, beyond the server's port.
+struct RawClientOptions {
+  /// The local address to bind before connecting (a loopback address such as
+  /// "127.0.0.2", for limits counted per client address); empty: the
+  /// kernel's choice.
+  std::string source_address;
+  /// TCP_NODELAY from the start: every send leaves at once, however small.
+  bool no_delay = false;
+};
+
+/// One TCP connection to 127.0.0.1:PORT that speaks the protocol by hand.
 class RawClient {
  public:
-  explicit RawClient(int port);
+  explicit RawClient(int port, const RawClientOptions& options = {});
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
+  /// False when the source address could not be bound or the connection
+  /// was refused (and after close()).
   bool connected() const { return fd_ >= 0; }
-  void send(const Bytes& bytes);
-  void send_hello(std::uint32_t capabilities = 0);
+  /// Closes the connection from this side now.
+  void close();
+  /// Sends all of `bytes`; false if the connection failed first (the server
+  /// may have closed it: tests check replies).
+  bool send(const Bytes& bytes);
+  bool send_hello(std::uint32_t capabilities = 0);
   /// Sends as much of `bytes` as the socket takes within about a second,
   /// without waiting for the peer to read the rest.
   void send_nonblocking(const Bytes& bytes);
+  /// Reads until the next hello or frame from the server was decoded (its
+  /// status) or there was a decode error; kNeedMore at the deadline or at
+  /// the end of the stream.
+  DecodeStatus next(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// Reads until the server hello was decoded (true) or deadline/close.
   bool read_hello(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   /// The next frame, or nullopt on close, decode error or deadline.
   std::optional<Frame> read_frame(std::chrono::milliseconds deadline = std::chrono::seconds(10));
-  /// True if the server closed the connection (EOF) before the deadline.
+  /// The next connection-level ERROR (request id 0), passing over the
+  /// server's hello and other frames; nullopt on close, decode error or
+  /// deadline.
+  std::optional<ErrorMsg> read_connection_error(
+      std::chrono::milliseconds deadline = std::chrono::seconds(10));
+  /// True if the server closed the connection (EOF or a socket error such as
+  /// a reset) before the deadline.
   bool closed_by_peer(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   const Hello& server_hello() const { return decoder_.hello(); }
   /// Every byte the server sends until it closes the connection (EOF or
@@ -43,7 +71,6 @@ class RawClient {
   void shutdown_write();
 
  private:
-  DecodeStatus pull(std::chrono::milliseconds deadline);
   int fd_ = -1;
   FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
   bool eof_ = false;

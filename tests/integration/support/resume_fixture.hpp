@@ -15,6 +15,7 @@
 
 #include "common/rules/errors.hpp"
 #include "harness.hpp"
+#include "server_fixture.hpp"
 
 namespace ft::testing {
 
@@ -50,12 +51,8 @@ class ResumeTest : public ::testing::Test {
   /// Starts ftserve over root_ (again, after stop_server()), on `port`
   /// (0: any free one).
   void start_server(const std::vector<std::string>& extra = {}, int port = 0) {
-    std::vector<std::string> argv = {bin("ftserve"), "--root", root_.path().string(), "--listen",
-                                     "127.0.0.1:" + std::to_string(port)};
-    argv.insert(argv.end(), extra.begin(), extra.end());
     server_ = std::make_unique<ListeningProcess>();
-    std::string error;
-    ASSERT_TRUE(server_->start(argv, error)) << error;
+    start_ftserve(*server_, root_.path(), extra, port);
   }
 
   /// Stops ftserve with `signal`; returns everything every server of this
@@ -72,9 +69,9 @@ class ResumeTest : public ::testing::Test {
     return server_log_;
   }
 
-  std::string server_address() const { return "127.0.0.1:" + std::to_string(server_->port()); }
+  std::string server_address() const { return loopback_remote(server_->port()); }
   std::string remote(const std::string& path = "") const {
-    return server_address() + (path.empty() ? "" : "/" + path);
+    return loopback_remote(server_->port(), path);
   }
 
   /// A proxy in front of the running server, with `faults` (may be empty).
@@ -87,7 +84,7 @@ class ResumeTest : public ::testing::Test {
     return proxy;
   }
   static std::string via(const ListeningProcess& proxy, const std::string& path) {
-    return "127.0.0.1:" + std::to_string(proxy.port()) + (path.empty() ? "" : "/" + path);
+    return loopback_remote(proxy.port(), path);
   }
 
   /// Runs command(proxy address) through a fresh proxy with `faults`, then
@@ -98,7 +95,7 @@ class ResumeTest : public ::testing::Test {
     ProxiedRun proxied;
     auto proxy = start_proxy(faults);
     if (proxy->pid() <= 0) return proxied;
-    proxied.result = run(command("127.0.0.1:" + std::to_string(proxy->port())));
+    proxied.result = run(command(loopback_remote(proxy->port())));
     proxy->stop(SIGTERM);
     proxied.proxy_err = proxy->err();
     return proxied;

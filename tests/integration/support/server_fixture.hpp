@@ -1,30 +1,69 @@
 #pragma once
-// A GoogleTest fixture that starts a real ftserve on 127.0.0.1 port 0 over a
-// fresh temporary root, and gives each test a scratch directory.
+// How the integration tests start a real ftserve: its command line (the
+// standard arguments, a root and 127.0.0.1 port 0, plus the flags a test
+// adds), a helper that starts it as a ListeningProcess (ready line, its
+// deadline and the early-exit check are the harness's), and the GoogleTest
+// fixtures over a fresh temporary root: ServerFixture, which each test
+// starts with its own flags, and ServerTest, started with none.
 #include <gtest/gtest.h>
 #include <signal.h>
 
-#include <memory>
+#include <string>
+#include <vector>
 
 #include "harness.hpp"
 
 namespace ft::testing {
 
-class ServerTest : public ::testing::Test {
+/// ftserve's command line: the standard arguments (`--root ROOT --listen
+/// 127.0.0.1:PORT`, PORT 0 for any free port) followed by `extra` flags.
+inline std::vector<std::string> ftserve_argv(const fs::path& root,
+                                             const std::vector<std::string>& extra = {},
+                                             int port = 0) {
+  std::vector<std::string> argv = {bin("ftserve"), "--root", root.string(), "--listen",
+                                   "127.0.0.1:" + std::to_string(port)};
+  argv.insert(argv.end(), extra.begin(), extra.end());
+  return argv;
+}
+
+/// "127.0.0.1:PORT", then "/path" when `path` is not empty: a client's
+/// remote argument for a program listening on loopback.
+inline std::string loopback_remote(int port, const std::string& path = "") {
+  return "127.0.0.1:" + std::to_string(port) + (path.empty() ? "" : "/" + path);
+}
+
+/// Starts `server` as ftserve_argv(root, extra, port) and waits for its
+/// ready line; a fatal failure saying why when it exits or never gets ready.
+inline void start_ftserve(ListeningProcess& server, const fs::path& root,
+                          const std::vector<std::string>& extra = {}, int port = 0) {
+  std::string error;
+  ASSERT_TRUE(server.start(ftserve_argv(root, extra, port), error)) << error;
+}
+
+/// A real ftserve over a fresh temporary root, started by each test with
+/// the flags it needs (start_server), and a scratch directory. A server
+/// still running after the test is stopped with SIGTERM and must exit 0.
+class ServerFixture : public ::testing::Test {
  protected:
-  void SetUp() override {
-    std::string error;
-    ASSERT_TRUE(server_.start(
-        {bin("ftserve"), "--root", root_.path().string(), "--listen", "127.0.0.1:0"}, error))
-        << error;
-  }
   void TearDown() override {
-    int status = server_.stop(SIGTERM);
-    EXPECT_EQ(status, 0) << server_.err();
+    if (server_.pid() > 0) {
+      int status = server_.stop(SIGTERM);
+      EXPECT_EQ(status, 0) << server_.err();
+    }
+  }
+  /// Starts ftserve over root_ with `extra` flags after the standard ones;
+  /// `wrapper` is a program that runs it ({"/usr/bin/prlimit", "--nofile=64:64"}),
+  /// empty for none.
+  void start_server(const std::vector<std::string>& extra = {},
+                    const std::vector<std::string>& wrapper = {}) {
+    std::vector<std::string> argv = wrapper;
+    for (std::string& arg : ftserve_argv(root_.path(), extra)) argv.push_back(std::move(arg));
+    std::string error;
+    ASSERT_TRUE(server_.start(argv, error)) << error;
   }
   /// "127.0.0.1:PORT/path" for the running server.
   std::string remote(const std::string& path = "") const {
-    return "127.0.0.1:" + std::to_string(server_.port()) + (path.empty() ? "" : "/" + path);
+    return loopback_remote(server_.port(), path);
   }
   /// Names under the root, to prove no temporary or stray file is left.
   std::vector<std::string> root_names() const { return tree_names(root_.path()); }
@@ -32,6 +71,12 @@ class ServerTest : public ::testing::Test {
   TempDir root_;
   TempDir work_;
   ListeningProcess server_;
+};
+
+/// ServerFixture with the server started, without extra flags, before each test.
+class ServerTest : public ServerFixture {
+ protected:
+  void SetUp() override { start_server(); }
 };
 
 }  // namespace ft::testing
