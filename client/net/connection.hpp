@@ -59,6 +59,10 @@ class Connection {
   /// nullopt and sets `why` (e.g. "Connection refused").
   static std::optional<Connection> open(const std::string& host, std::uint16_t port,
                                         std::chrono::milliseconds timeout, std::string& why);
+  /// Takes over `fd`, a connected non-blocking stream socket the caller
+  /// made (one end of a socketpair() in the unit tests, which play the
+  /// server in the same process); closed with the connection.
+  static Connection adopt(int fd) { return Connection(fd); }
 
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;
