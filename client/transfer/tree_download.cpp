@@ -17,6 +17,7 @@
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
 #include "client/transfer/settled_paths.hpp"
+#include "common/os/fd.hpp"
 #include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
 
@@ -38,7 +39,7 @@ struct Root {
 struct Dir {
   Dir* parent = nullptr;
   std::string local, remote, rel;
-  int fd = -1;                // -1 in a dry run when the directory does not exist locally
+  Fd fd;                      // none in a dry run when the directory does not exist locally
   int parent_fd = -1;         // borrowed: where it was created
   std::string name;           // its name there
   bool created = false;       // this run made it (removed again if its LIST fails)
@@ -46,9 +47,6 @@ struct Dir {
   std::vector<Entry> entries;
   std::size_t pending = 0;
   bool failed = false;
-  ~Dir() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 struct Visit {
@@ -152,8 +150,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       dir.entries.clear();
       if (dir.created) {
         // Do not leave an empty directory for a remote one that failed.
-        ::close(dir.fd);
-        dir.fd = -1;
+        dir.fd.reset();
         ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
       }
     } else {
@@ -183,12 +180,12 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
   // Creates (unless a dry run) and opens the local directory, then LISTs
   // the remote one.
   void visit_directory(Session& session, Visit visit) {
-    const int parent_fd = visit.parent == nullptr ? local_fd_ : visit.parent->fd;
-    int fd = -1;
+    const int parent_fd = visit.parent == nullptr ? local_fd_ : visit.parent->fd.get();
+    Fd fd;
     bool created = false;
     std::string why;
     if (visit.name.empty()) {
-      fd = ::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0);
+      fd.reset(::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0));
     } else if (parent_fd >= 0) {
       // 0700 while the content lands; the real mode is applied at the end.
       const bool made = !options_.dry_run && ::mkdirat(parent_fd, visit.name.c_str(), 0700) == 0;
@@ -197,9 +194,9 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       } else {
         created = made;
         fd = open_directory(parent_fd, visit.name, false, why);
-        if (fd < 0 && options_.dry_run && errno == ENOENT) why.clear();
+        if (!fd && options_.dry_run && errno == ENOENT) why.clear();
         struct stat st {};
-        if (fd < 0 && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        if (!fd && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISLNK(st.st_mode)) {
           // O_NOFOLLOW | O_DIRECTORY fails with ENOTDIR on a link: say what it is.
           why = "it is a symbolic link, which is never followed";
@@ -220,7 +217,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     dir.local = std::move(visit.local);
     dir.remote = std::move(visit.remote);
     dir.rel = std::move(visit.rel);
-    dir.fd = fd;
+    dir.fd = std::move(fd);
     dir.parent_fd = parent_fd;
     dir.name = visit.name;
     dir.created = created;
@@ -323,7 +320,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
                   const std::string& remote) {
     report_.progress().add_total(1, entry.size);
     struct stat st {};
-    if (dir.fd >= 0 && ::fstatat(dir.fd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (dir.fd && ::fstatat(dir.fd.get(), entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
         mtime_ns_of(st) == entry.mtime_ns) {
       return report_.skipped(local, entry.size, "unchanged", false);
@@ -333,7 +330,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     item->remote = remote;
     item->local_name = entry.name;
     item->local_path = local;
-    item->dir_fd = dir.fd;
+    item->dir_fd = dir.fd.get();
     item->owner = &dir;
     ++dir.pending;
     ready_.push_back(item.get());
@@ -346,9 +343,9 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (auto why = link_target_violation(rel, entry.target)) {
       return report_.refused(local, entry.target, *why);
     }
-    if (dir.fd >= 0) {
+    if (dir.fd) {
       std::string now(entry.target.size() + 1, '\0');
-      ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), now.data(), now.size());
+      ssize_t n = ::readlinkat(dir.fd.get(), entry.name.c_str(), now.data(), now.size());
       if (n >= 0 && static_cast<std::size_t>(n) == entry.target.size() &&
           now.compare(0, entry.target.size(), entry.target) == 0) {
         return report_.skipped(local, 0, "unchanged", false);
@@ -356,7 +353,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     }
     if (options_.dry_run) return report_.created("symlink", local);
     std::string why;
-    if (!make_symlink(dir.fd, entry.name, entry.target, entry.mtime_ns, why)) {
+    if (!make_symlink(dir.fd.get(), entry.name, entry.target, entry.mtime_ns, why)) {
       return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
     }
     report_.created("symlink", local);
@@ -378,9 +375,10 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (--dir.pending > 0) return;
     // Everything below is done: the directory's own mode and mtime now,
     // since adding entries changed its mtime.
-    if (!options_.dry_run && dir.fd >= 0 && dir.self) {
+    if (!options_.dry_run && dir.fd && dir.self) {
       const timespec times[2] = {{0, UTIME_OMIT}, timespec_of_ns(dir.self->mtime_ns)};
-      if (::fchmod(dir.fd, dir.self->mode & 0777) != 0 || ::futimens(dir.fd, times) != 0) {
+      if (::fchmod(dir.fd.get(), dir.self->mode & 0777) != 0 ||
+          ::futimens(dir.fd.get(), times) != 0) {
         report_.failed(dir.local,
                        Error{ErrorCode::LOCAL_FILE,
                              {},

@@ -14,6 +14,7 @@
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/settled_paths.hpp"
+#include "common/os/fd.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/messages.hpp"
 
@@ -41,7 +42,7 @@ struct Dir {
   std::string local;   // for messages and events
   std::string remote;  // its remote path
   std::string rel;     // below the copied tree's top (symlink checks)
-  int fd = -1;
+  Fd fd;
   std::uint32_t mode = 0755;
   std::int64_t mtime_ns = 0;
   std::vector<LocalEntry> entries;
@@ -49,9 +50,6 @@ struct Dir {
   std::size_t pending = 0;  // requests and children not finished yet
   bool failed = false;      // its MKDIR or LIST failed: no final MKDIR
   bool closing = false;     // the final MKDIR is on its way
-  ~Dir() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
 // A subdirectory (or a root) still to be opened.
@@ -218,13 +216,12 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       // A plain file named on the command line: sent like ftsend FILE does.
       return enqueue_file(nullptr, visit.name, visit.local, visit.remote);
     }
-    int fd = open_directory(root ? AT_FDCWD : visit.parent->fd, visit.name, root, why);
-    if (fd >= 0 && ::fstat(fd, &st) != 0) {
+    Fd fd = open_directory(root ? AT_FDCWD : visit.parent->fd.get(), visit.name, root, why);
+    if (fd && ::fstat(fd.get(), &st) != 0) {
       why = std::strerror(errno);
-      ::close(fd);
-      fd = -1;
+      fd.reset();
     }
-    if (fd < 0) {
+    if (!fd) {
       if (settled_.add(visit.local)) {
         report_.failed(visit.local,
                        Error{ErrorCode::LOCAL_FILE, {}, "cannot open directory: " + why});
@@ -238,11 +235,11 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     dir.local = std::move(visit.local);
     dir.remote = std::move(visit.remote);
     dir.rel = std::move(visit.rel);
-    dir.fd = fd;
+    dir.fd = std::move(fd);
     dir.mode = st.st_mode & 07777;
     dir.mtime_ns = mtime_ns_of(st);
     dirs_.emplace(&dir, std::move(owned));
-    if (!read_directory(fd, dir.entries, why)) {
+    if (!read_directory(dir.fd.get(), dir.entries, why)) {
       report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
       dir.failed = true;
       dir.entries.clear();
@@ -340,7 +337,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       if (options_.checksum) {
         Hash128 mine;
         std::string why;
-        if (!hash_local_file(dir.fd, entry.name, mine, why)) {
+        if (!hash_local_file(dir.fd.get(), entry.name, mine, why)) {
           settled_.add(local);
           return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
         }
@@ -369,7 +366,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     auto item = std::make_unique<UploadItem>();
     item->local = local;
     item->remote = remote;
-    item->dir_fd = dir == nullptr ? -1 : dir->fd;
+    item->dir_fd = dir == nullptr ? -1 : dir->fd.get();
     item->name = name;
     item->owner = dir;
     if (dir != nullptr) ++dir->pending;
@@ -381,7 +378,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
                   const std::string& remote, const std::string& rel, const Entry* theirs) {
     if (!options_.links) return report_.skipped(local, 0, "symlink", true);
     std::string target(static_cast<std::size_t>(entry.st.st_size) + 1, '\0');
-    ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), target.data(), target.size());
+    ssize_t n = ::readlinkat(dir.fd.get(), entry.name.c_str(), target.data(), target.size());
     if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
       settled_.add(local);
       return report_.failed(
