@@ -120,7 +120,7 @@ std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name
     return std::nullopt;
   }
   LandingFile file;
-  file.fd_ = fd;  // closed by the destructor on every early return below
+  file.fd_.reset(fd);  // closed by the destructor on every early return below
   file.dir_fd_ = dir_fd;
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
@@ -154,7 +154,7 @@ std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name
 
 LandingFile::LandingFile(LandingFile&& other) noexcept
     : dir_fd_(other.dir_fd_),
-      fd_(std::exchange(other.fd_, -1)),
+      fd_(std::move(other.fd_)),
       length_at_open_(other.length_at_open_),
       partial_name_(std::exchange(other.partial_name_, {})),
       record_name_(std::move(other.record_name_)),
@@ -164,7 +164,7 @@ LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
   if (this != &other) {
     discard();
     dir_fd_ = other.dir_fd_;
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     length_at_open_ = other.length_at_open_;
     partial_name_ = std::exchange(other.partial_name_, {});
     record_name_ = std::move(other.record_name_);
@@ -178,48 +178,48 @@ LandingFile::~LandingFile() {
 }
 
 std::optional<PartialRecord> LandingFile::record() const {
-  int fd = open_retrying(dir_fd_, record_name_, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
-  if (fd < 0) return std::nullopt;
+  Fd fd(open_retrying(dir_fd_, record_name_, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
+  if (!fd) return std::nullopt;
   std::string text(kMaxRecordBytes + 1, '\0');
   std::size_t got = 0;
   while (got < text.size()) {
-    ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    ssize_t n = ::read(fd.get(), text.data() + got, text.size() - got);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     got += static_cast<std::size_t>(n);
   }
-  ::close(fd);
+  fd.reset();
   if (got > kMaxRecordBytes) return std::nullopt;
   text.resize(got);
   return parse_record(text);
 }
 
 bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
-  if (::ftruncate(fd_, 0) != 0) {
+  if (::ftruncate(fd_.get(), 0) != 0) {
     why = step_error("cannot empty the partial file", errno);
     return false;
   }
   const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
                            "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
                            record.remote_path + "\n";
-  int fd = open_retrying(dir_fd_, record_name_,
-                         O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  Fd fd(open_retrying(dir_fd_, record_name_,
+                      O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+  if (!fd) {
     why = step_error("cannot write the partial file's record", errno);
     return false;
   }
-  bool ok = write_all(fd, reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), 0, why);
-  if (ok && ::fsync(fd) != 0) {
+  bool ok =
+      write_all(fd.get(), reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), 0, why);
+  if (ok && ::fsync(fd.get()) != 0) {
     why = step_error("fsync of the partial file's record", errno);
     ok = false;
   }
-  ::close(fd);
-  return ok;
+  return ok;  // closed after the fsync
 }
 
 bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
                           std::string& why) const {
-  const int err = read_exact_at(fd_, out.data(), out.size(), offset);
+  const int err = read_exact_at(fd_.get(), out.data(), out.size(), offset);
   if (err == ENODATA) {
     why = "the partial file is shorter than expected";
   } else if (err != 0) {
@@ -229,18 +229,18 @@ bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
 }
 
 bool LandingFile::write_at(std::uint64_t offset, ByteSpan bytes, std::string& why) {
-  return write_all(fd_, bytes.data(), bytes.size(), offset, why);
+  return write_all(fd_.get(), bytes.data(), bytes.size(), offset, why);
 }
 
 bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {
   timespec times[2];
   mtime_times(mtime_ns, times);
   const char* step = nullptr;
-  if (::fchmod(fd_, mode & 0777) != 0) {
+  if (::fchmod(fd_.get(), mode & 0777) != 0) {
     step = "cannot set the mode";
-  } else if (::futimens(fd_, times) != 0) {
+  } else if (::futimens(fd_.get(), times) != 0) {
     step = "cannot set the modification time";
-  } else if (::fsync(fd_) != 0) {
+  } else if (::fsync(fd_.get()) != 0) {
     step = "fsync";
   } else if (::renameat(dir_fd_, partial_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
     step = "cannot rename into place";
@@ -251,8 +251,7 @@ bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string&
     return false;
   }
   partial_name_.clear();  // it is the final file now
-  ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   ::unlinkat(dir_fd_, record_name_.c_str(), 0);
   if (::fsync(dir_fd_) != 0) {
     // The file is in place and verified; only its durability is in doubt.
@@ -263,25 +262,23 @@ bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string&
 }
 
 void LandingFile::keep() {
-  if (fd_ >= 0) {
+  if (fd_) {
     struct stat st {};
-    if (::fstat(fd_, &st) == 0 && st.st_size == 0) {
+    if (::fstat(fd_.get(), &st) == 0 && st.st_size == 0) {
       // Nothing to resume from (the connection ended before any data, or
       // the server broke the protocol first): leave no hidden file behind.
       return discard();
     }
     // Best effort: bytes lost to a crash before this are caught by the
     // whole-file hash of the run that resumes, which then starts over.
-    ::fsync(fd_);
-    ::close(fd_);
+    ::fsync(fd_.get());
+    fd_.reset();
   }
-  fd_ = -1;
   partial_name_.clear();
 }
 
 void LandingFile::discard() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
   if (!partial_name_.empty()) {
     ::unlinkat(dir_fd_, partial_name_.c_str(), 0);
     ::unlinkat(dir_fd_, record_name_.c_str(), 0);

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "common/base/bytes.hpp"
+#include "common/os/fd.hpp"
 
 namespace ft::client {
 
@@ -71,7 +72,7 @@ class LandingFile {
  private:
   LandingFile() = default;
   int dir_fd_ = -1;  // borrowed
-  int fd_ = -1;
+  Fd fd_;
   std::uint64_t length_at_open_ = 0;
   std::string partial_name_;  // empty once committed, kept or discarded
   std::string record_name_;

@@ -2,11 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <utility>
 
 namespace ft::client {
 namespace {
@@ -50,22 +48,7 @@ std::optional<LocalDirectory> LocalDirectory::open_or_create(const std::string& 
     why = std::strerror(errno);
     return std::nullopt;
   }
-  return LocalDirectory(fd);
-}
-
-LocalDirectory::LocalDirectory(LocalDirectory&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)) {}
-
-LocalDirectory& LocalDirectory::operator=(LocalDirectory&& other) noexcept {
-  if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = std::exchange(other.fd_, -1);
-  }
-  return *this;
-}
-
-LocalDirectory::~LocalDirectory() {
-  if (fd_ >= 0) ::close(fd_);
+  return LocalDirectory(Fd(fd));
 }
 
 }  // namespace ft::client

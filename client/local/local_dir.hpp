@@ -4,6 +4,9 @@
 // directory whatever happens to its path meanwhile.
 #include <optional>
 #include <string>
+#include <utility>
+
+#include "common/os/fd.hpp"
 
 namespace ft::client {
 
@@ -13,17 +16,11 @@ class LocalDirectory {
   /// then opens it. On failure returns nullopt and sets `why`.
   static std::optional<LocalDirectory> open_or_create(const std::string& path, std::string& why);
 
-  LocalDirectory(LocalDirectory&& other) noexcept;
-  LocalDirectory& operator=(LocalDirectory&& other) noexcept;
-  LocalDirectory(const LocalDirectory&) = delete;
-  LocalDirectory& operator=(const LocalDirectory&) = delete;
-  ~LocalDirectory();
-
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
  private:
-  explicit LocalDirectory(int fd) : fd_(fd) {}
-  int fd_ = -1;
+  explicit LocalDirectory(Fd fd) : fd_(std::move(fd)) {}
+  Fd fd_;
 };
 
 /// True if `path` names an existing directory (following symlinks).

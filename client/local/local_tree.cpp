@@ -3,7 +3,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -13,7 +12,7 @@
 
 namespace ft::client {
 
-int open_directory(int dir_fd, const std::string& name, bool follow, std::string& why) {
+Fd open_directory(int dir_fd, const std::string& name, bool follow, std::string& why) {
   int flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW);
   int fd;
   do {
@@ -29,23 +28,23 @@ int open_directory(int dir_fd, const std::string& name, bool follow, std::string
          ::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode));
     why = link ? "is a symbolic link" : std::strerror(err);
   }
-  return fd;
+  return Fd(fd);
 }
 
 bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
   // fdopendir() takes the descriptor over: give it a duplicate so that the
   // caller's stays open for openat().
-  int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-  if (copy < 0) {
+  Fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
+  if (!copy) {
     why = std::strerror(errno);
     return false;
   }
-  DIR* dir = ::fdopendir(copy);
+  DIR* dir = ::fdopendir(copy.get());
   if (dir == nullptr) {
     why = std::strerror(errno);
-    ::close(copy);
     return false;
   }
+  copy.release();  // the DIR stream owns it now: closedir() closes it
   ::rewinddir(dir);
   out.clear();
   for (;;) {

@@ -10,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/os/fd.hpp"
 #include "common/os/mtime.hpp"
 
 namespace ft::client {
@@ -21,8 +22,9 @@ struct LocalEntry {
 
 /// Opens the directory `name` relative to `dir_fd` (AT_FDCWD for a path).
 /// `follow`: a symbolic link at `name` is followed (command-line
-/// arguments); otherwise it is refused. Returns the fd or -1 with `why`.
-int open_directory(int dir_fd, const std::string& name, bool follow, std::string& why);
+/// arguments); otherwise it is refused. Returns the open directory, or an
+/// empty Fd with `why` set.
+Fd open_directory(int dir_fd, const std::string& name, bool follow, std::string& why);
 /// Reads every entry of the open directory `fd` (which stays open and
 /// unmoved), lstat()ed, sorted bytewise by name; "." and ".." left out.
 bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why);

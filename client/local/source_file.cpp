@@ -2,11 +2,9 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
-#include <utility>
 
 #include "common/os/exact_io.hpp"
 #include "common/os/mtime.hpp"
@@ -40,7 +38,7 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
     return std::nullopt;
   }
   SourceFile file;
-  file.fd_ = fd;
+  file.fd_.reset(fd);  // closed by the destructor on every early return below
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     why = std::strerror(errno);
@@ -62,39 +60,9 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
   return file;
 }
 
-SourceFile::SourceFile(SourceFile&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
-      size_(other.size_),
-      mode_(other.mode_),
-      mtime_ns_(other.mtime_ns_),
-      device_(other.device_),
-      inode_(other.inode_) {}
-
-SourceFile& SourceFile::operator=(SourceFile&& other) noexcept {
-  if (this != &other) {
-    close();
-    fd_ = std::exchange(other.fd_, -1);
-    size_ = other.size_;
-    mode_ = other.mode_;
-    mtime_ns_ = other.mtime_ns_;
-    device_ = other.device_;
-    inode_ = other.inode_;
-  }
-  return *this;
-}
-
-SourceFile::~SourceFile() {
-  close();
-}
-
-void SourceFile::close() {
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
-}
-
 bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
                          std::string& why) const {
-  const int err = read_exact_at(fd_, out.data(), out.size(), offset);
+  const int err = read_exact_at(fd_.get(), out.data(), out.size(), offset);
   if (err == ENODATA) {
     why = kShortMessage;
   } else if (err != 0) {
@@ -105,7 +73,7 @@ bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
 
 SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
   struct stat st {};
-  if (::fstat(fd_, &st) != 0) {
+  if (::fstat(fd_.get(), &st) != 0) {
     why = std::strerror(errno);
     return Check::kFailed;
   }

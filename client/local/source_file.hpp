@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/base/bytes.hpp"
+#include "common/os/fd.hpp"
 
 namespace ft::client {
 
@@ -17,12 +18,6 @@ class SourceFile {
   /// Same for `name` relative to the directory `dir_fd`, never following a
   /// symbolic link at `name` (a tree walk sends links as links, or not).
   static std::optional<SourceFile> open_at(int dir_fd, const std::string& name, std::string& why);
-
-  SourceFile(SourceFile&& other) noexcept;
-  SourceFile& operator=(SourceFile&& other) noexcept;
-  SourceFile(const SourceFile&) = delete;
-  SourceFile& operator=(const SourceFile&) = delete;
-  ~SourceFile();
 
   std::uint64_t size() const { return size_; }
   std::uint32_t mode() const { return mode_; }  // permission bits (07777)
@@ -40,13 +35,13 @@ class SourceFile {
   /// moved, kFailed (with `why`) if fstat() failed.
   Check check_unchanged(std::string& why) const;
   /// Frees the descriptor once the file is done with.
-  void close();
+  void close() { fd_.reset(); }
 
  private:
   SourceFile() = default;
   static std::optional<SourceFile> open_file(int dir_fd, const std::string& name, int flags,
                                              std::string& why);
-  int fd_ = -1;
+  Fd fd_;
   std::uint64_t size_ = 0;
   std::uint32_t mode_ = 0;
   std::int64_t mtime_ns_ = 0;

@@ -71,32 +71,30 @@ int wait_connected(int fd, Clock::time_point deadline) {
   }
 }
 
-// Tries one address; returns the connected socket or -1 with `err` set.
-int connect_one(const addrinfo& ai, Clock::time_point deadline, int& err) {
-  int fd = ::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai.ai_protocol);
-  if (fd < 0) {
+// Tries one address; returns the connected socket, or an empty Fd with
+// `err` set.
+Fd connect_one(const addrinfo& ai, Clock::time_point deadline, int& err) {
+  Fd fd(::socket(ai.ai_family, ai.ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai.ai_protocol));
+  if (!fd) {
     err = errno;
-    return -1;
+    return fd;
   }
   int rc;
   do {
-    rc = ::connect(fd, ai.ai_addr, ai.ai_addrlen);
+    rc = ::connect(fd.get(), ai.ai_addr, ai.ai_addrlen);
   } while (rc != 0 && errno == EINTR && !interrupted());
   if (rc == 0) {
     err = 0;
   } else if (errno == EINPROGRESS) {
-    err = wait_connected(fd, deadline);
+    err = wait_connected(fd.get(), deadline);
   } else {
     err = errno;
   }
-  if (err != 0) {
-    ::close(fd);
-    return -1;
-  }
+  if (err != 0) return Fd();
   // Frames are batched by the queue already; small replies (LIST, STAT, the
   // hello) should not wait for Nagle.
   int one = 1;
-  ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;
 }
 
@@ -124,8 +122,8 @@ std::optional<Connection> Connection::open(const std::string& host, std::uint16_
   std::unique_ptr<addrinfo, AddrInfoDeleter> list(raw);
   int err = EHOSTUNREACH;
   for (const addrinfo* ai = list.get(); ai != nullptr; ai = ai->ai_next) {
-    int fd = connect_one(*ai, deadline, err);
-    if (fd >= 0) return Connection(fd);
+    Fd fd = connect_one(*ai, deadline, err);
+    if (fd) return Connection(std::move(fd));
     if (err == EINTR || err == ETIMEDOUT) break;
   }
   why = err == EINTR ? "interrupted" : err == ETIMEDOUT ? "timed out" : std::strerror(err);
@@ -133,7 +131,7 @@ std::optional<Connection> Connection::open(const std::string& host, std::uint16_
 }
 
 Connection::Connection(Connection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)),
+    : fd_(std::move(other.fd_)),
       queue_(std::move(other.queue_)),
       queued_chunk_bytes_(std::exchange(other.queued_chunk_bytes_, 0)),
       spare_(std::move(other.spare_)),
@@ -148,7 +146,7 @@ Connection::Connection(Connection&& other) noexcept
 Connection& Connection::operator=(Connection&& other) noexcept {
   if (this != &other) {
     close();
-    fd_ = std::exchange(other.fd_, -1);
+    fd_ = std::move(other.fd_);
     queue_ = std::move(other.queue_);
     queued_chunk_bytes_ = std::exchange(other.queued_chunk_bytes_, 0);
     spare_ = std::move(other.spare_);
@@ -168,14 +166,13 @@ Connection::~Connection() {
 }
 
 void Connection::close() {
-  if (fd_ >= 0 && tls_ != nullptr && tls_->open()) {
+  if (fd_ && tls_ != nullptr && tls_->open()) {
     // close_notify tells the server the stream ended on purpose (best
     // effort: never waits for the socket).
     tls_->close();
     send_alert_best_effort();
   }
-  if (fd_ >= 0) ::close(fd_);
-  fd_ = -1;
+  fd_.reset();
 }
 
 void Connection::queue(Bytes bytes, std::uint32_t request_id) {
@@ -232,7 +229,7 @@ IoResult Connection::receive(FrameDecoder& decoder) {
     return IoResult::kError;
   }
   for (;;) {
-    ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
+    ssize_t n = ::recv(fd_.get(), area.data(), area.size(), 0);
     if (n > 0) {
       decoder.commit(static_cast<std::size_t>(n));
       return IoResult::kProgress;
@@ -274,7 +271,7 @@ IoResult Connection::flush_plain() {
     msghdr msg{};
     msg.msg_iov = iov;
     msg.msg_iovlen = count;
-    ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = ::sendmsg(fd_.get(), &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) break;
@@ -323,14 +320,14 @@ HandshakeResult Connection::handshake(std::shared_ptr<TlsContext> context,
     }
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return {HandshakeOutcome::kTimedOut, {}, {}};
-    pollfd p{fd_, POLLIN, 0};
+    pollfd p{fd_.get(), POLLIN, 0};
     if (cipher_unsent() > 0) p.events |= POLLOUT;
     int n = ::poll(&p, 1, static_cast<int>(left.count()));
     if (n < 0 && errno != EINTR) return {HandshakeOutcome::kError, {}, std::strerror(errno)};
     if (interrupted()) return {HandshakeOutcome::kInterrupted, {}, {}};
     if (n <= 0 || (p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
 
-    ssize_t got = ::recv(fd_, cipher_in_.data(), cipher_in_.size(), 0);
+    ssize_t got = ::recv(fd_.get(), cipher_in_.data(), cipher_in_.size(), 0);
     if (got < 0) {
       if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
       if (errno == ECONNRESET || errno == EPIPE) return {HandshakeOutcome::kClosed, {}, {}};
@@ -346,9 +343,9 @@ HandshakeResult Connection::handshake(std::shared_ptr<TlsContext> context,
         HandshakeResult result{HandshakeOutcome::kPlaintext, Bytes(bytes.begin(), bytes.end()), {}};
         while (result.plaintext.size() < kMaxNoticeBytes) {
           left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-          pollfd q{fd_, POLLIN, 0};
+          pollfd q{fd_.get(), POLLIN, 0};
           if (left.count() <= 0 || ::poll(&q, 1, static_cast<int>(left.count())) <= 0) break;
-          got = ::recv(fd_, cipher_in_.data(),
+          got = ::recv(fd_.get(), cipher_in_.data(),
                        std::min(cipher_in_.size(), kMaxNoticeBytes - result.plaintext.size()), 0);
           if (got < 0 && (errno == EINTR || errno == EAGAIN)) continue;
           if (got <= 0) break;
@@ -371,14 +368,14 @@ HandshakeResult Connection::handshake(std::shared_ptr<TlsContext> context,
 }
 
 void Connection::send_alert_best_effort() {
-  if (tls_ == nullptr || fd_ < 0) return;
+  if (tls_ == nullptr || !fd_) return;
   if (tls_->pending() > 0) tls_->take_pending(cipher_out_);
   if (cipher_unsent() > 0) (void)send_ciphertext();
 }
 
 IoResult Connection::send_ciphertext() {
   while (cipher_unsent() > 0) {
-    ssize_t n = ::send(fd_, cipher_out_.data() + cipher_sent_, cipher_unsent(),
+    ssize_t n = ::send(fd_.get(), cipher_out_.data() + cipher_sent_, cipher_unsent(),
                        MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
@@ -468,7 +465,7 @@ IoResult Connection::receive_tls(FrameDecoder& decoder) {
     }
     if (filled > 0) break;
     if (tls_->state() == TlsEngine::State::kClosed) return IoResult::kClosed;
-    ssize_t got = ::recv(fd_, cipher_in_.data(), cipher_in_.size(), 0);
+    ssize_t got = ::recv(fd_.get(), cipher_in_.data(), cipher_in_.size(), 0);
     if (got > 0) {
       if (!tls_->feed(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(got)))) {
         send_alert_best_effort();

@@ -16,10 +16,12 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/base/bytes.hpp"
 #include "common/crypto/tls_engine.hpp"
+#include "common/os/fd.hpp"
 #include "common/wire/frame.hpp"
 
 namespace ft::client {
@@ -70,7 +72,7 @@ class Connection {
   Connection& operator=(const Connection&) = delete;
   ~Connection();
 
-  int fd() const { return fd_; }
+  int fd() const { return fd_.get(); }
 
   /// Runs the TLS 1.3 PSK handshake with `context` over the connected
   /// socket, before anything else is sent, within `deadline`. After kOpen
@@ -109,7 +111,7 @@ class Connection {
   int last_error() const { return last_error_; }
 
  private:
-  explicit Connection(int fd) : fd_(fd) {}
+  explicit Connection(Fd fd) : fd_(std::move(fd)) {}
   struct Outgoing {
     std::uint32_t request_id = 0;
     Bytes head;
@@ -131,7 +133,7 @@ class Connection {
   void send_alert_best_effort();
   void release_frame(Outgoing& out);
 
-  int fd_ = -1;
+  Fd fd_;
   std::deque<Outgoing> queue_;
   std::size_t queued_chunk_bytes_ = 0;
   std::vector<Bytes> spare_;

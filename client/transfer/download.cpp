@@ -83,8 +83,7 @@ class DownloadWork : public RetryableWork {
     std::vector<std::string> out;
     for (const DownloadItem& item : items_) {
       if (item.state != DownloadState::kRetryLater) continue;
-      out.push_back(printable(item.remote) + ": " + item.retry_reason->message + " (" +
-                    to_string(item.retry_reason->code) + ")");
+      out.push_back(deferred_line(item.remote, *item.retry_reason));
     }
     return out;
   }

@@ -8,6 +8,7 @@
 #include "client/net/interrupt.hpp"
 #include "client/report/console.hpp"
 #include "client/report/transfer_report.hpp"
+#include "common/rules/path_rules.hpp"
 
 namespace ft::client {
 namespace {
@@ -81,6 +82,10 @@ bool wait_before_retry(std::chrono::milliseconds delay) {
 
 Error interrupted_error() {
   return Error{ErrorCode::CANCELLED, {}, "interrupted"};
+}
+
+std::string deferred_line(std::string_view path, const Error& reason) {
+  return printable(path) + ": " + reason.message + " (" + to_string(reason.code) + ")";
 }
 
 void run_with_retries(std::string_view program, RetryableWork& work, int retries,

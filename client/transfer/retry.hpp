@@ -57,6 +57,10 @@ bool wait_before_retry(std::chrono::milliseconds delay);
 /// The error that ends a command interrupted by SIGINT or SIGTERM.
 Error interrupted_error();
 
+/// A deferred file's line for the retry report: "<path>: <message> (<CODE>)",
+/// the path made printable.
+std::string deferred_line(std::string_view path, const Error& reason);
+
 /// A command's files seen by the retry loop. Its attempts run one after the
 /// other; between them the loop waits, and every call comes from it.
 class RetryableWork {

@@ -16,17 +16,13 @@
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
-#include "client/transfer/settled_paths.hpp"
+#include "client/transfer/tree_walk.hpp"
 #include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
 namespace {
 
-constexpr std::size_t kReadyLowWater = 512;
-constexpr std::size_t kListsAhead = 8;
-constexpr const char* kNoTrees =
-    "the server does not support directory trees (TREES capability); -r needs a newer ftserve";
 // Temporary name of a symlink being created, renamed over the final name.
 constexpr std::string_view kLinkTempPrefix = ".ft-link.";
 
@@ -35,26 +31,17 @@ struct Root {
   std::string name;  // the local directory it lands in, below LOCAL_DIR ("" = LOCAL_DIR itself)
 };
 
-struct Dir {
-  Dir* parent = nullptr;
-  std::string local, remote, rel;
-  int fd = -1;                // -1 in a dry run when the directory does not exist locally
+// `fd` is none in a dry run when the directory does not exist locally.
+struct Dir : TreeDirectory<Dir> {
   int parent_fd = -1;         // borrowed: where it was created
   std::string name;           // its name there
   bool created = false;       // this run made it (removed again if its LIST fails)
   std::optional<Entry> self;  // its own mode and mtime, when known
   std::vector<Entry> entries;
-  std::size_t pending = 0;
-  bool failed = false;
-  ~Dir() {
-    if (fd >= 0) ::close(fd);
-  }
 };
 
-struct Visit {
-  Dir* parent = nullptr;
-  std::string name;  // in the parent's directory (for a root: below LOCAL_DIR, may be "")
-  std::string local, remote, rel;
+// A root's name is below LOCAL_DIR, and may be "" (LOCAL_DIR itself).
+struct Visit : TreeVisit<Dir> {
   std::optional<Entry> self;
 };
 
@@ -82,20 +69,23 @@ bool make_symlink(int dir_fd, const std::string& name, const std::string& target
   return true;
 }
 
-class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
+using DownloadWalk = TreeWalk<Dir, Visit, DownloadItem>;
+
+class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
  public:
   TreeDownloadJob(const std::vector<Root>& roots, const DownloadOptions& options, int local_fd,
-                  TransferReport& report, SettledPaths& settled)
-      : options_(options),
+                  TransferReport& report, SettledPaths& settled,
+                  std::vector<DeferredFile>& deferred)
+      : DownloadWalk(report, settled, deferred),
+        options_(options),
         local_fd_(local_fd),
-        report_(report),
-        settled_(settled),
         pipeline_(report, *this, next_id_) {
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
       visits_.push_back(
-          Visit{nullptr, it->name,
-                it->name.empty() ? options.local_dir : join_path(options.local_dir, it->name),
-                it->remote, "", std::nullopt});
+          Visit{{nullptr, it->name,
+                 it->name.empty() ? options.local_dir : join_path(options.local_dir, it->name),
+                 it->remote, ""},
+                std::nullopt});
     }
   }
 
@@ -107,22 +97,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
   }
 
   void produce(Session& session) override {
-    if (!session.hello_received()) return;
-    if (!session.trees_agreed()) return session.fail(ErrorCode::PROTOCOL, kNoTrees);
-    for (;;) {
-      while (!ready_.empty() && room()) {
-        DownloadItem* item = ready_.front();
-        ready_.pop_front();
-        pipeline_.start(session, *item);
-      }
-      if (ready_.size() >= kReadyLowWater || lists_in_flight_ >= kListsAhead || visits_.empty() ||
-          !room()) {
-        break;
-      }
-      Visit visit = std::move(visits_.back());
-      visits_.pop_back();
-      visit_directory(session, std::move(visit));
-    }
+    if (trees_ready(session)) walk(session);
   }
 
   void on_frame(Session& session, Frame& frame) override {
@@ -130,65 +105,32 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (pipeline_.owns(id)) return pipeline_.on_frame(session, frame);
     if (stats_.contains(id)) return on_stat_reply(session, frame);
     auto found = lists_.find(id);
-    if (found == lists_.end()) {
-      return session.protocol_error("unexpected " +
-                                    frame_type_name(std::uint8_t(frame.header.type)) +
-                                    " for request " + std::to_string(id));
-    }
-    Dir& dir = *found->second;
-    if (frame.header.type == FrameType::kEntries) {
-      auto message = decode_entries(frame);
-      if (!message) return session.protocol_error("malformed ENTRIES");
-      if (auto why = listing_overflow(dir.entries.size(), message->entries.size())) {
-        return session.protocol_error(*why + " (" + printable(dir.remote) + ")");
-      }
-      for (Entry& entry : message->entries) dir.entries.push_back(std::move(entry));
-      if (message->more) return;
-    } else if (frame.header.type == FrameType::kError) {
-      ErrorReply reply = read_error_reply(frame, dir.remote, {});
-      if (reply.violation) return session.protocol_error(*reply.violation);
-      report_.failed(dir.local, reply.failure, dir.remote.empty() ? "/" : dir.remote);
-      dir.failed = true;
-      dir.entries.clear();
-      if (dir.created) {
-        // Do not leave an empty directory for a remote one that failed.
-        ::close(dir.fd);
-        dir.fd = -1;
-        ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
-      }
-    } else {
-      return session.protocol_error(
-          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to LIST");
-    }
-    lists_.erase(found);
-    --lists_in_flight_;
-    walk_entries(dir);
-    release(dir);
+    if (found == lists_.end()) return session.protocol_error(unexpected_frame(frame));
+    on_list_reply(session, *found->second, frame);
   }
 
   bool finished() const override {
-    return visits_.empty() && ready_.empty() && pipeline_.idle() && lists_.empty() &&
-           stats_.empty() && dirs_.empty();
+    return walk_finished() && pipeline_.idle() && lists_.empty() && stats_.empty();
   }
 
-  std::vector<std::pair<std::string, Error>>& deferred() { return deferred_; }
-
  private:
-  bool room() const {
+  bool room() const override {
     // Two slots: a root's visit sends a LIST and a STAT.
     return pipeline_.in_flight() + lists_.size() + stats_.size() + 2 <=
            limits::kMaxRequestsInFlight;
   }
 
+  void start(Session& session, DownloadItem& item) override { pipeline_.start(session, item); }
+
   // Creates (unless a dry run) and opens the local directory, then LISTs
   // the remote one.
-  void visit_directory(Session& session, Visit visit) {
-    const int parent_fd = visit.parent == nullptr ? local_fd_ : visit.parent->fd;
-    int fd = -1;
+  void visit_directory(Session& session, Visit visit) override {
+    const int parent_fd = visit.parent == nullptr ? local_fd_ : visit.parent->fd.get();
+    Fd fd;
     bool created = false;
     std::string why;
     if (visit.name.empty()) {
-      fd = ::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0);
+      fd.reset(::fcntl(parent_fd, F_DUPFD_CLOEXEC, 0));
     } else if (parent_fd >= 0) {
       // 0700 while the content lands; the real mode is applied at the end.
       const bool made = !options_.dry_run && ::mkdirat(parent_fd, visit.name.c_str(), 0700) == 0;
@@ -197,35 +139,22 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       } else {
         created = made;
         fd = open_directory(parent_fd, visit.name, false, why);
-        if (fd < 0 && options_.dry_run && errno == ENOENT) why.clear();
+        if (!fd && options_.dry_run && errno == ENOENT) why.clear();
         struct stat st {};
-        if (fd < 0 && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+        if (!fd && ::fstatat(parent_fd, visit.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISLNK(st.st_mode)) {
           // O_NOFOLLOW | O_DIRECTORY fails with ENOTDIR on a link: say what it is.
           why = "it is a symbolic link, which is never followed";
         }
       }
     }
-    if (!why.empty()) {
-      if (settled_.add(visit.local)) {
-        report_.failed(visit.local,
-                       Error{ErrorCode::LOCAL_FILE, {}, "cannot create or open directory: " + why});
-      }
-      if (visit.parent != nullptr) release(*visit.parent);
-      return;
-    }
-    auto owned = std::make_unique<Dir>();
-    Dir& dir = *owned;
-    dir.parent = visit.parent;
-    dir.local = std::move(visit.local);
-    dir.remote = std::move(visit.remote);
-    dir.rel = std::move(visit.rel);
-    dir.fd = fd;
+    if (!why.empty())
+      return visit_failed(session, visit, "cannot create or open directory: " + why);
+    Dir& dir = add_directory(visit, std::move(fd));
     dir.parent_fd = parent_fd;
     dir.name = visit.name;
     dir.created = created;
     dir.self = std::move(visit.self);
-    dirs_.emplace(&dir, std::move(owned));
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, options_.links ? kFlagTargets : 0);
@@ -245,6 +174,28 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     }
   }
 
+  bool take_entries(Session& session, Dir& dir, EntriesMsg& message) override {
+    if (auto why = listing_overflow(dir.entries.size(), message.entries.size())) {
+      session.protocol_error(*why + " (" + printable(dir.remote) + ")");
+      return false;
+    }
+    for (Entry& entry : message.entries) dir.entries.push_back(std::move(entry));
+    return true;
+  }
+
+  void list_failed(Dir& dir, const Error& error) override {
+    report_.failed(dir.local, error, dir.remote.empty() ? "/" : dir.remote);
+    dir.failed = true;
+    dir.entries.clear();
+    if (dir.created) {
+      // Do not leave an empty directory for a remote one that failed.
+      dir.fd.reset();
+      ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
+    }
+  }
+
+  void list_answered(std::uint32_t id) override { lists_.erase(id); }
+
   void on_stat_reply(Session& session, const Frame& frame) {
     auto found = stats_.find(frame.header.request_id);
     Dir& dir = *found->second;
@@ -261,15 +212,14 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       ErrorReply reply = read_error_reply(frame, dir.remote, {});
       if (reply.violation) return session.protocol_error(*reply.violation);
     } else {
-      return session.protocol_error(
-          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to STAT");
+      return session.protocol_error(unexpected_frame(frame, "in reply to STAT"));
     }
     // An ERROR here is reported by the LIST of the same path.
     stats_.erase(found);
-    release(dir);
+    release(session, dir);
   }
 
-  void walk_entries(Dir& dir) {
+  void walk_entries(Dir& dir) override {
     std::vector<Visit> subdirs;
     std::unordered_set<std::string_view> names;
     names.reserve(dir.entries.size());
@@ -301,7 +251,7 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       }
       switch (entry.type) {
         case EntryType::kDirectory:
-          subdirs.push_back(Visit{&dir, entry.name, local, remote, rel, entry});
+          subdirs.push_back(Visit{{&dir, entry.name, local, remote, rel}, entry});
           ++dir.pending;
           break;
         case EntryType::kFile:
@@ -316,14 +266,14 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
       }
     }
     dir.entries = {};
-    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) visits_.push_back(std::move(*it));
+    push_visits(subdirs);
   }
 
   void file_entry(Dir& dir, const Entry& entry, const std::string& local,
                   const std::string& remote) {
     report_.progress().add_total(1, entry.size);
     struct stat st {};
-    if (dir.fd >= 0 && ::fstatat(dir.fd, entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    if (dir.fd && ::fstatat(dir.fd.get(), entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
         mtime_ns_of(st) == entry.mtime_ns) {
       return report_.skipped(local, entry.size, "unchanged", false);
@@ -333,11 +283,8 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     item->remote = remote;
     item->local_name = entry.name;
     item->local_path = local;
-    item->dir_fd = dir.fd;
-    item->owner = &dir;
-    ++dir.pending;
-    ready_.push_back(item.get());
-    items_.emplace(item.get(), std::move(item));
+    item->dir_fd = dir.fd.get();
+    queue_item(std::move(item), &dir);
   }
 
   void link_entry(Dir& dir, const Entry& entry, const std::string& local, const std::string& rel) {
@@ -346,9 +293,9 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (auto why = link_target_violation(rel, entry.target)) {
       return report_.refused(local, entry.target, *why);
     }
-    if (dir.fd >= 0) {
+    if (dir.fd) {
       std::string now(entry.target.size() + 1, '\0');
-      ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), now.data(), now.size());
+      ssize_t n = ::readlinkat(dir.fd.get(), entry.name.c_str(), now.data(), now.size());
       if (n >= 0 && static_cast<std::size_t>(n) == entry.target.size() &&
           now.compare(0, entry.target.size(), entry.target) == 0) {
         return report_.skipped(local, 0, "unchanged", false);
@@ -356,31 +303,24 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     }
     if (options_.dry_run) return report_.created("symlink", local);
     std::string why;
-    if (!make_symlink(dir.fd, entry.name, entry.target, entry.mtime_ns, why)) {
+    if (!make_symlink(dir.fd.get(), entry.name, entry.target, entry.mtime_ns, why)) {
       return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
     }
     report_.created("symlink", local);
   }
 
-  void on_settled(Session&, DownloadItem& item) override {
-    if (item.state == DownloadState::kRetryLater) {
-      deferred_.emplace_back(item.local_path, *item.retry_reason);
-    } else {
-      settled_.add(item.local_path);
-    }
-    Dir* dir = static_cast<Dir*>(item.owner);
-    std::erase(ready_, &item);
-    items_.erase(&item);
-    release(*dir);
+  void on_settled(Session& session, DownloadItem& item) override {
+    settle(session, item, item.local_path, item.state == DownloadState::kRetryLater);
   }
 
-  void release(Dir& dir) {
+  void release(Session& session, Dir& dir) override {
     if (--dir.pending > 0) return;
     // Everything below is done: the directory's own mode and mtime now,
     // since adding entries changed its mtime.
-    if (!options_.dry_run && dir.fd >= 0 && dir.self) {
+    if (!options_.dry_run && dir.fd && dir.self) {
       const timespec times[2] = {{0, UTIME_OMIT}, timespec_of_ns(dir.self->mtime_ns)};
-      if (::fchmod(dir.fd, dir.self->mode & 0777) != 0 || ::futimens(dir.fd, times) != 0) {
+      if (::fchmod(dir.fd.get(), dir.self->mode & 0777) != 0 ||
+          ::futimens(dir.fd.get(), times) != 0) {
         report_.failed(dir.local,
                        Error{ErrorCode::LOCAL_FILE,
                              {},
@@ -390,69 +330,14 @@ class TreeDownloadJob : public SessionHandler, private GetPipeline::Listener {
     if (!dir.failed && !(dir.parent == nullptr && dir.self == std::nullopt)) {
       report_.created("directory", dir.local);
     }
-    Dir* parent = dir.parent;
-    dirs_.erase(&dir);
-    if (parent != nullptr) release(*parent);
+    directory_done(session, dir);
   }
 
   const DownloadOptions& options_;
   int local_fd_;
-  TransferReport& report_;
-  SettledPaths& settled_;
-  std::uint32_t next_id_ = 1;
   GetPipeline pipeline_;
-  std::vector<Visit> visits_;
-  std::deque<DownloadItem*> ready_;
-  std::unordered_map<const DownloadItem*, std::unique_ptr<DownloadItem>> items_;
-  std::unordered_map<const Dir*, std::unique_ptr<Dir>> dirs_;
   std::unordered_map<std::uint32_t, Dir*> lists_;
   std::unordered_map<std::uint32_t, Dir*> stats_;
-  std::size_t lists_in_flight_ = 0;
-  std::vector<std::pair<std::string, Error>> deferred_;
-};
-
-class TreeDownloadWork : public RetryableWork {
- public:
-  TreeDownloadWork(std::vector<Root> roots, const DownloadOptions& options, int local_fd,
-                   TransferReport& report)
-      : roots_(std::move(roots)), options_(options), local_fd_(local_fd), report_(report) {}
-
-  void prepare_attempt() override { deferred_.clear(); }
-  bool all_done() const override { return done_; }
-
-  std::optional<Error> attempt() override {
-    std::optional<Error> failure;
-    {
-      TreeDownloadJob job(roots_, options_, local_fd_, report_, settled_);
-      failure = connect_and_run(options_.host, options_.port, job);
-      deferred_ = std::move(job.deferred());
-    }
-    if (!failure && deferred_.empty()) done_ = true;
-    return failure;
-  }
-
-  std::vector<std::string> deferred() const override {
-    std::vector<std::string> out;
-    for (const auto& [local, reason] : deferred_) {
-      out.push_back(printable(local) + ": " + reason.message + " (" + to_string(reason.code) + ")");
-    }
-    return out;
-  }
-
-  void give_up(const std::optional<Error>& failure) override {
-    if (failure) report_.connection_failed(*failure);
-    for (const auto& [local, reason] : deferred_) report_.failed(local, reason);
-    done_ = true;
-  }
-
- private:
-  std::vector<Root> roots_;
-  const DownloadOptions& options_;
-  int local_fd_;
-  TransferReport& report_;
-  SettledPaths settled_;
-  std::vector<std::pair<std::string, Error>> deferred_;
-  bool done_ = false;
 };
 
 }  // namespace
@@ -472,7 +357,11 @@ int run_tree_download(const DownloadOptions& options, TransferReport& report) {
     report.failed(options.local_dir, Error{ErrorCode::LOCAL_FILE, {}, why});
     return report.finish();
   }
-  TreeDownloadWork work(std::move(roots), options, dir ? dir->fd() : -1, report);
+  const int local_fd = dir ? dir->fd() : -1;
+  TreeWork work(report, [&](SettledPaths& settled, std::vector<DeferredFile>& deferred) {
+    TreeDownloadJob job(roots, options, local_fd, report, settled, deferred);
+    return connect_and_run(options.host, options.port, job);
+  });
   run_with_retries("ftget", work, options.retries, report);
   return report.finish();
 }

@@ -13,21 +13,12 @@
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
-#include "client/transfer/settled_paths.hpp"
+#include "client/transfer/tree_walk.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/messages.hpp"
 
 namespace ft::client {
 namespace {
-
-// Files listed and waiting for their PUT; a directory is opened and listed
-// ahead only while fewer than this wait, so memory stays flat.
-constexpr std::size_t kReadyLowWater = 512;
-// Directories whose LIST may be in flight at once (the walk's look-ahead).
-constexpr std::size_t kListsAhead = 8;
-
-constexpr const char* kNoTrees =
-    "the server does not support directory trees (TREES capability); -r needs a newer ftserve";
 
 // One argument of the command, as the walk starts from it.
 struct Root {
@@ -35,31 +26,18 @@ struct Root {
   std::string remote;  // where it goes
 };
 
-// A directory between its visit and its final MKDIR.
-struct Dir {
-  Dir* parent = nullptr;
-  std::string local;   // for messages and events
-  std::string remote;  // its remote path
-  std::string rel;     // below the copied tree's top (symlink checks)
-  int fd = -1;
+// A directory between its visit and its final MKDIR; `failed`: its MKDIR
+// or LIST failed, so no final MKDIR.
+struct Dir : TreeDirectory<Dir> {
   std::uint32_t mode = 0755;
   std::int64_t mtime_ns = 0;
   std::vector<LocalEntry> entries;
   std::unordered_map<std::string, Entry> remote_entries;
-  std::size_t pending = 0;  // requests and children not finished yet
-  bool failed = false;      // its MKDIR or LIST failed: no final MKDIR
-  bool closing = false;     // the final MKDIR is on its way
-  ~Dir() {
-    if (fd >= 0) ::close(fd);
-  }
+  bool closing = false;  // the final MKDIR is on its way
 };
 
-// A subdirectory (or a root) still to be opened.
-struct Visit {
-  Dir* parent = nullptr;  // nullptr for a root
-  std::string name;       // in parent; the whole path for a root
-  std::string local, remote, rel;
-};
+// A root's name is its whole path.
+using Visit = TreeVisit<Dir>;
 
 enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink };
 struct ControlRequest {
@@ -72,11 +50,6 @@ struct Outgoing {
   std::uint32_t id;
   ControlRequest request;
   Bytes frame;
-};
-
-struct Deferred {
-  std::string local;
-  Error reason;
 };
 
 bool hash_local_file(int dir_fd, const std::string& name, Hash128& out, std::string& why) {
@@ -95,13 +68,14 @@ bool hash_local_file(int dir_fd, const std::string& name, Hash128& out, std::str
   return true;
 }
 
-class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
+using UploadWalk = TreeWalk<Dir, Visit, UploadItem>;
+
+class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
  public:
   TreeUploadJob(const std::vector<Root>& roots, const UploadOptions& options,
-                TransferReport& report, SettledPaths& settled)
-      : options_(options),
-        report_(report),
-        settled_(settled),
+                TransferReport& report, SettledPaths& settled, std::vector<DeferredFile>& deferred)
+      : UploadWalk(report, settled, deferred),
+        options_(options),
         pipeline_(options.settings, report, *this, next_id_) {
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
       visits_.push_back(Visit{nullptr, it->local, it->local, it->remote, ""});
@@ -109,23 +83,8 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
   }
 
   void produce(Session& session) override {
-    if (!session.hello_received()) return;
-    if (!session.trees_agreed()) return session.fail(ErrorCode::PROTOCOL, kNoTrees);
-    for (;;) {
-      flush_outbox(session);
-      while (!ready_.empty() && room()) {
-        UploadItem* item = ready_.front();
-        ready_.pop_front();
-        pipeline_.start(session, *item);
-      }
-      if (ready_.size() >= kReadyLowWater || lists_in_flight_ >= kListsAhead || visits_.empty() ||
-          !room() || !outbox_.empty()) {
-        break;
-      }
-      Visit visit = std::move(visits_.back());
-      visits_.pop_back();
-      visit_directory(session, std::move(visit));
-    }
+    if (!trees_ready(session)) return;
+    walk(session);
     pipeline_.pump(session);
   }
 
@@ -133,12 +92,9 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     const std::uint32_t id = frame.header.request_id;
     if (pipeline_.owns(id)) return pipeline_.on_frame(session, frame);
     auto found = control_.find(id);
-    if (found == control_.end()) {
-      return session.protocol_error("unexpected " +
-                                    frame_type_name(std::uint8_t(frame.header.type)) +
-                                    " for request " + std::to_string(id));
-    }
-    if (found->second.kind == Control::kList) return on_list_reply(session, id, frame);
+    if (found == control_.end()) return session.protocol_error(unexpected_frame(frame));
+    if (found->second.kind == Control::kList)
+      return on_list_reply(session, *found->second.dir, frame);
     ControlRequest request = std::move(found->second);
     control_.erase(found);
     std::optional<Error> error;
@@ -149,9 +105,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       if (reply.violation) return session.protocol_error(*reply.violation);
       error = std::move(reply.failure);
     } else if (frame.header.type != FrameType::kOk) {
-      return session.protocol_error("unexpected " +
-                                    frame_type_name(std::uint8_t(frame.header.type)) +
-                                    " for request " + std::to_string(id));
+      return session.protocol_error(unexpected_frame(frame));
     }
     Dir& dir = *request.dir;
     switch (request.kind) {
@@ -183,16 +137,18 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
   }
 
   bool finished() const override {
-    return visits_.empty() && ready_.empty() && pipeline_.in_flight() == 0 && control_.empty() &&
-           outbox_.empty() && dirs_.empty() && items_.empty();
+    return walk_finished() && pipeline_.in_flight() == 0 && control_.empty() && outbox_.empty();
   }
-
-  std::vector<Deferred>& deferred() { return deferred_; }
 
  private:
-  bool room() const {
+  bool room() const override {
     return pipeline_.in_flight() + control_.size() < limits::kMaxRequestsInFlight;
   }
+
+  void start(Session& session, UploadItem& item) override { pipeline_.start(session, item); }
+
+  void send_held(Session& session) override { flush_outbox(session); }
+  bool holding() const override { return !outbox_.empty(); }
 
   // Queues a MKDIR, LIST or SYMLINK; produce() sends it when the window
   // has room (a reply may free a slot only to have a new request fill it).
@@ -210,7 +166,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     }
   }
 
-  void visit_directory(Session& session, Visit visit) {
+  void visit_directory(Session& session, Visit visit) override {
     std::string why;
     const bool root = visit.parent == nullptr;
     struct stat st {};
@@ -218,31 +174,16 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       // A plain file named on the command line: sent like ftsend FILE does.
       return enqueue_file(nullptr, visit.name, visit.local, visit.remote);
     }
-    int fd = open_directory(root ? AT_FDCWD : visit.parent->fd, visit.name, root, why);
-    if (fd >= 0 && ::fstat(fd, &st) != 0) {
+    Fd fd = open_directory(root ? AT_FDCWD : visit.parent->fd.get(), visit.name, root, why);
+    if (fd && ::fstat(fd.get(), &st) != 0) {
       why = std::strerror(errno);
-      ::close(fd);
-      fd = -1;
+      fd.reset();
     }
-    if (fd < 0) {
-      if (settled_.add(visit.local)) {
-        report_.failed(visit.local,
-                       Error{ErrorCode::LOCAL_FILE, {}, "cannot open directory: " + why});
-      }
-      if (!root) release(session, *visit.parent);
-      return;
-    }
-    auto owned = std::make_unique<Dir>();
-    Dir& dir = *owned;
-    dir.parent = visit.parent;
-    dir.local = std::move(visit.local);
-    dir.remote = std::move(visit.remote);
-    dir.rel = std::move(visit.rel);
-    dir.fd = fd;
+    if (!fd) return visit_failed(session, visit, "cannot open directory: " + why);
+    Dir& dir = add_directory(visit, std::move(fd));
     dir.mode = st.st_mode & 07777;
     dir.mtime_ns = mtime_ns_of(st);
-    dirs_.emplace(&dir, std::move(owned));
-    if (!read_directory(fd, dir.entries, why)) {
+    if (!read_directory(dir.fd.get(), dir.entries, why)) {
       report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
       dir.failed = true;
       dir.entries.clear();
@@ -265,40 +206,29 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     ++lists_in_flight_;
   }
 
-  void on_list_reply(Session& session, std::uint32_t id, const Frame& frame) {
-    Dir& dir = *control_.at(id).dir;
-    if (frame.header.type == FrameType::kEntries) {
-      auto message = decode_entries(frame);
-      if (!message) return session.protocol_error("malformed ENTRIES");
-      for (Entry& entry : message->entries) {
-        // Only used to compare: a name that could not be ours is ignored.
-        if (component_violation(entry.name)) continue;
-        std::string name = entry.name;
-        dir.remote_entries.emplace(std::move(name), std::move(entry));
-      }
-      if (message->more) return;
-    } else if (frame.header.type == FrameType::kError) {
-      ErrorReply reply = read_error_reply(frame, dir.remote, {});
-      if (reply.violation) return session.protocol_error(*reply.violation);
-      const std::optional<Error> error = std::move(reply.failure);
-      // NOT_FOUND: the directory is new (its MKDIR was not done yet, or this
-      // is a dry run): every file goes.
-      if (error->code != ErrorCode::NOT_FOUND) {
-        report_.failed(dir.local, *error, dir.remote);
-        dir.failed = true;
-        dir.entries.clear();
-      }
-    } else {
-      return session.protocol_error(
-          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " in reply to LIST");
+  bool take_entries(Session&, Dir& dir, EntriesMsg& message) override {
+    for (Entry& entry : message.entries) {
+      // Only used to compare: a name that could not be ours is ignored.
+      if (component_violation(entry.name)) continue;
+      std::string name = entry.name;
+      dir.remote_entries.emplace(std::move(name), std::move(entry));
     }
-    control_.erase(id);
-    --lists_in_flight_;
-    walk_entries(dir);
-    release(session, dir);
+    return true;
   }
 
-  void walk_entries(Dir& dir) {
+  void list_failed(Dir& dir, const Error& error) override {
+    // NOT_FOUND: the directory is new (its MKDIR was not done yet, or this
+    // is a dry run): every file goes.
+    if (error.code != ErrorCode::NOT_FOUND) {
+      report_.failed(dir.local, error, dir.remote);
+      dir.failed = true;
+      dir.entries.clear();
+    }
+  }
+
+  void list_answered(std::uint32_t id) override { control_.erase(id); }
+
+  void walk_entries(Dir& dir) override {
     std::vector<Visit> subdirs;
     for (LocalEntry& entry : dir.entries) {
       const std::string local = join_path(dir.local, entry.name);
@@ -327,8 +257,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     }
     dir.entries = {};
     dir.remote_entries = {};
-    // Depth first, in name order: the first subdirectory is visited next.
-    for (auto it = subdirs.rbegin(); it != subdirs.rend(); ++it) visits_.push_back(std::move(*it));
+    push_visits(subdirs);
   }
 
   void file_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
@@ -340,7 +269,7 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
       if (options_.checksum) {
         Hash128 mine;
         std::string why;
-        if (!hash_local_file(dir.fd, entry.name, mine, why)) {
+        if (!hash_local_file(dir.fd.get(), entry.name, mine, why)) {
           settled_.add(local);
           return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
         }
@@ -369,19 +298,16 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     auto item = std::make_unique<UploadItem>();
     item->local = local;
     item->remote = remote;
-    item->dir_fd = dir == nullptr ? -1 : dir->fd;
+    item->dir_fd = dir == nullptr ? -1 : dir->fd.get();
     item->name = name;
-    item->owner = dir;
-    if (dir != nullptr) ++dir->pending;
-    ready_.push_back(item.get());
-    items_.emplace(item.get(), std::move(item));
+    queue_item(std::move(item), dir);
   }
 
   void link_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
                   const std::string& remote, const std::string& rel, const Entry* theirs) {
     if (!options_.links) return report_.skipped(local, 0, "symlink", true);
     std::string target(static_cast<std::size_t>(entry.st.st_size) + 1, '\0');
-    ssize_t n = ::readlinkat(dir.fd, entry.name.c_str(), target.data(), target.size());
+    ssize_t n = ::readlinkat(dir.fd.get(), entry.name.c_str(), target.data(), target.size());
     if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
       settled_.add(local);
       return report_.failed(
@@ -406,19 +332,10 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
   }
 
   void on_settled(Session& session, UploadItem& item) override {
-    if (item.state == UploadState::kRetryLater) {
-      deferred_.push_back(Deferred{item.local, *item.retry_reason});
-    } else {
-      settled_.add(item.local);
-    }
-    Dir* dir = static_cast<Dir*>(item.owner);
-    std::erase(ready_, &item);
-    items_.erase(&item);
-    if (dir != nullptr) release(session, *dir);
+    settle(session, item, item.local, item.state == UploadState::kRetryLater);
   }
 
-  // One of the directory's requests or children is finished.
-  void release(Session& session, Dir& dir) {
+  void release(Session& session, Dir& dir) override {
     if (--dir.pending > 0) return;
     if (dir.closing || dir.failed || options_.dry_run) return directory_done(session, dir);
     // Everything below is done: now the directory's own mode and mtime.
@@ -429,65 +346,10 @@ class TreeUploadJob : public SessionHandler, private PutPipeline::Listener {
     send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}}, std::move(frame), id);
   }
 
-  void directory_done(Session& session, Dir& dir) {
-    Dir* parent = dir.parent;
-    dirs_.erase(&dir);
-    if (parent != nullptr) release(session, *parent);
-  }
-
   const UploadOptions& options_;
-  TransferReport& report_;
-  SettledPaths& settled_;
-  std::uint32_t next_id_ = 1;
   PutPipeline pipeline_;
-  std::vector<Visit> visits_;  // a stack: the next visit is at the back
-  std::deque<UploadItem*> ready_;
-  std::unordered_map<const UploadItem*, std::unique_ptr<UploadItem>> items_;
-  std::unordered_map<const Dir*, std::unique_ptr<Dir>> dirs_;
   std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
   std::deque<Outgoing> outbox_;                                // not sent yet
-  std::size_t lists_in_flight_ = 0;
-  std::vector<Deferred> deferred_;
-};
-
-class TreeUploadWork : public RetryableWork {
- public:
-  TreeUploadWork(std::vector<Root> roots, const UploadOptions& options, TransferReport& report)
-      : roots_(std::move(roots)), options_(options), report_(report) {}
-
-  void prepare_attempt() override { deferred_.clear(); }
-  bool all_done() const override { return done_; }
-
-  std::optional<Error> attempt() override {
-    TreeUploadJob job(roots_, options_, report_, settled_);
-    auto failure = connect_and_run(options_.remote.host, options_.remote.port, job);
-    deferred_ = std::move(job.deferred());
-    if (!failure && deferred_.empty()) done_ = true;
-    return failure;
-  }
-
-  std::vector<std::string> deferred() const override {
-    std::vector<std::string> out;
-    for (const Deferred& d : deferred_) {
-      out.push_back(printable(d.local) + ": " + d.reason.message + " (" + to_string(d.reason.code) +
-                    ")");
-    }
-    return out;
-  }
-
-  void give_up(const std::optional<Error>& failure) override {
-    if (failure) report_.connection_failed(*failure);
-    for (const Deferred& d : deferred_) report_.failed(d.local, d.reason);
-    done_ = true;
-  }
-
- private:
-  std::vector<Root> roots_;
-  const UploadOptions& options_;
-  TransferReport& report_;
-  SettledPaths settled_;
-  std::vector<Deferred> deferred_;
-  bool done_ = false;
 };
 
 }  // namespace
@@ -504,7 +366,10 @@ int run_tree_upload(const UploadOptions& options, TransferReport& report) {
     roots.push_back(
         Root{local, into ? options.remote.path : remote_path_for(options.remote.path, local)});
   }
-  TreeUploadWork work(std::move(roots), options, report);
+  TreeWork work(report, [&](SettledPaths& settled, std::vector<DeferredFile>& deferred) {
+    TreeUploadJob job(roots, options, report, settled, deferred);
+    return connect_and_run(options.remote.host, options.remote.port, job);
+  });
   run_with_retries("ftsend", work, options.retries, report);
   return report.finish();
 }

@@ -82,8 +82,7 @@ class UploadWork : public RetryableWork {
     std::vector<std::string> out;
     for (const UploadItem& item : items_) {
       if (item.state != UploadState::kRetryLater) continue;
-      out.push_back(printable(item.remote) + ": " + item.retry_reason->message + " (" +
-                    to_string(item.retry_reason->code) + ")");
+      out.push_back(deferred_line(item.remote, *item.retry_reason));
     }
     return out;
   }

@@ -1,0 +1,43 @@
+#include "client/transfer/tree_walk.hpp"
+
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+
+std::string unexpected_frame(const Frame& frame, std::string_view where) {
+  return "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " " +
+         std::string(where);
+}
+
+std::string unexpected_frame(const Frame& frame) {
+  return unexpected_frame(frame, "for request " + std::to_string(frame.header.request_id));
+}
+
+bool trees_ready(Session& session) {
+  if (!session.hello_received()) return false;
+  if (!session.trees_agreed()) {
+    session.fail(ErrorCode::PROTOCOL, kNoTrees);
+    return false;
+  }
+  return true;
+}
+
+std::optional<Error> TreeWork::attempt() {
+  auto failure = attempt_(settled_, deferred_);
+  if (!failure && deferred_.empty()) done_ = true;
+  return failure;
+}
+
+std::vector<std::string> TreeWork::deferred() const {
+  std::vector<std::string> out;
+  for (const DeferredFile& file : deferred_) out.push_back(deferred_line(file.local, file.reason));
+  return out;
+}
+
+void TreeWork::give_up(const std::optional<Error>& failure) {
+  if (failure) report_.connection_failed(*failure);
+  for (const DeferredFile& file : deferred_) report_.failed(file.local, file.reason);
+  done_ = true;
+}
+
+}  // namespace ft::client
