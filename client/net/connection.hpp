@@ -64,7 +64,7 @@ class Connection {
   /// Takes over `fd`, a connected non-blocking stream socket the caller
   /// made (one end of a socketpair() in the unit tests, which play the
   /// server in the same process); closed with the connection.
-  static Connection adopt(int fd) { return Connection(fd); }
+  static Connection adopt(Fd fd) { return Connection(std::move(fd)); }
 
   Connection(Connection&& other) noexcept;
   Connection& operator=(Connection&& other) noexcept;

@@ -7,7 +7,6 @@
 #include <cstring>
 #include <memory>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "client/local/local_tree.hpp"
 #include "client/net/server_reply.hpp"

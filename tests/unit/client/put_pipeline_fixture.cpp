@@ -126,7 +126,7 @@ void PutPipelineTest::TearDown() {
 void PutPipelineTest::connect(std::uint32_t capabilities, std::uint32_t chunk_size) {
   int fds[2];
   ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds), 0);
-  session_.emplace(Connection::adopt(fds[0]));
+  session_.emplace(Connection::adopt(Fd(fds[0])));
   peer_.reset(fds[1]);
   Bytes hello;
   encode_hello(hello, Hello{.capabilities = capabilities});
