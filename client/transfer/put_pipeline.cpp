@@ -83,7 +83,10 @@ void PutPipeline::start(Session& session, UploadItem& item) {
   }
   Bytes frame;
   encode_put(frame, item.id, put);
-  session.send(std::move(frame), item.id);
+  // Untagged, so that drop_unsent() never takes the PUT back: an upload
+  // cancelled before its PUT reached the wire still sends it, and its
+  // CANCEL then names a request the server knows and answers.
+  session.send(std::move(frame), 0);
   item.state = UploadState::kPutSent;
   ++in_flight_;
   if (eager) {

@@ -280,14 +280,12 @@ TEST_F(PutPipelineTest, RepliesThatCrossTheCancelKeepTheFailure) {
   EXPECT_EQ(session_failure(), std::nullopt);
 }
 
-// Disabled: shows a bug left for the owner of put_pipeline.cpp. An eager
-// upload streams in the same produce() turn as its PUT, before anything is
-// written; when its source changed by then, cancel() drops every unsent
-// frame of the request, the PUT included, and queues a CANCEL the server
-// never heard of. The server ignores a CANCEL for an unknown request
-// without an ERROR (server/net/session.cpp), so the upload waits in
-// kCancelling until the idle timeout ends the connection.
-TEST_F(PutPipelineTest, DISABLED_AnEagerUploadCancelledBeforeItsPutWasWrittenStillSendsThePut) {
+// An eager upload streams in the same produce() turn as its PUT, before
+// anything is written; when its source changed by then, the PUT must still
+// go out before the CANCEL. (It was dropped with the request's other unsent
+// frames, and the server, which ignores a CANCEL for an unknown request,
+// never answered: the upload waited until the idle timeout.)
+TEST_F(PutPipelineTest, AnEagerUploadCancelledBeforeItsPutWasWrittenStillSendsThePut) {
   connect(kCapEager);
   UploadItem& item = add_item("small", content_of(100));
   start(item);

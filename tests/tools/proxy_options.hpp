@@ -1,0 +1,33 @@
+#pragma once
+// ft_test_proxy's command line (the options are described at the top of
+// ft_test_proxy.cpp): parsing, and the rule that the target is loopback.
+#include <sys/socket.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace proxy {
+
+struct Options {
+  sockaddr_storage target{};
+  socklen_t target_length = 0;
+  std::string target_text;
+  std::optional<std::uint64_t> flip_upstream;
+  std::optional<std::uint64_t> flip_downstream;
+  std::optional<std::uint64_t> cut_after;
+  std::optional<std::uint64_t> cut_downstream_after;
+  std::optional<std::uint64_t> stall_after;
+  std::optional<std::uint64_t> stall_downstream_after;
+  std::optional<std::uint64_t> flip_every;
+  std::string record_path;
+  std::string replay_path;
+};
+
+/// Prints the usage lines on stderr.
+void usage(const char* program);
+/// Parses `--name VALUE` and `--name=VALUE`. Returns nullopt on a usage error
+/// (said on stderr), or for --help.
+std::optional<Options> parse_options(int argc, char** argv);
+
+}  // namespace proxy
