@@ -9,6 +9,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <random>
 #include <string_view>
 #include <utility>
 
@@ -29,6 +30,8 @@ constexpr std::string_view kPartialPrefix = ".ft-part.";
 constexpr std::string_view kPartialHashedPrefix = ".ft-part~";
 constexpr std::string_view kRecordPrefix = ".ft-part-meta.";
 constexpr std::string_view kRecordHashedPrefix = ".ft-part-meta~";
+// A record being written, before it is renamed over the real one.
+constexpr std::string_view kRecordNewPrefix = ".ft-part-meta-new.";
 constexpr std::string_view kRecordMagic = "ft-partial 1";
 // A sidecar is a few short lines and one path.
 constexpr std::size_t kMaxRecordBytes = limits::kMaxPathBytes + 256;
@@ -202,8 +205,19 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
   const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
                            "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
                            record.remote_path + "\n";
-  Fd fd(open_retrying(dir_fd_, record_name_,
-                      O_CREAT | O_TRUNC | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
+  struct stat planted {};
+  if (::fstatat(dir_fd_, record_name_.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(planted.st_mode)) {
+    why = "refusing the partial file's record " + record_name_ + ": it is a symbolic link";
+    return false;
+  }
+  // Written under a fresh name (O_EXCL) and renamed over the record: a hard
+  // link or a file planted at the record's name is replaced, never written
+  // through (O_TRUNC on it would have emptied the link's target).
+  static thread_local std::mt19937_64 random{std::random_device{}()};
+  const std::string fresh = std::string(kRecordNewPrefix) + hex_of_u64(random());
+  Fd fd(open_retrying(dir_fd_, fresh,
+                      O_CREAT | O_EXCL | O_WRONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600));
   if (!fd) {
     why = step_error("cannot write the partial file's record", errno);
     return false;
@@ -214,6 +228,11 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
     why = step_error("fsync of the partial file's record", errno);
     ok = false;
   }
+  if (ok && ::renameat(dir_fd_, fresh.c_str(), dir_fd_, record_name_.c_str()) != 0) {
+    why = step_error("cannot write the partial file's record", errno);
+    ok = false;
+  }
+  if (!ok) ::unlinkat(dir_fd_, fresh.c_str(), 0);
   return ok;  // closed after the fsync
 }
 

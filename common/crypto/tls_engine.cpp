@@ -3,6 +3,7 @@
 #include <openssl/bio.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 
 #include <algorithm>
@@ -207,7 +208,11 @@ int find_psk_session(SSL* ssl, const unsigned char* identity, std::size_t identi
     }
     engine->unknown_identity = !key;
     if (!key) {
-      return 1;  // no session: this identity is not accepted
+      // A random key rather than no session: the binder then fails exactly
+      // as for a known identity with a wrong key (same alert, same
+      // moment), so the answer does not tell which identities exist.
+      key.emplace();
+      if (RAND_bytes(key->secret.data(), static_cast<int>(key->secret.size())) != 1) return 0;
     }
     *session = psk_session(ssl, key->secret);
     OPENSSL_cleanse(key->secret.data(), key->secret.size());

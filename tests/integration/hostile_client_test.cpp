@@ -466,5 +466,18 @@ TEST_F(HostileClientTest, LinkAtThePartialOrRecordNameIsRefused) {
   }
 }
 
+TEST_F(HostileClientTest, HardLinkAtTheRecordNameIsReplacedNotWrittenThrough) {
+  // Audit, issue 10: O_TRUNC on a planted hard link emptied its target.
+  start("symlink");
+  fs::create_directory(local());
+  const fs::path victim = local().parent_path() / "victim.txt";
+  write_file(victim, "keep me");
+  fs::create_hard_link(victim, local() / ".ft-part-meta.file.txt");
+  auto result = ftget({remote("dir/file.txt"), local().string()});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_EQ(read_file(local() / "file.txt"), "payload:dir/file.txt");
+  EXPECT_EQ(read_file(victim), "keep me") << "the link's target was written through";
+}
+
 }  // namespace
 }  // namespace ft::testing

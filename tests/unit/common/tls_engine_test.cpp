@@ -76,6 +76,7 @@ struct Link {
   Bytes received_by_server;
   Bytes received_by_client;
   Bytes client_to_server;  // every ciphertext byte the client sent
+  Bytes server_to_client;  // and the server
   std::unique_ptr<Chunker> chunker;
 
   Link(std::shared_ptr<TlsContext> s, std::shared_ptr<TlsContext> c,
@@ -96,6 +97,7 @@ struct Link {
       Bytes s2c = drain(server);
       if (c2s.empty() && s2c.empty()) return;
       client_to_server.insert(client_to_server.end(), c2s.begin(), c2s.end());
+      server_to_client.insert(server_to_client.end(), s2c.begin(), s2c.end());
       feed_split(server, c2s, chunker.get());
       read_all(server, received_by_server);
       feed_split(client, s2c, chunker.get());
@@ -216,6 +218,20 @@ TEST(TlsEngine, UnknownIdentityFails) {
       << link.server.error();
   EXPECT_NE(link.client.error().find("key"), std::string::npos) << link.client.error();
   EXPECT_TRUE(link.server.peer_identity().empty());
+  EXPECT_EQ(ERR_peek_error(), 0u);
+}
+
+TEST(TlsEngine, UnknownIdentityAndWrongKeyLookTheSameOnTheWire) {
+  // An identity oracle otherwise: a peer could probe which ids exist.
+  Link wrong_key(server_context(make_key(kIdentity, 1)), client_context(make_key(kIdentity, 2)));
+  wrong_key.handshake();
+  Link unknown(server_context(), client_context(make_key("someone-else", 1)));
+  unknown.handshake();
+  ASSERT_EQ(wrong_key.server.state(), TlsEngine::State::kFailed);
+  ASSERT_EQ(unknown.server.state(), TlsEngine::State::kFailed);
+  ASSERT_FALSE(wrong_key.server_to_client.empty()) << "the server sends an alert";
+  EXPECT_EQ(unknown.server_to_client, wrong_key.server_to_client)
+      << "the alert an unknown identity gets must be the wrong key's";
   EXPECT_EQ(ERR_peek_error(), 0u);
 }
 
