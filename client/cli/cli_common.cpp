@@ -122,7 +122,7 @@ std::optional<int> load_key(std::string_view program, const std::string& key_fil
   if (!text) return fail(printable(why));
   std::optional<PskKey> key = parse_client_key(*text, why);
   // The file's text holds the key in hex: wipe it as soon as it is parsed.
-  ::explicit_bzero(text->data(), text->size());
+  wipe(*text);
   if (!key) return fail(printable(path) + ": not a client key file: " + why);
   std::shared_ptr<TlsContext> context = TlsContext::client(*key, why);
   ::explicit_bzero(key->secret.data(), key->secret.size());

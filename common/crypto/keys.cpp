@@ -1,7 +1,9 @@
 #include "common/crypto/keys.hpp"
 
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -180,11 +182,17 @@ std::string format_client_key(const KeyEntry& entry) {
 }
 
 std::optional<std::string> read_private_file(const std::string& path, std::string& why) {
+  // A process that holds key material is never dumped (a core file would
+  // carry the keys) and cannot be ptrace'd by other processes of its user.
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   // O_NONBLOCK: a FIFO put where the key file should be must not hang us
   // before fstat() can refuse it; reads of a regular file ignore the flag.
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  // O_NOFOLLOW: a symbolic link at the key file's path is refused, like
+  // OpenSSH's StrictModes, rather than followed to whatever it names.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
   if (fd < 0) {
-    why = path + ": " + std::strerror(errno);
+    why = errno == ELOOP ? path + " is a symbolic link: give the file itself"
+                         : path + ": " + std::strerror(errno);
     return std::nullopt;
   }
   struct stat st {};
@@ -195,17 +203,24 @@ std::optional<std::string> read_private_file(const std::string& path, std::strin
   } else if (!S_ISREG(st.st_mode)) {
     why = path + ": not a regular file";
     ok = false;
+  } else if (st.st_uid != ::geteuid() && st.st_uid != 0) {
+    why = path + " is owned by uid " + std::to_string(st.st_uid) +
+          ", neither this user nor root: chown it";
+    ok = false;
   } else if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     why = path + " is accessible by group/others (mode " + mode + "): chmod 600 " + path;
     ok = false;
-  } else if (st.st_size > 1024 * 1024) {
+  } else if (st.st_size > kMaxKeyFileBytes) {
     why = path + ": too large for a key file";
     ok = false;
   }
+  // Room for the whole file at once: a string that grows leaves copies of
+  // the keys behind in the memory it gives back.
+  if (ok) text.reserve(kMaxKeyFileBytes + 1);
+  char buffer[4096];
   while (ok) {
-    char buffer[4096];
     ssize_t n = ::read(fd, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
@@ -213,11 +228,25 @@ std::optional<std::string> read_private_file(const std::string& path, std::strin
       ok = false;
     }
     if (n <= 0) break;
+    if (text.size() + static_cast<std::size_t>(n) > kMaxKeyFileBytes) {
+      why = path + ": too large for a key file";
+      ok = false;
+      break;
+    }
     text.append(buffer, static_cast<std::size_t>(n));
   }
+  OPENSSL_cleanse(buffer, sizeof buffer);
   ::close(fd);
-  if (!ok) return std::nullopt;
+  if (!ok) {
+    wipe(text);
+    return std::nullopt;
+  }
   return text;
+}
+
+void wipe(std::string& secret) {
+  OPENSSL_cleanse(secret.data(), secret.size());
+  secret.clear();
 }
 
 KeyEntry new_key_entry(std::string name, std::uint32_t rights, std::string subdir) {

@@ -51,10 +51,17 @@ std::string format_keys_file(const std::vector<KeyEntry>& entries);
 std::optional<PskKey> parse_client_key(const std::string& text, std::string& why);
 std::string format_client_key(const KeyEntry& entry);
 
-/// Reads a key file after checking it is a regular file not accessible by
-/// group or others (mode & 077 == 0); `why` says what is wrong, e.g.
-/// "keys.txt is readable by group/others (mode 0644): chmod 600 keys.txt".
+/// Reads a key file after checking it is a regular file (not a symbolic
+/// link), owned by this user or root, not accessible by group or others
+/// (mode & 077 == 0); `why` says what is wrong, e.g. "keys.txt is
+/// accessible by group/others (mode 0644): chmod 600 keys.txt". From then
+/// on the process is not dumpable (no core file carries the keys); the
+/// caller wipe()s the text once parsed.
 std::optional<std::string> read_private_file(const std::string& path, std::string& why);
+/// The largest key file read_private_file() accepts.
+inline constexpr std::size_t kMaxKeyFileBytes = 1024 * 1024;
+/// Overwrites a string that held key material, then empties it.
+void wipe(std::string& secret);
 
 /// A new entry with a random id and a random 256-bit key (OpenSSL RAND).
 KeyEntry new_key_entry(std::string name, std::uint32_t rights, std::string subdir);

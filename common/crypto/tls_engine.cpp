@@ -11,6 +11,11 @@
 #include <utility>
 
 namespace ft {
+
+PskKey::~PskKey() {
+  OPENSSL_cleanse(secret.data(), secret.size());
+}
+
 namespace {
 
 // TLS_AES_128_GCM_SHA256; both allowed suites hash with SHA-256, so a PSK

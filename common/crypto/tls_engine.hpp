@@ -28,6 +28,13 @@ inline constexpr std::size_t kMaxIdentityBytes = 64;
 struct PskKey {
   std::string identity;  // opaque id sent in the clear in the ClientHello
   std::array<std::uint8_t, kPskBytes> secret{};
+
+  PskKey() = default;
+  PskKey(const PskKey&) = default;
+  PskKey& operator=(const PskKey&) = default;
+  /// Every copy wipes its secret when it goes (no key left in freed memory
+  /// for a core dump or a later allocation to show).
+  ~PskKey();
 };
 
 /// Server side: the key of `identity`, or nullopt for an unknown identity.

@@ -1,6 +1,7 @@
 #include "server/cli/keys_command.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "common/crypto/keys.hpp"
+#include "common/os/fd.hpp"
 #include "common/rules/errors.hpp"
 #include "common/rules/path_rules.hpp"
 
@@ -76,6 +78,34 @@ bool install_file(const std::string& path, const std::string& text, bool replace
   return true;
 }
 
+// Held while `keys add` or `keys remove` reads, changes and rewrites the
+// keys file: two at once would each write their own version and one
+// change would be lost. The lock is FILE.lock (the file itself is replaced
+// by a rename, so a lock on it would not serialise anything).
+class KeysFileLock {
+ public:
+  explicit KeysFileLock(const std::string& path)
+      : fd_(::open((path + ".lock").c_str(), O_CREAT | O_RDWR | O_CLOEXEC | O_NOFOLLOW, 0600)) {
+    if (fd_.get() < 0) {
+      why_ = path + ".lock: " + std::strerror(errno);
+      return;
+    }
+    while (::flock(fd_.get(), LOCK_EX) != 0) {
+      if (errno == EINTR) continue;
+      why_ = path + ".lock: " + std::strerror(errno);
+      return;
+    }
+    held_ = true;
+  }
+  bool held() const { return held_; }
+  const std::string& why() const { return why_; }
+
+ private:
+  Fd fd_;
+  bool held_ = false;
+  std::string why_;
+};
+
 // The keys file's text and entries; `exists` false (and no error) when
 // there is no file yet and `missing_ok`.
 bool load(const std::string& path, bool missing_ok, std::string& text,
@@ -109,6 +139,11 @@ int add(const std::string& path, const std::string& name, const std::string& rig
                  "delete\n",
                  printable(rights_text).c_str());
     return static_cast<int>(Exit::kUsage);
+  }
+  KeysFileLock lock(path);
+  if (!lock.held()) {
+    std::fprintf(stderr, "ftserve keys add: %s\n", lock.why().c_str());
+    return kFileError;
   }
   std::string text;
   std::vector<KeyEntry> entries;
@@ -175,6 +210,11 @@ int list(const std::string& path) {
 }
 
 int remove(const std::string& path, const std::string& name) {
+  KeysFileLock lock(path);
+  if (!lock.held()) {
+    std::fprintf(stderr, "ftserve keys remove: %s\n", lock.why().c_str());
+    return kFileError;
+  }
   std::string text;
   std::vector<KeyEntry> entries;
   bool exists = false;

@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
       return kBadSetup;
     }
     auto entries = ft::parse_keys_file(*text, why);
+    ft::wipe(*text);  // the parsed entries wipe their own copies
     if (!entries) {
       std::fprintf(stderr, "ftserve: --keys %s: %s\n", keys_file.c_str(), why.c_str());
       return kBadSetup;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "support/harness.hpp"
@@ -419,6 +420,42 @@ TEST(OpenMode, WarnsAtStartAndInHelp) {
   RunResult help = run({bin("ftserve"), "--help"});
   EXPECT_EQ(help.exit_code, 0);
   EXPECT_NE(help.out.find("without --keys ftserve runs OPEN"), std::string::npos) << help.out;
+}
+
+TEST(KeysCommand, ConcurrentAddsKeepEveryEntry) {
+  // Each `keys add` reads, extends and rewrites the file: without a lock two
+  // at once each wrote its own version and one entry was lost.
+  TempDir dir;
+  const std::string keys = (dir.path() / "keys").string();
+  constexpr int kAdders = 8;
+  std::vector<std::unique_ptr<BackgroundProcess>> adders;
+  for (int i = 0; i < kAdders; ++i) {
+    adders.push_back(std::make_unique<BackgroundProcess>());
+    adders.back()->start(
+        {bin("ftserve"), "keys", "add", "host" + std::to_string(i), "--keys", keys});
+  }
+  for (auto& adder : adders) {
+    RunResult added = adder->finish();
+    EXPECT_EQ(added.exit_code, 0) << added.err;
+  }
+  RunResult listed = run({bin("ftserve"), "keys", "list", "--keys", keys});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  for (int i = 0; i < kAdders; ++i) {
+    EXPECT_NE(listed.out.find("host" + std::to_string(i) + " "), std::string::npos)
+        << "entry host" << i << " was lost:\n"
+        << listed.out;
+  }
+}
+
+TEST(KeysCommand, KeyFileBehindASymbolicLinkIsRefused) {
+  TempDir dir;
+  const fs::path keys = dir.path() / "keys";
+  ASSERT_EQ(run({bin("ftserve"), "keys", "add", "alice", "--keys", keys.string()}).exit_code, 0);
+  fs::create_symlink(keys, dir.path() / "link");
+  RunResult served = run({bin("ftserve"), "--root", dir.path().string(), "--listen", "127.0.0.1:0",
+                          "--keys", (dir.path() / "link").string()});
+  EXPECT_EQ(served.exit_code, 3) << served.err;
+  EXPECT_NE(served.err.find("symbolic link"), std::string::npos) << served.err;
 }
 
 }  // namespace

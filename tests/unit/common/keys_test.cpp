@@ -5,6 +5,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,6 +213,40 @@ TEST(Keys, PrivateFileMustBeARegularFile) {
   EXPECT_NE(why.find("regular file"), std::string::npos) << why;
   ::unlink(fifo.c_str());
   ::rmdir(dir);
+}
+
+TEST(Keys, PrivateFileBehindASymbolicLinkIsRefused) {
+  TempFile file("id key\n", 0600);
+  const std::string link = file.path() + ".link";
+  ASSERT_EQ(::symlink(file.path().c_str(), link.c_str()), 0);
+  std::string why;
+  EXPECT_FALSE(read_private_file(link, why));
+  EXPECT_NE(why.find("symbolic link"), std::string::npos) << why;
+  ::unlink(link.c_str());
+}
+
+TEST(Keys, PrivateFileOwnedBySomeoneElseIsRefused) {
+  if (::geteuid() != 0) GTEST_SKIP() << "needs root to give the file away";
+  TempFile file("id key\n", 0600);
+  ASSERT_EQ(::chown(file.path().c_str(), 4242, 4242), 0);
+  std::string why;
+  EXPECT_FALSE(read_private_file(file.path(), why));
+  EXPECT_NE(why.find("owned by uid 4242"), std::string::npos) << why;
+}
+
+TEST(Keys, AProcessThatReadAKeyFileIsNotDumpable) {
+  TempFile file("id key\n", 0600);
+  std::string why;
+  ASSERT_TRUE(read_private_file(file.path(), why)) << why;
+  EXPECT_EQ(::prctl(PR_GET_DUMPABLE), 0) << "a core file would carry the keys";
+}
+
+TEST(Keys, WipeOverwritesAndEmpties) {
+  std::string secret = "0123456789abcdef0123456789abcdef";
+  wipe(secret);
+  EXPECT_TRUE(secret.empty());
+  EXPECT_EQ(std::string(secret.data(), 32).find_first_not_of('\0'), std::string::npos)
+      << "the bytes are overwritten, not just forgotten";
 }
 
 }  // namespace
