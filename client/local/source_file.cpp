@@ -57,6 +57,7 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
   file.mtime_ns_ = mtime_ns_of(st);
   file.device_ = static_cast<std::uint64_t>(st.st_dev);
   file.inode_ = static_cast<std::uint64_t>(st.st_ino);
+  file.opened_ = st;
   return file;
 }
 
@@ -77,9 +78,7 @@ SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
     why = std::strerror(errno);
     return Check::kFailed;
   }
-  if (static_cast<std::uint64_t>(st.st_size) != size_ || mtime_ns_of(st) != mtime_ns_) {
-    return Check::kChanged;
-  }
+  if (!unchanged_since(opened_, st)) return Check::kChanged;
   return Check::kUnchanged;
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 // A local regular file being uploaded: opened and described once, read with
 // pread(), and checked at the end for changes made while it was sent.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -31,8 +33,9 @@ class SourceFile {
   bool read_at(std::uint64_t offset, std::span<std::uint8_t> out, std::string& why) const;
 
   enum class Check { kUnchanged, kChanged, kFailed };
-  /// Compares size and mtime with those seen at open(): kChanged if either
-  /// moved, kFailed (with `why`) if fstat() failed.
+  /// Compares size, mtime and ctime with those seen at open()
+  /// (unchanged_since): kChanged if any moved, kFailed (with `why`) if
+  /// fstat() failed.
   Check check_unchanged(std::string& why) const;
   /// Frees the descriptor once the file is done with.
   void close() { fd_.reset(); }
@@ -47,6 +50,7 @@ class SourceFile {
   std::int64_t mtime_ns_ = 0;
   std::uint64_t device_ = 0;
   std::uint64_t inode_ = 0;
+  struct stat opened_ {};  // as opened: check_unchanged() compares with it
 };
 
 }  // namespace ft::client

@@ -25,7 +25,7 @@ constexpr int kMaxRewindsAccepted = 8;
 static_assert(kMaxRewindsAccepted >= limits::kMaxRewinds);
 
 constexpr const char* kSourceChanged =
-    "source changed while being sent (size or mtime moved); nothing was committed";
+    "source changed while being sent (size, mtime or ctime moved); nothing was committed";
 
 using Clock = std::chrono::steady_clock;
 
@@ -292,7 +292,7 @@ bool PutPipeline::hash_prefix(Session& session, UploadItem& item, std::uint64_t 
 }
 
 // Reads source bytes; a failed or short read cancels the upload, as a
-// changed source when size or mtime moved.
+// changed source when size, mtime or ctime moved.
 bool PutPipeline::read_source(Session& session, UploadItem& item, std::uint64_t offset,
                               std::span<std::uint8_t> out) {
   std::string why;

@@ -10,6 +10,15 @@ std::int64_t mtime_ns_of(const struct stat& st) {
   return static_cast<std::int64_t>(st.st_mtim.tv_sec) * kNanosPerSecond + st.st_mtim.tv_nsec;
 }
 
+std::int64_t ctime_ns_of(const struct stat& st) {
+  return static_cast<std::int64_t>(st.st_ctim.tv_sec) * kNanosPerSecond + st.st_ctim.tv_nsec;
+}
+
+bool unchanged_since(const struct stat& before, const struct stat& now) {
+  return now.st_size == before.st_size && mtime_ns_of(now) == mtime_ns_of(before) &&
+         ctime_ns_of(now) == ctime_ns_of(before);
+}
+
 struct timespec timespec_of_ns(std::int64_t ns) {
   std::int64_t sec = ns / kNanosPerSecond;
   std::int64_t nsec = ns % kNanosPerSecond;

@@ -164,8 +164,7 @@ void Download::send_end() {
       context_->loop(),
       [disk, changed, digest] {
         struct stat now;
-        *changed = ::fstat(disk->file.get(), &now) != 0 || now.st_size != disk->initial.st_size ||
-                   mtime_ns_of(now) != mtime_ns_of(disk->initial);
+        *changed = ::fstat(disk->file.get(), &now) != 0 || !unchanged_since(disk->initial, now);
         *digest = disk->hash.digest();
         disk->file.reset();
       },

@@ -16,7 +16,7 @@
 namespace ft::testing {
 namespace {
 
-enum class Change { kAppend, kTruncate, kRewriteInPlace };
+enum class Change { kAppend, kTruncate, kRewriteInPlace, kRewriteWithMtimePutBack };
 
 struct ChangeCase {
   const char* name;
@@ -61,6 +61,16 @@ TEST_P(SourceChanged, DuringTheUploadFailsWithStatusThreeAndCommitsNothing) {
       ASSERT_EQ(::utimensat(AT_FDCWD, source.c_str(), new_times, 0), 0);
       break;
     }
+    case Change::kRewriteWithMtimePutBack: {
+      // Bytes not read yet rewritten, size and mtime as before: only the
+      // ctime tells (issue 17: this was committed torn, exit 0).
+      std::fstream out(source, std::ios::binary | std::ios::in | std::ios::out);
+      out.seekp(static_cast<std::streamoff>(28 * kMiB));
+      out << std::string(4096, 'r');
+      out.close();
+      ASSERT_EQ(::utimensat(AT_FDCWD, source.c_str(), old_times, 0), 0);
+      break;
+    }
   }
   proxy->signal(SIGUSR1);
   RunResult result = sender.finish();
@@ -71,13 +81,39 @@ TEST_P(SourceChanged, DuringTheUploadFailsWithStatusThreeAndCommitsNothing) {
   for (const auto& name : visible_tree_names(root_.path())) EXPECT_EQ(name, "dest");
 }
 
-INSTANTIATE_TEST_SUITE_P(Changes, SourceChanged,
-                         ::testing::Values(ChangeCase{"Append", Change::kAppend},
-                                           ChangeCase{"Truncate", Change::kTruncate},
-                                           ChangeCase{"RewriteInPlace", Change::kRewriteInPlace}),
-                         [](const ::testing::TestParamInfo<ChangeCase>& info) {
-                           return std::string(info.param.name);
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Changes, SourceChanged,
+    ::testing::Values(ChangeCase{"Append", Change::kAppend},
+                      ChangeCase{"Truncate", Change::kTruncate},
+                      ChangeCase{"RewriteInPlace", Change::kRewriteInPlace},
+                      ChangeCase{"RewriteWithMtimePutBack", Change::kRewriteWithMtimePutBack}),
+    [](const ::testing::TestParamInfo<ChangeCase>& info) { return std::string(info.param.name); });
+
+// The server's file is rewritten in place during a download, its size and
+// mtime put back: the server sees the ctime move and fails the GET, and
+// ftget commits nothing (issue 17: this was committed torn, exit 0).
+TEST_F(ResumeTest, ServerFileRewrittenDuringADownloadIsNotCommitted) {
+  fs::path served = root_.path() / "big.bin";
+  write_random_file(served, 32 * kMiB, 65);
+  struct timespec old_times[2] = {{0, UTIME_OMIT}, {1600000000, 0}};
+  ASSERT_EQ(::utimensat(AT_FDCWD, served.c_str(), old_times, 0), 0);
+  auto proxy = start_proxy({"--stall-downstream-after", std::to_string(2 * kMiB)});
+  BackgroundProcess getter;
+  getter.start({bin("ftget"), "--retries", "0", via(*proxy, "big.bin"), (work_ / "out").string()});
+  ASSERT_TRUE(proxy->wait_for_line("stalled")) << proxy->err();
+  {
+    std::fstream out(served, std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(30 * kMiB));
+    out << std::string(4096, 'r');
+  }
+  ASSERT_EQ(::utimensat(AT_FDCWD, served.c_str(), old_times, 0), 0);
+  proxy->signal(SIGUSR1);
+  RunResult result = getter.finish();
+  proxy->stop(SIGTERM);
+  EXPECT_NE(result.exit_code, 0) << result.err;
+  EXPECT_NE(result.err.find("changed while being read"), std::string::npos) << result.err;
+  EXPECT_FALSE(fs::exists(work_ / "out" / "big.bin")) << "a torn download was committed";
+}
 
 // A root on a tmpfs remounted read-only: the upload gets PERMISSION_DENIED
 // (status 5), nothing appears, and the server goes on serving downloads.
