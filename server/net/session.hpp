@@ -121,9 +121,10 @@ class Session final : public RequestContext {
   void notify_when_writable(std::weak_ptr<Request> request) override {
     writable_waiters_.push_back(std::move(request));
   }
+  /// Runs `task` on a later turn of the loop (the Server's NextTurn).
+  void defer(std::function<void()> task) override;
   /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
   /// when one of them calls listing_finished().
-  void defer(std::function<void()> task) override;
   void start_listing(std::function<void()> run) override;
   void listing_finished() override;
   void remove_read_ahead(std::size_t bytes) override;
