@@ -148,7 +148,10 @@ std::string outcome_of_error(const Frame& frame) {
   return name;
 }
 
-class HostilePaths : public ::testing::Test {
+// Every test against an open server and against one with --keys, where the
+// same requests come through TLS from an identity with every right (issue 10:
+// the corpora ran against open servers only).
+class HostilePaths : public ::testing::TestWithParam<ServerMode> {
  protected:
   void SetUp() override {
     fs::create_directories(root_);
@@ -156,7 +159,13 @@ class HostilePaths : public ::testing::Test {
     fs::permissions(out_ / "dir", static_cast<fs::perms>(0750));
     write_file(out_ / "sentinel", kSentinelContent);
     ASSERT_EQ(::chmod((out_ / "sentinel").c_str(), kSentinelMode), 0);
-    ASSERT_NO_FATAL_FAILURE(start_ftserve(server_, root_));
+    std::vector<std::string> flags;
+    if (GetParam() == ServerMode::kKeys) {
+      const fs::path keys = base_.path() / "keys";
+      ASSERT_NO_FATAL_FAILURE(add_identity(keys, "tester", "list,read,create,overwrite", tls_));
+      flags = {"--keys", keys.string()};
+    }
+    ASSERT_NO_FATAL_FAILURE(start_ftserve(server_, root_, flags));
     plant();
     before_ = snapshot(base_.path(), root_);
   }
@@ -194,7 +203,7 @@ class HostilePaths : public ::testing::Test {
   }
 
   std::unique_ptr<RawClient> connect() {
-    auto client = std::make_unique<RawClient>(server_.port());
+    auto client = std::make_unique<RawClient>(server_.port(), RawClientOptions{.tls = tls_});
     client->send_hello(kCapTrees | kCapEager);
     if (!client->read_hello()) return nullptr;
     return client;
@@ -272,10 +281,11 @@ class HostilePaths : public ::testing::Test {
   const fs::path root_ = base_.path() / "root";
   const fs::path out_ = base_.path() / "outside";
   ListeningProcess server_;
+  std::shared_ptr<TlsContext> tls_;  // the identity's key, in ServerMode::kKeys
   std::string before_;
 };
 
-TEST_F(HostilePaths, CorpusIsRefusedOrConfined) {
+TEST_P(HostilePaths, CorpusIsRefusedOrConfined) {
   const std::vector<Case> cases = load_corpus(out_.string());
   ASSERT_GE(cases.size(), 40u);
   std::size_t requests = 0;
@@ -294,7 +304,7 @@ TEST_F(HostilePaths, CorpusIsRefusedOrConfined) {
   EXPECT_GE(requests, 7 * 40u);
 }
 
-TEST_F(HostilePaths, WritesOntoLinksReplaceTheLinkNeverTheTarget) {
+TEST_P(HostilePaths, WritesOntoLinksReplaceTheLinkNeverTheTarget) {
   for (const std::string name : {"link_file_rel", "link_file_abs", "link_dir_rel", "hard"}) {
     plant();
     ASSERT_EQ(run("PUT", name), "OK") << name;
@@ -310,7 +320,7 @@ TEST_F(HostilePaths, WritesOntoLinksReplaceTheLinkNeverTheTarget) {
   }
 }
 
-TEST_F(HostilePaths, ParentSwappedForASymlinkDuringAnUploadStaysInside) {
+TEST_P(HostilePaths, ParentSwappedForASymlinkDuringAnUploadStaysInside) {
   fs::remove_all(root_ / "dir");
   fs::create_directories(root_ / "dir");
   auto client = connect();
@@ -353,11 +363,11 @@ TEST_F(HostilePaths, ParentSwappedForASymlinkDuringAnUploadStaysInside) {
   expect_outside_unchanged("swapped parent, second upload");
 }
 
-TEST_F(HostilePaths, PlantedPartialDataLinkedOutsideIsNotWrittenThrough) {
+TEST_P(HostilePaths, PlantedPartialDataLinkedOutsideIsNotWrittenThrough) {
   // A hard link planted under the name a resumable upload will use for its
   // partial data: the server must not resume into (or truncate) the file it
   // points to.
-  auto client = std::make_unique<RawClient>(server_.port());
+  auto client = std::make_unique<RawClient>(server_.port(), RawClientOptions{.tls = tls_});
   client->send_hello(kCapResume);
   ASSERT_TRUE(client->read_hello());
   PutMsg put{"victim", 4, 0644, kMtime, limits::kDefaultChunkSize, kPutResumable, "host:1:2"};
@@ -378,6 +388,9 @@ TEST_F(HostilePaths, PlantedPartialDataLinkedOutsideIsNotWrittenThrough) {
   }
   expect_outside_unchanged("planted partial hard link");
 }
+
+INSTANTIATE_TEST_SUITE_P(Servers, HostilePaths,
+                         ::testing::Values(ServerMode::kOpen, ServerMode::kKeys), mode_name);
 
 TEST(HostileProcRoot, MagicLinksBeneathTheRootAreRefused) {
   // Served from /proc/self, the root holds real magic links (root, cwd, exe,

@@ -36,6 +36,37 @@ RawClient::RawClient(int port, const RawClientOptions& options) {
     int one = 1;
     ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   }
+  if (options.tls) {
+    tls_ = std::make_unique<TlsEngine>(options.tls);
+    if (!handshake()) close();
+  }
+}
+
+bool RawClient::handshake() {
+  tls_->start();
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  std::uint8_t buffer[16384];
+  while (flush_tls() && tls_->state() == TlsEngine::State::kHandshaking) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    struct pollfd p = {fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    // Plaintext that rides with the server's last flight stays in the
+    // engine until receive() reads it.
+    tls_->feed(ByteSpan(buffer, static_cast<std::size_t>(n)));
+  }
+  return tls_->open();
+}
+
+bool RawClient::flush_tls() {
+  if (tls_->pending() == 0) return true;
+  Bytes wire;
+  tls_->take_pending(wire);
+  return send_wire(wire);
 }
 
 RawClient::~RawClient() {
@@ -48,6 +79,11 @@ void RawClient::close() {
 }
 
 bool RawClient::send(const Bytes& bytes) {
+  if (tls_) return tls_->write(bytes) && flush_tls();
+  return send_wire(bytes);
+}
+
+bool RawClient::send_wire(const Bytes& bytes) {
   std::size_t done = 0;
   while (done < bytes.size()) {
     ssize_t n = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);
@@ -58,7 +94,13 @@ bool RawClient::send(const Bytes& bytes) {
   return true;
 }
 
-void RawClient::send_nonblocking(const Bytes& bytes) {
+void RawClient::send_nonblocking(const Bytes& plain) {
+  Bytes bytes = plain;
+  if (tls_) {
+    bytes.clear();
+    if (!tls_->write(plain)) return;
+    tls_->take_pending(bytes);
+  }
   std::size_t done = 0;
   for (int idle = 0; done < bytes.size() && idle < 20;) {
     struct pollfd p = {fd_, POLLOUT, 0};
@@ -90,17 +132,45 @@ DecodeStatus RawClient::next(std::chrono::milliseconds deadline) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
     if (left.count() <= 0) return DecodeStatus::kNeedMore;
-    struct pollfd p = {fd_, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    if (!receive(static_cast<int>(left.count()))) eof_ = true;
+  }
+}
+
+bool RawClient::receive(int wait_ms) {
+  if (tls_) {
+    // Plaintext the engine already holds comes first.
+    auto area = decoder_.write_area();
+    if (std::size_t n = tls_->read(area); n > 0) {
+      decoder_.commit(n);
+      return true;
+    }
+  }
+  struct pollfd p = {fd_, POLLIN, 0};
+  if (::poll(&p, 1, wait_ms) <= 0) return true;
+  if (!tls_) {
     auto area = decoder_.write_area();
     ssize_t n = ::recv(fd_, area.data(), area.size(), 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      eof_ = true;
-      continue;
-    }
+    if (n < 0 && errno == EINTR) return true;
+    if (n <= 0) return false;
     decoder_.commit(static_cast<std::size_t>(n));
+    return true;
   }
+  std::uint8_t buffer[16384];
+  ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+  if (n < 0 && errno == EINTR) return true;
+  if (n <= 0) return false;
+  tls_->feed(ByteSpan(buffer, static_cast<std::size_t>(n)));
+  flush_tls();
+  for (;;) {
+    auto area = decoder_.write_area();
+    if (area.empty()) break;
+    std::size_t got = tls_->read(area);
+    if (got == 0) break;
+    decoder_.commit(got);
+  }
+  // A closed or failed engine is the end of the stream for the protocol.
+  return tls_->state() == TlsEngine::State::kOpen ||
+         tls_->state() == TlsEngine::State::kHandshaking;
 }
 
 bool RawClient::read_hello(std::chrono::milliseconds deadline) {
@@ -141,6 +211,14 @@ bool RawClient::closed_by_peer(std::chrono::milliseconds deadline) {
     if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
     ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return true;
+    if (tls_ && n > 0) {
+      // A close_notify or an alert ends the protocol's stream too.
+      tls_->feed(ByteSpan(reinterpret_cast<std::uint8_t*>(buf), static_cast<std::size_t>(n)));
+      std::uint8_t sink[4096];
+      while (tls_->read(sink) > 0) {
+      }
+      if (!tls_->open()) return true;
+    }
   }
 }
 
@@ -158,7 +236,15 @@ std::optional<Bytes> RawClient::bytes_until_closed(std::chrono::milliseconds dea
     if (n < 0 && errno == EINTR) continue;
     if (n == 0 || (n < 0 && errno == ECONNRESET)) return received;
     if (n < 0) return std::nullopt;
-    received.insert(received.end(), buf, buf + n);
+    if (!tls_) {
+      received.insert(received.end(), buf, buf + n);
+      continue;
+    }
+    // Under TLS, what the server said is the plaintext: a close_notify or
+    // an alert is no answer.
+    tls_->feed(ByteSpan(buf, static_cast<std::size_t>(n)));
+    std::uint8_t plain[4096];
+    while (std::size_t got = tls_->read(plain)) received.insert(received.end(), plain, plain + got);
   }
 }
 

@@ -3,9 +3,11 @@
 // ftserve frame by frame (hostile or half-finished clients, connection
 // limits).
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
 
+#include "common/crypto/tls_engine.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 
@@ -19,17 +21,23 @@ struct RawClientOptions {
   std::string source_address;
   /// TCP_NODELAY from the start: every send leaves at once, however small.
   bool no_delay = false;
+  /// With a client context (a key for ftserve --keys), the connection runs
+  /// the TLS handshake first and every byte after it goes through TLS: the
+  /// methods below then speak of plaintext (the protocol), as over a plain
+  /// connection. `send_byte_by_byte` sends one record per byte.
+  std::shared_ptr<TlsContext> tls;
 };
 
-/// One TCP connection to 127.0.0.1:PORT that speaks the protocol by hand.
+/// One TCP connection to 127.0.0.1:PORT that speaks the protocol by hand,
+/// in the clear or through TLS (RawClientOptions::tls).
 class RawClient {
  public:
   explicit RawClient(int port, const RawClientOptions& options = {});
   ~RawClient();
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
-  /// False when the source address could not be bound or the connection
-  /// was refused (and after close()).
+  /// False when the source address could not be bound, the connection was
+  /// refused or the TLS handshake failed (and after close()).
   bool connected() const { return fd_ >= 0; }
   /// Closes the connection from this side now.
   void close();
@@ -71,7 +79,17 @@ class RawClient {
   void shutdown_write();
 
  private:
+  /// Writes bytes to the socket as they are (ciphertext under TLS).
+  bool send_wire(const Bytes& bytes);
+  /// Under TLS: the engine's pending ciphertext to the socket.
+  bool flush_tls();
+  /// Receives once (within `wait_ms`) into the decoder, through TLS when
+  /// on; false at the end of the stream or on a socket error.
+  bool receive(int wait_ms);
+  bool handshake();
+
   int fd_ = -1;
+  std::unique_ptr<TlsEngine> tls_;
   FrameDecoder decoder_{FrameDecoder::Options{.sender = Sender::kServer}};
   bool eof_ = false;
 };

@@ -8,9 +8,13 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "common/crypto/keys.hpp"
+#include "common/crypto/tls_engine.hpp"
 #include "harness.hpp"
 
 namespace ft::testing {
@@ -71,6 +75,44 @@ class ServerFixture : public ::testing::Test {
   TempDir root_;
   TempDir work_;
   ListeningProcess server_;
+};
+
+/// A client key for a server started with --keys: `ftserve keys add NAME
+/// --keys KEYS --rights RIGHTS` (the keys file is created if missing), and
+/// the client's TLS context from the key it printed. A fatal failure if the
+/// command or the key fails.
+inline void add_identity(const fs::path& keys, const std::string& name, const std::string& rights,
+                         std::shared_ptr<TlsContext>& context) {
+  RunResult added =
+      run({bin("ftserve"), "keys", "add", name, "--keys", keys.string(), "--rights", rights});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  std::string why;
+  std::optional<PskKey> key = parse_client_key(added.out, why);
+  ASSERT_TRUE(key) << why;
+  context = TlsContext::client(*key, why);
+  ASSERT_TRUE(context) << why;
+}
+
+/// How a test suite that runs against both kinds of server is started.
+enum class ServerMode { kOpen, kKeys };
+inline std::string mode_name(const ::testing::TestParamInfo<ServerMode>& info) {
+  return info.param == ServerMode::kOpen ? "Open" : "Keys";
+}
+
+/// ServerFixture started before each test in the parameter's mode: open, or
+/// with --keys and one identity that may list, read, create and overwrite
+/// (its client context in tls_). client_options() connects a RawClient as
+/// that identity.
+class EitherServerTest : public ServerFixture, public ::testing::WithParamInterface<ServerMode> {
+ protected:
+  void SetUp() override {
+    if (GetParam() == ServerMode::kOpen) return start_server();
+    const fs::path keys = work_.path() / "keys";
+    ASSERT_NO_FATAL_FAILURE(add_identity(keys, "tester", "list,read,create,overwrite", tls_));
+    start_server({"--keys", keys.string()});
+  }
+
+  std::shared_ptr<TlsContext> tls_;
 };
 
 /// ServerFixture with the server started, without extra flags, before each test.
