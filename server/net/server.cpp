@@ -142,6 +142,16 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
     return;
   }
   try {
+    if (self->connections_ >= self->options_.max_connections &&
+        !self->waiting_for_handshake_.empty()) {
+      // Full, but some connections have not finished their handshake: the
+      // oldest of them goes (told why, if it can hear it), the new one comes
+      // in. An authenticated connection is never dropped for a newcomer.
+      Session* oldest = self->waiting_for_handshake_.front();
+      oldest->close(ErrorCode::SERVER_FULL,
+                    "server full: dropped to make room, the handshake was not finished", true);
+      self->log_refusal("server full: dropped the oldest unfinished handshake");
+    }
     if (self->connections_ >= self->options_.max_connections) {
       // Full: a notice and a close, without a session or a decoder.
       refuse_connection(self->loop_, listener, ErrorCode::SERVER_FULL,
@@ -173,7 +183,7 @@ void Server::log_refusal(const char* why) {
   last_refusal_log_ms_ = now == 0 ? 1 : now;
 }
 
-bool Server::admit_unauthenticated(const std::string& host) {
+bool Server::admit_unauthenticated(Session* session, const std::string& host) {
   std::size_t& count = unauthenticated_[host];
   if (count >= options_.max_unauthenticated_per_address) {
     if (count == 0) unauthenticated_.erase(host);
@@ -181,10 +191,17 @@ bool Server::admit_unauthenticated(const std::string& host) {
     return false;
   }
   ++count;
+  waiting_for_handshake_.push_back(session);
   return true;
 }
 
-void Server::release_unauthenticated(const std::string& host) {
+void Server::release_unauthenticated(Session* session, const std::string& host) {
+  // At most --max-connections entries, and most leave near the front (a
+  // handshake takes milliseconds).
+  if (auto at = std::find(waiting_for_handshake_.begin(), waiting_for_handshake_.end(), session);
+      at != waiting_for_handshake_.end()) {
+    waiting_for_handshake_.erase(at);
+  }
   auto it = unauthenticated_.find(host);
   if (it == unauthenticated_.end()) return;
   if (--it->second == 0) unauthenticated_.erase(it);

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <functional>
+#include <list>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -53,7 +54,7 @@ class Server final : public ServerServices {
   /// (ServerOptions::max_uploads_per_identity); false when at the cap.
   bool acquire_upload_slot(const std::string& identity) override;
   void release_upload_slot(const std::string& identity) override;
-  /// The session's TCP handle closed: it no longer counts as a connection.
+  /// The session is closing: it no longer counts as a connection.
   void connection_closed(Session* session);
   /// The session is closed and unreferenced: freed on a later turn.
   void retire(Session* session);
@@ -62,11 +63,11 @@ class Server final : public ServerServices {
   /// Connections accepted and not yet closed.
   std::size_t connections() const { return connections_; }
 
-  /// Counts a connection from `host` that has not completed its handshake;
-  /// false (nothing counted) when the host is at
+  /// Counts `session`, from `host`, as a connection that has not completed
+  /// its handshake; false (nothing counted) when the host is at
   /// ServerOptions::max_unauthenticated_per_address.
-  bool admit_unauthenticated(const std::string& host);
-  void release_unauthenticated(const std::string& host);
+  bool admit_unauthenticated(Session* session, const std::string& host);
+  void release_unauthenticated(Session* session, const std::string& host);
 
   /// The keys-file entry of a TLS identity (the wire id), or null.
   const KeyEntry* find_key(const std::string& identity) const;
@@ -98,7 +99,11 @@ class Server final : public ServerServices {
   ServerOptions options_;
   std::unordered_map<std::string, std::size_t> uploads_per_identity_;
   std::unordered_map<std::string, std::size_t> unauthenticated_;  // per source address
-  std::unordered_map<std::string, Fd> identity_roots_;            // by key name
+  // The same connections, oldest first: when the server is full, the oldest
+  // of them makes room for a new one, so that unfinished handshakes from
+  // many addresses cannot keep everyone out until their deadline.
+  std::list<Session*> waiting_for_handshake_;
+  std::unordered_map<std::string, Fd> identity_roots_;  // by key name
   std::uint64_t refused_since_log_ = 0;
   std::uint64_t last_refusal_log_ms_ = 0;
   JobBatcher batcher_;

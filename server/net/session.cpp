@@ -95,6 +95,7 @@ void Session::process_input() {
       continue;
     }
     Frame frame = decoder_->take_frame();
+    note_activity();  // a whole frame is progress, however slowly it came
     handle_frame(frame);
   }
 }

@@ -56,6 +56,11 @@ class Session final : public RequestContext {
   // transfers.
   static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
   static constexpr std::size_t kCipherReadSize = 64 * 1024;
+  // The slowest a peer may move bytes, either way, for them to count as
+  // progress against the idle timeout (bytes per second, on average since
+  // the last progress); a complete frame always counts. A trickle below it
+  // (a byte a second) no longer holds a slot for ever.
+  static constexpr std::uint64_t kMinProgressRate = 64;
 
   /// Where a connection stands. Legal moves (enter() asserts them):
   ///   kTlsHandshake -> kAuthenticating -> kAwaitingHello   (with keys)
@@ -165,6 +170,7 @@ class Session final : public RequestContext {
   void check_deadline();
   void release_unauthenticated();
   void note_activity();
+  void note_received(std::size_t bytes);
 
   // Frames (session.cpp).
   void process_input();
@@ -201,12 +207,13 @@ class Session final : public RequestContext {
   std::vector<Bytes> cipher_pool_;
   std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended
   bool counted_unauthenticated_ = false;
-  bool draining_ = false;             // TLS: drain_plaintext() is on the stack
-  std::uint64_t last_activity_ = 0;   // uv_now() of the last byte moved
-  std::size_t last_write_queue_ = 0;  // tcp_.write_queue_size at the last check
-  bool resume_ = false;               // RESUME agreed in the handshake
-  bool trees_ = false;                // TREES agreed
-  bool eager_ = false;                // EAGER agreed
+  bool draining_ = false;                    // TLS: drain_plaintext() is on the stack
+  std::uint64_t last_activity_ = 0;          // uv_now() of the last byte moved
+  std::size_t last_write_queue_ = 0;         // tcp_.write_queue_size at the last progress
+  std::size_t received_since_progress_ = 0;  // bytes read since then
+  bool resume_ = false;                      // RESUME agreed in the handshake
+  bool trees_ = false;                       // TREES agreed
+  bool eager_ = false;                       // EAGER agreed
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer
   std::size_t disk_backlog_ = 0;

@@ -37,7 +37,7 @@ int Session::accept_from(uv_stream_t* listener) {
     peer_host_.assign(1, '?');
   }
   note_activity();
-  if (!server_.admit_unauthenticated(peer_host_)) {
+  if (!server_.admit_unauthenticated(this, peer_host_)) {
     std::string why = "too many unauthenticated connections from ";
     why += peer_host_;
     why += " (--max-unauthenticated-per-address ";
@@ -57,12 +57,23 @@ int Session::accept_from(uv_stream_t* listener) {
 
 void Session::note_activity() {
   last_activity_ = uv_now(server_.loop());
+  received_since_progress_ = 0;
+}
+
+void Session::note_received(std::size_t bytes) {
+  // A trickle is not progress: a peer sending a byte a second would hold its
+  // slot for ever. Bytes count when they arrive at kMinProgressRate or
+  // faster on average since the last progress (a complete frame counts
+  // too: process_input).
+  received_since_progress_ += bytes;
+  const std::uint64_t elapsed_ms = uv_now(server_.loop()) - last_activity_;
+  if (received_since_progress_ * 1000 >= kMinProgressRate * elapsed_ms) note_activity();
 }
 
 void Session::release_unauthenticated() {
   if (!counted_unauthenticated_) return;
   counted_unauthenticated_ = false;
-  server_.release_unauthenticated(peer_host_);
+  server_.release_unauthenticated(this, peer_host_);
 }
 
 // ---------------------------------------------------------------- reading
@@ -129,7 +140,7 @@ void Session::handle_read(ssize_t nread) {
           false);
     return;
   }
-  note_activity();
+  note_received(static_cast<std::size_t>(nread));
   if (server_.options().tls) {
     handle_ciphertext(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(nread)));
     return;
@@ -263,8 +274,14 @@ void Session::check_deadline() {
   if (idle == 0) return;
   // Progress the write callbacks cannot show: a slow reader taking a large
   // write bit by bit, and disk work the connection waits for.
-  if (tcp_.get()->write_queue_size != last_write_queue_) {
-    last_write_queue_ = tcp_.get()->write_queue_size;
+  // The same floor for a reader that takes a byte at a time: the queue must
+  // have shrunk at kMinProgressRate since the last progress.
+  const std::size_t queued = tcp_.get()->write_queue_size;
+  if (queued > last_write_queue_) {
+    last_write_queue_ = queued;  // we queued more: a new baseline, not progress
+  } else if (const std::uint64_t drained = last_write_queue_ - queued;
+             drained > 0 && drained * 1000 >= kMinProgressRate * (now - last_activity_)) {
+    last_write_queue_ = queued;
     last_activity_ = now;
   }
   bool on_disk = disk_backlog_ > 0;
@@ -328,6 +345,9 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
 
 void Session::close_handles() {
   if (phase_ != Phase::kClosing) enter(Phase::kClosing);
+  // Called once per session: from here on its slot is free for a new
+  // connection (its descriptor goes with the close callback).
+  server_.connection_closed(this);
   flush_check_.close();
   timer_.close();
   // The TCP handle's close callback comes after its last write callback:
@@ -338,7 +358,6 @@ void Session::close_handles() {
 void Session::on_tcp_closed(void* session) noexcept {
   auto* self = static_cast<Session*>(session);
   self->handles_closed_ = true;
-  self->server_.connection_closed(self);
   if (self->freeable()) self->server_.retire(self);
 }
 

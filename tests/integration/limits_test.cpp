@@ -196,17 +196,18 @@ TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
   RawClient conn(server_.port(), no_delay());
   ASSERT_TRUE(conn.send_hello());
   ASSERT_TRUE(conn.read_hello(kWait));
-  const std::string content(160, 'x');
+  const std::string content(640, 'x');
   ByteSpan bytes(reinterpret_cast<const std::uint8_t*>(content.data()), content.size());
   ASSERT_NO_FATAL_FAILURE(expect_put_ready(conn, "slow.txt", content.size()));
-  // DATA and END trickle in 8 bytes every 250 ms: about 5 s in all, five
-  // times the idle timeout, but never 1 s without a byte.
+  // DATA and END trickle in 32 bytes every 250 ms (128 B/s, twice the
+  // server's floor of 64 B/s): about 5 s in all, five times the idle
+  // timeout, but never 1 s without a byte.
   Bytes rest;
   encode_data(rest, 1, 0, bytes);
   encode_end(rest, 1, EndMsg{content.size(), hash128(bytes)});
-  for (std::size_t at = 0; at < rest.size(); at += 8) {
+  for (std::size_t at = 0; at < rest.size(); at += 32) {
     Bytes piece(rest.begin() + static_cast<std::ptrdiff_t>(at),
-                rest.begin() + static_cast<std::ptrdiff_t>(std::min(at + 8, rest.size())));
+                rest.begin() + static_cast<std::ptrdiff_t>(std::min(at + 32, rest.size())));
     ASSERT_TRUE(conn.send(piece)) << "closed after " << at << " bytes";
     std::this_thread::sleep_for(250ms);
   }
@@ -214,6 +215,61 @@ TEST_F(LimitsTest, SlowButMovingUploadSurvivesIdleTimeout) {
   ASSERT_TRUE(ok.has_value());
   EXPECT_EQ(ok->header.type, FrameType::kOk);
   EXPECT_EQ(read_file(root_ / "slow.txt"), content);
+}
+
+TEST_F(LimitsTest, TrickleBelowTheFloorTimesOut) {
+  // Audit, issue 10: a request stream trickling a byte a second after the
+  // hello held its slot for ever, each byte resetting the idle timer.
+  start_server({"--idle-timeout", "1s"});
+  RawClient conn(server_.port(), no_delay());
+  ASSERT_TRUE(conn.send_hello());
+  ASSERT_TRUE(conn.read_hello(kWait));
+  Bytes stat;
+  encode_stat(stat, 1, PathMsg{std::string(500, 'a')});
+  const auto started = Clock::now();
+  bool closed = false;
+  // 10 bytes a second, well under the 64 B/s floor; the frame would take
+  // 50 s to complete.
+  for (std::size_t at = 0; at < stat.size() && seconds_since(started) < 8.0; ++at) {
+    conn.send(Bytes{stat[at]});
+    if (conn.closed_by_peer(100ms)) {
+      closed = true;
+      break;
+    }
+  }
+  const double elapsed = seconds_since(started);
+  EXPECT_TRUE(closed) << "a trickle held the connection " << elapsed << " s";
+  EXPECT_LT(elapsed, 4.0);
+  EXPECT_TRUE(server_.wait_for_err("no progress", 5s)) << server_.err();
+}
+
+TEST_F(LimitsTest, UnfinishedHandshakesMakeRoomWhenTheServerIsFull) {
+  // Audit, issue 10: 32 addresses x 32 unfinished handshakes filled all
+  // 1,000 slots until their deadline. When full, the oldest connection
+  // that has not finished its handshake goes to make room; served ones stay.
+  start_server({"--max-connections", "4", "--handshake-timeout", "30s"});
+  RawClient served(server_.port(), no_delay());
+  ASSERT_TRUE(served.send_hello());
+  ASSERT_TRUE(served.read_hello(kWait));
+  std::deque<RawClient> silent;
+  for (int i = 0; i < 3; ++i) {
+    silent.emplace_back(server_.port(), no_delay("127.0.0." + std::to_string(2 + i)));
+    ASSERT_TRUE(silent.back().connected());
+  }
+  // Full now: the next client still gets in, at the oldest silent one's cost.
+  RawClient late(server_.port(), no_delay("127.0.0.9"));
+  ASSERT_TRUE(late.send_hello());
+  ASSERT_TRUE(late.read_hello(kWait)) << "refused although a slot held an unfinished handshake";
+  auto dropped = silent.front().read_connection_error(kWait);
+  ASSERT_TRUE(dropped.has_value());
+  EXPECT_EQ(dropped->code, static_cast<std::uint16_t>(ErrorCode::SERVER_FULL)) << dropped->message;
+  // The served connection was not touched.
+  Bytes stat;
+  encode_stat(stat, 1, PathMsg{""});
+  ASSERT_TRUE(served.send(stat));
+  auto reply = served.read_frame(kWait);
+  ASSERT_TRUE(reply.has_value());
+  EXPECT_EQ(reply->header.type, FrameType::kEntries);
 }
 
 TEST_F(LimitsTest, MaxConnectionsRefusesTheNextWithServerFull) {
