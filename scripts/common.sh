@@ -5,6 +5,11 @@
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
                    nlohmann-json3-dev libgtest-dev libssl-dev python3)
+# The durability tests (tests/integration/durability_test.cpp): strace to see
+# ftserve's syncs, an ext4 image on a loop device (e2fsprogs, mount, kmod for
+# modprobe loop), and a FUSE file system whose fsync fails (libfuse3-dev
+# builds tests/tools/ft_fail_fuse; fuse3 brings fusermount3 and its config).
+FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads

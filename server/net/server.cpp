@@ -62,10 +62,12 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
 
 void Server::start_partial_cleanup(std::chrono::seconds ttl) {
   partial_ttl_ = ttl;
-  CleanupStats stats = remove_stale_partials(root_.get(), ttl, {});
+  // No upload runs yet: every temporary file is a killed server's leftover.
+  CleanupStats stats = remove_stale_partials(root_.get(), ttl, {}, TemporaryFiles::kAll);
   if (stats.removed > 0 || stats.errors > 0) {
     std::fprintf(stderr,
-                 "ftserve: removed %zu stale partial upload(s) older than %llds (%zu errors)\n",
+                 "ftserve: removed %zu temporary file(s) and stale partial upload(s) older than "
+                 "%llds (%zu errors)\n",
                  stats.removed, static_cast<long long>(ttl.count()), stats.errors);
   }
   const auto interval = std::clamp<std::int64_t>(ttl.count(), 1, 3600) * 1000;

@@ -4,18 +4,22 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <map>
 #include <set>
 #include <utility>
 
 #include "server/storage/root_fs.hpp"
+#include "server/storage/sync_policy.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
 namespace {
 
-// Below this many files one syncfs is cheaper than an fsync per file.
+// Below this many files of one file system, an fsync per file is cheaper
+// than one syncfs of it.
 constexpr std::size_t kSyncfsThreshold = 4;
 
 void apply_metadata(CommitItem& c) {
@@ -32,9 +36,89 @@ void apply_metadata(CommitItem& c) {
   if (::futimens(c.file, times) != 0) c.err = errno;
 }
 
+// The items of a batch that land on one file system (one st_dev), and how
+// that file system is synced.
+struct FileSystemGroup {
+  dev_t device = 0;
+  SyncMethod method = SyncMethod::kPerFile;
+  int any_dir = -1;  // a real descriptor on it, for syncfs (roots are O_PATH)
+  std::vector<CommitItem*> items;
+};
+
+struct DirIdentity {
+  dev_t device = 0;
+  ino_t inode = 0;
+  bool operator<(const DirIdentity& other) const {
+    return device != other.device ? device < other.device : inode < other.inode;
+  }
+  bool operator==(const DirIdentity& other) const = default;
+};
+
+// Groups `live` by file system, from one fstat per distinct directory
+// descriptor (items of one batch often share one, through BatchDirs), kept
+// in `identities` for the directory syncs; an item whose directory cannot
+// be identified fails on its own.
+std::vector<FileSystemGroup> group_by_file_system(const std::vector<CommitItem*>& live,
+                                                  std::map<int, DirIdentity>& identities) {
+  std::vector<FileSystemGroup> groups;
+  for (CommitItem* c : live) {
+    auto known = identities.find(c->dir);
+    if (known == identities.end()) {
+      struct stat st;
+      if (::fstat(c->dir, &st) != 0) {
+        c->err = errno;
+        continue;
+      }
+      known = identities.emplace(c->dir, DirIdentity{st.st_dev, st.st_ino}).first;
+    }
+    const dev_t device = known->second.device;
+    auto group = std::find_if(groups.begin(), groups.end(),
+                              [device](const FileSystemGroup& g) { return g.device == device; });
+    if (group == groups.end()) {
+      groups.push_back(FileSystemGroup{device, sync_method_of(c->dir), c->dir, {}});
+      group = groups.end() - 1;
+    }
+    group->items.push_back(c);
+  }
+  return groups;
+}
+
+// After a syncfs that returned 0, whether writing back `file`'s pages failed
+// since it was opened: syncfs checks the errors recorded on the file system
+// since *its* descriptor was opened, which may be later than this file's
+// open. Waiting on the (now clean) pages costs no I/O and reports the
+// file's own writeback errors (file_fdatawait_range), as fsync would.
+int check_file_written_back(int file) {
+  constexpr unsigned kWait =
+      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER;
+  if (::sync_file_range(file, 0, 0, kWait) == 0) return 0;
+  if (errno != EINVAL && errno != ENOSYS && errno != ESPIPE) return errno;
+  return ::fsync(file) == 0 ? 0 : errno;
+}
+
+// Puts every item's data and metadata on stable storage, or records why not
+// in the item: one syncfs per file system where syncfs reports errors and
+// the batch holds enough of its files, else an fsync per file.
+void sync_files(const std::vector<FileSystemGroup>& groups) {
+  for (const FileSystemGroup& group : groups) {
+    if (group.method == SyncMethod::kSyncfs && group.items.size() >= kSyncfsThreshold) {
+      if (::syncfs(group.any_dir) != 0) {
+        const int err = errno;
+        for (CommitItem* c : group.items) c->err = err;
+        continue;
+      }
+      for (CommitItem* c : group.items) c->err = check_file_written_back(c->file);
+      continue;
+    }
+    for (CommitItem* c : group.items) {
+      if (::fsync(c->file) != 0) c->err = errno;
+    }
+  }
+}
+
 // The group commit, in the order that keeps a crash from exposing a file
-// whose data is not on disk: data and metadata synced, then renamed, then
-// the directory entries synced.
+// whose data is not on disk: data and metadata synced on every file system
+// the batch touches, then renamed, then the directory entries synced.
 void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dirs) {
   std::vector<CommitItem*> live;
   for (auto& item : items) {
@@ -42,47 +126,25 @@ void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dir
     apply_metadata(*item);
     if (item->hash_ok && item->err == 0) live.push_back(item.get());
   }
-  if (live.size() >= kSyncfsThreshold) {
-    // syncfs needs a real descriptor on the file system (the root is held
-    // O_PATH); any of the batch's directories will do.
-    if (::syncfs(live.front()->dir) != 0) {
-      const int err = errno;
-      for (CommitItem* c : live) c->err = err;
-      return;
-    }
-  } else {
-    for (CommitItem* c : live) {
-      if (::fsync(c->file) != 0) c->err = errno;
-    }
-  }
-  std::set<std::pair<dev_t, ino_t>> synced_dirs;
-  std::set<int> seen_fds;
-  std::vector<int> dirs_to_sync;
+  std::map<int, DirIdentity> identities;
+  sync_files(group_by_file_system(live, identities));
+  std::set<DirIdentity> synced_dirs;
+  std::vector<std::pair<int, DirIdentity>> dirs_to_sync;
   for (CommitItem* c : live) {
     if (c->err != 0) continue;
     if ((c->err = rename_in(c->dir, c->temp_name, c->final_name, c->no_replace)) != 0) continue;
     c->temp_name.clear();  // it is the final file now
-    // Items of one batch often share a descriptor (BatchDirs): skip the
-    // fstat for a descriptor already seen.
-    if (!seen_fds.insert(c->dir).second) continue;
-    struct stat st;
-    if (::fstat(c->dir, &st) == 0 && synced_dirs.insert({st.st_dev, st.st_ino}).second) {
-      dirs_to_sync.push_back(c->dir);
-    }
+    const DirIdentity dir = identities.at(c->dir);
+    if (synced_dirs.insert(dir).second) dirs_to_sync.emplace_back(c->dir, dir);
   }
-  for (int dir : dirs_to_sync) {
-    if (::fsync(dir) != 0) {
-      // Which renames this covers is unknown: fail every item in the dir.
-      const int err = errno;
-      struct stat failed;
-      ::fstat(dir, &failed);
-      for (CommitItem* c : live) {
-        struct stat st;
-        if (c->err == 0 && ::fstat(c->dir, &st) == 0 && st.st_dev == failed.st_dev &&
-            st.st_ino == failed.st_ino) {
-          c->err = err;
-        }
-      }
+  // A directory fsync is forwarded on every file system (FUSE's FSYNCDIR,
+  // NFS's COMMIT of the directory), so it needs no per-kind fallback.
+  for (const auto& [fd, dir] : dirs_to_sync) {
+    if (::fsync(fd) == 0) continue;
+    // Which renames this covers is unknown: fail every item in the dir.
+    const int err = errno;
+    for (CommitItem* c : live) {
+      if (c->err == 0 && identities.at(c->dir) == dir) c->err = err;
     }
   }
 }

@@ -6,9 +6,11 @@
 // so an idle server adds no delay and a busy one amortises the hand-offs.
 //
 // Commits are batched the same way with group commit: every file of the
-// batch is synced (one syncfs for many files), then renamed into place,
-// then each directory touched is fsynced once, and only then are the
-// completions run (which send OK).
+// batch is synced on whichever file system it lands (one syncfs per file
+// system for many files where syncfs reports errors, an fsync per file
+// elsewhere: sync_policy.hpp), then renamed into place, then each directory
+// touched is fsynced once, and only then are the completions run (which
+// send OK).
 #include <uv.h>
 
 #include <functional>

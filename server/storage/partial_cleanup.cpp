@@ -17,8 +17,11 @@ namespace {
 
 constexpr std::size_t kMaxDepth = 256;
 
-bool is_leftover(std::string_view name) {
-  return name.rfind(".ft-part-", 0) == 0 || name.rfind(".ft-tmp-", 0) == 0;
+bool is_partial(std::string_view name) {
+  return name.rfind(".ft-part-", 0) == 0;
+}
+bool is_temporary(std::string_view name) {
+  return name.rfind(".ft-tmp-", 0) == 0;
 }
 
 // A directory on the way down from the root: any of them may be the root of
@@ -42,7 +45,8 @@ bool held(const std::unordered_set<std::string>& in_use, const Ancestor* chain,
 }  // namespace
 
 CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
-                                   const std::unordered_set<std::string>& in_use) {
+                                   const std::unordered_set<std::string>& in_use,
+                                   TemporaryFiles temporary) {
   CleanupStats stats;
   const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(ttl.count());
   struct Pending {
@@ -83,8 +87,16 @@ CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
         if (here.depth + 1 < kMaxDepth) {
           stack.push_back({here.path + std::string(name) + "/", here.depth + 1, chain});
         }
-      } else if (S_ISREG(st.st_mode) && is_leftover(name) && st.st_mtime < cutoff &&
-                 !held(in_use, chain.get(), here.path + std::string(name))) {
+        continue;
+      }
+      // A SYMLINK request also makes its link under a temporary name; the
+      // start-up pass removes such a link too (unlinkat never follows it).
+      const bool startup = temporary == TemporaryFiles::kAll;
+      if (!S_ISREG(st.st_mode) && !(startup && S_ISLNK(st.st_mode))) continue;
+      const bool stale = st.st_mtime < cutoff;
+      const bool leftover = (S_ISREG(st.st_mode) && is_partial(name) && stale) ||
+                            (is_temporary(name) && (stale || startup));
+      if (leftover && !held(in_use, chain.get(), here.path + std::string(name))) {
         if (::unlinkat(fd, entry->d_name, 0) == 0) {
           ++stats.removed;
         } else {

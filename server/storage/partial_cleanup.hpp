@@ -1,9 +1,9 @@
 #pragma once
 // Removal of stale partial uploads: ".ft-part-*" (resumable partial data)
-// and ".ft-tmp-*" (temporary files a killed server left behind) whose mtime
-// is older than the TTL, anywhere below the root. Blocking: runs before the
-// loop starts and then on the thread pool. Never touches any other file and
-// never follows a symlink.
+// whose mtime is older than the TTL and ".ft-tmp-*" (temporary files of
+// uploads that cannot resume), anywhere below the root. Blocking: runs
+// before the loop starts and then on the thread pool. Never touches any
+// other file and never follows a symlink.
 #include <chrono>
 #include <string>
 #include <unordered_set>
@@ -11,14 +11,26 @@
 namespace ft::server {
 
 struct CleanupStats {
-  std::size_t removed = 0;
+  std::size_t removed = 0;  // partial and temporary files together
   std::size_t errors = 0;
+};
+
+/// Which ".ft-tmp-*" files a pass removes.
+enum class TemporaryFiles {
+  /// Those older than the TTL: the periodic pass, while uploads run (a
+  /// running upload's temporary file is not in `in_use`).
+  kOlderThanTtl,
+  /// All of them: the start-up pass, before any upload runs. No upload can
+  /// resume a temporary file (only ".ft-part-*" are resumed), so each one
+  /// is what a killed server left behind. Assumes one ftserve per root.
+  kAll,
 };
 
 /// `in_use` holds the partial files of uploads in flight, each as the
 /// "<dev>:<inode>" of the uploading identity's root, '/', and the file's path
 /// below that root (Server::claim_partial's keys).
 CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
-                                   const std::unordered_set<std::string>& in_use);
+                                   const std::unordered_set<std::string>& in_use,
+                                   TemporaryFiles temporary = TemporaryFiles::kOlderThanTtl);
 
 }  // namespace ft::server

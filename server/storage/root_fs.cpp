@@ -60,9 +60,15 @@ int open_parent_creating(int root, const std::vector<std::string>& components, F
   Fd current;
   if ((err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, current)) != 0) return err;
   for (std::size_t i = 0; i < parents; ++i) {
-    if (::mkdirat(current.get(), components[i].c_str(), 0755) != 0 && errno != EEXIST) {
-      return errno;
+    bool created = true;
+    if (::mkdirat(current.get(), components[i].c_str(), 0755) != 0) {
+      if (errno != EEXIST) return errno;
+      created = false;
     }
+    // A file acknowledged in a directory this upload made must survive a
+    // power cut: the new entry is made durable in its parent before the
+    // walk goes on (the commit syncs the file's own directory).
+    if (created && ::fsync(current.get()) != 0) return errno;
     Fd next;
     if ((err = open_beneath(root, join(components, i + 1), O_DIRECTORY | O_RDONLY, next)) != 0) {
       return err;
@@ -240,11 +246,11 @@ int hash_file(int dir, const char* name, Hash128& out) {
 int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
                    const std::int64_t* mtime_ns, NamePolicy policy) {
   Fd dir;
+  Fd parent;
   bool created = false;
   if (components.empty()) {
     if (int err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, dir)) return err;
   } else {
-    Fd parent;
     int err = open_existing_parent(root, components, parent);
     if (err == ENOENT) {
       if (!policy.create) return kForbiddenByRights;
@@ -277,6 +283,11 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
     mtime_times(*mtime_ns, times);
     if (::futimens(dir.get(), times) != 0) return errno;
   }
+  // A new directory is on stable storage, with its entry in its parent,
+  // before the reply: files acknowledged in it later depend on it. A mode
+  // or mtime applied to an existing one rides on the next sync of its file
+  // system (one fsync per MKDIR of a tree would cost more than it keeps).
+  if (created && (::fsync(dir.get()) != 0 || ::fsync(parent.get()) != 0)) return errno;
   return 0;
 }
 
