@@ -80,7 +80,6 @@ int main(int argc, char** argv) {
   if (argc >= 2 && std::strcmp(argv[1], "keys") == 0) {
     return ft::server::run_keys_command(argc - 1, argv + 1);
   }
-  ft::server::process_umask();  // read once, before the thread pool exists
 
   const ft::server::ServerOptions defaults;
   CLI::App app{
@@ -95,6 +94,8 @@ int main(int argc, char** argv) {
       "unusable, 4 cannot listen.\n"
       "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
       "files) after a lost connection, for --partial-ttl.\n"
+      "Modes sent by clients pass through --umask (default 022); a client never changes\n"
+      "the mode or times of the served root or of an identity's directory.\n"
       "Durations: 90, 500ms, 30s, 15m, 12h, 3d. Sizes: 4096, 512K, 64M, 2G, 1T.",
       "ftserve"};
   std::string root;
@@ -149,6 +150,11 @@ int main(int argc, char** argv) {
                  "uploads open at once per identity, all connections (TOO_MANY_UPLOADS)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::string umask_text = "022";
+  app.add_option("--umask", umask_text,
+                 "octal bits taken from every mode a client sends (PUT, MKDIR) and from what\n"
+                 "ftserve creates; directories always keep rwx for their owner")
+      ->capture_default_str();
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
   try {
     app.parse(argc, argv);
@@ -169,7 +175,17 @@ int main(int argc, char** argv) {
   }
   auto ttl = ft::parse_duration(partial_ttl);
   if (!ttl) return usage("--partial-ttl", partial_ttl, "a duration like 30s, 15m, 12h, 3d");
+  char* umask_end = nullptr;
+  const unsigned long umask_value = std::strtoul(umask_text.c_str(), &umask_end, 8);
+  if (umask_text.empty() || *umask_end != '\0' || umask_value > 0777) {
+    return usage("--umask", umask_text, "octal permission bits such as 022, 027 or 077");
+  }
   ft::server::ServerOptions options;
+  options.umask = static_cast<std::uint32_t>(umask_value);
+  // Before any thread exists: files and directories are created through
+  // it, and process_umask() reads it once for the modes applied later.
+  ::umask(static_cast<mode_t>(options.umask));
+  ft::server::process_umask();
   options.read_only = read_only;
   options.append_only = append_only;
   options.max_connections = max_connections;

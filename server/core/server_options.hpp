@@ -31,6 +31,9 @@ struct ServerOptions {
   std::size_t max_uploads_per_identity = 4096;     // open uploads, all sessions
   // Bytes a connection may send before it has authenticated.
   std::size_t max_preauth_bytes = 16 * 1024;
+  // Taken from every mode a peer sends (PUT, MKDIR); the owner keeps rwx on
+  // directories whatever it says. ftserve makes it the process umask.
+  std::uint32_t umask = 022;
 };
 
 /// What one authenticated connection may do.
@@ -38,8 +41,35 @@ struct Access {
   std::string identity;  // key name for the logs; "" in open mode
   std::uint32_t rights = kAllRights;
   int root_fd = -1;  // the identity's root (its sub-directory), owned by Server
+  // Other identities' sub-directories inside this root (relative to it):
+  // never created, replaced or written beneath by this identity.
+  std::vector<std::string> reserved;
   bool allows(std::uint32_t right) const { return (rights & right) == right; }
 };
+
+/// Where `path` (relative to the identity's root, already valid) stands
+/// against the identity's reserved names.
+enum class ReservedPlace {
+  kElsewhere,      // no reserved name on or below it
+  kAboveReserved,  // a directory on the way to a reserved name
+  kReserved,       // a reserved name itself
+  kBelowReserved,  // inside another identity's tree
+};
+
+inline ReservedPlace reserved_place(const Access& access, const std::string& path) {
+  ReservedPlace place = ReservedPlace::kElsewhere;
+  for (const std::string& reserved : access.reserved) {
+    if (path == reserved) return ReservedPlace::kReserved;
+    auto below = [](const std::string& inner, const std::string& outer) {
+      return outer.empty() ||
+             (inner.size() > outer.size() && inner.compare(0, outer.size(), outer) == 0 &&
+              inner[outer.size()] == '/');
+    };
+    if (below(path, reserved)) return ReservedPlace::kBelowReserved;
+    if (below(reserved, path)) place = ReservedPlace::kAboveReserved;
+  }
+  return place;
+}
 
 /// `rights` less what --read-only / --append-only take from everyone.
 inline std::uint32_t effective_rights(std::uint32_t rights, const ServerOptions& options) {

@@ -14,26 +14,6 @@
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
-namespace {
-
-// Opens `subdir` beneath `root`, creating missing components (mode 0755)
-// one at a time; each is re-opened beneath the root, so a symlink planted
-// on the way cannot lead outside. Thread pool only.
-int open_identity_directory(int root, const std::string& subdir, Fd& out) {
-  constexpr int kFlags = O_PATH | O_DIRECTORY | O_CLOEXEC;
-  int rc = open_beneath(root, subdir, kFlags, out);
-  if (rc != ENOENT) return rc;
-  std::string prefix;
-  for (const std::string& component : split_path(subdir)) {
-    Fd parent;
-    if ((rc = open_beneath(root, prefix, kFlags, parent)) != 0) return rc;
-    if (::mkdirat(parent.get(), component.c_str(), 0755) != 0 && errno != EEXIST) return errno;
-    prefix += prefix.empty() ? component : "/" + component;
-  }
-  return open_beneath(root, subdir, kFlags, out);
-}
-
-}  // namespace
 
 Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
     : loop_(loop),
@@ -229,13 +209,34 @@ void Server::open_identity_root(const KeyEntry& entry, std::function<void(int er
   std::string subdir = entry.subdir;
   std::string name = entry.name;
   queue_job(
-      loop_, [root, subdir, opened, err] { *err = open_identity_directory(root, subdir, *opened); },
+      // Component by component and never through a symbolic link: a link
+      // made at (or above) this name by another identity must not make this
+      // identity's connections serve another tree (ELOOP, refused).
+      loop_, [root, subdir, opened, err] { *err = open_directory_creating(root, subdir, *opened); },
       [this, name, opened, err, done = std::move(done)] {
         if (*err == 0 && identity_roots_.count(name) == 0) {
           identity_roots_.emplace(name, std::move(*opened));
         }
         done(*err);
       });
+}
+
+std::vector<std::string> Server::reserved_beneath(const KeyEntry& entry) const {
+  std::vector<std::string> reserved;
+  const std::string& own = entry.subdir;
+  for (const KeyEntry& other : options_.keys) {
+    const std::string& theirs = other.subdir;
+    // Identities sharing a directory share its tree; the whole root is no
+    // one's to protect.
+    if (theirs.empty() || theirs == own) continue;
+    if (own.empty()) {
+      reserved.push_back(theirs);
+    } else if (theirs.size() > own.size() && theirs.compare(0, own.size(), own) == 0 &&
+               theirs[own.size()] == '/') {
+      reserved.push_back(theirs.substr(own.size() + 1));
+    }
+  }
+  return reserved;
 }
 
 bool Server::acquire_upload_slot(const std::string& identity) {

@@ -78,6 +78,10 @@ class Server final : public ServerServices {
   /// root on the thread pool; `done(err)` runs on the loop with 0 or an
   /// errno value, after which identity_root() answers.
   void open_identity_root(const KeyEntry& entry, std::function<void(int err)> done);
+  /// Other identities' sub-directories inside `entry`'s tree, relative to
+  /// its root: names its requests may not create, replace or write beneath
+  /// (docs/server.md "Keys").
+  std::vector<std::string> reserved_beneath(const KeyEntry& entry) const;
 
   /// Claims a resumable upload's partial file (its path below the root) for
   /// one upload at a time; false if another upload holds it.

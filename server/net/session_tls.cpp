@@ -1,6 +1,7 @@
 // Session with keys: the TLS 1.3 engine between the socket and the frame
 // decoder, and authentication (the handshake names the identity, whose
 // directory is opened before anything is decoded).
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 
@@ -104,6 +105,17 @@ void Session::begin_authentication() {
     if (closing()) return;
     try {
       int root = server_.identity_root(*entry);
+      if (err == ELOOP) {
+        // Reached through a symbolic link, it would be another tree: the
+        // administrator must see why this identity gets nothing.
+        std::fprintf(stderr,
+                     "ftserve: peer=%s: identity %s: refused: its directory %s is (or passes "
+                     "through) a symbolic link\n",
+                     peer_.c_str(), entry->name.c_str(), printable(entry->subdir).c_str());
+        close(ErrorCode::PATH_ESCAPES_ROOT,
+              "this identity's directory is a symbolic link on the server", true);
+        return;
+      }
       if (err != 0 || root < 0) {
         std::fprintf(stderr, "ftserve: peer=%s: identity %s: cannot open its directory %s: %s\n",
                      peer_.c_str(), entry->name.c_str(), printable(entry->subdir).c_str(),
@@ -122,6 +134,7 @@ void Session::finish_authentication(const KeyEntry& entry, int root_fd) {
   access_.identity = entry.name;
   access_.rights = effective_rights(entry.rights, server_.options());
   access_.root_fd = root_fd;
+  access_.reserved = server_.reserved_beneath(entry);
   enter(Phase::kAwaitingHello);
   // The name, never the key or the id (the id is sent in the clear anyway,
   // but the name is what the administrator knows).

@@ -15,6 +15,27 @@ NamePolicy name_policy(const Access& access) {
   return NamePolicy{access.allows(kRightCreate), access.allows(kRightOverwrite)};
 }
 
+// A link target whose ".." comes after a name ("a/up/../x") is resolved by
+// the file system through whatever "a/up" is when the link is followed: a
+// link there makes ".." climb from elsewhere, out of the tree (the
+// CVE-2024-12088 class). Climbing first and only descending after is
+// resolved from the link's own directory, which is reached without links:
+// that stays inside the tree the path rules measured.
+bool climbs_after_a_name(const std::string& target) {
+  bool named = false;
+  for (const std::string& part : split_path(target)) {
+    if (part == "..") {
+      if (named) return true;
+    } else if (!part.empty() && part != ".") {
+      named = true;
+    }
+  }
+  return false;
+}
+
+constexpr const char* kReservedMessage =
+    "another identity's directory: it is not this identity's to create, change or write into";
+
 }  // namespace
 
 TreeRequest::TreeRequest(RequestContext& context, std::uint32_t id, std::string path)
@@ -30,12 +51,19 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(RequestContext& context, std::ui
     request->refuse_later(ErrorCode::PROTOCOL, "unknown MKDIR flags");
   } else if (!names.create && !names.overwrite) {
     request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create directories");
+  } else if (reserved_place(request->context_->access(), msg.path) ==
+             ReservedPlace::kBelowReserved) {
+    request->refuse_later(ErrorCode::FORBIDDEN, kReservedMessage);
   } else {
     const int root = request->context_->root_fd();
     const bool set_mtime = (msg.mkdir_flags & kMkdirSetMtime) != 0;
-    request->run([root, msg, set_mtime, names] {
+    // Another identity's directory exists for it alone: never created by
+    // this one, nor its mode or times changed (docs/server.md "Keys").
+    const bool keep_existing =
+        reserved_place(request->context_->access(), msg.path) == ReservedPlace::kReserved;
+    request->run([root, msg, set_mtime, names, keep_existing] {
       return make_directory(root, split_path(msg.path), msg.mode,
-                            set_mtime ? &msg.mtime_ns : nullptr, names);
+                            set_mtime ? &msg.mtime_ns : nullptr, names, keep_existing);
     });
   }
   return request;
@@ -49,8 +77,14 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(RequestContext& context, std::
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if (auto bad_target = symlink_target_violation(msg.path, msg.target)) {
     request->refuse_later(ErrorCode::BAD_PATH, "link target refused: " + *bad_target);
+  } else if (climbs_after_a_name(msg.target)) {
+    request->refuse_later(ErrorCode::BAD_PATH,
+                          "link target refused: \"..\" after a name (it would climb from "
+                          "wherever that name leads)");
   } else if (!names.create && !names.overwrite) {
     request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create links");
+  } else if (reserved_place(request->context_->access(), msg.path) != ReservedPlace::kElsewhere) {
+    request->refuse_later(ErrorCode::FORBIDDEN, kReservedMessage);
   } else {
     const int root = request->context_->root_fd();
     request->run([root, msg, names] {
@@ -78,6 +112,11 @@ void TreeRequest::run(std::function<int()> change) {
           return self->finish(ErrorCode::EXISTS,
                               "the name exists and this identity "
                               "may not overwrite it");
+        }
+        if (*err == ELOOP) {
+          return self->finish(ErrorCode::PATH_ESCAPES_ROOT,
+                              "a directory on the way is a symbolic link: changes are never "
+                              "made through links");
         }
         self->finish(error_from_errno(*err), std::strerror(*err));
       });

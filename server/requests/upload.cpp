@@ -68,6 +68,9 @@ void Upload::open() {
   if (auto why = path_violation(put_.path, false)) {
     return refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   }
+  if (reserved_place(context_->access(), put_.path) != ReservedPlace::kElsewhere) {
+    return refuse_later(ErrorCode::FORBIDDEN, "another identity's directory is not this one's");
+  }
   if (put_.chunk_size < limits::kMinChunkSize || put_.chunk_size > limits::kMaxChunkSize) {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");

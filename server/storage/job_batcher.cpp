@@ -27,7 +27,7 @@ void apply_metadata(CommitItem& c) {
     c.hash_ok = false;
     return;
   }
-  if (!c.mode_applied && ::fchmod(c.file, c.mode & 0777) != 0) {
+  if (!c.mode_applied && ::fchmod(c.file, file_mode(c.mode)) != 0) {
     c.err = errno;
     return;
   }

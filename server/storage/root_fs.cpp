@@ -36,6 +36,25 @@ int open_beneath(int root, const std::string& relative, int flags, Fd& out) {
   }
 }
 
+int open_beneath_without_links(int dir, const std::string& relative, int flags, Fd& out) {
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  // RESOLVE_NO_SYMLINKS: ELOOP at the first symbolic link on the way,
+  // whatever it points to (and it implies RESOLVE_NO_MAGICLINKS).
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  const char* path = relative.empty() ? "." : relative.c_str();
+  // EAGAIN (a concurrent rename raced the lookup) is retried a bounded
+  // number of times: a peer renaming in a loop must not pin a pool thread.
+  for (int attempt = 0;; ++attempt) {
+    long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
+    if (fd >= 0) {
+      out.reset(static_cast<int>(fd));
+      return 0;
+    }
+    if (errno != EINTR && (errno != EAGAIN || attempt >= 64)) return errno;
+  }
+}
+
 static std::string join(const std::vector<std::string>& parts, std::size_t count) {
   std::string out;
   for (std::size_t i = 0; i < count; ++i) {
@@ -49,16 +68,19 @@ int open_parent_creating(int root, const std::vector<std::string>& components, F
   if (components.empty()) return EINVAL;
   const std::size_t parents = components.size() - 1;
   Fd dir;
-  int err = open_beneath(root, join(components, parents), O_DIRECTORY | O_RDONLY, dir);
+  int err =
+      open_beneath_without_links(root, join(components, parents), O_DIRECTORY | O_RDONLY, dir);
   if (err == 0 || err != ENOENT) {
     dir_out = std::move(dir);
     return err;
   }
-  // Walk down from the root, creating what is missing. mkdirat on a name
-  // never follows a symlink at that name, and each step re-opens beneath the
-  // root, so a symlink planted on the way cannot lead outside.
+  // Walk down from the root, creating what is missing. Each step opens one
+  // name from the directory already held, refusing a symbolic link, so a
+  // link planted or swapped in on the way is never followed.
   Fd current;
-  if ((err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, current)) != 0) return err;
+  if ((err = open_beneath_without_links(root, "", O_DIRECTORY | O_RDONLY, current)) != 0) {
+    return err;
+  }
   for (std::size_t i = 0; i < parents; ++i) {
     bool created = true;
     if (::mkdirat(current.get(), components[i].c_str(), 0755) != 0) {
@@ -70,12 +92,29 @@ int open_parent_creating(int root, const std::vector<std::string>& components, F
     // walk goes on (the commit syncs the file's own directory).
     if (created && ::fsync(current.get()) != 0) return errno;
     Fd next;
-    if ((err = open_beneath(root, join(components, i + 1), O_DIRECTORY | O_RDONLY, next)) != 0) {
+    err = open_beneath_without_links(current.get(), components[i], O_DIRECTORY | O_RDONLY, next);
+    if (err != 0) return err;
+    current = std::move(next);
+  }
+  dir_out = std::move(current);
+  return 0;
+}
+
+int open_directory_creating(int root, const std::string& relative, Fd& out) {
+  constexpr int kFlags = O_PATH | O_DIRECTORY;
+  int err = open_beneath_without_links(root, relative, kFlags, out);
+  if (err != ENOENT) return err;
+  Fd current;
+  if ((err = open_beneath_without_links(root, "", kFlags, current)) != 0) return err;
+  for (const std::string& component : split_path(relative)) {
+    if (::mkdirat(current.get(), component.c_str(), 0755) != 0 && errno != EEXIST) return errno;
+    Fd next;
+    if ((err = open_beneath_without_links(current.get(), component, kFlags, next)) != 0) {
       return err;
     }
     current = std::move(next);
   }
-  dir_out = std::move(current);
+  out = std::move(current);
   return 0;
 }
 
@@ -125,8 +164,8 @@ int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& 
 
 int open_existing_parent(int root, const std::vector<std::string>& components, Fd& dir_out) {
   if (components.empty()) return EINVAL;
-  return open_beneath(root, join(components, components.size() - 1), O_DIRECTORY | O_RDONLY,
-                      dir_out);
+  return open_beneath_without_links(root, join(components, components.size() - 1),
+                                    O_DIRECTORY | O_RDONLY, dir_out);
 }
 
 int check_name_policy(int parent, const std::string& name, NamePolicy policy) {
@@ -170,6 +209,16 @@ int directory_identity(int fd, std::string& out) {
   out = std::to_string(static_cast<unsigned long long>(st.st_dev)) + ":" +
         std::to_string(static_cast<unsigned long long>(st.st_ino));
   return 0;
+}
+
+mode_t file_mode(std::uint32_t peer_mode) {
+  return static_cast<mode_t>(peer_mode & 0777) & ~process_umask();
+}
+
+mode_t directory_mode(std::uint32_t peer_mode) {
+  // The owner (the server) keeps rwx: a peer's 000 would lock every
+  // identity, and the server itself, out of the directory.
+  return file_mode(peer_mode) | S_IRWXU;
 }
 
 mode_t process_umask() {
@@ -244,40 +293,40 @@ int hash_file(int dir, const char* name, Hash128& out) {
 }  // namespace
 
 int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
-                   const std::int64_t* mtime_ns, NamePolicy policy) {
-  Fd dir;
+                   const std::int64_t* mtime_ns, NamePolicy policy, bool keep_existing) {
+  // The root is the identity's (or the server's) own directory: a peer
+  // never changes its mode or times; it exists, so the request succeeds.
+  if (components.empty()) return 0;
   Fd parent;
-  bool created = false;
-  if (components.empty()) {
-    if (int err = open_beneath(root, "", O_DIRECTORY | O_RDONLY, dir)) return err;
-  } else {
-    int err = open_existing_parent(root, components, parent);
-    if (err == ENOENT) {
-      if (!policy.create) return kForbiddenByRights;
-      err = open_parent_creating(root, components, parent);
-    }
-    if (err != 0) return err;
-    const char* name = components.back().c_str();
-    if (policy.create) {
-      if (::mkdirat(parent.get(), name, 0700) == 0) {
-        created = true;
-      } else if (errno != EEXIST) {
-        return errno;
-      }
-    }
-    struct stat st;
-    if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      return errno == ENOENT && !policy.create ? kForbiddenByRights : errno;
-    }
-    if (!S_ISDIR(st.st_mode)) return ENOTDIR;
-    int fd = ::openat(parent.get(), name, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return errno;
-    dir.reset(fd);
+  int err = open_existing_parent(root, components, parent);
+  if (err == ENOENT) {
+    // Decided before anything is created, not even a missing parent.
+    if (!policy.create || keep_existing) return kForbiddenByRights;
+    err = open_parent_creating(root, components, parent);
   }
+  if (err != 0) return err;
+  const char* name = components.back().c_str();
+  bool created = false;
+  if (policy.create && !keep_existing) {
+    if (::mkdirat(parent.get(), name, 0700) == 0) {
+      created = true;
+    } else if (errno != EEXIST) {
+      return errno;
+    }
+  }
+  struct stat st;
+  if (::fstatat(parent.get(), name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return errno == ENOENT && (!policy.create || keep_existing) ? kForbiddenByRights : errno;
+  }
+  if (!S_ISDIR(st.st_mode)) return ENOTDIR;
   // Changing a directory that was already there is overwriting it; without
-  // that right the request succeeds and leaves it as it is.
-  if (!created && !policy.overwrite) return 0;
-  if (::fchmod(dir.get(), mode & 0777) != 0) return errno;
+  // that right (or for a directory that must be kept) the request succeeds
+  // and leaves it as it is.
+  if (!created && (!policy.overwrite || keep_existing)) return 0;
+  int fd = ::openat(parent.get(), name, O_DIRECTORY | O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return errno;
+  Fd dir(fd);
+  if (::fchmod(dir.get(), directory_mode(mode)) != 0) return errno;
   if (mtime_ns != nullptr) {
     struct timespec times[2];
     mtime_times(*mtime_ns, times);

@@ -2,7 +2,11 @@
 // Blocking file-system primitives confined beneath the served root. They are
 // only ever called from libuv's thread pool, never on the loop thread. Every
 // path is resolved with openat2(RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS), so
-// neither "..", an absolute symlink nor a magic link can lead outside.
+// neither "..", an absolute symlink nor a magic link can lead outside. What
+// a change is made in (the parent of a new file, directory or link, and an
+// identity's sub-directory) is reached without following any symbolic link
+// at all (RESOLVE_NO_SYMLINKS: ELOOP), so a change lands where its path says
+// and a link's target is resolved from the directory its path names.
 // Functions return 0 or an errno value.
 #include <sys/stat.h>
 
@@ -33,12 +37,23 @@ inline constexpr int kForbiddenByRights = -1;
 /// itself) beneath `root`.
 int open_beneath(int root, const std::string& relative, int flags, Fd& out);
 
+/// Opens `relative` beneath `dir` without following any symbolic link on
+/// the way or at the end (ELOOP when there is one).
+int open_beneath_without_links(int dir, const std::string& relative, int flags, Fd& out);
+
+/// Opens (O_PATH) the directory `relative` beneath `root`, creating missing
+/// components (mode 0755 less the umask) one at a time, following no link:
+/// ELOOP when a component is a symbolic link. For identity sub-directories.
+int open_directory_creating(int root, const std::string& relative, Fd& out);
+
 /// Opens the directory that holds the last component of `components`,
-/// creating missing directories (mode 0755) on the way.
+/// creating missing directories (mode 0755) on the way; no symbolic link is
+/// followed (ELOOP).
 int open_parent_creating(int root, const std::vector<std::string>& components, Fd& dir_out);
 
 /// Opens the directory that holds the last of `components` without creating
-/// anything; ENOENT when a directory on the way is missing.
+/// anything; ENOENT when a directory on the way is missing, ELOOP when one
+/// is a symbolic link.
 int open_existing_parent(int root, const std::vector<std::string>& components, Fd& dir_out);
 
 /// Creates a new hidden temporary file (reserved prefix) in `dir`, with
@@ -51,8 +66,13 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode =
 int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
                       StreamHash128& hash, std::uint64_t& offset);
 
-/// The process umask, read once at start-up (before any thread exists).
+/// The process umask, read once at start-up (before any thread exists);
+/// ftserve sets it from --umask first.
 mode_t process_umask();
+/// The permission bits a peer's file mode gets on disk: less the umask.
+mode_t file_mode(std::uint32_t peer_mode);
+/// The same for a directory, whose owner always keeps rwx.
+mode_t directory_mode(std::uint32_t peer_mode);
 
 /// The entries of the directory `relative`, sorted by name, without "." and
 /// "..", and without names carrying the reserved prefix. `hashes` fills each
@@ -61,12 +81,16 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
                    bool hashes = false, bool targets = false);
 
 /// Creates the directory `components` (and missing parents) unless it
-/// exists, applies the permission bits and, if given, the mtime. Under
-/// `policy`: a missing directory needs create (else kForbiddenByRights); an
-/// existing one gets its mode and mtime changed only with overwrite, and is
-/// otherwise left as it is (success).
+/// exists, applies the permission bits (directory_mode) and, if given, the
+/// mtime. Under `policy`: a missing directory needs create (else
+/// kForbiddenByRights); an existing one gets its mode and mtime changed only
+/// with overwrite, and is otherwise left as it is (success). The root
+/// (`components` empty) is never changed: success. With `keep_existing` (an
+/// identity's configured sub-directory) nothing is created or changed: an
+/// existing directory is success, a missing one kForbiddenByRights.
 int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
-                   const std::int64_t* mtime_ns, NamePolicy policy = {});
+                   const std::int64_t* mtime_ns, NamePolicy policy = {},
+                   bool keep_existing = false);
 
 /// Creates (or atomically replaces a file or link with) a symbolic link to
 /// `target` at `components` and sets the link's own mtime. The caller has
