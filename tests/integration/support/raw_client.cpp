@@ -58,11 +58,15 @@ bool RawClient::send(const Bytes& bytes) {
   return true;
 }
 
-void RawClient::send_nonblocking(const Bytes& bytes) {
+std::size_t RawClient::send_nonblocking(const Bytes& bytes, std::chrono::milliseconds patience) {
   std::size_t done = 0;
-  for (int idle = 0; done < bytes.size() && idle < 20;) {
+  // Polls of 50 ms (none with no patience); gives up after `patience` of
+  // them made no progress.
+  const int poll_ms = patience.count() > 0 ? 50 : 0;
+  const long max_idle = std::max<long>(1, static_cast<long>(patience.count() / 50));
+  for (long idle = 0; done < bytes.size() && idle < max_idle;) {
     struct pollfd p = {fd_, POLLOUT, 0};
-    if (::poll(&p, 1, 50) <= 0) {
+    if (::poll(&p, 1, poll_ms) <= 0) {
       ++idle;
       continue;
     }
@@ -73,6 +77,7 @@ void RawClient::send_nonblocking(const Bytes& bytes) {
     }
     done += static_cast<std::size_t>(n);
   }
+  return done;
 }
 
 bool RawClient::send_hello(std::uint32_t capabilities) {
