@@ -114,7 +114,16 @@ std::span<std::uint8_t> FrameDecoder::write_area() {
   if (state_ == State::kFailed) return {};
   if (state_ == State::kPayload && staged() == 0) {
     last_area_direct_ = true;
-    return std::span<std::uint8_t>(frame_.payload).subspan(payload_filled_);
+    // The payload grows as its bytes arrive, within the capacity reserved
+    // at its header: pages are touched only when bytes are received into
+    // them, so a header alone costs nothing resident, and no byte is ever
+    // moved. Each step is as large as what arrived so far (at least
+    // kPayloadStep), so a large payload takes few reads.
+    const std::size_t missing = frame_.header.payload_length - payload_filled_;
+    const std::size_t step = std::min(missing, std::max(kPayloadStep, payload_filled_));
+    if (frame_.payload.size() < payload_filled_ + step)
+      frame_.payload.resize(payload_filled_ + step);
+    return std::span<std::uint8_t>(frame_.payload).subspan(payload_filled_, step);
   }
   last_area_direct_ = false;
   if (begin_ == end_) {
@@ -232,27 +241,39 @@ DecodeStatus FrameDecoder::decode_header() {
   begin_ += limits::kFrameHeaderSize;
   frame_.header = header;
   frame_.payload.clear();
-  if (header.payload_length >= kPoolMinimum && !pool_.empty()) {
+  // Only address space is taken here (bounded by the check above): the
+  // payload is filled in as it arrives (write_area, fill_payload), so a
+  // header that declares 4 MiB and stops costs no resident memory. A pooled
+  // buffer is reused only for a payload of about its size, whose pages it
+  // would touch anyway.
+  if (header.payload_length >= kPoolMinimum && !pool_.empty() &&
+      pool_.back().capacity() / 2 <= header.payload_length) {
     frame_.payload = std::move(pool_.back());
     pool_.pop_back();
+    pooled_bytes_ -= frame_.payload.capacity();  // kept at full size: nothing to fill
+    payload_pooled_ = true;
+  } else {
+    payload_pooled_ = false;
   }
-  frame_.payload.resize(header.payload_length);  // bounded by the check above
+  frame_.payload.reserve(header.payload_length);
   payload_filled_ = 0;
   state_ = State::kPayload;
   return fill_payload();
 }
 
 DecodeStatus FrameDecoder::fill_payload() {
-  std::size_t want = frame_.payload.size() - payload_filled_;
-  std::size_t n = std::min(want, staged());
+  const std::size_t length = frame_.header.payload_length;
+  std::size_t n = std::min(length - payload_filled_, staged());
   if (n > 0) {
+    if (frame_.payload.size() < payload_filled_ + n) frame_.payload.resize(payload_filled_ + n);
     std::memcpy(frame_.payload.data() + payload_filled_, staging_.data() + begin_, n);
     begin_ += n;
     payload_filled_ += n;
   }
-  if (payload_filled_ < frame_.payload.size()) return DecodeStatus::kNeedMore;
+  if (payload_filled_ < length) return DecodeStatus::kNeedMore;
   // The whole frame, its payload staged or received in place.
-  stream_offset_ += limits::kFrameHeaderSize + frame_.payload.size();
+  frame_.payload.resize(length);
+  stream_offset_ += limits::kFrameHeaderSize + length;
   state_ = State::kHeader;
   return DecodeStatus::kFrame;
 }
@@ -262,7 +283,20 @@ void FrameDecoder::recycle(Bytes&& buffer) {
   // Keep the buffer at its full size: a later resize to a length up to that
   // size then neither allocates nor fills.
   buffer.resize(buffer.capacity());
+  pooled_bytes_ += buffer.capacity();
   pool_.push_back(std::move(buffer));
+}
+
+void FrameDecoder::release_pool() {
+  pool_.clear();
+  pool_.shrink_to_fit();
+  pooled_bytes_ = 0;
+}
+
+std::size_t FrameDecoder::buffered_bytes() const {
+  if (state_ != State::kPayload) return pooled_bytes_;
+  // A recycled buffer is resident in full, a fresh one as far as it is filled.
+  return pooled_bytes_ + (payload_pooled_ ? frame_.payload.capacity() : payload_filled_);
 }
 
 DecodeStatus FrameDecoder::finish() {

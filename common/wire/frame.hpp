@@ -172,6 +172,12 @@ class FrameDecoder {
   /// later large payloads reuse its memory instead of faulting in fresh
   /// pages. The pool is bounded; extra buffers are freed.
   void recycle(Bytes&& buffer);
+  /// Frees the recycled buffers (memory is short elsewhere).
+  void release_pool();
+  /// Memory the decoder holds for payloads: the part of the payload being
+  /// received that has arrived, and the recycled buffers. A header alone
+  /// costs nothing here: the payload is filled in as its bytes arrive.
+  std::size_t buffered_bytes() const;
   /// Bytes of the stream consumed into complete items so far.
   std::uint64_t offset() const { return stream_offset_; }
 
@@ -185,15 +191,19 @@ class FrameDecoder {
 
   static constexpr std::size_t kPoolMinimum = 64 * 1024;  // smaller payloads: plain allocation
   static constexpr std::size_t kPoolCapacity = 8;
+  // How much a payload being received grows at least per read.
+  static constexpr std::size_t kPayloadStep = 64 * 1024;
 
   Options options_;
   State state_;
   std::vector<Bytes> pool_;
+  std::size_t pooled_bytes_ = 0;  // capacity of the buffers in pool_
   Bytes staging_;
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
   bool last_area_direct_ = false;
   std::size_t payload_filled_ = 0;
+  bool payload_pooled_ = false;      // the payload being received reuses a recycled buffer
   std::uint64_t stream_offset_ = 0;  // offset of staging_[begin_] in the stream
   Hello hello_;
   Frame frame_;

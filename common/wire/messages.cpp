@@ -140,44 +140,49 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
   out.insert(out.end(), bytes.begin(), bytes.end());
 }
 
-void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
-                    std::uint8_t fields) {
+std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
+                                 std::size_t from, std::uint8_t fields) {
   const bool hashes = (fields & kFlagHashes) != 0;
   const bool targets = (fields & kFlagTargets) != 0;
   auto entry_size = [&](const Entry& e) {
     return kEntryFixedSize + entry_name(e).size() + (hashes ? 16 : 0) +
            (targets ? 2 + entry_target(e).size() : 0);
   };
+  // Fill one frame with as many entries as fit under the payload limit.
+  std::size_t budget = limits::kMaxControlPayload - 4;
+  std::size_t end = from;
+  while (end < entries.size()) {
+    std::size_t need = entry_size(entries[end]);
+    if (need > budget) break;
+    budget -= need;
+    ++end;
+  }
+  const bool more = end < entries.size();
+  const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
+  encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
+    w.u32(static_cast<std::uint32_t>(end - from));
+    for (std::size_t k = from; k < end; ++k) {
+      const Entry& e = entries[k];
+      w.str(entry_name(e));
+      w.u8(static_cast<std::uint8_t>(e.type));
+      w.u64(e.size);
+      w.i64(e.mtime_ns);
+      w.u32(e.mode);
+      if (hashes) {
+        auto c = e.content_hash.canonical();
+        w.raw(ByteSpan(c.data(), c.size()));
+      }
+      if (targets) w.str(entry_target(e));
+    }
+  });
+  return end;
+}
+
+void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
+                    std::uint8_t fields) {
   std::size_t i = 0;
   do {
-    // Fill one frame with as many entries as fit under the payload limit.
-    std::size_t budget = limits::kMaxControlPayload - 4;
-    std::size_t end = i;
-    while (end < entries.size()) {
-      std::size_t need = entry_size(entries[end]);
-      if (need > budget) break;
-      budget -= need;
-      ++end;
-    }
-    const bool more = end < entries.size();
-    const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
-    encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
-      w.u32(static_cast<std::uint32_t>(end - i));
-      for (std::size_t k = i; k < end; ++k) {
-        const Entry& e = entries[k];
-        w.str(entry_name(e));
-        w.u8(static_cast<std::uint8_t>(e.type));
-        w.u64(e.size);
-        w.i64(e.mtime_ns);
-        w.u32(e.mode);
-        if (hashes) {
-          auto c = e.content_hash.canonical();
-          w.raw(ByteSpan(c.data(), c.size()));
-        }
-        if (targets) w.str(entry_target(e));
-      }
-    });
-    i = end;
+    i = encode_entries_frame(out, id, entries, i, fields);
   } while (i < entries.size());
 }
 

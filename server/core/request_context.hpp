@@ -84,14 +84,28 @@ class RequestContext {
   virtual std::size_t read_ahead() const = 0;
   virtual void add_read_ahead(std::size_t bytes) = 0;
   virtual void remove_read_ahead(std::size_t bytes) = 0;
+  /// Whether `bytes` more may be queued for sending now: the connection's
+  /// send queue is under its high mark and the server's memory budget has
+  /// room (docs/server.md, "Memory"). When not, wait with
+  /// notify_when_writable.
+  virtual bool may_buffer(std::size_t bytes) const = 0;
   /// Calls request->on_writable() once the send queue drained below its
-  /// low-water mark.
+  /// low-water mark, or the server's memory budget drained.
   virtual void notify_when_writable(std::weak_ptr<Request> request) = 0;
+  /// Memory a request keeps for its replies (a listing's entries waiting to
+  /// be sent, a download's chunk buffers): counted in the connection's share
+  /// of the server's memory budget.
+  virtual void add_reply_memory(std::size_t bytes) = 0;
+  virtual void remove_reply_memory(std::size_t bytes) = 0;
   /// Runs `task` on a later turn of the loop, never from the caller's own
   /// stack (a reply decided before anything started goes this way).
   virtual void defer(std::function<void()> task) = 0;
-  /// Runs `run` when fewer than the session's cap of listings run.
+  /// Runs `run` when fewer than the session's cap of listings run, the send
+  /// queue is under its mark and the server's memory budget has room; `run`
+  /// then holds a server-wide listing job slot, which its job gives back
+  /// with listing_job_done(). listing_finished() once its last page is sent.
   virtual void start_listing(std::function<void()> run) = 0;
+  virtual void listing_job_done() = 0;
   virtual void listing_finished() = 0;
 
   /// One access-log line for a finished transfer.

@@ -20,7 +20,9 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
       root_(std::move(root)),
       options_(std::move(options)),
       batcher_(loop),
-      next_turn_(loop) {
+      next_turn_(loop),
+      budget_(MemoryBudget::kDefaultLimit,
+              [this](std::function<void()> task) { defer(std::move(task)); }) {
   listener_.init(loop_, uv_tcp_init);
   listener_.set_data(this);
   sigint_.init(loop_, uv_signal_init);

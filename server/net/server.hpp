@@ -20,6 +20,7 @@
 #include "common/rules/address.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
+#include "server/net/memory_budget.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 #include "uvx/handle.hpp"
@@ -60,6 +61,8 @@ class Server final : public ServerServices {
   void retire(Session* session);
   /// Runs `task` on a later turn of the loop (dropped once stopped).
   void defer(std::function<void()> task) { next_turn_.defer(std::move(task)); }
+  /// The memory all connections hold for their peers, together.
+  MemoryBudget& budget() { return budget_; }
   /// Connections accepted and not yet closed.
   std::size_t connections() const { return connections_; }
 
@@ -117,6 +120,7 @@ class Server final : public ServerServices {
   uvx::Handle<uv_timer_t> cleanup_timer_;
   uvx::Handle<uv_check_t> log_flush_;  // writes the log lines of a loop turn at once
   uvx::NextTurn next_turn_;
+  MemoryBudget budget_;  // before sessions_: they give their share back as they go
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;
   bool listening_ = false;

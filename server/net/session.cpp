@@ -29,6 +29,8 @@ Session::Session(Server& server)
 Session::~Session() {
   // The Server frees a session only once it is closed and unreferenced.
   assert(phase_ == Phase::kClosing && requests_.empty());
+  server_.budget().forget(this);
+  server_.budget().update(budget_held_, 0);
 }
 
 void Session::enter(Phase next) {
@@ -97,6 +99,10 @@ void Session::process_input() {
     Frame frame = decoder_->take_frame();
     note_activity();  // a whole frame is progress, however slowly it came
     handle_frame(frame);
+    // A request admitted or a payload handed over changes what this
+    // connection holds: past its share, it decodes no further.
+    account();
+    if (over_budget()) update_reading();
   }
 }
 
@@ -123,6 +129,7 @@ void Session::handle_frame(Frame& frame) {
       if (!put) return fail_protocol("malformed PUT");
       if (!admit_request(id)) return;
       requests_[id] = Upload::start(*this, id, std::move(*put));
+      charge_request(id, payload.size());
       return;
     }
     case FrameType::kGet: {
@@ -130,6 +137,7 @@ void Session::handle_frame(Frame& frame) {
       if (!get) return fail_protocol("malformed GET");
       if (!admit_request(id)) return;
       requests_[id] = Download::start(*this, id, std::move(*get));
+      charge_request(id, payload.size());
       return;
     }
     case FrameType::kList:
@@ -142,6 +150,7 @@ void Session::handle_frame(Frame& frame) {
       if (!admit_request(id)) return;
       requests_[id] = Listing::start(*this, id, std::move(msg->path),
                                      frame.header.type == FrameType::kList, frame.header.flags);
+      charge_request(id, payload.size());
       return;
     }
     case FrameType::kMkdir: {
@@ -149,6 +158,7 @@ void Session::handle_frame(Frame& frame) {
       if (!msg || !trees_) return fail_protocol("malformed MKDIR, or TREES not agreed");
       if (!admit_request(id)) return;
       requests_[id] = TreeRequest::mkdir(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
       return;
     }
     case FrameType::kSymlink: {
@@ -156,6 +166,7 @@ void Session::handle_frame(Frame& frame) {
       if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
       if (!admit_request(id)) return;
       requests_[id] = TreeRequest::symlink(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
       return;
     }
     case FrameType::kData:
@@ -195,8 +206,23 @@ void Session::send_error(std::uint32_t id, ErrorCode code, const std::string& pa
   send_frame(std::move(out));
 }
 
+void Session::charge_request(std::uint32_t id, std::size_t payload) {
+  // The request may have finished already (a refusal is deferred, but a
+  // request never finishes from inside its own start).
+  if (requests_.count(id) == 0) return;
+  const std::size_t charge = kRequestFixedCharge + 2 * payload;
+  request_charges_[id] = charge;
+  requests_charge_ += charge;
+  account();
+}
+
 void Session::finish_request(std::uint32_t id, bool discard_rest) {
   requests_.erase(id);
+  if (auto it = request_charges_.find(id); it != request_charges_.end()) {
+    requests_charge_ -= it->second;
+    request_charges_.erase(it);
+  }
+  account();
   if (!discard_rest) return;
   // Clients need not send END after an ERROR, so refused ids may linger;
   // they do not count as requests in flight, and the oldest are forgotten.
@@ -207,32 +233,94 @@ void Session::finish_request(std::uint32_t id, bool discard_rest) {
   }
 }
 
+bool Session::listing_may_start() const {
+  // A listing holds its entries until its last page is sent: none starts
+  // while replies pile up for a client that does not read, or while the
+  // server's memory budget is spent.
+  return listings_running_ < kMaxListingsRunning && reply_memory_ <= kSendHighWater &&
+         may_buffer(0);
+}
+
 void Session::start_listing(std::function<void()> run) {
-  if (listings_running_ >= kMaxListingsRunning) {
-    listings_waiting_.push_back(std::move(run));
-    return;
-  }
-  ++listings_running_;
-  run();
+  listings_waiting_.push_back(std::move(run));
+  start_waiting_listings();
 }
 
 void Session::listing_finished() {
   --listings_running_;
-  while (!closing() && !listings_waiting_.empty() && listings_running_ < kMaxListingsRunning) {
+  start_waiting_listings();
+}
+
+void Session::listing_job_done() {
+  server_.budget().end_listing_job();
+}
+
+void Session::start_waiting_listings() {
+  while (!closing() && !listings_waiting_.empty() && listing_may_start()) {
+    // A server-wide slot for reading the directory; its job gives it back
+    // (listing_job_done).
+    if (!server_.budget().begin_listing_job()) return server_.budget().wait_for_listing_slot(this);
     std::function<void()> run = std::move(listings_waiting_.front());
     listings_waiting_.pop_front();
     ++listings_running_;
     run();
   }
+  if (!closing() && !listings_waiting_.empty() && !server_.budget().drained()) {
+    server_.budget().wait(this);
+  }
+}
+
+void Session::listing_slot_freed() {
+  if (!closing()) start_waiting_listings();
+}
+
+bool Session::may_buffer(std::size_t bytes) const {
+  return send_backlog_ + read_ahead_ <= kSendHighWater &&
+         server_.budget().may_hold(budget_held_, bytes);
+}
+
+void Session::notify_when_writable(std::weak_ptr<Request> request) {
+  writable_waiters_.push_back(std::move(request));
+  // Refused by the budget rather than by this connection's own queue (whose
+  // drain wakes it): wait for the budget too. A drained budget refuses
+  // nothing a request asks for (one chunk is far less than the low mark).
+  if (!server_.budget().drained()) server_.budget().wait(this);
+}
+
+void Session::add_reply_memory(std::size_t bytes) {
+  reply_memory_ += bytes;
+  account();
+}
+
+void Session::remove_reply_memory(std::size_t bytes) {
+  reply_memory_ -= bytes;
+  account();
+}
+
+void Session::account() {
+  const std::size_t now = disk_backlog_ + send_backlog_ + read_ahead_ + reply_memory_ +
+                          requests_charge_ + (decoder_ ? decoder_->buffered_bytes() : 0);
+  server_.budget().update(budget_held_, now);
+}
+
+bool Session::over_budget() const {
+  return budget_held_ > MemoryBudget::kAllowance && server_.budget().tight();
+}
+
+void Session::budget_freed() {
+  if (closing()) return;
+  on_send_drained();
 }
 
 void Session::add_disk_backlog(std::size_t bytes) {
   disk_backlog_ += bytes;
+  account();
   update_reading();
 }
 
 void Session::remove_disk_backlog(std::size_t bytes) {
   disk_backlog_ -= bytes;
+  account();
   update_reading();
 }
 
@@ -241,8 +329,21 @@ void Session::update_reading() {
   // Replies to a client that does not read also stop us reading it. The
   // mark is above what downloads queue (they stop at kSendHighWater plus one
   // chunk), so only piled-up replies trip it.
-  const bool behind = disk_backlog_ > kDiskHighWater || send_backlog_ > kReplyHighWater;
-  const bool caught_up = disk_backlog_ <= kDiskLowWater && send_backlog_ <= kSendLowWater;
+  // So does the server's memory budget, spent while this connection holds
+  // more than its allowance (docs/server.md, "Memory").
+  const bool short_of_memory = over_budget();
+  const bool behind =
+      disk_backlog_ > kDiskHighWater || send_backlog_ > kReplyHighWater || short_of_memory;
+  const bool caught_up =
+      disk_backlog_ <= kDiskLowWater && send_backlog_ <= kSendLowWater && !short_of_memory;
+  if (short_of_memory) {
+    // Recycled payload buffers are the first thing to give back.
+    if (decoder_ && decoder_->buffered_bytes() > 0 && !decoder_->failed()) {
+      decoder_->release_pool();
+      account();
+    }
+    server_.budget().wait(this);
+  }
   if (!paused_ && behind) {
     paused_ = true;
   } else if (paused_ && caught_up) {

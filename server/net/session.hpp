@@ -32,6 +32,7 @@
 #include "server/core/request.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
+#include "server/net/memory_budget.hpp"
 #include "uvx/handle.hpp"
 #include "uvx/uv_support.hpp"
 
@@ -39,7 +40,7 @@ namespace ft::server {
 
 class Server;
 
-class Session final : public RequestContext {
+class Session final : public RequestContext, private MemoryBudget::Waiter {
  public:
   // Received bytes waiting for the disk: stop reading above the high mark,
   // resume below the low one. Bytes queued for sending: downloads stop
@@ -48,9 +49,14 @@ class Session final : public RequestContext {
   static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDiscarding = 1024;
-  // Listings build their whole reply in memory: with a thousand LISTs in
-  // flight, this many run at once and the others wait their turn.
+  // A listing holds its directory's entries until its last page is sent:
+  // with a thousand LISTs in flight, this many run at once and the others
+  // wait their turn (and for the send queue to be under its mark).
   static constexpr std::size_t kMaxListingsRunning = 16;
+  // What a request in flight is counted for in the memory budget: its
+  // object and file state, plus its message twice (the frame's payload and
+  // the strings decoded from it, such as a path of up to 4 KiB).
+  static constexpr std::size_t kRequestFixedCharge = 1024;
   // Ciphertext read buffer: small until the handshake is done (an idle or
   // hostile connection costs little), then large enough for full-speed
   // transfers.
@@ -120,18 +126,23 @@ class Session final : public RequestContext {
   /// Chunks being read from disk for downloads: with many GETs in flight
   /// each would otherwise start a read before any reached the send queue.
   std::size_t read_ahead() const override { return read_ahead_; }
-  void add_read_ahead(std::size_t bytes) override { read_ahead_ += bytes; }
+  void add_read_ahead(std::size_t bytes) override;
   /// Calls request->on_writable() once the send queue drained below its
   /// low-water mark (a download that stopped for a full queue).
-  void notify_when_writable(std::weak_ptr<Request> request) override {
-    writable_waiters_.push_back(std::move(request));
-  }
+  bool may_buffer(std::size_t bytes) const override;
+  void notify_when_writable(std::weak_ptr<Request> request) override;
+  void add_reply_memory(std::size_t bytes) override;
+  void remove_reply_memory(std::size_t bytes) override;
+  /// This connection's share of the server's memory budget.
+  std::size_t budget_held() const { return budget_held_; }
   /// Runs `task` on a later turn of the loop (the Server's NextTurn).
   void defer(std::function<void()> task) override;
-  /// Runs `run` now if fewer than kMaxListingsRunning listings run, or
-  /// when one of them calls listing_finished().
+  /// Runs `run` now if fewer than kMaxListingsRunning listings run, the
+  /// send queue is under its mark, the memory budget has room and a
+  /// server-wide listing job slot is free; else when that changes.
   void start_listing(std::function<void()> run) override;
   void listing_finished() override;
+  void listing_job_done() override;
   void remove_read_ahead(std::size_t bytes) override;
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
                     std::chrono::steady_clock::time_point started, const std::string& result,
@@ -176,7 +187,20 @@ class Session final : public RequestContext {
   void process_input();
   void handle_frame(Frame& frame);
   bool admit_request(std::uint32_t id);
+  /// Counts request `id`, admitted from a frame of `payload` bytes, in the
+  /// memory budget until finish_request.
+  void charge_request(std::uint32_t id, std::size_t payload);
   void update_reading();
+  /// Recomputes this connection's share of the memory budget.
+  void account();
+  /// Beyond its allowance while the server's budget is spent: stop growing.
+  bool over_budget() const;
+  void budget_freed() override;
+  void listing_slot_freed() override;
+  /// Starts the listings that wait, as far as the caps and the send queue
+  /// allow.
+  void start_waiting_listings();
+  bool listing_may_start() const;
   void enter(Phase next);
   /// Plaintext may be decoded: the identity (if any) is settled.
   bool authenticated() const {
@@ -220,9 +244,13 @@ class Session final : public RequestContext {
   std::size_t send_backlog_ = 0;
   std::size_t read_ahead_ = 0;
   std::size_t listings_running_ = 0;
+  std::size_t reply_memory_ = 0;  // kept by requests for their replies
+  std::size_t budget_held_ = 0;   // counted in the server's MemoryBudget
   std::vector<std::weak_ptr<Request>> writable_waiters_;
   std::deque<std::function<void()>> listings_waiting_;
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
+  std::unordered_map<std::uint32_t, std::size_t> request_charges_;  // see charge_request
+  std::size_t requests_charge_ = 0;
   std::unordered_set<std::uint32_t> discarding_;
   std::deque<std::uint32_t> discard_order_;
 };

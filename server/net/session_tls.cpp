@@ -71,9 +71,15 @@ void Session::drain_plaintext() {
     if (closing() || paused_) break;
     std::span<std::uint8_t> area = decoder_->write_area();
     if (area.empty()) break;
+    // While the server's memory budget is spent, a payload grows by no
+    // more than an allowance at a time (as for plaintext reads).
+    if (server_.budget().tight())
+      area = area.first(std::min(area.size(), MemoryBudget::kAllowance));
     std::size_t n = tls_->read(area);
     if (n == 0) break;
     decoder_->commit(n);
+    account();
+    if (over_budget()) update_reading();
   }
   draining_ = false;
   if (closing()) return;

@@ -105,6 +105,11 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
     // Receive straight into the decoder: for a large DATA payload that is
     // the buffer that will be hashed and written to disk.
     std::span<std::uint8_t> area = self->decoder_->write_area();
+    // While the server's memory budget is spent, a payload grows by no more
+    // than an allowance per read (handle_read then pauses past it).
+    if (self->server_.budget().tight()) {
+      area = area.first(std::min(area.size(), MemoryBudget::kAllowance));
+    }
     *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
   } catch (...) {
     // Out of memory: on_read gets UV_ENOBUFS and closes the session.
@@ -147,6 +152,9 @@ void Session::handle_read(ssize_t nread) {
   }
   decoder_->commit(static_cast<std::size_t>(nread));
   process_input();
+  // Bytes of a payload still arriving are held too.
+  account();
+  if (over_budget()) update_reading();
 }
 
 // ---------------------------------------------------------------- writing
@@ -157,6 +165,7 @@ void Session::send_frame(Bytes frame) {
   // small files in flight, a write per PUT_READY and per OK was a quarter
   // of the server's time.
   send_backlog_ += frame.size();
+  account();
   if (outbox_.empty()) {
     outbox_ = std::move(frame);
   } else {
@@ -192,13 +201,23 @@ void Session::flush_outbox() {
     if (status == 0) note_activity();
     bool was_high = send_backlog_ > kSendLowWater;
     send_backlog_ -= size;
+    account();
     if (was_high && send_backlog_ <= kSendLowWater) on_send_drained();
   };
-  if (transmit(std::move(request)) != 0) send_backlog_ -= size;
+  if (transmit(std::move(request)) != 0) {
+    send_backlog_ -= size;
+    account();
+  }
+}
+
+void Session::add_read_ahead(std::size_t bytes) {
+  read_ahead_ += bytes;
+  account();
 }
 
 void Session::remove_read_ahead(std::size_t bytes) {
   read_ahead_ -= bytes;
+  account();
   // A read that failed never reaches the queue, whose drain would wake the
   // downloads waiting on it.
   if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) on_send_drained();
@@ -214,6 +233,7 @@ void Session::on_send_drained() {
   for (auto& weak : waiters) {
     if (auto request = weak.lock()) request->on_writable();
   }
+  start_waiting_listings();
   update_reading();
 }
 
@@ -229,12 +249,17 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
   request->body_length = length;
   std::size_t size = request->size();  // plaintext: what the backlog counts
   send_backlog_ += size;
+  account();
   request->on_written = [this, size](int status) {
     if (status == 0) note_activity();
     send_backlog_ -= size;
+    account();
     if (send_backlog_ <= kSendLowWater) on_send_drained();
   };
-  if (transmit(std::move(request)) != 0) send_backlog_ -= size;
+  if (transmit(std::move(request)) != 0) {
+    send_backlog_ -= size;
+    account();
+  }
 }
 
 // ---------------------------------------------------------------- deadlines
@@ -284,7 +309,10 @@ void Session::check_deadline() {
     last_write_queue_ = queued;
     last_activity_ = now;
   }
-  bool on_disk = disk_backlog_ > 0;
+  // Only work actually running counts: data merely queued (an eager PUT's
+  // DATA waiting for its END, which the client never sends) is not progress,
+  // so such a connection is closed and its memory freed.
+  bool on_disk = false;
   for (const auto& [id, request] : requests_) on_disk = on_disk || request->waiting_on_disk();
   if (on_disk) last_activity_ = now;
   const std::uint64_t due = last_activity_ + idle;
@@ -331,9 +359,12 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
   }
   write_last_words(tcp_.stream(), wire);
   enter(Phase::kClosing);
+  server_.budget().forget(this);
   release_unauthenticated();
   auto requests = std::move(requests_);
   requests_.clear();
+  request_charges_.clear();
+  requests_charge_ = 0;
   for (auto& [id, request] : requests) request->abort(code, false);
   // Waiting listings hold their request, whose ContextRef keeps this
   // session's memory: drop them, or it is never freed.

@@ -107,12 +107,15 @@ void Download::pump() {
   if (!streaming_ || job_running_ || finished_) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
-  if (context_->send_backlog() + context_->read_ahead() > RequestContext::kSendHighWater) {
+  // The server's memory budget too: while it is spent, a waiting download
+  // keeps no buffer.
+  const std::size_t length =
+      static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));
+  if (!context_->may_buffer(length)) {
+    release_buffers(false);
     return context_->notify_when_writable(weak_from_this());
   }
   if (next_offset_ == size_) return send_end();
-  const std::size_t length =
-      static_cast<std::size_t>(std::min<std::uint64_t>(size_ - next_offset_, kChunkSize));
   const std::uint64_t offset = next_offset_;
   auto buffer = chunk_buffer(length);
   auto chunk_hash = std::make_shared<std::uint64_t>(0);
@@ -151,8 +154,23 @@ std::shared_ptr<Bytes> Download::chunk_buffer(std::size_t length) {
     }
   }
   auto buffer = std::make_shared<Bytes>(length);
-  if (buffers_.size() < kMaxBuffers) buffers_.push_back(buffer);
+  if (buffers_.size() < kMaxBuffers) {
+    buffers_.push_back(buffer);
+    buffers_bytes_ += buffer->capacity();
+    context_->add_reply_memory(buffer->capacity());
+  }
   return buffer;
+}
+
+void Download::release_buffers(bool all) {
+  std::size_t freed = 0;
+  std::erase_if(buffers_, [&](const std::shared_ptr<Bytes>& buffer) {
+    if (!all && buffer.use_count() > 1) return false;  // a write still sends it
+    freed += buffer->capacity();
+    return true;
+  });
+  buffers_bytes_ -= freed;
+  if (freed > 0) context_->remove_reply_memory(freed);
 }
 
 void Download::send_end() {
@@ -189,12 +207,14 @@ void Download::abort(ErrorCode code, bool notify) {
   if (finished_) return;
   if (notify) return fail(code, std::string(default_message(code)));
   finished_ = true;
+  release_buffers(true);
   context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
   if (!job_running_) close_file();
 }
 
 void Download::finish(const std::string& result) {
   finished_ = true;
+  release_buffers(true);
   streaming_ = false;
   context_->finish_request(id_, false);
   context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, result);

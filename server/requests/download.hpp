@@ -39,6 +39,8 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   /// A chunk buffer of `length` bytes: one whose DATA frame was written, or
   /// a new one.
   std::shared_ptr<Bytes> chunk_buffer(std::size_t length);
+  /// Frees the kept chunk buffers not in use (`all`: forgets every one).
+  void release_buffers(bool all);
 
   ContextRef context_;
   std::uint32_t id_;
@@ -47,6 +49,7 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   // Chunk buffers, reused once the session let go of them: a fresh 1 MiB
   // buffer per chunk cost a zero fill and 256 page faults each time.
   std::vector<std::shared_ptr<Bytes>> buffers_;
+  std::size_t buffers_bytes_ = 0;  // their capacity, counted as reply memory
   std::uint64_t size_ = 0;
   std::uint64_t next_offset_ = 0;
   bool streaming_ = false;

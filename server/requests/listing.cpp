@@ -8,6 +8,19 @@
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
+namespace {
+
+// What a listing's entries cost in memory, near enough for the budget.
+std::size_t memory_of(const std::vector<Entry>& entries) {
+  std::size_t bytes = entries.capacity() * sizeof(Entry);
+  for (const Entry& e : entries) {
+    if (e.name.capacity() > 15) bytes += e.name.capacity() + 1;
+    if (e.target.capacity() > 15) bytes += e.target.capacity() + 1;
+  }
+  return bytes;
+}
+
+}  // namespace
 
 std::shared_ptr<Listing> Listing::start(RequestContext& context, std::uint32_t id, std::string path,
                                         bool list, std::uint8_t fields) {
@@ -21,7 +34,11 @@ Listing::Listing(RequestContext& context, std::uint32_t id, std::string path, bo
     : context_(context), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
 void Listing::run() {
-  if (finished_) return context_->listing_finished();  // aborted while it waited
+  running_ = true;
+  if (finished_) {  // aborted while it waited
+    context_->listing_job_done();
+    return release();
+  }
   struct Outcome {
     bool forbidden = false;
     std::optional<std::string> bad_path;
@@ -35,6 +52,7 @@ void Listing::run() {
   const std::string path = path_;
   const bool list = list_;
   const std::uint8_t fields = fields_;
+  job_running_ = true;
   queue_job(
       context_->loop(),
       [outcome, root, path, list, fields] {
@@ -49,9 +67,9 @@ void Listing::run() {
         }
       },
       [self = shared_from_this(), outcome] {
-        self->context_->listing_finished();
-        if (self->finished_) return;
-        self->finished_ = true;
+        self->job_running_ = false;
+        self->context_->listing_job_done();
+        if (self->finished_) return self->release();
         if (outcome->bad_path) {
           self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
                                      "path refused: " + *outcome->bad_path);
@@ -62,18 +80,53 @@ void Listing::run() {
           self->context_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
                                      std::strerror(outcome->err));
         } else {
-          Bytes out;
-          encode_entries(out, self->id_, outcome->entries, self->fields_);
-          self->context_->send_frame(std::move(out));
+          self->entries_ = std::move(outcome->entries);
+          self->memory_held_ = memory_of(self->entries_);
+          self->context_->add_reply_memory(self->memory_held_);
+          return self->send_pages();
         }
+        self->finished_ = true;
+        self->release();
         self->context_->finish_request(self->id_, false);
       });
+}
+
+void Listing::send_pages() {
+  if (finished_) return;
+  // One ENTRIES frame (at most the control payload limit) per page, each
+  // when the connection may buffer it: a client that stops reading holds
+  // this listing's entries, never its whole encoded reply.
+  while (context_->may_buffer(limits::kMaxControlPayload + limits::kFrameHeaderSize)) {
+    Bytes page;
+    next_ = encode_entries_frame(page, id_, entries_, next_, fields_);
+    const bool last = next_ >= entries_.size();
+    context_->send_frame(std::move(page));
+    if (last) {
+      finished_ = true;
+      release();
+      context_->finish_request(id_, false);
+      return;
+    }
+  }
+  context_->notify_when_writable(weak_from_this());
+}
+
+void Listing::release() {
+  if (memory_held_ > 0) context_->remove_reply_memory(memory_held_);
+  memory_held_ = 0;
+  entries_ = {};
+  if (running_ && !job_running_) {
+    running_ = false;
+    context_->listing_finished();
+  }
 }
 
 void Listing::abort(ErrorCode code, bool notify) {
   if (finished_) return;
   finished_ = true;
+  auto keep = shared_from_this();  // finish_request drops the session's reference
   if (notify) context_->send_error(id_, code, path_, std::string(default_message(code)));
+  release();  // while its job runs, its completion releases its place
   context_->finish_request(id_, false);
 }
 

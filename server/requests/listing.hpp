@@ -1,9 +1,13 @@
 #pragma once
 // LIST (a directory's entries) and STAT (one path), read by a job on the
-// thread pool and answered with ENTRIES frames.
+// thread pool and answered with ENTRIES frames. A large directory goes out
+// in pages, one ENTRIES frame at a time while the connection's send queue
+// and the server's memory budget allow (docs/protocol.md, section 5.3).
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
 
 namespace ft::server {
@@ -16,16 +20,30 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   Listing(RequestContext& context, std::uint32_t id, std::string path, bool list,
           std::uint8_t fields);
   void abort(ErrorCode code, bool notify) override;
-  bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
+  /// Only while its job reads the directory: a listing waiting for its
+  /// client to read the pages is no progress (the idle timeout).
+  bool waiting_on_disk() const override { return job_running_; }
+  void on_writable() override { send_pages(); }
 
  private:
   void run();
+  /// Sends the next pages while the connection may buffer them.
+  void send_pages();
+  /// Ends the listing (its last page or an error went out, or it was
+  /// aborted): frees its entries and its place among the running listings.
+  void release();
+
   ContextRef context_;
   std::uint32_t id_;
   std::string path_;
   bool list_;
   std::uint8_t fields_;
   bool finished_ = false;
+  bool running_ = false;      // holds one of the connection's listing places
+  bool job_running_ = false;  // the directory is being read
+  std::vector<Entry> entries_;
+  std::size_t next_ = 0;         // first entry of the next page
+  std::size_t memory_held_ = 0;  // entries_, as counted in the budget
 };
 
 }  // namespace ft::server

@@ -80,6 +80,13 @@ void Upload::open() {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
+  if (eager_ && put_.size > put_.chunk_size) {
+    // An eager upload's data waits in memory until its END: one chunk at
+    // most (docs/protocol.md, section 5.6).
+    return refuse_later(ErrorCode::PROTOCOL, "an eager PUT carries at most one chunk (" +
+                                                 std::to_string(put_.chunk_size) + " bytes), not " +
+                                                 std::to_string(put_.size));
+  }
   if (!names_.create && !names_.overwrite) {
     return refuse_later(ErrorCode::FORBIDDEN, "this identity may not upload files");
   }

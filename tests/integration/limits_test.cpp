@@ -16,6 +16,7 @@
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 #include "support/harness.hpp"
+#include "support/process_status.hpp"
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
@@ -56,41 +57,6 @@ void expect_put_ready(RawClient& conn, const std::string& path, std::uint64_t si
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
-}
-
-// utime + stime of a process, in seconds.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  auto close_paren = text.rfind(')');
-  if (close_paren == std::string::npos) return -1;
-  std::istringstream fields(text.substr(close_paren + 2));
-  std::string field;
-  long long utime = 0, stime = 0;
-  for (int i = 3; fields >> field; ++i) {  // field 3 is the state
-    if (i == 14) utime = std::stoll(field);
-    if (i == 15) {
-      stime = std::stoll(field);
-      break;
-    }
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(::sysconf(_SC_CLK_TCK));
-}
-
-// A line of /proc/PID/status in KiB ("VmHWM").
-long status_kib(pid_t pid, const std::string& key) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind(key + ":", 0) == 0) return std::stol(line.substr(key.size() + 1));
-  }
-  return -1;
-}
-
-void raise_own_descriptor_limit() {
-  struct rlimit limit {};
-  ::getrlimit(RLIMIT_NOFILE, &limit);
-  limit.rlim_cur = limit.rlim_max;
-  ::setrlimit(RLIMIT_NOFILE, &limit);
 }
 
 class LimitsTest : public ServerFixture {

@@ -94,17 +94,23 @@ bool RawClient::send_wire(const Bytes& bytes) {
   return true;
 }
 
-void RawClient::send_nonblocking(const Bytes& plain) {
+std::size_t RawClient::send_nonblocking(const Bytes& plain, std::chrono::milliseconds patience) {
+  // Under TLS the ciphertext goes out; what the socket took is counted in
+  // its bytes (a partial record is the peer's to wait for).
   Bytes bytes = plain;
   if (tls_) {
     bytes.clear();
-    if (!tls_->write(plain)) return;
+    if (!tls_->write(plain)) return 0;
     tls_->take_pending(bytes);
   }
   std::size_t done = 0;
-  for (int idle = 0; done < bytes.size() && idle < 20;) {
+  // Polls of 50 ms (none with no patience); gives up after `patience` of
+  // them made no progress.
+  const int poll_ms = patience.count() > 0 ? 50 : 0;
+  const long max_idle = std::max<long>(1, static_cast<long>(patience.count() / 50));
+  for (long idle = 0; done < bytes.size() && idle < max_idle;) {
     struct pollfd p = {fd_, POLLOUT, 0};
-    if (::poll(&p, 1, 50) <= 0) {
+    if (::poll(&p, 1, poll_ms) <= 0) {
       ++idle;
       continue;
     }
@@ -115,6 +121,7 @@ void RawClient::send_nonblocking(const Bytes& plain) {
     }
     done += static_cast<std::size_t>(n);
   }
+  return done;
 }
 
 bool RawClient::send_hello(std::uint32_t capabilities) {

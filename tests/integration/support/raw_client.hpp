@@ -45,9 +45,11 @@ class RawClient {
   /// may have closed it: tests check replies).
   bool send(const Bytes& bytes);
   bool send_hello(std::uint32_t capabilities = 0);
-  /// Sends as much of `bytes` as the socket takes within about a second,
-  /// without waiting for the peer to read the rest.
-  void send_nonblocking(const Bytes& bytes);
+  /// Sends as much of `bytes` as the socket takes within `patience` (about
+  /// a second by default; 0: what it takes at once), without waiting for the
+  /// peer to read the rest. Returns how many bytes went.
+  std::size_t send_nonblocking(const Bytes& bytes,
+                               std::chrono::milliseconds patience = std::chrono::seconds(1));
   /// Reads until the next hello or frame from the server was decoded (its
   /// status) or there was a decode error; kNeedMore at the deadline or at
   /// the end of the stream.

@@ -91,9 +91,13 @@ class FakeConnection final : public RequestContext, public ServerServices {
   std::size_t read_ahead() const override { return 0; }
   void add_read_ahead(std::size_t) override {}
   void remove_read_ahead(std::size_t) override {}
+  bool may_buffer(std::size_t) const override { return true; }
   void notify_when_writable(std::weak_ptr<Request>) override {}
+  void add_reply_memory(std::size_t) override {}
+  void remove_reply_memory(std::size_t) override {}
   void defer(std::function<void()> task) override { next_turn_.defer(std::move(task)); }
   void start_listing(std::function<void()> run) override { run(); }
+  void listing_job_done() override {}
   void listing_finished() override {}
   void log_transfer(const char*, const std::string&, std::uint64_t,
                     std::chrono::steady_clock::time_point, const std::string&,

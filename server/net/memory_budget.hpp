@@ -1,0 +1,96 @@
+#pragma once
+// The server-wide budget for the memory connections hold on behalf of
+// their peers: received data waiting for the disk, replies and download
+// chunks waiting for a client to read them, listings being sent, requests
+// in flight. Each connection's own marks bound what one connection holds;
+// this bounds what all of them hold together, so that the peak memory of
+// ftserve is a formula of its flags (docs/server.md, "Memory") whatever
+// any number of peers send.
+//
+// Every connection may hold a small allowance whatever the others do, so a
+// well-behaved client is served while hostile ones fill the budget. Beyond
+// it, a connection holds more only while the budget has room: otherwise it
+// stops reading and starting work, and waits (Waiter) until the budget
+// drains below its low mark.
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <unordered_set>
+
+namespace ft::server {
+
+class MemoryBudget {
+ public:
+  /// What a connection may hold whatever the budget says.
+  static constexpr std::size_t kAllowance = 32 * 1024;
+  /// The budget with the default flags (docs/server.md, "Memory").
+  static constexpr std::size_t kDefaultLimit = 64 * 1024 * 1024;
+
+  /// Listings that read a directory at once, server-wide: a listing's
+  /// entries are counted once its job has read them, so this bounds what
+  /// jobs started while the budget had room can add at once.
+  static constexpr std::size_t kMaxListingJobs = 8;
+
+  /// Something that stopped for the budget and wants to hear when it drained.
+  class Waiter {
+   public:
+    virtual void budget_freed() = 0;
+    /// A listing job slot is free (take it now, or it goes to the next).
+    virtual void listing_slot_freed() = 0;
+
+   protected:
+    ~Waiter() = default;
+  };
+
+  /// `defer` runs a task on a later turn of the loop: waiters are never
+  /// woken from inside the call that freed the memory.
+  MemoryBudget(std::size_t limit, std::function<void(std::function<void()>)> defer);
+
+  /// A holder's share moves from `held` to `now`; `held` is updated.
+  void update(std::size_t& held, std::size_t now);
+  /// Over the limit: holders beyond their allowance must stop growing.
+  bool tight() const { return used_ > limit_; }
+  /// Whether `bytes` more fit under the limit.
+  bool has_room(std::size_t bytes) const { return used_ + bytes <= limit_; }
+  /// At or below the low mark, where waiters are woken.
+  bool drained() const { return used_ <= low_mark_; }
+  /// Whether a holder of `held` bytes may take `bytes` more.
+  bool may_hold(std::size_t held, std::size_t bytes) const {
+    return held + bytes <= kAllowance || has_room(bytes);
+  }
+  /// Calls waiter->budget_freed() once, on a later turn, when the budget is
+  /// at or below its low mark (at once if it is already).
+  void wait(Waiter* waiter);
+  /// The waiter goes away (a connection closing): it is never called again.
+  void forget(Waiter* waiter);
+
+  /// Takes a listing job slot; false when all kMaxListingJobs are taken.
+  bool begin_listing_job();
+  /// Gives a slot back; the first waiter for one is told, on a later turn.
+  void end_listing_job();
+  /// Calls waiter->listing_slot_freed() once a slot is free, first come
+  /// first served.
+  void wait_for_listing_slot(Waiter* waiter);
+
+  std::size_t limit() const { return limit_; }
+  std::size_t used() const { return used_; }
+  /// The highest `used` seen.
+  std::size_t peak() const { return peak_; }
+
+ private:
+  void wake_if_drained();
+  void hand_out_listing_slots();
+
+  std::size_t limit_;
+  std::size_t low_mark_;
+  std::size_t used_ = 0;
+  std::size_t peak_ = 0;
+  bool wake_scheduled_ = false;
+  std::function<void(std::function<void()>)> defer_;
+  std::unordered_set<Waiter*> waiters_;
+  std::size_t listing_jobs_ = 0;
+  bool slots_scheduled_ = false;
+  std::deque<Waiter*> slot_waiters_;
+};
+
+}  // namespace ft::server
