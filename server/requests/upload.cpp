@@ -189,6 +189,8 @@ bool Upload::violate(std::string reason) {
 }
 
 bool Upload::on_data(Frame& frame) {
+  // The order of the checks is docs/protocol.md's, section 7.2.
+  if (end_received_) return violate("after its END");
   auto data = decode_data(frame.payload);
   if (!data) return violate("malformed: no bytes after offset and hash");
   if (rewind_to_) {
@@ -196,7 +198,6 @@ bool Upload::on_data(Frame& frame) {
     if (data->offset != *rewind_to_) return true;
     rewind_to_.reset();
   }
-  if (end_received_) return violate("after its END");
   bool restart = false;
   if (first_data_) {
     first_data_ = false;
@@ -237,10 +238,10 @@ bool Upload::on_data(Frame& frame) {
 }
 
 bool Upload::on_end(Frame& frame) {
+  if (end_received_) return violate("after its END");
   auto end = decode_end(frame.payload);
   if (!end) return violate("malformed");
   if (rewind_to_) return true;  // sent before the client saw our rewind
-  if (end_received_) return violate("after its END");
   first_data_ = false;
   end_received_ = true;
   end_ = *end;
