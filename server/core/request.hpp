@@ -18,6 +18,10 @@ class Request {
     (void)frame;
     return false;
   }
+  /// Why the last on_frame() returned false, for the connection's ERROR and
+  /// the log (docs/protocol.md, section 7: every DATA/END violation names
+  /// its reason).
+  virtual std::string frame_violation() const { return "which is not an upload"; }
   /// The session's send queue drained below its low-water mark.
   virtual void on_writable() {}
   /// Whether the request waits for work on the thread pool (a write, a

@@ -179,8 +179,11 @@ void Session::handle_frame(Frame& frame) {
       // A copy: the request may finish (and leave the map) while it runs.
       std::shared_ptr<Request> request = it == requests_.end() ? nullptr : it->second;
       if (!request || !request->on_frame(frame)) {
-        return fail_protocol(frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
-                             std::to_string(id) + ", which is not an upload in progress");
+        // Each violation names its reason (docs/protocol.md, section 7).
+        return fail_protocol(
+            frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
+            std::to_string(id) + ", " +
+            (request ? request->frame_violation() : std::string("which is not in flight")));
       }
       return;
     }

@@ -15,7 +15,11 @@ namespace {
 
 // read_exact_at() answers ENODATA when the file ends early: it shrank
 // under us.
+// A link leading out of the root fails with EXDEV or ELOOP: the message
+// says what the code (PATH_ESCAPES_ROOT) means, not the system's words.
 std::string describe(int err) {
+  if (err == EXDEV || err == ELOOP)
+    return std::string(default_message(ErrorCode::PATH_ESCAPES_ROOT));
   return err == ENODATA ? "file changed while being read" : std::strerror(err);
 }
 

@@ -125,7 +125,10 @@ void Upload::open() {
           return self->cleanup(self->ending_ == Ending::kKeepPartial);
         }
         if (disk->refusal) return self->fail(disk->refusal->code, disk->refusal->message);
-        if (!self->resumable_) return self->opened(0, 0, Hash128{});
+        // With RESUME every PUT_READY carries a prefix hash, a plain
+        // upload's too: at offset 0 the XXH3-128 of no bytes
+        // (docs/protocol.md, section 5.4).
+        if (!self->resumable_) return self->opened(0, 0, hash128(ByteSpan{}));
         // The key names the identity's root by device and inode: identities
         // with different sub-directories never share a key, and two that
         // share a root share its partial files (docs/server.md "Rights").
@@ -178,21 +181,33 @@ void Upload::send_put_ready(std::uint64_t offset, const Hash128& prefix_hash) {
 }
 
 bool Upload::on_frame(Frame& frame) {
-  if (state_ == State::kFinished || state_ == State::kRefusing) return true;  // late frame
-  const bool early_ok = eager_ && state_ == State::kOpening;                  // queued until open
-  if (state_ != State::kReceiving && !early_ok) return false;
+  if (state_ == State::kFinished) return true;  // late frame
+  // An eager client sends DATA and END without waiting: they are queued
+  // until the file is open, or dropped if the PUT is refused. Any other
+  // client sends them only after PUT_READY, refused PUT or not
+  // (docs/protocol.md, section 5.1), so the verdict never depends on timing.
+  const bool waiting = state_ == State::kOpening || state_ == State::kRefusing;
+  if (waiting && !eager_) return violate("which has had no PUT_READY");
+  if (state_ == State::kRefusing) return true;
+  if (!waiting && state_ != State::kReceiving) return violate("after its END");
   return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
 }
 
+bool Upload::violate(std::string reason) {
+  violation_ = std::move(reason);
+  return false;
+}
+
 bool Upload::on_data(Frame& frame) {
+  // The order of the checks is docs/protocol.md's, section 7.2.
+  if (end_received_) return violate("after its END");
   auto data = decode_data(frame.payload);
-  if (!data) return false;
+  if (!data) return violate("malformed: no bytes after offset and hash");
   if (rewind_to_) {
     // Frames the client sent before it saw our rewind are dropped.
     if (data->offset != *rewind_to_) return true;
     rewind_to_.reset();
   }
-  if (end_received_) return false;
   bool restart = false;
   if (first_data_) {
     first_data_ = false;
@@ -201,9 +216,18 @@ bool Upload::on_data(Frame& frame) {
       received_ = 0;
     }
   }
-  if (data->offset != received_ || data->bytes.size() > put_.chunk_size ||
-      data->bytes.size() > put_.size - received_) {
-    return false;
+  if (data->offset != received_) {
+    return violate(std::string(data->offset > received_ ? "gap" : "overlap") + ": offset " +
+                   std::to_string(data->offset) + ", expected " + std::to_string(received_));
+  }
+  if (data->bytes.size() > put_.chunk_size) {
+    return violate("longer than the chunk size: " + std::to_string(data->bytes.size()) +
+                   " bytes, chunk size " + std::to_string(put_.chunk_size));
+  }
+  if (data->bytes.size() > put_.size - received_) {
+    return violate("past the declared size: " + std::to_string(data->bytes.size()) +
+                   " bytes at offset " + std::to_string(data->offset) + ", size " +
+                   std::to_string(put_.size));
   }
   if (hash64(data->bytes) != data->chunk_hash) {
     if (context_->resume() && !eager_ && rewinds_ < limits::kMaxRewinds) {
@@ -224,10 +248,10 @@ bool Upload::on_data(Frame& frame) {
 }
 
 bool Upload::on_end(Frame& frame) {
+  if (end_received_) return violate("after its END");
   auto end = decode_end(frame.payload);
-  if (!end) return false;
+  if (!end) return violate("malformed");
   if (rewind_to_) return true;  // sent before the client saw our rewind
-  if (end_received_) return false;
   first_data_ = false;
   end_received_ = true;
   end_ = *end;

@@ -29,6 +29,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   Upload(const Upload&) = delete;
   Upload& operator=(const Upload&) = delete;
   bool on_frame(Frame& frame) override;
+  std::string frame_violation() const override { return violation_; }
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return job_running_; }
 
@@ -58,6 +59,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   UploadPlan plan() const;
   bool on_data(Frame& frame);
   bool on_end(Frame& frame);
+  /// Records why a DATA or END is refused; returns false for on_frame.
+  bool violate(std::string reason);
   void rewind(std::uint64_t offset);
   void pump();
   void commit();
@@ -82,6 +85,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   NamePolicy names_;        // what this identity may do to the final name
   bool slot_held_ = false;  // counted in the identity's open uploads
   std::string claim_;       // the partial file's key in the server's registry
+  std::string violation_;   // why the last DATA or END was refused
   State state_ = State::kOpening;
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;

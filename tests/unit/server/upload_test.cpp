@@ -375,3 +375,60 @@ TEST_F(UploadMachine, CancelAnswersCancelledAndRemovesEverything) {
 
 }  // namespace
 }  // namespace ft::server
+
+namespace ft::server {
+namespace {
+
+// docs/protocol.md 5.4: with RESUME a plain PUT's PUT_READY carries the
+// XXH3-128 of no bytes, not 16 zero bytes.
+TEST_F(UploadMachine, PlainPutReadyWithResumeCarriesTheHashOfNothing) {
+  conn_->resume_ = true;
+  start(put("f.txt", 3));
+  run();
+  ASSERT_EQ(sent_types(), std::vector<FrameType>{FrameType::kPutReady});
+  ASSERT_EQ(conn_->sent[0].payload.size(), 24u);
+  auto ready = decode_put_ready(conn_->sent[0].payload, true);
+  ASSERT_TRUE(ready && ready->prefix_hash);
+  EXPECT_EQ(ready->offset, 0u);
+  EXPECT_EQ(*ready->prefix_hash, hash128(ByteSpan{}));
+}
+
+// docs/protocol.md 7.2: DATA before PUT_READY is refused, refused PUT or not.
+TEST_F(UploadMachine, DataBeforePutReadyIsRefusedWithItsReason) {
+  start(put("f.txt", 3));
+  EXPECT_FALSE(data(0, "abc"));
+  EXPECT_EQ(upload_->frame_violation(), "which has had no PUT_READY");
+  run();
+  upload_->abort(ErrorCode::CONNECTION_LOST, false);
+  run();
+  start(put("../escape", 3));
+  EXPECT_FALSE(data(0, "abc"));
+  EXPECT_EQ(upload_->frame_violation(), "which has had no PUT_READY");
+  run();
+  EXPECT_EQ(last_error(), ErrorCode::BAD_PATH);
+}
+
+// docs/protocol.md 7.2: each violation of an upload in progress names its
+// reason; the session puts it in ERROR(0, PROTOCOL) and the log.
+TEST_F(UploadMachine, EachDataViolationNamesItsReason) {
+  start(put("f.txt", 10));
+  run();
+  EXPECT_FALSE(data(2, "xy"));
+  EXPECT_EQ(upload_->frame_violation(), "gap: offset 2, expected 0");
+  EXPECT_TRUE(data(0, "ab"));
+  EXPECT_FALSE(data(1, "bc"));
+  EXPECT_EQ(upload_->frame_violation(), "overlap: offset 1, expected 2");
+  EXPECT_FALSE(data(2, std::string(4097, 'x')));
+  EXPECT_EQ(upload_->frame_violation(), "longer than the chunk size: 4097 bytes, chunk size 4096");
+  EXPECT_FALSE(data(2, "123456789"));
+  EXPECT_EQ(upload_->frame_violation(), "past the declared size: 9 bytes at offset 2, size 10");
+  EXPECT_TRUE(data(2, "cdefghij"));
+  EXPECT_TRUE(end(10, "abcdefghij"));
+  EXPECT_FALSE(end(10, "abcdefghij"));
+  EXPECT_EQ(upload_->frame_violation(), "after its END");
+  run();
+  EXPECT_EQ(content("f.txt"), "abcdefghij");
+}
+
+}  // namespace
+}  // namespace ft::server
