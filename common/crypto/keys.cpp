@@ -212,7 +212,7 @@ std::optional<std::string> read_private_file(const std::string& path, std::strin
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     why = path + " is accessible by group/others (mode " + mode + "): chmod 600 " + path;
     ok = false;
-  } else if (st.st_size > kMaxKeyFileBytes) {
+  } else if (static_cast<std::uint64_t>(st.st_size) > kMaxKeyFileBytes) {
     why = path + ": too large for a key file";
     ok = false;
   }

@@ -323,8 +323,17 @@ TEST_F(TlsTest, ServerFullNoticeIsReportedAndRetried) {
   ListeningProcess full;
   ASSERT_NO_FATAL_FAILURE(start_ftserve(full, full_root.path(),
                                         {"--keys", keys_file_.string(), "--max-connections", "1"}));
-  RawClient holder(full.port());  // takes the only slot, says nothing
+  // The only slot goes to an authenticated connection that then says
+  // nothing: one still in its handshake would be dropped for a newcomer.
+  std::string why;
+  std::optional<PskKey> key = parse_client_key(client_key_, why);
+  ASSERT_TRUE(key) << why;
+  RawClient holder(full.port(), RawClientOptions{.source_address = {},
+                                                 .no_delay = false,
+                                                 .tls = TlsContext::client(*key, why)});
   ASSERT_TRUE(holder.connected());
+  ASSERT_TRUE(holder.send_hello());
+  ASSERT_TRUE(holder.read_hello());
   RunResult ls =
       client({bin("ftls"), "--key-file", key_file_.string(), loopback_remote(full.port())});
   EXPECT_EQ(ls.exit_code, 6) << ls.err;
