@@ -50,9 +50,8 @@ double seconds_since(Clock::time_point start) {
 // Connection `i` of many comes from its own loopback address, 25 to an
 // address (the cap on unauthenticated connections per address is 32).
 RawClientOptions source_for(std::size_t i) {
-  return RawClientOptions{.source_address = "127.0.0." + std::to_string(2 + i / 25),
-                          .no_delay = true,
-                          .tls = nullptr};
+  return RawClientOptions{
+      .source_address = "127.0.0." + std::to_string(2 + i / 25), .no_delay = true, .tls = nullptr};
 }
 
 Bytes hello_bytes(std::uint32_t capabilities = 0) {
@@ -219,7 +218,8 @@ TEST_F(MemoryTest, UnreadListStormKeepsMemoryBounded) {
   // goes out in pages, so ftserve holds a few listings, not 1,024 replies.
   ASSERT_NO_FATAL_FAILURE(make_big_directory(root_.path() / "big", 5000));
   start_server();
-  RawClient storm(server_.port(), RawClientOptions{.source_address = "", .no_delay = true, .tls = nullptr});
+  RawClient storm(server_.port(),
+                  RawClientOptions{.source_address = "", .no_delay = true, .tls = nullptr});
   Bytes burst = hello_bytes();
   for (std::uint32_t id = 1; id <= 1024; ++id) encode_list(burst, id, PathMsg{"big"});
   storm.send_nonblocking(burst);
