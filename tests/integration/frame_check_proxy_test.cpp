@@ -268,8 +268,8 @@ TEST_F(FrameCheckProxy, TreeUploadsRecoverFromEveryFlippedField) {
        FrameType::kData, FrameType::kEnd, FrameType::kOk});
 }
 
-// ftget (GET, GET_READY, DATA, END) and ftls (LIST, ENTRIES; it has no
-// retries, so it exits 4).
+// ftget (GET, GET_READY, DATA, END) and ftls (LIST, STAT, ENTRIES, ERROR;
+// it has no retries, so it exits 4).
 TEST_F(FrameCheckProxy, DownloadsAndListingsRecoverFromEveryFlippedField) {
   write_random_file(root_.path() / "file", 200 * 1024, 12);
   const fs::path dest = work_.path() / "dest";
@@ -296,6 +296,14 @@ TEST_F(FrameCheckProxy, DownloadsAndListingsRecoverFromEveryFlippedField) {
   each_flip_recovers(
       list, [] {}, [](const RunResult&, const RunResult&) {},
       {FrameType::kList, FrameType::kEntries}, false);
+
+  // ftls of a file: LIST, ERROR NOT_A_DIRECTORY, then STAT and its ENTRIES.
+  const Command stat = [&](const std::string& base) {
+    return std::vector<std::string>{bin("ftls"), "-l", base + "/file"};
+  };
+  each_flip_recovers(
+      stat, [] {}, [](const RunResult&, const RunResult&) {},
+      {FrameType::kList, FrameType::kError, FrameType::kStat, FrameType::kEntries}, false);
 }
 
 // Without retries the damage is the end: exit 4, FRAME_CHECK named, and
