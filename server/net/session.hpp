@@ -152,9 +152,6 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// A frame or hello damaged in transit (FRAME_CHECK): logged, then the
   /// connection is closed with ERROR(0, FRAME_CHECK).
   void fail_frame_check(const std::string& reason);
-  /// Answers the client's hello (section 2) and turns FRAME_CHECK on when
-  /// both sides offer it.
-  void answer_hello();
 
  private:
   // Transport (session_transport.cpp) and TLS (session_tls.cpp).
@@ -191,6 +188,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
 
   // Frames (session.cpp).
   void process_input();
+  /// Answers the client's hello (section 2) and turns FRAME_CHECK on when
+  /// both sides offer it.
+  void answer_hello();
   void handle_frame(Frame& frame);
   bool admit_request(std::uint32_t id);
   /// Counts request `id`, admitted from a frame of `payload` bytes, in the
