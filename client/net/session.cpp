@@ -7,6 +7,7 @@
 
 #include "client/net/interrupt.hpp"
 #include "common/rules/path_rules.hpp"
+#include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
 
 namespace ft::client {
@@ -111,8 +112,44 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager});
+  encode_hello(hello,
+               Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair});
   connection_.queue(std::move(hello));
+}
+
+void Session::send(Bytes frame, std::uint32_t request_id) {
+  if (!hello_received_) {
+    // Whether the frame needs its check block is known only from the
+    // server's hello: a round trip once per connection.
+    before_hello_.emplace_back(std::move(frame), request_id);
+    return;
+  }
+  if (frame_check_agreed_) frame = add_frame_checks(frame);
+  connection_.queue(std::move(frame), request_id);
+}
+
+void Session::send_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
+  if (frame_check_agreed_) head = add_data_head_check(head);
+  connection_.queue_data(request_id, std::move(head), std::move(chunk));
+}
+
+void Session::take_hello() {
+  const std::uint32_t capabilities = decoder_.hello().capabilities;
+  if (frame_check_offer(capabilities) == FrameCheckOffer::kCorrupted) {
+    // One of the two FRAME_CHECK bits: a bit of the hello flipped on the
+    // way (the server answers both or neither).
+    fail(ErrorCode::FRAME_CHECK, "connection damaged in transit: the server's hello is corrupted");
+    return;
+  }
+  hello_received_ = true;
+  resume_agreed_ = (capabilities & kCapResume) != 0;
+  trees_agreed_ = (capabilities & kCapTrees) != 0;
+  eager_agreed_ = (capabilities & kCapEager) != 0;
+  frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
+  decoder_.set_frame_check(frame_check_agreed_);
+  auto waiting = std::move(before_hello_);
+  before_hello_.clear();
+  for (auto& [frame, id] : waiting) send(std::move(frame), id);
 }
 
 void Session::fail(ErrorCode code, std::string message) {
@@ -211,13 +248,17 @@ void Session::dispatch(SessionHandler& handler) {
       case DecodeStatus::kNeedMore:
         return;
       case DecodeStatus::kError:
-        fail(ErrorCode::PROTOCOL, "protocol error from the server: " + decoder_.error().reason);
+        if (decoder_.error().kind == DecodeErrorKind::kFrameCheck) {
+          // A bit flipped between the server and us: retried like a lost
+          // connection (docs/client.md).
+          fail(ErrorCode::FRAME_CHECK, "connection damaged in transit: " + decoder_.error().reason +
+                                           " at byte " + std::to_string(decoder_.error().offset));
+        } else {
+          fail(ErrorCode::PROTOCOL, "protocol error from the server: " + decoder_.error().reason);
+        }
         return;
       case DecodeStatus::kHello:
-        hello_received_ = true;
-        resume_agreed_ = (decoder_.hello().capabilities & kCapResume) != 0;
-        trees_agreed_ = (decoder_.hello().capabilities & kCapTrees) != 0;
-        eager_agreed_ = (decoder_.hello().capabilities & kCapEager) != 0;
+        take_hello();
         break;
       case DecodeStatus::kFrame: {
         Frame frame = decoder_.take_frame();

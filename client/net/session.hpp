@@ -4,8 +4,12 @@
 // decodes the server's hello and frames, answers connection-level errors
 // (ERROR with request id 0, decode errors, end of stream, silence) itself
 // and hands every other frame to the command's SessionHandler. The client
-// offers the RESUME, TREES and EAGER capabilities; resume_agreed(),
-// trees_agreed() and eager_agreed() tell whether the server took them.
+// offers the RESUME, TREES, EAGER and FRAME_CHECK capabilities;
+// resume_agreed(), trees_agreed(), eager_agreed() and frame_check_agreed()
+// tell whether the server took them. With FRAME_CHECK agreed every frame
+// sent carries its check block (docs/protocol.md section 3.1); since the
+// client cannot know that before the server's hello, frames sent earlier
+// wait for it.
 //
 // With a key (use_key()), connect_and_run() completes the TLS handshake
 // before the session starts, so the hello and every request travel
@@ -15,6 +19,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "client/net/connection.hpp"
 #include "common/rules/errors.hpp"
@@ -70,10 +76,16 @@ class Session {
   /// MKDIR, SYMLINK and the LIST flags may be used.
   bool trees_agreed() const { return trees_agreed_; }
   bool eager_agreed() const { return eager_agreed_; }
-  /// Queues a whole encoded frame of `request_id`.
-  void send(Bytes frame, std::uint32_t request_id) {
-    connection_.queue(std::move(frame), request_id);
-  }
+  /// True once the server's hello arrived carrying FRAME_CHECK: every frame
+  /// in both directions carries its check block.
+  bool frame_check_agreed() const { return frame_check_agreed_; }
+  /// Queues whole encoded frames of `request_id` (messages.hpp encoders),
+  /// adding their check blocks when FRAME_CHECK is agreed; before the
+  /// server's hello they wait for it.
+  void send(Bytes frame, std::uint32_t request_id);
+  /// Queues a DATA frame as its head (encode_data_head) and its chunk; see
+  /// Connection::queue_data. Only after the server's hello.
+  void send_data(std::uint32_t request_id, Bytes head, Bytes chunk);
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);
@@ -86,6 +98,7 @@ class Session {
   void end_of_stream(SessionHandler& handler);
   void drain_after_write_error(SessionHandler& handler, int err);
   void fail_channel();
+  void take_hello();
 
   Connection connection_;
   FrameDecoder decoder_;
@@ -93,6 +106,9 @@ class Session {
   bool resume_agreed_ = false;
   bool trees_agreed_ = false;
   bool eager_agreed_ = false;
+  bool frame_check_agreed_ = false;
+  // Frames sent before the server's hello, and their request ids.
+  std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;
   std::optional<Error> failure_;
 };
 

@@ -272,7 +272,7 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
   Bytes head(kDataHeadSize);
   encode_data_head(head.data(), item.id, item.next_offset, hash64(chunk),
                    static_cast<std::uint32_t>(length));
-  session.connection().queue_data(item.id, std::move(head), std::move(chunk));
+  session.send_data(item.id, std::move(head), std::move(chunk));
   item.next_offset += length;
   report_.progress().add_moving_bytes(length);
 }

@@ -27,6 +27,7 @@ bool is_retryable(const Error& connection_failure) {
     case ErrorCode::SHUTTING_DOWN:
     case ErrorCode::SERVER_FULL:  // the plaintext notice, before any request
     case ErrorCode::TIMEOUT:      // the server's deadline ran out on us
+    case ErrorCode::FRAME_CHECK:  // a bit flipped on the way: the next try may pass
       return !interrupted();
     // Authentication failures (AUTH_FAILED, AUTH_REQUIRED), a key file
     // error and a channel that failed (a record altered in transit) would

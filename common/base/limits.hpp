@@ -8,6 +8,8 @@ namespace ft::limits {
 
 inline constexpr std::size_t kHelloSize = 16;
 inline constexpr std::size_t kFrameHeaderSize = 12;
+// With FRAME_CHECK agreed: u32 header_check + u32 payload_check after the header.
+inline constexpr std::size_t kFrameCheckSize = 8;
 inline constexpr std::uint32_t kMinChunkSize = 4 * 1024;
 inline constexpr std::uint32_t kMaxChunkSize = 4 * 1024 * 1024;
 inline constexpr std::uint32_t kDefaultChunkSize = 1024 * 1024;

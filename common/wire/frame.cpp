@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/base/hex.hpp"
+#include "common/wire/frame_check.hpp"
 
 namespace ft {
 
@@ -39,6 +40,17 @@ bool may_send(FrameDirection direction, Sender sender) {
 }
 
 }  // namespace
+
+FrameCheckOffer frame_check_offer(std::uint32_t capabilities) {
+  switch (capabilities & kCapFrameCheckPair) {
+    case 0:
+      return FrameCheckOffer::kAbsent;
+    case kCapFrameCheckPair:
+      return FrameCheckOffer::kOffered;
+    default:
+      return FrameCheckOffer::kCorrupted;
+  }
+}
 
 const FrameTypeInfo& frame_type_info(std::uint8_t type) {
   return kFrameTable.rows[type];
@@ -101,6 +113,8 @@ std::string to_string(DecodeErrorKind kind) {
       return "payload too large";
     case DecodeErrorKind::kTruncated:
       return "truncated";
+    case DecodeErrorKind::kFrameCheck:
+      return "frame check failed";
   }
   return "unknown decode error";
 }
@@ -202,9 +216,20 @@ DecodeStatus FrameDecoder::decode_hello() {
 }
 
 DecodeStatus FrameDecoder::decode_header() {
-  if (staged() < limits::kFrameHeaderSize) return DecodeStatus::kNeedMore;
+  if (staged() < header_size()) return DecodeStatus::kNeedMore;
   const std::uint8_t* p = staging_.data() + begin_;
   const std::uint64_t at = stream_offset_;
+  if (options_.frame_check) {
+    // Before any field is believed: a flipped bit in the type or the length
+    // is a damaged frame, not a peer breaking the protocol, and a length
+    // believed would have us wait for bytes that never come.
+    const std::uint32_t sent = load_be32(p + limits::kFrameHeaderSize);
+    if (sent != header_check(p)) {
+      return fail(DecodeErrorKind::kFrameCheck, at + limits::kFrameHeaderSize,
+                  "frame header failed its check (damaged in transit)");
+    }
+    payload_check_ = load_be32(p + limits::kFrameHeaderSize + 4);
+  }
   const std::uint8_t type = p[0];
   const std::uint8_t flags = p[1];
   const FrameTypeInfo& info = frame_type_info(type);
@@ -238,7 +263,7 @@ DecodeStatus FrameDecoder::decode_header() {
                 std::string(name) + " payload of " + std::to_string(header.payload_length) +
                     " bytes exceeds the limit of " + std::to_string(info.max_payload));
   }
-  begin_ += limits::kFrameHeaderSize;
+  begin_ += header_size();
   frame_.header = header;
   frame_.payload.clear();
   // Only address space is taken here (bounded by the check above): the
@@ -273,7 +298,15 @@ DecodeStatus FrameDecoder::fill_payload() {
   if (payload_filled_ < length) return DecodeStatus::kNeedMore;
   // The whole frame, its payload staged or received in place.
   frame_.payload.resize(length);
-  stream_offset_ += limits::kFrameHeaderSize + length;
+  // The frame is handed out only once its payload passed the check: a PUT
+  // whose path was damaged never reaches the code that would create it.
+  if (options_.frame_check && payload_check(static_cast<std::uint8_t>(frame_.header.type),
+                                            frame_.payload) != payload_check_) {
+    return fail(DecodeErrorKind::kFrameCheck, stream_offset_ + header_size(),
+                frame_type_name(static_cast<std::uint8_t>(frame_.header.type)) +
+                    " payload failed its check (damaged in transit)");
+  }
+  stream_offset_ += header_size() + length;
   state_ = State::kHeader;
   return DecodeStatus::kFrame;
 }
@@ -307,7 +340,7 @@ DecodeStatus FrameDecoder::finish() {
   return fail(DecodeErrorKind::kTruncated, stream_offset_,
               "stream ended inside a " + what + " at offset " +
                   std::to_string(stream_offset_ + staged() + payload_filled_ +
-                                 (state_ == State::kPayload ? limits::kFrameHeaderSize : 0)));
+                                 (state_ == State::kPayload ? header_size() : 0)));
 }
 
 }  // namespace ft

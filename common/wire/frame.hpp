@@ -66,7 +66,18 @@ const FrameTypeInfo& frame_type_info(std::uint8_t type);
 inline constexpr std::uint32_t kCapResume = 0x00000001;
 inline constexpr std::uint32_t kCapTrees = 0x00000002;
 inline constexpr std::uint32_t kCapEager = 0x00000004;
-inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees | kCapEager;
+/// FRAME_CHECK (section 3.1) is two bits, always sent together, so that
+/// one bit flipped in a hello cannot turn the check off unnoticed: a hello
+/// carrying exactly one of them is corrupted.
+inline constexpr std::uint32_t kCapFrameCheck = 0x00000008;
+inline constexpr std::uint32_t kCapFrameCheckConfirm = 0x00000010;
+inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCheckConfirm;
+inline constexpr std::uint32_t kKnownCapabilities =
+    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair;
+
+/// What a hello's capabilities say of FRAME_CHECK.
+enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };
+FrameCheckOffer frame_check_offer(std::uint32_t capabilities);
 /// PUT flags (section 5.4).
 inline constexpr std::uint32_t kPutResumable = 0x1;
 /// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
@@ -119,6 +130,7 @@ enum class DecodeErrorKind {
   kZeroRequestId,
   kPayloadTooLarge,
   kTruncated,
+  kFrameCheck,  // a header or payload failed its FRAME_CHECK (section 3.1)
 };
 
 /// A decode error: what, where in the stream (byte offset), and why.
@@ -141,6 +153,7 @@ class FrameDecoder {
     bool expect_hello = true;
     std::uint16_t version_min = kProtocolVersion;
     std::uint16_t version_max = kProtocolVersion;
+    bool frame_check = false;  // frames carry the FRAME_CHECK block (section 3.1)
   };
   static constexpr std::size_t kStagingSize = 64 * 1024;
 
@@ -161,6 +174,15 @@ class FrameDecoder {
   /// Declares the end of the stream: kError (kTruncated) if a hello or a frame
   /// was cut short, otherwise kNeedMore.
   DecodeStatus finish();
+
+  /// Turns the FRAME_CHECK block on for every frame decoded from now on;
+  /// called between the hello and the first frame once both sides agreed.
+  void set_frame_check(bool on) { options_.frame_check = on; }
+  bool frame_check() const { return options_.frame_check; }
+  /// Bytes before a frame's payload: the header, and the check block if on.
+  std::size_t header_size() const {
+    return limits::kFrameHeaderSize + (options_.frame_check ? limits::kFrameCheckSize : 0);
+  }
 
   /// The hello just decoded (after next() returned kHello).
   const Hello& hello() const { return hello_; }
@@ -204,6 +226,7 @@ class FrameDecoder {
   bool last_area_direct_ = false;
   std::size_t payload_filled_ = 0;
   bool payload_pooled_ = false;      // the payload being received reuses a recycled buffer
+  std::uint32_t payload_check_ = 0;  // FRAME_CHECK: what the pending payload must hash to
   std::uint64_t stream_offset_ = 0;  // offset of staging_[begin_] in the stream
   Hello hello_;
   Frame frame_;

@@ -77,23 +77,15 @@ void Session::process_input() {
             ErrorMsg{static_cast<std::uint16_t>(ErrorCode::UNSUPPORTED_VERSION), "", e.reason});
         send_frame(std::move(out));
         close(ErrorCode::UNSUPPORTED_VERSION, e.reason, false);
+      } else if (e.kind == DecodeErrorKind::kFrameCheck) {
+        fail_frame_check(e.reason + " at byte " + std::to_string(e.offset));
       } else {
         fail_protocol(e.reason + " at byte " + std::to_string(e.offset));
       }
       return;
     }
     if (status == DecodeStatus::kHello) {
-      const Hello& theirs = decoder_->hello();
-      Hello ours;
-      ours.version_min = ours.version_max = kProtocolVersion;
-      ours.capabilities = theirs.capabilities & kKnownCapabilities;
-      resume_ = (ours.capabilities & kCapResume) != 0;
-      trees_ = (ours.capabilities & kCapTrees) != 0;
-      eager_ = (ours.capabilities & kCapEager) != 0;
-      Bytes out;
-      encode_hello(out, ours);
-      send_frame(std::move(out));
-      hello_received();
+      answer_hello();
       continue;
     }
     Frame frame = decoder_->take_frame();
@@ -104,6 +96,28 @@ void Session::process_input() {
     account();
     if (over_budget()) update_reading();
   }
+}
+
+void Session::answer_hello() {
+  const Hello& theirs = decoder_->hello();
+  if (frame_check_offer(theirs.capabilities) == FrameCheckOffer::kCorrupted) {
+    // A client sends both FRAME_CHECK bits or neither: one alone is a bit
+    // flipped on the way, which could have turned the check off.
+    fail_frame_check("client hello damaged in transit (one FRAME_CHECK bit of two)");
+    return;
+  }
+  Hello ours;
+  ours.version_min = ours.version_max = kProtocolVersion;
+  ours.capabilities = theirs.capabilities & kKnownCapabilities;
+  resume_ = (ours.capabilities & kCapResume) != 0;
+  trees_ = (ours.capabilities & kCapTrees) != 0;
+  eager_ = (ours.capabilities & kCapEager) != 0;
+  Bytes out;
+  encode_hello(out, ours);
+  send_frame(std::move(out));  // the hello itself never carries a check block
+  frame_check_ = frame_check_offer(ours.capabilities) == FrameCheckOffer::kOffered;
+  decoder_->set_frame_check(frame_check_);
+  hello_received();
 }
 
 bool Session::admit_request(std::uint32_t id) {
@@ -370,6 +384,11 @@ void Session::update_reading() {
 void Session::fail_protocol(const std::string& reason) {
   std::fprintf(stderr, "ftserve: %s: protocol error: %s\n", peer_.c_str(), reason.c_str());
   close(ErrorCode::PROTOCOL, reason, true);
+}
+
+void Session::fail_frame_check(const std::string& reason) {
+  std::fprintf(stderr, "ftserve: %s: frame check failed: %s\n", peer_.c_str(), reason.c_str());
+  close(ErrorCode::FRAME_CHECK, reason, true);
 }
 
 void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,

@@ -149,6 +149,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
                     std::uint64_t resumed_from = 0) override;
   /// A protocol violation: tell the client, drop the connection.
   void fail_protocol(const std::string& reason);
+  /// A frame or hello damaged in transit (FRAME_CHECK): logged, then the
+  /// connection is closed with ERROR(0, FRAME_CHECK).
+  void fail_frame_check(const std::string& reason);
 
  private:
   // Transport (session_transport.cpp) and TLS (session_tls.cpp).
@@ -185,6 +188,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
 
   // Frames (session.cpp).
   void process_input();
+  /// Answers the client's hello (section 2) and turns FRAME_CHECK on when
+  /// both sides offer it.
+  void answer_hello();
   void handle_frame(Frame& frame);
   bool admit_request(std::uint32_t id);
   /// Counts request `id`, admitted from a frame of `payload` bytes, in the
@@ -238,6 +244,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool resume_ = false;                      // RESUME agreed in the handshake
   bool trees_ = false;                       // TREES agreed
   bool eager_ = false;                       // EAGER agreed
+  bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer
   std::size_t disk_backlog_ = 0;

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
+#include "common/wire/frame_check.hpp"
 #include "server/net/notice.hpp"
 #include "server/net/server.hpp"
 #include "server/net/session.hpp"
@@ -161,6 +162,7 @@ void Session::handle_read(ssize_t nread) {
 
 void Session::send_frame(Bytes frame) {
   if (closing()) return;
+  if (frame_check_) frame = add_frame_checks(frame);
   // Replies made during one turn of the loop leave in one write: with many
   // small files in flight, a write per PUT_READY and per OK was a quarter
   // of the server's time.
@@ -245,6 +247,7 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
   request->head.resize(kDataHeadSize);
   encode_data_head(request->head.data(), id, offset, chunk_hash,
                    static_cast<std::uint32_t>(length));
+  if (frame_check_) request->head = add_data_head_check(request->head);
   request->body = std::move(body);
   request->body_length = length;
   std::size_t size = request->size();  // plaintext: what the backlog counts
@@ -345,7 +348,10 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
   const bool tls_mode = server_.options().tls != nullptr;
   if (notify && (!tls_mode || (tls_ && tls_->open()))) {
     if (phase_ != Phase::kServing) encode_hello(plain, Hello{});
-    encode_error(plain, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
+    Bytes error;
+    encode_error(error, 0, ErrorMsg{static_cast<std::uint16_t>(code), "", message});
+    if (frame_check_) error = add_frame_checks(error);
+    plain.insert(plain.end(), error.begin(), error.end());
   }
   Bytes wire;
   if (tls_) {

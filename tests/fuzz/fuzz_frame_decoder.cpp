@@ -9,6 +9,7 @@
 
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame.hpp"
+#include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
 
 namespace {
@@ -159,6 +160,21 @@ void check_header(const Frame& f, Sender sender) {
   check((f.header.flags & ~allowed) == 0);
 }
 
+/// With FRAME_CHECK on, a frame comes out only if the check block that
+/// preceded its payload on the wire (`end` is the stream offset just past
+/// the frame) matches its header and payload.
+void check_frame_checked(const Frame& f, ByteSpan stream, std::uint64_t end) {
+  const std::size_t length = f.payload.size();
+  check(end >= limits::kFrameHeaderSize + limits::kFrameCheckSize + length);
+  const std::uint8_t* start =
+      stream.data() + (end - length - limits::kFrameCheckSize - limits::kFrameHeaderSize);
+  check(load_be32(start + limits::kFrameHeaderSize) == header_check(start));
+  check(load_be32(start + limits::kFrameHeaderSize + 4) ==
+        payload_check(static_cast<std::uint8_t>(f.header.type), f.payload));
+  check(length == 0 || std::memcmp(start + limits::kFrameHeaderSize + limits::kFrameCheckSize,
+                                   f.payload.data(), length) == 0);
+}
+
 /// Chunk lengths from a small deterministic generator seeded by the input.
 class Splitter {
  public:
@@ -182,14 +198,17 @@ class Splitter {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size < 1) return 0;
   // Control byte: bit 0 sender, bits 1-2 split (whole, bytes, random x2),
-  // bit 3 zero-copy input, bit 4 no hello, bits 5-7 our highest version.
+  // bit 3 zero-copy input, bit 4 no hello, bits 5-6 our highest version,
+  // bit 7 FRAME_CHECK (on from the first frame, as once both hellos agreed).
   const std::uint8_t control = data[0];
   const ByteSpan stream(data + 1, size - 1);
   FrameDecoder::Options options;
   options.sender = (control & 1) ? Sender::kServer : Sender::kClient;
   options.expect_hello = (control & 16) == 0;
   options.version_min = 1;
-  options.version_max = static_cast<std::uint16_t>(1 + (control >> 5));
+  options.version_max = static_cast<std::uint16_t>(1 + ((control >> 5) & 3));
+  const bool frame_check = (control & 128) != 0;
+  options.frame_check = frame_check && !options.expect_hello;
   const bool zero_copy = (control & 8) != 0;
   Splitter splitter(static_cast<std::uint8_t>((control >> 1) & 3), control * 2654435761u);
 
@@ -222,10 +241,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
           const Hello& h = decoder.hello();
           check(h.version_min <= h.version_max);
           check(h.version_max >= options.version_min && h.version_min <= options.version_max);
+          decoder.set_frame_check(frame_check);
           continue;
         }
         Frame f = decoder.take_frame();
         check_header(f, options.sender);
+        if (frame_check) check_frame_checked(f, stream, decoder.offset());
         check_message(f);
       }
       // A decoder that is not failed always takes bytes once drained.

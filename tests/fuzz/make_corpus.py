@@ -2,8 +2,8 @@
 """Writes the seed corpora of the fuzzers (committed in tests/fuzz/corpus/).
 
 frame_decoder seeds are one control byte (bit 0: 1 = bytes written by the
-server; bits 1-2: split; bit 3: zero-copy input; bit 4: no hello; see
-fuzz_frame_decoder.cpp) followed by a byte stream: a valid hello and each
+server; bits 1-2: split; bit 3: zero-copy input; bit 4: no hello; bit 7:
+FRAME_CHECK; see fuzz_frame_decoder.cpp) followed by a byte stream: a valid hello and each
 message type, plus malformed streams. path_rules seeds are raw paths.
 
 The hostile-path corpus of the integration tests
@@ -14,6 +14,7 @@ hostile_frames_test.cpp add "hf_<name>" seeds.
 
 Run from anywhere: python3 tests/fuzz/make_corpus.py
 """
+import ctypes
 import os
 import re
 import struct
@@ -115,6 +116,51 @@ frame_seeds = {
     "error_nul_message": bytes([SERVER]) + hello()
     + frame(0x01, 1, struct.pack(">H", 3) + s("") + s(b"a\x00b")),
 }
+
+# FRAME_CHECK (docs/protocol.md section 3.1): the real XXH3 values this
+# time, since the decoder checks them; libxxhash is a build dependency.
+_xxhash = ctypes.CDLL("libxxhash.so.0")
+_xxhash.XXH3_64bits.restype = ctypes.c_uint64
+_xxhash.XXH3_64bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def check32(data):
+    return _xxhash.XXH3_64bits(bytes(data), len(data)) & 0xFFFFFFFF
+
+
+def checked(frames):
+    """Inserts the check block after the header of each frame in `frames`."""
+    out, at = b"", 0
+    while at < len(frames):
+        header = frames[at:at + 12]
+        n = struct.unpack(">I", header[8:12])[0]
+        payload = frames[at + 12:at + 12 + n]
+        covered = payload[:16] if header[0] == 0x03 else payload
+        out += header + struct.pack(">II", check32(header), check32(covered)) + payload
+        at += 12 + n
+    return out
+
+
+CHECK = 0x80
+checked_client = hello(caps=0x1F) + checked(client_stream[16:])
+checked_server = hello(caps=0x1B) + checked(server_stream[16:])
+
+
+def flipped(data, at, bit=0):
+    return data[:at] + bytes([data[at] ^ (1 << bit)]) + data[at + 1:]
+
+
+frame_seeds.update({
+    "check_client_session": bytes([CLIENT | CHECK]) + checked_client,
+    "check_client_bytes": bytes([CLIENT | CHECK | 2]) + checked_client,
+    "check_server_session": bytes([SERVER | CHECK | 4 | 8]) + checked_server,
+    "check_server_no_hello": bytes([SERVER | CHECK | 16]) + checked_server[16:],
+    # a bit flipped in the PUT's path, then in its payload_length
+    "check_flipped_path": bytes([CLIENT | CHECK]) + flipped(checked_client, 16 + 20 + 4),
+    "check_flipped_length": bytes([CLIENT | CHECK]) + flipped(checked_client, 16 + 11, 3),
+    "check_flipped_data_offset": bytes([CLIENT | CHECK | 2])
+    + flipped(checked_client, 16 + 20 + 33 + 20 + 7),
+})
 
 path_seeds = {
     "plain": b"a/b/c.txt",

@@ -376,7 +376,11 @@ void serve(int fd, Scenario scenario) {
           return;
         }
         if (status == ft::DecodeStatus::kHello) {
-          const auto caps = decoder.hello().capabilities & ft::kKnownCapabilities;
+          // The scenarios hand-craft frames without check blocks: the fake
+          // plays a server from before FRAME_CHECK, which the clients must
+          // still serve (docs/protocol.md section 3.1).
+          const auto caps =
+              decoder.hello().capabilities & ft::kKnownCapabilities & ~ft::kCapFrameCheckPair;
           ft::encode_hello(reply.out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
           continue;
         }

@@ -4,7 +4,7 @@
 //   ft_test_proxy --target 127.0.0.1:PORT [--flip-upstream N]
 //                 [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]
 //                 [--stall-after N] [--stall-downstream-after N] [--flip-every N]
-//                 [--record FILE]
+//                 [--flip-bit B] [--record FILE] [--record-downstream FILE]
 //   ft_test_proxy --target 127.0.0.1:PORT --replay FILE
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
@@ -14,6 +14,9 @@
 // so that a test can check that a retry through the same proxy succeeds:
 //   --flip-upstream N           XOR 0xFF into byte N (0-based) of client -> server
 //   --flip-downstream N         XOR 0xFF into byte N (0-based) of server -> client
+//   --flip-bit B                with --flip-upstream/--flip-downstream: flip only
+//                               bit B (0 = least significant .. 7) of that byte,
+//                               the single-bit error a checksum must catch
 //   --cut-after N               close both sockets once N bytes went client -> server
 //   --cut-downstream-after N    close both sockets once N bytes went server -> client
 //   --stall-after N             once N bytes went client -> server, forward nothing
@@ -21,6 +24,7 @@
 //   --stall-downstream-after N  the same, counting server -> client bytes
 //   --record FILE               write the client -> server bytes (as delivered to
 //                               the server) to FILE, created 0600 or truncated
+//   --record-downstream FILE    the same for the server -> client bytes
 // When a stall begins the proxy prints the line `stalled` on stdout (after the
 // ready line) and flushes it, so a test can wait for it through a pipe.
 //
@@ -76,6 +80,7 @@
 #include <string_view>
 #include <vector>
 
+#include "data_corrupter.hpp"
 #include "proxy_options.hpp"
 
 namespace {
@@ -84,6 +89,7 @@ constexpr std::size_t kBufferSize = 256 * 1024;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
+using proxy::DataCorrupter;
 using proxy::Options;
 
 // The signal handler only writes to a pipe that the poll loop watches: this
@@ -105,60 +111,6 @@ bool set_nonblocking(int fd) {
   return flags >= 0 && fcntl(fd, F_SETFL, flags | O_NONBLOCK) == 0;
 }
 
-/// Follows the client -> server frames to find the bytes DATA frames carry,
-/// and flips one of them every `every` such bytes (--flip-every).
-class DataCorrupter {
- public:
-  explicit DataCorrupter(std::uint64_t every) : every_(every) {}
-
-  void apply(unsigned char* bytes, std::size_t count) {
-    for (std::size_t i = 0; i < count; ++i) step(bytes[i]);
-  }
-
- private:
-  static constexpr std::size_t kHelloSize = 16;
-  static constexpr std::size_t kHeaderSize = 12;
-  static constexpr std::uint8_t kDataType = 0x03;
-  static constexpr std::uint64_t kDataPrefixSize = 16;  // offset and chunk hash
-
-  void step(unsigned char& byte) {
-    if (hello_left_ > 0) {
-      --hello_left_;
-      return;
-    }
-    if (payload_left_ == 0) {
-      header_[header_have_++] = byte;
-      if (header_have_ == kHeaderSize) {
-        header_have_ = 0;
-        payload_left_ = (std::uint64_t{header_[8]} << 24) | (std::uint64_t{header_[9]} << 16) |
-                        (std::uint64_t{header_[10]} << 8) | std::uint64_t{header_[11]};
-        in_data_ = header_[0] == kDataType;
-        prefix_left_ = in_data_ ? kDataPrefixSize : 0;
-      }
-      return;
-    }
-    --payload_left_;
-    if (!in_data_) return;
-    if (prefix_left_ > 0) {
-      --prefix_left_;
-      return;
-    }
-    if (++since_flip_ >= every_) {
-      byte ^= 0xFF;
-      since_flip_ = 0;
-    }
-  }
-
-  std::uint64_t every_;
-  std::size_t hello_left_ = kHelloSize;
-  unsigned char header_[kHeaderSize] = {};
-  std::size_t header_have_ = 0;
-  std::uint64_t payload_left_ = 0;
-  bool in_data_ = false;
-  std::uint64_t prefix_left_ = 0;
-  std::uint64_t since_flip_ = 0;
-};
-
 /// One direction of a connection: bytes read from `from`, held in `buffer`
 /// until written to `to`. Stream offsets count from the connection's start.
 struct Direction {
@@ -170,6 +122,7 @@ struct Direction {
   std::uint64_t read_total = 0;
   std::uint64_t written_total = 0;
   std::optional<std::uint64_t> flip_at;
+  unsigned char flip_mask = 0xFF;          // --flip-bit: one bit instead of the byte
   std::optional<DataCorrupter> corrupter;  // --flip-every
   int record_fd = -1;                      // --record: copy of what is delivered
   std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
@@ -270,7 +223,8 @@ Step read_some(Direction& direction) {
   auto count = static_cast<std::uint64_t>(got);
   if (direction.flip_at && *direction.flip_at >= direction.read_total &&
       *direction.flip_at < direction.read_total + count) {
-    direction.buffer[direction.end + (*direction.flip_at - direction.read_total)] ^= 0xFF;
+    direction.buffer[direction.end + (*direction.flip_at - direction.read_total)] ^=
+        direction.flip_mask;
   }
   if (direction.corrupter) {
     direction.corrupter->apply(direction.buffer.data() + direction.end,
@@ -358,7 +312,8 @@ short events_for(const Session& session, const Direction& reading, const Directi
   return events;
 }
 
-int g_record_fd = -1;  // --record, for the first connection
+int g_record_fd = -1;             // --record, for the first connection
+int g_record_downstream_fd = -1;  // --record-downstream, the same
 
 std::unique_ptr<Session> open_session(int listener, const Options& options, int id) {
   int client = accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
@@ -385,11 +340,16 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
   if (id == 1) {
     session->up.flip_at = options.flip_upstream;
     session->down.flip_at = options.flip_downstream;
+    if (options.flip_bit) {
+      session->up.flip_mask = session->down.flip_mask =
+          static_cast<unsigned char>(1u << *options.flip_bit);
+    }
     session->up.limit = options.cut_after;
     session->down.limit = options.cut_downstream_after;
     session->up.stall_at = options.stall_after;
     session->down.stall_at = options.stall_downstream_after;
     session->up.record_fd = g_record_fd;
+    session->down.record_fd = g_record_downstream_fd;
   }
   if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
   return session;
@@ -453,15 +413,24 @@ int replay(const Options& options) {
   return closed ? 0 : kExitFailure;
 }
 
+// Opens a --record file (created 0600 or truncated); -1 after saying why.
+int open_record(const std::string& path, const char* option) {
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    std::fprintf(stderr, "ft_test_proxy: %s %s: %s\n", option, path.c_str(), std::strerror(errno));
+  }
+  return fd;
+}
+
 int run(const Options& options) {
   if (!options.replay_path.empty()) return replay(options);
   if (!options.record_path.empty()) {
-    g_record_fd = open(options.record_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (g_record_fd < 0) {
-      std::fprintf(stderr, "ft_test_proxy: --record %s: %s\n", options.record_path.c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
+    g_record_fd = open_record(options.record_path, "--record");
+    if (g_record_fd < 0) return kExitFailure;
+  }
+  if (!options.record_downstream_path.empty()) {
+    g_record_downstream_fd = open_record(options.record_downstream_path, "--record-downstream");
+    if (g_record_downstream_fd < 0) return kExitFailure;
   }
   int listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in address{};

@@ -82,7 +82,7 @@ void usage(const char* program) {
                "usage: %s --target 127.0.0.1:PORT|[::1]:PORT [--flip-upstream N]\n"
                "       [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]\n"
                "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n"
-               "       [--record FILE]\n"
+               "       [--flip-bit B] [--record FILE] [--record-downstream FILE]\n"
                "       %s --target 127.0.0.1:PORT --replay FILE\n",
                program, program);
 }
@@ -117,8 +117,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
       have_target = true;
       continue;
     }
-    if (name == "--record" || name == "--replay") {
-      (name == "--record" ? options.record_path : options.replay_path) = std::string(*value);
+    if (name == "--record" || name == "--replay" || name == "--record-downstream") {
+      (name == "--record"   ? options.record_path
+       : name == "--replay" ? options.replay_path
+                            : options.record_downstream_path) = std::string(*value);
       continue;
     }
     std::optional<std::uint64_t>* slot = nullptr;
@@ -129,6 +131,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (name == "--stall-after") slot = &options.stall_after;
     if (name == "--stall-downstream-after") slot = &options.stall_downstream_after;
     if (name == "--flip-every") slot = &options.flip_every;
+    if (name == "--flip-bit") slot = &options.flip_bit;
     if (slot == nullptr) {
       std::fprintf(stderr, "ft_test_proxy: unknown option %.*s\n", static_cast<int>(name.size()),
                    name.data());
@@ -143,6 +146,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
   }
   if (!have_target) {
     std::fprintf(stderr, "ft_test_proxy: --target is required\n");
+    return std::nullopt;
+  }
+  if (options.flip_bit && *options.flip_bit > 7) {
+    std::fprintf(stderr, "ft_test_proxy: --flip-bit wants a bit number from 0 to 7\n");
     return std::nullopt;
   }
   if (options.flip_every && *options.flip_every == 0) {

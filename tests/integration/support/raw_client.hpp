@@ -72,6 +72,10 @@ class RawClient {
   /// a reset) before the deadline.
   bool closed_by_peer(std::chrono::milliseconds deadline = std::chrono::seconds(10));
   const Hello& server_hello() const { return decoder_.hello(); }
+  /// Reads the server's frames with their FRAME_CHECK block (docs/protocol.md
+  /// section 3.1): call after read_hello() when both hellos carried it.
+  /// The frames this client sends are the caller's to check (add_frame_checks).
+  void set_frame_check(bool on) { decoder_.set_frame_check(on); }
   /// Every byte the server sends until it closes the connection (EOF or
   /// reset), or nullopt if it is still open at the deadline. For a peer that
   /// must be closed without an answer. Bytes already pulled into the decoder

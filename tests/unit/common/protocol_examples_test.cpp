@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
 
 #ifndef FT_SOURCE_DIR
@@ -27,6 +28,7 @@ struct Example {
   Sender sender = Sender::kClient;
   bool hello = false;   // option "hello": a hello, not a frame
   bool resume = false;  // option "resume": decode PUT_READY with its prefix hash
+  bool check = false;   // option "check": FRAME_CHECK agreed, the frame has its check block
   std::string reject;   // option "reject=KIND": the codec must refuse it so
   Bytes bytes;
   int line = 0;
@@ -69,6 +71,8 @@ std::vector<Example> examples() {
         e.hello = true;
       } else if (info[i] == "resume") {
         e.resume = true;
+      } else if (info[i] == "check") {
+        e.check = true;
       } else if (info[i].rfind("reject=", 0) == 0) {
         e.reject = info[i].substr(7);
       } else {
@@ -104,7 +108,8 @@ struct Decoded {
 
 /// Feeds `bytes` `step` bytes at a time until the decoder yields something.
 Decoded decode(const Example& e, std::size_t step) {
-  FrameDecoder decoder(FrameDecoder::Options{.sender = e.sender, .expect_hello = e.hello});
+  FrameDecoder decoder(
+      FrameDecoder::Options{.sender = e.sender, .expect_hello = e.hello, .frame_check = e.check});
   Decoded out;
   std::size_t at = 0;
   for (;;) {
@@ -226,6 +231,7 @@ const std::map<std::string, DecodeErrorKind>& reject_kinds() {
       {"zero-id", DecodeErrorKind::kZeroRequestId},
       {"too-large", DecodeErrorKind::kPayloadTooLarge},
       {"truncated", DecodeErrorKind::kTruncated},
+      {"frame-check", DecodeErrorKind::kFrameCheck},
   };
   return kinds;
 }
@@ -265,6 +271,7 @@ TEST(ProtocolExamples, EveryExampleDecodesAndEncodesToItsExactBytes) {
         encode_hello(*again, d.hello);
       } else {
         again = reencode(d.frame, e.resume);
+        if (again && e.check) again = add_frame_checks(*again);
       }
       if (e.reject == "malformed") {
         EXPECT_FALSE(again) << "the codec accepts a payload the document calls malformed";
