@@ -38,6 +38,7 @@ void UploadItem::reset_for_retry() {
   hash.reset();
   rewinds = 0;
   retry_reason.reset();
+  probe_id = 0;
 }
 
 std::string source_id_for(std::uint64_t device, std::uint64_t inode) {
@@ -106,6 +107,7 @@ void PutPipeline::pump(Session& session) {
 
 void PutPipeline::on_frame(Session& session, Frame& frame) {
   const std::uint32_t id = frame.header.request_id;
+  if (probes_.contains(id)) return on_probe_frame(session, id, frame);
   auto found = by_id_.find(id);
   if (found == by_id_.end()) {
     return session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
@@ -137,6 +139,8 @@ void PutPipeline::on_put_ready(Session& session, UploadItem& item, const Frame& 
       break;
     case UploadState::kCancelling:
       return;  // it crossed our CANCEL
+    case UploadState::kProbing:
+      break;
     default:
       break;
   }
@@ -154,6 +158,10 @@ void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutR
       return session.protocol_error("PUT_READY offset beyond the end of " + printable(item.remote));
     }
     if (!hash_prefix(session, item, start)) return;
+  } else if (start == 0 && item.busy_before) {
+    // Nothing to resume, although another upload of this source held its
+    // partial data when we last asked: it may have committed the file.
+    return start_probe(session, item);
   } else if (start > 0) {
     bool same = start <= size;
     if (same) {
@@ -322,6 +330,10 @@ void PutPipeline::cancel(Session& session, UploadItem& item, Error error) {
 
 void PutPipeline::forget(UploadItem& item) {
   if (item.state != UploadState::kWaiting) --in_flight_;
+  if (auto probe = probes_.find(item.probe_id); item.probe_id != 0 && probe != probes_.end()) {
+    probe->second.item = nullptr;  // its answer is still swallowed when it comes
+  }
+  item.probe_id = 0;
   std::erase(streaming_, &item);
   if (item.id != 0) by_id_.erase(item.id);
 }
@@ -342,6 +354,7 @@ void PutPipeline::finish(Session& session, UploadItem& item, std::optional<Error
 
 void PutPipeline::defer(Session& session, UploadItem& item, Error reason) {
   forget(item);
+  if (reason.code == ErrorCode::BUSY) item.busy_before = true;
   item.retry_reason = std::move(reason);
   item.state = UploadState::kRetryLater;
   listener_.on_settled(session, item);
