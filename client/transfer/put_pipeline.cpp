@@ -99,6 +99,11 @@ void PutPipeline::start(Session& session, UploadItem& item) {
 }
 
 void PutPipeline::pump(Session& session) {
+  while (!slot_waiters_.empty() && in_flight_ + probes_.size() < window_) {
+    UploadItem& item = *slot_waiters_.front();
+    slot_waiters_.pop_front();
+    start(session, item);
+  }
   const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
   while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
     stream_step(session, *streaming_.front());
@@ -231,6 +236,9 @@ void PutPipeline::on_ok(Session& session, UploadItem& item) {
   }
   report_.transferred(item.local, item.source->size(),
                       std::chrono::duration<double>(Clock::now() - item.started).count());
+  // One more upload may be open at once, until the server refuses again:
+  // the identity's budget is shared, and others may have ended theirs.
+  if (window_ < limits::kMaxRequestsInFlight) ++window_;
   finish(session, item, std::nullopt, false);
 }
 
@@ -248,6 +256,7 @@ void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& fram
     // one, not yet noticed), or the server is stopping: worth a retry.
     return defer(session, item, std::move(reply.failure));
   }
+  if (code == ErrorCode::TOO_MANY_UPLOADS) return wait_for_slot(session, item, reply.failure);
   finish(session, item, std::move(reply.failure), true);
 }
 
@@ -350,6 +359,28 @@ void PutPipeline::finish(Session& session, UploadItem& item, std::optional<Error
   item.state = UploadState::kDone;
   if (item.source) item.source->close();
   listener_.on_settled(session, item);
+}
+
+// The identity's budget of open uploads (docs/server.md, "Limits") is spent.
+// While uploads of ours are open the server holds all it lets us have: this
+// one is sent again when one of them ends, and no more are opened than it
+// accepted. With none of ours open, other connections hold the budget and
+// nothing here frees a slot: it is retried on a new connection after the
+// backoff, like BUSY, and so are the others waiting.
+void PutPipeline::wait_for_slot(Session& session, UploadItem& item, Error reason) {
+  forget(item);
+  item.reset_for_retry();
+  slot_waiters_.push_back(&item);
+  window_ = std::max<std::size_t>(1, in_flight_);
+  if (in_flight_ == 0) {
+    while (!slot_waiters_.empty()) {
+      UploadItem& waiting = *slot_waiters_.front();
+      slot_waiters_.pop_front();
+      defer(session, waiting, reason);
+    }
+    return;
+  }
+  report_.verbose_line("waiting for an upload slot: " + printable(item.remote));
 }
 
 void PutPipeline::defer(Session& session, UploadItem& item, Error reason) {

@@ -83,13 +83,21 @@ class PutPipeline {
   PutPipeline(const UploadSettings& settings, TransferReport& report, Listener& listener,
               std::uint32_t& next_id);
 
-  /// Requests in flight: uploads and their probes.
-  std::size_t in_flight() const { return in_flight_ + probes_.size(); }
+  /// Requests in flight: uploads, their probes, and uploads waiting to be
+  /// sent again for a slot (TOO_MANY_UPLOADS).
+  std::size_t in_flight() const { return in_flight_ + probes_.size() + slot_waiters_.size(); }
+  /// Whether another upload may start now: none waits for a slot and fewer
+  /// are in flight than the server lately accepted.
+  bool has_room() const {
+    return slot_waiters_.empty() && in_flight_ + probes_.size() < window_ &&
+           in_flight() < limits::kMaxRequestsInFlight;
+  }
   /// Opens the source if needed and sends the PUT; a source that cannot be
   /// opened settles the item as failed at once.
   void start(Session& session, UploadItem& item);
-  /// Queues DATA and END of the uploads that got PUT_READY, within the
-  /// send-queue budget.
+  /// Sends again the uploads refused for a slot once ours are fewer than
+  /// the window, and queues DATA and END of the uploads that got PUT_READY,
+  /// within the send-queue budget.
   void pump(Session& session);
   /// True if `id` is one of our uploads in flight.
   bool owns(std::uint32_t id) const { return by_id_.contains(id) || probes_.contains(id); }
@@ -108,6 +116,7 @@ class PutPipeline {
   void cancel(Session& session, UploadItem& item, Error error);
   void finish(Session& session, UploadItem& item, std::optional<Error> failure, bool print);
   void defer(Session& session, UploadItem& item, Error reason);
+  void wait_for_slot(Session& session, UploadItem& item, Error reason);
   void forget(UploadItem& item);
   // The probe after a BUSY (put_probe.cpp): a GET at the end of the remote
   // file tells its size, mtime and XXH3-128 without sending a byte of it.
@@ -126,6 +135,10 @@ class PutPipeline {
   std::unordered_map<std::uint32_t, UploadItem*> by_id_;
   std::unordered_map<std::uint32_t, Probe> probes_;
   std::deque<UploadItem*> streaming_;  // PUT_READY arrival order
+  // Uploads refused with TOO_MANY_UPLOADS, to PUT again once one of ours
+  // ends, and the most uploads to keep open meanwhile.
+  std::deque<UploadItem*> slot_waiters_;
+  std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
 };
 
