@@ -13,7 +13,6 @@
 namespace ft::client {
 
 void PutPipeline::start_probe(Session& session, UploadItem& item) {
-  item.busy_before = false;  // one probe per BUSY
   item.probe_id = next_id_++;
   probes_.emplace(item.probe_id, Probe{&item, item.remote});
   item.state = UploadState::kProbing;
@@ -73,6 +72,9 @@ void PutPipeline::on_probe_frame(Session& session, std::uint32_t id, Frame& fram
 void PutPipeline::probe_answered(Session& session, UploadItem& item,
                                  std::optional<Hash128> remote_hash) {
   item.probe_id = 0;
+  // One probe per BUSY, once answered: a connection lost before the answer
+  // leaves the question for the next one.
+  item.busy_before = false;
   if (item.state != UploadState::kProbing) return;  // cancelled meanwhile
   item.hash.reset();
   if (remote_hash) {

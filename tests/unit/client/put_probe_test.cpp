@@ -119,6 +119,28 @@ TEST_F(PutProbeTest, AMissingFileIsSent) {
   EXPECT_EQ(session_failure(), std::nullopt);
 }
 
+TEST_F(PutProbeTest, AProbeCutByALostConnectionIsAskedAgain) {
+  connect(kCapResume);
+  const Bytes content = content_of(2 * kChunk);
+  UploadItem& item = add_item("a", content);
+  ASSERT_NO_FATAL_FAILURE(busy_then_nothing_to_resume(item, content));
+  // The connection is lost before the answer; the next one asks again.
+  item.reset_for_retry();
+  pipeline_.emplace(settings_, report_, log_, next_id_);
+  start(item);
+  EXPECT_EQ(describe(wire()), (std::vector<std::string>{"PUT 4 up/a"}));
+  put_ready(item, 0, hash_of_prefix(content, 0));
+  EXPECT_EQ(item.state, UploadState::kProbing);
+  EXPECT_EQ(describe(wire()),
+            (std::vector<std::string>{"GET 5 up/a @" + std::to_string(content.size())}));
+  // Answered once, it is not asked again.
+  Bytes out;
+  encode_error(out, 5, ErrorMsg{static_cast<std::uint16_t>(ErrorCode::NOT_FOUND), "up/a", ""});
+  deliver(out);
+  EXPECT_FALSE(item.busy_before);
+  EXPECT_EQ(item.state, UploadState::kStreaming);
+}
+
 TEST_F(PutProbeTest, WithoutABusyNothingIsAsked) {
   connect(kCapResume);
   const Bytes content = content_of(2 * kChunk);
