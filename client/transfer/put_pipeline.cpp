@@ -38,6 +38,7 @@ void UploadItem::reset_for_retry() {
   hash.reset();
   rewinds = 0;
   retry_reason.reset();
+  probe_id = 0;
 }
 
 std::string source_id_for(std::uint64_t device, std::uint64_t inode) {
@@ -98,6 +99,11 @@ void PutPipeline::start(Session& session, UploadItem& item) {
 }
 
 void PutPipeline::pump(Session& session) {
+  while (!slot_waiters_.empty() && in_flight_ + probes_.size() < window_) {
+    UploadItem& item = *slot_waiters_.front();
+    slot_waiters_.pop_front();
+    start(session, item);
+  }
   const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
   while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
     stream_step(session, *streaming_.front());
@@ -106,6 +112,7 @@ void PutPipeline::pump(Session& session) {
 
 void PutPipeline::on_frame(Session& session, Frame& frame) {
   const std::uint32_t id = frame.header.request_id;
+  if (probes_.contains(id)) return on_probe_frame(session, id, frame);
   auto found = by_id_.find(id);
   if (found == by_id_.end()) {
     return session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
@@ -137,6 +144,8 @@ void PutPipeline::on_put_ready(Session& session, UploadItem& item, const Frame& 
       break;
     case UploadState::kCancelling:
       return;  // it crossed our CANCEL
+    case UploadState::kProbing:
+      break;
     default:
       break;
   }
@@ -154,6 +163,10 @@ void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutR
       return session.protocol_error("PUT_READY offset beyond the end of " + printable(item.remote));
     }
     if (!hash_prefix(session, item, start)) return;
+  } else if (start == 0 && item.busy_before) {
+    // Nothing to resume, although another upload of this source held its
+    // partial data when we last asked: it may have committed the file.
+    return start_probe(session, item);
   } else if (start > 0) {
     bool same = start <= size;
     if (same) {
@@ -223,6 +236,9 @@ void PutPipeline::on_ok(Session& session, UploadItem& item) {
   }
   report_.transferred(item.local, item.source->size(),
                       std::chrono::duration<double>(Clock::now() - item.started).count());
+  // One more upload may be open at once, until the server refuses again:
+  // the identity's budget is shared, and others may have ended theirs.
+  if (window_ < limits::kMaxRequestsInFlight) ++window_;
   finish(session, item, std::nullopt, false);
 }
 
@@ -240,6 +256,7 @@ void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& fram
     // one, not yet noticed), or the server is stopping: worth a retry.
     return defer(session, item, std::move(reply.failure));
   }
+  if (code == ErrorCode::TOO_MANY_UPLOADS) return wait_for_slot(session, item, reply.failure);
   finish(session, item, std::move(reply.failure), true);
 }
 
@@ -322,6 +339,10 @@ void PutPipeline::cancel(Session& session, UploadItem& item, Error error) {
 
 void PutPipeline::forget(UploadItem& item) {
   if (item.state != UploadState::kWaiting) --in_flight_;
+  if (auto probe = probes_.find(item.probe_id); item.probe_id != 0 && probe != probes_.end()) {
+    probe->second.item = nullptr;  // its answer is still swallowed when it comes
+  }
+  item.probe_id = 0;
   std::erase(streaming_, &item);
   if (item.id != 0) by_id_.erase(item.id);
 }
@@ -340,8 +361,31 @@ void PutPipeline::finish(Session& session, UploadItem& item, std::optional<Error
   listener_.on_settled(session, item);
 }
 
+// The identity's budget of open uploads (docs/server.md, "Limits") is spent.
+// While uploads of ours are open the server holds all it lets us have: this
+// one is sent again when one of them ends, and no more are opened than it
+// accepted. With none of ours open, other connections hold the budget and
+// nothing here frees a slot: it is retried on a new connection after the
+// backoff, like BUSY, and so are the others waiting.
+void PutPipeline::wait_for_slot(Session& session, UploadItem& item, Error reason) {
+  forget(item);
+  item.reset_for_retry();
+  slot_waiters_.push_back(&item);
+  window_ = std::max<std::size_t>(1, in_flight_);
+  if (in_flight_ == 0) {
+    while (!slot_waiters_.empty()) {
+      UploadItem& waiting = *slot_waiters_.front();
+      slot_waiters_.pop_front();
+      defer(session, waiting, reason);
+    }
+    return;
+  }
+  report_.verbose_line("waiting for an upload slot: " + printable(item.remote));
+}
+
 void PutPipeline::defer(Session& session, UploadItem& item, Error reason) {
   forget(item);
+  if (reason.code == ErrorCode::BUSY) item.busy_before = true;
   item.retry_reason = std::move(reason);
   item.state = UploadState::kRetryLater;
   listener_.on_settled(session, item);

@@ -26,9 +26,11 @@ class TransferReport;
 enum class UploadState {
   kWaiting,     // PUT not sent yet (on this connection)
   kPutSent,     // waiting for PUT_READY
+  kProbing,     // PUT_READY at 0 after a BUSY: asking whether the file is committed
   kStreaming,   // PUT_READY received: DATA then END to send
   kEndSent,     // waiting for OK (or a rewind)
-  kCancelling,  // failed locally, CANCEL sent, waiting for the server's ERROR
+  kCancelling,  // settled locally (failed, or found committed), CANCEL sent,
+                // waiting for the server's ERROR
   kRetryLater,  // the server said BUSY or SHUTTING_DOWN: try on the next connection
   kDone,
 };
@@ -49,6 +51,11 @@ struct UploadItem {
   int rewinds = 0;
   std::chrono::steady_clock::time_point started;
   std::optional<Error> retry_reason;  // with kRetryLater
+  // The server answered BUSY on an earlier connection: another upload of this
+  // very source (often our own, from a connection that died during its
+  // commit) held its partial data, and may have committed the file since.
+  bool busy_before = false;
+  std::uint32_t probe_id = 0;  // with kProbing: the GET asking about the file
   std::optional<Error> failure;
   void* owner = nullptr;  // for the caller (the tree walk's directory)
 
@@ -76,15 +83,24 @@ class PutPipeline {
   PutPipeline(const UploadSettings& settings, TransferReport& report, Listener& listener,
               std::uint32_t& next_id);
 
-  std::size_t in_flight() const { return in_flight_; }
+  /// Requests in flight: uploads, their probes, and uploads waiting to be
+  /// sent again for a slot (TOO_MANY_UPLOADS).
+  std::size_t in_flight() const { return in_flight_ + probes_.size() + slot_waiters_.size(); }
+  /// Whether another upload may start now: none waits for a slot and fewer
+  /// are in flight than the server lately accepted.
+  bool has_room() const {
+    return slot_waiters_.empty() && in_flight_ + probes_.size() < window_ &&
+           in_flight() < limits::kMaxRequestsInFlight;
+  }
   /// Opens the source if needed and sends the PUT; a source that cannot be
   /// opened settles the item as failed at once.
   void start(Session& session, UploadItem& item);
-  /// Queues DATA and END of the uploads that got PUT_READY, within the
-  /// send-queue budget.
+  /// Sends again the uploads refused for a slot once ours are fewer than
+  /// the window, and queues DATA and END of the uploads that got PUT_READY,
+  /// within the send-queue budget.
   void pump(Session& session);
   /// True if `id` is one of our uploads in flight.
-  bool owns(std::uint32_t id) const { return by_id_.contains(id); }
+  bool owns(std::uint32_t id) const { return by_id_.contains(id) || probes_.contains(id); }
   void on_frame(Session& session, Frame& frame);
 
  private:
@@ -100,14 +116,29 @@ class PutPipeline {
   void cancel(Session& session, UploadItem& item, Error error);
   void finish(Session& session, UploadItem& item, std::optional<Error> failure, bool print);
   void defer(Session& session, UploadItem& item, Error reason);
+  void wait_for_slot(Session& session, UploadItem& item, Error reason);
   void forget(UploadItem& item);
+  // The probe after a BUSY (put_probe.cpp): a GET at the end of the remote
+  // file tells its size, mtime and XXH3-128 without sending a byte of it.
+  struct Probe {
+    UploadItem* item;    // null once its answer no longer matters
+    std::string remote;  // the path it asked about
+  };
+  void start_probe(Session& session, UploadItem& item);
+  void on_probe_frame(Session& session, std::uint32_t id, Frame& frame);
+  void probe_answered(Session& session, UploadItem& item, std::optional<Hash128> remote_hash);
 
   UploadSettings settings_;
   TransferReport& report_;
   Listener& listener_;
   std::uint32_t& next_id_;
   std::unordered_map<std::uint32_t, UploadItem*> by_id_;
+  std::unordered_map<std::uint32_t, Probe> probes_;
   std::deque<UploadItem*> streaming_;  // PUT_READY arrival order
+  // Uploads refused with TOO_MANY_UPLOADS, to PUT again once one of ours
+  // ends, and the most uploads to keep open meanwhile.
+  std::deque<UploadItem*> slot_waiters_;
+  std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
 };
 

@@ -141,7 +141,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
  private:
   bool room() const override {
-    return pipeline_.in_flight() + control_.size() < limits::kMaxRequestsInFlight;
+    return pipeline_.has_room() &&
+           pipeline_.in_flight() + control_.size() < limits::kMaxRequestsInFlight;
   }
 
   void start(Session& session, UploadItem& item) override { pipeline_.start(session, item); }

@@ -27,7 +27,7 @@ class UploadJob : public SessionHandler, private PutPipeline::Listener {
   void produce(Session& session) override {
     // The PUT depends on whether RESUME was agreed: wait for the hello.
     if (!session.hello_received()) return;
-    while (pipeline_.in_flight() < limits::kMaxRequestsInFlight && next_to_send_ < items_.size()) {
+    while (pipeline_.has_room() && next_to_send_ < items_.size()) {
       UploadItem& item = items_[next_to_send_++];
       if (item.state == UploadState::kWaiting) pipeline_.start(session, item);
     }

@@ -21,6 +21,7 @@
 namespace ft::server {
 
 class JobBatcher;
+class RequestContext;
 
 /// What all connections share: the group commit, the options, and the
 /// per-identity and per-file registries.
@@ -29,10 +30,11 @@ class ServerServices {
   /// Batches small file jobs and group-commits uploads (storage/).
   virtual JobBatcher& batcher() = 0;
   virtual const ServerOptions& options() const = 0;
-  /// Counts the uploads open under one identity across all its sessions
+  /// Counts the uploads open by `connection`'s identity across all its
+  /// connections, or in open mode by that one connection
   /// (ServerOptions::max_uploads_per_identity); false when at the cap.
-  virtual bool acquire_upload_slot(const std::string& identity) = 0;
-  virtual void release_upload_slot(const std::string& identity) = 0;
+  virtual bool acquire_upload_slot(const RequestContext& connection) = 0;
+  virtual void release_upload_slot(const RequestContext& connection) = 0;
   /// Claims a partial file's key for one upload at a time; false if another
   /// upload holds it (BUSY).
   virtual bool claim_partial(const std::string& key) = 0;

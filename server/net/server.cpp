@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 
 #include "common/rules/path_rules.hpp"
@@ -241,15 +242,25 @@ std::vector<std::string> Server::reserved_beneath(const KeyEntry& entry) const {
   return reserved;
 }
 
-bool Server::acquire_upload_slot(const std::string& identity) {
-  std::size_t& open = uploads_per_identity_[identity];
+std::string Server::upload_slot_owner(const RequestContext& connection) const {
+  // With keys a budget is an identity's, whatever it spreads its uploads
+  // over. Open mode has one implicit identity for every anonymous client:
+  // one budget for all would let any of them starve the others (issue 17),
+  // so each connection counts alone, as an rsync daemon or sshd limits each
+  // client. The ':' keeps the two kinds apart (key names never hold one).
+  if (options_.tls) return connection.access().identity;
+  return "connection:" + std::to_string(reinterpret_cast<std::uintptr_t>(&connection));
+}
+
+bool Server::acquire_upload_slot(const RequestContext& connection) {
+  std::size_t& open = uploads_per_identity_[upload_slot_owner(connection)];
   if (open >= options_.max_uploads_per_identity) return false;
   ++open;
   return true;
 }
 
-void Server::release_upload_slot(const std::string& identity) {
-  auto it = uploads_per_identity_.find(identity);
+void Server::release_upload_slot(const RequestContext& connection) {
+  auto it = uploads_per_identity_.find(upload_slot_owner(connection));
   if (it == uploads_per_identity_.end()) return;
   if (--it->second == 0) uploads_per_identity_.erase(it);
 }

@@ -51,10 +51,13 @@ class Server final : public ServerServices {
   int root_fd() const { return root_.get(); }
   const ServerOptions& options() const override { return options_; }
 
-  /// Counts the uploads open under one identity across all its sessions
-  /// (ServerOptions::max_uploads_per_identity); false when at the cap.
-  bool acquire_upload_slot(const std::string& identity) override;
-  void release_upload_slot(const std::string& identity) override;
+  /// Counts the uploads open under one identity across all its sessions,
+  /// in open mode under one session (ServerOptions::max_uploads_per_identity);
+  /// false when at the cap.
+  bool acquire_upload_slot(const RequestContext& connection) override;
+  void release_upload_slot(const RequestContext& connection) override;
+  /// Whose budget an upload of `connection` counts against.
+  std::string upload_slot_owner(const RequestContext& connection) const;
   /// The session is closing: it no longer counts as a connection.
   void connection_closed(Session* session);
   /// The session is closed and unreferenced: freed on a later turn.
@@ -104,6 +107,8 @@ class Server final : public ServerServices {
   uv_loop_t* loop_;
   Fd root_;
   ServerOptions options_;
+  // Open uploads per budget: an identity's name, or in open mode one
+  // connection's (upload_slot_owner).
   std::unordered_map<std::string, std::size_t> uploads_per_identity_;
   std::unordered_map<std::string, std::size_t> unauthenticated_;  // per source address
   // The same connections, oldest first: when the server is full, the oldest

@@ -50,7 +50,7 @@ Upload::~Upload() {
 void Upload::release_slot() {
   if (!slot_held_) return;
   slot_held_ = false;
-  context_->services().release_upload_slot(context_->access().identity);
+  context_->services().release_upload_slot(*context_);
 }
 
 UploadPlan Upload::plan() const {
@@ -97,7 +97,7 @@ void Upload::open() {
                             " bytes is larger than the server's limit of " +
                             std::to_string(options.max_file_size) + " bytes");
   }
-  if (!context_->services().acquire_upload_slot(context_->access().identity)) {
+  if (!context_->services().acquire_upload_slot(*context_)) {
     return refuse_later(ErrorCode::TOO_MANY_UPLOADS,
                         "more than " + std::to_string(options.max_uploads_per_identity) +
                             " uploads open for this identity");

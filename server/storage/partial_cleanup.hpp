@@ -3,12 +3,19 @@
 // whose mtime is older than the TTL and ".ft-tmp-*" (temporary files of
 // uploads that cannot resume), anywhere below the root. Blocking: runs
 // before the loop starts and then on the thread pool. Never touches any
-// other file and never follows a symlink.
+// other file and never follows a symlink. Walks trees of any depth without
+// recursion, holding at most kMaxOpenDirectories directory descriptors (and
+// one to read the current directory with).
 #include <chrono>
+#include <cstddef>
 #include <string>
 #include <unordered_set>
 
 namespace ft::server {
+
+/// Directories a pass keeps open at once; deeper ones are reached again
+/// from the nearest open one, one component at a time.
+inline constexpr std::size_t kMaxOpenDirectories = 16;
 
 struct CleanupStats {
   std::size_t removed = 0;  // partial and temporary files together

@@ -20,20 +20,35 @@
 
 namespace ft::server {
 
-int open_beneath(int root, const std::string& relative, int flags, Fd& out) {
-  struct open_how how {};
-  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
-  const char* path = relative.empty() ? "." : relative.c_str();
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root, path, &how, sizeof how);
+int retry_open(const std::function<long()>& attempt, Fd& out) {
+  for (int eagain = 0;;) {
+    const long fd = attempt();
     if (fd >= 0) {
       out.reset(static_cast<int>(fd));
       return 0;
     }
-    // EAGAIN: a concurrent rename raced the lookup; the kernel asks to retry.
-    if (errno != EINTR && errno != EAGAIN) return errno;
+    if (errno == EINTR) continue;
+    // EAGAIN: a concurrent rename raced the lookup and the kernel asks to
+    // retry. Bounded, so that a peer renaming in a loop cannot pin a pool
+    // thread for ever; the caller then fails with EAGAIN.
+    if (errno != EAGAIN || ++eagain > kMaxOpenRetries) return errno;
   }
+}
+
+namespace {
+
+int openat2_retrying(int dir, const std::string& relative, const open_how& how, Fd& out) {
+  const char* path = relative.empty() ? "." : relative.c_str();
+  return retry_open([&] { return ::syscall(SYS_openat2, dir, path, &how, sizeof how); }, out);
+}
+
+}  // namespace
+
+int open_beneath(int root, const std::string& relative, int flags, Fd& out) {
+  struct open_how how {};
+  how.flags = static_cast<std::uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  return openat2_retrying(root, relative, how, out);
 }
 
 int open_beneath_without_links(int dir, const std::string& relative, int flags, Fd& out) {
@@ -42,17 +57,7 @@ int open_beneath_without_links(int dir, const std::string& relative, int flags, 
   // RESOLVE_NO_SYMLINKS: ELOOP at the first symbolic link on the way,
   // whatever it points to (and it implies RESOLVE_NO_MAGICLINKS).
   how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
-  const char* path = relative.empty() ? "." : relative.c_str();
-  // EAGAIN (a concurrent rename raced the lookup) is retried a bounded
-  // number of times: a peer renaming in a loop must not pin a pool thread.
-  for (int attempt = 0;; ++attempt) {
-    long fd = ::syscall(SYS_openat2, dir, path, &how, sizeof how);
-    if (fd >= 0) {
-      out.reset(static_cast<int>(fd));
-      return 0;
-    }
-    if (errno != EINTR && (errno != EAGAIN || attempt >= 64)) return errno;
-  }
+  return openat2_retrying(dir, relative, how, out);
 }
 
 static std::string join(const std::vector<std::string>& parts, std::size_t count) {

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,16 @@ struct NamePolicy {
 /// (the request fails with FORBIDDEN). A name that exists and may not be
 /// replaced gives EEXIST (EXISTS).
 inline constexpr int kForbiddenByRights = -1;
+
+/// How many times an open that failed with EAGAIN is tried again.
+inline constexpr int kMaxOpenRetries = 64;
+
+/// Calls `attempt` (an open: a descriptor, or -1 with errno set) until it
+/// succeeds, again after EINTR, and again after EAGAIN at most
+/// kMaxOpenRetries times. Returns 0 with the descriptor in `out`, or the
+/// errno of the last failure: EAGAIN when the retries ran out. Every
+/// openat2 of the server goes through it.
+int retry_open(const std::function<long()>& attempt, Fd& out);
 
 /// Opens `relative` (a path that passed the path rules, "" for the root
 /// itself) beneath `root`.

@@ -76,6 +76,11 @@ std::string describe(const Frame& frame) {
       auto end = decode_end(frame.payload);
       return "END " + id + " " + (end ? std::to_string(end->total_size) : "(malformed)");
     }
+    case FrameType::kGet: {
+      auto get = decode_get(frame.payload);
+      if (!get) return "GET " + id + " (malformed)";
+      return "GET " + id + " " + get->path + " @" + std::to_string(get->offset);
+    }
     default:
       return frame_type_name(static_cast<std::uint8_t>(frame.header.type)) + " " + id;
   }

@@ -151,6 +151,63 @@ TEST_F(PutPipelineTest, BusyOrShuttingDownDefersTheUploadToAnotherConnection) {
   EXPECT_TRUE(busy.source.has_value());
 }
 
+TEST_F(PutPipelineTest, TooManyUploadsWaitsForOneOfOursToEnd) {
+  // The identity's budget is spent (issue 17): the refused upload is sent
+  // again on this connection once one of ours ends, and meanwhile no more
+  // are opened than the server accepted.
+  connect(0);
+  UploadItem& first = add_item("a", content_of(10, 1));
+  UploadItem& second = add_item("b", content_of(10, 2));
+  UploadItem& third = add_item("c", content_of(10, 3));
+  start(first);
+  start(second);
+  EXPECT_EQ(describe(wire()), (std::vector<std::string>{"PUT 1 up/a", "PUT 2 up/b"}));
+  error(second, ErrorCode::TOO_MANY_UPLOADS, "up/b");
+  EXPECT_EQ(second.state, UploadState::kWaiting);
+  EXPECT_TRUE(log_.settled.empty());
+  EXPECT_FALSE(pipeline_->has_room()) << "a refused upload waits before any new one";
+  EXPECT_EQ(pipeline_->in_flight(), 2u);
+  pump();
+  EXPECT_TRUE(wire().empty()) << "sent again before a slot was freed";
+  put_ready(first, 0);
+  pump();
+  EXPECT_EQ(describe(wire()), (std::vector<std::string>{"DATA 1 @0+10", "END 1 10"}));
+  ok(first);
+  pump();
+  EXPECT_EQ(describe(wire()), (std::vector<std::string>{"PUT 3 up/b"}));
+  put_ready(second, 0);
+  pump();
+  wire();
+  ok(second);
+  EXPECT_TRUE(pipeline_->has_room());
+  start(third);
+  EXPECT_EQ(describe(wire()), (std::vector<std::string>{"PUT 4 up/c"}));
+  EXPECT_EQ(second.state, UploadState::kDone);
+  EXPECT_FALSE(second.failure);
+  EXPECT_EQ(session_failure(), std::nullopt);
+}
+
+TEST_F(PutPipelineTest, TooManyUploadsWithNoneOfOursOpenDefersToAnotherConnection) {
+  // Other connections of the identity hold its budget: nothing here frees
+  // a slot, so the uploads are retried on a new connection, like BUSY.
+  connect(0);
+  UploadItem& first = add_item("a", content_of(10, 1));
+  UploadItem& second = add_item("b", content_of(10, 2));
+  start(first);
+  start(second);
+  wire();
+  error(first, ErrorCode::TOO_MANY_UPLOADS, "up/a");
+  EXPECT_EQ(first.state, UploadState::kWaiting);
+  error(second, ErrorCode::TOO_MANY_UPLOADS, "up/b");
+  EXPECT_EQ(first.state, UploadState::kRetryLater);
+  EXPECT_EQ(second.state, UploadState::kRetryLater);
+  ASSERT_TRUE(first.retry_reason);
+  EXPECT_EQ(first.retry_reason->code, ErrorCode::TOO_MANY_UPLOADS);
+  EXPECT_EQ(log_.settled.size(), 2u);
+  EXPECT_EQ(pipeline_->in_flight(), 0u);
+  EXPECT_EQ(session_failure(), std::nullopt);
+}
+
 TEST_F(PutPipelineTest, AnErrorReplyFailsTheUploadAndDropsItsUnsentData) {
   connect(0);
   UploadItem& item = add_item("a", content_of(3 * kChunk));

@@ -50,11 +50,11 @@ class FakeConnection final : public RequestContext, public ServerServices {
   // ServerServices
   JobBatcher& batcher() override { return batcher_; }
   const ServerOptions& options() const override { return options_; }
-  bool acquire_upload_slot(const std::string&) override {
+  bool acquire_upload_slot(const RequestContext&) override {
     ++slots_;
     return true;
   }
-  void release_upload_slot(const std::string&) override { --slots_; }
+  void release_upload_slot(const RequestContext&) override { --slots_; }
   bool claim_partial(const std::string& key) override { return partials_.insert(key).second; }
   void release_partial(const std::string& key) override { partials_.erase(key); }
 
