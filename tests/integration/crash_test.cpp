@@ -338,6 +338,24 @@ TEST_F(CrashTest, DirectoriesAndLinksOfATreeSurviveAPowerCutAfterItsOk) {
       expected_.acknowledge_symlink(base + "/" + link, target);
     expected_.acknowledge_file(base + "/a/x", src / "a" / "x");
     ASSERT_NO_FATAL_FAILURE(expect_survives({server_.pid()}, "after ftsend -r --links " + top));
+
+    // In a tree, a later fsync of anything commits ext4's journal and with
+    // it every name made before; alone, a MKDIR or a SYMLINK must be synced
+    // by its own request.
+    const std::string alone = "alone" + std::to_string(round);
+    fs::create_directories(work_ / alone);
+    RunResult made = run({bin("ftsend"), "-r", (work_ / alone).string(), remote(base)});
+    ASSERT_EQ(made.exit_code, 0) << made.out << made.err;
+    expected_.acknowledge_directory(base + "/" + alone);
+    ASSERT_NO_FATAL_FAILURE(expect_survives({server_.pid()}, "after the MKDIR of " + alone));
+    const fs::path only_link = work_ / ("only-link" + std::to_string(round));
+    fs::create_directories(only_link);
+    fs::create_symlink("a/x", only_link / "solo");
+    RunResult linked =
+        run({bin("ftsend"), "-r", "--links", only_link.string() + "/", remote(base)});
+    ASSERT_EQ(linked.exit_code, 0) << linked.out << linked.err;
+    expected_.acknowledge_symlink(base + "/solo", "a/x");
+    ASSERT_NO_FATAL_FAILURE(expect_survives({server_.pid()}, "after the SYMLINK of solo"));
   }
 }
 
