@@ -7,6 +7,7 @@
 // there with its exact bytes (and a file's mtime), and no final name holds
 // anything partial. A first test proves the method sees a missing sync.
 #include <fcntl.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <functional>
@@ -82,7 +83,8 @@ class CrashTest : public ServerFixture {
   void TearDown() override {
     ServerFixture::TearDown();
     under_test_.unmount();
-    std::cout << "[ crash    ] " << cuts_ << " power cuts, " << cut_seconds_
+    std::cout << "[ crash    ] " << cuts_ << " power cuts (" << cuts_during_transfer_
+              << " while a tree transfer was running), " << cut_seconds_
               << " s in copies, repairs and checks; " << expected_.acknowledged()
               << " acknowledged entries at the end\n";
   }
@@ -90,13 +92,13 @@ class CrashTest : public ServerFixture {
   // Mounts a fresh ext4 image at `point` with kCrashMountOptions; skips
   // the test when the kernel refuses loop devices or mounts.
   void mount_under_test(const fs::path& point) {
+    if (::geteuid() != 0) GTEST_SKIP() << "mounting an ext4 image needs root";
     if (std::string why = loop_devices_unavailable(); !why.empty()) GTEST_SKIP() << why;
     image_ = work_ / "under-test.img";
     const std::string made = make_ext4_image(image_, 256 * kMiB, kCrashMkfsOptions);
     ASSERT_TRUE(made.empty()) << made;
     LoopMount mount = mount_loop(image_, point, kCrashMountOptions, under_test_);
-    if (mount.outcome == LoopMount::Outcome::kRefused ||
-        mount.message.find("permission denied") != std::string::npos) {
+    if (mount.outcome == LoopMount::Outcome::kRefused) {
       GTEST_SKIP() << "the kernel refused to mount a loop device: " << mount.message;
     }
     ASSERT_EQ(mount.outcome, LoopMount::Outcome::kMounted) << mount.message;
@@ -143,6 +145,11 @@ class CrashTest : public ServerFixture {
       }
       if (acknowledged && cuts < kCutsPerTree) {
         ++cuts;
+        // Reported, not asserted: how often the cut caught the client at
+        // work depends on the scheduler.
+        siginfo_t exited{};
+        ::waitid(P_PID, static_cast<id_t>(client.pid()), &exited, WEXITED | WNOHANG | WNOWAIT);
+        if (exited.si_pid == 0) ++cuts_during_transfer_;
         std::vector<pid_t> writers = {client.pid()};
         if (server > 0) writers.push_back(server);
         expect_survives(writers, "during " + argv.back() + " (cut " + std::to_string(cuts) + ")");
@@ -157,6 +164,7 @@ class CrashTest : public ServerFixture {
   MountGuard under_test_;
   CrashExpectations expected_;
   int cuts_ = 0;
+  int cuts_during_transfer_ = 0;
   double cut_seconds_ = 0;
 };
 
@@ -231,7 +239,7 @@ TEST_F(CrashTest, GroupCommitsOfATreeSurviveAPowerCutAfterEachFile) {
   for (int round = 0; round < kRounds; ++round) {
     const std::string top = "tree" + std::to_string(round);
     const std::string remote_dir = "trees/r" + std::to_string(round);
-    const TreeFiles tree = make_tree(work_ / top, 3, 16, 0, 1000 * (round + 1));
+    const TreeFiles tree = make_tree(work_ / top, 3, 24, 0, 1000 * (round + 1));
     // Every file may be committed before its line is read; none partially.
     for (const fs::path& file : tree.files) {
       expected_.allow_file(remote_dir + "/" + file.lexically_relative(work_.path()).string(), file);
