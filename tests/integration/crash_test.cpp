@@ -395,6 +395,8 @@ TEST_F(CrashTest, FtgetCommitsSurviveAPowerCutRightAfterEachFile) {
   write_random_file(one, 3 * kMiB + 1, 900);
   const TreeFiles tree = make_tree(root_.path() / "t", 3, 12, 2 * kMiB, 1000);
   fs::create_directories(root_.path() / "t" / "empty");
+  fs::create_directories(root_.path() / "only-link");
+  fs::create_symlink("big.bin", root_.path() / "only-link" / "solo");
   ASSERT_NO_FATAL_FAILURE(start_server());
   for (int round = 0; round < kRounds; ++round) {
     const fs::path dest = local / ("r" + std::to_string(round));
@@ -426,6 +428,18 @@ TEST_F(CrashTest, FtgetCommitsSurviveAPowerCutRightAfterEachFile) {
     }
     expected_.acknowledge_directory(base + "/t/empty");
     ASSERT_NO_FATAL_FAILURE(expect_survives({}, "after ftget -r t"));
+
+    // Alone, with no file commit after them to sync the directory: an
+    // empty directory, and a link.
+    RunResult empty_got = run({bin("ftget"), "-r", remote("t/empty"), dest.string()});
+    ASSERT_EQ(empty_got.exit_code, 0) << empty_got.err;
+    expected_.acknowledge_directory(base + "/empty");
+    ASSERT_NO_FATAL_FAILURE(expect_survives({}, "after ftget -r t/empty"));
+    RunResult link_got =
+        run({bin("ftget"), "-r", "--links", remote("only-link/"), (dest / "t").string()});
+    ASSERT_EQ(link_got.exit_code, 0) << link_got.err;
+    expected_.acknowledge_symlink(base + "/t/solo", "big.bin");
+    ASSERT_NO_FATAL_FAILURE(expect_survives({}, "after ftget -r --links only-link/"));
   }
 }
 
