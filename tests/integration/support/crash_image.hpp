@@ -78,7 +78,9 @@ struct CrashCheck {
 
 /// Cuts the power of the file system whose backing file is `image`: stops
 /// `writers` (their threads finish the system call they are in, as a
-/// process does before it can stop) so that the copy is one moment, copies
+/// process does before it can stop) so that the copy is one moment (a
+/// writer left running may change the device during the few milliseconds
+/// of the copy, which a power cut would not), copies
 /// the image into `scratch` without any sync, lets the writers go on,
 /// repairs the copy with `e2fsck -fy`, mounts it read-only and compares it
 /// with `expected`. Unmounts and removes the copy before returning.

@@ -238,6 +238,11 @@ RunResult BackgroundProcess::finish(std::chrono::seconds deadline) {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   result.exit_code = decode_status(status);
+  // exit_code -1 alone does not say what happened: the failure message will.
+  if (WIFSIGNALED(status)) {
+    result.err += "\n[harness: killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                  ::strsignal(WTERMSIG(status)) + ")]\n";
+  }
   return result;
 }
 
