@@ -9,6 +9,8 @@ FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev lib
 # ftserve's syncs, an ext4 image on a loop device (e2fsprogs, mount, kmod for
 # modprobe loop), and a FUSE file system whose fsync fails (libfuse3-dev
 # builds tests/tools/ft_fail_fuse; fuse3 brings fusermount3 and its config).
+# The crash tests (tests/integration/crash_test.cpp) need the same ext4
+# tools: mkfs.ext4 and e2fsck (e2fsprogs), mount and umount with loop.
 FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)

@@ -327,6 +327,22 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
                              std::string("cannot set mode or mtime: ") + std::strerror(errno)});
       }
     }
+    // Post-order, so this one sync makes durable what the directory
+    // received and nothing else would sync: the entries of the directories
+    // and links made in it (files sync their own) and its mode and mtime.
+    // Its own entry is synced with its parent, later; a root's parent is
+    // LOCAL_DIR, synced here.
+    if (!options_.dry_run && dir.fd && !dir.failed) {
+      const bool synced = ::fsync(dir.fd.get()) == 0 &&
+                          (!dir.created || dir.parent != nullptr || ::fsync(dir.parent_fd) == 0);
+      if (!synced) {
+        dir.failed = true;
+        report_.failed(dir.local,
+                       Error{ErrorCode::LOCAL_FILE,
+                             {},
+                             std::string("fsync of the directory: ") + std::strerror(errno)});
+      }
+    }
     if (!dir.failed && !(dir.parent == nullptr && dir.self == std::nullopt)) {
       report_.created("directory", dir.local);
     }

@@ -19,6 +19,7 @@
 #include <set>
 #include <sstream>
 
+#include "support/loop_mount.hpp"
 #include "support/server_fixture.hpp"
 #include "support/sync_trace.hpp"
 
@@ -50,22 +51,15 @@ class Durability : public ServerFixture {
   // Mounts a fresh ext4 image at `point` (created); skips the test when the
   // kernel will not give a loop device.
   void mount_ext4(const fs::path& point, MountGuard& guard) {
-    if (!fs::exists("/dev/loop-control")) {
-      run({"/sbin/modprobe", "loop"});
-      if (!fs::exists("/dev/loop-control")) GTEST_SKIP() << "no loop devices (/dev/loop-control)";
-    }
+    if (std::string why = loop_devices_unavailable(); !why.empty()) GTEST_SKIP() << why;
     const fs::path image = work_ / "ext4.img";
-    { std::ofstream create(image); }
-    fs::resize_file(image, 64 * 1024 * 1024);
-    RunResult mkfs = run({"/sbin/mkfs.ext4", "-q", "-F", image.string()});
-    ASSERT_EQ(mkfs.exit_code, 0) << mkfs.err;
-    fs::create_directories(point);
-    RunResult mount = run({"/bin/mount", "-o", "loop", image.string(), point.string()});
-    if (mount.exit_code != 0 && mount.err.find("loop") != std::string::npos) {
-      GTEST_SKIP() << "the kernel refused a loop device: " << mount.err;
+    const std::string made = make_ext4_image(image, 64 * 1024 * 1024);
+    ASSERT_TRUE(made.empty()) << made;
+    LoopMount mount = mount_loop(image, point, "", guard);
+    if (mount.outcome == LoopMount::Outcome::kRefused) {
+      GTEST_SKIP() << "the kernel refused a loop device: " << mount.message;
     }
-    ASSERT_EQ(mount.exit_code, 0) << mount.err;
-    guard.set(point);
+    ASSERT_EQ(mount.outcome, LoopMount::Outcome::kMounted) << mount.message;
   }
 
   void TearDown() override {

@@ -176,6 +176,36 @@ BackgroundProcess::~BackgroundProcess() {
 
 void BackgroundProcess::start(const std::vector<std::string>& argv) {
   pid_ = spawn(argv, stdout_fd_, stderr_fd_);
+  out_open_ = true;
+  err_open_ = true;
+  out_.clear();
+  err_.clear();
+}
+
+std::vector<std::string> BackgroundProcess::read_lines(std::chrono::milliseconds deadline) {
+  std::vector<std::string> lines;
+  if (pid_ <= 0) return lines;
+  auto until = std::chrono::steady_clock::now() + deadline;
+  for (;;) {
+    // After the first complete line, only what is readable at once joins it.
+    const bool have_line = out_.find('\n') != std::string::npos;
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        until - std::chrono::steady_clock::now());
+    if (!out_open_ || (!have_line && left.count() <= 0)) break;
+    // stderr is drained too so that the program never blocks on a full pipe.
+    struct pollfd fds[2] = {{stdout_fd_, POLLIN, 0}, {err_open_ ? stderr_fd_ : -1, POLLIN, 0}};
+    const int timeout = have_line ? 0 : static_cast<int>(left.count());
+    const int ready = ::poll(fds, 2, timeout);
+    if (ready < 0 && errno != EINTR) break;
+    if (ready == 0 && have_line) break;
+    if (fds[1].revents) err_open_ = drain(stderr_fd_, err_);
+    if (fds[0].revents) out_open_ = drain(stdout_fd_, out_);
+  }
+  for (auto end = out_.find('\n'); end != std::string::npos; end = out_.find('\n')) {
+    lines.push_back(out_.substr(0, end));
+    out_.erase(0, end + 1);
+  }
+  return lines;
 }
 
 void BackgroundProcess::signal(int signal) {
@@ -185,8 +215,10 @@ void BackgroundProcess::signal(int signal) {
 RunResult BackgroundProcess::finish(std::chrono::seconds deadline) {
   RunResult result;
   if (pid_ <= 0) return result;
+  result.out = std::move(out_);
+  result.err = std::move(err_);
   auto until = std::chrono::steady_clock::now() + deadline;
-  bool out_open = true, err_open = true;
+  bool out_open = out_open_, err_open = err_open_;
   while (out_open || err_open) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         until - std::chrono::steady_clock::now());
@@ -206,6 +238,11 @@ RunResult BackgroundProcess::finish(std::chrono::seconds deadline) {
   ::waitpid(pid_, &status, 0);
   pid_ = -1;
   result.exit_code = decode_status(status);
+  // exit_code -1 alone does not say what happened: the failure message will.
+  if (WIFSIGNALED(status)) {
+    result.err += "\n[harness: killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
+                  ::strsignal(WTERMSIG(status)) + ")]\n";
+  }
   return result;
 }
 

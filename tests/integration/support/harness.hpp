@@ -83,6 +83,11 @@ class BackgroundProcess {
   pid_t pid() const { return pid_; }
   /// Sends `signal` (the process is still collected by finish()).
   void signal(int signal);
+  /// Waits (with a deadline) until stdout holds at least one complete line
+  /// not returned yet, then returns every complete line it holds now
+  /// (without their newlines); empty at end of output or deadline. What
+  /// is not returned here is still in finish()'s result.
+  std::vector<std::string> read_lines(std::chrono::milliseconds deadline);
   /// Reads stdout and stderr to the end and reaps the process, killing it
   /// when the deadline passes (exit_code -1 then, as for a signal).
   RunResult finish(std::chrono::seconds deadline = std::chrono::seconds(60));
@@ -91,6 +96,10 @@ class BackgroundProcess {
   pid_t pid_ = -1;
   int stdout_fd_ = -1;
   int stderr_fd_ = -1;
+  bool out_open_ = true;
+  bool err_open_ = true;
+  std::string out_;  // stdout read by read_lines() and not returned yet
+  std::string err_;  // stderr read by read_lines()
 };
 
 /// A fresh temporary directory, removed on destruction.

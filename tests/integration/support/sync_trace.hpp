@@ -1,9 +1,8 @@
 #pragma once
-// Support for the durability tests: file systems mounted inside a test's
-// root (an ext4 image on a loop device, the ft_fail_fuse passthrough),
-// unmounted when the guard goes, and the reading of an `strace -f -y` log of
+// Support for the durability tests: the reading of an `strace -f -y` log of
 // ftserve's sync and rename calls, to check what each group commit synced
-// before it renamed a file into place.
+// before it renamed a file into place (the file systems they mount are
+// loop_mount.hpp's).
 #include <gtest/gtest.h>
 
 #include <map>
@@ -15,28 +14,6 @@
 #include "harness.hpp"
 
 namespace ft::testing {
-
-/// A mount point that is unmounted (lazily, if it is still busy) when the
-/// guard goes out of scope.
-class MountGuard {
- public:
-  MountGuard() = default;
-  explicit MountGuard(fs::path point) : point_(std::move(point)) {}
-  MountGuard(const MountGuard&) = delete;
-  MountGuard& operator=(const MountGuard&) = delete;
-  ~MountGuard() { unmount(); }
-  void set(fs::path point) { point_ = std::move(point); }
-  void unmount() {
-    if (point_.empty()) return;
-    if (run({"/bin/umount", point_.string()}).exit_code != 0) {
-      run({"/bin/umount", "-l", point_.string()});
-    }
-    point_.clear();
-  }
-
- private:
-  fs::path point_;
-};
 
 /// One traced call of a pool thread: a sync (syncfs, fsync, fdatasync of
 /// the descriptor's path) or a rename within one directory.
