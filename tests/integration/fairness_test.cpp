@@ -168,6 +168,7 @@ class FairnessTest : public ::testing::Test {
         out.clear();
         encode_data(out, id, at, chunk);
         if (!client.send(out)) return;
+        bytes_moved_ += chunk.size();
       }
       if (stopping_) return;
       out.clear();
@@ -175,7 +176,6 @@ class FairnessTest : public ::testing::Test {
       if (!client.send(out) || reply_name(client.read_frame(std::chrono::seconds(60))) != "OK") {
         return;
       }
-      ++uploads_done_;
     }
   }
 
@@ -195,8 +195,8 @@ class FairnessTest : public ::testing::Test {
         if (frame->header.type != FrameType::kData && frame->header.type != FrameType::kGetReady) {
           return;
         }
+        bytes_moved_ += frame->payload.size();
       }
-      ++downloads_done_;
     }
   }
 
@@ -209,8 +209,7 @@ class FairnessTest : public ::testing::Test {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> listings_done_{0};
-  std::atomic<int> uploads_done_{0};
-  std::atomic<int> downloads_done_{0};
+  std::atomic<std::uint64_t> bytes_moved_{0};  // uploaded and downloaded
 };
 
 // The bound the requirement sets for the victim's small requests.
@@ -239,34 +238,47 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   flood([this] { hash_lister(64); });
   flood([this] { uploader(); });
   flood([this] { downloader(); });
-  // The flood is on once a listing has been hashed and answered.
+  // The flood is on once a listing has been hashed and answered and the
+  // transfers are moving.
   const auto flood_start = Clock::now();
-  while (listings_done_ == 0 && Clock::now() - flood_start < std::chrono::seconds(120)) {
+  while ((listings_done_ == 0 || bytes_moved_ < 16 * kMiB) &&
+         Clock::now() - flood_start < std::chrono::seconds(120)) {
     std::this_thread::sleep_for(milliseconds(10));
   }
   ASSERT_GT(listings_done_, 0) << "the flood never got going";
+  const std::uint64_t moved_before = bytes_moved_;
+  const int listings_before = listings_done_;
 
+  // At least 9 of each, spread over at least 3 s of the flood.
   std::vector<double> get_ms;
   std::vector<double> put_ms;
   const std::string content = "abcdefghij";
-  for (int round = 0; round < 9; ++round) {
+  const auto measure_start = Clock::now();
+  for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
+       ++round) {
+    std::this_thread::sleep_for(milliseconds(100));
     auto start = Clock::now();
     ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
     get_ms.push_back(ms_since(start));
     start = Clock::now();
-    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round) + ".txt", content), "OK");
+    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", content),
+              "OK");
     put_ms.push_back(ms_since(start));
     server_.collect_output();
   }
-  const int listings_during = listings_done_;
+  const int listings_during = listings_done_ - listings_before;
+  const std::uint64_t moved_during = bytes_moved_ - moved_before;
   stop_flood();
   const double get_median = median_ms(get_ms);
   const double put_median = median_ms(put_ms);
   std::printf(
-      "victim during the flood: GET median %.1f ms (max %.1f), PUT median %.1f ms "
-      "(max %.1f); flood: %d listings, %d uploads, %d downloads\n",
-      get_median, get_ms.back(), put_median, put_ms.back(), listings_during, uploads_done_.load(),
-      downloads_done_.load());
+      "victim during the flood: %zu GETs median %.1f ms (max %.1f), %zu PUTs median "
+      "%.1f ms (max %.1f); meanwhile the flood: %d listings, %.0f MiB moved\n",
+      get_ms.size(), get_median, get_ms.back(), put_ms.size(), put_median, put_ms.back(),
+      listings_during, static_cast<double>(moved_during) / kMiB);
+  // The flood went on all along (else the numbers say nothing).
+  EXPECT_GT(listings_during, 0);
+  EXPECT_GT(moved_during, 16 * kMiB);
   EXPECT_LT(get_median, kSmallRequestBoundMs);
   EXPECT_LT(put_median, kSmallRequestBoundMs);
   EXPECT_EQ(read_file(root_.path() / "victim-8.txt"), content);
