@@ -31,18 +31,18 @@ class MemoryBudget {
   /// jobs started while the budget had room can add at once.
   static constexpr std::size_t kMaxListingJobs = 8;
   /// Of those, how many may hash file contents (LIST with HASHES) at once,
-  /// server-wide: a quarter of the pool's threads, at least one and at most
-  /// this. Such a job reads whole files and may hold a pool thread for
-  /// seconds; the other pool threads stay free for every connection's
-  /// opens, reads, writes and commits, whatever one peer queues
-  /// (docs/server.md, "Fairness").
+  /// server-wide: a quarter of the pool's threads and half the CPUs, at
+  /// least one and at most this. Such a job reads whole files and may hold
+  /// a pool thread, and a CPU, for seconds; the other pool threads stay free
+  /// for every connection's opens, reads, writes and commits, and the other
+  /// CPUs for the loop and them, whatever one peer queues (docs/server.md,
+  /// "Fairness").
   static constexpr std::size_t kMaxHashingJobs = 2;
   static_assert(kMaxHashingJobs < kMaxListingJobs);
-  /// The hashing cap for a thread pool of `pool_threads`.
-  static constexpr std::size_t hashing_jobs_for(std::size_t pool_threads) {
-    return pool_threads / 4 < 1
-               ? 1
-               : (pool_threads / 4 > kMaxHashingJobs ? kMaxHashingJobs : pool_threads / 4);
+  /// The hashing cap for a thread pool of `pool_threads` on `cpus` CPUs.
+  static constexpr std::size_t hashing_jobs_for(std::size_t pool_threads, std::size_t cpus) {
+    const std::size_t share = pool_threads / 4 < cpus / 2 ? pool_threads / 4 : cpus / 2;
+    return share < 1 ? 1 : (share > kMaxHashingJobs ? kMaxHashingJobs : share);
   }
   void set_max_hashing_jobs(std::size_t jobs) { max_hashing_jobs_ = jobs; }
 

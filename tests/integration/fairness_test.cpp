@@ -212,8 +212,16 @@ class FairnessTest : public ::testing::Test {
   std::atomic<std::uint64_t> bytes_moved_{0};  // uploaded and downloaded
 };
 
-// The bound the requirement sets for the victim's small requests.
+// The bound the requirement sets for the victim's small requests, asserted
+// on a normal build (scripts/test runs this test on its Release build). A
+// sanitized build on a loaded machine is several times slower on the
+// flood's side as well; it checks that the victim is served at all and a
+// loose bound (a starving server made it wait for seconds).
+#if defined(__SANITIZE_ADDRESS__)
+constexpr double kSmallRequestBoundMs = 1000.0;
+#else
 constexpr double kSmallRequestBoundMs = 200.0;
+#endif
 
 TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   ASSERT_NO_FATAL_FAILURE(start());

@@ -40,11 +40,14 @@ struct SlotTaker : MemoryBudget::Waiter {
   int started = 0;
 };
 
-TEST(MemoryBudgetSlots, HashingCapIsAQuarterOfThePoolBetweenOneAndTwo) {
-  EXPECT_EQ(MemoryBudget::hashing_jobs_for(1), 1u);
-  EXPECT_EQ(MemoryBudget::hashing_jobs_for(4), 1u);
-  EXPECT_EQ(MemoryBudget::hashing_jobs_for(8), 2u);
-  EXPECT_EQ(MemoryBudget::hashing_jobs_for(128), MemoryBudget::kMaxHashingJobs);
+TEST(MemoryBudgetSlots, HashingCapIsAQuarterOfThePoolAndHalfTheCpusBetweenOneAndTwo) {
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(1, 16), 1u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(4, 16), 1u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(8, 16), 2u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(8, 2), 1u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(8, 1), 1u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(8, 4), 2u);
+  EXPECT_EQ(MemoryBudget::hashing_jobs_for(128, 64), MemoryBudget::kMaxHashingJobs);
 }
 
 TEST(MemoryBudgetSlots, HashingListingsLeaveTheOtherSlotsFree) {
