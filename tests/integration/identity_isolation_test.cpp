@@ -14,9 +14,9 @@
 #include <thread>
 
 #include "support/harness.hpp"
+#include "support/raw_client.hpp"
 #include "support/raw_requests.hpp"
 #include "support/server_fixture.hpp"
-#include "support/tls_raw_client.hpp"
 
 namespace ft::testing {
 namespace {
@@ -40,9 +40,9 @@ class IdentityIsolation : public ServerFixture {
   }
   void start() { start_server({"--keys", keys_file_.string()}); }
   /// A connection authenticated as the identity of `key`, past the hello.
-  std::unique_ptr<TlsRawClient> connect(const std::string& key) {
-    auto client = std::make_unique<TlsRawClient>(server_.port(), key);
-    EXPECT_TRUE(client->handshake()) << client->error();
+  std::unique_ptr<RawClient> connect(const std::string& key) {
+    auto client = std::make_unique<RawClient>(server_.port(), keyed(key));
+    EXPECT_TRUE(client->connected());
     client->send_hello(kCapTrees | kCapEager);
     EXPECT_TRUE(client->read_hello());
     return client;
@@ -91,8 +91,8 @@ TEST_F(IdentityIsolation, SubdirectoryThroughALinkIsRefusedNotServed) {
   fs::create_directory_symlink("bob", root_.path() / "carol");
   fs::create_directory_symlink("bob", root_.path() / "team");
   for (const auto& [name, key] : {std::pair{"carol", carol}, std::pair{"dave", dave}}) {
-    auto c = std::make_unique<TlsRawClient>(server_.port(), key);
-    ASSERT_TRUE(c->handshake()) << c->error();
+    auto c = std::make_unique<RawClient>(server_.port(), keyed(key));
+    ASSERT_TRUE(c->connected());
     c->send_hello(kCapTrees);
     auto error = c->read_connection_error();
     ASSERT_TRUE(error.has_value()) << name;

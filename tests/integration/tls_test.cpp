@@ -325,12 +325,7 @@ TEST_F(TlsTest, ServerFullNoticeIsReportedAndRetried) {
                                         {"--keys", keys_file_.string(), "--max-connections", "1"}));
   // The only slot goes to an authenticated connection that then says
   // nothing: one still in its handshake would be dropped for a newcomer.
-  std::string why;
-  std::optional<PskKey> key = parse_client_key(client_key_, why);
-  ASSERT_TRUE(key) << why;
-  RawClient holder(full.port(), RawClientOptions{.source_address = {},
-                                                 .no_delay = false,
-                                                 .tls = TlsContext::client(*key, why)});
+  RawClient holder(full.port(), keyed(client_key_));
   ASSERT_TRUE(holder.connected());
   ASSERT_TRUE(holder.send_hello());
   ASSERT_TRUE(holder.read_hello());

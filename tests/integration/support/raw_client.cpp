@@ -1,6 +1,7 @@
 #include "raw_client.hpp"
 
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -10,7 +11,18 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/crypto/keys.hpp"
+
 namespace ft::testing {
+
+RawClientOptions keyed(const std::string& client_key_text) {
+  RawClientOptions options;
+  std::string why;
+  std::optional<PskKey> key = parse_client_key(client_key_text, why);
+  if (key) options.tls = TlsContext::client(*key, why);
+  if (!options.tls) ADD_FAILURE() << "not a usable client key: " << why;
+  return options;
+}
 
 RawClient::RawClient(int port, const RawClientOptions& options) {
   fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);

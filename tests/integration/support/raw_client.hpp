@@ -28,6 +28,11 @@ struct RawClientOptions {
   std::shared_ptr<TlsContext> tls;
 };
 
+/// Options for a client of a --keys server authenticated by a client key's
+/// text (what `ftserve keys add` prints). A key that does not parse is a
+/// test failure, and the options then connect in the clear (and fail).
+RawClientOptions keyed(const std::string& client_key_text);
+
 /// One TCP connection to 127.0.0.1:PORT that speaks the protocol by hand,
 /// in the clear or through TLS (RawClientOptions::tls).
 class RawClient {

@@ -1,6 +1,6 @@
 #pragma once
-// One request at a time over a hand-driven connection (RawClient, or
-// TlsRawClient for a --keys server): each helper sends one request and
+// One request at a time over a hand-driven connection (a RawClient, in the
+// clear or, with keyed(), through TLS): each helper sends one request and
 // answers "OK" (or the content, for get) or the name of the error code.
 #include <string>
 
