@@ -20,6 +20,7 @@
 
 namespace ft::server {
 
+class HashCache;
 class JobBatcher;
 class RequestContext;
 
@@ -29,6 +30,8 @@ class ServerServices {
  public:
   /// Batches small file jobs and group-commits uploads (storage/).
   virtual JobBatcher& batcher() = 0;
+  /// Whole-file hashes of unchanged files, for LIST with HASHES (storage/).
+  virtual HashCache& hash_cache() = 0;
   virtual const ServerOptions& options() const = 0;
   /// Counts the uploads open by `connection`'s identity across all its
   /// connections, or in open mode by that one connection
@@ -106,8 +109,10 @@ class RequestContext {
   /// queue is under its mark and the server's memory budget has room; `run`
   /// then holds a server-wide listing job slot, which its job gives back
   /// with listing_job_done(). listing_finished() once its last page is sent.
-  virtual void start_listing(std::function<void()> run) = 0;
-  virtual void listing_job_done() = 0;
+  /// A listing that `hashes` file contents also waits for one of the few
+  /// server-wide hashing slots (docs/server.md, "Fairness").
+  virtual void start_listing(std::function<void()> run, bool hashes) = 0;
+  virtual void listing_job_done(bool hashes) = 0;
   virtual void listing_finished() = 0;
 
   /// One access-log line for a finished transfer.

@@ -38,25 +38,31 @@ void MemoryBudget::wake_if_drained() {
 
 void MemoryBudget::forget(Waiter* waiter) {
   waiters_.erase(waiter);
-  std::erase(slot_waiters_, waiter);
+  std::erase_if(slot_waiters_, [waiter](const SlotWaiter& s) { return s.waiter == waiter; });
 }
 
-bool MemoryBudget::begin_listing_job() {
-  if (listing_jobs_ >= kMaxListingJobs) return false;
+bool MemoryBudget::begin_listing_job(bool hashes) {
+  if (!slot_free(hashes)) return false;
   ++listing_jobs_;
+  if (hashes) ++hashing_jobs_;
   return true;
 }
 
-void MemoryBudget::end_listing_job() {
+void MemoryBudget::end_listing_job(bool hashes) {
   --listing_jobs_;
+  if (hashes) --hashing_jobs_;
   if (!slot_waiters_.empty()) hand_out_listing_slots();
 }
 
-void MemoryBudget::wait_for_listing_slot(Waiter* waiter) {
-  if (std::find(slot_waiters_.begin(), slot_waiters_.end(), waiter) == slot_waiters_.end()) {
-    slot_waiters_.push_back(waiter);
+void MemoryBudget::wait_for_listing_slot(Waiter* waiter, bool hashes) {
+  auto found = std::find_if(slot_waiters_.begin(), slot_waiters_.end(),
+                            [waiter](const SlotWaiter& s) { return s.waiter == waiter; });
+  if (found == slot_waiters_.end()) {
+    slot_waiters_.push_back(SlotWaiter{waiter, hashes});
+  } else {
+    found->hashes = hashes;  // keeps its place in the line
   }
-  if (listing_jobs_ < kMaxListingJobs) hand_out_listing_slots();
+  if (slot_free(hashes)) hand_out_listing_slots();
 }
 
 void MemoryBudget::hand_out_listing_slots() {
@@ -65,11 +71,21 @@ void MemoryBudget::hand_out_listing_slots() {
   defer_([this] {
     slots_scheduled_ = false;
     // One waiter at a time while slots are free: each takes what it can
-    // use (begin_listing_job) before the next is asked.
-    while (listing_jobs_ < kMaxListingJobs && !slot_waiters_.empty()) {
-      Waiter* waiter = slot_waiters_.front();
-      slot_waiters_.pop_front();
-      waiter->listing_slot_freed();
+    // use (begin_listing_job) before the next is asked. A waiter for a
+    // hashing slot while those are taken keeps its place, and the ones
+    // behind it that need only a listing slot go first. Each waiter is
+    // asked once per pass: one that waits again goes to the back.
+    std::size_t asked = slot_waiters_.size();
+    std::size_t at = 0;
+    while (listing_jobs_ < kMaxListingJobs && at < slot_waiters_.size() && asked > 0) {
+      --asked;
+      SlotWaiter next = slot_waiters_[at];
+      if (!slot_free(next.hashes)) {
+        ++at;
+        continue;
+      }
+      slot_waiters_.erase(slot_waiters_.begin() + static_cast<std::ptrdiff_t>(at));
+      next.waiter->listing_slot_freed();
     }
   });
 }

@@ -30,6 +30,21 @@ class MemoryBudget {
   /// entries are counted once its job has read them, so this bounds what
   /// jobs started while the budget had room can add at once.
   static constexpr std::size_t kMaxListingJobs = 8;
+  /// Of those, how many may hash file contents (LIST with HASHES) at once,
+  /// server-wide: a quarter of the pool's threads and half the CPUs, at
+  /// least one and at most this. Such a job reads whole files and may hold
+  /// a pool thread, and a CPU, for seconds; the other pool threads stay free
+  /// for every connection's opens, reads, writes and commits, and the other
+  /// CPUs for the loop and them, whatever one peer queues (docs/server.md,
+  /// "Fairness").
+  static constexpr std::size_t kMaxHashingJobs = 2;
+  static_assert(kMaxHashingJobs < kMaxListingJobs);
+  /// The hashing cap for a thread pool of `pool_threads` on `cpus` CPUs.
+  static constexpr std::size_t hashing_jobs_for(std::size_t pool_threads, std::size_t cpus) {
+    const std::size_t share = pool_threads / 4 < cpus / 2 ? pool_threads / 4 : cpus / 2;
+    return share < 1 ? 1 : (share > kMaxHashingJobs ? kMaxHashingJobs : share);
+  }
+  void set_max_hashing_jobs(std::size_t jobs) { max_hashing_jobs_ = jobs; }
 
   /// Something that stopped for the budget and wants to hear when it drained.
   class Waiter {
@@ -64,13 +79,15 @@ class MemoryBudget {
   /// The waiter goes away (a connection closing): it is never called again.
   void forget(Waiter* waiter);
 
-  /// Takes a listing job slot; false when all kMaxListingJobs are taken.
-  bool begin_listing_job();
-  /// Gives a slot back; the first waiter for one is told, on a later turn.
-  void end_listing_job();
-  /// Calls waiter->listing_slot_freed() once a slot is free, first come
-  /// first served.
-  void wait_for_listing_slot(Waiter* waiter);
+  /// Takes a listing job slot (and a hashing slot when it `hashes`); false
+  /// when all kMaxListingJobs (or kMaxHashingJobs) are taken.
+  bool begin_listing_job(bool hashes);
+  /// Gives a slot back; the first waiter that can use it is told, on a
+  /// later turn.
+  void end_listing_job(bool hashes);
+  /// Calls waiter->listing_slot_freed() once a slot of the kind it needs is
+  /// free, first come first served among those that can use it.
+  void wait_for_listing_slot(Waiter* waiter, bool hashes);
 
   std::size_t limit() const { return limit_; }
   std::size_t used() const { return used_; }
@@ -88,9 +105,19 @@ class MemoryBudget {
   bool wake_scheduled_ = false;
   std::function<void(std::function<void()>)> defer_;
   std::unordered_set<Waiter*> waiters_;
+  bool slot_free(bool hashes) const {
+    return listing_jobs_ < kMaxListingJobs && (!hashes || hashing_jobs_ < max_hashing_jobs_);
+  }
+
+  struct SlotWaiter {
+    Waiter* waiter;
+    bool hashes;
+  };
   std::size_t listing_jobs_ = 0;
+  std::size_t hashing_jobs_ = 0;
+  std::size_t max_hashing_jobs_ = kMaxHashingJobs;
   bool slots_scheduled_ = false;
-  std::deque<Waiter*> slot_waiters_;
+  std::deque<SlotWaiter> slot_waiters_;
 };
 
 }  // namespace ft::server

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 
 #include "common/rules/path_rules.hpp"
 #include "server/net/notice.hpp"
@@ -24,6 +25,12 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
       next_turn_(loop),
       budget_(MemoryBudget::kDefaultLimit,
               [this](std::function<void()> task) { defer(std::move(task)); }) {
+  // libuv sizes its pool from this variable (4 when unset; ftserve's main
+  // sets 8): hashing listings may take only a share of it, and of the CPUs.
+  const char* pool = std::getenv("UV_THREADPOOL_SIZE");
+  const long threads = pool != nullptr ? std::strtol(pool, nullptr, 10) : 4;
+  budget_.set_max_hashing_jobs(MemoryBudget::hashing_jobs_for(
+      threads > 0 ? static_cast<std::size_t>(threads) : 4, uv_available_parallelism()));
   listener_.init(loop_, uv_tcp_init);
   listener_.set_data(this);
   sigint_.init(loop_, uv_signal_init);

@@ -21,6 +21,7 @@
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
 #include "server/net/memory_budget.hpp"
+#include "server/storage/hash_cache.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 #include "uvx/handle.hpp"
@@ -48,6 +49,7 @@ class Server final : public ServerServices {
 
   uv_loop_t* loop() const { return loop_; }
   JobBatcher& batcher() override { return batcher_; }
+  HashCache& hash_cache() override { return hash_cache_; }
   int root_fd() const { return root_.get(); }
   const ServerOptions& options() const override { return options_; }
 
@@ -119,6 +121,7 @@ class Server final : public ServerServices {
   std::uint64_t refused_since_log_ = 0;
   std::uint64_t last_refusal_log_ms_ = 0;
   JobBatcher batcher_;
+  HashCache hash_cache_;
   uvx::Handle<uv_tcp_t> listener_;
   uvx::Handle<uv_signal_t> sigint_;
   uvx::Handle<uv_signal_t> sigterm_;

@@ -258,8 +258,8 @@ bool Session::listing_may_start() const {
          may_buffer(0);
 }
 
-void Session::start_listing(std::function<void()> run) {
-  listings_waiting_.push_back(std::move(run));
+void Session::start_listing(std::function<void()> run, bool hashes) {
+  listings_waiting_.push_back(WaitingListing{std::move(run), hashes});
   start_waiting_listings();
 }
 
@@ -268,16 +268,19 @@ void Session::listing_finished() {
   start_waiting_listings();
 }
 
-void Session::listing_job_done() {
-  server_.budget().end_listing_job();
+void Session::listing_job_done(bool hashes) {
+  server_.budget().end_listing_job(hashes);
 }
 
 void Session::start_waiting_listings() {
   while (!closing() && !listings_waiting_.empty() && listing_may_start()) {
     // A server-wide slot for reading the directory; its job gives it back
     // (listing_job_done).
-    if (!server_.budget().begin_listing_job()) return server_.budget().wait_for_listing_slot(this);
-    std::function<void()> run = std::move(listings_waiting_.front());
+    const bool hashes = listings_waiting_.front().hashes;
+    if (!server_.budget().begin_listing_job(hashes)) {
+      return server_.budget().wait_for_listing_slot(this, hashes);
+    }
+    std::function<void()> run = std::move(listings_waiting_.front().run);
     listings_waiting_.pop_front();
     ++listings_running_;
     run();

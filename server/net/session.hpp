@@ -139,10 +139,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void defer(std::function<void()> task) override;
   /// Runs `run` now if fewer than kMaxListingsRunning listings run, the
   /// send queue is under its mark, the memory budget has room and a
-  /// server-wide listing job slot is free; else when that changes.
-  void start_listing(std::function<void()> run) override;
+  /// server-wide listing job slot (and hashing slot, if it `hashes`) is
+  /// free; else when that changes. Listings start in the order they came.
+  void start_listing(std::function<void()> run, bool hashes) override;
   void listing_finished() override;
-  void listing_job_done() override;
+  void listing_job_done(bool hashes) override;
   void remove_read_ahead(std::size_t bytes) override;
   void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
                     std::chrono::steady_clock::time_point started, const std::string& result,
@@ -254,7 +255,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   std::size_t reply_memory_ = 0;  // kept by requests for their replies
   std::size_t budget_held_ = 0;   // counted in the server's MemoryBudget
   std::vector<std::weak_ptr<Request>> writable_waiters_;
-  std::deque<std::function<void()>> listings_waiting_;
+  struct WaitingListing {
+    std::function<void()> run;
+    bool hashes;
+  };
+  std::deque<WaitingListing> listings_waiting_;
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
   std::unordered_map<std::uint32_t, std::size_t> request_charges_;  // see charge_request
   std::size_t requests_charge_ = 0;

@@ -25,7 +25,7 @@ std::size_t memory_of(const std::vector<Entry>& entries) {
 std::shared_ptr<Listing> Listing::start(RequestContext& context, std::uint32_t id, std::string path,
                                         bool list, std::uint8_t fields) {
   auto listing = std::make_shared<Listing>(context, id, std::move(path), list, fields);
-  listing->context_->start_listing([listing] { listing->run(); });
+  listing->context_->start_listing([listing] { listing->run(); }, listing->hashes());
   return listing;
 }
 
@@ -36,7 +36,7 @@ Listing::Listing(RequestContext& context, std::uint32_t id, std::string path, bo
 void Listing::run() {
   running_ = true;
   if (finished_) {  // aborted while it waited
-    context_->listing_job_done();
+    context_->listing_job_done(hashes());
     return release();
   }
   struct Outcome {
@@ -52,14 +52,16 @@ void Listing::run() {
   const std::string path = path_;
   const bool list = list_;
   const std::uint8_t fields = fields_;
+  // The cache is the server's, which outlives every job it queued.
+  HashCache* cache = hashes() ? &context_->services().hash_cache() : nullptr;
   job_running_ = true;
   queue_job(
       context_->loop(),
-      [outcome, root, path, list, fields] {
+      [outcome, root, path, list, fields, cache] {
         if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
-          outcome->err = list_directory(root, path, outcome->entries, (fields & kFlagHashes) != 0,
-                                        (fields & kFlagTargets) != 0);
+          outcome->err =
+              list_directory(root, path, outcome->entries, cache, (fields & kFlagTargets) != 0);
         } else {
           Entry entry;
           outcome->err = stat_path(root, path, entry);
@@ -68,7 +70,7 @@ void Listing::run() {
       },
       [self = shared_from_this(), outcome] {
         self->job_running_ = false;
-        self->context_->listing_job_done();
+        self->context_->listing_job_done(self->hashes());
         if (self->finished_) return self->release();
         if (outcome->bad_path) {
           self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,

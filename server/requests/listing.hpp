@@ -27,6 +27,9 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
 
  private:
   void run();
+  /// A LIST with HASHES: its job reads whole files, so it takes one of the
+  /// few server-wide hashing slots (docs/server.md, "Fairness").
+  bool hashes() const { return list_ && (fields_ & kFlagHashes) != 0; }
   /// Sends the next pages while the connection may buffer them.
   void send_pages();
   /// Ends the listing (its last page or an error went out, or it was

@@ -151,7 +151,11 @@ void Upload::open_partial_file() {
   auto disk = disk_;
   auto outcome = std::make_shared<Outcome>();
   job_running_ = true;
-  context_->services().batcher().submit(
+  // A job of its own, not the shared batch: hashing the partial data reads
+  // all of it (gigabytes for a big file), and every connection's small-file
+  // opens and commits would wait behind it (docs/server.md, "Fairness").
+  queue_job(
+      context_->loop(),
       [disk, outcome, plan = plan(), partial = partial_file_name(put_)] {
         outcome->err = open_partial(plan, partial, *disk, outcome->offset);
         outcome->prefix = disk->hash.digest();

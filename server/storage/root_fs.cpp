@@ -270,33 +270,6 @@ Entry entry_from_stat(std::string name, const struct stat& st) {
   return e;
 }
 
-namespace {
-
-// XXH3-128 of a regular file in `dir`, read without following a symlink and
-// without blocking on anything that is not a regular file.
-int hash_file(int dir, const char* name, Hash128& out) {
-  int fd = ::openat(dir, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return errno;
-  Fd file(fd);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) return errno;
-  if (!S_ISREG(st.st_mode)) return EINVAL;
-  StreamHash128 hash;
-  // One buffer per pool thread, reused: listings hash many small files.
-  static thread_local Bytes buffer(1024 * 1024);
-  for (;;) {
-    ssize_t n = ::read(fd, buffer.data(), buffer.size());
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return errno;
-    if (n == 0) break;
-    hash.update(ByteSpan(buffer.data(), static_cast<std::size_t>(n)));
-  }
-  out = hash.digest();
-  return 0;
-}
-
-}  // namespace
-
 int make_directory(int root, const std::vector<std::string>& components, std::uint32_t mode,
                    const std::int64_t* mtime_ns, NamePolicy policy, bool keep_existing) {
   // The root is the identity's (or the server's) own directory: a peer
@@ -379,8 +352,8 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
   return 0;
 }
 
-int list_directory(int root, const std::string& relative, std::vector<Entry>& out, bool hashes,
-                   bool targets) {
+int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
+                   HashCache* hashes, bool targets) {
   Fd dir;
   if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
   DIR* stream = ::fdopendir(dir.get());
@@ -405,10 +378,10 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
       break;
     }
     Entry entry = entry_from_stat(std::string(name), st);
-    if (hashes && entry.type == EntryType::kFile) {
+    if (hashes != nullptr && entry.type == EntryType::kFile) {
       // A file that vanished or cannot be read gets the zero hash: the
       // client then sees a difference and sends it again.
-      hash_file(::dirfd(stream), d->d_name, entry.content_hash);
+      hashes->hash_file(::dirfd(stream), d->d_name, entry.content_hash);
     }
     if (targets && entry.type == EntryType::kSymlink) {
       char target[limits::kMaxPathBytes + 1];

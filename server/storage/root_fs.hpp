@@ -19,6 +19,7 @@
 #include "common/os/fd.hpp"
 #include "common/os/mtime.hpp"
 #include "common/wire/messages.hpp"
+#include "server/storage/hash_cache.hpp"
 
 namespace ft::server {
 
@@ -86,10 +87,11 @@ mode_t file_mode(std::uint32_t peer_mode);
 mode_t directory_mode(std::uint32_t peer_mode);
 
 /// The entries of the directory `relative`, sorted by name, without "." and
-/// "..", and without names carrying the reserved prefix. `hashes` fills each
-/// regular file's content hash, `targets` each symlink's target.
+/// "..", and without names carrying the reserved prefix. With `hashes`, each
+/// regular file's content hash (from that cache when the file did not
+/// change); `targets` fills each symlink's target.
 int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   bool hashes = false, bool targets = false);
+                   HashCache* hashes = nullptr, bool targets = false);
 
 /// Creates the directory `components` (and missing parents) unless it
 /// exists, applies the permission bits (directory_mode) and, if given, the

@@ -22,6 +22,7 @@
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
+#include "server/storage/hash_cache.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "uvx/next_turn.hpp"
 
@@ -49,6 +50,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
 
   // ServerServices
   JobBatcher& batcher() override { return batcher_; }
+  HashCache& hash_cache() override { return hash_cache_; }
   const ServerOptions& options() const override { return options_; }
   bool acquire_upload_slot(const RequestContext&) override {
     ++slots_;
@@ -96,8 +98,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void add_reply_memory(std::size_t) override {}
   void remove_reply_memory(std::size_t) override {}
   void defer(std::function<void()> task) override { next_turn_.defer(std::move(task)); }
-  void start_listing(std::function<void()> run) override { run(); }
-  void listing_job_done() override {}
+  void start_listing(std::function<void()> run, bool) override { run(); }
+  void listing_job_done(bool) override {}
   void listing_finished() override {}
   void log_transfer(const char*, const std::string&, std::uint64_t,
                     std::chrono::steady_clock::time_point, const std::string&,
@@ -120,6 +122,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
 
   uv_loop_t* loop_;
   JobBatcher batcher_;
+  HashCache hash_cache_;
   uvx::NextTurn next_turn_;
 };
 
