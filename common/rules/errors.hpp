@@ -59,6 +59,7 @@ enum class Exit : int {
   X(TOO_MANY_UPLOADS, 25, kServerError, "too many open uploads for this identity") \
   X(TIMEOUT, 26, kConnection, "no progress for too long")                          \
   X(FRAME_CHECK, 27, kConnection, "a frame was damaged in transit")                \
+  X(QUOTA_EXCEEDED, 28, kServerError, "over a quota of this identity")             \
   X(USAGE, 1001, kUsage, "usage error")                                            \
   X(LOCAL_FILE, 1002, kLocalFile, "local file error")                              \
   X(CONNECT_FAILED, 1003, kConnection, "cannot connect")                           \

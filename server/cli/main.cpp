@@ -150,6 +150,12 @@ int main(int argc, char** argv) {
                  "uploads open at once per identity, all connections (TOO_MANY_UPLOADS)")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::size_t max_partials = defaults.max_partials_per_identity;
+  app.add_option("--max-partials-per-identity", max_partials,
+                 "partial files of resumable uploads an identity may keep, open or cut\n"
+                 "(QUOTA_EXCEEDED); in open mode all clients share one count")
+      ->capture_default_str()
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
   std::string umask_text = "022";
   app.add_option("--umask", umask_text,
                  "octal bits taken from every mode a client sends (PUT, MKDIR) and from what\n"
@@ -191,6 +197,7 @@ int main(int argc, char** argv) {
   options.max_connections = max_connections;
   options.max_unauthenticated_per_address = max_unauthenticated;
   options.max_uploads_per_identity = max_uploads;
+  options.max_partials_per_identity = max_partials;
   auto handshake = ft::parse_duration_ms(handshake_timeout);
   if (!handshake) return usage("--handshake-timeout", handshake_timeout, "a duration like 10s");
   options.handshake_timeout = *handshake;

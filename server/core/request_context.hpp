@@ -22,6 +22,7 @@ namespace ft::server {
 
 class HashCache;
 class JobBatcher;
+class SpaceLedger;
 class RequestContext;
 
 /// What all connections share: the group commit, the options, and the
@@ -33,6 +34,8 @@ class ServerServices {
   /// Whole-file hashes of unchanged files, for LIST with HASHES (storage/).
   virtual HashCache& hash_cache() = 0;
   virtual const ServerOptions& options() const = 0;
+  /// Space promised to open uploads, per file system (storage/).
+  virtual SpaceLedger& space_ledger() = 0;
   /// Counts the uploads open by `connection`'s identity across all its
   /// connections, or in open mode by that one connection
   /// (ServerOptions::max_uploads_per_identity); false when at the cap.
@@ -42,6 +45,13 @@ class ServerServices {
   /// upload holds it (BUSY).
   virtual bool claim_partial(const std::string& key) = 0;
   virtual void release_partial(const std::string& key) = 0;
+  /// Counts the partial file `key` among those `connection`'s identity may
+  /// keep (ServerOptions::max_partials_per_identity; in open mode all
+  /// anonymous clients are one identity, since a partial file outlives its
+  /// connection); false when that would pass the cap. partial_gone() once
+  /// the file was committed or removed.
+  virtual bool hold_partial(const RequestContext& connection, const std::string& key) = 0;
+  virtual void partial_gone(const std::string& key) = 0;
 
  protected:
   ~ServerServices() = default;

@@ -29,6 +29,7 @@ struct ServerOptions {
   std::uint64_t max_file_size = 0;                 // 0: no limit
   std::uint64_t free_space_reserve = 64ull << 20;  // refuse uploads below
   std::size_t max_uploads_per_identity = 4096;     // open uploads, all sessions
+  std::size_t max_partials_per_identity = 100;     // resumable uploads' partial files
   // Bytes a connection may send before it has authenticated.
   std::size_t max_preauth_bytes = 16 * 1024;
   // Taken from every mode a peer sends (PUT, MKDIR); the owner keeps rwx on

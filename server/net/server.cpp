@@ -272,6 +272,50 @@ void Server::release_upload_slot(const RequestContext& connection) {
   if (--it->second == 0) uploads_per_identity_.erase(it);
 }
 
+void Server::release_partial(const std::string& key) {
+  active_partials_.erase(key);
+  // A partial file kept by a cut upload ages from now, as the cleanup's
+  // mtime does.
+  if (auto held = held_partials_.find(key); held != held_partials_.end()) {
+    held->second.used = std::chrono::steady_clock::now();
+  }
+}
+
+bool Server::hold_partial(const RequestContext& connection, const std::string& key) {
+  // Partial files outlive their connection: in open mode every anonymous
+  // client is the one implicit identity here, unlike the upload slots.
+  const std::string owner = options_.tls ? connection.access().identity : std::string();
+  const auto now = std::chrono::steady_clock::now();
+  if (partial_ttl_.count() > 0) {
+    // What the stale-partial cleanup removes (older than the TTL) no longer
+    // counts; one pass over at most the cap per identity.
+    for (auto it = held_partials_.begin(); it != held_partials_.end();) {
+      const bool stale =
+          now - it->second.used > partial_ttl_ && !active_partials_.contains(it->first);
+      it = stale ? forget_partial(it) : std::next(it);
+    }
+  }
+  if (auto held = held_partials_.find(key); held != held_partials_.end()) {
+    held->second.used = now;
+    return true;  // resuming one already counted
+  }
+  std::size_t& count = partials_per_owner_[owner];
+  if (count >= options_.max_partials_per_identity) return false;
+  ++count;
+  held_partials_.emplace(key, HeldPartial{owner, now});
+  return true;
+}
+
+void Server::partial_gone(const std::string& key) {
+  if (auto held = held_partials_.find(key); held != held_partials_.end()) forget_partial(held);
+}
+
+Server::HeldPartials::iterator Server::forget_partial(HeldPartials::iterator held) {
+  auto count = partials_per_owner_.find(held->second.owner);
+  if (count != partials_per_owner_.end() && --count->second == 0) partials_per_owner_.erase(count);
+  return held_partials_.erase(held);
+}
+
 void Server::connection_closed(Session*) {
   --connections_;
 }

@@ -24,6 +24,7 @@
 #include "server/storage/hash_cache.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
+#include "server/storage/space_ledger.hpp"
 #include "uvx/handle.hpp"
 #include "uvx/next_turn.hpp"
 
@@ -50,6 +51,7 @@ class Server final : public ServerServices {
   uv_loop_t* loop() const { return loop_; }
   JobBatcher& batcher() override { return batcher_; }
   HashCache& hash_cache() override { return hash_cache_; }
+  SpaceLedger& space_ledger() override { return space_ledger_; }
   int root_fd() const { return root_.get(); }
   const ServerOptions& options() const override { return options_; }
 
@@ -96,14 +98,26 @@ class Server final : public ServerServices {
   bool claim_partial(const std::string& key) override {
     return active_partials_.insert(key).second;
   }
-  void release_partial(const std::string& key) override { active_partials_.erase(key); }
+  void release_partial(const std::string& key) override;
+  bool hold_partial(const RequestContext& connection, const std::string& key) override;
+  void partial_gone(const std::string& key) override;
 
  private:
+  /// A partial file kept or being written: its identity and when last used
+  /// (max_partials_per_identity).
+  struct HeldPartial {
+    std::string owner;
+    std::chrono::steady_clock::time_point used;
+  };
+  using HeldPartials = std::unordered_map<std::string, HeldPartial>;
+
   static void on_connection(uv_stream_t* listener, int status) noexcept;
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
   static void on_cleanup_timer(uv_timer_t* timer) noexcept;
   static void on_log_flush(uv_check_t* check) noexcept;
   void free_retired();
+  /// Stops counting a partial file; the next entry.
+  HeldPartials::iterator forget_partial(HeldPartials::iterator held);
   void log_refusal(const char* why);
 
   uv_loop_t* loop_;
@@ -122,6 +136,7 @@ class Server final : public ServerServices {
   std::uint64_t last_refusal_log_ms_ = 0;
   JobBatcher batcher_;
   HashCache hash_cache_;
+  SpaceLedger space_ledger_;
   uvx::Handle<uv_tcp_t> listener_;
   uvx::Handle<uv_signal_t> sigint_;
   uvx::Handle<uv_signal_t> sigterm_;
@@ -137,6 +152,8 @@ class Server final : public ServerServices {
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
   std::size_t connections_ = 0;
   std::unordered_set<std::string> active_partials_;
+  HeldPartials held_partials_;  // by key, counted per identity
+  std::unordered_map<std::string, std::size_t> partials_per_owner_;
 };
 
 }  // namespace ft::server

@@ -54,8 +54,12 @@ void Upload::release_slot() {
 }
 
 UploadPlan Upload::plan() const {
-  return UploadPlan{context_->root_fd(), components_, names_, put_.size,
-                    context_->services().options().free_space_reserve};
+  return UploadPlan{context_->root_fd(),
+                    components_,
+                    names_,
+                    put_.size,
+                    context_->services().options().free_space_reserve,
+                    &context_->services().space_ledger()};
 }
 
 void Upload::refuse_later(ErrorCode code, std::string message) {
@@ -134,8 +138,19 @@ void Upload::open() {
         // share a root share its partial files (docs/server.md "Rights").
         std::string key =
             *root_id + "/" + parent_of(self->components_) + partial_file_name(self->put_);
-        if (!self->context_->services().claim_partial(key)) {
+        ServerServices& services = self->context_->services();
+        if (!services.claim_partial(key)) {
           return self->fail(ErrorCode::BUSY, "another upload of this file is in progress");
+        }
+        // Checked before the partial file exists: a refused upload leaves
+        // nothing behind.
+        if (!services.hold_partial(*self->context_, key)) {
+          services.release_partial(key);
+          return self->fail(ErrorCode::QUOTA_EXCEEDED,
+                            "this identity keeps " +
+                                std::to_string(services.options().max_partials_per_identity) +
+                                " partial uploads already (--max-partials-per-identity): "
+                                "finish or resend from scratch");
         }
         self->claim_ = std::move(key);
         self->open_partial_file();
@@ -495,7 +510,10 @@ void Upload::finish(const std::string& result) {
   release_slot();
   context_->finish_request(id_, false);
   context_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
-  if (!claim_.empty()) context_->services().release_partial(claim_);
+  if (!claim_.empty()) {
+    context_->services().partial_gone(claim_);  // renamed into place
+    context_->services().release_partial(claim_);
+  }
   claim_.clear();
 }
 
@@ -508,12 +526,18 @@ void Upload::cleanup(bool keep_partial) {
   pending_error_.reset();
   std::string claim = std::move(claim_);
   claim_.clear();
+  // Only a partial file this upload opened is removed; one it never got to
+  // open (refused first) is still there and still counted.
+  const bool removes_partial = !keep_partial && disk && !disk->temp_name.empty();
   context_->services().batcher().submit(
       [disk, keep_partial] { discard_upload(disk.get(), keep_partial); },
-      [context = context_, id = id_, error, claim] {
+      [context = context_, id = id_, error, claim, removes_partial] {
         // Released only now, so a new upload of the same source cannot open
         // the partial file while this one still has it.
-        if (!claim.empty()) context->services().release_partial(claim);
+        if (!claim.empty()) {
+          if (removes_partial) context->services().partial_gone(claim);
+          context->services().release_partial(claim);
+        }
         if (error) {
           context->send_error(id, static_cast<ErrorCode>(error->code), error->path, error->message);
         }

@@ -15,7 +15,10 @@ namespace ft::server {
 namespace {
 
 constexpr const char* kReserveMessage =
-    "upload refused: would leave less than the server's free-space reserve";
+    "upload refused: would leave less than the server's free-space reserve, counting what "
+    "uploads in progress still have to write";
+constexpr const char* kInodeMessage =
+    "upload refused: the file system is running out of inodes (free files)";
 
 Refusal refusal_from_errno(int err) {
   return Refusal{error_from_errno(err), std::strerror(err)};
@@ -23,26 +26,23 @@ Refusal refusal_from_errno(int err) {
 
 }  // namespace
 
-std::optional<Refusal> refuse_upload(int parent, const std::string& name, NamePolicy names,
-                                     bool check_name, int space_err, std::uint64_t available,
-                                     std::uint64_t needed, std::uint64_t reserve) {
-  if (check_name) {
-    const int verdict = check_name_policy(parent, name, names);
-    if (verdict == kForbiddenByRights) {
-      return Refusal{ErrorCode::FORBIDDEN, "this identity may not create new files"};
-    }
-    if (verdict == EEXIST) {
-      return Refusal{ErrorCode::EXISTS, "the file exists and this identity may not overwrite it"};
-    }
-    if (verdict != 0) return refusal_from_errno(verdict);
+std::optional<Refusal> refuse_name(int parent, const std::string& name, NamePolicy names,
+                                   bool check_name) {
+  if (!check_name) return std::nullopt;
+  const int verdict = check_name_policy(parent, name, names);
+  if (verdict == kForbiddenByRights) {
+    return Refusal{ErrorCode::FORBIDDEN, "this identity may not create new files"};
   }
-  if (space_err != 0) return refusal_from_errno(space_err);
-  // Checked against the identity's root, so a 2^63-byte declaration costs
-  // one fstatvfs.
-  if (needed > available || available - needed < reserve) {
-    return Refusal{ErrorCode::NO_SPACE, kReserveMessage};
+  if (verdict == EEXIST) {
+    return Refusal{ErrorCode::EXISTS, "the file exists and this identity may not overwrite it"};
   }
+  if (verdict != 0) return refusal_from_errno(verdict);
   return std::nullopt;
+}
+
+Refusal space_refusal(SpaceVerdict verdict) {
+  return Refusal{ErrorCode::NO_SPACE,
+                 verdict == SpaceVerdict::kNoInodes ? kInodeMessage : kReserveMessage};
 }
 
 void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk& disk,
@@ -62,11 +62,20 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
       S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= plan.size) {
     held = static_cast<std::uint64_t>(st.st_size);
   }
-  std::uint64_t available = 0;
-  const int space_err = available_bytes(plan.root, available);
-  disk.refusal = refuse_upload(missing ? -1 : parent.get(), plan.components.back(), plan.names,
-                               true, space_err, available, plan.size - held, plan.reserve);
+  disk.refusal = refuse_name(missing ? -1 : parent.get(), plan.components.back(), plan.names, true);
   if (disk.refusal) return;
+  // Checked against the identity's root, so a 2^63-byte declaration costs
+  // one fstatvfs; the ledger adds what other open uploads will still write.
+  FreeSpace space;
+  if ((err = free_space(plan.root, space)) != 0) {
+    disk.refusal = refusal_from_errno(err);
+    return;
+  }
+  const SpaceVerdict verdict = plan.ledger->admit(space, plan.size, held, plan.reserve, disk.space);
+  if (verdict != SpaceVerdict::kAdmitted) {
+    disk.refusal = space_refusal(verdict);
+    return;
+  }
   if (!partial.empty()) {
     disk.dir = std::move(parent);  // still closed when missing
     if ((err = directory_identity(plan.root, root_id)) != 0) disk.refusal = refusal_from_errno(err);
@@ -96,11 +105,14 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks) {
     if (chunk.restart) {
       if (::ftruncate(disk.file.get(), 0) != 0) return errno;
       disk.hash.reset();
+      if (disk.space) disk.space->truncated();
     }
     ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
     if (int err = write_exact_at(disk.file.get(), bytes.data(), bytes.size(), chunk.offset)) {
       return err;
     }
+    // Written bytes are in the file system's own count from now on.
+    if (disk.space) disk.space->wrote_to(chunk.offset + bytes.size());
     // Only bytes that reached the file count toward the file's hash.
     disk.hash.update(bytes);
   }
@@ -111,14 +123,24 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
                   CommitItem& item, BatchDirs& dirs) {
   const int parent = dirs.existing_parent_of(plan.root, plan.components);
   if (parent < 0 && parent != -ENOENT) return -parent;
+  const bool check_name = !plan.names.create || !plan.names.overwrite;
+  disk.refusal = refuse_name(parent, plan.components.back(), plan.names, check_name);
+  if (disk.refusal) return EPERM;
   // Small files arrive by the thousand: one fstatvfs per batch, not one
   // per file.
-  std::uint64_t available = 0;
-  const int space_err = dirs.available_bytes(plan.root, available);
-  const bool check_name = !plan.names.create || !plan.names.overwrite;
-  disk.refusal = refuse_upload(parent, plan.components.back(), plan.names, check_name, space_err,
-                               available, plan.size, plan.reserve);
-  if (disk.refusal) return EPERM;
+  FreeSpace space;
+  if (int err = dirs.free_space(plan.root, space)) {
+    disk.refusal = refusal_from_errno(err);
+    return EPERM;
+  }
+  // Lives and dies inside this batch, so it holds no claim: the batch's
+  // own count covers its earlier items, the ledger the open uploads.
+  const SpaceVerdict verdict =
+      SpaceLedger::fits(space, plan.ledger->outstanding(space.device), plan.size, plan.reserve);
+  if (verdict != SpaceVerdict::kAdmitted) {
+    disk.refusal = space_refusal(verdict);
+    return EPERM;
+  }
   dirs.claim_bytes(plan.root, plan.size);
   const int dir = parent >= 0 ? parent : dirs.parent_of(plan.root, plan.components);
   if (dir < 0) return -dir;

@@ -6,6 +6,7 @@
 // thread-pool job, one job at a time per upload; none touches the loop.
 #include <cstdint>
 #include <deque>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/rules/errors.hpp"
 #include "server/storage/root_fs.hpp"
+#include "server/storage/space_ledger.hpp"
 
 namespace ft::server {
 
@@ -41,6 +43,9 @@ struct UploadDisk {
   std::string temp_name;  // cleared once renamed into place
   StreamHash128 hash;     // of the bytes written, in order
   std::optional<Refusal> refusal;
+  /// What this upload still has to write, promised in the server's ledger
+  /// from the check until the file is committed or dropped.
+  std::unique_ptr<SpaceClaim> space;
 };
 
 /// What an upload asks of the disk: where, under which rights, how much.
@@ -49,18 +54,20 @@ struct UploadPlan {
   std::vector<std::string> components;  // the path below it
   NamePolicy names;                     // what may be done to the final name
   std::uint64_t size = 0;
-  std::uint64_t reserve = 0;  // free space the server keeps
+  std::uint64_t reserve = 0;      // free space the server keeps
+  SpaceLedger* ledger = nullptr;  // space promised to open uploads (server-wide)
 };
 
-/// The checks every upload passes before anything is created: may the
-/// identity write the final name in `parent` (-1: that directory does not
-/// exist yet), and do `needed` more bytes leave the reserve (`space_err`
-/// and `available` from one fstatvfs of the root). `check_name` false
-/// skips the lookup of the name (both rights: any name will do, and a
-/// directory in the way fails the rename before anything is visible).
-std::optional<Refusal> refuse_upload(int parent, const std::string& name, NamePolicy names,
-                                     bool check_name, int space_err, std::uint64_t available,
-                                     std::uint64_t needed, std::uint64_t reserve);
+/// The name checks every upload passes before anything is created: may
+/// the identity write the final name in `parent` (-1: that directory does
+/// not exist yet). `check_name` false skips the lookup of the name (both
+/// rights: any name will do, and a directory in the way fails the rename
+/// before anything is visible).
+std::optional<Refusal> refuse_name(int parent, const std::string& name, NamePolicy names,
+                                   bool check_name);
+
+/// NO_SPACE with the reason, for a verdict other than kAdmitted.
+Refusal space_refusal(SpaceVerdict verdict);
 
 /// A plain or resumable upload's first job: the checks, then for a plain
 /// upload its temporary file (creating missing parents); a resumable one

@@ -190,20 +190,29 @@ int BatchDirs::existing_parent_of(int root, const std::vector<std::string>& comp
   return fd;
 }
 
-int BatchDirs::available_bytes(int root, std::uint64_t& out) {
+int BatchDirs::free_space(int root, FreeSpace& out) {
   auto found = available_.find(root);
   if (found == available_.end()) {
-    std::uint64_t bytes = 0;
-    if (int err = server::available_bytes(root, bytes)) return err;
-    found = available_.emplace(root, bytes).first;
+    FreeSpace space;
+    if (int err = server::free_space(root, space)) return err;
+    found = available_.emplace(root, space).first;
   }
   out = found->second;
   return 0;
 }
 
+int BatchDirs::available_bytes(int root, std::uint64_t& out) {
+  FreeSpace space;
+  if (int err = free_space(root, space)) return err;
+  out = space.bytes;
+  return 0;
+}
+
 void BatchDirs::claim_bytes(int root, std::uint64_t bytes) {
   auto found = available_.find(root);
-  if (found != available_.end()) found->second -= std::min(found->second, bytes);
+  if (found == available_.end()) return;
+  found->second.bytes -= std::min(found->second.bytes, bytes);
+  found->second.inodes -= std::min<std::uint64_t>(found->second.inodes, 1);
 }
 
 void JobBatcher::submit(std::function<void()> work, std::function<void()> done) {

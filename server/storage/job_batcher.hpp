@@ -41,11 +41,14 @@ class BatchDirs {
   /// Free bytes beneath `root` as the batch sees them: one fstatvfs per
   /// root and batch, less what the batch's earlier items claimed.
   int available_bytes(int root, std::uint64_t& out);
+  /// The same with free inodes and the file system's device.
+  int free_space(int root, FreeSpace& out);
+  /// An item of the batch takes `bytes` and one inode beneath `root`.
   void claim_bytes(int root, std::uint64_t bytes);
 
  private:
   std::unordered_map<std::string, Fd> open_;
-  std::unordered_map<int, std::uint64_t> available_;
+  std::unordered_map<int, FreeSpace> available_;
 };
 
 /// One upload's commit: verify the whole-file hash, apply mode and mtime,

@@ -196,15 +196,27 @@ int rename_in(int dir, const std::string& from, const std::string& to, bool no_r
   return 0;
 }
 
-int available_bytes(int fd, std::uint64_t& out) {
+int free_space(int fd, FreeSpace& out) {
   struct statvfs vfs;
   if (::fstatvfs(fd, &vfs) != 0) return errno;
   // Nothing can be written there, whatever the space: say so.
   if ((vfs.f_flag & ST_RDONLY) != 0) return EROFS;
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return errno;
   const std::uint64_t unit = vfs.f_frsize != 0 ? vfs.f_frsize : vfs.f_bsize;
   const std::uint64_t blocks = vfs.f_bavail;
   const std::uint64_t most = std::numeric_limits<std::uint64_t>::max();
-  out = unit != 0 && blocks > most / unit ? most : blocks * unit;
+  out.bytes = unit != 0 && blocks > most / unit ? most : blocks * unit;
+  out.inodes = vfs.f_favail;
+  out.inodes_counted = vfs.f_files != 0;
+  out.device = st.st_dev;
+  return 0;
+}
+
+int available_bytes(int fd, std::uint64_t& out) {
+  FreeSpace space;
+  if (int err = free_space(fd, space)) return err;
+  out = space.bytes;
   return 0;
 }
 

@@ -128,6 +128,18 @@ int rename_in(int dir, const std::string& from, const std::string& to, bool no_r
 /// when it is mounted read-only.
 int available_bytes(int fd, std::uint64_t& out);
 
+/// What one fstatvfs (and fstat) of a directory says about its file system.
+struct FreeSpace {
+  std::uint64_t bytes = 0;      // available to unprivileged users (f_bavail)
+  std::uint64_t inodes = 0;     // likewise (f_favail)
+  bool inodes_counted = false;  // false where f_files is 0: no inode limit
+  dev_t device = 0;             // st_dev: which file system
+};
+
+/// The free space of the file system holding `fd`; EROFS when it is
+/// mounted read-only.
+int free_space(int fd, FreeSpace& out);
+
 /// "<dev>:<inode>" of `fd`: names a directory whatever path reaches it.
 int directory_identity(int fd, std::string& out);
 

@@ -52,6 +52,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   JobBatcher& batcher() override { return batcher_; }
   HashCache& hash_cache() override { return hash_cache_; }
   const ServerOptions& options() const override { return options_; }
+  SpaceLedger& space_ledger() override { return space_ledger_; }
   bool acquire_upload_slot(const RequestContext&) override {
     ++slots_;
     return true;
@@ -59,6 +60,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void release_upload_slot(const RequestContext&) override { --slots_; }
   bool claim_partial(const std::string& key) override { return partials_.insert(key).second; }
   void release_partial(const std::string& key) override { partials_.erase(key); }
+  bool hold_partial(const RequestContext&, const std::string&) override { return true; }
+  void partial_gone(const std::string&) override {}
 
   // RequestContext
   uv_loop_t* loop() const override { return loop_; }
@@ -123,6 +126,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   uv_loop_t* loop_;
   JobBatcher batcher_;
   HashCache hash_cache_;
+  SpaceLedger space_ledger_;
   uvx::NextTurn next_turn_;
 };
 

@@ -1,0 +1,186 @@
+// The free-space reserve counts uploads in progress (issue 10, finding 6).
+// It used to be a snapshot: every upload declaring 300 MiB into a 400 MiB
+// file system passed the check, and together they filled it. Each test
+// serves a small tmpfs mounted over its root, so that the numbers are
+// exact and nothing else writes there.
+#include "server/storage/space_ledger.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "common/rules/errors.hpp"
+#include "support/harness.hpp"
+#include "support/raw_client.hpp"
+#include "support/raw_requests.hpp"
+#include "support/server_fixture.hpp"
+
+namespace ft::testing {
+namespace {
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+constexpr std::uint64_t kReserve = 16 * kMiB;
+constexpr std::int64_t kMtime = 1700000000000000000;
+
+class SpaceLedgerTest : public ServerFixture {
+ protected:
+  /// Mounts a tmpfs with `options` over the root; false (the test skips)
+  /// where mounting is refused.
+  bool mount_root(const std::string& options) {
+    if (::mount("tmpfs", root_.path().c_str(), "tmpfs", 0, options.c_str()) != 0) {
+      why_ = std::strerror(errno);
+      return false;
+    }
+    mounted_ = true;
+    return true;
+  }
+  void TearDown() override {
+    ServerFixture::TearDown();
+    if (mounted_) ::umount2(root_.path().c_str(), MNT_DETACH);
+  }
+  struct statvfs root_space() const {
+    struct statvfs vfs {};
+    EXPECT_EQ(::statvfs(root_.path().c_str(), &vfs), 0);
+    return vfs;
+  }
+  /// A connection that may resume and send eagerly, as `tls` (or in the
+  /// clear).
+  std::unique_ptr<RawClient> connect(const std::shared_ptr<TlsContext>& tls = nullptr) {
+    RawClientOptions options;
+    options.tls = tls;
+    auto client = std::make_unique<RawClient>(server_.port(), options);
+    EXPECT_TRUE(client->connected());
+    EXPECT_TRUE(client->send_hello(kCapResume | kCapEager));
+    EXPECT_TRUE(client->read_hello());
+    return client;
+  }
+  /// A resumable PUT declaring `size` bytes: PUT_READY or the error's name.
+  static std::string put_resumable(RawClient& client, std::uint32_t id, const std::string& path,
+                                   std::uint64_t size) {
+    Bytes out;
+    encode_put(out, id,
+               PutMsg{path, size, 0644, kMtime, limits::kDefaultChunkSize, kPutResumable,
+                      "source-" + path});
+    client.send(out);
+    return reply_name(client.read_frame());
+  }
+
+  std::string why_;
+  bool mounted_ = false;
+};
+
+TEST_F(SpaceLedgerTest, UploadsInProgressCountAgainstTheReserve) {
+  if (!mount_root("size=64m")) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << why_;
+  const fs::path keys = work_.path() / "keys";
+  std::shared_ptr<TlsContext> alice;
+  ASSERT_NO_FATAL_FAILURE(add_identity(keys, "alice", "list,read,create,overwrite", alice));
+  RunResult bob = run({bin("ftserve"), "keys", "add", "bob", "--keys", keys.string()});
+  ASSERT_EQ(bob.exit_code, 0) << bob.err;
+  const fs::path bob_key = work_.path() / "bob.key";
+  write_private(bob_key, bob.out);
+  ASSERT_NO_FATAL_FAILURE(
+      start_server({"--keys", keys.string(), "--free-space-reserve", std::to_string(kReserve)}));
+
+  // 30 MiB fits alone in 64 MiB with 16 kept free, not twice: the second
+  // upload is refused before a byte is sent, although nothing is written yet.
+  auto first = connect(alice);
+  EXPECT_EQ(put_resumable(*first, 1, "one", 30 * kMiB), "PUT_READY");
+  auto second = connect(alice);
+  EXPECT_EQ(put_resumable(*second, 1, "two", 30 * kMiB), "NO_SPACE");
+  // The first one writes some of its data; its promise shrinks as the free
+  // space does, so the count stays the same.
+  const std::string chunk(limits::kDefaultChunkSize, 'x');
+  Bytes out;
+  for (std::uint64_t offset = 0; offset < 4 * kMiB; offset += chunk.size()) {
+    encode_data(out, 1, offset, span_of(chunk));
+  }
+  ASSERT_TRUE(first->send(out));
+  EXPECT_EQ(put_resumable(*second, 2, "two", 30 * kMiB), "NO_SPACE");
+
+  // Another identity's small upload still fits.
+  TempDir local;
+  write_file(local / "small", "ten bytes!");
+  RunResult small = run(
+      {bin("ftsend"), "-q", "--key-file", bob_key.string(), (local / "small").string(), remote()});
+  EXPECT_EQ(small.exit_code, 0) << small.err;
+  EXPECT_EQ(read_file(root_ / "small"), "ten bytes!");
+
+  // Once the first connection is gone its promise goes with it (its partial
+  // data stays), and the second upload fits.
+  first.reset();
+  std::string verdict;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    verdict = put_resumable(*second, 3 + attempt, "two", 30 * kMiB);
+    if (verdict == "PUT_READY") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(verdict, "PUT_READY");
+  const struct statvfs vfs = root_space();
+  EXPECT_GE(static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize, kReserve);
+}
+
+TEST_F(SpaceLedgerTest, EmptyFilesCannotTakeTheLastInodes) {
+  if (!mount_root("size=64m,nr_inodes=200")) {
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << why_;
+  }
+  ASSERT_NO_FATAL_FAILURE(start_server({"--free-space-reserve", "0"}));
+  auto client = connect();
+  // Empty eager PUTs, one at a time: each takes an inode and no byte.
+  int stored = 0;
+  std::string verdict;
+  for (int i = 0; i < 200; ++i) {
+    verdict = put_file(*client, static_cast<std::uint32_t>(i + 1), "e" + std::to_string(i), "",
+                       0644, true);
+    if (verdict != "OK") break;
+    ++stored;
+  }
+  EXPECT_EQ(verdict, "NO_SPACE");
+  EXPECT_GT(stored, 50);
+  EXPECT_GE(static_cast<std::uint64_t>(root_space().f_favail), server::SpaceLedger::kInodeReserve);
+  // A plain upload is refused the same way, and the server still reads.
+  EXPECT_EQ(put_file(*client, 1000, "plain", "data"), "NO_SPACE");
+  EXPECT_EQ(get_file(*client, 1001, "e0"), "");
+}
+
+// --max-partials-per-identity: partial files outlive their connection, so
+// an identity could otherwise leave any number of them (3 days each).
+TEST_F(SpaceLedgerTest, PartialFilesPerIdentityAreCapped) {
+  const fs::path keys = work_.path() / "keys";
+  std::shared_ptr<TlsContext> alice;
+  std::shared_ptr<TlsContext> bob;
+  ASSERT_NO_FATAL_FAILURE(add_identity(keys, "alice", "list,read,create,overwrite", alice));
+  ASSERT_NO_FATAL_FAILURE(add_identity(keys, "bob", "list,read,create,overwrite", bob));
+  ASSERT_NO_FATAL_FAILURE(
+      start_server({"--keys", keys.string(), "--max-partials-per-identity", "2"}));
+  auto first = connect(alice);
+  EXPECT_EQ(put_resumable(*first, 1, "a", 1000), "PUT_READY");
+  EXPECT_EQ(put_resumable(*first, 2, "b", 1000), "PUT_READY");
+  EXPECT_EQ(put_resumable(*first, 3, "c", 1000), "QUOTA_EXCEEDED");
+  // Cut: the two partial files stay, and still count.
+  first.reset();
+  auto second = connect(alice);
+  std::string verdict;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    // The cut uploads let go of their partial files a moment after the
+    // connection closed (BUSY until then).
+    verdict = put_resumable(*second, 10 + attempt, "a", 1000);
+    if (verdict != "BUSY") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_EQ(verdict, "PUT_READY");  // resuming one already counted
+  EXPECT_EQ(put_resumable(*second, 100, "c", 1000), "QUOTA_EXCEEDED");
+  EXPECT_EQ(files_with_prefix(root_.path(), ".ft-part-").size(), 2u);
+  // Another identity has its own count.
+  auto other = connect(bob);
+  EXPECT_EQ(put_resumable(*other, 1, "d", 1000), "PUT_READY");
+}
+
+}  // namespace
+}  // namespace ft::testing
