@@ -14,9 +14,9 @@
 namespace ft::server {
 namespace {
 
+// The same words as before the ledger: scripts and tests match them.
 constexpr const char* kReserveMessage =
-    "upload refused: would leave less than the server's free-space reserve, counting what "
-    "uploads in progress still have to write";
+    "upload refused: would leave less than the server's free-space reserve";
 constexpr const char* kInodeMessage =
     "upload refused: the file system is running out of inodes (free files)";
 
