@@ -97,6 +97,29 @@ std::string format_rights(std::uint32_t rights) {
   return out.empty() ? "none" : out;
 }
 
+bool parse_quota(const std::string& text, std::uint64_t& bytes, std::uint64_t& files) {
+  const auto colon = text.find(':');
+  if (colon == std::string::npos) return false;
+  auto number = [](const std::string& field, std::uint64_t& out) {
+    if (field == "-") {
+      out = 0;
+      return true;
+    }
+    if (field.empty() || field.size() > 19 ||
+        field.find_first_not_of("0123456789") != std::string::npos) {
+      return false;
+    }
+    out = std::stoull(field);
+    return out != 0;  // "no limit" is written '-'
+  };
+  return number(text.substr(0, colon), bytes) && number(text.substr(colon + 1), files);
+}
+
+std::string format_quota(const KeyEntry& entry) {
+  auto field = [](std::uint64_t n) { return n == 0 ? std::string("-") : std::to_string(n); };
+  return field(entry.quota_bytes) + ':' + field(entry.quota_files);
+}
+
 std::optional<std::vector<KeyEntry>> parse_keys_file(const std::string& text, std::string& why) {
   std::vector<KeyEntry> entries;
   std::set<std::string> ids;
@@ -111,7 +134,10 @@ std::optional<std::vector<KeyEntry>> parse_keys_file(const std::string& text, st
       why = "line " + std::to_string(number) + ": " + what;
       return std::nullopt;
     };
-    if (fields.size() != 5) return fail("expected: ID KEY RIGHTS SUBDIR NAME");
+    // A sixth field, the quotas, was added later: files without it load.
+    if (fields.size() != 5 && fields.size() != 6) {
+      return fail("expected: ID KEY RIGHTS SUBDIR NAME [QUOTA]");
+    }
     KeyEntry entry;
     entry.key.identity = fields[0];
     if (!valid_identity(entry.key.identity)) return fail("bad identity");
@@ -127,6 +153,15 @@ std::optional<std::vector<KeyEntry>> parse_keys_file(const std::string& text, st
     }
     entry.name = fields[4];
     if (!valid_name(entry.name)) return fail("bad name");
+    if (fields.size() == 6) {
+      if (!parse_quota(fields[5], entry.quota_bytes, entry.quota_files)) {
+        return fail("bad quota '" + printable(fields[5]) +
+                    "' (expected BYTES:FILES, '-' for none)");
+      }
+      if (entry.subdir.empty() && (entry.quota_bytes != 0 || entry.quota_files != 0)) {
+        return fail("a quota needs a sub-directory");
+      }
+    }
     if (!ids.insert(entry.key.identity).second) return fail("duplicate identity");
     if (!names.insert(entry.name).second) return fail("duplicate name '" + entry.name + "'");
     entries.push_back(std::move(entry));
@@ -137,11 +172,15 @@ std::optional<std::vector<KeyEntry>> parse_keys_file(const std::string& text, st
 std::string format_keys_file(const std::vector<KeyEntry>& entries) {
   std::string out =
       "# ftserve keys file: ID KEY RIGHTS SUBDIR NAME (keep it mode 0600).\n"
-      "# Rights: list,read,create,overwrite,delete. SUBDIR '-' is the whole root.\n";
+      "# Rights: list,read,create,overwrite,delete. SUBDIR '-' is the whole root.\n"
+      "# QUOTA (optional): BYTES:FILES, '-' for no limit on one of them.\n";
   for (const KeyEntry& e : entries) {
     out += e.key.identity + ' ' + hex_of(e.key.secret.data(), e.key.secret.size()) + ' ' +
-           format_rights(e.rights) + ' ' + (e.subdir.empty() ? "-" : e.subdir) + ' ' + e.name +
-           '\n';
+           format_rights(e.rights) + ' ' + (e.subdir.empty() ? "-" : e.subdir) + ' ' + e.name;
+    // Written only when set, so a file without quotas stays readable by an
+    // ftserve from before them.
+    if (e.quota_bytes != 0 || e.quota_files != 0) out += ' ' + format_quota(e);
+    out += '\n';
   }
   return out;
 }

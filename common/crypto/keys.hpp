@@ -41,12 +41,19 @@ struct KeyEntry {
   std::uint32_t rights = kDefaultRights;
   std::string subdir;  // "" = the whole root; else a relative path
   std::string name;    // human label, unique in the file
+  // Limits on what the identity's sub-directory holds (0: none); only for
+  // an identity with a sub-directory (docs/server.md "Quotas").
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
 };
 
 /// Parses a server keys file's text; on error returns nullopt with `why`
 /// naming the line. Duplicate ids or names are errors.
 std::optional<std::vector<KeyEntry>> parse_keys_file(const std::string& text, std::string& why);
 std::string format_keys_file(const std::vector<KeyEntry>& entries);
+/// A keys file's QUOTA field, "BYTES:FILES" with '-' for no limit (0).
+bool parse_quota(const std::string& text, std::uint64_t& bytes, std::uint64_t& files);
+std::string format_quota(const KeyEntry& entry);
 
 std::optional<PskKey> parse_client_key(const std::string& text, std::string& why);
 std::string format_client_key(const KeyEntry& entry);

@@ -131,7 +131,14 @@ bool load(const std::string& path, bool missing_ok, std::string& text,
 }
 
 int add(const std::string& path, const std::string& name, const std::string& rights_text,
-        const std::string& subdir) {
+        const std::string& subdir, std::uint64_t quota_bytes, std::uint64_t quota_files) {
+  const bool has_subdir = !subdir.empty() && subdir != "-";
+  if ((quota_bytes != 0 || quota_files != 0) && !has_subdir) {
+    // An identity on the whole root shares it with every other one: what
+    // would count as its usage is not defined.
+    std::fprintf(stderr, "ftserve keys add: --quota-bytes and --quota-files need --subdir\n");
+    return static_cast<int>(Exit::kUsage);
+  }
   auto rights = parse_rights(rights_text);
   if (!rights) {
     std::fprintf(stderr,
@@ -157,6 +164,8 @@ int add(const std::string& path, const std::string& name, const std::string& rig
     }
   }
   KeyEntry entry = new_key_entry(name, *rights, subdir == "-" ? "" : subdir);
+  entry.quota_bytes = quota_bytes;
+  entry.quota_files = quota_files;
   // The new line, checked by the parser the server uses (name and
   // sub-directory rules) before anything is written.
   std::string formatted = format_keys_file({entry});
@@ -201,10 +210,12 @@ int list(const std::string& path) {
   std::vector<KeyEntry> entries;
   bool exists = false;
   if (!load(path, false, text, entries, exists)) return kFileError;
-  std::printf("%-20s %-32s %-36s %s\n", "NAME", "ID", "RIGHTS", "SUBDIR");
+  std::printf("%-20s %-32s %-36s %-20s %s\n", "NAME", "ID", "RIGHTS", "SUBDIR", "QUOTA");
   for (const KeyEntry& e : entries) {
-    std::printf("%-20s %-32s %-36s %s\n", e.name.c_str(), e.key.identity.c_str(),
-                format_rights(e.rights).c_str(), e.subdir.empty() ? "-" : e.subdir.c_str());
+    // QUOTA: bytes:files, '-' where there is no limit.
+    std::printf("%-20s %-32s %-36s %-20s %s\n", e.name.c_str(), e.key.identity.c_str(),
+                format_rights(e.rights).c_str(), e.subdir.empty() ? "-" : e.subdir.c_str(),
+                format_quota(e).c_str());
   }
   return 0;
 }
@@ -273,6 +284,15 @@ int run_keys_command(int argc, char** argv) {
   add_cmd->add_option("--subdir", subdir,
                       "directory below --root that this identity sees as its root "
                       "(created at its first connection)");
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
+  add_cmd
+      ->add_option("--quota-bytes", quota_bytes,
+                   "most bytes its sub-directory may hold, uploads in progress and kept\n"
+                   "partial files included (QUOTA_EXCEEDED); needs --subdir")
+      ->transform(CLI::AsSizeValue(false));
+  add_cmd->add_option("--quota-files", quota_files,
+                      "most files its sub-directory may hold (QUOTA_EXCEEDED); needs --subdir");
 
   auto* list_cmd = app.add_subcommand("list", "list names, ids, rights and sub-directories");
   list_cmd->add_option("--keys", keys_file, "the server's keys file")->required();
@@ -288,7 +308,7 @@ int run_keys_command(int argc, char** argv) {
     return rc == 0 ? 0 : static_cast<int>(Exit::kUsage);
   }
   try {
-    if (add_cmd->parsed()) return add(keys_file, name, rights, subdir);
+    if (add_cmd->parsed()) return add(keys_file, name, rights, subdir, quota_bytes, quota_files);
     if (list_cmd->parsed()) return list(keys_file);
     if (remove_cmd->parsed()) return remove(keys_file, name);
   } catch (const std::exception& e) {

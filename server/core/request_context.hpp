@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -24,6 +25,15 @@ class HashCache;
 class JobBatcher;
 class SpaceLedger;
 class RequestContext;
+
+/// An upload's share of its identity's quota: its declared size and, for a
+/// resumable upload, what names its partial file across connections.
+struct QuotaClaim {
+  std::uint64_t size = 0;
+  std::string partial;  // "" for a plain or eager upload
+};
+/// How an upload that held a QuotaClaim ended.
+enum class QuotaOutcome { kCommitted, kDropped, kKeptPartial };
 
 /// What all connections share: the group commit, the options, and the
 /// per-identity and per-file registries.
@@ -52,6 +62,15 @@ class ServerServices {
   /// the file was committed or removed.
   virtual bool hold_partial(const RequestContext& connection, const std::string& key) = 0;
   virtual void partial_gone(const std::string& key) = 0;
+  /// Counts an upload against `connection`'s identity's quotas (bytes and
+  /// files, with what other open uploads and kept partial files promised):
+  /// nullopt when admitted (or the identity has none), else why not.
+  virtual std::optional<std::string> admit_quota(const RequestContext& connection,
+                                                 const QuotaClaim& claim) = 0;
+  /// An admitted upload ended: its promise becomes usage (committed, or
+  /// kept as partial data) or goes.
+  virtual void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
+                            QuotaOutcome outcome) = 0;
 
  protected:
   ~ServerServices() = default;

@@ -45,6 +45,11 @@ struct Access {
   // Other identities' sub-directories inside this root (relative to it):
   // never created, replaced or written beneath by this identity.
   std::vector<std::string> reserved;
+  // The identity's quotas (0: none) and the tree they count: its
+  // sub-directory (docs/server.md "Quotas").
+  std::string quota_tree;
+  std::uint64_t quota_bytes = 0;
+  std::uint64_t quota_files = 0;
   bool allows(std::uint32_t right) const { return (rights & right) == right; }
 };
 

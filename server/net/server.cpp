@@ -218,14 +218,33 @@ void Server::open_identity_root(const KeyEntry& entry, std::function<void(int er
   const int root = root_.get();
   std::string subdir = entry.subdir;
   std::string name = entry.name;
+  // An identity with a quota has its tree measured in the same job, before
+  // its first request: every check after that is a few additions on the
+  // loop (docs/server.md "Quotas").
+  const bool measure =
+      (entry.quota_bytes != 0 || entry.quota_files != 0) && !quotas_[entry.subdir].measured;
+  auto usage = std::make_shared<TreeUsage>();
   queue_job(
       // Component by component and never through a symbolic link: a link
       // made at (or above) this name by another identity must not make this
       // identity's connections serve another tree (ELOOP, refused).
-      loop_, [root, subdir, opened, err] { *err = open_directory_creating(root, subdir, *opened); },
-      [this, name, opened, err, done = std::move(done)] {
+      loop_,
+      [root, subdir, opened, err, measure, usage] {
+        *err = open_directory_creating(root, subdir, *opened);
+        if (*err == 0 && measure && measure_tree(opened->get(), *usage) != 0) {
+          std::fprintf(stderr, "ftserve: quota of %s: some directories could not be read\n",
+                       subdir.c_str());
+        }
+      },
+      [this, name, subdir, opened, err, measure, usage, done = std::move(done)] {
         if (*err == 0 && identity_roots_.count(name) == 0) {
           identity_roots_.emplace(name, std::move(*opened));
+        }
+        if (*err == 0 && measure && !quotas_[subdir].measured) {
+          QuotaBook& book = quotas_[subdir];
+          book.measured = true;
+          // What this server's uploads committed meanwhile is in the walk.
+          book.used = *usage;
         }
         done(*err);
       });

@@ -25,6 +25,7 @@
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 #include "server/storage/space_ledger.hpp"
+#include "server/storage/tree_usage.hpp"
 #include "uvx/handle.hpp"
 #include "uvx/next_turn.hpp"
 
@@ -101,6 +102,10 @@ class Server final : public ServerServices {
   void release_partial(const std::string& key) override;
   bool hold_partial(const RequestContext& connection, const std::string& key) override;
   void partial_gone(const std::string& key) override;
+  std::optional<std::string> admit_quota(const RequestContext& connection,
+                                         const QuotaClaim& claim) override;
+  void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
+                    QuotaOutcome outcome) override;
 
  private:
   /// A partial file kept or being written: its identity and when last used
@@ -110,6 +115,17 @@ class Server final : public ServerServices {
     std::chrono::steady_clock::time_point used;
   };
   using HeldPartials = std::unordered_map<std::string, HeldPartial>;
+  /// One quota tree (an identity's sub-directory): what it holds, measured
+  /// once, then kept up to date by this server's own uploads.
+  struct QuotaBook {
+    bool measured = false;
+    TreeUsage used;
+    std::uint64_t open_bytes = 0;  // declared by uploads in progress
+    std::uint64_t open_files = 0;
+    // Partial files kept by cut resumable uploads, counted in `used` at
+    // their declared size, by QuotaClaim::partial.
+    std::unordered_map<std::string, std::uint64_t> kept;
+  };
 
   static void on_connection(uv_stream_t* listener, int status) noexcept;
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
@@ -152,7 +168,8 @@ class Server final : public ServerServices {
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
   std::size_t connections_ = 0;
   std::unordered_set<std::string> active_partials_;
-  HeldPartials held_partials_;  // by key, counted per identity
+  HeldPartials held_partials_;                         // by key, counted per identity
+  std::unordered_map<std::string, QuotaBook> quotas_;  // by sub-directory
   std::unordered_map<std::string, std::size_t> partials_per_owner_;
 };
 

@@ -141,6 +141,9 @@ void Session::finish_authentication(const KeyEntry& entry, int root_fd) {
   access_.rights = effective_rights(entry.rights, server_.options());
   access_.root_fd = root_fd;
   access_.reserved = server_.reserved_beneath(entry);
+  access_.quota_tree = entry.subdir;
+  access_.quota_bytes = entry.quota_bytes;
+  access_.quota_files = entry.quota_files;
   enter(Phase::kAwaitingHello);
   // The name, never the key or the id (the id is sent in the clear anyway,
   // but the name is what the administrator knows).

@@ -45,6 +45,14 @@ Upload::~Upload() {
   // Every way an upload ends releases its slot; this only covers a path
   // that was missed, so the identity never loses a slot for good.
   release_slot();
+  settle_quota(QuotaOutcome::kDropped);
+}
+
+void Upload::settle_quota(QuotaOutcome outcome) {
+  if (!quota_) return;
+  QuotaClaim claim = std::move(*quota_);
+  quota_.reset();
+  context_->services().settle_quota(*context_, claim, outcome);
 }
 
 void Upload::release_slot() {
@@ -107,6 +115,12 @@ void Upload::open() {
                             " uploads open for this identity");
   }
   slot_held_ = true;
+  // Refused here, before anything touches the disk: nothing half-written.
+  QuotaClaim claim{put_.size, resumable_ ? put_.path + '\n' + put_.source_id : std::string()};
+  if (auto why = context_->services().admit_quota(*context_, claim)) {
+    return refuse_later(ErrorCode::QUOTA_EXCEEDED, *why);
+  }
+  quota_ = std::move(claim);
   components_ = split_path(put_.path);
   // An eager upload checks, opens, writes and commits its file in one batch
   // once its END is here (commit_eager); nothing touches the disk before.
@@ -510,6 +524,7 @@ void Upload::finish(const std::string& result) {
   release_slot();
   context_->finish_request(id_, false);
   context_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
+  settle_quota(QuotaOutcome::kCommitted);
   if (!claim_.empty()) {
     context_->services().partial_gone(claim_);  // renamed into place
     context_->services().release_partial(claim_);
@@ -518,9 +533,10 @@ void Upload::finish(const std::string& result) {
 }
 
 void Upload::cleanup(bool keep_partial) {
-  // The slot is free before the ERROR goes out: a client that saw it may
-  // start another upload at once.
+  // The slot and the quota are free before the ERROR goes out: a client
+  // that saw it may start another upload at once.
   release_slot();
+  settle_quota(keep_partial ? QuotaOutcome::kKeptPartial : QuotaOutcome::kDropped);
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
   pending_error_.reset();

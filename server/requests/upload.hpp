@@ -56,6 +56,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void opened(int err, std::uint64_t offset, const Hash128& prefix_hash);
   void fail_commit(int err);
   void release_slot();
+  /// Gives back the quota claim, if held, as `outcome` says.
+  void settle_quota(QuotaOutcome outcome);
   UploadPlan plan() const;
   bool on_data(Frame& frame);
   bool on_end(Frame& frame);
@@ -82,10 +84,11 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool resumable_;
   bool eager_;  // DATA and END come without waiting for PUT_READY
   std::vector<std::string> components_;
-  NamePolicy names_;        // what this identity may do to the final name
-  bool slot_held_ = false;  // counted in the identity's open uploads
-  std::string claim_;       // the partial file's key in the server's registry
-  std::string violation_;   // why the last DATA or END was refused
+  NamePolicy names_;                 // what this identity may do to the final name
+  bool slot_held_ = false;           // counted in the identity's open uploads
+  std::optional<QuotaClaim> quota_;  // counted against the identity's quotas
+  std::string claim_;                // the partial file's key in the server's registry
+  std::string violation_;            // why the last DATA or END was refused
   State state_ = State::kOpening;
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;

@@ -451,6 +451,26 @@ TEST(KeysCommand, ConcurrentAddsKeepEveryEntry) {
   }
 }
 
+TEST(KeysCommand, QuotasAreStoredAndListed) {
+  TempDir dir;
+  const std::string keys = (dir.path() / "keys").string();
+  RunResult added = run({bin("ftserve"), "keys", "add", "alice", "--keys", keys, "--subdir",
+                         "alice", "--quota-bytes", "1M", "--quota-files", "3"});
+  ASSERT_EQ(added.exit_code, 0) << added.err;
+  ASSERT_EQ(run({bin("ftserve"), "keys", "add", "bob", "--keys", keys}).exit_code, 0);
+  // A quota without a sub-directory is a usage error, and nothing is added.
+  RunResult whole =
+      run({bin("ftserve"), "keys", "add", "carol", "--keys", keys, "--quota-files", "3"});
+  EXPECT_EQ(whole.exit_code, 2);
+  EXPECT_NE(whole.err.find("need --subdir"), std::string::npos) << whole.err;
+  RunResult listed = run({bin("ftserve"), "keys", "list", "--keys", keys});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  EXPECT_NE(listed.out.find("QUOTA"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("1048576:3"), std::string::npos) << listed.out;
+  EXPECT_NE(listed.out.find("-:-"), std::string::npos) << listed.out;  // bob: none
+  EXPECT_EQ(listed.out.find("carol"), std::string::npos) << listed.out;
+}
+
 TEST(KeysCommand, KeyFileBehindASymbolicLinkIsRefused) {
   TempDir dir;
   const fs::path keys = dir.path() / "keys";

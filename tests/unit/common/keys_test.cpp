@@ -65,6 +65,42 @@ TEST(Keys, KeysFileRoundTrip) {
   EXPECT_EQ(format_keys_file(*parsed), text);
 }
 
+TEST(Keys, QuotasRoundTripAndOldFilesStillLoad) {
+  std::vector<KeyEntry> entries;
+  entries.push_back(new_key_entry("both", kDefaultRights, "q/both"));
+  entries.back().quota_bytes = 1u << 20;
+  entries.back().quota_files = 3;
+  entries.push_back(new_key_entry("files-only", kDefaultRights, "q/files"));
+  entries.back().quota_files = 7;
+  entries.push_back(new_key_entry("none", kDefaultRights, ""));
+  const std::string text = format_keys_file(entries);
+  EXPECT_NE(text.find(" both 1048576:3\n"), std::string::npos) << text;
+  EXPECT_NE(text.find(" files-only -:7\n"), std::string::npos) << text;
+  // Without a quota the line keeps its five fields, as older files have.
+  EXPECT_NE(text.find(" - none\n"), std::string::npos) << text;
+  std::string why;
+  auto parsed = parse_keys_file(text, why);
+  ASSERT_TRUE(parsed) << why;
+  ASSERT_EQ(parsed->size(), 3u);
+  EXPECT_EQ((*parsed)[0].quota_bytes, 1u << 20);
+  EXPECT_EQ((*parsed)[0].quota_files, 3u);
+  EXPECT_EQ((*parsed)[1].quota_bytes, 0u);
+  EXPECT_EQ((*parsed)[1].quota_files, 7u);
+  EXPECT_EQ((*parsed)[2].quota_bytes, 0u);
+  EXPECT_EQ(format_keys_file(*parsed), text);
+  // A file from before quotas: five fields, no quota.
+  auto old = parse_keys_file(line(kId, kHexKey, "list", "sub", "old"), why);
+  ASSERT_TRUE(old) << why;
+  EXPECT_EQ((*old)[0].quota_bytes, 0u);
+  EXPECT_EQ((*old)[0].quota_files, 0u);
+  for (const char* bad : {"5", "x:1", "1:", ":1", "0:1", "1:0", "-1:2", "1:2:3"}) {
+    EXPECT_FALSE(parse_keys_file(kId + " " + kHexKey + " list sub q " + bad + "\n", why)) << bad;
+  }
+  // A quota on the whole root is refused: what it would count is undefined.
+  EXPECT_FALSE(parse_keys_file(kId + " " + kHexKey + " list - q 10:10\n", why));
+  EXPECT_NE(why.find("sub-directory"), std::string::npos) << why;
+}
+
 TEST(Keys, NewEntriesAreRandomAndWellFormed) {
   KeyEntry a = new_key_entry("a", kDefaultRights, "");
   KeyEntry b = new_key_entry("b", kDefaultRights, "");

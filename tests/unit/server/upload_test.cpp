@@ -62,6 +62,10 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void release_partial(const std::string& key) override { partials_.erase(key); }
   bool hold_partial(const RequestContext&, const std::string&) override { return true; }
   void partial_gone(const std::string&) override {}
+  std::optional<std::string> admit_quota(const RequestContext&, const QuotaClaim&) override {
+    return std::nullopt;
+  }
+  void settle_quota(const RequestContext&, const QuotaClaim&, QuotaOutcome) override {}
 
   // RequestContext
   uv_loop_t* loop() const override { return loop_; }
