@@ -55,12 +55,17 @@ class ServerServices {
   /// upload holds it (BUSY).
   virtual bool claim_partial(const std::string& key) = 0;
   virtual void release_partial(const std::string& key) = 0;
-  /// Counts the partial file `key` among those `connection`'s identity may
-  /// keep (ServerOptions::max_partials_per_identity; in open mode all
-  /// anonymous clients are one identity, since a partial file outlives its
-  /// connection); false when that would pass the cap. partial_gone() once
-  /// the file was committed or removed.
+  /// Records the partial file `key` of a resumable upload of `connection`'s
+  /// identity; false (refused) when the identity already keeps
+  /// ServerOptions::max_partials_per_identity partial files of cut uploads
+  /// and `key` is not one of them (in open mode all anonymous clients are
+  /// one identity, since a partial file outlives its connection).
   virtual bool hold_partial(const RequestContext& connection, const std::string& key) = 0;
+  /// The upload of `key` was cut: true if its partial file may be kept
+  /// (counted from now on), false if the identity keeps the most it may
+  /// already and the file is to be removed.
+  virtual bool keep_partial(const std::string& key) = 0;
+  /// The partial file `key` was committed or removed.
   virtual void partial_gone(const std::string& key) = 0;
   /// Counts an upload against `connection`'s identity's quotas (bytes and
   /// files, with what other open uploads and kept partial files promised):

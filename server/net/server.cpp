@@ -307,21 +307,41 @@ bool Server::hold_partial(const RequestContext& connection, const std::string& k
   const auto now = std::chrono::steady_clock::now();
   if (partial_ttl_.count() > 0) {
     // What the stale-partial cleanup removes (older than the TTL) no longer
-    // counts; one pass over at most the cap per identity.
+    // counts.
     for (auto it = held_partials_.begin(); it != held_partials_.end();) {
-      const bool stale =
-          now - it->second.used > partial_ttl_ && !active_partials_.contains(it->first);
+      const bool stale = !it->second.active && now - it->second.used > partial_ttl_;
       it = stale ? forget_partial(it) : std::next(it);
     }
   }
   if (auto held = held_partials_.find(key); held != held_partials_.end()) {
+    // Resuming one already kept: always allowed, and it is no longer left
+    // behind while it runs.
+    if (!held->second.active) {
+      held->second.active = true;
+      --kept_per_owner_[held->second.owner];
+    }
     held->second.used = now;
-    return true;  // resuming one already counted
+    return true;
   }
-  std::size_t& count = partials_per_owner_[owner];
-  if (count >= options_.max_partials_per_identity) return false;
-  ++count;
-  held_partials_.emplace(key, HeldPartial{owner, now});
+  // Open uploads are bounded by the upload slots; what the cap bounds is
+  // what cut uploads leave behind. An identity that already keeps that many
+  // starts no new one until it resumes or lets some expire.
+  if (kept_per_owner_[owner] >= options_.max_partials_per_identity) return false;
+  held_partials_.emplace(key, HeldPartial{owner, now, true});
+  return true;
+}
+
+bool Server::keep_partial(const std::string& key) {
+  auto held = held_partials_.find(key);
+  if (held == held_partials_.end()) return true;
+  if (!held->second.active) return true;
+  std::size_t& kept = kept_per_owner_[held->second.owner];
+  // Counted at once, not when its last chunk is written: uploads cut
+  // together (a whole connection) cannot all slip under the cap.
+  if (kept >= options_.max_partials_per_identity) return false;
+  ++kept;
+  held->second.active = false;
+  held->second.used = std::chrono::steady_clock::now();
   return true;
 }
 
@@ -330,8 +350,10 @@ void Server::partial_gone(const std::string& key) {
 }
 
 Server::HeldPartials::iterator Server::forget_partial(HeldPartials::iterator held) {
-  auto count = partials_per_owner_.find(held->second.owner);
-  if (count != partials_per_owner_.end() && --count->second == 0) partials_per_owner_.erase(count);
+  if (!held->second.active) {
+    auto kept = kept_per_owner_.find(held->second.owner);
+    if (kept != kept_per_owner_.end() && --kept->second == 0) kept_per_owner_.erase(kept);
+  }
   return held_partials_.erase(held);
 }
 

@@ -101,6 +101,7 @@ class Server final : public ServerServices {
   }
   void release_partial(const std::string& key) override;
   bool hold_partial(const RequestContext& connection, const std::string& key) override;
+  bool keep_partial(const std::string& key) override;
   void partial_gone(const std::string& key) override;
   std::optional<std::string> admit_quota(const RequestContext& connection,
                                          const QuotaClaim& claim) override;
@@ -108,11 +109,12 @@ class Server final : public ServerServices {
                     QuotaOutcome outcome) override;
 
  private:
-  /// A partial file kept or being written: its identity and when last used
-  /// (max_partials_per_identity).
+  /// A partial file being written (`active`) or kept by a cut upload: its
+  /// identity and when last used (max_partials_per_identity).
   struct HeldPartial {
     std::string owner;
     std::chrono::steady_clock::time_point used;
+    bool active = true;
   };
   using HeldPartials = std::unordered_map<std::string, HeldPartial>;
   /// One quota tree (an identity's sub-directory): what it holds, measured
@@ -168,9 +170,9 @@ class Server final : public ServerServices {
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
   std::size_t connections_ = 0;
   std::unordered_set<std::string> active_partials_;
-  HeldPartials held_partials_;                         // by key, counted per identity
-  std::unordered_map<std::string, QuotaBook> quotas_;  // by sub-directory
-  std::unordered_map<std::string, std::size_t> partials_per_owner_;
+  HeldPartials held_partials_;                                   // by key, counted per identity
+  std::unordered_map<std::string, QuotaBook> quotas_;            // by sub-directory
+  std::unordered_map<std::string, std::size_t> kept_per_owner_;  // held, not active
 };
 
 }  // namespace ft::server

@@ -163,8 +163,8 @@ void Upload::open() {
           return self->fail(ErrorCode::QUOTA_EXCEEDED,
                             "this identity keeps " +
                                 std::to_string(services.options().max_partials_per_identity) +
-                                " partial uploads already (--max-partials-per-identity): "
-                                "finish or resend from scratch");
+                                " partial files of cut uploads already "
+                                "(--max-partials-per-identity): resume those first");
         }
         self->claim_ = std::move(key);
         self->open_partial_file();
@@ -508,7 +508,9 @@ void Upload::abort(ErrorCode code, bool notify) {
   state_ = State::kFinished;
   context_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
                          offered_);
-  ending_ = resumable_ ? Ending::kKeepPartial : Ending::kDiscard;
+  // Past the identity's cap of kept partial files, this one goes.
+  const bool keeps = resumable_ && (claim_.empty() || context_->services().keep_partial(claim_));
+  ending_ = keeps ? Ending::kKeepPartial : Ending::kDiscard;
   if (ending_ == Ending::kDiscard) drop_queue();
   if (job_running_) return;  // its completion carries on
   if (ending_ == Ending::kKeepPartial) {

@@ -61,6 +61,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   bool claim_partial(const std::string& key) override { return partials_.insert(key).second; }
   void release_partial(const std::string& key) override { partials_.erase(key); }
   bool hold_partial(const RequestContext&, const std::string&) override { return true; }
+  bool keep_partial(const std::string&) override { return true; }
   void partial_gone(const std::string&) override {}
   std::optional<std::string> admit_quota(const RequestContext&, const QuotaClaim&) override {
     return std::nullopt;
