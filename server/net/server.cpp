@@ -78,9 +78,12 @@ void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
     auto stats = std::make_shared<CleanupStats>();
     const int root = self->root_.get();
     const std::chrono::seconds ttl = self->partial_ttl_;
+    SpaceLedger* ledger = &self->space_ledger_;  // the server outlives its jobs
     queue_job(
         self->loop_,
-        [root, ttl, in_use, stats] { *stats = remove_stale_partials(root, ttl, *in_use); },
+        [root, ttl, in_use, stats, ledger] {
+          *stats = remove_stale_partials(root, ttl, *in_use, TemporaryFiles::kOlderThanTtl, ledger);
+        },
         [self, stats, ttl] {
           self->cleanup_running_ = false;
           if (stats->removed > 0) {

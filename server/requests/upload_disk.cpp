@@ -56,11 +56,15 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
   const bool missing = err == ENOENT;
   // Partial data already held needs no more space.
   std::uint64_t held = 0;
+  std::optional<FileId> kept;  // the partial file, whose kept entry this upload takes over
   struct stat st;
   if (!missing && !partial.empty() &&
       ::fstatat(parent.get(), partial.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) <= plan.size) {
-    held = static_cast<std::uint64_t>(st.st_size);
+      S_ISREG(st.st_mode)) {
+    kept = FileId{st.st_dev, st.st_ino};
+    if (static_cast<std::uint64_t>(st.st_size) <= plan.size) {
+      held = static_cast<std::uint64_t>(st.st_size);
+    }
   }
   disk.refusal = refuse_name(missing ? -1 : parent.get(), plan.components.back(), plan.names, true);
   if (disk.refusal) return;
@@ -71,7 +75,8 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
     disk.refusal = refusal_from_errno(err);
     return;
   }
-  const SpaceVerdict verdict = plan.ledger->admit(space, plan.size, held, plan.reserve, disk.space);
+  const SpaceVerdict verdict =
+      plan.ledger->admit(space, plan.size, held, plan.reserve, disk.space, kept);
   if (verdict != SpaceVerdict::kAdmitted) {
     disk.refusal = space_refusal(verdict);
     return;
@@ -97,7 +102,16 @@ int open_partial(const UploadPlan& plan, const std::string& partial, UploadDisk&
     if (int err = open_parent_creating(plan.root, plan.components, disk.dir)) return err;
   }
   disk.temp_name = partial;
-  return open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset);
+  if (int err =
+          open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset)) {
+    return err;
+  }
+  // From now on the partial file's need is this upload's promise, and
+  // what it still lacks if it is cut and kept (discard_upload).
+  struct stat st;
+  if (::fstat(disk.file.get(), &st) != 0) return errno;
+  if (disk.space) disk.space->opened_partial(FileId{st.st_dev, st.st_ino});
+  return 0;
 }
 
 int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks) {
@@ -159,6 +173,12 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
 
 void discard_upload(UploadDisk* disk, bool keep_partial) {
   if (disk == nullptr) return;
+  struct stat st;
+  if (keep_partial && disk->space && disk->file && ::fstat(disk->file.get(), &st) == 0) {
+    // What the kept file still lacks stays promised (docs/server.md,
+    // "Free-space reserve").
+    disk->space->keep_partial(static_cast<std::uint64_t>(st.st_size));
+  }
   disk->file.reset();
   if (!keep_partial && !disk->temp_name.empty() && disk->dir) {
     ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0);

@@ -45,8 +45,8 @@ struct Level {
 class Walk {
  public:
   Walk(int root, std::time_t cutoff, const std::unordered_set<std::string>& in_use,
-       TemporaryFiles temporary)
-      : root_(root), cutoff_(cutoff), in_use_(in_use), temporary_(temporary) {}
+       TemporaryFiles temporary, SpaceLedger* ledger)
+      : root_(root), cutoff_(cutoff), in_use_(in_use), temporary_(temporary), ledger_(ledger) {}
 
   CleanupStats run() {
     Fd top;
@@ -124,6 +124,8 @@ class Walk {
       if (leftover && !held(name)) {
         if (::unlinkat(fd, entry->d_name, 0) == 0) {
           ++stats_.removed;
+          // What a kept partial file still lacked is no longer promised.
+          if (ledger_ != nullptr) ledger_->forget_kept(FileId{st.st_dev, st.st_ino});
         } else {
           ++stats_.errors;
         }
@@ -203,6 +205,7 @@ class Walk {
   const std::time_t cutoff_;
   const std::unordered_set<std::string>& in_use_;
   const TemporaryFiles temporary_;
+  SpaceLedger* const ledger_;
   std::vector<Level> levels_;
   std::set<std::pair<dev_t, ino_t>> on_path_;
   CleanupStats stats_;
@@ -212,9 +215,9 @@ class Walk {
 
 CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
                                    const std::unordered_set<std::string>& in_use,
-                                   TemporaryFiles temporary) {
+                                   TemporaryFiles temporary, SpaceLedger* ledger) {
   const std::time_t cutoff = std::time(nullptr) - static_cast<std::time_t>(ttl.count());
-  return Walk(root, cutoff, in_use, temporary).run();
+  return Walk(root, cutoff, in_use, temporary, ledger).run();
 }
 
 }  // namespace ft::server

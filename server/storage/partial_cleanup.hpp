@@ -11,6 +11,8 @@
 #include <string>
 #include <unordered_set>
 
+#include "server/storage/space_ledger.hpp"
+
 namespace ft::server {
 
 /// Directories a pass keeps open at once; deeper ones are reached again
@@ -35,9 +37,11 @@ enum class TemporaryFiles {
 
 /// `in_use` holds the partial files of uploads in flight, each as the
 /// "<dev>:<inode>" of the uploading identity's root, '/', and the file's path
-/// below that root (Server::claim_partial's keys).
+/// below that root (Server::claim_partial's keys). A partial file removed
+/// gives back its kept entry in `ledger`, if one is given.
 CleanupStats remove_stale_partials(int root, std::chrono::seconds ttl,
                                    const std::unordered_set<std::string>& in_use,
-                                   TemporaryFiles temporary = TemporaryFiles::kOlderThanTtl);
+                                   TemporaryFiles temporary = TemporaryFiles::kOlderThanTtl,
+                                   SpaceLedger* ledger = nullptr);
 
 }  // namespace ft::server

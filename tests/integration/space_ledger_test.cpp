@@ -112,18 +112,78 @@ TEST_F(SpaceLedgerTest, UploadsInProgressCountAgainstTheReserve) {
   EXPECT_EQ(small.exit_code, 0) << small.err;
   EXPECT_EQ(read_file(root_ / "small"), "ten bytes!");
 
-  // Once the first connection is gone its promise goes with it (its partial
-  // data stays), and the second upload fits.
+  // Once the first connection is gone its partial file is kept, and what it
+  // still lacks stays promised: the second upload still does not fit.
   first.reset();
-  std::string verdict;
-  for (int attempt = 0; attempt < 50; ++attempt) {
-    verdict = put_resumable(*second, 3 + attempt, "two", 30 * kMiB);
-    if (verdict == "PUT_READY") break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  EXPECT_EQ(verdict, "PUT_READY");
+  EXPECT_EQ(put_resumable(*second, 3, "two", 30 * kMiB), "NO_SPACE");
   const struct statvfs vfs = root_space();
   EXPECT_GE(static_cast<std::uint64_t>(vfs.f_bavail) * vfs.f_frsize, kReserve);
+}
+
+// Requirement 4 of issue 10: a kept partial file's remaining bytes count
+// against the reserve until it is resumed, and count once while it is.
+TEST_F(SpaceLedgerTest, KeptPartialsCountAgainstTheReserve) {
+  if (!mount_root("size=64m")) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << why_;
+  ASSERT_NO_FATAL_FAILURE(start_server({"--free-space-reserve", std::to_string(kReserve)}));
+  const std::uint64_t size = 30 * kMiB;
+  std::string content(size, 'x');
+  for (std::uint64_t i = 0; i < size; i += 4096) content[i] = static_cast<char>(i / 4096);
+  const ByteSpan bytes = span_of(content);
+  auto data_from = [&](std::uint32_t id, std::uint64_t from, std::uint64_t to) {
+    Bytes out;
+    for (std::uint64_t offset = from; offset < to; offset += limits::kDefaultChunkSize) {
+      encode_data(
+          out, id, offset,
+          bytes.subspan(offset, std::min<std::uint64_t>(limits::kDefaultChunkSize, to - offset)));
+    }
+    return out;
+  };
+
+  // A resumable upload of 30 MiB is cut after 4 MiB: its partial file is
+  // kept, 26 MiB short.
+  auto first = connect();
+  ASSERT_EQ(put_resumable(*first, 1, "one", size), "PUT_READY");
+  ASSERT_TRUE(first->send(data_from(1, 0, 4 * kMiB)));
+  auto partial_size = [&] {
+    auto found = files_with_prefix(root_.path(), ".ft-part-");
+    return found.size() == 1 ? fs::file_size(found.front()) : 0;
+  };
+  for (int i = 0; i < 100 && partial_size() < 4 * kMiB; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_EQ(partial_size(), 4 * kMiB);
+  first.reset();
+
+  // Another 30 MiB does not fit beside what the kept file still lacks
+  // (60 MiB free - 26 promised - 30 < 16), now and once the cut settled.
+  auto second = connect();
+  for (std::uint32_t attempt = 0; attempt < 10; ++attempt) {
+    EXPECT_EQ(put_resumable(*second, 1 + attempt, "two", size), "NO_SPACE");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+
+  // The resume is not refused for its own kept promise; it runs to the end
+  // (sent from offset 0: the server restarts the partial data).
+  auto third = connect();
+  std::string verdict;
+  std::uint32_t id = 0;
+  for (int attempt = 0; attempt < 50; ++attempt) {
+    verdict = put_resumable(*third, ++id, "one", size);
+    if (verdict != "BUSY") break;  // the cut upload lets go a moment later
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(verdict, "PUT_READY");
+  Bytes out = data_from(id, 0, size);
+  encode_end(out, id, EndMsg{size, hash128(bytes)});
+  ASSERT_TRUE(third->send(out));
+  EXPECT_EQ(reply_name(third->read_frame(std::chrono::seconds(60))), "OK");
+  EXPECT_EQ(fs::file_size(root_ / "one"), size);
+  EXPECT_TRUE(files_with_prefix(root_.path(), ".ft-part-").empty());
+
+  // Nothing of it is promised any more: with the file gone, another 30 MiB
+  // fits again.
+  fs::remove(root_ / "one");
+  EXPECT_EQ(put_resumable(*second, 100, "two", size), "PUT_READY");
 }
 
 TEST_F(SpaceLedgerTest, EmptyFilesCannotTakeTheLastInodes) {
