@@ -180,8 +180,9 @@ void discard_upload(UploadDisk* disk, bool keep_partial) {
     disk->space->keep_partial(static_cast<std::uint64_t>(st.st_size));
   }
   disk->file.reset();
-  if (!keep_partial && !disk->temp_name.empty() && disk->dir) {
-    ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0);
+  if (!keep_partial && !disk->temp_name.empty() && disk->dir &&
+      ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0) == 0 && disk->space) {
+    disk->space->removed_partial();
   }
 }
 

@@ -90,6 +90,11 @@ void SpaceClaim::keep_partial(std::uint64_t on_disk) {
   released_ = true;
 }
 
+void SpaceClaim::removed_partial() {
+  std::lock_guard lock(books_->mutex);
+  adopted_.reset();
+}
+
 void SpaceClaim::set_on_disk(std::uint64_t on_disk) {
   // Called with the lock held. The promise is what is still to be written:
   // bytes already in the file are in the file system's own count.

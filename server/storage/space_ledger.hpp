@@ -59,6 +59,9 @@ class SpaceClaim {
   /// (what it still lacks) and the claim no longer counts. Without an
   /// opened partial file, nothing is kept.
   void keep_partial(std::uint64_t on_disk);
+  /// The upload removed the partial file it named at admission (it failed
+  /// while opening it): there is no kept entry to give back.
+  void removed_partial();
 
  private:
   friend class SpaceLedger;

@@ -65,6 +65,18 @@ TEST(SpaceLedgerKept, AResumeRefusedBeforeOpeningGivesTheEntryBack) {
   EXPECT_EQ(ledger.outstanding(kDevice).bytes, 26 * kMiB);
 }
 
+TEST(SpaceLedgerKept, AResumeThatRemovedThePartialGivesNothingBack) {
+  SpaceLedger ledger;
+  cut_after_four_mib(ledger);
+  std::unique_ptr<SpaceClaim> resume;
+  ASSERT_EQ(ledger.admit(free_mib(60), 30 * kMiB, 4 * kMiB, 16 * kMiB, resume, kPartial),
+            SpaceVerdict::kAdmitted);
+  resume->removed_partial();  // opening it failed, and the upload removed it
+  resume.reset();
+  EXPECT_EQ(ledger.kept_count(), 0u);
+  EXPECT_EQ(ledger.outstanding(kDevice).bytes, 0u);
+}
+
 TEST(SpaceLedgerKept, CutAgainReplacesTheEntryAndRemovalReleasesIt) {
   SpaceLedger ledger;
   cut_after_four_mib(ledger);
