@@ -319,7 +319,8 @@ void Session::remove_reply_memory(std::size_t bytes) {
 
 void Session::account() {
   const std::size_t now = disk_backlog_ + send_backlog_ + read_ahead_ + reply_memory_ +
-                          requests_charge_ + (decoder_ ? decoder_->buffered_bytes() : 0);
+                          requests_charge_ + (decoder_ ? decoder_->buffered_bytes() : 0) +
+                          (tls_ ? tls_->buffered() : 0);
   server_.budget().update(budget_held_, now);
 }
 

@@ -42,6 +42,9 @@ void Session::handle_ciphertext(ByteSpan bytes) {
   } else if (authenticated()) {
     drain_plaintext();
   }
+  if (closing()) return;
+  account();  // what the engine still holds counts (drain stops when paused)
+  if (over_budget()) update_reading();
   if (!closing() && !tls_->open() && preauth_read_ >= server_.options().max_preauth_bytes) {
     std::fprintf(stderr, "ftserve: peer=%s: more than %zu bytes without completing the handshake\n",
                  peer_.c_str(), server_.options().max_preauth_bytes);
@@ -151,7 +154,10 @@ void Session::finish_authentication(const KeyEntry& entry, int root_fd) {
                entry.name.c_str(), format_rights(access_.rights).c_str(),
                entry.subdir.empty() ? "-" : printable(entry.subdir).c_str());
   if (!decoder_) {
-    decoder_ = std::make_unique<FrameDecoder>(FrameDecoder::Options{.sender = Sender::kClient});
+    // Plaintext comes a record (at most 16 KiB) at a time: a smaller
+    // staging area than a socket reader's saves 48 KiB per connection.
+    decoder_ = std::make_unique<FrameDecoder>(FrameDecoder::Options{
+        .sender = Sender::kClient, .staging_size = FrameDecoder::kMinStagingSize});
   }
   update_reading();
   drain_plaintext();
@@ -175,19 +181,21 @@ int Session::transmit(std::unique_ptr<WriteRequest> request) {
     // One engine write per piece: the 1 MiB body of a DATA becomes full
     // records in one call, and the ciphertext replaces the plaintext.
     if (!tls_->open()) return UV_EPIPE;
+    // Records add 22 bytes per 16 KiB; small replies need no pooled buffer.
+    const std::size_t plain = request->head.size() + (request->body ? request->body_length : 0);
+    if (plain >= kPooledCipherMin) {
+      tls_->lend_output_storage(server_.take_cipher_buffer(plain + plain / 512 + 64));
+    }
     bool ok = tls_->write(request->head);
     if (ok && request->body && request->body_length > 0) {
       ok =
           tls_->write(ByteSpan(request->body->data() + request->body_offset, request->body_length));
     }
     if (!ok) return UV_EPROTO;
-    // The engine swaps its filled buffer for ours: a recycled one keeps
-    // its capacity for the next records.
+    // The records were written into a pooled buffer (lent above, if one
+    // was free); it leaves the engine without a copy and returns to the
+    // server's pool once written.
     Bytes cipher;
-    if (!cipher_pool_.empty()) {
-      cipher = std::move(cipher_pool_.back());
-      cipher_pool_.pop_back();
-    }
     tls_->take_pending(cipher);
     auto buffer = std::make_shared<Bytes>(std::move(cipher));
     request->head.clear();
@@ -196,20 +204,12 @@ int Session::transmit(std::unique_ptr<WriteRequest> request) {
     request->body_length = buffer->size();
     request->on_written = [this, buffer, done = std::move(request->on_written)](int status) {
       if (done) done(status);
-      recycle_cipher(std::move(*buffer));
+      server_.give_cipher_buffer(std::move(*buffer));
     };
   } else if (server_.options().tls) {
     return UV_EPIPE;  // never plaintext on a TLS server
   }
   return start_write(tcp_.stream(), std::move(request));
-}
-
-void Session::recycle_cipher(Bytes&& buffer) {
-  constexpr std::size_t kPoolSize = 2;
-  constexpr std::size_t kLargest = 2 * (limits::kMaxDataPayload + limits::kFrameHeaderSize);
-  if (closing() || cipher_pool_.size() >= kPoolSize || buffer.capacity() > kLargest) return;
-  buffer.clear();
-  cipher_pool_.push_back(std::move(buffer));
 }
 
 }  // namespace ft::server

@@ -87,16 +87,20 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
       // Ciphertext lands in the session's buffer, then goes through the
       // engine. Before the handshake ends, no more than the pre-auth budget
       // is ever read.
-      std::size_t want = kCipherReadSize;
+      // While the memory budget is spent, no more than an allowance at a
+      // time (the ciphertext waiting in the engine counts, as plaintext
+      // does: account()).
+      std::size_t want =
+          self->server_.budget().tight() ? MemoryBudget::kAllowance : kCipherReadSize;
       if (!self->tls_ || !self->tls_->open()) {
         const std::size_t budget = self->server_.options().max_preauth_bytes;
         want = self->preauth_read_ < budget
                    ? std::min(kHandshakeReadSize, budget - self->preauth_read_)
                    : 0;
       }
-      if (self->cipher_in_.size() < want) self->cipher_in_.resize(want);
-      *buf = uv_buf_init(reinterpret_cast<char*>(self->cipher_in_.data()),
-                         static_cast<unsigned>(want));
+      if (want == 0) return;  // UV_ENOBUFS: handle_read refuses the peer
+      std::span<std::uint8_t> area = self->server_.cipher_read_area(want);
+      *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
       return;
     }
     if (!self->decoder_) {
@@ -117,11 +121,11 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   }
 }
 
-void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
+void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   // A session closed in here is freed on a later turn, never under us.
   auto* self = static_cast<Session*>(stream->data);
   try {
-    self->handle_read(nread);
+    self->handle_read(nread, buf);
   } catch (const std::exception& e) {
     self->close(ErrorCode::INTERNAL, e.what(), true);
   } catch (...) {
@@ -129,7 +133,7 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexc
   }
 }
 
-void Session::handle_read(ssize_t nread) {
+void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0 || closing()) return;  // 0 is EAGAIN, not end of stream
   if (nread == UV_ENOBUFS) {
     std::fprintf(stderr, "ftserve: peer=%s: no buffer for the connection (pre-auth limit)\n",
@@ -148,7 +152,9 @@ void Session::handle_read(ssize_t nread) {
   }
   note_received(static_cast<std::size_t>(nread));
   if (server_.options().tls) {
-    handle_ciphertext(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(nread)));
+    // The server's shared read area: the engine copies what it keeps.
+    handle_ciphertext(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base),
+                               static_cast<std::size_t>(nread)));
     return;
   }
   decoder_->commit(static_cast<std::size_t>(nread));
