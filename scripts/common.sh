@@ -19,10 +19,11 @@ FT_PACKAGE_PACKAGES=(dpkg-dev file lintian)
 # tools: mkfs.ext4 and e2fsck (e2fsprogs), mount and umount with loop.
 # The install, service and package tests (tests/package/): systemd for
 # systemd-analyze and systemd-socket-activate, adduser for the package's
-# postinst, util-linux's setpriv to run ftserve as the service's user, and
-# what scripts/package needs.
+# postinst, util-linux's setpriv to run ftserve as the service's user,
+# bash-completion to try the completion script, and what scripts/package
+# needs.
 FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser util-linux
-                  "${FT_PACKAGE_PACKAGES[@]}")
+                  bash-completion "${FT_PACKAGE_PACKAGES[@]}")
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads

@@ -44,9 +44,23 @@ done
 # The unit names the ftserve of this prefix, not the configured one.
 grep -q "^ExecStart=$prefix/bin/ftserve " "$prefix/lib/systemd/system/ftserve.service" ||
   fail "ExecStart does not run $prefix/bin/ftserve"
-# The completion script loads and registers all five commands.
-bash -c "source '$prefix/share/bash-completion/completions/ftsend' && complete -p ft-backup" \
-  >/dev/null || fail "completion does not register ft-backup"
+# The completion script, loaded as bash-completion loads it, registers the
+# five commands and completes options from the installed program's --help.
+completion() {
+  bash -c '
+    source /usr/share/bash-completion/bash_completion
+    source "$0"
+    complete -p ft-backup >/dev/null || exit 1
+    COMP_WORDS=("$@")
+    COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+    COMP_LINE="$*"
+    COMP_POINT=${#COMP_LINE}
+    _ft "$1" "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD - 1]}"
+    printf "%s\n" "${COMPREPLY[@]}"' "$prefix/share/bash-completion/completions/ftsend" "$@"
+}
+[[ $(completion "$prefix/bin/ftsend" --chunk-s) == --chunk-size ]] ||
+  fail "completion of ftsend --chunk-s: $(completion "$prefix/bin/ftsend" --chunk-s)"
+[[ $(completion "$prefix/bin/ftserve" keys a) == add ]] || fail "completion of ftserve keys a"
 
 # No ftsend on PATH: ft-backup must find the installed one itself.
 export PATH=/usr/bin:/bin
