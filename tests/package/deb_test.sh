@@ -74,6 +74,11 @@ for command in ftserve ftsend ftget ftls ft-backup; do
   [[ -f /usr/share/man/man1/$command.1.gz ]] || fail "no man page for $command"
 done
 
+# The units as installed, naming /usr/bin/ftserve and the installed pages.
+(cd /lib/systemd/system && systemd-analyze verify ftserve.socket ftserve.service) \
+  >"$work/verify" 2>&1 || true
+[[ ! -s $work/verify ]] || { cat "$work/verify"; fail "systemd-analyze verify of the installed units"; }
+
 # A client key, made as the admin would (docs/service.md).
 /usr/bin/ftserve keys add tester --keys /etc/ft/keys >"$work/tester.key" 2>"$work/keys.err" ||
   { cat "$work/keys.err"; fail "ftserve keys add"; }
