@@ -6,7 +6,8 @@ ftserve at the first connection and hands the socket over. ftserve must
 serve that socket with --keys, print its usual "listening on" line, tell the
 notify socket READY=1 (with its STATUS), ping the watchdog, and say
 STOPPING=1 on SIGTERM before it exits 0. An explicit --listen together with
-an inherited socket is a usage error (exit 2).
+an inherited socket is a usage error (exit 2); two sockets, or a UDP one,
+exit 4.
 
 usage: socket_activation_test.py FTSERVE FTLS
 """
@@ -142,6 +143,37 @@ def main():
         if server.poll() is None:
             server.kill()
             server.wait()
+
+    # What ftserve cannot serve, passed straight (no connection needed):
+    # two sockets, and a UDP one. Both exit 4 and say why.
+    for sockets, why in (([socket.socket(), socket.socket()], "2 sockets passed by systemd"),
+                         ([socket.socket(type=socket.SOCK_DGRAM)], "not a listening TCP socket")):
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+            if s.type == socket.SOCK_STREAM:
+                s.listen(1)
+        fds = [s.fileno() for s in sockets]
+
+        def move_to_3():
+            # In the child only: descriptors 3, 4 here may be other sockets of ours.
+            moved = [os.dup(fd) for fd in fds]
+            for target, fd in enumerate(moved, 3):
+                os.dup2(fd, target)
+
+        server = subprocess.Popen(
+            ["sh", "-c", f'LISTEN_PID=$$ LISTEN_FDS={len(fds)} exec "$@"', "sh", FTSERVE,
+             "--root", root], preexec_fn=move_to_3, pass_fds=list(range(3, 3 + len(fds))),
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            status = server.wait(timeout=30)
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait()
+        err = server.stderr.read().decode(errors="replace")
+        check(status == 4 and why in err, f"{why}: exit {status}, want 4; stderr {err!r}")
+        for s in sockets:
+            s.close()
 
     if failures:
         return 1
