@@ -20,6 +20,7 @@
 #include "common/rules/errors.hpp"
 #include "server/cli/keys_command.hpp"
 #include "server/net/server.hpp"
+#include "server/net/systemd_service.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace {
@@ -179,6 +180,21 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "ftserve: --listen %s: %s\n", listen.c_str(), why.c_str());
     return static_cast<int>(ft::Exit::kUsage);
   }
+  // A socket passed by systemd (ftserve.socket) is where ftserve listens;
+  // an explicit --listen as well is a conflict, not a silent choice.
+  std::string socket_why;
+  const int inherited = ft::server::take_inherited_listener(socket_why);
+  if (!socket_why.empty()) {
+    std::fprintf(stderr, "ftserve: %s\n", socket_why.c_str());
+    return kCannotListen;
+  }
+  if (inherited >= 0 && app.count("--listen") > 0) {
+    std::fprintf(stderr,
+                 "ftserve: --listen %s: systemd passed a listening socket (ftserve.socket); "
+                 "give one or the other\n",
+                 listen.c_str());
+    return static_cast<int>(ft::Exit::kUsage);
+  }
   auto ttl = ft::parse_duration(partial_ttl);
   if (!ttl) return usage("--partial-ttl", partial_ttl, "a duration like 30s, 15m, 12h, 3d");
   char* umask_end = nullptr;
@@ -255,11 +271,15 @@ int main(int argc, char** argv) {
   {
     const bool open_mode = !options.tls;
     const std::size_t identities = options.keys.size();
+    ft::server::SystemdNotifier systemd(loop);
     ft::server::Server server(loop, std::move(root_owner), std::move(options));
     std::string bound;
     server.start_partial_cleanup(*ttl);
-    if (int rc = server.listen(*address, bound); rc != 0) {
-      std::fprintf(stderr, "ftserve: cannot listen on %s: %s\n", listen.c_str(), uv_strerror(rc));
+    const int rc = inherited >= 0 ? server.adopt(inherited, bound) : server.listen(*address, bound);
+    if (rc != 0) {
+      std::fprintf(stderr, "ftserve: cannot listen on %s: %s\n",
+                   inherited >= 0 ? "the socket passed by systemd" : listen.c_str(),
+                   uv_strerror(rc));
       server.stop();
       exit_code = kCannotListen;
     } else {
@@ -276,6 +296,7 @@ int main(int argc, char** argv) {
       std::fflush(stderr);  // the warning goes out before the ready line, not at the first turn
       std::printf("listening on %s\n", bound.c_str());
       std::fflush(stdout);
+      systemd.ready(server, "listening on " + bound);
     }
     uv_run(loop, UV_RUN_DEFAULT);
   }

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "common/rules/path_rules.hpp"
 #include "server/net/notice.hpp"
@@ -116,12 +117,21 @@ int Server::listen(const RemoteSpec& address, std::string& bound) {
   if ((rc = uv_tcp_bind(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
     return rc;
   }
+  return start_listening(bound);
+}
+
+int Server::adopt(int listening_fd, std::string& bound) {
+  if (int rc = uv_tcp_open(listener_.get(), listening_fd); rc != 0) return rc;
+  return start_listening(bound);
+}
+
+int Server::start_listening(std::string& bound) {
   // A deep backlog: a burst of clients waits in the kernel, not in SYN
-  // retries, while the loop accepts them.
-  if ((rc = uv_listen(listener_.stream(), 1024, on_connection)) != 0) {
-    return rc;
-  }
+  // retries, while the loop accepts them (on a socket systemd listens on
+  // already, listen() again just sets this backlog).
+  if (int rc = uv_listen(listener_.stream(), 1024, on_connection); rc != 0) return rc;
   listening_ = true;
+  struct sockaddr_storage storage {};
   int length = sizeof storage;
   uv_tcp_getsockname(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), &length);
   bound = format_address(reinterpret_cast<struct sockaddr*>(&storage));
@@ -409,6 +419,7 @@ void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
+  if (stop_hook_) std::exchange(stop_hook_, nullptr)();
   listener_.close();
   sigint_.close();
   sigterm_.close();

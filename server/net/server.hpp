@@ -44,6 +44,12 @@ class Server final : public ServerServices {
   /// Binds and listens; on success `bound` is the address actually bound
   /// (with the real port when 0 was asked). Returns a libuv error code.
   int listen(const RemoteSpec& address, std::string& bound);
+  /// Listens on a socket already bound and listening (systemd's socket
+  /// activation), taking ownership of it; `bound` as for listen().
+  int adopt(int listening_fd, std::string& bound);
+  /// Runs `hook` once, when the server starts stopping (systemd's
+  /// STOPPING=1); set before the loop runs.
+  void on_stop(std::function<void()> hook) { stop_hook_ = std::move(hook); }
   /// Removes stale partial uploads now (blocking, before the loop runs) and
   /// then periodically on the thread pool.
   void start_partial_cleanup(std::chrono::seconds ttl);
@@ -153,6 +159,8 @@ class Server final : public ServerServices {
   /// Stops counting a partial file; the next entry.
   HeldPartials::iterator forget_partial(HeldPartials::iterator held);
   void log_refusal(const char* why);
+  /// Starts accepting on the bound listener_ and names its address.
+  int start_listening(std::string& bound);
 
   uv_loop_t* loop_;
   Fd root_;
@@ -185,6 +193,7 @@ class Server final : public ServerServices {
   bool cleanup_running_ = false;
   bool listening_ = false;
   bool stopping_ = false;
+  std::function<void()> stop_hook_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
   std::size_t connections_ = 0;
