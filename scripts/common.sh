@@ -3,15 +3,18 @@
 # Sourced, not executed. Every script runs from the repository root.
 
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
+# libsystemd-dev: sd-daemon.h's log level prefixes for ftserve under journald.
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
-                   nlohmann-json3-dev libgtest-dev libssl-dev python3)
+                   nlohmann-json3-dev libgtest-dev libssl-dev python3 libsystemd-dev)
 # The durability tests (tests/integration/durability_test.cpp): strace to see
 # ftserve's syncs, an ext4 image on a loop device (e2fsprogs, mount, kmod for
 # modprobe loop), and a FUSE file system whose fsync fails (libfuse3-dev
 # builds tests/tools/ft_fail_fuse; fuse3 brings fusermount3 and its config).
 # The crash tests (tests/integration/crash_test.cpp) need the same ext4
 # tools: mkfs.ext4 and e2fsck (e2fsprogs), mount and umount with loop.
-FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev)
+# The metrics test (tests/integration/metrics_test.cpp) parses ftserve's
+# Prometheus text with Prometheus's own Python client.
+FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev python3-prometheus-client)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
