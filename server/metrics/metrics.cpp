@@ -1,6 +1,8 @@
 #include "server/metrics/metrics.hpp"
 
 #include <charconv>
+#include <initializer_list>
+#include <utility>
 
 namespace ft::server {
 namespace {
@@ -46,6 +48,25 @@ void append_family(std::string& out, std::string_view name, std::string_view typ
 void append_sample(std::string& out, std::string_view name, std::uint64_t value) {
   out += name;
   out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+using Label = std::pair<std::string_view, std::string_view>;
+
+// One sample of a labelled family: name{k="v",...} value.
+void append_labelled(std::string& out, std::string_view name, std::initializer_list<Label> labels,
+                     std::uint64_t value) {
+  out += name;
+  char separator = '{';
+  for (const auto& [key, label] : labels) {
+    out += separator;
+    out += key;
+    out += '=';
+    append_label(out, label);
+    separator = ',';
+  }
+  out += "} ";
   out += std::to_string(value);
   out += '\n';
 }
@@ -136,9 +157,7 @@ std::string render_prometheus(const Metrics& m, const MetricsGauges& gauges) {
   std::string out;
   out.reserve(4096);
   append_family(out, "ft_build_info", "gauge", "ftserve's version, as a label; always 1.");
-  out += "ft_build_info{version=";
-  append_label(out, FT_VERSION);
-  out += "} 1\n";
+  append_labelled(out, "ft_build_info", {{"version", FT_VERSION}}, 1);
   append_single(out, "ft_connections", "gauge", "Client connections open now.", gauges.connections);
   append_single(out, "ft_connections_accepted_total", "counter",
                 "Client connections accepted (each became a session).",
@@ -151,13 +170,7 @@ std::string render_prometheus(const Metrics& m, const MetricsGauges& gauges) {
                 "Requests finished, by operation and result (ok or the error code's name).");
   for (const auto& [op, results] : m.requests()) {
     for (const auto& [result, count] : results) {
-      out += "ft_requests_total{op=";
-      append_label(out, op);
-      out += ",result=";
-      append_label(out, result);
-      out += "} ";
-      out += std::to_string(count);
-      out += '\n';
+      append_labelled(out, "ft_requests_total", {{"op", op}, {"result", result}}, count);
     }
   }
   append_single(out, "ft_received_bytes_total", "counter",
@@ -170,16 +183,11 @@ std::string render_prometheus(const Metrics& m, const MetricsGauges& gauges) {
                 "File bytes moved per identity (- in open mode): in = uploaded, out = "
                 "downloaded.");
   for (const auto& [identity, bytes] : m.identities()) {
-    for (const auto& [direction, value] :
-         {std::pair<const char*, std::uint64_t>{"in", bytes.in}, {"out", bytes.out}}) {
-      out += "ft_identity_bytes_total{identity=";
-      append_label(out, identity.empty() ? std::string_view("-") : std::string_view(identity));
-      out += ",direction=\"";
-      out += direction;
-      out += "\"} ";
-      out += std::to_string(value);
-      out += '\n';
-    }
+    const std::string_view name = identity.empty() ? std::string_view("-") : identity;
+    append_labelled(out, "ft_identity_bytes_total", {{"identity", name}, {"direction", "in"}},
+                    bytes.in);
+    append_labelled(out, "ft_identity_bytes_total", {{"identity", name}, {"direction", "out"}},
+                    bytes.out);
   }
   append_single(out, "ft_commits_total", "counter",
                 "Uploaded files made durable: synced and renamed into place.",
