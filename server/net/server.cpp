@@ -51,6 +51,8 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
   log_flush_.set_data(this);
   uv_check_start(log_flush_.get(), on_log_flush);
   uv_unref(log_flush_.handle());
+  // The libuv helpers' reports of a failed job go to the log too.
+  set_error_reporter([](const char* message) { log::error("%s", message); });
   // Every identity of the keys file is listed in the metrics from the start
   // (at 0), open mode's one implicit identity too.
   if (!options_.tls) metrics().add_identity("");
