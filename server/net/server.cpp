@@ -170,6 +170,8 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
     metrics().connections_accepted.fetch_add(1, std::memory_order_relaxed);
     if (int rc = session->accept_from(listener); rc != 0) {
       log::warn("accept: %s", uv_strerror(rc));
+    } else {
+      log::debug("peer=%s: connected (%zu open)", session->peer().c_str(), self->connections_);
     }
   } catch (const std::exception& e) {
     log::error("accept: %s", e.what());
@@ -369,8 +371,9 @@ Server::HeldPartials::iterator Server::forget_partial(HeldPartials::iterator hel
   return held_partials_.erase(held);
 }
 
-void Server::connection_closed(Session*) {
+void Server::connection_closed(Session* session) {
   --connections_;
+  log::debug("peer=%s: closed (%zu open)", session->peer().c_str(), connections_);
 }
 
 void Server::retire(Session* session) {

@@ -158,6 +158,20 @@ TEST_F(AccessLogTest, WarnLevelHidesInfoAndAccessLines) {
   EXPECT_TRUE(access_lines(log).empty()) << log;
 }
 
+TEST_F(AccessLogTest, DebugLevelShowsEachConnection) {
+  start_server({"--log-level", "debug"});
+  RunResult listed = tool("ftls", {remote()});
+  ASSERT_EQ(listed.exit_code, 0) << listed.err;
+  const std::string log = stop_and_log();
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex(R"(Z debug peer=127\.0\.0\.1:\d+: connected \(1 open\))")))
+      << log;
+  EXPECT_TRUE(
+      std::regex_search(log, std::regex(R"(Z debug peer=127\.0\.0\.1:\d+: closed \(0 open\))")))
+      << log;
+  EXPECT_EQ(access_lines(log).size(), 1u) << log;
+}
+
 TEST_F(AccessLogTest, AccessLogOffKeepsOtherInfoLines) {
   start_server({"--access-log", "off"});
   write_random_file(work_ / "f.bin", 100, 2);
