@@ -17,7 +17,9 @@
 #include <string>
 #include <vector>
 
+#include "common/wire/messages.hpp"
 #include "support/harness.hpp"
+#include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 
 namespace ft::testing {
@@ -178,6 +180,37 @@ TEST_F(MetricsTest, PerIdentityBytesWithKeys) {
   EXPECT_EQ(after.value("ft_identity_bytes_total", {{"identity", "bob"}, {"direction", "in"}}), 0);
   // TLS records are larger than the file they carry.
   EXPECT_GT(after.value("ft_received_bytes_total").value_or(0), 5000);
+}
+
+TEST_F(MetricsTest, APartialFileKeptByACutUploadIsCounted) {
+  ASSERT_NO_FATAL_FAILURE(start());
+  constexpr std::uint32_t kChunk = 64 * 1024;
+  write_random_file(work_ / "src", 4 * kChunk, 6);
+  const std::string content = read_file(work_ / "src");
+  {
+    // A resumable upload cut after two chunks (docs/protocol.md 5.4).
+    RawClient client(server_.port());
+    client.send_hello(kCapResume);
+    ASSERT_TRUE(client.read_hello());
+    Bytes out;
+    encode_put(out, 1,
+               PutMsg{"cut.bin", content.size(), 0644, 1700000000000000000, kChunk, kPutResumable,
+                      "host:1:2"});
+    client.send(out);
+    auto ready = client.read_frame();
+    ASSERT_TRUE(ready && ready->header.type == FrameType::kPutReady);
+    out.clear();
+    for (std::uint64_t at = 0; at < 2 * kChunk; at += kChunk) {
+      encode_data(out, 1, at,
+                  ByteSpan(reinterpret_cast<const std::uint8_t*>(content.data()) + at, kChunk));
+    }
+    client.send(out);
+  }
+  // The access line of the cut upload is written in the turn that kept its
+  // partial file.
+  ASSERT_TRUE(server_.wait_for_err("op=put path=\"cut.bin\"")) << server_.err();
+  const Scrape after = scrape();
+  EXPECT_EQ(after.value("ft_partials_kept"), 1) << after.json.dump();
 }
 
 TEST_F(MetricsTest, OnlyGetMetricsIsServed) {
