@@ -3,8 +3,9 @@
 # Sourced, not executed. Every script runs from the repository root.
 
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
-# libsystemd-dev: socket activation and sd_notify in ftserve; help2man makes
-# the man pages from --help (dist/CMakeLists.txt).
+# libsystemd-dev: socket activation and sd_notify in ftserve, and sd-daemon.h's
+# log level prefixes under journald; help2man makes the man pages from --help
+# (dist/CMakeLists.txt).
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
                    nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3)
 # The .deb (scripts/package): cpack finds the ELF files with file(1) and
@@ -21,9 +22,10 @@ FT_PACKAGE_PACKAGES=(dpkg-dev file lintian)
 # systemd-analyze and systemd-socket-activate, adduser for the package's
 # postinst, util-linux's setpriv to run ftserve as the service's user,
 # bash-completion to try the completion script, and what scripts/package
-# needs.
+# needs. The metrics test (tests/integration/metrics_test.cpp) parses
+# ftserve's Prometheus text with Prometheus's own Python client.
 FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser util-linux
-                  bash-completion "${FT_PACKAGE_PACKAGES[@]}")
+                  bash-completion python3-prometheus-client "${FT_PACKAGE_PACKAGES[@]}")
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads

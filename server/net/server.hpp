@@ -32,6 +32,7 @@
 
 namespace ft::server {
 
+class MetricsHttpServer;
 class Session;
 
 class Server final : public ServerServices {
@@ -55,6 +56,12 @@ class Server final : public ServerServices {
   void start_partial_cleanup(std::chrono::seconds ttl);
   /// Stops accepting and closes every session (signal handler's job).
   void stop();
+  /// Serves the Prometheus text on `address` (--metrics; server_metrics.cpp);
+  /// `bound` as for listen(). Returns a libuv error code.
+  int serve_metrics(const RemoteSpec& address, std::string& bound);
+  /// The Prometheus text of this server now, passed to `done` on the loop
+  /// (after a thread-pool fstatvfs of the root).
+  void collect_metrics(std::function<void(std::string body)> done);
 
   uv_loop_t* loop() const { return loop_; }
   JobBatcher& batcher() override { return batcher_; }
@@ -201,6 +208,7 @@ class Server final : public ServerServices {
   HeldPartials held_partials_;                                   // by key, counted per identity
   std::unordered_map<std::string, QuotaBook> quotas_;            // by sub-directory
   std::unordered_map<std::string, std::size_t> kept_per_owner_;  // held, not active
+  std::unique_ptr<MetricsHttpServer> metrics_http_;              // --metrics
 };
 
 }  // namespace ft::server

@@ -148,9 +148,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void listing_finished() override;
   void listing_job_done(bool hashes) override;
   void remove_read_ahead(std::size_t bytes) override;
-  void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                    std::chrono::steady_clock::time_point started, const std::string& result,
-                    std::uint64_t resumed_from = 0) override;
+  void log_access(const char* op, const std::string& path, std::uint64_t bytes,
+                  std::chrono::steady_clock::time_point started, const std::string& result,
+                  std::uint64_t resumed_from = 0) override;
   /// A protocol violation: tell the client, drop the connection.
   void fail_protocol(const std::string& reason);
   /// A frame or hello damaged in transit (FRAME_CHECK): logged, then the
@@ -188,6 +188,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void release_unauthenticated();
   void note_activity();
   void note_received(std::size_t bytes);
+  /// Bytes read from and handed to the socket (TLS records included), for
+  /// the metrics (session.cpp).
+  void count_traffic(std::size_t received, std::size_t sent);
 
   // Frames (session.cpp).
   void process_input();

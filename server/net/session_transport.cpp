@@ -6,6 +6,7 @@
 
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
+#include "server/log/log.hpp"
 #include "server/net/notice.hpp"
 #include "server/net/server.hpp"
 #include "server/net/session.hpp"
@@ -136,8 +137,7 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) n
 void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0 || closing()) return;  // 0 is EAGAIN, not end of stream
   if (nread == UV_ENOBUFS) {
-    std::fprintf(stderr, "ftserve: peer=%s: no buffer for the connection (pre-auth limit)\n",
-                 peer_.c_str());
+    log::warn("peer=%s: no buffer for the connection (pre-auth limit)", peer_.c_str());
     close(ErrorCode::PROTOCOL, "too many bytes before the handshake ended", false);
     return;
   }
@@ -151,6 +151,7 @@ void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
     return;
   }
   note_received(static_cast<std::size_t>(nread));
+  count_traffic(static_cast<std::size_t>(nread), 0);
   if (server_.options().tls) {
     // The server's shared read area: the engine copies what it keeps.
     handle_ciphertext(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base),
@@ -298,9 +299,8 @@ void Session::check_deadline() {
   if (closing()) return;
   const std::uint64_t now = uv_now(server_.loop());
   if (phase_ != Phase::kServing) {
-    std::fprintf(stderr, "ftserve: peer=%s: handshake not completed within %lld ms\n",
-                 peer_.c_str(),
-                 static_cast<long long>(server_.options().handshake_timeout.count()));
+    log::info("peer=%s: handshake not completed within %lld ms", peer_.c_str(),
+              static_cast<long long>(server_.options().handshake_timeout.count()));
     close(ErrorCode::TIMEOUT, "handshake not completed in time", true);
     return;
   }
@@ -326,8 +326,8 @@ void Session::check_deadline() {
   if (on_disk) last_activity_ = now;
   const std::uint64_t due = last_activity_ + idle;
   if (now >= due) {
-    std::fprintf(stderr, "ftserve: peer=%s: no progress for %llu ms, closing\n", peer_.c_str(),
-                 static_cast<unsigned long long>(now - last_activity_));
+    log::info("peer=%s: no progress for %llu ms, closing", peer_.c_str(),
+              static_cast<unsigned long long>(now - last_activity_));
     std::string why = "no progress for ";
     why += std::to_string(idle);
     why += " ms";
