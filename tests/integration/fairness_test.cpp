@@ -200,6 +200,25 @@ class FairnessTest : public ::testing::Test {
     }
   }
 
+  /// One connection after another that resumes the upload of `path`,
+  /// whose partial file holds `size` bytes: each resume makes the server
+  /// hash them all before its PUT_READY, then the connection is cut.
+  void resumer(const std::string& path, std::uint64_t size) {
+    const PutMsg put{
+        path,          size + 1,        0644, 1700000000000000000, limits::kDefaultChunkSize,
+        kPutResumable, "source-" + path};
+    while (!stopping_) {
+      RawClient client(server_.port(), as(flooder_));
+      if (!client.send_hello(kCapResume) || !client.read_hello()) return;
+      Bytes out;
+      encode_put(out, 1, put);
+      if (!client.send(out)) return;
+      const std::string reply = reply_name(client.read_frame(std::chrono::seconds(120)));
+      if (reply == "PUT_READY") ++resumes_done_;
+      if (reply != "PUT_READY" && reply != "BUSY") return;
+    }
+  }
+
   ShmDir root_;
   TempDir work_;
   fs::path keys_;
@@ -209,6 +228,7 @@ class FairnessTest : public ::testing::Test {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> listings_done_{0};
+  std::atomic<int> resumes_done_{0};
   std::atomic<std::uint64_t> bytes_moved_{0};  // uploaded and downloaded
 };
 
@@ -290,6 +310,72 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   EXPECT_LT(get_median, kSmallRequestBoundMs);
   EXPECT_LT(put_median, kSmallRequestBoundMs);
   EXPECT_EQ(read_file(root_.path() / "victim-8.txt"), content);
+}
+
+// Resuming an upload hashes its partial data; an identity resuming many
+// large uploads at once used to hold that many pool threads. Each resume
+// now takes one of the hashing slots, which go to identities in turn.
+TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityResumesManyUploads) {
+  // More resumes at once than the server has pool threads (8), each
+  // hashing 256 MiB (sparse files: the reads cost CPU, not memory).
+  constexpr int kResumers = 12;
+  constexpr std::uint64_t kPartialSize = 256 * kMiB;
+  fs::create_directories(root_.path() / "resumed");
+  for (int i = 0; i < kResumers; ++i) {
+    const std::string path = "resumed/file" + std::to_string(i);
+    // The partial file a resumable upload of `path` would have left; its
+    // PUT declares one byte more, so the data is resumed, never complete.
+    const PutMsg put{
+        path,          kPartialSize + 1, 0644, 1700000000000000000, limits::kDefaultChunkSize,
+        kPutResumable, "source-" + path};
+    const fs::path partial = root_.path() / "resumed" / partial_file_name(put);
+    write_file(partial, "");
+    fs::resize_file(partial, kPartialSize);
+  }
+  ASSERT_NO_FATAL_FAILURE(start());
+  RawClient victim(server_.port(), as(victim_));
+  ASSERT_TRUE(victim.connected());
+  ASSERT_TRUE(victim.send_hello(kRights));
+  ASSERT_TRUE(victim.read_hello());
+  std::uint32_t id = 1;
+  ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
+
+  for (int i = 0; i < kResumers; ++i) {
+    flood([this, i] { resumer("resumed/file" + std::to_string(i), kPartialSize); });
+  }
+  const auto flood_start = Clock::now();
+  while (resumes_done_ < kResumers && Clock::now() - flood_start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GE(resumes_done_, kResumers) << "the resumes never got going";
+  const int resumes_before = resumes_done_;
+
+  std::vector<double> get_ms;
+  std::vector<double> put_ms;
+  const auto measure_start = Clock::now();
+  for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
+       ++round) {
+    std::this_thread::sleep_for(milliseconds(100));
+    auto start = Clock::now();
+    ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
+    get_ms.push_back(ms_since(start));
+    start = Clock::now();
+    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", "abc"), "OK");
+    put_ms.push_back(ms_since(start));
+    server_.collect_output();
+  }
+  const int resumes_during = resumes_done_ - resumes_before;
+  stop_flood();
+  const double get_median = median_ms(get_ms);
+  const double put_median = median_ms(put_ms);
+  std::printf(
+      "victim while %d connections resume %llu MiB each: %zu GETs median %.1f ms (max %.1f), "
+      "%zu PUTs median %.1f ms (max %.1f); meanwhile %d resumes hashed\n",
+      kResumers, static_cast<unsigned long long>(kPartialSize / kMiB), get_ms.size(), get_median,
+      get_ms.back(), put_ms.size(), put_median, put_ms.back(), resumes_during);
+  EXPECT_GT(resumes_during, 0);
+  EXPECT_LT(get_median, kSmallRequestBoundMs);
+  EXPECT_LT(put_median, kSmallRequestBoundMs);
 }
 
 /// The bytes ftserve reads for one LIST with HASHES of big/.

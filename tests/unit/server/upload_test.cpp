@@ -63,7 +63,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   bool hold_partial(const RequestContext&, const std::string&) override { return true; }
   bool keep_partial(const std::string&) override { return true; }
   void partial_gone(const std::string&) override {}
-  std::optional<std::string> admit_quota(const RequestContext&, const QuotaClaim&) override {
+  std::optional<std::string> admit_quota(const RequestContext&, QuotaClaim&) override {
     return std::nullopt;
   }
   void settle_quota(const RequestContext&, const QuotaClaim&, QuotaOutcome) override {}
@@ -109,6 +109,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void start_listing(std::function<void()> run, bool) override { run(); }
   void listing_job_done(bool) override {}
   void listing_finished() override {}
+  void start_hashing(std::function<void()> run) override { run(); }
+  void hashing_done() override {}
   void log_transfer(const char*, const std::string&, std::uint64_t,
                     std::chrono::steady_clock::time_point, const std::string&,
                     std::uint64_t) override {}
