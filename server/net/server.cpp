@@ -55,15 +55,9 @@ void Server::start_partial_cleanup(std::chrono::seconds ttl) {
   // No upload runs yet: every temporary file is a killed server's leftover.
   CleanupStats stats =
       remove_stale_partials(root_.get(), ttl, {}, TemporaryFiles::kAll, &space_ledger_);
-  // In open mode every anonymous client is one identity: the partial files
-  // left by the last run count against its cap at once (with keys, an
-  // identity's are counted by the walk before its first request).
-  std::string root_id;
-  if (!options_.tls && directory_identity(root_.get(), root_id) == 0) {
-    for (const std::string& path : stats.kept_partials) {
-      register_kept_partial(root_id + "/" + path, std::string());
-    }
-  }
+  // The partial files left by the last run count against their identity's
+  // cap at once, as the cut uploads that left them did.
+  count_kept_partials(stats.kept_partials);
   if (stats.removed > 0 || stats.errors > 0) {
     std::fprintf(stderr,
                  "ftserve: removed %zu temporary file(s) and stale partial upload(s) older than "

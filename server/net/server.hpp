@@ -151,6 +151,12 @@ class Server final : public ServerServices {
   /// `root_id`) is done: its usage, and the partial files it found, counted
   /// as kept for the quota and for the identity's cap on kept partials.
   void measured(const KeyEntry& entry, const std::string& root_id, TreeUsage usage);
+  /// Counts partial files found at start-up (`paths` below the root)
+  /// against the cap of the identity whose tree holds them: the one with
+  /// the longest sub-directory above each (the first configured, if several
+  /// share it), or in open mode the one implicit identity. Blocking: before
+  /// the loop runs.
+  void count_kept_partials(const std::vector<std::string>& paths);
   /// Counts the partial file `key` (claim_partial's keys) as kept by
   /// `owner`, unless it is known already.
   void register_kept_partial(const std::string& key, const std::string& owner);

@@ -5,7 +5,11 @@
 // loop: an upload's declared size is promised from its PUT, and becomes
 // usage when it is committed (less the file it replaced) or kept as a
 // partial file; a kept partial file the stale-partial cleanup removes is
-// given back (quota_partials_removed).
+// given back (quota_partials_removed). Partial files found at start-up or
+// by the measure count as kept, for the quota and for the identity's cap on
+// kept partial files (--max-partials-per-identity).
+#include <fcntl.h>
+
 #include <algorithm>
 #include <set>
 #include <string>
@@ -126,6 +130,48 @@ void Server::measured(const KeyEntry& entry, const std::string& root_id, TreeUsa
       book.kept.emplace(found.path, KeptQuota{found.counted, found.file});
     }
     if (!root_id.empty()) register_kept_partial(root_id + "/" + found.path, owner);
+  }
+}
+
+void Server::count_kept_partials(const std::vector<std::string>& paths) {
+  if (paths.empty()) return;
+  struct Tree {
+    std::string subdir;  // "" for the whole root
+    std::string owner;   // hold_partial's owner
+    std::string root_id;
+  };
+  std::vector<Tree> trees;
+  auto add_tree = [&](const std::string& subdir, const std::string& owner) {
+    for (const Tree& tree : trees) {
+      if (tree.subdir == subdir) return;  // shared: the first one's
+    }
+    Fd opened;
+    const int dir = subdir.empty() ? root_.get() : -1;
+    if (dir < 0 &&
+        open_beneath_without_links(root_.get(), subdir, O_DIRECTORY | O_RDONLY, opened) != 0) {
+      return;  // not there yet: it holds no partial file
+    }
+    std::string root_id;
+    if (directory_identity(dir >= 0 ? dir : opened.get(), root_id) == 0) {
+      trees.push_back(Tree{subdir, owner, root_id});
+    }
+  };
+  if (!options_.tls) add_tree("", "");
+  for (const KeyEntry& entry : options_.keys) add_tree(entry.subdir, entry.name);
+  for (const std::string& path : paths) {
+    const Tree* owner = nullptr;
+    for (const Tree& tree : trees) {
+      const bool beneath =
+          tree.subdir.empty() || (path.size() > tree.subdir.size() &&
+                                  path.compare(0, tree.subdir.size(), tree.subdir) == 0 &&
+                                  path[tree.subdir.size()] == '/');
+      if (beneath && (owner == nullptr || tree.subdir.size() > owner->subdir.size())) {
+        owner = &tree;
+      }
+    }
+    if (owner == nullptr) continue;
+    const std::size_t skip = owner->subdir.empty() ? 0 : owner->subdir.size() + 1;
+    register_kept_partial(owner->root_id + "/" + path.substr(skip), owner->owner);
   }
 }
 

@@ -303,5 +303,51 @@ TEST_F(SpaceLedgerTest, PartialFilesPerIdentityAreCapped) {
   EXPECT_EQ(put_resumable(*other, 1, "d", 1000), "PUT_READY");
 }
 
+// Partial files kept before a restart count against the cap at once, for
+// the identity whose tree holds them: they used to count only once resumed,
+// so each restart let an identity leave as many again.
+TEST_F(SpaceLedgerTest, PartialFilesKeptBeforeARestartCountAgainstTheCap) {
+  const fs::path keys = work_.path() / "keys";
+  std::shared_ptr<TlsContext> alice;
+  std::shared_ptr<TlsContext> bob;
+  ASSERT_NO_FATAL_FAILURE(add_identity(keys, "alice", "list,read,create,overwrite", alice));
+  ASSERT_NO_FATAL_FAILURE(add_identity(keys, "bob", "list,read,create,overwrite", bob));
+  RunResult carol = run({bin("ftserve"), "keys", "add", "carol", "--keys", keys.string(),
+                         "--subdir", "carol", "--rights", "list,read,create,overwrite"});
+  ASSERT_EQ(carol.exit_code, 0) << carol.err;
+  std::string why;
+  std::optional<PskKey> carol_key = parse_client_key(carol.out, why);
+  ASSERT_TRUE(carol_key) << why;
+  std::shared_ptr<TlsContext> carol_tls = TlsContext::client(*carol_key, why);
+  const std::vector<std::string> flags{"--keys", keys.string(), "--max-partials-per-identity", "2"};
+  ASSERT_NO_FATAL_FAILURE(start_server(flags));
+  auto partials = [&] { return files_with_prefix(root_.path(), ".ft-part-").size(); };
+  {
+    auto first = connect(alice);
+    EXPECT_EQ(put_resumable(*first, 1, "a", 1000), "PUT_READY");
+    EXPECT_EQ(put_resumable(*first, 2, "b", 1000), "PUT_READY");
+    auto third = connect(carol_tls);
+    EXPECT_EQ(put_resumable(*third, 1, "c", 1000), "PUT_READY");
+    EXPECT_EQ(put_resumable(*third, 2, "d", 1000), "PUT_READY");
+  }  // cut: alice and carol keep two each
+  for (int i = 0; i < 50 && partials() != 4; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_EQ(partials(), 4u);
+  ASSERT_EQ(server_.stop(SIGTERM), 0) << server_.err();
+  ASSERT_NO_FATAL_FAILURE(start_server(flags));
+
+  // alice's two (on the whole root, the first identity configured there)
+  // and carol's two (in her sub-directory) count at once.
+  auto again = connect(alice);
+  EXPECT_EQ(put_resumable(*again, 1, "e", 1000), "QUOTA_EXCEEDED");
+  auto carol_again = connect(carol_tls);
+  EXPECT_EQ(put_resumable(*carol_again, 1, "e", 1000), "QUOTA_EXCEEDED");
+  // Resuming one is allowed; bob has his own count.
+  EXPECT_EQ(put_resumable(*again, 2, "a", 1000), "PUT_READY");
+  auto other = connect(bob);
+  EXPECT_EQ(put_resumable(*other, 1, "f", 1000), "PUT_READY");
+}
+
 }  // namespace
 }  // namespace ft::testing
