@@ -184,8 +184,9 @@ void Upload::open_partial_file() {
   // seconds: it takes one of the server's hashing slots, handed to
   // identities in turn, like a LIST with HASHES (docs/server.md,
   // "Fairness"). The upload may end while it waits.
-  job_running_ = false;
+  waiting_for_slot_ = true;
   context_->start_hashing([self = shared_from_this()] {
+    self->waiting_for_slot_ = false;
     if (self->state_ == State::kFinished || self->ending_ != Ending::kNone) {
       return self->context_->hashing_done();
     }

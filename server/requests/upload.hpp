@@ -31,7 +31,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool on_frame(Frame& frame) override;
   std::string frame_violation() const override { return violation_; }
   void abort(ErrorCode code, bool notify) override;
-  bool waiting_on_disk() const override { return job_running_; }
+  /// A resume waiting in line for a hashing slot waits on the server, not
+  /// on its peer: the idle timeout does not run meanwhile.
+  bool waiting_on_disk() const override { return job_running_ || waiting_for_slot_; }
 
  private:
   /// The life of an upload:
@@ -99,6 +101,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::deque<Chunk> queue_;
   bool job_running_ = false;
   bool holds_hashing_slot_ = false;  // one of the server's (start_hashing)
+  bool waiting_for_slot_ = false;    // in line for one
   Ending ending_ = Ending::kNone;
   bool end_received_ = false;
   EndMsg end_;

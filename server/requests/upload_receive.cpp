@@ -345,10 +345,12 @@ void Upload::cleanup(bool keep_partial) {
   // A resume that never opened its partial file (refused, or cut while
   // waiting) leaves it as it was: its share of the quota stays counted.
   const bool opened_partial = disk_ && disk_->partial_file;
+  const bool removes_file = !keep_partial && disk_ && !disk_->temp_name.empty();
   if (keep_partial && opened_partial) {
     settle_quota(QuotaOutcome::kKeptPartial);
   } else {
-    settle_quota(opened_partial ? QuotaOutcome::kDropped : QuotaOutcome::kUntouched);
+    settle_quota(opened_partial || removes_file ? QuotaOutcome::kDropped
+                                                : QuotaOutcome::kUntouched);
   }
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
@@ -357,7 +359,7 @@ void Upload::cleanup(bool keep_partial) {
   claim_.clear();
   // Only a partial file this upload opened is removed; one it never got to
   // open (refused first) is still there and still counted.
-  const bool removes_partial = !keep_partial && disk && !disk->temp_name.empty();
+  const bool removes_partial = removes_file;
   context_->services().batcher().submit(
       [disk, keep_partial] { discard_upload(disk.get(), keep_partial); },
       [context = context_, id = id_, error, claim, removes_partial] {
