@@ -129,14 +129,14 @@ class FairnessTest : public ::testing::Test {
     threads_.clear();
   }
 
-  /// One connection that keeps `in_flight` LISTs with HASHES of big/ going.
-  void hash_lister(int in_flight) {
+  /// One connection that keeps `in_flight` LISTs with HASHES of `dir` going.
+  void hash_lister(int in_flight, const std::string& dir = "big") {
     RawClient client(server_.port(), as(flooder_));
     if (!client.send_hello(kCapTrees) || !client.read_hello()) return;
     std::uint32_t next_id = 1;
     auto send_list = [&] {
       Bytes out;
-      encode_list(out, next_id++, PathMsg{"big"}, kFlagHashes);
+      encode_list(out, next_id++, PathMsg{dir}, kFlagHashes);
       return client.send(out);
     };
     for (int i = 0; i < in_flight; ++i) send_list();
@@ -376,6 +376,56 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityResumesManyUpload
   EXPECT_GT(resumes_during, 0);
   EXPECT_LT(get_median, kSmallRequestBoundMs);
   EXPECT_LT(put_median, kSmallRequestBoundMs);
+}
+
+// Hashing slots go to identities in turn: with 16 of one identity's
+// connections waiting for one, another identity's listing with hashes gets
+// the next, not the seventeenth (slots used to go to connections in turn).
+TEST_F(FairnessTest, AnotherIdentitysHashListingIsServedInTurn) {
+  fs::create_directories(root_.path() / "mine");
+  write_file(root_.path() / "mine" / "note.txt", "note");
+  // 32 MiB: the victim waits for one such hash at most.
+  fs::create_directories(root_.path() / "medium");
+  write_random_file(root_.path() / "medium" / "m.bin", 32 * kMiB, 9);
+  ASSERT_NO_FATAL_FAILURE(start());
+  RawClient victim(server_.port(), as(victim_));
+  ASSERT_TRUE(victim.send_hello(kCapTrees));
+  ASSERT_TRUE(victim.read_hello());
+  // As in the flood above: the listed file changes, so every listing hashes.
+  flood([this] {
+    const fs::path medium = root_.path() / "medium" / "m.bin";
+    while (!stopping_) {
+      ::utimensat(AT_FDCWD, medium.c_str(), nullptr, 0);
+      std::this_thread::sleep_for(milliseconds(300));
+    }
+  });
+  for (int i = 0; i < 16; ++i) flood([this] { hash_lister(4, "medium"); });
+  const auto flood_start = Clock::now();
+  while (listings_done_ < 4 && Clock::now() - flood_start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GE(listings_done_, 4) << "the flood never got going";
+  std::vector<double> list_ms;
+  for (std::uint32_t id = 1; id <= 9; ++id) {
+    std::this_thread::sleep_for(milliseconds(100));
+    const auto start = Clock::now();
+    Bytes out;
+    encode_list(out, id, PathMsg{"mine"}, kFlagHashes);
+    ASSERT_TRUE(victim.send(out));
+    // (Slots freed used to be taken by whichever connection asked first:
+    // the victim could wait for good.)
+    auto frame = victim.read_frame(std::chrono::seconds(30));
+    ASSERT_TRUE(frame && frame->header.type == FrameType::kEntries) << reply_name(frame);
+    list_ms.push_back(ms_since(start));
+    server_.collect_output();
+  }
+  stop_flood();
+  const double median = median_ms(list_ms);
+  std::printf(
+      "victim's LIST with HASHES while 16 connections of another identity hash: "
+      "median %.1f ms (max %.1f)\n",
+      median, list_ms.back());
+  EXPECT_LT(median, kSmallRequestBoundMs);
 }
 
 /// The bytes ftserve reads for one LIST with HASHES of big/.
