@@ -219,6 +219,25 @@ class FairnessTest : public ::testing::Test {
     }
   }
 
+  /// The victim's small GET of small.txt and PUT of `content`, timed: at
+  /// least 9 of each, spread over at least 3 s of the flood.
+  void time_small_requests(RawClient& victim, std::uint32_t& id, const std::string& content,
+                           std::vector<double>& get_ms, std::vector<double>& put_ms) {
+    const auto measure_start = Clock::now();
+    for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
+         ++round) {
+      std::this_thread::sleep_for(milliseconds(100));
+      auto start = Clock::now();
+      ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
+      get_ms.push_back(ms_since(start));
+      start = Clock::now();
+      ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", content),
+                "OK");
+      put_ms.push_back(ms_since(start));
+      server_.collect_output();
+    }
+  }
+
   ShmDir root_;
   TempDir work_;
   fs::path keys_;
@@ -277,23 +296,10 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   const std::uint64_t moved_before = bytes_moved_;
   const int listings_before = listings_done_;
 
-  // At least 9 of each, spread over at least 3 s of the flood.
   std::vector<double> get_ms;
   std::vector<double> put_ms;
   const std::string content = "abcdefghij";
-  const auto measure_start = Clock::now();
-  for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
-       ++round) {
-    std::this_thread::sleep_for(milliseconds(100));
-    auto start = Clock::now();
-    ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
-    get_ms.push_back(ms_since(start));
-    start = Clock::now();
-    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", content),
-              "OK");
-    put_ms.push_back(ms_since(start));
-    server_.collect_output();
-  }
+  ASSERT_NO_FATAL_FAILURE(time_small_requests(victim, id, content, get_ms, put_ms));
   const int listings_during = listings_done_ - listings_before;
   const std::uint64_t moved_during = bytes_moved_ - moved_before;
   stop_flood();
@@ -352,18 +358,7 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityResumesManyUpload
 
   std::vector<double> get_ms;
   std::vector<double> put_ms;
-  const auto measure_start = Clock::now();
-  for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
-       ++round) {
-    std::this_thread::sleep_for(milliseconds(100));
-    auto start = Clock::now();
-    ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
-    get_ms.push_back(ms_since(start));
-    start = Clock::now();
-    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", "abc"), "OK");
-    put_ms.push_back(ms_since(start));
-    server_.collect_output();
-  }
+  ASSERT_NO_FATAL_FAILURE(time_small_requests(victim, id, "abc", get_ms, put_ms));
   const int resumes_during = resumes_done_ - resumes_before;
   stop_flood();
   const double get_median = median_ms(get_ms);

@@ -73,6 +73,19 @@ class SpaceLedgerTest : public ServerFixture {
     return reply_name(client.read_frame());
   }
 
+  /// Waits (up to 5 s) until the root's one partial file holds `size`
+  /// bytes.
+  bool partial_reaches(std::uint64_t size) const {
+    auto partial_size = [&]() -> std::uint64_t {
+      auto found = files_with_prefix(root_.path(), ".ft-part-");
+      return found.size() == 1 ? fs::file_size(found.front()) : 0;
+    };
+    for (int i = 0; i < 100 && partial_size() < size; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return partial_size() == size;
+  }
+
   std::string why_;
   bool mounted_ = false;
 };
@@ -145,14 +158,7 @@ TEST_F(SpaceLedgerTest, KeptPartialsCountAgainstTheReserve) {
   auto first = connect();
   ASSERT_EQ(put_resumable(*first, 1, "one", size), "PUT_READY");
   ASSERT_TRUE(first->send(data_from(1, 0, 4 * kMiB)));
-  auto partial_size = [&] {
-    auto found = files_with_prefix(root_.path(), ".ft-part-");
-    return found.size() == 1 ? fs::file_size(found.front()) : 0;
-  };
-  for (int i = 0; i < 100 && partial_size() < 4 * kMiB; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_EQ(partial_size(), 4 * kMiB);
+  ASSERT_TRUE(partial_reaches(4 * kMiB));
   first.reset();
 
   // Another 30 MiB does not fit beside what the kept file still lacks
@@ -211,14 +217,7 @@ TEST_F(SpaceLedgerTest, PartialsKeptBeforeARestartCountAgainstTheReserve) {
       encode_data(out, 1, offset, span_of(chunk));
     }
     ASSERT_TRUE(first->send(out));
-    auto partial_size = [&] {
-      auto found = files_with_prefix(root_.path(), ".ft-part-");
-      return found.size() == 1 ? fs::file_size(found.front()) : 0;
-    };
-    for (int i = 0; i < 100 && partial_size() < 4 * kMiB; ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    ASSERT_EQ(partial_size(), 4 * kMiB);
+    ASSERT_TRUE(partial_reaches(4 * kMiB));
   }
   ASSERT_EQ(server_.stop(SIGTERM), 0) << server_.err();
   ASSERT_EQ(files_with_prefix(root_.path(), ".ft-part-").size(), 1u);

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -70,6 +72,35 @@ class DeepTreeTest : public ::testing::Test {
       at = levels_.back().get();
     }
     return at;
+  }
+
+  // A "comb" `depth` levels deep: at each level a directory "side" holding
+  // `file` and the directory "deep" that goes on; `file` at the bottom too
+  // (depth + 1 of them). Siblings at every level make a walk come back up
+  // through levels it closed and open them again.
+  void make_comb(int depth, const char* file, std::time_t age) {
+    int at = root_.get();
+    for (int i = 0; i < depth; ++i) {
+      ASSERT_EQ(::mkdirat(at, "side", 0755), 0);
+      Fd side(::openat(at, "side", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+      ASSERT_NO_FATAL_FAILURE(make_file(side.get(), file, age));
+      ASSERT_EQ(::mkdirat(at, "deep", 0755), 0);
+      levels_.emplace_back(::openat(at, "deep", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
+      at = levels_.back().get();
+    }
+    ASSERT_NO_FATAL_FAILURE(make_file(at, file, age));
+    levels_.clear();  // the test's own descriptors do not count
+  }
+
+  // Runs `walk` with the descriptor limit at what is open now plus `extra`.
+  void with_descriptor_limit(std::size_t extra, const std::function<void()>& walk) {
+    struct rlimit saved;
+    ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
+    struct rlimit tight = saved;
+    tight.rlim_cur = open_descriptors() + extra;
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
+    walk();
+    ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
   }
 
   std::string dir_;

@@ -4,8 +4,6 @@
 // only a bounded number of descriptors whatever the depth.
 #include "server/storage/partial_cleanup.hpp"
 
-#include <sys/resource.h>
-
 #include "server/storage/root_fs.hpp"
 #include "tests/unit/server/deep_tree.hpp"
 
@@ -43,26 +41,11 @@ TEST_F(PartialCleanupTest, WalksPathsLongerThanPathMax) {
 TEST_F(PartialCleanupTest, NeedsBoundedDescriptorsWhateverTheDepth) {
   // Siblings at every level make the walk come back up through closed
   // levels and open them again.
-  int at = root_.get();
-  std::vector<int> chain;
-  for (int i = 0; i < 120; ++i) {
-    ASSERT_EQ(::mkdirat(at, "side", 0755), 0);
-    Fd side(::openat(at, "side", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-    ASSERT_NO_FATAL_FAILURE(make_file(side.get(), kStale, 2 * 24 * 3600));
-    ASSERT_EQ(::mkdirat(at, "deep", 0755), 0);
-    levels_.emplace_back(::openat(at, "deep", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-    at = levels_.back().get();
-  }
-  ASSERT_NO_FATAL_FAILURE(make_file(at, kStale, 2 * 24 * 3600));
-  levels_.clear();  // the test's own descriptors do not count
-
-  struct rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  struct rlimit tight = saved;
-  tight.rlim_cur = open_descriptors() + kMaxOpenDirectories + 4;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
-  CleanupStats stats = remove_stale_partials(root_.get(), std::chrono::hours(24), {});
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  ASSERT_NO_FATAL_FAILURE(make_comb(120, kStale, 2 * 24 * 3600));
+  CleanupStats stats;
+  with_descriptor_limit(kMaxOpenDirectories + 4, [&] {
+    stats = remove_stale_partials(root_.get(), std::chrono::hours(24), {});
+  });
   EXPECT_EQ(stats.removed, 121u);
   EXPECT_EQ(stats.errors, 0u);
 }

@@ -3,8 +3,6 @@
 // descriptors, no link followed; partial files count at their declared size.
 #include "server/storage/tree_usage.hpp"
 
-#include <sys/resource.h>
-
 #include "server/storage/partial_record.hpp"
 #include "server/storage/tree_walk.hpp"
 #include "tests/unit/server/deep_tree.hpp"
@@ -37,28 +35,12 @@ TEST_F(TreeUsageTest, CountsFilesPastPathMax) {
 TEST_F(TreeUsageTest, NeedsBoundedDescriptorsWhateverTheDepth) {
   // Siblings at every level make the walk come back up through closed
   // levels and open them again.
-  int at = root_.get();
-  for (int i = 0; i < 120; ++i) {
-    ASSERT_EQ(::mkdirat(at, "side", 0755), 0);
-    Fd side(::openat(at, "side", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-    ASSERT_NO_FATAL_FAILURE(make_file(side.get(), "f", 0));
-    ASSERT_EQ(::mkdirat(at, "deep", 0755), 0);
-    levels_.emplace_back(::openat(at, "deep", O_DIRECTORY | O_RDONLY | O_CLOEXEC));
-    at = levels_.back().get();
-  }
-  ASSERT_NO_FATAL_FAILURE(make_file(at, "f", 0));
-  levels_.clear();  // the test's own descriptors do not count
-
-  struct rlimit saved;
-  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &saved), 0);
-  struct rlimit tight = saved;
+  ASSERT_NO_FATAL_FAILURE(make_comb(120, "f", 0));
   // The walk's directories, one to read with, one for a partial file's
   // attribute (none here), and slack for the sanitizers.
-  tight.rlim_cur = open_descriptors() + kMaxOpenDirectories + 4;
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &tight), 0);
   TreeUsage usage;
-  const int err = measure_tree(root_.get(), usage);
-  ASSERT_EQ(::setrlimit(RLIMIT_NOFILE, &saved), 0);
+  int err = -1;
+  with_descriptor_limit(kMaxOpenDirectories + 4, [&] { err = measure_tree(root_.get(), usage); });
   EXPECT_EQ(err, 0);
   EXPECT_EQ(usage.files, 121u);
   EXPECT_EQ(usage.bytes, 121u * 7);
