@@ -21,9 +21,10 @@ FT_PACKAGE_PACKAGES=(dpkg-dev file lintian)
 # systemd-analyze and systemd-socket-activate, adduser for the package's
 # postinst, util-linux's setpriv to run ftserve as the service's user,
 # bash-completion to try the completion script, and what scripts/package
-# needs.
+# needs. rsync: the filter tests compare ft's --exclude/--include choice with
+# what `rsync --dry-run` selects on the same tree.
 FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser util-linux
-                  bash-completion "${FT_PACKAGE_PACKAGES[@]}")
+                  bash-completion rsync "${FT_PACKAGE_PACKAGES[@]}")
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
