@@ -18,9 +18,18 @@ bool matches_path(const FilterRule& rule, std::string_view path) {
   return false;
 }
 
-std::string_view trim_line_end(std::string_view line) {
-  while (!line.empty() && (line.back() == '\r')) line.remove_suffix(1);
-  return line;
+// Calls visit(line, number) for each line of `text` (numbered from 1),
+// without its "\n" or "\r\n"; stops at the first visit that returns false.
+template <class Visit>
+bool for_each_line(std::string_view text, Visit visit) {
+  for (std::size_t number = 1; !text.empty(); ++number) {
+    const std::size_t end = text.find('\n');
+    std::string_view line = text.substr(0, end);
+    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+    while (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (!visit(line, number)) return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -58,13 +67,8 @@ std::optional<std::vector<FilterRule>> parse_filter_file(std::string_view text, 
     return std::nullopt;
   }
   std::vector<FilterRule> rules;
-  std::size_t number = 0;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    std::string_view line = trim_line_end(text.substr(0, end));
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    ++number;
-    if (line.empty() || line.front() == '#' || line.front() == ';') continue;
+  const bool parsed = for_each_line(text, [&](std::string_view line, std::size_t number) {
+    if (line.empty() || line.front() == '#' || line.front() == ';') return true;
     FilterAction action = FilterAction::kExclude;
     if (line.starts_with("- ") || line.starts_with("+ ")) {
       action = line.front() == '+' ? FilterAction::kInclude : FilterAction::kExclude;
@@ -74,10 +78,12 @@ std::optional<std::vector<FilterRule>> parse_filter_file(std::string_view text, 
     auto rule = parse_filter_rule(action, line, problem);
     if (!rule) {
       why = "line " + std::to_string(number) + ": " + problem;
-      return std::nullopt;
+      return false;
     }
     rules.push_back(std::move(*rule));
-  }
+    return true;
+  });
+  if (!parsed) return std::nullopt;
   return rules;
 }
 
@@ -107,16 +113,11 @@ bool FileSelection::add_list(std::string_view text, std::string& why) {
     why = "larger than " + std::to_string(kMaxFilterFileBytes) + " bytes";
     return false;
   }
-  std::size_t number = 0;
-  while (!text.empty()) {
-    const std::size_t end = text.find('\n');
-    std::string_view line = trim_line_end(text.substr(0, end));
-    text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
-    ++number;
+  return for_each_line(text, [&](std::string_view line, std::size_t number) {
     while (line.starts_with("./")) line.remove_prefix(2);
     while (line.starts_with('/')) line.remove_prefix(1);
     while (line.ends_with('/')) line.remove_suffix(1);
-    if (line.empty() || line == ".") continue;
+    if (line.empty() || line == ".") return true;
     std::string path(line);
     if (path == ".." || path.starts_with("../") || path.ends_with("/..") ||
         path.find("/../") != std::string::npos) {
@@ -128,8 +129,8 @@ bool FileSelection::add_list(std::string_view text, std::string& why) {
       leading_.insert(path.substr(0, slash));
     }
     listed_.insert(std::move(path));
-  }
-  return true;
+    return true;
+  });
 }
 
 bool FileSelection::selects(std::string_view path, bool is_directory) const {
