@@ -2,6 +2,7 @@
 
 #include <poll.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -183,7 +184,8 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     // Bytes already decrypted inside the TLS engine do not make the socket
     // readable: do not sleep on them.
     const bool buffered = connection_.has_buffered_input();
-    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(idle_left.count()));
+    const auto wait = std::min(idle_left, std::chrono::milliseconds(kWakeInterval));
+    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(wait.count()));
     if (buffered && n >= 0) {
       p.revents |= POLLIN;
       n = 1;

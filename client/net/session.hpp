@@ -35,6 +35,10 @@ inline constexpr std::chrono::seconds kIdleTimeout{120};
 inline constexpr std::chrono::seconds kConnectTimeout{10};
 /// How long the TLS handshake may take once connected.
 inline constexpr std::chrono::seconds kHandshakeTimeout{10};
+/// The longest a session sleeps in poll() before calling produce() again
+/// even if the socket has no news, so that the progress line keeps moving
+/// (elapsed rate, "committing") while the server is silent.
+inline constexpr std::chrono::milliseconds kWakeInterval{250};
 
 /// Makes every later connect_and_run() of this process authenticate with
 /// this client context (its PSK); null (the default) connects in the clear,

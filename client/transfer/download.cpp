@@ -15,7 +15,7 @@ namespace {
 class DownloadJob : public SessionHandler, private GetPipeline::Listener {
  public:
   DownloadJob(std::vector<DownloadItem>& items, TransferReport& report)
-      : items_(items), pipeline_(report, *this, next_id_) {
+      : items_(items), report_(report), pipeline_(report, *this, next_id_) {
     for (const DownloadItem& item : items_) {
       if (item.state == DownloadState::kDone) ++settled_;
     }
@@ -26,6 +26,9 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }
+    // Called at least every kWakeInterval: the line stays alive
+    // while the server is silent.
+    report_.progress().tick();
   }
 
   void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
@@ -36,6 +39,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
   void on_settled(Session&, DownloadItem&) override { ++settled_; }
 
   std::vector<DownloadItem>& items_;
+  TransferReport& report_;
   std::uint32_t next_id_ = 1;
   GetPipeline pipeline_;
   std::size_t next_to_send_ = 0;
@@ -128,6 +132,8 @@ int run_download(const DownloadOptions& options, TransferReport& report) {
     for (const DownloadItem& item : items) report.transferred(item.local_path, 0, 0);
     return report.finish();
   }
+  // The files are known now; their sizes come with each GET_READY.
+  report.progress().add_total(items.size(), 0);
   std::string why;
   auto dir = LocalDirectory::open_or_create(options.local_dir, why);
   if (!dir) {

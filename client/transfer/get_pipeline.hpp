@@ -49,6 +49,9 @@ struct DownloadItem {
   std::optional<Error> retry_reason;  // with kRetryLater
   std::optional<Error> failure;
   void* owner = nullptr;  // for the caller (the tree walk's directory)
+  // The size is in the progress total already (a tree walk counts it from
+  // the listing; a plain run at the first GET_READY).
+  bool size_counted = false;
 
   /// Forgets this connection's progress before another attempt.
   void reset_for_retry();

@@ -5,6 +5,7 @@
 //                 [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]
 //                 [--stall-after N] [--stall-downstream-after N] [--flip-every N]
 //                 [--flip-bit B] [--record FILE] [--record-downstream FILE]
+//                 [--rate BPS]
 //   ft_test_proxy --target 127.0.0.1:PORT --replay FILE
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
@@ -42,6 +43,12 @@
 //                   in front of the bytes: the damage is always a chunk whose
 //                   hash fails, never a protocol error.
 //
+// One limit applies to EVERY connection, a slow link:
+//   --rate BPS      forward at most BPS bytes per second in each direction
+//                   (after a first 64 KiB), so that a client's progress
+//                   display has time to show; the bytes not forwarded yet
+//                   wait in the socket buffers, as on a slow network.
+//
 // A side that fails (a reset) ends only the direction towards it: what the
 // other side sent before is still delivered (a TLS alert, an ERROR frame), as
 // over a direct connection, and its end of stream passed on.
@@ -68,6 +75,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -86,6 +94,10 @@
 namespace {
 
 constexpr std::size_t kBufferSize = 256 * 1024;
+// --rate: what a rate-limited direction may read at once before the rate
+// applies, and how often the loop wakes to let more through.
+constexpr std::uint64_t kRateBurst = 64 * 1024;
+constexpr int kRateTickMs = 10;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
@@ -127,8 +139,10 @@ struct Direction {
   int record_fd = -1;                      // --record: copy of what is delivered
   std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
   std::optional<std::uint64_t> stall_at;   // stall once this much went out
-  bool eof = false;                        // `from` has reached end of stream
-  bool shut = false;                       // shutdown(to, SHUT_WR) done
+  std::optional<std::uint64_t> rate;       // --rate: bytes per second read from `from`
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool eof = false;   // `from` has reached end of stream
+  bool shut = false;  // shutdown(to, SHUT_WR) done
   // `to` failed (reset): this direction is over, its bytes dropped, while
   // the other one still delivers what its peer sent before the reset (a TLS
   // alert, an ERROR frame), as a direct TCP connection would.
@@ -139,6 +153,12 @@ struct Direction {
   std::optional<std::uint64_t> read_allowance() const {
     std::optional<std::uint64_t> bound = limit;
     if (stall_at && (!bound || *stall_at < *bound)) bound = stall_at;
+    if (rate) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const auto budget = kRateBurst + static_cast<std::uint64_t>(seconds * double(*rate));
+      if (!bound || budget < *bound) bound = budget;
+    }
     if (!bound) return std::nullopt;
     return *bound > read_total ? *bound - read_total : 0;
   }
@@ -352,6 +372,8 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
     session->down.record_fd = g_record_downstream_fd;
   }
   if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
+  session->up.rate = options.rate;
+  session->down.rate = options.rate;
   return session;
 }
 
@@ -463,7 +485,9 @@ int run(const Options& options) {
       fds.push_back({client_events ? session->client : -1, client_events, 0});
       fds.push_back({server_events ? session->server : -1, server_events, 0});
     }
-    if (poll(fds.data(), fds.size(), -1) < 0) {
+    // A rate-limited direction is let through a little more every tick,
+    // whether or not a socket has news.
+    if (poll(fds.data(), fds.size(), options.rate ? kRateTickMs : -1) < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "ft_test_proxy: poll: %s\n", std::strerror(errno));
       return kExitFailure;
@@ -493,7 +517,9 @@ int run(const Options& options) {
     }
 
     for (std::size_t i = 0; i < sessions.size(); ++i) {
-      if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0) pump(*sessions[i]);
+      if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0 || options.rate) {
+        pump(*sessions[i]);
+      }
     }
     if (fds[1].revents & POLLIN) {
       int id = next_id++;
