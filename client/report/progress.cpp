@@ -58,9 +58,10 @@ void ProgressDisplay::set_current(std::string_view printable_name) {
 ProgressSnapshot ProgressDisplay::snapshot() const {
   ProgressSnapshot s;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  const std::uint64_t moved = bytes_done_ - std::min(bytes_done_, bytes_present_);
-  s.bytes_done = bytes_done_;
-  s.bytes_total = std::max(bytes_total_, bytes_done_);
+  const std::uint64_t done = bytes_done_ - std::min(bytes_done_, bytes_unsent_);
+  const std::uint64_t moved = done - std::min(done, bytes_present_);
+  s.bytes_done = done;
+  s.bytes_total = std::max(bytes_total_, done);
   s.files_done = files_done_;
   s.files_total = std::max(files_total_, files_done_);
   s.listing = listing_;

@@ -27,6 +27,10 @@ class ProgressDisplay {
   /// Bytes a resumed file already had on the other side: done, but not
   /// moved by this run (they do not count in the rate).
   void add_present_bytes(std::uint64_t bytes);
+  /// Of the bytes counted by add_moving_bytes(), how many still wait in
+  /// our own send queue: they are not shown as done (nor in the rate) until
+  /// they leave it.
+  void set_unsent_bytes(std::uint64_t bytes) { bytes_unsent_ = bytes; }
   /// Whether a tree walk is still listing (its totals still grow).
   void set_listing(bool listing) { listing_ = listing; }
   /// What the run is doing now; `draw_now` redraws at once when it changed
@@ -51,6 +55,7 @@ class ProgressDisplay {
   std::uint64_t files_done_ = 0;
   std::uint64_t bytes_done_ = 0;
   std::uint64_t bytes_present_ = 0;
+  std::uint64_t bytes_unsent_ = 0;
   bool listing_ = false;
   ProgressPhase phase_ = ProgressPhase::kTransfer;
   std::string current_;

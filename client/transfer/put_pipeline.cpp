@@ -111,9 +111,9 @@ void PutPipeline::pump(Session& session) {
   show_phase(session);
 }
 
-// Once every open upload has sent its END (and our queue is in the
-// kernel's hands), the run only waits for the server to verify, sync and
-// rename: the line says "committing" rather
+// The bytes shown are those that left our send queue. Once every open
+// upload has sent its END (and our queue is in the kernel's hands), the
+// run only waits for the server to verify, sync and rename: the line says "committing" rather
 // than sit at 100% looking frozen. pump() runs at least every
 // kWakeInterval, so the line is redrawn while the server is silent.
 void PutPipeline::show_phase(Session& session) {
@@ -121,6 +121,7 @@ void PutPipeline::show_phase(Session& session) {
       streaming_.empty() && !by_id_.empty() && !session.connection().has_output() &&
       std::all_of(by_id_.begin(), by_id_.end(),
                   [](const auto& entry) { return entry.second->state == UploadState::kEndSent; });
+  report_.progress().set_unsent_bytes(session.connection().queued_chunk_bytes());
   report_.progress().set_phase(committing ? ProgressPhase::kCommitting : ProgressPhase::kTransfer);
   report_.progress().tick();
 }

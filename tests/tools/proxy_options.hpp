@@ -33,4 +33,8 @@ void usage(const char* program);
 /// (said on stderr), or for --help.
 std::optional<Options> parse_options(int argc, char** argv);
 
+/// --replay: sends the file's bytes on one connection and waits (10 s at
+/// most) for the server to close it; 0 if it did, 1 otherwise.
+int replay(const Options& options);
+
 }  // namespace proxy
