@@ -136,6 +136,18 @@ TEST(RunSummary, OneSchemaForBothDirections) {
   }
 }
 
+TEST(RunSummary, SaysHowManyErrorsWereLeftOut) {
+  RunTotals t;
+  t.failed = kMaxSummaryErrors + 7;
+  t.errors.assign(kMaxSummaryErrors, FailureRecord{"p", "IO_ERROR", "input/output error"});
+  t.errors_omitted = 7;
+  t.dry_run = true;
+  auto j = nlohmann::json::parse(summary_json(t));
+  EXPECT_EQ(j["errors"].size(), kMaxSummaryErrors);
+  EXPECT_EQ(j["errors_omitted"], 7);
+  EXPECT_EQ(j["dry_run"], true);
+}
+
 TEST(RunSummary, SkipReasonsAreGrouped) {
   EXPECT_EQ(skip_kind("unchanged"), SkipKind::kUnchanged);
   EXPECT_EQ(skip_kind("same checksum"), SkipKind::kUnchanged);
