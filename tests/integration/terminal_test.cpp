@@ -199,5 +199,28 @@ TEST_F(TerminalTest, LongListingInATerminal) {
   EXPECT_NE(final_screen.find("EXIT=0"), std::string::npos) << final_screen;
 }
 
+TEST_F(TerminalTest, StatsAndHumanSizesAfterTheProgressLine) {
+  fs::create_directories(work_ / "tree/sub");
+  write_random_file(work_ / "tree/sub/big", kFileSize / 2, 9);
+  fs::create_symlink("sub/big", work_ / "tree/link");
+  ASSERT_NO_FATAL_FAILURE(start_in_pane(
+      {bin("ftsend"), "-r", "-h", "--stats", (work_ / "tree").string(), via_proxy("s")}, 80));
+  std::string final_screen;
+  capture_until_exit(final_screen);
+  const std::vector<std::string> lines = lines_of(final_screen);
+  // The progress line is gone; the skipped link and the block remain.
+  for (const std::string& line : lines) {
+    EXPECT_EQ(line.find("ETA"), std::string::npos) << final_screen;
+    EXPECT_EQ(line.find("committing"), std::string::npos) << final_screen;
+  }
+  EXPECT_NE(final_screen.find("ftsend: skipped symlink"), std::string::npos) << final_screen;
+  EXPECT_NE(final_screen.find("Number of files: 2 (sent: 1, unchanged: 0, links skipped: 1"),
+            std::string::npos)
+      << final_screen;
+  EXPECT_NE(final_screen.find("Total bytes sent: 6.0 MiB (6,291,456 bytes)"), std::string::npos)
+      << final_screen;
+  EXPECT_NE(final_screen.find("EXIT=0"), std::string::npos) << final_screen;
+}
+
 }  // namespace
 }  // namespace ft::testing
