@@ -11,14 +11,15 @@ FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev lib
 # builds tests/tools/ft_fail_fuse; fuse3 brings fusermount3 and its config).
 # The crash tests (tests/integration/crash_test.cpp) need the same ext4
 # tools: mkfs.ext4 and e2fsck (e2fsprogs), mount and umount with loop.
-# tmux is the real terminal of tests/integration/terminal_test.cpp (the
-# progress line as a person sees it, at 40 and 80 columns).
-FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev tmux)
+FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev)
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
 # ftsend's --json summary.
 FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# tmux is the real terminal of tests/integration/terminal_test.cpp (the
+# progress line as a person sees it, at 40 and 80 columns).
+FT_TEST_PACKAGES+=(tmux)
 
 # Prints a section header that stands out in a long CI log.
 section() {

@@ -35,10 +35,6 @@ inline constexpr std::chrono::seconds kIdleTimeout{120};
 inline constexpr std::chrono::seconds kConnectTimeout{10};
 /// How long the TLS handshake may take once connected.
 inline constexpr std::chrono::seconds kHandshakeTimeout{10};
-/// The longest a session sleeps in poll() before calling produce() again
-/// even if the socket has no news, so that the progress line keeps moving
-/// (elapsed rate, "committing") while the server is silent.
-inline constexpr std::chrono::milliseconds kWakeInterval{250};
 
 /// Makes every later connect_and_run() of this process authenticate with
 /// this client context (its PSK); null (the default) connects in the clear,
@@ -48,7 +44,8 @@ void use_key(std::shared_ptr<TlsContext> context);
 class Session;
 
 /// The command's side of a session. Handlers are called from Session::run()
-/// only, one at a time.
+/// only, one at a time; produce() at least every 250 ms, even while the
+/// server is silent (the progress line is redrawn from there).
 class SessionHandler {
  public:
   virtual ~SessionHandler() = default;

@@ -15,7 +15,7 @@ namespace {
 class DownloadJob : public SessionHandler, private GetPipeline::Listener {
  public:
   DownloadJob(std::vector<DownloadItem>& items, TransferReport& report)
-      : items_(items), report_(report), pipeline_(report, *this, next_id_) {
+      : items_(items), pipeline_(report, *this, next_id_) {
     for (const DownloadItem& item : items_) {
       if (item.state == DownloadState::kDone) ++settled_;
     }
@@ -26,9 +26,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }
-    // Called at least every kWakeInterval: the line stays alive
-    // while the server is silent.
-    report_.progress().tick();
+    pipeline_.tick_progress();
   }
 
   void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
@@ -39,7 +37,6 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
   void on_settled(Session&, DownloadItem&) override { ++settled_; }
 
   std::vector<DownloadItem>& items_;
-  TransferReport& report_;
   std::uint32_t next_id_ = 1;
   GetPipeline pipeline_;
   std::size_t next_to_send_ = 0;

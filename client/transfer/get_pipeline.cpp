@@ -31,6 +31,10 @@ void DownloadItem::reset_for_retry() {
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
     : report_(report), listener_(listener), next_id_(next_id) {}
 
+void GetPipeline::tick_progress() {
+  report_.progress().tick();
+}
+
 bool GetPipeline::owns(std::uint32_t id) const {
   return by_id_.contains(id) || abandoned_.contains(id) || late_cancel_replies_.contains(id);
 }

@@ -113,9 +113,10 @@ void PutPipeline::pump(Session& session) {
 
 // The bytes shown are those that left our send queue. Once every open
 // upload has sent its END (and our queue is in the kernel's hands), the
-// run only waits for the server to verify, sync and rename: the line says "committing" rather
-// than sit at 100% looking frozen. pump() runs at least every
-// kWakeInterval, so the line is redrawn while the server is silent.
+// run only waits for the server to verify, sync and rename: the line says
+// "committing" rather than sit at 100% looking frozen. pump() runs at
+// least every 250 ms (the session wakes the handler), so the line is
+// redrawn while the server is silent.
 void PutPipeline::show_phase(Session& session) {
   const bool committing =
       streaming_.empty() && !by_id_.empty() && !session.connection().has_output() &&
