@@ -20,7 +20,7 @@ namespace ft::client {
 
 struct ReportOptions {
   const char* program = "";
-  bool receiving = false;  // ftget: "received", files_received, ...
+  bool receiving = false;  // ftget: "received", op "get", ...
   Verbosity verbosity = Verbosity::kNormal;
   bool json = false;
   bool progress = false;  // draw the progress line (terminal or --progress)
