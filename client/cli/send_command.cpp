@@ -124,7 +124,9 @@ int run(int argc, char** argv) {
                                       .verbosity = verbosity,
                                       .json = output.json,
                                       .progress = wants_progress(output, verbosity),
-                                      .dry_run = options.dry_run});
+                                      .dry_run = options.dry_run,
+                                      .stats = output.stats,
+                                      .human_readable = output.human_readable});
   if (auto status = load_key(kProgram, key_file)) return *status;
   return options.recursive ? run_tree_upload(options, report) : run_upload(options, report);
 }

@@ -286,6 +286,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     item->local_name = entry.name;
     item->local_path = local;
     item->dir_fd = dir.fd.get();
+    item->size_counted = true;  // add_total() above
     queue_item(std::move(item), &dir);
   }
 
