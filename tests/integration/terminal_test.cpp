@@ -67,7 +67,11 @@ class TerminalTest : public ServerTest {
   // Runs `argv` in a new detached pane `columns` wide; the pane then shows
   // "EXIT=<status>" and stays open for capture.
   void start_in_pane(const std::vector<std::string>& argv, int columns) {
+    // A tmux server of its own for each pane: a new session on the socket of
+    // a server still exiting after kill-server fails ("server exited
+    // unexpectedly").
     tmux({"kill-server"});
+    socket_ = "ft-terminal-test-" + std::to_string(::getpid()) + "-" + std::to_string(++panes_);
     std::string command;
     for (const std::string& arg : argv) command += "'" + arg + "' ";
     const fs::path script = work_ / "pane.sh";
@@ -114,6 +118,7 @@ class TerminalTest : public ServerTest {
 
   ListeningProcess proxy_;
   std::string socket_;
+  int panes_ = 0;
 };
 
 TEST_F(TerminalTest, SendProgressFitsAndShowsEveryPiece) {
