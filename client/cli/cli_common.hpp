@@ -36,6 +36,8 @@ class CommandLine {
   std::optional<int> use_profile(std::string& arg, std::string& key_file) {
     return profiles_.resolve(app_, arg, key_file);
   }
+  /// "FILE:LINE: " when `option` was set by the profile in use, else "".
+  std::string where(std::string_view option) const { return profiles_.where(option); }
 
  private:
   std::string program_;

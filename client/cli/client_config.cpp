@@ -14,13 +14,6 @@ const ProfileOption* profile_option(std::string_view key) {
   return nullptr;
 }
 
-bool is_boolean(std::string_view value) {
-  for (const char* word : {"true", "false", "yes", "no", "on", "off", "1", "0"}) {
-    if (value == word) return true;
-  }
-  return false;
-}
-
 std::string known_keys() {
   std::string out = "host, key-file, exclude";
   for (const ProfileOption& option : kProfileOptions) out += ", " + std::string(option.key);
@@ -98,7 +91,7 @@ std::optional<ClientConfig> parse_client_config(std::string_view text, const std
         if (setting.value.empty()) return fail(setting.line, "no pattern for 'exclude'");
         profile.excludes.push_back(setting);
       } else if (const ProfileOption* option = profile_option(setting.key)) {
-        if (option->switch_value && !is_boolean(setting.value)) {
+        if (option->switch_value && !is_switch_value(setting.value)) {
           return fail(setting.line, "'" + setting.key + "' is a switch: write " + setting.key +
                                         " = true or " + setting.key + " = false");
         }

@@ -128,11 +128,19 @@ std::optional<int> ProfileOptions::apply(CLI::App& app, const Profile& profile,
       option->add_result(is_switch ? option->get_flag_value(setting.key, setting.value)
                                    : setting.value);
       option->run_callback();
+      applied_lines_.emplace_back("--" + setting.key, setting.line);
     } catch (const CLI::ParseError& e) {
       return fail(printable(settings_error_text(file_, setting.line, e.what())));
     }
   }
   return std::nullopt;
+}
+
+std::string ProfileOptions::where(std::string_view option) const {
+  for (const auto& [name, line] : applied_lines_) {
+    if (name == option) return printable(settings_error_text(file_, line, ""));
+  }
+  return {};
 }
 
 }  // namespace ft::client

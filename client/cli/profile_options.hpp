@@ -8,6 +8,9 @@
 #include <CLI/CLI.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
 
 #include "client/cli/client_config.hpp"
 
@@ -28,6 +31,9 @@ class ProfileOptions {
   /// status to end with (2 for an unknown profile, a bad file, a second
   /// profile in one command, a profile with excludes), or nullopt.
   std::optional<int> resolve(CLI::App& app, std::string& arg, std::string& key_file);
+  /// "FILE:LINE: " when `option` ("--chunk-size") took its value from the
+  /// profile, "" otherwise: the lead of a later error about its value.
+  std::string where(std::string_view option) const;
 
  private:
   std::optional<int> load();
@@ -41,7 +47,8 @@ class ProfileOptions {
   bool loaded_ = false;
   bool exists_ = false;
   ClientConfig config_;
-  std::optional<std::string> applied_;  // the profile in use
+  std::optional<std::string> applied_;                              // the profile in use
+  std::vector<std::pair<std::string, std::size_t>> applied_lines_;  // "--option", line
 };
 
 }  // namespace ft::client

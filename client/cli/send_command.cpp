@@ -78,7 +78,7 @@ int run(int argc, char** argv) {
   // Before the checks below: a profile may set --chunk-size, --checksum, ...
   if (auto status = cli.use_profile(args.back(), key_file)) return *status;
   if (chunk_size < limits::kMinChunkSize || chunk_size > limits::kMaxChunkSize) {
-    return usage_error(kProgram, "--chunk-size must be between " +
+    return usage_error(kProgram, cli.where("--chunk-size") + "--chunk-size must be between " +
                                      std::to_string(limits::kMinChunkSize) + " and " +
                                      std::to_string(limits::kMaxChunkSize));
   }

@@ -146,6 +146,13 @@ std::optional<std::vector<SettingsSection>> parse_settings(std::string_view text
   return sections;
 }
 
+bool is_switch_value(std::string_view value) {
+  for (const char* word : {"true", "false", "yes", "no", "on", "off", "1", "0"}) {
+    if (value == word) return true;
+  }
+  return false;
+}
+
 std::string settings_error_text(std::string_view file, std::size_t line, std::string_view reason) {
   std::string out(file);
   if (line > 0) out += ":" + std::to_string(line);

@@ -46,6 +46,10 @@ struct SettingsError {
 std::optional<std::vector<SettingsSection>> parse_settings(std::string_view text,
                                                            SettingsError& error);
 
+/// True for the values a switch (a flag such as read-only) may take in a
+/// file: true/false, yes/no, on/off, 1/0 (what CLI11 accepts).
+bool is_switch_value(std::string_view value);
+
 /// "FILE:LINE: REASON", the form every config error is reported in.
 std::string settings_error_text(std::string_view file, std::size_t line, std::string_view reason);
 

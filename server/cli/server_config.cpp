@@ -1,23 +1,11 @@
 #include "server/cli/server_config.hpp"
 
+#include <cctype>
 #include <iterator>
-#include <sstream>
 
 #include "common/rules/settings_file.hpp"
 
 namespace ft::server {
-namespace {
-
-// The spellings CLI11 takes for a flag's value, as the docs list them.
-bool is_boolean(const std::string& value) {
-  for (const char* word : {"true", "false", "yes", "no", "on", "off", "1", "0"}) {
-    if (value == word) return true;
-  }
-  return false;
-}
-
-}  // namespace
-
 std::vector<CLI::ConfigItem> ServerConfigReader::from_config(std::istream& input) const {
   // CLI11 opens the file and hands over the stream; the name is the value
   // of --config, parsed by then.
@@ -52,7 +40,7 @@ std::vector<CLI::ConfigItem> ServerConfigReader::from_config(std::istream& input
                  "'" + setting.key + "' is already set on line " + std::to_string(at->second));
     }
     const bool flag = option->get_expected_min() == 0;
-    if (flag && !is_boolean(setting.value)) {
+    if (flag && !is_switch_value(setting.value)) {
       throw fail(setting.line, "'" + setting.key + "' is a switch: write " + setting.key +
                                    " = true or " + setting.key + " = false");
     }

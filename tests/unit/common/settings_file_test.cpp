@@ -118,6 +118,14 @@ TEST(SettingsFile, BinaryIsRefused) {
   EXPECT_NE(error.reason.find("NUL"), std::string::npos);
 }
 
+TEST(SettingsFile, SwitchValues) {
+  for (const char* yes : {"true", "false", "yes", "no", "on", "off", "1", "0"}) {
+    EXPECT_TRUE(is_switch_value(yes)) << yes;
+  }
+  for (const char* no : {"", "True", "maybe", "2", " true"})
+    EXPECT_FALSE(is_switch_value(no)) << no;
+}
+
 TEST(SettingsFile, ErrorText) {
   EXPECT_EQ(settings_error_text("/etc/ft/ftserve.conf", 7, "unknown setting 'x'"),
             "/etc/ft/ftserve.conf:7: unknown setting 'x'");
