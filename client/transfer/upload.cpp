@@ -72,7 +72,11 @@ class UploadJob : public SessionHandler, private PutPipeline::Listener {
       if (!message || message->more || message->entries.size() != 1) {
         return session.protocol_error("malformed STAT reply");
       }
-      directory = message->entries.front().type == EntryType::kDirectory;
+      // A symbolic link may lead to a directory (scp would follow it):
+      // it keeps the meaning ftsend always gave NAME, a directory, which
+      // the server resolves beneath its root or refuses.
+      const EntryType type = message->entries.front().type;
+      directory = type == EntryType::kDirectory || type == EntryType::kSymlink;
     } else if (frame.header.type == FrameType::kError) {
       ErrorReply reply = read_error_reply(frame, target_->name, target_->name);
       if (reply.violation) return session.protocol_error(*reply.violation);
