@@ -3,15 +3,29 @@
 # Sourced, not executed. Every script runs from the repository root.
 
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
+# libsystemd-dev: socket activation and sd_notify in ftserve, and sd-daemon.h's
+# log level prefixes under journald; help2man makes the man pages from --help
+# (dist/CMakeLists.txt).
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
-                   nlohmann-json3-dev libgtest-dev libssl-dev python3)
+                   nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3)
+# The .deb (scripts/package): cpack finds the ELF files with file(1) and
+# their library dependencies with dpkg-shlibdeps (dpkg-dev); lintian checks
+# the result.
+FT_PACKAGE_PACKAGES=(dpkg-dev file lintian)
 # The durability tests (tests/integration/durability_test.cpp): strace to see
 # ftserve's syncs, an ext4 image on a loop device (e2fsprogs, mount, kmod for
 # modprobe loop), and a FUSE file system whose fsync fails (libfuse3-dev
 # builds tests/tools/ft_fail_fuse; fuse3 brings fusermount3 and its config).
 # The crash tests (tests/integration/crash_test.cpp) need the same ext4
 # tools: mkfs.ext4 and e2fsck (e2fsprogs), mount and umount with loop.
-FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev)
+# The install, service and package tests (tests/package/): systemd for
+# systemd-analyze and systemd-socket-activate, adduser for the package's
+# postinst, util-linux's setpriv to run ftserve as the service's user,
+# bash-completion to try the completion script, and what scripts/package
+# needs. The metrics test (tests/integration/metrics_test.cpp) parses
+# ftserve's Prometheus text with Prometheus's own Python client.
+FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser util-linux
+                  bash-completion python3-prometheus-client "${FT_PACKAGE_PACKAGES[@]}")
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads

@@ -6,6 +6,24 @@
 namespace ft::server {
 namespace {
 
+void report_to_stderr(const char* message) {
+  std::fprintf(stderr, "ftserve: %s\n", message);
+}
+
+// Set once, before the loop runs (Server's constructor); read by worker
+// threads only after that.
+void (*g_report)(const char*) = report_to_stderr;
+
+void report(const char* what, const char* detail = nullptr) {
+  char message[512];
+  if (detail != nullptr) {
+    std::snprintf(message, sizeof message, "%s: %s", what, detail);
+  } else {
+    std::snprintf(message, sizeof message, "%s", what);
+  }
+  g_report(message);
+}
+
 struct Job {
   uv_work_t req{};
   std::function<void()> work;
@@ -17,9 +35,9 @@ void run_work(uv_work_t* req) noexcept {
   try {
     job->work();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ftserve: worker job failed: %s\n", e.what());
+    report("worker job failed", e.what());
   } catch (...) {
-    std::fprintf(stderr, "ftserve: worker job failed\n");
+    report("worker job failed");
   }
 }
 
@@ -28,9 +46,9 @@ void after_work(uv_work_t* req, int) noexcept {
   try {
     job->done();
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ftserve: job completion failed: %s\n", e.what());
+    report("job completion failed", e.what());
   } catch (...) {
-    std::fprintf(stderr, "ftserve: job completion failed\n");
+    report("job completion failed");
   }
 }
 
@@ -39,11 +57,15 @@ void after_write(uv_write_t* req, int status) noexcept {
   try {
     if (request->on_written) request->on_written(status);
   } catch (...) {
-    std::fprintf(stderr, "ftserve: write completion failed\n");
+    report("write completion failed");
   }
 }
 
 }  // namespace
+
+void set_error_reporter(void (*report)(const char* message)) {
+  g_report = report != nullptr ? report : report_to_stderr;
+}
 
 void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()> done) {
   auto job = std::make_unique<Job>();
@@ -54,7 +76,7 @@ void queue_job(uv_loop_t* loop, std::function<void()> work, std::function<void()
   if (rc != 0) {
     // uv_queue_work only fails on invalid arguments; run both steps later
     // would be wrong, so fail loudly.
-    std::fprintf(stderr, "ftserve: uv_queue_work: %s\n", uv_strerror(rc));
+    report("uv_queue_work", uv_strerror(rc));
     std::abort();
   }
   job.release();

@@ -11,6 +11,11 @@
 
 namespace ft::server {
 
+/// Where these helpers report a failure that must not pass silently (an
+/// exception escaping a job or a write completion): "ftserve: MESSAGE" on
+/// stderr until the server routes it to its log (server/log).
+void set_error_reporter(void (*report)(const char* message));
+
 /// Runs `work` on libuv's thread pool, then `done` on the loop thread. The
 /// job owns both closures until `done` has run; neither may throw (an
 /// exception is caught and logged, never crosses libuv).

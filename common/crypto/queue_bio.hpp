@@ -17,6 +17,7 @@ namespace ft::tls_detail {
 struct ByteQueue {
   Bytes data;
   std::size_t head = 0;
+  bool release_when_drained = false;
 
   std::size_t size() const { return data.size() - head; }
   const std::uint8_t* front() const { return data.data() + head; }
@@ -28,10 +29,18 @@ struct ByteQueue {
   void consume(std::size_t n) {
     head += n;
     if (head == data.size()) {
-      data.clear();
+      // Drained: storage past kKeptCapacity may go back to the allocator, so
+      // that an idle connection holds no burst's worth of ciphertext (a
+      // server keeps a thousand of them).
+      if (release_when_drained && data.capacity() > kKeptCapacity) {
+        Bytes().swap(data);
+      } else {
+        data.clear();
+      }
       head = 0;
     }
   }
+  static constexpr std::size_t kKeptCapacity = 4 * 1024;
   void compact() {
     data.erase(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(head));
     head = 0;

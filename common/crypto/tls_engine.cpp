@@ -193,6 +193,9 @@ SSL_CTX* new_policy_context(bool server, std::string& why) {
   SSL_CTX_set_verify(ctx, server ? SSL_VERIFY_NONE : SSL_VERIFY_PEER,
                      server ? nullptr : refuse_certificate);
   if (server) {
+    // A server holds up to --max-connections idle engines: their record
+    // buffers (about 34 KiB each) go back while nothing waits in them.
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
     SSL_CTX_set_psk_find_session_callback(ctx, find_psk_session);
   } else {
     SSL_CTX_set_psk_use_session_callback(ctx, use_psk_session);
@@ -248,6 +251,12 @@ TlsEngine::TlsEngine(std::shared_ptr<TlsContext> context) : impl_(std::make_uniq
     impl_->fail(impl_->context ? "cannot create a TLS connection" : "no TLS context");
     return;
   }
+  // A server holds many idle engines: ciphertext waits in its queues only
+  // until SSL reads it or the session takes it, then their storage goes
+  // back. A client (one engine) keeps it for the next records.
+  const bool server = impl_->context->impl().server;
+  impl_->in.release_when_drained = server;
+  impl_->out.release_when_drained = server;
   BIO_set_data(rbio, &impl_->in);
   BIO_set_data(wbio, &impl_->out);
   SSL_set_bio(ssl, rbio, wbio);
@@ -432,18 +441,36 @@ std::size_t TlsEngine::pending() const {
   return impl_->out.size();
 }
 
+std::size_t TlsEngine::buffered() const {
+  return impl_->in.size();
+}
+
 std::size_t TlsEngine::take_pending(Bytes& out, std::size_t limit) {
   ByteQueue& q = impl_->out;
   std::size_t n = std::min(q.size(), limit);
   if (n == 0) return 0;
   if (out.empty() && q.head == 0 && n == q.size()) {
     out.swap(q.data);
+    // The queue gets out's storage, if any. A server's engine keeps nothing
+    // large behind (it has many idle ones; lend_output_storage() offers the
+    // next buffer); a client's keeps it for the next records.
     q.data.clear();
+    if (q.release_when_drained && q.data.capacity() > ByteQueue::kKeptCapacity) {
+      Bytes().swap(q.data);
+    }
     return n;
   }
   out.insert(out.end(), q.front(), q.front() + n);
   q.consume(n);
   return n;
+}
+
+void TlsEngine::lend_output_storage(Bytes&& storage) {
+  ByteQueue& q = impl_->out;
+  if (q.size() != 0 || storage.capacity() <= q.data.capacity()) return;
+  storage.clear();
+  q.data.swap(storage);
+  q.head = 0;
 }
 
 ByteSpan TlsEngine::peek_pending() const {

@@ -85,11 +85,19 @@ class TlsEngine {
   /// can queue bytes too (a KeyUpdate answer), and a failed engine may hold
   /// an alert worth sending before closing the socket.
   std::size_t pending() const;
+  /// Ciphertext fed and not yet taken in by the TLS library (what a reader
+  /// that stopped calling read() leaves here), for the caller's accounting.
+  std::size_t buffered() const;
   /// Moves up to `limit` bytes of pending ciphertext to the end of `out`.
   /// When `out` is empty and everything fits, the engine's buffer is swapped
   /// into `out` (no copy; hand the cleared vector back next time to reuse
   /// its capacity).
   std::size_t take_pending(Bytes& out, std::size_t limit = SIZE_MAX);
+  /// Offers a buffer for the next ciphertext (used only while none is
+  /// pending and it is larger than what the engine holds): with
+  /// take_pending() into an empty vector, a caller can cycle a few large
+  /// buffers through many engines instead of each engine keeping its own.
+  void lend_output_storage(Bytes&& storage);
   /// Zero-copy draining for a caller that writes synchronously (send()):
   /// the pending ciphertext in place, valid until the next call on the
   /// engine; then consume_pending(bytes actually sent).

@@ -122,7 +122,7 @@ std::string to_string(DecodeErrorKind kind) {
 FrameDecoder::FrameDecoder(Options options)
     : options_(options),
       state_(options.expect_hello ? State::kHello : State::kHeader),
-      staging_(kStagingSize) {}
+      staging_(std::max(options.staging_size, kMinStagingSize)) {}
 
 std::span<std::uint8_t> FrameDecoder::write_area() {
   if (state_ == State::kFailed) return {};

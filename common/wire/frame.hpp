@@ -154,8 +154,13 @@ class FrameDecoder {
     std::uint16_t version_min = kProtocolVersion;
     std::uint16_t version_max = kProtocolVersion;
     bool frame_check = false;  // frames carry the FRAME_CHECK block (section 3.1)
+    // Room for headers and small frames between reads (a large payload is
+    // received in place). A reader fed by TLS records, which hold at most
+    // 16 KiB each, needs no more than that.
+    std::size_t staging_size = kStagingSize;
   };
   static constexpr std::size_t kStagingSize = 64 * 1024;
+  static constexpr std::size_t kMinStagingSize = 16 * 1024;
 
   explicit FrameDecoder(Options options);
 

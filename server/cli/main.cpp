@@ -20,8 +20,11 @@
 #include "common/rules/errors.hpp"
 #include "server/cli/keys_command.hpp"
 #include "server/cli/listen_address.hpp"
+#include "server/cli/log_options.hpp"
 #include "server/cli/server_config.hpp"
+#include "server/log/log.hpp"
 #include "server/net/server.hpp"
+#include "server/net/systemd_service.hpp"
 #include "server/storage/root_fs.hpp"
 
 namespace {
@@ -39,14 +42,13 @@ constexpr int kLeakedHandle = static_cast<int>(ft::Exit::kFailure);     // a bug
 int close_loop(uv_loop_t* loop) {
   int rc = uv_loop_close(loop);
   if (rc == 0) return 0;
-  std::fprintf(stderr, "ftserve: internal error: the event loop did not close (%s)\n",
-               uv_strerror(rc));
+  ft::server::log::error("internal error: the event loop did not close (%s)", uv_strerror(rc));
   uv_walk(
       loop,
       [](uv_handle_t* handle, void*) {
-        std::fprintf(stderr, "ftserve: handle still open at exit: %s%s\n",
-                     uv_handle_type_name(uv_handle_get_type(handle)),
-                     uv_is_closing(handle) ? " (closing)" : "");
+        ft::server::log::error("handle still open at exit: %s%s",
+                               uv_handle_type_name(uv_handle_get_type(handle)),
+                               uv_is_closing(handle) ? " (closing)" : "");
       },
       nullptr);
   return kLeakedHandle;
@@ -166,6 +168,8 @@ int main(int argc, char** argv) {
                  "octal bits taken from every mode a client sends (PUT, MKDIR) and from what\n"
                  "ftserve creates; directories always keep rwx for their owner")
       ->capture_default_str();
+  ft::server::LogOptions log_options;
+  ft::server::add_log_options(app, log_options);
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
   const auto config = ft::server::add_config_option(app);
   try {
@@ -178,6 +182,7 @@ int main(int argc, char** argv) {
                  config->locate(e.what()).c_str());
     return static_cast<int>(ft::Exit::kUsage);
   }
+  if (int rc = ft::server::apply_log_options(log_options); rc != 0) return rc;
 
   // "FILE:LINE: " leads the message when the value came from --config.
   auto usage = [&config](const char* option, const std::string& value, const char* expected) {
@@ -190,6 +195,21 @@ int main(int argc, char** argv) {
   if (!address) {
     std::fprintf(stderr, "ftserve: %s--listen %s: %s\n", config->where("--listen").c_str(),
                  listen.c_str(), why.c_str());
+    return static_cast<int>(ft::Exit::kUsage);
+  }
+  // A socket passed by systemd (ftserve.socket) is where ftserve listens;
+  // an explicit --listen as well is a conflict, not a silent choice.
+  std::string socket_why;
+  const int inherited = ft::server::take_inherited_listener(socket_why);
+  if (!socket_why.empty()) {
+    std::fprintf(stderr, "ftserve: %s\n", socket_why.c_str());
+    return kCannotListen;
+  }
+  if (inherited >= 0 && app.count("--listen") > 0) {
+    std::fprintf(stderr,
+                 "ftserve: --listen %s: systemd passed a listening socket (ftserve.socket); "
+                 "give one or the other\n",
+                 listen.c_str());
     return static_cast<int>(ft::Exit::kUsage);
   }
   auto ttl = ft::parse_duration(partial_ttl);
@@ -222,8 +242,8 @@ int main(int argc, char** argv) {
 
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {
-    std::fprintf(stderr, "ftserve: %s--root %s: %s\n", config->where("--root").c_str(),
-                 root.c_str(), std::strerror(errno));
+    ft::server::log::error("%s--root %s: %s", config->where("--root").c_str(), root.c_str(),
+                           std::strerror(errno));
     return kBadSetup;
   }
   ft::Fd root_owner(root_fd);
@@ -231,20 +251,20 @@ int main(int argc, char** argv) {
   if (!keys_file.empty()) {
     auto text = ft::read_private_file(keys_file, why);
     if (!text) {
-      std::fprintf(stderr, "ftserve: --keys %s\n", why.c_str());
+      ft::server::log::error("--keys %s", why.c_str());
       return kBadSetup;
     }
     auto entries = ft::parse_keys_file(*text, why);
     ft::wipe(*text);  // the parsed entries wipe their own copies
     if (!entries) {
-      std::fprintf(stderr, "ftserve: --keys %s: %s\n", keys_file.c_str(), why.c_str());
+      ft::server::log::error("--keys %s: %s", keys_file.c_str(), why.c_str());
       return kBadSetup;
     }
     if (entries->empty()) {
-      std::fprintf(stderr,
-                   "ftserve: --keys %s holds no key: every client will be refused "
-                   "(add one with: ftserve keys add NAME --keys %s)\n",
-                   keys_file.c_str(), keys_file.c_str());
+      ft::server::log::warn(
+          "--keys %s holds no key: every client will be refused "
+          "(add one with: ftserve keys add NAME --keys %s)",
+          keys_file.c_str(), keys_file.c_str());
     }
     // The lookup runs inside the handshake: identity -> key, nothing else.
     auto by_identity = std::make_shared<std::map<std::string, ft::PskKey, std::less<>>>();
@@ -257,7 +277,7 @@ int main(int argc, char** argv) {
         },
         why);
     if (!options.tls) {
-      std::fprintf(stderr, "ftserve: --keys %s: TLS: %s\n", keys_file.c_str(), why.c_str());
+      ft::server::log::error("--keys %s: TLS: %s", keys_file.c_str(), why.c_str());
       return kBadSetup;
     }
     options.keys = std::move(*entries);
@@ -269,27 +289,43 @@ int main(int argc, char** argv) {
   {
     const bool open_mode = !options.tls;
     const std::size_t identities = options.keys.size();
+    ft::server::SystemdNotifier systemd(loop);
     ft::server::Server server(loop, std::move(root_owner), std::move(options));
     std::string bound;
     server.start_partial_cleanup(*ttl);
-    if (int rc = server.listen(*address, bound); rc != 0) {
-      std::fprintf(stderr, "ftserve: cannot listen on %s: %s\n", listen.c_str(), uv_strerror(rc));
+    std::string metrics_bound;
+    int rc = inherited >= 0 ? server.adopt(inherited, bound) : server.listen(*address, bound);
+    if (rc != 0) {
+      ft::server::log::error("cannot listen on %s: %s",
+                             inherited >= 0 ? "the socket passed by systemd" : listen.c_str(),
+                             uv_strerror(rc));
+    } else if (log_options.metrics_address &&
+               (rc = server.serve_metrics(*log_options.metrics_address, metrics_bound)) != 0) {
+      ft::server::log::error("--metrics: cannot listen on %s: %s", log_options.metrics.c_str(),
+                             uv_strerror(rc));
+    }
+    if (rc != 0) {
       server.stop();
       exit_code = kCannotListen;
     } else {
       if (open_mode) {
-        std::fprintf(stderr,
-                     "ftserve: WARNING: serving %s in OPEN MODE: no authentication, no "
-                     "encryption; anyone who can reach %s can read and write it. Use --keys "
-                     "FILE (see ftserve keys add --help).\n",
-                     root.c_str(), bound.c_str());
+        ft::server::log::warn(
+            "WARNING: serving %s in OPEN MODE: no authentication, no encryption; anyone who "
+            "can reach %s can read and write it. Use --keys FILE (see ftserve keys add --help).",
+            root.c_str(), bound.c_str());
       } else {
-        std::fprintf(stderr, "ftserve: serving %s over TLS to %zu identit%s from %s\n",
-                     root.c_str(), identities, identities == 1 ? "y" : "ies", keys_file.c_str());
+        ft::server::log::info("serving %s over TLS to %zu identit%s from %s", root.c_str(),
+                              identities, identities == 1 ? "y" : "ies", keys_file.c_str());
       }
-      std::fflush(stderr);  // the warning goes out before the ready line, not at the first turn
+      if (!metrics_bound.empty()) {
+        ft::server::log::info("metrics on http://%s/metrics (unauthenticated)",
+                              metrics_bound.c_str());
+      }
+      ft::server::log::flush();  // the warning goes out before the ready line, not at the first
+                                 // turn
       std::printf("listening on %s\n", bound.c_str());
       std::fflush(stdout);
+      systemd.ready(server, "listening on " + bound);
     }
     uv_run(loop, UV_RUN_DEFAULT);
   }

@@ -149,10 +149,13 @@ class RequestContext {
   virtual void listing_job_done(bool hashes) = 0;
   virtual void listing_finished() = 0;
 
-  /// One access-log line for a finished transfer.
-  virtual void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                            std::chrono::steady_clock::time_point started,
-                            const std::string& result, std::uint64_t resumed_from = 0) = 0;
+  /// A request of operation `op` (put, get, list, stat, mkdir, symlink)
+  /// ended with `result` ("ok" or an error code's name) after moving `bytes`
+  /// of file data or listing: its access-log line and its metrics
+  /// (docs/server.md "Logs"). Once per request.
+  virtual void log_access(const char* op, const std::string& path, std::uint64_t bytes,
+                          std::chrono::steady_clock::time_point started, const std::string& result,
+                          std::uint64_t resumed_from = 0) = 0;
 
  protected:
   ~RequestContext() = default;

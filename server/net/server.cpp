@@ -8,8 +8,12 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <utility>
 
 #include "common/rules/path_rules.hpp"
+#include "server/log/log.hpp"
+#include "server/metrics/metrics.hpp"
+#include "server/metrics/metrics_http.hpp"
 #include "server/net/notice.hpp"
 #include "server/net/session.hpp"
 #include "server/storage/partial_cleanup.hpp"
@@ -48,6 +52,12 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
   log_flush_.set_data(this);
   uv_check_start(log_flush_.get(), on_log_flush);
   uv_unref(log_flush_.handle());
+  // The libuv helpers' reports of a failed job go to the log too.
+  set_error_reporter([](const char* message) { log::error("%s", message); });
+  // Every identity of the keys file is listed in the metrics from the start
+  // (at 0), open mode's one implicit identity too.
+  if (!options_.tls) metrics().add_identity("");
+  for (const KeyEntry& entry : options_.keys) metrics().add_identity(entry.name);
 }
 
 void Server::start_partial_cleanup(std::chrono::seconds ttl) {
@@ -55,10 +65,9 @@ void Server::start_partial_cleanup(std::chrono::seconds ttl) {
   // No upload runs yet: every temporary file is a killed server's leftover.
   CleanupStats stats = remove_stale_partials(root_.get(), ttl, {}, TemporaryFiles::kAll);
   if (stats.removed > 0 || stats.errors > 0) {
-    std::fprintf(stderr,
-                 "ftserve: removed %zu temporary file(s) and stale partial upload(s) older than "
-                 "%llds (%zu errors)\n",
-                 stats.removed, static_cast<long long>(ttl.count()), stats.errors);
+    log::info(
+        "removed %zu temporary file(s) and stale partial upload(s) older than %llds (%zu errors)",
+        stats.removed, static_cast<long long>(ttl.count()), stats.errors);
   }
   const auto interval = std::clamp<std::int64_t>(ttl.count(), 1, 3600) * 1000;
   uv_timer_start(cleanup_timer_.get(), on_cleanup_timer, static_cast<std::uint64_t>(interval),
@@ -66,7 +75,7 @@ void Server::start_partial_cleanup(std::chrono::seconds ttl) {
 }
 
 void Server::on_log_flush(uv_check_t*) noexcept {
-  std::fflush(stderr);
+  log::flush();
 }
 
 void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
@@ -87,8 +96,8 @@ void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
         [self, stats, ttl] {
           self->cleanup_running_ = false;
           if (stats->removed > 0) {
-            std::fprintf(stderr, "ftserve: removed %zu stale partial upload(s) older than %llds\n",
-                         stats->removed, static_cast<long long>(ttl.count()));
+            log::info("removed %zu stale partial upload(s) older than %llds", stats->removed,
+                      static_cast<long long>(ttl.count()));
           }
         });
   } catch (...) {
@@ -116,12 +125,21 @@ int Server::listen(const RemoteSpec& address, std::string& bound) {
   if ((rc = uv_tcp_bind(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
     return rc;
   }
+  return start_listening(bound);
+}
+
+int Server::adopt(int listening_fd, std::string& bound) {
+  if (int rc = uv_tcp_open(listener_.get(), listening_fd); rc != 0) return rc;
+  return start_listening(bound);
+}
+
+int Server::start_listening(std::string& bound) {
   // A deep backlog: a burst of clients waits in the kernel, not in SYN
-  // retries, while the loop accepts them.
-  if ((rc = uv_listen(listener_.stream(), 1024, on_connection)) != 0) {
-    return rc;
-  }
+  // retries, while the loop accepts them (on a socket systemd listens on
+  // already, listen() again just sets this backlog).
+  if (int rc = uv_listen(listener_.stream(), 1024, on_connection); rc != 0) return rc;
   listening_ = true;
+  struct sockaddr_storage storage {};
   int length = sizeof storage;
   uv_tcp_getsockname(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), &length);
   bound = format_address(reinterpret_cast<struct sockaddr*>(&storage));
@@ -159,23 +177,50 @@ void Server::on_connection(uv_stream_t* listener, int status) noexcept {
     Session* session = owned.get();
     self->sessions_.emplace(session, std::move(owned));
     ++self->connections_;
+    metrics().connections_accepted.fetch_add(1, std::memory_order_relaxed);
     if (int rc = session->accept_from(listener); rc != 0) {
-      std::fprintf(stderr, "ftserve: accept: %s\n", uv_strerror(rc));
+      log::warn("accept: %s", uv_strerror(rc));
+    } else {
+      log::debug("peer=%s: connected (%zu open)", session->peer().c_str(), self->connections_);
     }
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "ftserve: accept: %s\n", e.what());
+    log::error("accept: %s", e.what());
   }
 }
 
 void Server::log_refusal(const char* why) {
   // An attacker decides how often this happens: one line per second at most.
   ++refused_since_log_;
+  metrics().connections_refused.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t now = uv_now(loop_);
   if (last_refusal_log_ms_ != 0 && now - last_refusal_log_ms_ < 1000) return;
-  std::fprintf(stderr, "ftserve: refused %llu connection(s): %s\n",
-               static_cast<unsigned long long>(refused_since_log_), why);
+  log::warn("refused %llu connection(s): %s", static_cast<unsigned long long>(refused_since_log_),
+            why);
   refused_since_log_ = 0;
   last_refusal_log_ms_ = now == 0 ? 1 : now;
+}
+
+std::span<std::uint8_t> Server::cipher_read_area(std::size_t size) {
+  if (cipher_read_area_.size() < size) cipher_read_area_.resize(size);
+  return std::span<std::uint8_t>(cipher_read_area_.data(), size);
+}
+
+Bytes Server::take_cipher_buffer(std::size_t need) {
+  for (auto it = cipher_pool_.begin(); it != cipher_pool_.end(); ++it) {
+    if (it->capacity() < need || it->capacity() > 2 * need) continue;
+    Bytes buffer = std::move(*it);
+    cipher_pool_.erase(it);
+    cipher_pool_bytes_ -= buffer.capacity();
+    return buffer;
+  }
+  return {};
+}
+
+void Server::give_cipher_buffer(Bytes&& buffer) {
+  if (cipher_pool_bytes_ + buffer.capacity() > kCipherPoolBytes) return;  // freed by the caller
+  buffer.clear();
+  cipher_pool_bytes_ += buffer.capacity();
+  cipher_pool_.push_back(std::move(buffer));
 }
 
 bool Server::admit_unauthenticated(Session* session, const std::string& host) {
@@ -235,8 +280,7 @@ void Server::open_identity_root(const KeyEntry& entry, std::function<void(int er
       [root, subdir, opened, err, measure, usage] {
         *err = open_directory_creating(root, subdir, *opened);
         if (*err == 0 && measure && measure_tree(opened->get(), *usage) != 0) {
-          std::fprintf(stderr, "ftserve: quota of %s: some directories could not be read\n",
-                       subdir.c_str());
+          log::warn("quota of %s: some directories could not be read", subdir.c_str());
         }
       },
       [this, name, subdir, opened, err, measure, usage, done = std::move(done)] {
@@ -360,8 +404,9 @@ Server::HeldPartials::iterator Server::forget_partial(HeldPartials::iterator hel
   return held_partials_.erase(held);
 }
 
-void Server::connection_closed(Session*) {
+void Server::connection_closed(Session* session) {
   --connections_;
+  log::debug("peer=%s: closed (%zu open)", session->peer().c_str(), connections_);
 }
 
 void Server::retire(Session* session) {
@@ -379,19 +424,21 @@ void Server::free_retired() {
 
 void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
   auto* self = static_cast<Server*>(handle->data);
-  std::fprintf(stderr, "ftserve: %s received, stopping\n", signum == SIGINT ? "SIGINT" : "SIGTERM");
+  log::info("%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
   self->stop();
 }
 
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
+  if (stop_hook_) std::exchange(stop_hook_, nullptr)();
   listener_.close();
   sigint_.close();
   sigterm_.close();
   cleanup_timer_.close();
   log_flush_.close();
-  std::fflush(stderr);
+  if (metrics_http_) metrics_http_->stop();
+  log::flush();
   // Sessions leave the map only on a later turn, but a list keeps this
   // loop independent of that.
   std::vector<Session*> sessions;

@@ -12,6 +12,7 @@
 #include <functional>
 #include <list>
 #include <memory>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -31,6 +32,7 @@
 
 namespace ft::server {
 
+class MetricsHttpServer;
 class Session;
 
 class Server final : public ServerServices {
@@ -43,11 +45,23 @@ class Server final : public ServerServices {
   /// Binds and listens; on success `bound` is the address actually bound
   /// (with the real port when 0 was asked). Returns a libuv error code.
   int listen(const RemoteSpec& address, std::string& bound);
+  /// Listens on a socket already bound and listening (systemd's socket
+  /// activation), taking ownership of it; `bound` as for listen().
+  int adopt(int listening_fd, std::string& bound);
+  /// Runs `hook` once, when the server starts stopping (systemd's
+  /// STOPPING=1); set before the loop runs.
+  void on_stop(std::function<void()> hook) { stop_hook_ = std::move(hook); }
   /// Removes stale partial uploads now (blocking, before the loop runs) and
   /// then periodically on the thread pool.
   void start_partial_cleanup(std::chrono::seconds ttl);
   /// Stops accepting and closes every session (signal handler's job).
   void stop();
+  /// Serves the Prometheus text on `address` (--metrics; server_metrics.cpp);
+  /// `bound` as for listen(). Returns a libuv error code.
+  int serve_metrics(const RemoteSpec& address, std::string& bound);
+  /// The Prometheus text of this server now, passed to `done` on the loop
+  /// (after a thread-pool fstatvfs of the root).
+  void collect_metrics(std::function<void(std::string body)> done);
 
   uv_loop_t* loop() const { return loop_; }
   JobBatcher& batcher() override { return batcher_; }
@@ -71,6 +85,21 @@ class Server final : public ServerServices {
   void defer(std::function<void()> task) { next_turn_.defer(std::move(task)); }
   /// The memory all connections hold for their peers, together.
   MemoryBudget& budget() { return budget_; }
+  /// Where every TLS session's ciphertext is read: libuv calls a stream's
+  /// alloc and read callbacks back to back on this one thread, and the
+  /// engine copies what it is fed, so one area serves all connections
+  /// instead of 64 KiB held by each (docs/server.md "Memory").
+  std::span<std::uint8_t> cipher_read_area(std::size_t size);
+  /// Ciphertext buffers of finished TLS writes, reused by the next write of
+  /// any session. The pool is server-wide and capped by capacity: kept per
+  /// session, two buffers of up to 8 MiB outlived every download of an
+  /// idle peer.
+  /// A pooled buffer of `need` to 2 × `need` bytes of capacity, or an empty
+  /// one: a large buffer lent to a small reply would stay pinned, counted
+  /// at the reply's size, while a client does not read.
+  Bytes take_cipher_buffer(std::size_t need);
+  void give_cipher_buffer(Bytes&& buffer);
+  static constexpr std::size_t kCipherPoolBytes = 4 * 1024 * 1024;
   /// Connections accepted and not yet closed.
   std::size_t connections() const { return connections_; }
 
@@ -137,6 +166,8 @@ class Server final : public ServerServices {
   /// Stops counting a partial file; the next entry.
   HeldPartials::iterator forget_partial(HeldPartials::iterator held);
   void log_refusal(const char* why);
+  /// Starts accepting on the bound listener_ and names its address.
+  int start_listening(std::string& bound);
 
   uv_loop_t* loop_;
   Fd root_;
@@ -161,11 +192,15 @@ class Server final : public ServerServices {
   uvx::Handle<uv_timer_t> cleanup_timer_;
   uvx::Handle<uv_check_t> log_flush_;  // writes the log lines of a loop turn at once
   uvx::NextTurn next_turn_;
+  Bytes cipher_read_area_;          // cipher_read_area()
+  std::vector<Bytes> cipher_pool_;  // take/give_cipher_buffer()
+  std::size_t cipher_pool_bytes_ = 0;
   MemoryBudget budget_;  // before sessions_: they give their share back as they go
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;
   bool listening_ = false;
   bool stopping_ = false;
+  std::function<void()> stop_hook_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn
   std::size_t connections_ = 0;
@@ -173,6 +208,7 @@ class Server final : public ServerServices {
   HeldPartials held_partials_;                                   // by key, counted per identity
   std::unordered_map<std::string, QuotaBook> quotas_;            // by sub-directory
   std::unordered_map<std::string, std::size_t> kept_per_owner_;  // held, not active
+  std::unique_ptr<MetricsHttpServer> metrics_http_;              // --metrics
 };
 
 }  // namespace ft::server

@@ -1,9 +1,10 @@
 #include "server/net/session.hpp"
 
 #include <cassert>
-#include <cstdio>
 
 #include "common/rules/path_rules.hpp"
+#include "server/log/log.hpp"
+#include "server/metrics/metrics.hpp"
 #include "server/net/server.hpp"
 #include "server/requests/download.hpp"
 #include "server/requests/listing.hpp"
@@ -67,7 +68,7 @@ void Session::process_input() {
       const DecodeError& e = decoder_->error();
       if (e.kind == DecodeErrorKind::kBadMagic) {
         // Not an ft client: answer nothing, as docs/protocol.md says.
-        std::fprintf(stderr, "ftserve: %s: %s\n", peer_.c_str(), e.reason.c_str());
+        log::warn("peer=%s: %s", peer_.c_str(), e.reason.c_str());
         close(ErrorCode::PROTOCOL, e.reason, false);
       } else if (e.kind == DecodeErrorKind::kWrongVersion) {
         Bytes out;
@@ -319,7 +320,8 @@ void Session::remove_reply_memory(std::size_t bytes) {
 
 void Session::account() {
   const std::size_t now = disk_backlog_ + send_backlog_ + read_ahead_ + reply_memory_ +
-                          requests_charge_ + (decoder_ ? decoder_->buffered_bytes() : 0);
+                          requests_charge_ + (decoder_ ? decoder_->buffered_bytes() : 0) +
+                          (tls_ ? tls_->buffered() : 0);
   server_.budget().update(budget_held_, now);
 }
 
@@ -385,26 +387,42 @@ void Session::update_reading() {
 }
 
 void Session::fail_protocol(const std::string& reason) {
-  std::fprintf(stderr, "ftserve: %s: protocol error: %s\n", peer_.c_str(), reason.c_str());
+  log::warn("peer=%s: protocol error: %s", peer_.c_str(), reason.c_str());
   close(ErrorCode::PROTOCOL, reason, true);
 }
 
 void Session::fail_frame_check(const std::string& reason) {
-  std::fprintf(stderr, "ftserve: %s: frame check failed: %s\n", peer_.c_str(), reason.c_str());
+  log::warn("peer=%s: frame check failed: %s", peer_.c_str(), reason.c_str());
   close(ErrorCode::FRAME_CHECK, reason, true);
 }
 
-void Session::log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                           std::chrono::steady_clock::time_point started, const std::string& result,
-                           std::uint64_t resumed_from) {
-  double seconds =
+void Session::log_access(const char* op, const std::string& path, std::uint64_t bytes,
+                         std::chrono::steady_clock::time_point started, const std::string& result,
+                         std::uint64_t resumed_from) {
+  const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  double mib_per_s = seconds > 0 ? static_cast<double>(bytes) / (1024.0 * 1024.0) / seconds : 0;
-  std::string offset = resumed_from > 0 ? " offset=" + std::to_string(resumed_from) : std::string();
-  std::fprintf(
-      stderr, "ftserve: peer=%s %s path=\"%s\" bytes=%llu seconds=%.3f MiB/s=%.1f%s result=%s\n",
-      peer_.c_str(), direction, printable(path).c_str(), static_cast<unsigned long long>(bytes),
-      seconds, mib_per_s, offset.c_str(), result.c_str());
+  log::AccessRecord record;
+  record.peer = peer_;
+  record.identity = access_.identity;
+  record.op = op;
+  record.path = path;
+  record.bytes = bytes;
+  record.seconds = seconds;
+  record.result = result;
+  record.offset = resumed_from;
+  log::access(record);
+  Metrics& counters = metrics();
+  counters.request_finished(op, result);
+  const std::string_view name(op);
+  if (bytes > 0 && (name == "put" || name == "get")) {
+    counters.identity_bytes(access_.identity, name == "put", bytes);
+  }
+}
+
+void Session::count_traffic(std::size_t received, std::size_t sent) {
+  Metrics& counters = metrics();
+  if (received > 0) counters.received_bytes.fetch_add(received, std::memory_order_relaxed);
+  if (sent > 0) counters.sent_bytes.fetch_add(sent, std::memory_order_relaxed);
 }
 
 }  // namespace ft::server

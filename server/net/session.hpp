@@ -62,6 +62,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   // transfers.
   static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
   static constexpr std::size_t kCipherReadSize = 64 * 1024;
+  // Encrypted replies at least this large are written into buffers of the
+  // server's pool (Server::take_cipher_buffer).
+  static constexpr std::size_t kPooledCipherMin = 64 * 1024;
   // The slowest a peer may move bytes, either way, for them to count as
   // progress against the idle timeout (bytes per second, on average since
   // the last progress); a complete frame always counts. A trickle below it
@@ -145,9 +148,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void listing_finished() override;
   void listing_job_done(bool hashes) override;
   void remove_read_ahead(std::size_t bytes) override;
-  void log_transfer(const char* direction, const std::string& path, std::uint64_t bytes,
-                    std::chrono::steady_clock::time_point started, const std::string& result,
-                    std::uint64_t resumed_from = 0) override;
+  void log_access(const char* op, const std::string& path, std::uint64_t bytes,
+                  std::chrono::steady_clock::time_point started, const std::string& result,
+                  std::uint64_t resumed_from = 0) override;
   /// A protocol violation: tell the client, drop the connection.
   void fail_protocol(const std::string& reason);
   /// A frame or hello damaged in transit (FRAME_CHECK): logged, then the
@@ -164,7 +167,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void flush_outbox();
   /// The send queue drained: wake the requests that waited for it.
   void on_send_drained();
-  void handle_read(ssize_t nread);
+  void handle_read(ssize_t nread, const uv_buf_t* buf);
   /// TLS: received ciphertext; drives the handshake, then the plaintext.
   void handle_ciphertext(ByteSpan bytes);
   /// TLS: moves decrypted bytes into the decoder and processes them, until
@@ -178,7 +181,6 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void begin_authentication();
   void finish_authentication(const KeyEntry& entry, int root_fd);
   void tls_failed(const char* when);
-  void recycle_cipher(Bytes&& buffer);
   /// A plaintext notice (hello + ERROR on id 0), then close.
   void refuse(ErrorCode code, const std::string& message);
   void hello_received();
@@ -186,6 +188,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void release_unauthenticated();
   void note_activity();
   void note_received(std::size_t bytes);
+  /// Bytes read from and handed to the socket (TLS records included), for
+  /// the metrics (session.cpp).
+  void count_traffic(std::size_t received, std::size_t sent);
 
   // Frames (session.cpp).
   void process_input();
@@ -232,10 +237,8 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   // Created by the first plaintext byte: an idle connection costs no buffer.
   std::unique_ptr<FrameDecoder> decoder_;
   std::unique_ptr<TlsEngine> tls_;  // with keys, from the first byte
-  Bytes cipher_in_;                 // TLS: ciphertext read buffer
   // TLS: written ciphertext buffers kept for the next records, so that a
   // download does not fault in fresh pages for every chunk.
-  std::vector<Bytes> cipher_pool_;
   std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended
   bool counted_unauthenticated_ = false;
   bool draining_ = false;                    // TLS: drain_plaintext() is on the stack

@@ -6,6 +6,7 @@
 
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
+#include "server/log/log.hpp"
 #include "server/net/notice.hpp"
 #include "server/net/server.hpp"
 #include "server/net/session.hpp"
@@ -87,16 +88,20 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
       // Ciphertext lands in the session's buffer, then goes through the
       // engine. Before the handshake ends, no more than the pre-auth budget
       // is ever read.
-      std::size_t want = kCipherReadSize;
+      // While the memory budget is spent, no more than an allowance at a
+      // time (the ciphertext waiting in the engine counts, as plaintext
+      // does: account()).
+      std::size_t want =
+          self->server_.budget().tight() ? MemoryBudget::kAllowance : kCipherReadSize;
       if (!self->tls_ || !self->tls_->open()) {
         const std::size_t budget = self->server_.options().max_preauth_bytes;
         want = self->preauth_read_ < budget
                    ? std::min(kHandshakeReadSize, budget - self->preauth_read_)
                    : 0;
       }
-      if (self->cipher_in_.size() < want) self->cipher_in_.resize(want);
-      *buf = uv_buf_init(reinterpret_cast<char*>(self->cipher_in_.data()),
-                         static_cast<unsigned>(want));
+      if (want == 0) return;  // UV_ENOBUFS: handle_read refuses the peer
+      std::span<std::uint8_t> area = self->server_.cipher_read_area(want);
+      *buf = uv_buf_init(reinterpret_cast<char*>(area.data()), static_cast<unsigned>(area.size()));
       return;
     }
     if (!self->decoder_) {
@@ -117,11 +122,11 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   }
 }
 
-void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexcept {
+void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) noexcept {
   // A session closed in here is freed on a later turn, never under us.
   auto* self = static_cast<Session*>(stream->data);
   try {
-    self->handle_read(nread);
+    self->handle_read(nread, buf);
   } catch (const std::exception& e) {
     self->close(ErrorCode::INTERNAL, e.what(), true);
   } catch (...) {
@@ -129,11 +134,10 @@ void Session::on_read(uv_stream_t* stream, ssize_t nread, const uv_buf_t*) noexc
   }
 }
 
-void Session::handle_read(ssize_t nread) {
+void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
   if (nread == 0 || closing()) return;  // 0 is EAGAIN, not end of stream
   if (nread == UV_ENOBUFS) {
-    std::fprintf(stderr, "ftserve: peer=%s: no buffer for the connection (pre-auth limit)\n",
-                 peer_.c_str());
+    log::warn("peer=%s: no buffer for the connection (pre-auth limit)", peer_.c_str());
     close(ErrorCode::PROTOCOL, "too many bytes before the handshake ended", false);
     return;
   }
@@ -147,8 +151,11 @@ void Session::handle_read(ssize_t nread) {
     return;
   }
   note_received(static_cast<std::size_t>(nread));
+  count_traffic(static_cast<std::size_t>(nread), 0);
   if (server_.options().tls) {
-    handle_ciphertext(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(nread)));
+    // The server's shared read area: the engine copies what it keeps.
+    handle_ciphertext(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base),
+                               static_cast<std::size_t>(nread)));
     return;
   }
   decoder_->commit(static_cast<std::size_t>(nread));
@@ -292,9 +299,8 @@ void Session::check_deadline() {
   if (closing()) return;
   const std::uint64_t now = uv_now(server_.loop());
   if (phase_ != Phase::kServing) {
-    std::fprintf(stderr, "ftserve: peer=%s: handshake not completed within %lld ms\n",
-                 peer_.c_str(),
-                 static_cast<long long>(server_.options().handshake_timeout.count()));
+    log::info("peer=%s: handshake not completed within %lld ms", peer_.c_str(),
+              static_cast<long long>(server_.options().handshake_timeout.count()));
     close(ErrorCode::TIMEOUT, "handshake not completed in time", true);
     return;
   }
@@ -320,8 +326,8 @@ void Session::check_deadline() {
   if (on_disk) last_activity_ = now;
   const std::uint64_t due = last_activity_ + idle;
   if (now >= due) {
-    std::fprintf(stderr, "ftserve: peer=%s: no progress for %llu ms, closing\n", peer_.c_str(),
-                 static_cast<unsigned long long>(now - last_activity_));
+    log::info("peer=%s: no progress for %llu ms, closing", peer_.c_str(),
+              static_cast<unsigned long long>(now - last_activity_));
     std::string why = "no progress for ";
     why += std::to_string(idle);
     why += " ms";

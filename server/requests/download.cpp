@@ -212,7 +212,7 @@ void Download::abort(ErrorCode code, bool notify) {
   if (notify) return fail(code, std::string(default_message(code)));
   finished_ = true;
   release_buffers(true);
-  context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
+  context_->log_access("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
   if (!job_running_) close_file();
 }
 
@@ -221,7 +221,7 @@ void Download::finish(const std::string& result) {
   release_buffers(true);
   streaming_ = false;
   context_->finish_request(id_, false);
-  context_->log_transfer("get", get_.path, next_offset_ - get_.offset, started_, result);
+  context_->log_access("get", get_.path, next_offset_ - get_.offset, started_, result);
   if (!job_running_) close_file();
 }
 

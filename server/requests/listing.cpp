@@ -75,12 +75,15 @@ void Listing::run() {
         if (outcome->bad_path) {
           self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
                                      "path refused: " + *outcome->bad_path);
+          self->log_end(to_string(ErrorCode::BAD_PATH));
         } else if (outcome->forbidden) {
           self->context_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
                                      "this identity may not list");
+          self->log_end(to_string(ErrorCode::FORBIDDEN));
         } else if (outcome->err != 0) {
-          self->context_->send_error(self->id_, error_from_errno(outcome->err), self->path_,
-                                     std::strerror(outcome->err));
+          const ErrorCode code = error_from_errno(outcome->err);
+          self->context_->send_error(self->id_, code, self->path_, std::strerror(outcome->err));
+          self->log_end(to_string(code));
         } else {
           self->entries_ = std::move(outcome->entries);
           self->memory_held_ = memory_of(self->entries_);
@@ -102,15 +105,21 @@ void Listing::send_pages() {
     Bytes page;
     next_ = encode_entries_frame(page, id_, entries_, next_, fields_);
     const bool last = next_ >= entries_.size();
+    bytes_sent_ += page.size();
     context_->send_frame(std::move(page));
     if (last) {
       finished_ = true;
+      log_end("ok");
       release();
       context_->finish_request(id_, false);
       return;
     }
   }
   context_->notify_when_writable(weak_from_this());
+}
+
+void Listing::log_end(const std::string& result) {
+  context_->log_access(list_ ? "list" : "stat", path_, bytes_sent_, started_, result);
 }
 
 void Listing::release() {
@@ -128,6 +137,7 @@ void Listing::abort(ErrorCode code, bool notify) {
   finished_ = true;
   auto keep = shared_from_this();  // finish_request drops the session's reference
   if (notify) context_->send_error(id_, code, path_, std::string(default_message(code)));
+  log_end(to_string(code));
   release();  // while its job runs, its completion releases its place
   context_->finish_request(id_, false);
 }

@@ -3,6 +3,7 @@
 // thread pool and answered with ENTRIES frames. A large directory goes out
 // in pages, one ENTRIES frame at a time while the connection's send queue
 // and the server's memory budget allow (docs/protocol.md, section 5.3).
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -35,6 +36,8 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   /// Ends the listing (its last page or an error went out, or it was
   /// aborted): frees its entries and its place among the running listings.
   void release();
+  /// Its access-log line and metrics (RequestContext::log_access).
+  void log_end(const std::string& result);
 
   ContextRef context_;
   std::uint32_t id_;
@@ -45,8 +48,10 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   bool running_ = false;      // holds one of the connection's listing places
   bool job_running_ = false;  // the directory is being read
   std::vector<Entry> entries_;
-  std::size_t next_ = 0;         // first entry of the next page
-  std::size_t memory_held_ = 0;  // entries_, as counted in the budget
+  std::size_t next_ = 0;          // first entry of the next page
+  std::size_t memory_held_ = 0;   // entries_, as counted in the budget
+  std::uint64_t bytes_sent_ = 0;  // ENTRIES frames, for the access line
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace ft::server

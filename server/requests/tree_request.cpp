@@ -38,12 +38,13 @@ constexpr const char* kReservedMessage =
 
 }  // namespace
 
-TreeRequest::TreeRequest(RequestContext& context, std::uint32_t id, std::string path)
-    : context_(context), id_(id), path_(std::move(path)) {}
+TreeRequest::TreeRequest(RequestContext& context, std::uint32_t id, std::string path,
+                         const char* op)
+    : context_(context), id_(id), path_(std::move(path)), op_(op) {}
 
 std::shared_ptr<TreeRequest> TreeRequest::mkdir(RequestContext& context, std::uint32_t id,
                                                 MkdirMsg msg) {
-  auto request = std::make_shared<TreeRequest>(context, id, msg.path);
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path, "mkdir");
   const NamePolicy names = name_policy(request->context_->access());
   if (auto why = path_violation(msg.path, true)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
@@ -71,7 +72,7 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(RequestContext& context, std::ui
 
 std::shared_ptr<TreeRequest> TreeRequest::symlink(RequestContext& context, std::uint32_t id,
                                                   SymlinkMsg msg) {
-  auto request = std::make_shared<TreeRequest>(context, id, msg.path);
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path, "symlink");
   const NamePolicy names = name_policy(request->context_->access());
   if (auto why = path_violation(msg.path, false)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
@@ -133,6 +134,7 @@ void TreeRequest::finish(ErrorCode code, const std::string& message) {
   } else {
     context_->send_error(id_, code, path_, message);
   }
+  context_->log_access(op_, path_, 0, started_, code == ErrorCode{} ? "ok" : to_string(code));
   context_->finish_request(id_, false);
 }
 
@@ -140,6 +142,7 @@ void TreeRequest::abort(ErrorCode code, bool notify) {
   if (finished_) return;
   if (notify) return finish(code, std::string(default_message(code)));
   finished_ = true;  // the change may still happen; nobody is told
+  context_->log_access(op_, path_, 0, started_, to_string(code));
 }
 
 }  // namespace ft::server

@@ -1,6 +1,7 @@
 #pragma once
 // MKDIR and SYMLINK (docs/protocol.md, section 5.5): one file-system change
 // each, made by a job beneath the root and answered with OK or ERROR.
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
@@ -16,7 +17,8 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
                                             MkdirMsg msg);
   static std::shared_ptr<TreeRequest> symlink(RequestContext& context, std::uint32_t id,
                                               SymlinkMsg msg);
-  TreeRequest(RequestContext& context, std::uint32_t id, std::string path);
+  /// `op`: "mkdir" or "symlink", for the access log.
+  TreeRequest(RequestContext& context, std::uint32_t id, std::string path, const char* op);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies
 
@@ -28,7 +30,9 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
   ContextRef context_;
   std::uint32_t id_;
   std::string path_;
+  const char* op_;
   bool finished_ = false;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
 };
 
 }  // namespace ft::server

@@ -283,8 +283,8 @@ void Upload::fail(ErrorCode code, const std::string& message) {
                          (eager_ && (state_ == State::kOpening || state_ == State::kRefusing)));
   context_->finish_request(id_, discard_rest);
   state_ = State::kFinished;
-  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
-                         offered_);
+  context_->log_access("put", put_.path, bytes_this_connection_, started_, to_string(code),
+                       offered_);
   drop_queue();
   ending_ = Ending::kDiscard;
   // The ERROR goes out once the temporary file is gone, so a client that
@@ -308,8 +308,8 @@ void Upload::abort(ErrorCode code, bool notify) {
   if (notify) return fail(code, std::string(default_message(code)));
   // The connection is gone: a resumable upload keeps its partial data.
   state_ = State::kFinished;
-  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, to_string(code),
-                         offered_);
+  context_->log_access("put", put_.path, bytes_this_connection_, started_, to_string(code),
+                       offered_);
   // Past the identity's cap of kept partial files, this one goes.
   const bool keeps = resumable_ && (claim_.empty() || context_->services().keep_partial(claim_));
   ending_ = keeps ? Ending::kKeepPartial : Ending::kDiscard;
@@ -327,7 +327,7 @@ void Upload::finish(const std::string& result) {
   state_ = State::kFinished;
   release_slot();
   context_->finish_request(id_, false);
-  context_->log_transfer("put", put_.path, bytes_this_connection_, started_, result, offered_);
+  context_->log_access("put", put_.path, bytes_this_connection_, started_, result, offered_);
   settle_quota(QuotaOutcome::kCommitted);
   if (!claim_.empty()) {
     context_->services().partial_gone(claim_);  // renamed into place

@@ -3,6 +3,7 @@
 // bad file or address is a usage error (2) naming FILE:LINE.
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "common/rules/errors.hpp"
 #include "support/server_fixture.hpp"
@@ -110,6 +111,36 @@ TEST_F(ServerConfigTest, EveryOptionIsASetting) {
     RunResult r = run({bin("ftserve"), "--config", file.string()}, std::chrono::seconds(20));
     EXPECT_NE(r.exit_code, 0) << name;
     EXPECT_EQ(r.err.find("unknown setting"), std::string::npos) << name << ": " << r.err;
+  }
+}
+
+// The example shipped as /etc/ft/ftserve.conf is read as it is, and with
+// every commented setting switched on.
+TEST_F(ServerConfigTest, ShippedExampleIsAccepted) {
+  const std::string example = read_file(fs::path(FT_SOURCE_DIR) / "dist/config/ftserve.conf");
+  std::string all_on;
+  std::istringstream lines(example);
+  for (std::string line; std::getline(lines, line);) {
+    // "#listen = ..." is a setting switched off; "# Where ..." is prose.
+    if (line.size() > 1 && line[0] == '#' && line[1] != ' ' &&
+        line.find(" = ") != std::string::npos) {
+      line.erase(0, 1);
+    }
+    all_on += line + "\n";
+  }
+  ASSERT_NE(all_on, example);
+  const fs::path keys = work_ / "keys";
+  ASSERT_EQ(run({bin("ftserve"), "keys", "add", "laptop", "--keys", keys.string()}).exit_code, 0);
+  for (const std::string& text : {example, all_on}) {
+    const fs::path file = config(text);
+    ListeningProcess server;
+    std::string error;
+    ASSERT_TRUE(
+        server.start({bin("ftserve"), "--config", file.string(), "--root", root_.path().string(),
+                      "--keys", keys.string(), "--listen", "127.0.0.1:0"},
+                     error))
+        << error << text;
+    EXPECT_EQ(server.stop(SIGTERM), 0) << server.err();
   }
 }
 

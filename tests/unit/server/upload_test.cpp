@@ -109,9 +109,9 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void start_listing(std::function<void()> run, bool) override { run(); }
   void listing_job_done(bool) override {}
   void listing_finished() override {}
-  void log_transfer(const char*, const std::string&, std::uint64_t,
-                    std::chrono::steady_clock::time_point, const std::string&,
-                    std::uint64_t) override {}
+  void log_access(const char*, const std::string&, std::uint64_t,
+                  std::chrono::steady_clock::time_point, const std::string&,
+                  std::uint64_t) override {}
 
   void close() { next_turn_.close(); }
 
