@@ -23,14 +23,19 @@ FT_PACKAGE_PACKAGES=(dpkg-dev file lintian)
 # postinst, util-linux's setpriv to run ftserve as the service's user,
 # bash-completion to try the completion script, and what scripts/package
 # needs. The metrics test (tests/integration/metrics_test.cpp) parses
-# ftserve's Prometheus text with Prometheus's own Python client.
+# ftserve's Prometheus text with Prometheus's own Python client. rsync: the
+# filter tests compare ft's --exclude/--include choice with what
+# `rsync --dry-run` selects on the same tree.
 FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser util-linux
-                  bash-completion python3-prometheus-client "${FT_PACKAGE_PACKAGES[@]}")
+                  bash-completion python3-prometheus-client rsync "${FT_PACKAGE_PACKAGES[@]}")
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
 # ftsend's --json summary.
 FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# tmux is the real terminal of tests/integration/terminal_test.cpp (the
+# progress line as a person sees it, at 40 and 80 columns).
+FT_TEST_PACKAGES+=(tmux)
 
 # Prints a section header that stands out in a long CI log.
 section() {

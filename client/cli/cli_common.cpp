@@ -51,6 +51,8 @@ CommandLine::CommandLine(std::string program, std::string description, std::stri
     : program_(std::move(program)), app_(std::move(description), program_), profiles_(program_) {
   app_.formatter(std::make_shared<SynopsisFormatter>(std::move(synopsis)));
   app_.set_version_flag("--version", program_ + " " + FT_VERSION, "Print the version and exit");
+  // -h is --human-readable, as in ls, df and rsync: help is --help only.
+  app_.set_help_flag("--help", "Print this help and exit");
   std::string footer = details.empty() ? "" : details + "\n";
   footer +=
       "Keys: for a server run with --keys, give the client key file made by\n"
@@ -103,6 +105,15 @@ void add_output_options(CLI::App& app, OutputFlags& target) {
                "One JSON object per line on stdout for each file event, then a summary");
   app.add_flag("--progress", target.progress,
                "Show the progress line on stderr even when it is not a terminal");
+  app.add_flag("--stats", target.stats,
+               "At the end, print statistics: files by outcome, sizes, time, rate (stdout; "
+               "stderr with --json)");
+  add_human_readable_option(app, target.human_readable);
+}
+
+void add_human_readable_option(CLI::App& app, bool& target) {
+  app.add_flag("-h,--human-readable", target,
+               "Sizes in binary units (1.5K, 97.7 KiB) rather than bytes (help is --help)");
 }
 
 void add_key_option(CLI::App& app, std::string& target) {

@@ -50,8 +50,10 @@ class CommandLine {
 
 /// Adds --retries (0 to kMaxRetries) writing `target`.
 void add_retries_option(CLI::App& app, int& target);
-/// Adds --json and --progress.
+/// Adds --json, --progress, --stats and -h/--human-readable.
 void add_output_options(CLI::App& app, OutputFlags& target);
+/// Adds -h/--human-readable (help is --help only, as in ls and rsync).
+void add_human_readable_option(CLI::App& app, bool& target);
 
 /// Adds --key-file FILE (the client key file of docs/client.md "Keys").
 void add_key_option(CLI::App& app, std::string& target);

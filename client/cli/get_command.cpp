@@ -2,6 +2,7 @@
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/cli/filter_options.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"
 #include "client/report/transfer_report.hpp"
@@ -39,7 +40,11 @@ constexpr const char* kDetails =
     "and mtimes are kept. A local file with the remote size and mtime is skipped.\n"
     "Symbolic links are skipped unless --links, which recreates them when their\n"
     "target stays inside the tree. Every name from the server is checked and\n"
-    "nothing is ever written outside LOCAL_DIR.\n";
+    "nothing is ever written outside LOCAL_DIR.\n"
+    "\n"
+    "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
+    "paths relative to each remote DIR; the first matching rule decides, and an\n"
+    "excluded directory is not entered. See docs/client.md, \"Filters\".\n";
 
 bool names_local_dir(const std::string& arg) {
   return arg == "." || arg == ".." || arg.starts_with("/") || arg.starts_with("./") ||
@@ -66,11 +71,20 @@ int run(int argc, char** argv) {
                      "With -r: recreate symbolic links (target inside the tree)");
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be received, skipped or refused; change nothing");
+  FilterOptions filter_options;
+  add_filter_options(cli.app(), filter_options, false);
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
 
   if (!options.recursive && options.links) return usage_error(kProgram, "--links needs -r");
+  if (!options.recursive && filters_given(filter_options)) {
+    return usage_error(kProgram, "--exclude, --include, --exclude-from and --files-from need -r");
+  }
+  int status = 0;
+  auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
+  if (!filters) return status;
+  options.filters = std::move(*filters);
   if (args.size() >= 2 && (options.recursive || names_local_dir(args.back()))) {
     options.local_dir = args.back();
     args.pop_back();
@@ -116,7 +130,9 @@ int run(int argc, char** argv) {
                                       .verbosity = verbosity,
                                       .json = output.json,
                                       .progress = wants_progress(output, verbosity),
-                                      .dry_run = options.dry_run});
+                                      .dry_run = options.dry_run,
+                                      .stats = output.stats,
+                                      .human_readable = output.human_readable});
   if (auto status = load_key(kProgram, key_file)) return *status;
   return options.recursive ? run_tree_download(options, report) : run_download(options, report);
 }

@@ -11,10 +11,12 @@ constexpr const char* kProgram = "ftls";
 constexpr const char* kDetails =
     "Lists DIR on the server (the root when omitted), one name per line,\n"
     "directories with a trailing '/'. If DIR is a file, shows that file.\n"
-    "-l shows mode, size, modification time (local) and name; --json prints one\n"
+    "-l shows mode, size, modification time (local) and name, and a link's\n"
+    "target (name -> target); -h writes sizes as 1.5K, 17M. --json prints one\n"
     "object per line: {\"name\",\"type\":\"file|dir|symlink|other\",\"size\",\n"
-    "\"mtime_ns\",\"mode\"} (and \"target\" for a link with -r). -r lists the whole\n"
-    "tree depth first, as paths relative to DIR (dir/sub/file).\n"
+    "\"mtime_ns\",\"mode\"} (and \"target\" for a link), and a failure in the\n"
+    "stream as {\"type\":\"error\",\"path\",\"code\",\"message\"} (also on stderr).\n"
+    "-r lists the whole tree depth first, as paths relative to DIR (dir/sub/file).\n"
     "PORT defaults to 7070; IPv6 in brackets: [::1]:7070/dir.\n";
 
 int run(int argc, char** argv) {
@@ -28,6 +30,8 @@ int run(int argc, char** argv) {
   auto* j = cli.app().add_flag("--json", json, "One JSON object per entry and line");
   bool recursive = false;
   cli.app().add_flag("-r,--recursive", recursive, "List the whole tree below DIR");
+  bool human = false;
+  add_human_readable_option(cli.app(), human);
   std::string key_file;
   add_key_option(cli.app(), key_file);
   l->excludes(j);
@@ -36,6 +40,7 @@ int run(int argc, char** argv) {
   if (auto status = cli.use_profile(target, key_file)) return *status;
   ListOptions options;
   options.recursive = recursive;
+  options.human_readable = human;
   options.format = json ? ListFormat::kJson : long_form ? ListFormat::kLong : ListFormat::kNames;
   std::string why;
   auto remote = parse_remote(target, why);

@@ -2,6 +2,7 @@
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/cli/filter_options.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/tree_upload.hpp"
 #include "client/transfer/upload.hpp"
@@ -28,6 +29,10 @@ constexpr const char* kDetails =
     "Symbolic links are skipped (and reported) unless --links, which sends them as\n"
     "links when their target stays inside the tree. Sockets, FIFOs and devices are\n"
     "skipped. Needs a server with directory-tree support.\n"
+    "\n"
+    "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
+    "paths relative to each DIR; the first matching rule decides, and an excluded\n"
+    "directory is not entered. See docs/client.md, \"Filters\".\n"
     "\n"
     "Nothing appears under a remote name before the whole file arrived and passed\n"
     "its checksums. When the server supports resuming, an interrupted upload\n"
@@ -70,6 +75,8 @@ int run(int argc, char** argv) {
       ->excludes(checksum);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be sent, skipped or refused; change nothing");
+  FilterOptions filter_options;
+  add_filter_options(cli.app(), filter_options, true);
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
@@ -85,6 +92,14 @@ int run(int argc, char** argv) {
   if (!options.recursive && (options.links || options.checksum || options.ignore_existing)) {
     return usage_error(kProgram, "--links, --checksum and --ignore-existing need -r");
   }
+  if (!options.recursive && filters_given(filter_options)) {
+    return usage_error(kProgram,
+                       "--exclude, --include, --exclude-from, --files-from and --ftignore need -r");
+  }
+  int status = 0;
+  auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
+  if (!filters) return status;
+  options.filters = std::move(*filters);
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
   std::string why;
   auto remote = parse_remote(args.back(), why);
@@ -118,7 +133,9 @@ int run(int argc, char** argv) {
                                       .verbosity = verbosity,
                                       .json = output.json,
                                       .progress = wants_progress(output, verbosity),
-                                      .dry_run = options.dry_run});
+                                      .dry_run = options.dry_run,
+                                      .stats = output.stats,
+                                      .human_readable = output.human_readable});
   if (auto status = load_key(kProgram, key_file)) return *status;
   return options.recursive ? run_tree_upload(options, report) : run_upload(options, report);
 }

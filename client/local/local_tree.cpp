@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -101,6 +102,40 @@ std::string join_path(std::string_view dir, std::string_view name) {
   if (out.back() != '/') out += '/';
   out += name;
   return out;
+}
+
+bool read_small_file_at(int dir_fd, const char* name, std::size_t max_bytes, std::string& text,
+                        bool& missing, std::string& why) {
+  missing = false;
+  why.clear();
+  Fd fd(::openat(dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK));
+  if (!fd) {
+    if (errno == ENOENT) {
+      missing = true;
+    } else {
+      why = std::strerror(errno);
+    }
+    return false;
+  }
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) {
+    why = std::strerror(errno);
+    return false;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    why = "not a regular file";
+    return false;
+  }
+  if (static_cast<std::uint64_t>(st.st_size) > max_bytes) {
+    why = "larger than " + std::to_string(max_bytes) + " bytes";
+    return false;
+  }
+  text.resize(static_cast<std::size_t>(st.st_size));
+  if (int error = read_exact_at(fd.get(), text.data(), text.size(), 0); error != 0) {
+    why = std::strerror(error);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ft::client

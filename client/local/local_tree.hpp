@@ -39,6 +39,13 @@ std::string_view special_kind(mode_t mode);
 std::optional<std::string> link_target_violation(std::string_view link_path,
                                                  std::string_view target);
 
+/// Reads the small regular file `name` in the directory `dir_fd` (not
+/// following a symbolic link) into `text`, refusing one larger than
+/// `max_bytes`. False with `why` on failure; `missing` is set (and `why`
+/// empty) when there is no such file.
+bool read_small_file_at(int dir_fd, const char* name, std::size_t max_bytes, std::string& text,
+                        bool& missing, std::string& why);
+
 /// `dir` + "/" + `name`, or `name` alone when `dir` is empty.
 std::string join_path(std::string_view dir, std::string_view name);
 

@@ -20,6 +20,11 @@ using Clock = std::chrono::steady_clock;
 // producer) a turn again.
 constexpr int kMaxReadsPerWakeup = 64;
 
+// The longest run() sleeps in poll() before calling produce() again even
+// if the socket has no news, so that the progress line keeps moving (rate,
+// "committing") while the server is silent.
+constexpr std::chrono::milliseconds kWakeInterval{250};
+
 // The process's key (set once by the command line, read by every attempt).
 std::shared_ptr<TlsContext>& key_context() {
   static std::shared_ptr<TlsContext> context;
@@ -195,7 +200,8 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     // Bytes already decrypted inside the TLS engine do not make the socket
     // readable: do not sleep on them.
     const bool buffered = connection_.has_buffered_input();
-    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(idle_left.count()));
+    const auto wait = std::min(idle_left, kWakeInterval);
+    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(wait.count()));
     if (buffered && n >= 0) {
       p.revents |= POLLIN;
       n = 1;

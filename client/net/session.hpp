@@ -44,7 +44,8 @@ void use_key(std::shared_ptr<TlsContext> context);
 class Session;
 
 /// The command's side of a session. Handlers are called from Session::run()
-/// only, one at a time.
+/// only, one at a time; produce() at least every 250 ms, even while the
+/// server is silent (the progress line is redrawn from there).
 class SessionHandler {
  public:
   virtual ~SessionHandler() = default;

@@ -14,10 +14,13 @@ namespace ft::client {
 /// How much a command prints on success (errors are always printed).
 enum class Verbosity { kQuiet, kNormal, kVerbose };
 
-/// What ftsend and ftget add to the verbosity: --json and --progress.
+/// What ftsend and ftget add to the verbosity: --json, --progress, --stats
+/// and -h/--human-readable.
 struct OutputFlags {
   bool json = false;
   bool progress = false;
+  bool stats = false;
+  bool human_readable = false;
 };
 
 /// True if the progress line should be drawn: --progress, or stderr is a

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "client/report/sizes.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -106,22 +107,38 @@ std::string escape_hidden_controls(std::string_view json) {
   return out;
 }
 
-std::size_t size_column_width(const std::vector<Entry>& entries) {
+std::string error_json(std::string_view path, const Error& error) {
+  nlohmann::ordered_json j = {
+      {"type", "error"},
+      {"path", path},
+      {"code", to_string(error.code)},
+      {"message", error.message.empty() ? std::string(default_message(error.code)) : error.message},
+  };
+  return escape_hidden_controls(
+      j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
+}
+
+std::string size_column(std::uint64_t size, bool human) {
+  return human ? short_size(size) : std::to_string(size);
+}
+
+std::size_t size_column_width(const std::vector<Entry>& entries, bool human) {
   std::size_t width = 1;
-  for (const Entry& e : entries) width = std::max(width, std::to_string(e.size).size());
+  for (const Entry& e : entries) width = std::max(width, size_column(e.size, human).size());
   return width;
 }
 
 std::string format_entry(const Entry& entry, std::string_view name, ListFormat format,
-                         std::size_t size_width) {
+                         std::size_t size_width, bool human) {
+  const char* mark = entry.type == EntryType::kDirectory ? "/" : "";
   switch (format) {
     case ListFormat::kNames:
-      return printable(name) + (entry.type == EntryType::kDirectory ? "/" : "");
+      return printable(name) + mark;
     case ListFormat::kLong: {
-      std::string size = std::to_string(entry.size);
+      std::string size = size_column(entry.size, human);
       if (size.size() < size_width) size.insert(0, size_width - size.size(), ' ');
       std::string out = mode_string(entry.type, entry.mode) + ' ' + size + ' ' +
-                        local_time_string(entry.mtime_ns) + ' ' + printable(name);
+                        local_time_string(entry.mtime_ns) + ' ' + printable(name) + mark;
       if (entry.type == EntryType::kSymlink && !entry.target.empty()) {
         out += " -> " + printable(entry.target);
       }
@@ -136,10 +153,10 @@ std::string format_entry(const Entry& entry, std::string_view name, ListFormat f
   return {};
 }
 
-std::string format_entries(const std::vector<Entry>& entries, ListFormat format) {
+std::string format_entries(const std::vector<Entry>& entries, ListFormat format, bool human) {
   std::string out;
-  const std::size_t width = format == ListFormat::kLong ? size_column_width(entries) : 1;
-  for (const Entry& e : entries) out += format_entry(e, e.name, format, width) + '\n';
+  const std::size_t width = format == ListFormat::kLong ? size_column_width(entries, human) : 1;
+  for (const Entry& e : entries) out += format_entry(e, e.name, format, width, human) + '\n';
   return out;
 }
 

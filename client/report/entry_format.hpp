@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/rules/errors.hpp"
 #include "common/wire/messages.hpp"
 
 namespace ft::client {
@@ -28,15 +29,26 @@ std::string entry_json(const Entry& entry);
 /// controls itself.
 std::string escape_hidden_controls(std::string_view json);
 
+/// A failure in ftls --json's stream, one object (no newline):
+/// {"type":"error","path":...,"code":"NOT_FOUND","message":...}.
+std::string error_json(std::string_view path, const Error& error);
+
+/// The size column of the long form: the bytes, or with `human` ls -h's
+/// short form ("1.5K").
+std::string size_column(std::uint64_t size, bool human);
+
 /// One line (without '\n') for `entry` in `format`, showing `name` (a
 /// path relative to the listed directory with -r); `size_width` pads the
-/// size column of the long form.
+/// size column of the long form, and `human` writes it as "1.5K". A
+/// directory's name ends in '/' in the text forms, and a link's shows
+/// "-> target" in the long form.
 std::string format_entry(const Entry& entry, std::string_view name, ListFormat format,
-                         std::size_t size_width);
-/// The width of the widest size among `entries` (for the long form).
-std::size_t size_column_width(const std::vector<Entry>& entries);
+                         std::size_t size_width, bool human = false);
+/// The width of the widest size column among `entries` (for the long form).
+std::size_t size_column_width(const std::vector<Entry>& entries, bool human = false);
 
 /// The lines ftls prints for `entries` in `format`, each ending in '\n'.
-std::string format_entries(const std::vector<Entry>& entries, ListFormat format);
+std::string format_entries(const std::vector<Entry>& entries, ListFormat format,
+                           bool human = false);
 
 }  // namespace ft::client

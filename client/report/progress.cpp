@@ -3,15 +3,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 
 namespace ft::client {
 namespace {
 
 using Clock = std::chrono::steady_clock;
 constexpr std::chrono::milliseconds kRedrawInterval{250};
-// The current file is cut so the line fits an 80-column terminal.
-constexpr std::size_t kMaxNameColumns = 30;
 
 void write_stderr(const std::string& text) {
   std::size_t done = 0;
@@ -22,31 +19,7 @@ void write_stderr(const std::string& text) {
   }
 }
 
-std::string duration_text(double seconds) {
-  if (seconds < 0 || seconds > 99 * 3600) return "--:--";
-  auto s = static_cast<long>(seconds + 0.5);
-  char out[32];
-  if (s >= 3600) {
-    std::snprintf(out, sizeof out, "%ld:%02ld:%02ld", s / 3600, s / 60 % 60, s % 60);
-  } else {
-    std::snprintf(out, sizeof out, "%02ld:%02ld", s / 60, s % 60);
-  }
-  return out;
-}
-
 }  // namespace
-
-std::string human_bytes(double bytes) {
-  static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  std::size_t unit = 0;
-  while (bytes >= 1024 && unit + 1 < std::size(kUnits)) {
-    bytes /= 1024;
-    ++unit;
-  }
-  char out[32];
-  std::snprintf(out, sizeof out, unit == 0 ? "%.0f %s" : "%.1f %s", bytes, kUnits[unit]);
-  return out;
-}
 
 ProgressDisplay::ProgressDisplay(bool enabled)
     : enabled_(enabled), start_(Clock::now()), last_draw_(start_) {}
@@ -67,28 +40,36 @@ void ProgressDisplay::add_moving_bytes(std::uint64_t bytes) {
   tick();
 }
 
-void ProgressDisplay::set_current(std::string_view printable_name) {
-  if (!enabled_) return;
-  current_ = printable_name;
-  if (current_.size() > kMaxNameColumns) {
-    // Cut at the start of a character, never inside a UTF-8 sequence.
-    std::size_t from = current_.size() - (kMaxNameColumns - 3);
-    while (from < current_.size() && (static_cast<unsigned char>(current_[from]) & 0xC0) == 0x80) {
-      ++from;
-    }
-    current_ = "..." + current_.substr(from);
-  }
+void ProgressDisplay::add_present_bytes(std::uint64_t bytes) {
+  bytes_done_ += bytes;
+  bytes_present_ += bytes;
 }
 
-std::string ProgressDisplay::line() const {
+void ProgressDisplay::set_phase(ProgressPhase phase, bool draw_now) {
+  if (phase == phase_) return;
+  phase_ = phase;
+  tick(draw_now);
+}
+
+void ProgressDisplay::set_current(std::string_view printable_name) {
+  if (enabled_) current_ = printable_name;
+}
+
+ProgressSnapshot ProgressDisplay::snapshot() const {
+  ProgressSnapshot s;
   const double elapsed = std::chrono::duration<double>(Clock::now() - start_).count();
-  const double rate = elapsed > 0 ? static_cast<double>(bytes_done_) / elapsed : 0;
-  const std::uint64_t done = std::min(bytes_done_, std::max(bytes_done_, bytes_total_));
-  const double eta =
-      rate > 0 && bytes_total_ >= done ? static_cast<double>(bytes_total_ - done) / rate : -1;
-  return human_bytes(static_cast<double>(bytes_done_)) + "  " + std::to_string(files_done_) + "/" +
-         std::to_string(files_total_) + " files  " + human_bytes(rate) + "/s  ETA " +
-         duration_text(eta) + "  " + current_;
+  const std::uint64_t done = bytes_done_ - std::min(bytes_done_, bytes_unsent_);
+  const std::uint64_t moved = done - std::min(done, bytes_present_);
+  s.bytes_done = done;
+  s.bytes_total = std::max(bytes_total_, done);
+  s.files_done = files_done_;
+  s.files_total = std::max(files_total_, files_done_);
+  s.listing = listing_;
+  s.phase = phase_;
+  s.rate = elapsed > 0 ? static_cast<double>(moved) / elapsed : 0;
+  s.eta = s.rate > 0 ? static_cast<double>(s.bytes_total - s.bytes_done) / s.rate : -1;
+  s.current = current_;
+  return s;
 }
 
 void ProgressDisplay::tick(bool force) {
@@ -98,8 +79,9 @@ void ProgressDisplay::tick(bool force) {
   if (!force && !drawn_ && now - start_ < kRedrawInterval) return;
   last_draw_ = now;
   drawn_ = true;
+  // The width is asked each time: the terminal may have been resized.
   std::string text = "\r";  // appended: gcc -O2 misreads "lit" + string (-Wrestrict)
-  text += line();
+  text += format_progress_line(snapshot(), terminal_columns(STDERR_FILENO));
   text += "\x1b[K";
   write_stderr(text);
 }

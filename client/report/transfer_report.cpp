@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/report/entry_format.hpp"
+#include "client/report/sizes.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -18,10 +19,22 @@ std::string dump(const nlohmann::ordered_json& j) {
       j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace));
 }
 
+// The message of an error without its code: the code has its own field.
+std::string message_of(const Error& error) {
+  return error.message.empty() ? std::string(default_message(error.code)) : error.message;
+}
+
 }  // namespace
 
 TransferReport::TransferReport(ReportOptions options)
-    : options_(options), progress_(options.progress), start_(Clock::now()) {}
+    : options_(options), progress_(options.progress), start_(Clock::now()) {
+  totals_.receiving = options.receiving;
+  totals_.dry_run = options.dry_run;
+}
+
+std::string TransferReport::size(std::uint64_t bytes) const {
+  return size_text(bytes, options_.human_readable);
+}
 
 void TransferReport::human(std::string_view line, bool to_stdout) {
   progress_.clear();
@@ -31,34 +44,50 @@ void TransferReport::human(std::string_view line, bool to_stdout) {
 }
 
 void TransferReport::json_event(std::string_view event, std::string_view path, std::uint64_t bytes,
-                                std::optional<double> seconds, std::string_view reason) {
+                                std::optional<double> seconds, std::string_view reason,
+                                const Error* error) {
   if (!options_.json) return;
   nlohmann::ordered_json j = {{"event", event}, {"path", path}, {"bytes", bytes}};
   if (seconds) j["seconds"] = *seconds;
   if (!reason.empty()) j["reason"] = reason;
+  if (error != nullptr) {
+    j["code"] = to_string(error->code);
+    j["message"] = message_of(*error);
+  }
   if (options_.dry_run) j["dry_run"] = true;
   std::cout << dump(j) << '\n' << std::flush;
 }
 
 void TransferReport::transferred(std::string_view path, std::uint64_t bytes, double seconds) {
-  ++files_done_;
-  bytes_done_ += bytes;
+  ++totals_.files;
+  totals_.bytes += bytes;
   progress_.add_done(1, options_.dry_run ? bytes : 0);
   const char* verb = options_.receiving ? "received" : "sent";
   json_event(verb, path, bytes, seconds, {});
   if (options_.dry_run && !quiet()) {
     human(std::string("would ") + (options_.receiving ? "receive " : "send ") + printable(path) +
-              " " + std::to_string(bytes) + " bytes",
+              " " + size(bytes),
           true);
   } else if (verbose()) {
-    human(std::string(verb) + " " + printable(path) + " " + std::to_string(bytes) + " bytes", true);
+    human(std::string(verb) + " " + printable(path) + " " + size(bytes), true);
   }
 }
 
 void TransferReport::skipped(std::string_view path, std::uint64_t bytes, std::string_view reason,
                              bool loud) {
-  ++files_skipped_;
-  bytes_skipped_ += bytes;
+  ++totals_.skipped;
+  totals_.bytes_skipped += bytes;
+  switch (skip_kind(reason)) {
+    case SkipKind::kUnchanged:
+      ++totals_.unchanged;
+      break;
+    case SkipKind::kLink:
+      ++totals_.links_skipped;
+      break;
+    case SkipKind::kSpecial:
+      ++totals_.special_skipped;
+      break;
+  }
   if (!loud) progress_.add_done(1, bytes);
   json_event("skipped", path, bytes, std::nullopt, reason);
   if (loud && !quiet()) {
@@ -71,9 +100,11 @@ void TransferReport::skipped(std::string_view path, std::uint64_t bytes, std::st
 }
 
 void TransferReport::created(std::string_view what, std::string_view path) {
-  // A directory is only a container: a run whose every file failed is not
-  // partial because the directories were made.
-  if (what != "directory") ++other_successes_;
+  if (what == "directory") {
+    ++totals_.dirs_created;
+  } else {
+    ++totals_.links_created;
+  }
   if (verbose() || (options_.dry_run && !quiet() && what == "symlink")) {
     human(std::string(options_.dry_run ? "would create " : "created ") + std::string(what) + " " +
               printable(path),
@@ -81,30 +112,33 @@ void TransferReport::created(std::string_view what, std::string_view path) {
   }
 }
 
-void TransferReport::count_failure(Exit status) {
-  ++files_failed_;
+void TransferReport::count_failure(Exit status, std::string_view path, const Error& error) {
+  ++totals_.failed;
   if (!first_failure_) first_failure_ = status;
+  if (totals_.errors.size() < kMaxSummaryErrors) {
+    totals_.errors.push_back({std::string(path), to_string(error.code), message_of(error)});
+  } else {
+    ++totals_.errors_omitted;
+  }
 }
 
 void TransferReport::failed(std::string_view path, const Error& error, std::string_view subject) {
-  count_failure(exit_status_for(error.code));
+  count_failure(exit_status_for(error.code), path, error);
   progress_.clear();
   report_error(options_.program, printable(subject.empty() ? path : subject), error);
-  std::string reason =
-      error.message.empty() ? std::string(default_message(error.code)) : error.message;
-  if (static_cast<std::uint16_t>(error.code) < 1000) reason += " (" + to_string(error.code) + ")";
-  json_event("failed", path, 0, std::nullopt, reason);
+  json_event("failed", path, 0, std::nullopt, {}, &error);
 }
 
 void TransferReport::refused(std::string_view path, std::string_view target,
                              std::string_view reason) {
   // The link was not sent: the run is partial, as for a local file error.
-  count_failure(Exit::kLocalFile);
+  const Error error{
+      ErrorCode::LOCAL_FILE, {}, "symlink to " + std::string(target) + ": " + std::string(reason)};
+  count_failure(Exit::kLocalFile, path, error);
   human(std::string(options_.program) + ": refused symlink " + printable(path) + " -> " +
             printable(target) + ": " + std::string(reason),
         false);
-  json_event("refused", path, 0, std::nullopt,
-             "symlink to " + std::string(target) + ": " + std::string(reason));
+  json_event("refused", path, 0, std::nullopt, error.message, &error);
 }
 
 void TransferReport::retry(std::string_view path, std::string_view reason) {
@@ -132,29 +166,21 @@ int TransferReport::finish(std::optional<int> given) {
   } else if (run_failure_) {
     status = static_cast<int>(*run_failure_);
   } else if (first_failure_) {
-    const bool some_succeeded = files_done_ + files_skipped_ + other_successes_ > 0;
+    // A directory is only a container: a run whose every file failed is
+    // not partial because the directories were made.
+    const bool some_succeeded = totals_.files + totals_.skipped + totals_.links_created > 0;
     status = static_cast<int>(some_succeeded ? Exit::kPartial : *first_failure_);
   }
-  const double seconds = std::chrono::duration<double>(Clock::now() - start_).count();
-  const std::string done = options_.receiving ? "received" : "sent";
-  if (options_.json) {
-    nlohmann::ordered_json j = {{"event", "summary"},
-                                {"files_" + done, files_done_},
-                                {"bytes_" + done, bytes_done_},
-                                {"files_skipped", files_skipped_},
-                                {"bytes_skipped", bytes_skipped_},
-                                {"files_failed", files_failed_},
-                                {"seconds", seconds},
-                                {"exit_code", status}};
-    if (options_.dry_run) j["dry_run"] = true;
-    std::cout << dump(j) << '\n' << std::flush;
+  totals_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
+  totals_.exit_code = status;
+  if (options_.stats) {
+    // With --json, stdout holds only JSON: the block goes to stderr.
+    (options_.json ? std::cerr : std::cout)
+        << stats_text(totals_, options_.human_readable) << std::flush;
   }
+  if (options_.json) std::cout << summary_json(totals_) << '\n' << std::flush;
   if (verbose()) {
-    char rate[64];
-    std::snprintf(rate, sizeof rate, "%.2f s", seconds);
-    std::cerr << options_.program << ": " << done << ' ' << files_done_ << " files (" << bytes_done_
-              << " bytes), skipped " << files_skipped_ << ", failed " << files_failed_ << " in "
-              << rate << '\n'
+    std::cerr << options_.program << ": " << summary_line(totals_, options_.human_readable) << '\n'
               << std::flush;
   }
   return status;

@@ -13,17 +13,20 @@
 
 #include "client/report/console.hpp"
 #include "client/report/progress.hpp"
+#include "client/report/run_summary.hpp"
 #include "common/rules/errors.hpp"
 
 namespace ft::client {
 
 struct ReportOptions {
   const char* program = "";
-  bool receiving = false;  // ftget: "received", files_received, ...
+  bool receiving = false;  // ftget: "received", op "get", ...
   Verbosity verbosity = Verbosity::kNormal;
   bool json = false;
   bool progress = false;  // draw the progress line (terminal or --progress)
   bool dry_run = false;
+  bool stats = false;           // --stats: the statistics block at the end
+  bool human_readable = false;  // -h: sizes as "1.5 MiB" in the lines and --stats
 };
 
 class TransferReport {
@@ -60,26 +63,26 @@ class TransferReport {
   void connection_failed(const Error& error);
 
   /// Clears the progress line, prints the summary (-v: a line on stderr;
+  /// --stats: the statistics block on stdout, or stderr with --json;
   /// --json: the summary object) and returns the exit status: `status` when
   /// given (a plain FILE... run decides by argument order), else the tree
   /// rule (docs/client.md, "Exit status").
   int finish(std::optional<int> status = std::nullopt);
+  /// The counters so far (exit_code and seconds are set by finish()).
+  const RunTotals& totals() const { return totals_; }
 
  private:
   void human(std::string_view line, bool to_stdout);
   void json_event(std::string_view event, std::string_view path, std::uint64_t bytes,
-                  std::optional<double> seconds, std::string_view reason);
-  void count_failure(Exit status);
+                  std::optional<double> seconds, std::string_view reason,
+                  const Error* error = nullptr);
+  void count_failure(Exit status, std::string_view path, const Error& error);
+  std::string size(std::uint64_t bytes) const;
 
   ReportOptions options_;
   ProgressDisplay progress_;
   std::chrono::steady_clock::time_point start_;
-  std::uint64_t files_done_ = 0;
-  std::uint64_t bytes_done_ = 0;
-  std::uint64_t files_skipped_ = 0;
-  std::uint64_t bytes_skipped_ = 0;
-  std::uint64_t files_failed_ = 0;
-  std::uint64_t other_successes_ = 0;  // links created
+  RunTotals totals_;
   std::optional<Exit> first_failure_;
   std::optional<Exit> run_failure_;
 };

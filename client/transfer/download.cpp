@@ -27,6 +27,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }
+    pipeline_.tick_progress();
   }
 
   void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
@@ -129,6 +130,8 @@ int run_download(const DownloadOptions& options, TransferReport& report) {
     for (const DownloadItem& item : items) report.transferred(item.local_path, 0, 0);
     return report.finish();
   }
+  // The files are known now; their sizes come with each GET_READY.
+  report.progress().add_total(items.size(), 0);
   std::string why;
   auto dir = LocalDirectory::open_or_create(options.local_dir, why);
   if (!dir) {

@@ -10,6 +10,7 @@
 #include "client/report/console.hpp"
 #include "client/transfer/retry.hpp"
 #include "common/rules/address.hpp"
+#include "common/rules/filter_rules.hpp"
 
 namespace ft::client {
 
@@ -25,6 +26,7 @@ struct DownloadOptions {
   bool recursive = false;           // -r
   bool links = false;               // --links
   bool dry_run = false;             // --dry-run
+  FilterSet filters;                // -r: --exclude, --include, --files-from, ...
 };
 
 /// The last component of a remote path: the local file name it lands as.

@@ -13,6 +13,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 // Bytes read at a time when hashing the kept prefix of a partial file.
 constexpr std::size_t kPrefixReadSize = 1024 * 1024;
+// A received file at least this large shows "verifying" while it is
+// synced and renamed; smaller ones are done before a redraw would matter.
+constexpr std::uint64_t kVerifyingShownFrom = 4 * 1024 * 1024;
 
 }  // namespace
 
@@ -27,6 +30,10 @@ void DownloadItem::reset_for_retry() {
 
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
     : report_(report), listener_(listener), next_id_(next_id) {}
+
+void GetPipeline::tick_progress() {
+  report_.progress().tick();
+}
 
 bool GetPipeline::owns(std::uint32_t id) const {
   return by_id_.contains(id) || abandoned_.contains(id) || late_cancel_replies_.contains(id);
@@ -115,6 +122,10 @@ void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame
   }
   item.ready = *ready;
   item.state = DownloadState::kReceiving;
+  if (!item.size_counted) {
+    report_.progress().add_total(0, ready->size);
+    item.size_counted = true;
+  }
   item.hash.reset();
   item.received = 0;
   if (auto absurd = absurd_size(ready->size)) {
@@ -135,6 +146,7 @@ void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame
       return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
     }
     item.received = item.start_offset;
+    report_.progress().add_present_bytes(item.start_offset);
     report_.verbose_line("resumed " + printable(item.local_path) + " at " +
                          std::to_string(item.start_offset) + " of " + std::to_string(ready->size) +
                          " bytes");
@@ -219,9 +231,12 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
                   Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
   }
   std::string why;
-  if (!item.landing->commit(item.ready.mode, item.ready.mtime_ns, why)) {
-    return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
-  }
+  // Syncing a large file may take a while: say so rather than look frozen.
+  const bool slow = item.ready.size >= kVerifyingShownFrom;
+  report_.progress().set_phase(ProgressPhase::kVerifying, slow);
+  const bool committed = item.landing->commit(item.ready.mode, item.ready.mtime_ns, why);
+  report_.progress().set_phase(ProgressPhase::kTransfer);
+  if (!committed) return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
   report_.transferred(item.local_path, item.received,
                       std::chrono::duration<double>(Clock::now() - item.started).count());
   finish(session, item, std::nullopt, false);

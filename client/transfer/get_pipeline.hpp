@@ -49,6 +49,9 @@ struct DownloadItem {
   std::optional<Error> retry_reason;  // with kRetryLater
   std::optional<Error> failure;
   void* owner = nullptr;  // for the caller (the tree walk's directory)
+  // The size is in the progress total already (a tree walk counts it from
+  // the listing; a plain run at the first GET_READY).
+  bool size_counted = false;
 
   /// Forgets this connection's progress before another attempt.
   void reset_for_retry();
@@ -69,6 +72,9 @@ class GetPipeline {
   std::size_t in_flight() const { return in_flight_; }
   /// No request of ours (nor a cancelled one) still expects frames.
   bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
+  /// Redraws the progress line if it is due: for the handler's produce(),
+  /// which the session calls even while the server is silent.
+  void tick_progress();
   /// Opens the partial file and sends the GET (from the kept length when
   /// the partial data can be resumed); a partial file that cannot be
   /// opened settles the item as failed at once.

@@ -59,14 +59,16 @@ class ListJob : public SessionHandler {
       }
       const Entry& entry = top.entries[top.next++];
       const std::string name = top.relative.empty() ? entry.name : top.relative + "/" + entry.name;
-      std::cout << format_entry(entry, name, options_.format, top.size_width) << '\n';
+      std::cout << format_entry(entry, name, options_.format, top.size_width,
+                                options_.human_readable)
+                << '\n';
       if (options_.recursive && entry.type == EntryType::kDirectory) {
         const std::string path = top.path.empty() ? entry.name : top.path + "/" + entry.name;
         if (auto why = path_violation(path, false)) {
           // Too deep, too long or a name no request can carry: an endless
           // tree stops here, and the walk goes on beside it.
           report_failure(Error{ErrorCode::BAD_PATH, path, "cannot be listed: " + *why},
-                         printable(path));
+                         printable(path), path);
           continue;
         }
         return send_list(session, path, name);
@@ -113,8 +115,9 @@ class ListJob : public SessionHandler {
     }
     if (message->more) return;
     waiting_ = false;
-    pending_.size_width =
-        options_.format == ListFormat::kLong ? size_column_width(pending_.entries) : 1;
+    pending_.size_width = options_.format == ListFormat::kLong
+                              ? size_column_width(pending_.entries, options_.human_readable)
+                              : 1;
     stack_.push_back(std::move(pending_));
     pending_ = Level{};
   }
@@ -129,8 +132,10 @@ class ListJob : public SessionHandler {
     stat_ = false;
     waiting_ = true;
     Bytes frame;
+    // Link targets are shown by -l ("-> target") and --json ("target").
+    const bool targets = options_.recursive || options_.format != ListFormat::kNames;
     encode_list(frame, current_id_, PathMsg{path},
-                options_.recursive && session.trees_agreed() ? kFlagTargets : 0);
+                targets && session.trees_agreed() ? kFlagTargets : 0);
     session.send(std::move(frame), current_id_);
   }
 
@@ -147,16 +152,19 @@ class ListJob : public SessionHandler {
       session.send(std::move(stat), current_id_);
       return;
     }
-    report_failure(std::move(reply.failure),
-                   pending_.path.empty() ? "/" : printable(pending_.path));
+    report_failure(std::move(reply.failure), pending_.path.empty() ? "/" : printable(pending_.path),
+                   pending_.path);
     waiting_ = false;
     // A subdirectory that cannot be listed does not stop the walk.
     if (top) done_ = true;
   }
 
-  // Prints the failure on stderr after what stdout holds so far; the first
-  // one decides the exit status.
-  void report_failure(const Error& error, const std::string& printable_subject) {
+  // Prints the failure on stderr after what stdout holds so far (with
+  // --json, also in the stream on stdout, so that a reader of stdout alone
+  // knows the listing is incomplete); the first one decides the exit status.
+  void report_failure(const Error& error, const std::string& printable_subject,
+                      const std::string& path) {
+    if (options_.format == ListFormat::kJson) std::cout << error_json(path, error) << '\n';
     std::cout << std::flush;
     report_error(kProgram, printable_subject, error);
     if (!failure_) failure_ = error;
@@ -179,6 +187,9 @@ class ListJob : public SessionHandler {
 int run_list(const ListOptions& options) {
   ListJob job(options);
   if (auto failure = connect_and_run(options.remote.host, options.remote.port, job)) {
+    if (options.format == ListFormat::kJson) {
+      std::cout << error_json(options.remote.path, *failure) << '\n';
+    }
     std::cout << std::flush;
     report_error(kProgram, {}, *failure);
     return static_cast<int>(exit_status_for(failure->code));

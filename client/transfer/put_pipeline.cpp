@@ -108,6 +108,23 @@ void PutPipeline::pump(Session& session) {
   while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
     stream_step(session, *streaming_.front());
   }
+  show_phase(session);
+}
+
+// The bytes shown are those that left our send queue. Once every open
+// upload has sent its END (and our queue is in the kernel's hands), the
+// run only waits for the server to verify, sync and rename: the line says
+// "committing" rather than sit at 100% looking frozen. pump() runs at
+// least every 250 ms (the session wakes the handler), so the line is
+// redrawn while the server is silent.
+void PutPipeline::show_phase(Session& session) {
+  const bool committing =
+      streaming_.empty() && !by_id_.empty() && !session.connection().has_output() &&
+      std::all_of(by_id_.begin(), by_id_.end(),
+                  [](const auto& entry) { return entry.second->state == UploadState::kEndSent; });
+  report_.progress().set_unsent_bytes(session.connection().queued_chunk_bytes());
+  report_.progress().set_phase(committing ? ProgressPhase::kCommitting : ProgressPhase::kTransfer);
+  report_.progress().tick();
 }
 
 void PutPipeline::on_frame(Session& session, Frame& frame) {
@@ -181,6 +198,7 @@ void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutR
     }
   }
   if (start > 0) {
+    report_.progress().add_present_bytes(start);
     report_.verbose_line("resumed " + printable(item.remote) + " at " + std::to_string(start) +
                          " of " + std::to_string(size) + " bytes");
   }

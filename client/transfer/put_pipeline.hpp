@@ -110,6 +110,7 @@ class PutPipeline {
   void on_ok(Session& session, UploadItem& item);
   void on_error(Session& session, UploadItem& item, const Frame& frame);
   void stream_step(Session& session, UploadItem& item);
+  void show_phase(Session& session);
   bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end);
   bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
                    std::span<std::uint8_t> out);

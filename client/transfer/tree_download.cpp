@@ -240,10 +240,12 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
         report_.failed(join_path(dir.local, entry.name), Error{ErrorCode::PROTOCOL, {}, *why});
         continue;
       }
+      const std::string rel = join_path(dir.rel, entry.name);
+      // The same rules as ftsend -r; an excluded directory is not listed.
+      if (options_.filters.excluded(rel, entry.type == EntryType::kDirectory)) continue;
       const std::string local = join_path(dir.local, entry.name);
       if (settled_.contains(local)) continue;
       const std::string remote = join_path(dir.remote, entry.name);
-      const std::string rel = join_path(dir.rel, entry.name);
       if (auto why = path_violation(remote, false)) {
         // Too deep or too long: an endless tree stops here.
         report_.failed(local, Error{ErrorCode::BAD_PATH, {}, "cannot be fetched: " + *why});
@@ -284,6 +286,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     item->local_name = entry.name;
     item->local_path = local;
     item->dir_fd = dir.fd.get();
+    item->size_counted = true;  // add_total() above
     queue_item(std::move(item), &dir);
   }
 

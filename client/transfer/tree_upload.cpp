@@ -13,6 +13,7 @@
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/tree_walk.hpp"
+#include "common/rules/filter_rules.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/messages.hpp"
 
@@ -32,7 +33,8 @@ struct Dir : TreeDirectory<Dir> {
   std::int64_t mtime_ns = 0;
   std::vector<LocalEntry> entries;
   std::unordered_map<std::string, Entry> remote_entries;
-  bool closing = false;  // the final MKDIR is on its way
+  bool closing = false;                       // the final MKDIR is on its way
+  std::shared_ptr<const FilterLayer> ignore;  // the .ftignore rules in force here
 };
 
 // A root's name is its whole path.
@@ -188,6 +190,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       dir.failed = true;
       dir.entries.clear();
     }
+    if (dir.parent != nullptr) dir.ignore = dir.parent->ignore;
+    if (options_.filters.per_directory && !dir.failed) read_ignore_file(dir);
     if (!options_.dry_run) {
       // Owner rwx while the content is written; the real mode comes with
       // the final MKDIR.
@@ -234,6 +238,9 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       const std::string local = join_path(dir.local, entry.name);
       const std::string remote = join_path(dir.remote, entry.name);
       const std::string rel = join_path(dir.rel, entry.name);
+      const mode_t type = entry.st.st_mode & S_IFMT;
+      // An excluded directory is not entered: nothing below it is taken.
+      if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) continue;
       if (settled_.contains(local)) continue;
       if (auto why = path_violation(remote, false)) {
         settled_.add(local);
@@ -243,7 +250,6 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       }
       auto found = dir.remote_entries.find(entry.name);
       const Entry* theirs = found == dir.remote_entries.end() ? nullptr : &found->second;
-      const mode_t type = entry.st.st_mode & S_IFMT;
       if (type == S_IFDIR) {
         subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
         ++dir.pending;
@@ -258,6 +264,33 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     dir.entries = {};
     dir.remote_entries = {};
     push_visits(subdirs);
+  }
+
+  // Reads the directory's .ftignore (if any) as a new layer of rules over
+  // its parent's. An unreadable or bad one fails the directory: sending it
+  // with rules the user did not mean would copy what they wanted left out.
+  void read_ignore_file(Dir& dir) {
+    std::string text, why;
+    bool missing = false;
+    const std::string local = join_path(dir.local, kIgnoreFileName);
+    std::optional<std::vector<FilterRule>> rules;
+    if (read_small_file_at(dir.fd.get(), kIgnoreFileName, kMaxFilterFileBytes, text, missing,
+                           why)) {
+      rules = parse_filter_file(text, why);
+    } else if (missing) {
+      return;
+    }
+    if (!rules) {
+      report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, "bad ignore file: " + why});
+      dir.failed = true;
+      dir.entries.clear();
+      return;
+    }
+    auto layer = std::make_shared<FilterLayer>();
+    layer->parent = dir.ignore;
+    layer->directory = dir.rel;
+    layer->rules = std::move(*rules);
+    dir.ignore = std::move(layer);
   }
 
   void file_entry(Dir& dir, const LocalEntry& entry, const std::string& local,

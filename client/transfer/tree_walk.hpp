@@ -130,6 +130,9 @@ class TreeWalk : public SessionHandler {
       visits_.pop_back();
       visit_directory(session, std::move(visit));
     }
+    // The totals grow until the last directory is listed ("N+ files").
+    report_.progress().set_listing(!visits_.empty() || lists_in_flight_ > 0);
+    report_.progress().tick();
   }
 
   /// One frame of the reply to the LIST of `dir`: ENTRIES until the last,

@@ -12,6 +12,7 @@
 #include "client/transfer/retry.hpp"
 #include "common/base/limits.hpp"
 #include "common/rules/address.hpp"
+#include "common/rules/filter_rules.hpp"
 
 namespace ft::client {
 
@@ -25,6 +26,7 @@ struct UploadOptions {
   bool checksum = false;          // --checksum
   bool ignore_existing = false;   // --ignore-existing
   bool dry_run = false;           // --dry-run
+  FilterSet filters;              // -r: --exclude, --include, --files-from, ...
   /// One FILE onto HOST/NAME (no trailing '/'): scp's rule. NAME is the
   /// remote file's name unless the server says (STAT) it is a directory.
   bool target_may_be_file = false;

@@ -4,6 +4,7 @@
 // connection shares (ServerServices, implemented by net/Server). Requests
 // include this header, never the session's or the server's, so that they
 // depend on a narrow interface and not on how connections are run.
+#include <sys/types.h>
 #include <uv.h>
 
 #include <chrono>
@@ -27,13 +28,29 @@ class SpaceLedger;
 class RequestContext;
 
 /// An upload's share of its identity's quota: its declared size and, for a
-/// resumable upload, what names its partial file across connections.
+/// resumable upload, its partial file's path below the identity's root;
+/// then what the upload learns on the way, for settle_quota.
 struct QuotaClaim {
+  using FileId = std::pair<dev_t, ino_t>;
   std::uint64_t size = 0;
   std::string partial;  // "" for a plain or eager upload
+  /// Set by admit_quota: the kept partial file this upload resumes, whose
+  /// share it took over (given back if the upload leaves the file as it was).
+  bool credited = false;
+  std::uint64_t credit_bytes = 0;
+  std::optional<FileId> credit_file;
+  /// The partial file, once this upload opened it.
+  std::optional<FileId> file;
+  /// The commit replaced a regular file of this many bytes.
+  std::optional<std::uint64_t> replaced;
 };
 /// How an upload that held a QuotaClaim ended.
-enum class QuotaOutcome { kCommitted, kDropped, kKeptPartial };
+enum class QuotaOutcome {
+  kCommitted,    // renamed into place (over `replaced`, if set)
+  kDropped,      // its file was removed, or never made
+  kKeptPartial,  // cut: its partial file is kept for a resume
+  kUntouched,    // a resume that ended before it opened its partial file
+};
 
 /// What all connections share: the group commit, the options, and the
 /// per-identity and per-file registries.
@@ -71,7 +88,7 @@ class ServerServices {
   /// files, with what other open uploads and kept partial files promised):
   /// nullopt when admitted (or the identity has none), else why not.
   virtual std::optional<std::string> admit_quota(const RequestContext& connection,
-                                                 const QuotaClaim& claim) = 0;
+                                                 QuotaClaim& claim) = 0;
   /// An admitted upload ended: its promise becomes usage (committed, or
   /// kept as partial data) or goes.
   virtual void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
@@ -148,6 +165,12 @@ class RequestContext {
   virtual void start_listing(std::function<void()> run, bool hashes) = 0;
   virtual void listing_job_done(bool hashes) = 0;
   virtual void listing_finished() = 0;
+  /// Runs `run` once this connection holds one of the server's hashing
+  /// slots (shared with LIST with HASHES, handed to identities in turn), on
+  /// the loop; the request gives it back with hashing_done(). `run` never
+  /// runs if the connection closes first.
+  virtual void start_hashing(std::function<void()> run) = 0;
+  virtual void hashing_done() = 0;
 
   /// A request of operation `op` (put, get, list, stat, mkdir, symlink)
   /// ended with `result` ("ok" or an error code's name) after moving `bytes`

@@ -38,27 +38,68 @@ void MemoryBudget::wake_if_drained() {
 
 void MemoryBudget::forget(Waiter* waiter) {
   waiters_.erase(waiter);
-  std::erase_if(slot_waiters_, [waiter](const SlotWaiter& s) { return s.waiter == waiter; });
+  for (auto owner = owner_turns_.begin(); owner != owner_turns_.end();) {
+    std::deque<SlotWaiter>& line = slot_waiters_[*owner];
+    std::erase_if(line, [waiter](const SlotWaiter& s) { return s.waiter == waiter; });
+    if (line.empty()) {
+      slot_waiters_.erase(*owner);
+      owner = owner_turns_.erase(owner);
+    } else {
+      ++owner;
+    }
+  }
+  decline(waiter);
 }
 
-bool MemoryBudget::begin_listing_job(bool hashes) {
-  if (!slot_free(hashes)) return false;
+void MemoryBudget::decline(Waiter* waiter) {
+  // A slot granted to it and never taken goes to the next in turn.
+  if (auto granted = granted_.find(waiter); granted != granted_.end()) {
+    const bool hashes = granted->second;
+    granted_.erase(granted);
+    end_listing_job(hashes);
+  }
+}
+
+void MemoryBudget::take(bool hashes) {
   ++listing_jobs_;
   if (hashes) ++hashing_jobs_;
+}
+
+bool MemoryBudget::promised() const {
+  for (const auto& [owner, line] : slot_waiters_) {
+    for (const SlotWaiter& next : line) {
+      if (slot_free(next.hashes)) return true;
+    }
+  }
+  return false;
+}
+
+bool MemoryBudget::begin_listing_job(Waiter* waiter, bool hashes) {
+  if (auto granted = granted_.find(waiter); waiter != nullptr && granted != granted_.end()) {
+    const bool kind = granted->second;
+    granted_.erase(granted);
+    if (kind == hashes) return true;
+    end_listing_job(kind);  // granted for what it no longer needs first
+  }
+  if (!slot_free(hashes) || promised()) return false;
+  take(hashes);
   return true;
 }
 
 void MemoryBudget::end_listing_job(bool hashes) {
   --listing_jobs_;
   if (hashes) --hashing_jobs_;
-  if (!slot_waiters_.empty()) hand_out_listing_slots();
+  if (!owner_turns_.empty()) hand_out_listing_slots();
 }
 
-void MemoryBudget::wait_for_listing_slot(Waiter* waiter, bool hashes) {
-  auto found = std::find_if(slot_waiters_.begin(), slot_waiters_.end(),
+void MemoryBudget::wait_for_listing_slot(Waiter* waiter, bool hashes, const std::string& owner) {
+  if (granted_.contains(waiter)) return;  // told already, on its way
+  std::deque<SlotWaiter>& line = slot_waiters_[owner];
+  auto found = std::find_if(line.begin(), line.end(),
                             [waiter](const SlotWaiter& s) { return s.waiter == waiter; });
-  if (found == slot_waiters_.end()) {
-    slot_waiters_.push_back(SlotWaiter{waiter, hashes});
+  if (found == line.end()) {
+    if (line.empty()) owner_turns_.push_back(owner);
+    line.push_back(SlotWaiter{waiter, hashes});
   } else {
     found->hashes = hashes;  // keeps its place in the line
   }
@@ -70,22 +111,39 @@ void MemoryBudget::hand_out_listing_slots() {
   slots_scheduled_ = true;
   defer_([this] {
     slots_scheduled_ = false;
-    // One waiter at a time while slots are free: each takes what it can
-    // use (begin_listing_job) before the next is asked. A waiter for a
-    // hashing slot while those are taken keeps its place, and the ones
-    // behind it that need only a listing slot go first. Each waiter is
-    // asked once per pass: one that waits again goes to the back.
-    std::size_t asked = slot_waiters_.size();
-    std::size_t at = 0;
-    while (listing_jobs_ < kMaxListingJobs && at < slot_waiters_.size() && asked > 0) {
-      --asked;
-      SlotWaiter next = slot_waiters_[at];
-      if (!slot_free(next.hashes)) {
-        ++at;
-        continue;
+    // While slots are free: the first owner in turn with a waiter that can
+    // use one gets it for that waiter (taken now, so no newcomer can take
+    // it first), and goes to the back of the turns; the waiter goes to the
+    // back of its owner's line if it waits again. A waiter for a hashing
+    // slot while those are taken keeps its place, and the ones that need
+    // only a listing slot go first.
+    std::vector<Waiter*> told;
+    bool served = true;
+    while (served && listing_jobs_ < kMaxListingJobs) {
+      served = false;
+      for (std::size_t turn = 0; turn < owner_turns_.size() && !served; ++turn) {
+        const std::string owner = owner_turns_[turn];
+        std::deque<SlotWaiter>& line = slot_waiters_[owner];
+        auto next = std::find_if(line.begin(), line.end(),
+                                 [this](const SlotWaiter& s) { return slot_free(s.hashes); });
+        if (next == line.end()) continue;
+        const SlotWaiter chosen = *next;
+        line.erase(next);
+        owner_turns_.erase(owner_turns_.begin() + static_cast<std::ptrdiff_t>(turn));
+        if (line.empty()) {
+          slot_waiters_.erase(owner);
+        } else {
+          owner_turns_.push_back(owner);
+        }
+        take(chosen.hashes);
+        granted_[chosen.waiter] = chosen.hashes;
+        told.push_back(chosen.waiter);
+        served = true;
       }
-      slot_waiters_.erase(slot_waiters_.begin() + static_cast<std::ptrdiff_t>(at));
-      next.waiter->listing_slot_freed();
+    }
+    for (Waiter* waiter : told) {
+      // Forgotten meanwhile by an earlier one's call (a connection closing).
+      if (granted_.contains(waiter)) waiter->listing_slot_freed();
     }
   });
 }

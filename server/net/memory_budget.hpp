@@ -15,6 +15,8 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
+#include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 namespace ft::server {
@@ -79,15 +81,26 @@ class MemoryBudget {
   /// The waiter goes away (a connection closing): it is never called again.
   void forget(Waiter* waiter);
 
-  /// Takes a listing job slot (and a hashing slot when it `hashes`); false
-  /// when all kMaxListingJobs (or kMaxHashingJobs) are taken.
-  bool begin_listing_job(bool hashes);
-  /// Gives a slot back; the first waiter that can use it is told, on a
-  /// later turn.
+  /// Takes a listing job slot (and a hashing slot when it `hashes`) for
+  /// `waiter` (null: one that never waits); false when all kMaxListingJobs
+  /// (or the hashing slots) are taken, or when one that is free is promised
+  /// to a waiter already in line. A slot granted to `waiter` while it
+  /// waited (listing_slot_freed) is taken here.
+  bool begin_listing_job(Waiter* waiter, bool hashes);
+  /// Gives a slot back; the next waiter in turn that can use it is told, on
+  /// a later turn.
   void end_listing_job(bool hashes);
-  /// Calls waiter->listing_slot_freed() once a slot of the kind it needs is
-  /// free, first come first served among those that can use it.
-  void wait_for_listing_slot(Waiter* waiter, bool hashes);
+  /// Puts `waiter`, of `owner` (an identity, or in open mode a connection),
+  /// in line for a slot of the kind it needs: slots go to owners in turn
+  /// (round robin), and within an owner to its waiters in turn, so one
+  /// identity with many connections gets no more than one with few. When
+  /// one is granted it is taken on the waiter's behalf, and
+  /// waiter->listing_slot_freed() runs once, on a later turn: the waiter
+  /// then calls begin_listing_job (which succeeds) or end_listing_job.
+  void wait_for_listing_slot(Waiter* waiter, bool hashes, const std::string& owner = {});
+  /// A slot granted to `waiter` that it did not take (it cannot start now)
+  /// goes to the next in turn.
+  void decline(Waiter* waiter);
 
   std::size_t limit() const { return limit_; }
   std::size_t used() const { return used_; }
@@ -113,11 +126,19 @@ class MemoryBudget {
     Waiter* waiter;
     bool hashes;
   };
+  /// Whether some waiter in line could take a free slot now: a newcomer
+  /// must not take it before the hand-out that is on its way.
+  bool promised() const;
+  void take(bool hashes);
   std::size_t listing_jobs_ = 0;
   std::size_t hashing_jobs_ = 0;
   std::size_t max_hashing_jobs_ = kMaxHashingJobs;
   bool slots_scheduled_ = false;
-  std::deque<SlotWaiter> slot_waiters_;
+  // Waiters by owner, each owner's in turn; owners in turn (the next to be
+  // served first).
+  std::unordered_map<std::string, std::deque<SlotWaiter>> slot_waiters_;
+  std::deque<std::string> owner_turns_;
+  std::unordered_map<Waiter*, bool> granted_;  // slot taken for it, hashes or not
 };
 
 }  // namespace ft::server

@@ -63,7 +63,11 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
 void Server::start_partial_cleanup(std::chrono::seconds ttl) {
   partial_ttl_ = ttl;
   // No upload runs yet: every temporary file is a killed server's leftover.
-  CleanupStats stats = remove_stale_partials(root_.get(), ttl, {}, TemporaryFiles::kAll);
+  CleanupStats stats =
+      remove_stale_partials(root_.get(), ttl, {}, TemporaryFiles::kAll, &space_ledger_);
+  // The partial files left by the last run count against their identity's
+  // cap at once, as the cut uploads that left them did.
+  count_kept_partials(stats.kept_partials);
   if (stats.removed > 0 || stats.errors > 0) {
     log::info(
         "removed %zu temporary file(s) and stale partial upload(s) older than %llds (%zu errors)",
@@ -95,6 +99,7 @@ void Server::on_cleanup_timer(uv_timer_t* timer) noexcept {
         },
         [self, stats, ttl] {
           self->cleanup_running_ = false;
+          self->quota_partials_removed(stats->removed_partials);
           if (stats->removed > 0) {
             log::info("removed %zu stale partial upload(s) older than %llds", stats->removed,
                       static_cast<long long>(ttl.count()));
@@ -265,34 +270,31 @@ void Server::open_identity_root(const KeyEntry& entry, std::function<void(int er
   auto err = std::make_shared<int>(0);
   const int root = root_.get();
   std::string subdir = entry.subdir;
-  std::string name = entry.name;
   // An identity with a quota has its tree measured in the same job, before
   // its first request: every check after that is a few additions on the
   // loop (docs/server.md "Quotas").
   const bool measure =
       (entry.quota_bytes != 0 || entry.quota_files != 0) && !quotas_[entry.subdir].measured;
   auto usage = std::make_shared<TreeUsage>();
+  auto root_id = std::make_shared<std::string>();
   queue_job(
       // Component by component and never through a symbolic link: a link
       // made at (or above) this name by another identity must not make this
       // identity's connections serve another tree (ELOOP, refused).
       loop_,
-      [root, subdir, opened, err, measure, usage] {
+      [root, subdir, opened, err, measure, usage, root_id] {
         *err = open_directory_creating(root, subdir, *opened);
-        if (*err == 0 && measure && measure_tree(opened->get(), *usage) != 0) {
+        if (*err != 0 || !measure) return;
+        if (measure_tree(opened->get(), *usage) != 0) {
           log::warn("quota of %s: some directories could not be read", subdir.c_str());
         }
+        if (directory_identity(opened->get(), *root_id) != 0) root_id->clear();
       },
-      [this, name, subdir, opened, err, measure, usage, done = std::move(done)] {
-        if (*err == 0 && identity_roots_.count(name) == 0) {
-          identity_roots_.emplace(name, std::move(*opened));
+      [this, entry, opened, err, measure, usage, root_id, done = std::move(done)] {
+        if (*err == 0 && identity_roots_.count(entry.name) == 0) {
+          identity_roots_.emplace(entry.name, std::move(*opened));
         }
-        if (*err == 0 && measure && !quotas_[subdir].measured) {
-          QuotaBook& book = quotas_[subdir];
-          book.measured = true;
-          // What this server's uploads committed meanwhile is in the walk.
-          book.used = *usage;
-        }
+        if (*err == 0 && measure) measured(entry, *root_id, std::move(*usage));
         done(*err);
       });
 }

@@ -133,9 +133,12 @@ class Server final : public ServerServices {
   bool keep_partial(const std::string& key) override;
   void partial_gone(const std::string& key) override;
   std::optional<std::string> admit_quota(const RequestContext& connection,
-                                         const QuotaClaim& claim) override;
+                                         QuotaClaim& claim) override;
   void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
                     QuotaOutcome outcome) override;
+  /// The stale-partial cleanup removed these partial files: quotas that
+  /// counted them as kept give their share back.
+  void quota_partials_removed(const std::vector<FileId>& removed);
 
  private:
   /// A partial file being written (`active`) or kept by a cut upload: its
@@ -146,6 +149,12 @@ class Server final : public ServerServices {
     bool active = true;
   };
   using HeldPartials = std::unordered_map<std::string, HeldPartial>;
+  /// A kept partial file's share of its quota, and the file (when known)
+  /// for the stale-partial cleanup to name.
+  struct KeptQuota {
+    std::uint64_t bytes = 0;
+    std::optional<FileId> file;
+  };
   /// One quota tree (an identity's sub-directory): what it holds, measured
   /// once, then kept up to date by this server's own uploads.
   struct QuotaBook {
@@ -153,9 +162,10 @@ class Server final : public ServerServices {
     TreeUsage used;
     std::uint64_t open_bytes = 0;  // declared by uploads in progress
     std::uint64_t open_files = 0;
-    // Partial files kept by cut resumable uploads, counted in `used` at
-    // their declared size, by QuotaClaim::partial.
-    std::unordered_map<std::string, std::uint64_t> kept;
+    // Partial files kept by cut resumable uploads (or found by the
+    // measure), counted in `used` at their declared size, by
+    // QuotaClaim::partial.
+    std::unordered_map<std::string, KeptQuota> kept;
   };
 
   static void on_connection(uv_stream_t* listener, int status) noexcept;
@@ -168,6 +178,19 @@ class Server final : public ServerServices {
   void log_refusal(const char* why);
   /// Starts accepting on the bound listener_ and names its address.
   int start_listening(std::string& bound);
+  /// The walk of `entry`'s sub-directory (whose "<dev>:<inode>" is
+  /// `root_id`) is done: its usage, and the partial files it found, counted
+  /// as kept for the quota and for the identity's cap on kept partials.
+  void measured(const KeyEntry& entry, const std::string& root_id, TreeUsage usage);
+  /// Counts partial files found at start-up (`paths` below the root)
+  /// against the cap of the identity whose tree holds them: the one with
+  /// the longest sub-directory above each (the first configured, if several
+  /// share it), or in open mode the one implicit identity. Blocking: before
+  /// the loop runs.
+  void count_kept_partials(const std::vector<std::string>& paths);
+  /// Counts the partial file `key` (claim_partial's keys) as kept by
+  /// `owner`, unless it is known already.
+  void register_kept_partial(const std::string& key, const std::string& owner);
 
   uv_loop_t* loop_;
   Fd root_;

@@ -278,8 +278,10 @@ void Session::start_waiting_listings() {
     // A server-wide slot for reading the directory; its job gives it back
     // (listing_job_done).
     const bool hashes = listings_waiting_.front().hashes;
-    if (!server_.budget().begin_listing_job(hashes)) {
-      return server_.budget().wait_for_listing_slot(this, hashes);
+    if (!server_.budget().begin_listing_job(this, hashes)) {
+      // In line by identity: one with many connections is served no more
+      // often than one with a single connection (docs/server.md, "Fairness").
+      return server_.budget().wait_for_listing_slot(this, hashes, server_.upload_slot_owner(*this));
     }
     std::function<void()> run = std::move(listings_waiting_.front().run);
     listings_waiting_.pop_front();
@@ -293,6 +295,18 @@ void Session::start_waiting_listings() {
 
 void Session::listing_slot_freed() {
   if (!closing()) start_waiting_listings();
+  server_.budget().decline(this);  // granted but not taken: the next one's
+}
+
+void Session::start_hashing(std::function<void()> run) {
+  // Waits in the same line as hashing listings, and counts as one of this
+  // connection's listings while it runs.
+  start_listing(std::move(run), true);
+}
+
+void Session::hashing_done() {
+  listing_job_done(true);
+  listing_finished();
 }
 
 bool Session::may_buffer(std::size_t bytes) const {

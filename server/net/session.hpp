@@ -145,6 +145,8 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// server-wide listing job slot (and hashing slot, if it `hashes`) is
   /// free; else when that changes. Listings start in the order they came.
   void start_listing(std::function<void()> run, bool hashes) override;
+  void start_hashing(std::function<void()> run) override;
+  void hashing_done() override;
   void listing_finished() override;
   void listing_job_done(bool hashes) override;
   void remove_read_ahead(std::size_t bytes) override;

@@ -118,13 +118,17 @@ void Upload::open() {
                             " uploads open for this identity");
   }
   slot_held_ = true;
+  components_ = split_path(put_.path);
   // Refused here, before anything touches the disk: nothing half-written.
-  QuotaClaim claim{put_.size, resumable_ ? put_.path + '\n' + put_.source_id : std::string()};
+  // A resumable upload's share is named by its partial file's path, as the
+  // walk that measures the identity's tree finds it.
+  QuotaClaim claim;
+  claim.size = put_.size;
+  if (resumable_) claim.partial = parent_of(components_) + partial_file_name(put_);
   if (auto why = context_->services().admit_quota(*context_, claim)) {
     return refuse_later(ErrorCode::QUOTA_EXCEEDED, *why);
   }
   quota_ = std::move(claim);
-  components_ = split_path(put_.path);
   // An eager upload checks, opens, writes and commits its file in one batch
   // once its END is here (commit_eager); nothing touches the disk before.
   if (eager_) return;
@@ -175,6 +179,23 @@ void Upload::open() {
 }
 
 void Upload::open_partial_file() {
+  if (disk_->partial_held <= kHashedWithoutSlot) return hash_partial_file();
+  // Hashing gigabytes of partial data holds a pool thread and a CPU for
+  // seconds: it takes one of the server's hashing slots, handed to
+  // identities in turn, like a LIST with HASHES (docs/server.md,
+  // "Fairness"). The upload may end while it waits.
+  waiting_for_slot_ = true;
+  context_->start_hashing([self = shared_from_this()] {
+    self->waiting_for_slot_ = false;
+    if (self->state_ == State::kFinished || self->ending_ != Ending::kNone) {
+      return self->context_->hashing_done();
+    }
+    self->holds_hashing_slot_ = true;
+    self->hash_partial_file();
+  });
+}
+
+void Upload::hash_partial_file() {
   struct Outcome {
     int err = 0;
     std::uint64_t offset = 0;
@@ -192,8 +213,13 @@ void Upload::open_partial_file() {
         outcome->err = open_partial(plan, partial, *disk, outcome->offset);
         outcome->prefix = disk->hash.digest();
       },
-      [self = shared_from_this(), outcome] {
+      [self = shared_from_this(), outcome, disk] {
         self->job_running_ = false;
+        if (self->holds_hashing_slot_) {
+          self->holds_hashing_slot_ = false;
+          self->context_->hashing_done();
+        }
+        if (self->quota_ && disk->partial_file) self->quota_->file = disk->partial_file;
         self->opened(outcome->err, outcome->offset, outcome->prefix);
       });
 }

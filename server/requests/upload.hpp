@@ -31,7 +31,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool on_frame(Frame& frame) override;
   std::string frame_violation() const override { return violation_; }
   void abort(ErrorCode code, bool notify) override;
-  bool waiting_on_disk() const override { return job_running_; }
+  /// A resume waiting in line for a hashing slot waits on the server, not
+  /// on its peer: the idle timeout does not run meanwhile.
+  bool waiting_on_disk() const override { return job_running_ || waiting_for_slot_; }
 
  private:
   /// The life of an upload:
@@ -53,6 +55,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void refuse_later(ErrorCode code, std::string message);
   void open();
   void open_partial_file();
+  /// Opens the partial file and hashes what it holds, in a job of its own.
+  void hash_partial_file();
   void opened(int err, std::uint64_t offset, const Hash128& prefix_hash);
   void fail_commit(int err);
   void release_slot();
@@ -77,6 +81,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void submit_disk_job(std::size_t bytes, std::function<void()> work, std::function<void()> done);
 
   static constexpr std::size_t kBatchedWriteLimit = 256 * 1024;
+  /// Partial data up to this size is hashed without a hashing slot: it
+  /// takes a few milliseconds.
+  static constexpr std::uint64_t kHashedWithoutSlot = 1024 * 1024;
 
   ContextRef context_;
   std::uint32_t id_;
@@ -93,6 +100,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;
   bool job_running_ = false;
+  bool holds_hashing_slot_ = false;  // one of the server's (start_hashing)
+  bool waiting_for_slot_ = false;    // in line for one
   Ending ending_ = Ending::kNone;
   bool end_received_ = false;
   EndMsg end_;

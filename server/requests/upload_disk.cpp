@@ -10,6 +10,7 @@
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
 #include "server/storage/job_batcher.hpp"
+#include "server/storage/partial_record.hpp"
 
 namespace ft::server {
 namespace {
@@ -82,6 +83,7 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
     return;
   }
   if (!partial.empty()) {
+    disk.partial_held = held;
     disk.dir = std::move(parent);  // still closed when missing
     if ((err = directory_identity(plan.root, root_id)) != 0) disk.refusal = refusal_from_errno(err);
     return;
@@ -110,7 +112,11 @@ int open_partial(const UploadPlan& plan, const std::string& partial, UploadDisk&
   // what it still lacks if it is cut and kept (discard_upload).
   struct stat st;
   if (::fstat(disk.file.get(), &st) != 0) return errno;
-  if (disk.space) disk.space->opened_partial(FileId{st.st_dev, st.st_ino});
+  disk.partial_file = FileId{st.st_dev, st.st_ino};
+  if (disk.space) disk.space->opened_partial(*disk.partial_file);
+  // Its declared size, for a server started again to count it as this one
+  // does (best effort: without it the file counts at its size on disk).
+  if (offset == 0) record_declared_size(disk.file.get(), plan.size);
   return 0;
 }
 

@@ -46,6 +46,11 @@ struct UploadDisk {
   /// What this upload still has to write, promised in the server's ledger
   /// from the check until the file is committed or dropped.
   std::unique_ptr<SpaceClaim> space;
+  /// Bytes the partial file held when the upload was checked (what opening
+  /// it will hash).
+  std::uint64_t partial_held = 0;
+  /// The partial file, once a resumable upload opened it.
+  std::optional<FileId> partial_file;
 };
 
 /// What an upload asks of the disk: where, under which rights, how much.

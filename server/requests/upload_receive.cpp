@@ -140,6 +140,7 @@ void Upload::commit_eager() {
     } else if (item->err != 0) {
       self->fail_commit(item->err);
     } else {
+      if (self->quota_) self->quota_->replaced = item->replaced;
       Bytes out;
       encode_ok(out, self->id_);
       self->context_->send_frame(std::move(out));
@@ -238,6 +239,7 @@ void Upload::commit() {
                         "whole-file XXH3-128 does not match the data received");
     }
     if (item->err != 0) return self->fail_commit(item->err);
+    if (self->quota_) self->quota_->replaced = item->replaced;
     Bytes out;
     encode_ok(out, self->id_);
     self->context_->send_frame(std::move(out));
@@ -340,7 +342,16 @@ void Upload::cleanup(bool keep_partial) {
   // The slot and the quota are free before the ERROR goes out: a client
   // that saw it may start another upload at once.
   release_slot();
-  settle_quota(keep_partial ? QuotaOutcome::kKeptPartial : QuotaOutcome::kDropped);
+  // A resume that never opened its partial file (refused, or cut while
+  // waiting) leaves it as it was: its share of the quota stays counted.
+  const bool opened_partial = disk_ && disk_->partial_file;
+  const bool removes_file = !keep_partial && disk_ && !disk_->temp_name.empty();
+  if (keep_partial && opened_partial) {
+    settle_quota(QuotaOutcome::kKeptPartial);
+  } else {
+    settle_quota(opened_partial || removes_file ? QuotaOutcome::kDropped
+                                                : QuotaOutcome::kUntouched);
+  }
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
   pending_error_.reset();
@@ -348,7 +359,7 @@ void Upload::cleanup(bool keep_partial) {
   claim_.clear();
   // Only a partial file this upload opened is removed; one it never got to
   // open (refused first) is still there and still counted.
-  const bool removes_partial = !keep_partial && disk && !disk->temp_name.empty();
+  const bool removes_partial = removes_file;
   context_->services().batcher().submit(
       [disk, keep_partial] { discard_upload(disk.get(), keep_partial); },
       [context = context_, id = id_, error, claim, removes_partial] {

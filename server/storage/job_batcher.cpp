@@ -137,6 +137,12 @@ void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dir
   std::vector<std::pair<int, DirIdentity>> dirs_to_sync;
   for (CommitItem* c : live) {
     if (c->err != 0) continue;
+    struct stat old;
+    if (!c->no_replace &&
+        ::fstatat(c->dir, c->final_name.c_str(), &old, AT_SYMLINK_NOFOLLOW) == 0 &&
+        S_ISREG(old.st_mode)) {
+      c->replaced = static_cast<std::uint64_t>(old.st_size);
+    }
     if ((c->err = rename_in(c->dir, c->temp_name, c->final_name, c->no_replace)) != 0) continue;
     c->temp_name.clear();  // it is the final file now
     const DirIdentity dir = identities.at(c->dir);

@@ -15,6 +15,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -74,6 +75,9 @@ struct CommitItem {
   std::function<void(CommitItem&)> after;
   // Results, read by the completion.
   bool hash_ok = true;
+  /// The rename replaced a regular file of this many bytes (the quota
+  /// counts an overwrite as the change of size).
+  std::optional<std::uint64_t> replaced;
   int err = 0;
 };
 

@@ -150,6 +150,11 @@ SpaceVerdict SpaceLedger::admit(const FreeSpace& space, std::uint64_t size, std:
   return verdict;
 }
 
+void SpaceLedger::keep(FileId file, dev_t device, std::uint64_t bytes) {
+  std::lock_guard lock(books_->mutex);
+  if (!books_->open.contains(file)) books_->record_kept(file, device, bytes);
+}
+
 void SpaceLedger::forget_kept(FileId file) {
   std::lock_guard lock(books_->mutex);
   books_->release_kept(file);

@@ -107,6 +107,10 @@ class SpaceLedger {
   SpaceVerdict admit(const FreeSpace& space, std::uint64_t size, std::uint64_t held,
                      std::uint64_t reserve, std::unique_ptr<SpaceClaim>& claim,
                      std::optional<FileId> kept = std::nullopt);
+  /// The partial file `file`, on `device`, still lacks `bytes`: a kept
+  /// entry for it (one kept before a restart, found by the start-up pass),
+  /// unless an open upload holds it.
+  void keep(FileId file, dev_t device, std::uint64_t bytes);
   /// The partial file `file` was removed (stale-partial cleanup): its kept
   /// entry, if any, is released.
   void forget_kept(FileId file);

@@ -94,9 +94,9 @@ TEST_F(ResumeTest, RerunAfterBusyRecognisesTheCommittedFileAndSendsNothing) {
     }
     if (event["event"] != "summary") continue;
     summary = true;
-    EXPECT_EQ(event["files_sent"], 0) << line;
-    EXPECT_EQ(event["bytes_sent"], 0) << line;
-    EXPECT_EQ(event["files_skipped"], 1) << line;
+    EXPECT_EQ(event["files"], 0) << line;
+    EXPECT_EQ(event["bytes"], 0) << line;
+    EXPECT_EQ(event["skipped"], 1) << line;
     EXPECT_EQ(event["exit_code"], 0) << line;
   }
   EXPECT_TRUE(summary) << result.out;

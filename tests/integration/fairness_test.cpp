@@ -129,14 +129,14 @@ class FairnessTest : public ::testing::Test {
     threads_.clear();
   }
 
-  /// One connection that keeps `in_flight` LISTs with HASHES of big/ going.
-  void hash_lister(int in_flight) {
+  /// One connection that keeps `in_flight` LISTs with HASHES of `dir` going.
+  void hash_lister(int in_flight, const std::string& dir = "big") {
     RawClient client(server_.port(), as(flooder_));
     if (!client.send_hello(kCapTrees) || !client.read_hello()) return;
     std::uint32_t next_id = 1;
     auto send_list = [&] {
       Bytes out;
-      encode_list(out, next_id++, PathMsg{"big"}, kFlagHashes);
+      encode_list(out, next_id++, PathMsg{dir}, kFlagHashes);
       return client.send(out);
     };
     for (int i = 0; i < in_flight; ++i) send_list();
@@ -200,6 +200,44 @@ class FairnessTest : public ::testing::Test {
     }
   }
 
+  /// One connection after another that resumes the upload of `path`,
+  /// whose partial file holds `size` bytes: each resume makes the server
+  /// hash them all before its PUT_READY, then the connection is cut.
+  void resumer(const std::string& path, std::uint64_t size) {
+    const PutMsg put{
+        path,          size + 1,        0644, 1700000000000000000, limits::kDefaultChunkSize,
+        kPutResumable, "source-" + path};
+    while (!stopping_) {
+      RawClient client(server_.port(), as(flooder_));
+      if (!client.send_hello(kCapResume) || !client.read_hello()) return;
+      Bytes out;
+      encode_put(out, 1, put);
+      if (!client.send(out)) return;
+      const std::string reply = reply_name(client.read_frame(std::chrono::seconds(120)));
+      if (reply == "PUT_READY") ++resumes_done_;
+      if (reply != "PUT_READY" && reply != "BUSY") return;
+    }
+  }
+
+  /// The victim's small GET of small.txt and PUT of `content`, timed: at
+  /// least 9 of each, spread over at least 3 s of the flood.
+  void time_small_requests(RawClient& victim, std::uint32_t& id, const std::string& content,
+                           std::vector<double>& get_ms, std::vector<double>& put_ms) {
+    const auto measure_start = Clock::now();
+    for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
+         ++round) {
+      std::this_thread::sleep_for(milliseconds(100));
+      auto start = Clock::now();
+      ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
+      get_ms.push_back(ms_since(start));
+      start = Clock::now();
+      ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", content),
+                "OK");
+      put_ms.push_back(ms_since(start));
+      server_.collect_output();
+    }
+  }
+
   ShmDir root_;
   TempDir work_;
   fs::path keys_;
@@ -209,6 +247,7 @@ class FairnessTest : public ::testing::Test {
   std::vector<std::thread> threads_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> listings_done_{0};
+  std::atomic<int> resumes_done_{0};
   std::atomic<std::uint64_t> bytes_moved_{0};  // uploaded and downloaded
 };
 
@@ -257,23 +296,10 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   const std::uint64_t moved_before = bytes_moved_;
   const int listings_before = listings_done_;
 
-  // At least 9 of each, spread over at least 3 s of the flood.
   std::vector<double> get_ms;
   std::vector<double> put_ms;
   const std::string content = "abcdefghij";
-  const auto measure_start = Clock::now();
-  for (int round = 0; round < 9 || Clock::now() - measure_start < std::chrono::seconds(3);
-       ++round) {
-    std::this_thread::sleep_for(milliseconds(100));
-    auto start = Clock::now();
-    ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
-    get_ms.push_back(ms_since(start));
-    start = Clock::now();
-    ASSERT_EQ(put_file(victim, id++, "victim-" + std::to_string(round % 9) + ".txt", content),
-              "OK");
-    put_ms.push_back(ms_since(start));
-    server_.collect_output();
-  }
+  ASSERT_NO_FATAL_FAILURE(time_small_requests(victim, id, content, get_ms, put_ms));
   const int listings_during = listings_done_ - listings_before;
   const std::uint64_t moved_during = bytes_moved_ - moved_before;
   stop_flood();
@@ -290,6 +316,111 @@ TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityFloods) {
   EXPECT_LT(get_median, kSmallRequestBoundMs);
   EXPECT_LT(put_median, kSmallRequestBoundMs);
   EXPECT_EQ(read_file(root_.path() / "victim-8.txt"), content);
+}
+
+// Resuming an upload hashes its partial data; an identity resuming many
+// large uploads at once used to hold that many pool threads. Each resume
+// now takes one of the hashing slots, which go to identities in turn.
+TEST_F(FairnessTest, SmallGetAndPutStayFastWhileAnotherIdentityResumesManyUploads) {
+  // More resumes at once than the server has pool threads (8), each
+  // hashing 256 MiB (sparse files: the reads cost CPU, not memory).
+  constexpr int kResumers = 12;
+  constexpr std::uint64_t kPartialSize = 256 * kMiB;
+  fs::create_directories(root_.path() / "resumed");
+  for (int i = 0; i < kResumers; ++i) {
+    const std::string path = "resumed/file" + std::to_string(i);
+    // The partial file a resumable upload of `path` would have left; its
+    // PUT declares one byte more, so the data is resumed, never complete.
+    const PutMsg put{
+        path,          kPartialSize + 1, 0644, 1700000000000000000, limits::kDefaultChunkSize,
+        kPutResumable, "source-" + path};
+    const fs::path partial = root_.path() / "resumed" / partial_file_name(put);
+    write_file(partial, "");
+    fs::resize_file(partial, kPartialSize);
+  }
+  ASSERT_NO_FATAL_FAILURE(start());
+  RawClient victim(server_.port(), as(victim_));
+  ASSERT_TRUE(victim.connected());
+  ASSERT_TRUE(victim.send_hello(kRights));
+  ASSERT_TRUE(victim.read_hello());
+  std::uint32_t id = 1;
+  ASSERT_EQ(get_file(victim, id++, "small.txt"), "0123456789");
+
+  for (int i = 0; i < kResumers; ++i) {
+    flood([this, i] { resumer("resumed/file" + std::to_string(i), kPartialSize); });
+  }
+  const auto flood_start = Clock::now();
+  while (resumes_done_ < kResumers && Clock::now() - flood_start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GE(resumes_done_, kResumers) << "the resumes never got going";
+  const int resumes_before = resumes_done_;
+
+  std::vector<double> get_ms;
+  std::vector<double> put_ms;
+  ASSERT_NO_FATAL_FAILURE(time_small_requests(victim, id, "abc", get_ms, put_ms));
+  const int resumes_during = resumes_done_ - resumes_before;
+  stop_flood();
+  const double get_median = median_ms(get_ms);
+  const double put_median = median_ms(put_ms);
+  std::printf(
+      "victim while %d connections resume %llu MiB each: %zu GETs median %.1f ms (max %.1f), "
+      "%zu PUTs median %.1f ms (max %.1f); meanwhile %d resumes hashed\n",
+      kResumers, static_cast<unsigned long long>(kPartialSize / kMiB), get_ms.size(), get_median,
+      get_ms.back(), put_ms.size(), put_median, put_ms.back(), resumes_during);
+  EXPECT_GT(resumes_during, 0);
+  EXPECT_LT(get_median, kSmallRequestBoundMs);
+  EXPECT_LT(put_median, kSmallRequestBoundMs);
+}
+
+// Hashing slots go to identities in turn: with 16 of one identity's
+// connections waiting for one, another identity's listing with hashes gets
+// the next, not the seventeenth (slots used to go to connections in turn).
+TEST_F(FairnessTest, AnotherIdentitysHashListingIsServedInTurn) {
+  fs::create_directories(root_.path() / "mine");
+  write_file(root_.path() / "mine" / "note.txt", "note");
+  // 32 MiB: the victim waits for one such hash at most.
+  fs::create_directories(root_.path() / "medium");
+  write_random_file(root_.path() / "medium" / "m.bin", 32 * kMiB, 9);
+  ASSERT_NO_FATAL_FAILURE(start());
+  RawClient victim(server_.port(), as(victim_));
+  ASSERT_TRUE(victim.send_hello(kCapTrees));
+  ASSERT_TRUE(victim.read_hello());
+  // As in the flood above: the listed file changes, so every listing hashes.
+  flood([this] {
+    const fs::path medium = root_.path() / "medium" / "m.bin";
+    while (!stopping_) {
+      ::utimensat(AT_FDCWD, medium.c_str(), nullptr, 0);
+      std::this_thread::sleep_for(milliseconds(300));
+    }
+  });
+  for (int i = 0; i < 16; ++i) flood([this] { hash_lister(4, "medium"); });
+  const auto flood_start = Clock::now();
+  while (listings_done_ < 4 && Clock::now() - flood_start < std::chrono::seconds(120)) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  ASSERT_GE(listings_done_, 4) << "the flood never got going";
+  std::vector<double> list_ms;
+  for (std::uint32_t id = 1; id <= 9; ++id) {
+    std::this_thread::sleep_for(milliseconds(100));
+    const auto start = Clock::now();
+    Bytes out;
+    encode_list(out, id, PathMsg{"mine"}, kFlagHashes);
+    ASSERT_TRUE(victim.send(out));
+    // (Slots freed used to be taken by whichever connection asked first:
+    // the victim could wait for good.)
+    auto frame = victim.read_frame(std::chrono::seconds(30));
+    ASSERT_TRUE(frame && frame->header.type == FrameType::kEntries) << reply_name(frame);
+    list_ms.push_back(ms_since(start));
+    server_.collect_output();
+  }
+  stop_flood();
+  const double median = median_ms(list_ms);
+  std::printf(
+      "victim's LIST with HASHES while 16 connections of another identity hash: "
+      "median %.1f ms (max %.1f)\n",
+      median, list_ms.back());
+  EXPECT_LT(median, kSmallRequestBoundMs);
 }
 
 /// The bytes ftserve reads for one LIST with HASHES of big/.

@@ -218,8 +218,8 @@ TEST_F(HostileClientTest, OnlyTheHonestFileOfATreeLands) {
   EXPECT_EQ(tree_names(local()), (std::vector<std::string>{"good.txt"}));
   EXPECT_EQ(read_file(local() / "good.txt"), "payload:dir/good.txt");
   auto summary = json_summary(result.out);
-  EXPECT_EQ(summary.value("files_received", 0), 1);
-  EXPECT_EQ(summary.value("files_failed", 0), 4);
+  EXPECT_EQ(summary.value("files", 0), 1);
+  EXPECT_EQ(summary.value("failed", 0), 4);
   expect_untouched();
   expect_clean(result);
 }

@@ -31,15 +31,15 @@ class IncrementalTest : public ServerTest {
 TEST_F(IncrementalTest, SecondIdenticalRunSkipsEverything) {
   auto first = send({});
   ASSERT_EQ(first.exit_code, 0) << first.err;
-  EXPECT_EQ(json_summary(first.out).value("files_sent", -1), kSampleFiles);
+  EXPECT_EQ(json_summary(first.out).value("files", -1), kSampleFiles);
   const Snapshot after_first = snapshot(root_.path());
 
   auto second = send({});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   auto summary = json_summary(second.out);
-  EXPECT_EQ(summary.value("files_sent", -1), 0) << second.out;
-  EXPECT_EQ(summary.value("files_skipped", -1), kSampleFiles) << second.out;
-  EXPECT_EQ(summary.value("files_failed", -1), 0);
+  EXPECT_EQ(summary.value("files", -1), 0) << second.out;
+  EXPECT_EQ(summary.value("skipped", -1), kSampleFiles) << second.out;
+  EXPECT_EQ(summary.value("failed", -1), 0);
   EXPECT_EQ(summary.value("exit_code", -1), 0);
   EXPECT_TRUE(json_paths(second.out, "sent", work_.path()).empty());
   EXPECT_EQ(snapshot(root_.path()), after_first);
@@ -55,9 +55,9 @@ TEST_F(IncrementalTest, OnlyTheChangedFileIsSent) {
   EXPECT_EQ(json_paths(second.out, "sent", work_.path()),
             (std::vector<std::string>{"tree/nested/a"}));
   auto summary = json_summary(second.out);
-  EXPECT_EQ(summary.value("files_sent", -1), 1);
-  EXPECT_EQ(summary.value("files_skipped", -1), kSampleFiles - 1);
-  EXPECT_EQ(summary.value("bytes_sent", -1), 19);
+  EXPECT_EQ(summary.value("files", -1), 1);
+  EXPECT_EQ(summary.value("skipped", -1), kSampleFiles - 1);
+  EXPECT_EQ(summary.value("bytes", -1), 19);
   EXPECT_EQ(read_file(remote_path("nested/a")), "changed, and longer");
   EXPECT_EQ(snapshot(root_.path() / "backup/tree"), snapshot(source_));
 }
@@ -79,7 +79,7 @@ TEST_F(IncrementalTest, ChecksumCatchesAChangeThatKeepsSizeAndMtime) {
   ASSERT_EQ(thorough.exit_code, 0) << thorough.err;
   EXPECT_EQ(json_paths(thorough.out, "sent", work_.path()),
             (std::vector<std::string>{"tree/plain.txt"}));
-  EXPECT_EQ(json_summary(thorough.out).value("files_skipped", -1), kSampleFiles - 1);
+  EXPECT_EQ(json_summary(thorough.out).value("skipped", -1), kSampleFiles - 1);
   EXPECT_EQ(read_file(remote_path("plain.txt")), "PLAIN TEXT\n");
 }
 
@@ -95,7 +95,7 @@ TEST_F(IncrementalTest, IgnoreExistingNeverOverwrites) {
             (std::vector<std::string>{"tree/nested/added"}));
   EXPECT_EQ(read_file(remote_path("nested/a")), "a");
   EXPECT_EQ(read_file(remote_path("nested/added")), "added");
-  EXPECT_EQ(json_summary(result.out).value("files_skipped", -1), kSampleFiles);
+  EXPECT_EQ(json_summary(result.out).value("skipped", -1), kSampleFiles);
 }
 
 TEST_F(IncrementalTest, DryRunChangesNothingAndSaysWhatWouldHappen) {
@@ -115,7 +115,7 @@ TEST_F(IncrementalTest, DryRunChangesNothingAndSaysWhatWouldHappen) {
   EXPECT_EQ(second.exit_code, 0) << second.err;
   EXPECT_EQ(snapshot(root_.path()), before);
   EXPECT_EQ(json_paths(second.out, "sent", work_.path()), (std::vector<std::string>{"tree/zero"}));
-  EXPECT_EQ(json_summary(second.out).value("files_skipped", -1), kSampleFiles - 1);
+  EXPECT_EQ(json_summary(second.out).value("skipped", -1), kSampleFiles - 1);
 
   // The human form lists it too.
   auto human = run({bin("ftsend"), "-r", "-n", source_.string(), remote("backup")});
@@ -132,8 +132,8 @@ TEST_F(IncrementalTest, FtgetSkipsUnchangedLocalFiles) {
   auto second = run({bin("ftget"), "-r", "--json", remote("backup/tree"), local.string()});
   ASSERT_EQ(second.exit_code, 0) << second.err;
   auto summary = json_summary(second.out);
-  EXPECT_EQ(summary.value("files_received", -1), 0) << second.out;
-  EXPECT_EQ(summary.value("files_skipped", -1), kSampleFiles) << second.out;
+  EXPECT_EQ(summary.value("files", -1), 0) << second.out;
+  EXPECT_EQ(summary.value("skipped", -1), kSampleFiles) << second.out;
   EXPECT_EQ(snapshot(local / "tree"), snapshot(source_));
 }
 

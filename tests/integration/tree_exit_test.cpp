@@ -29,10 +29,10 @@ TEST_F(TreeExitTest, SuccessIsZeroAndTheSummaryAddsUp) {
     EXPECT_TRUE(lines[i].contains("seconds"));
   }
   auto summary = json_summary(result.out);
-  EXPECT_EQ(summary.value("files_sent", -1), 2);
-  EXPECT_EQ(summary.value("bytes_sent", -1), 1 + 200 * 1024);
-  EXPECT_EQ(summary.value("files_skipped", -1), 0);
-  EXPECT_EQ(summary.value("files_failed", -1), 0);
+  EXPECT_EQ(summary.value("files", -1), 2);
+  EXPECT_EQ(summary.value("bytes", -1), 1 + 200 * 1024);
+  EXPECT_EQ(summary.value("skipped", -1), 0);
+  EXPECT_EQ(summary.value("failed", -1), 0);
   EXPECT_TRUE(summary.contains("bytes_skipped"));
   EXPECT_TRUE(summary["seconds"].is_number());
   EXPECT_EQ(summary.value("exit_code", -1), 0);
@@ -57,8 +57,8 @@ TEST_F(TreeExitTest, PartialIsNine) {
   EXPECT_EQ(result.exit_code, 9) << result.err;
   auto summary = json_summary(result.out);
   EXPECT_EQ(summary.value("exit_code", -1), 9);
-  EXPECT_EQ(summary.value("files_failed", -1), 1);
-  EXPECT_EQ(summary.value("files_sent", -1), 2);
+  EXPECT_EQ(summary.value("failed", -1), 1);
+  EXPECT_EQ(summary.value("files", -1), 2);
   EXPECT_EQ(read_file(root_.path() / "tree/one"), "1");
 }
 

@@ -5,6 +5,7 @@
 //                 [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]
 //                 [--stall-after N] [--stall-downstream-after N] [--flip-every N]
 //                 [--flip-bit B] [--record FILE] [--record-downstream FILE]
+//                 [--rate BPS]
 //   ft_test_proxy --target 127.0.0.1:PORT --replay FILE
 //
 // It listens on 127.0.0.1 with an ephemeral port, prints exactly one line
@@ -42,6 +43,12 @@
 //                   in front of the bytes: the damage is always a chunk whose
 //                   hash fails, never a protocol error.
 //
+// One limit applies to EVERY connection, a slow link:
+//   --rate BPS      forward at most BPS bytes per second in each direction
+//                   (after a first 64 KiB), so that a client's progress
+//                   display has time to show; the bytes not forwarded yet
+//                   wait in the socket buffers, as on a slow network.
+//
 // A side that fails (a reset) ends only the direction towards it: what the
 // other side sent before is still delivered (a TLS alert, an ERROR frame), as
 // over a direct connection, and its end of stream passed on.
@@ -68,6 +75,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -86,6 +94,10 @@
 namespace {
 
 constexpr std::size_t kBufferSize = 256 * 1024;
+// --rate: what a rate-limited direction may read at once before the rate
+// applies, and how often the loop wakes to let more through.
+constexpr std::uint64_t kRateBurst = 64 * 1024;
+constexpr int kRateTickMs = 10;
 constexpr int kExitUsage = 2;
 constexpr int kExitFailure = 1;
 
@@ -127,8 +139,10 @@ struct Direction {
   int record_fd = -1;                      // --record: copy of what is delivered
   std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
   std::optional<std::uint64_t> stall_at;   // stall once this much went out
-  bool eof = false;                        // `from` has reached end of stream
-  bool shut = false;                       // shutdown(to, SHUT_WR) done
+  std::optional<std::uint64_t> rate;       // --rate: bytes per second read from `from`
+  std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
+  bool eof = false;   // `from` has reached end of stream
+  bool shut = false;  // shutdown(to, SHUT_WR) done
   // `to` failed (reset): this direction is over, its bytes dropped, while
   // the other one still delivers what its peer sent before the reset (a TLS
   // alert, an ERROR frame), as a direct TCP connection would.
@@ -139,6 +153,12 @@ struct Direction {
   std::optional<std::uint64_t> read_allowance() const {
     std::optional<std::uint64_t> bound = limit;
     if (stall_at && (!bound || *stall_at < *bound)) bound = stall_at;
+    if (rate) {
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+      const auto budget = kRateBurst + static_cast<std::uint64_t>(seconds * double(*rate));
+      if (!bound || budget < *bound) bound = budget;
+    }
     if (!bound) return std::nullopt;
     return *bound > read_total ? *bound - read_total : 0;
   }
@@ -352,65 +372,9 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
     session->down.record_fd = g_record_downstream_fd;
   }
   if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
+  session->up.rate = options.rate;
+  session->down.rate = options.rate;
   return session;
-}
-
-// --replay: sends the file's bytes on one connection and waits for the
-// server to close it.
-int replay(const Options& options) {
-  std::string bytes;
-  {
-    int fd = open(options.replay_path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      std::fprintf(stderr, "ft_test_proxy: --replay %s: %s\n", options.replay_path.c_str(),
-                   std::strerror(errno));
-      return kExitFailure;
-    }
-    char chunk[65536];
-    ssize_t n;
-    while ((n = read(fd, chunk, sizeof chunk)) > 0)
-      bytes.append(chunk, static_cast<std::size_t>(n));
-    close(fd);
-  }
-  int fd = socket(options.target.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 ||
-      connect(fd, reinterpret_cast<const sockaddr*>(&options.target), options.target_length) != 0) {
-    std::fprintf(stderr, "ft_test_proxy: connect to %s: %s\n", options.target_text.c_str(),
-                 std::strerror(errno));
-    return kExitFailure;
-  }
-  set_nonblocking(fd);
-  std::size_t sent = 0;
-  std::uint64_t received = 0;
-  bool closed = false;
-  constexpr int kReplayDeadlineMs = 10'000;
-  timespec start{};
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  while (!closed) {
-    timespec now{};
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1'000'000;
-    if (elapsed >= kReplayDeadlineMs) break;
-    pollfd p{fd, POLLIN, 0};
-    if (sent < bytes.size()) p.events |= POLLOUT;
-    if (poll(&p, 1, static_cast<int>(kReplayDeadlineMs - elapsed)) <= 0) continue;
-    if ((p.revents & POLLOUT) != 0 && sent < bytes.size()) {
-      ssize_t n = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) sent += static_cast<std::size_t>(n);
-      if (n < 0 && errno != EAGAIN && errno != EINTR) closed = true;  // reset: closed
-    }
-    if ((p.revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-      char chunk[65536];
-      ssize_t n = recv(fd, chunk, sizeof chunk, 0);
-      if (n > 0) received += static_cast<std::uint64_t>(n);
-      if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) closed = true;
-    }
-  }
-  close(fd);
-  std::printf("replay: sent=%zu received=%llu %s\n", sent,
-              static_cast<unsigned long long>(received), closed ? "closed" : "open");
-  std::fflush(stdout);
-  return closed ? 0 : kExitFailure;
 }
 
 // Opens a --record file (created 0600 or truncated); -1 after saying why.
@@ -463,7 +427,9 @@ int run(const Options& options) {
       fds.push_back({client_events ? session->client : -1, client_events, 0});
       fds.push_back({server_events ? session->server : -1, server_events, 0});
     }
-    if (poll(fds.data(), fds.size(), -1) < 0) {
+    // A rate-limited direction is let through a little more every tick,
+    // whether or not a socket has news.
+    if (poll(fds.data(), fds.size(), options.rate ? kRateTickMs : -1) < 0) {
       if (errno == EINTR) continue;
       std::fprintf(stderr, "ft_test_proxy: poll: %s\n", std::strerror(errno));
       return kExitFailure;
@@ -493,7 +459,9 @@ int run(const Options& options) {
     }
 
     for (std::size_t i = 0; i < sessions.size(); ++i) {
-      if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0) pump(*sessions[i]);
+      if (fds[2 + 2 * i].revents != 0 || fds[3 + 2 * i].revents != 0 || options.rate) {
+        pump(*sessions[i]);
+      }
     }
     if (fds[1].revents & POLLIN) {
       int id = next_id++;

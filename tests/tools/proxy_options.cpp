@@ -82,7 +82,7 @@ void usage(const char* program) {
                "usage: %s --target 127.0.0.1:PORT|[::1]:PORT [--flip-upstream N]\n"
                "       [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]\n"
                "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n"
-               "       [--flip-bit B] [--record FILE] [--record-downstream FILE]\n"
+               "       [--flip-bit B] [--record FILE] [--record-downstream FILE] [--rate BPS]\n"
                "       %s --target 127.0.0.1:PORT --replay FILE\n",
                program, program);
 }
@@ -132,6 +132,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (name == "--stall-downstream-after") slot = &options.stall_downstream_after;
     if (name == "--flip-every") slot = &options.flip_every;
     if (name == "--flip-bit") slot = &options.flip_bit;
+    if (name == "--rate") slot = &options.rate;
     if (slot == nullptr) {
       std::fprintf(stderr, "ft_test_proxy: unknown option %.*s\n", static_cast<int>(name.size()),
                    name.data());
@@ -150,6 +151,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
   }
   if (options.flip_bit && *options.flip_bit > 7) {
     std::fprintf(stderr, "ft_test_proxy: --flip-bit wants a bit number from 0 to 7\n");
+    return std::nullopt;
+  }
+  if (options.rate && *options.rate == 0) {
+    std::fprintf(stderr, "ft_test_proxy: --rate wants a positive number of bytes per second\n");
     return std::nullopt;
   }
   if (options.flip_every && *options.flip_every == 0) {

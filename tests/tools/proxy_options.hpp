@@ -21,6 +21,7 @@ struct Options {
   std::optional<std::uint64_t> stall_downstream_after;
   std::optional<std::uint64_t> flip_every;
   std::optional<std::uint64_t> flip_bit;  // 0..7: flip one bit, not the whole byte
+  std::optional<std::uint64_t> rate;      // bytes per second each way (all connections)
   std::string record_path;
   std::string record_downstream_path;
   std::string replay_path;
@@ -31,5 +32,9 @@ void usage(const char* program);
 /// Parses `--name VALUE` and `--name=VALUE`. Returns nullopt on a usage error
 /// (said on stderr), or for --help.
 std::optional<Options> parse_options(int argc, char** argv);
+
+/// --replay: sends the file's bytes on one connection and waits (10 s at
+/// most) for the server to close it; 0 if it did, 1 otherwise.
+int replay(const Options& options);
 
 }  // namespace proxy

@@ -7,6 +7,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <memory>
+#include <string>
 #include <vector>
 
 namespace ft::test {
@@ -24,19 +26,31 @@ struct Deferred {
   }
 };
 
-/// A connection waiting for a listing slot: takes one when told, if it can.
+/// A connection waiting for a listing slot: takes one when told, if it can,
+/// and notes its name in `order`.
 struct SlotTaker : MemoryBudget::Waiter {
-  SlotTaker(MemoryBudget& budget, bool hashes) : budget(budget), hashes(hashes) {}
+  SlotTaker(MemoryBudget& budget, bool hashes, std::string owner = {}, std::string name = {},
+            std::vector<std::string>* order = nullptr)
+      : budget(budget),
+        hashes(hashes),
+        owner(std::move(owner)),
+        name(std::move(name)),
+        order(order) {}
   void budget_freed() override {}
   void listing_slot_freed() override {
-    if (budget.begin_listing_job(hashes)) {
+    if (budget.begin_listing_job(this, hashes)) {
       ++started;
+      if (order != nullptr) order->push_back(name);
     } else {
-      budget.wait_for_listing_slot(this, hashes);
+      budget.wait_for_listing_slot(this, hashes, owner);
     }
   }
+  void wait() { budget.wait_for_listing_slot(this, hashes, owner); }
   MemoryBudget& budget;
   bool hashes;
+  std::string owner;
+  std::string name;
+  std::vector<std::string>* order;
   int started = 0;
 };
 
@@ -54,23 +68,23 @@ TEST(MemoryBudgetSlots, HashingListingsLeaveTheOtherSlotsFree) {
   Deferred deferred;
   MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
   for (std::size_t i = 0; i < MemoryBudget::kMaxHashingJobs; ++i) {
-    EXPECT_TRUE(budget.begin_listing_job(true));
+    EXPECT_TRUE(budget.begin_listing_job(nullptr, true));
   }
-  EXPECT_FALSE(budget.begin_listing_job(true));
+  EXPECT_FALSE(budget.begin_listing_job(nullptr, true));
   for (std::size_t i = MemoryBudget::kMaxHashingJobs; i < MemoryBudget::kMaxListingJobs; ++i) {
-    EXPECT_TRUE(budget.begin_listing_job(false));
+    EXPECT_TRUE(budget.begin_listing_job(nullptr, false));
   }
-  EXPECT_FALSE(budget.begin_listing_job(false));
+  EXPECT_FALSE(budget.begin_listing_job(nullptr, false));
 }
 
 TEST(MemoryBudgetSlots, AWaiterForHashingKeepsItsPlaceWhilePlainListingsPass) {
   Deferred deferred;
   MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
   for (std::size_t i = 0; i < MemoryBudget::kMaxHashingJobs; ++i) {
-    ASSERT_TRUE(budget.begin_listing_job(true));
+    ASSERT_TRUE(budget.begin_listing_job(nullptr, true));
   }
   for (std::size_t i = MemoryBudget::kMaxHashingJobs; i < MemoryBudget::kMaxListingJobs; ++i) {
-    ASSERT_TRUE(budget.begin_listing_job(false));
+    ASSERT_TRUE(budget.begin_listing_job(nullptr, false));
   }
   SlotTaker hashing(budget, true);
   SlotTaker plain(budget, false);
@@ -90,6 +104,97 @@ TEST(MemoryBudgetSlots, AWaiterForHashingKeepsItsPlaceWhilePlainListingsPass) {
   EXPECT_EQ(hashing.started, 1);
   budget.forget(&hashing);
   budget.forget(&plain);
+}
+
+// One hashing slot; identity "a" has five connections waiting, "b" one:
+// the slot goes to a, then b, then a's others, not to all of a's first.
+TEST(MemoryBudgetSlots, HashingSlotsGoToIdentitiesInTurn) {
+  Deferred deferred;
+  MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
+  budget.set_max_hashing_jobs(1);
+  ASSERT_TRUE(budget.begin_listing_job(nullptr, true));
+  std::vector<std::string> order;
+  std::vector<std::unique_ptr<SlotTaker>> takers;
+  for (int i = 1; i <= 5; ++i) {
+    takers.push_back(
+        std::make_unique<SlotTaker>(budget, true, "a", "a" + std::to_string(i), &order));
+  }
+  takers.push_back(std::make_unique<SlotTaker>(budget, true, "b", "b1", &order));
+  for (auto& taker : takers) taker->wait();
+  for (int round = 0; round < 6; ++round) {
+    budget.end_listing_job(true);
+    deferred.run();
+  }
+  EXPECT_EQ(order, (std::vector<std::string>{"a1", "b1", "a2", "a3", "a4", "a5"}));
+  budget.end_listing_job(true);
+  for (auto& taker : takers) budget.forget(taker.get());
+}
+
+// Within one identity its connections take turns: one that is served and
+// waits again goes behind its other connections.
+TEST(MemoryBudgetSlots, AnIdentitysConnectionsTakeTurns) {
+  Deferred deferred;
+  MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
+  budget.set_max_hashing_jobs(1);
+  ASSERT_TRUE(budget.begin_listing_job(nullptr, true));
+  std::vector<std::string> order;
+  SlotTaker first(budget, true, "a", "first", &order);
+  SlotTaker second(budget, true, "a", "second", &order);
+  first.wait();
+  second.wait();
+  budget.end_listing_job(true);
+  deferred.run();
+  first.wait();  // it wants another one at once
+  budget.end_listing_job(true);
+  deferred.run();
+  budget.end_listing_job(true);
+  deferred.run();
+  EXPECT_EQ(order, (std::vector<std::string>{"first", "second", "first"}));
+  budget.end_listing_job(true);
+  budget.forget(&first);
+  budget.forget(&second);
+}
+
+// A slot freed while others wait in line is theirs: a newcomer asking
+// before the hand-out runs does not get it.
+TEST(MemoryBudgetSlots, ANewcomerDoesNotTakeASlotPromisedToAWaiter) {
+  Deferred deferred;
+  MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
+  budget.set_max_hashing_jobs(1);
+  ASSERT_TRUE(budget.begin_listing_job(nullptr, true));
+  SlotTaker waiting(budget, true, "b");
+  waiting.wait();
+  budget.end_listing_job(true);
+  EXPECT_FALSE(budget.begin_listing_job(nullptr, true));
+  deferred.run();
+  EXPECT_EQ(waiting.started, 1);
+  budget.end_listing_job(true);
+  budget.forget(&waiting);
+}
+
+// A connection that closes with a slot granted and not taken gives it to
+// the next in line.
+TEST(MemoryBudgetSlots, AGrantedSlotOfAClosedConnectionGoesToTheNext) {
+  Deferred deferred;
+  MemoryBudget budget(1 << 20, [&](std::function<void()> task) { deferred.tasks.push_back(task); });
+  budget.set_max_hashing_jobs(1);
+  ASSERT_TRUE(budget.begin_listing_job(nullptr, true));
+  struct Closing : MemoryBudget::Waiter {
+    void budget_freed() override {}
+    void listing_slot_freed() override { ++told; }
+    int told = 0;
+  } closing;
+  SlotTaker next(budget, true, "b");
+  budget.wait_for_listing_slot(&closing, true, "a");
+  next.wait();
+  budget.end_listing_job(true);
+  deferred.run();
+  EXPECT_EQ(closing.told, 1);
+  budget.forget(&closing);
+  deferred.run();
+  EXPECT_EQ(next.started, 1);
+  budget.end_listing_job(true);
+  budget.forget(&next);
 }
 
 }  // namespace

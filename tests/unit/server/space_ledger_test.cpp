@@ -106,5 +106,25 @@ TEST(SpaceLedgerKept, AClaimWithoutAnOpenedPartialKeepsNothing) {
   EXPECT_EQ(ledger.outstanding(kDevice).bytes, 0u);
 }
 
+// A partial file found at start-up (kept before a restart) gets an entry
+// for what it still lacks, which a resume takes over as a cut upload's;
+// one an open upload holds is never counted twice.
+TEST(SpaceLedgerKept, APartialFoundAtStartUpIsPromisedAgain) {
+  SpaceLedger ledger;
+  ledger.keep(kPartial, kDevice, 26 * kMiB);
+  EXPECT_EQ(ledger.kept_count(), 1u);
+  EXPECT_EQ(ledger.outstanding(kDevice).bytes, 26 * kMiB);
+  std::unique_ptr<SpaceClaim> other;
+  EXPECT_EQ(ledger.admit(free_mib(60), 30 * kMiB, 0, 16 * kMiB, other), SpaceVerdict::kNoBytes);
+  std::unique_ptr<SpaceClaim> resume;
+  ASSERT_EQ(ledger.admit(free_mib(60), 30 * kMiB, 4 * kMiB, 16 * kMiB, resume, kPartial),
+            SpaceVerdict::kAdmitted);
+  resume->opened_partial(kPartial);
+  EXPECT_EQ(ledger.kept_count(), 0u);
+  EXPECT_EQ(ledger.outstanding(kDevice).bytes, 26 * kMiB);
+  ledger.keep(kPartial, kDevice, 26 * kMiB);  // held by the resume: ignored
+  EXPECT_EQ(ledger.kept_count(), 0u);
+}
+
 }  // namespace
 }  // namespace ft::server

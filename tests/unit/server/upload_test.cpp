@@ -63,7 +63,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   bool hold_partial(const RequestContext&, const std::string&) override { return true; }
   bool keep_partial(const std::string&) override { return true; }
   void partial_gone(const std::string&) override {}
-  std::optional<std::string> admit_quota(const RequestContext&, const QuotaClaim&) override {
+  std::optional<std::string> admit_quota(const RequestContext&, QuotaClaim&) override {
     return std::nullopt;
   }
   void settle_quota(const RequestContext&, const QuotaClaim&, QuotaOutcome) override {}
@@ -112,6 +112,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void log_access(const char*, const std::string&, std::uint64_t,
                   std::chrono::steady_clock::time_point, const std::string&,
                   std::uint64_t) override {}
+  void start_hashing(std::function<void()> run) override { run(); }
+  void hashing_done() override {}
 
   void close() { next_turn_.close(); }
 

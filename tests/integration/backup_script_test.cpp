@@ -1,0 +1,98 @@
+// scripts/ft-backup against a real server: its help tells the truth about
+// keys and exit 10, and its summary line counts skipped links apart from
+// unchanged files, with a readable size.
+#include <regex>
+
+#include "support/server_fixture.hpp"
+
+namespace ft::testing {
+namespace {
+
+const std::string kScript = std::string(FT_SOURCE_DIR) + "/scripts/ft-backup";
+
+class BackupScript : public ServerTest {
+ protected:
+  void SetUp() override {
+    ServerTest::SetUp();
+    source_ = work_ / "docs";
+    fs::create_directories(source_ / "sub");
+    write_file(source_ / "a.txt", "hello");
+    write_random_file(source_ / "sub/b.bin", 3 * 1024 * 1024, 5);
+    fs::create_symlink("a.txt", source_ / "link");
+  }
+  RunResult backup(const std::vector<std::string>& options) {
+    std::vector<std::string> argv = {"/bin/bash", kScript, "--ftsend", bin("ftsend")};
+    argv.insert(argv.end(), options.begin(), options.end());
+    argv.push_back(source_.string());
+    argv.push_back(remote("laptop"));
+    return run(argv);
+  }
+  fs::path source_;
+};
+
+// KEY=VALUE of the summary line.
+std::string field(const std::string& line, const std::string& key) {
+  std::smatch match;
+  if (!std::regex_search(line, match, std::regex(" " + key + "=([^ \n]*)"))) return "<none>";
+  return match[1];
+}
+
+TEST(BackupScriptHelp, TellsAboutKeysAndEveryExitStatus) {
+  RunResult help = run({"/bin/bash", kScript, "--help"});
+  ASSERT_EQ(help.exit_code, 0) << help.err;
+  EXPECT_EQ(help.out.find("no authentication and no encryption yet"), std::string::npos);
+  EXPECT_NE(help.out.find("TLS 1.3"), std::string::npos) << help.out;
+  EXPECT_NE(help.out.find("--key-file FILE"), std::string::npos);
+  for (int status = 0; status <= 10; ++status) {
+    const std::string entry = (status < 10 ? "  " : " ") + std::to_string(status) + "  ";
+    EXPECT_NE(help.out.find("\n" + entry), std::string::npos) << "exit " << status;
+  }
+  EXPECT_NE(help.out.find("links_skipped"), std::string::npos);
+}
+
+TEST_F(BackupScript, CountsLinksApartFromUnchangedFilesWithReadableSizes) {
+  RunResult first = backup({"--fixed"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  EXPECT_EQ(field(first.out, "files_sent"), "2") << first.out;
+  EXPECT_EQ(field(first.out, "bytes_sent"), std::to_string(5 + 3 * 1024 * 1024)) << first.out;
+  EXPECT_EQ(field(first.out, "size_sent"), "3.0MiB") << first.out;
+  EXPECT_EQ(field(first.out, "files_unchanged"), "0") << first.out;
+  EXPECT_EQ(field(first.out, "links_skipped"), "1") << first.out;
+  EXPECT_EQ(field(first.out, "special_skipped"), "0") << first.out;
+  EXPECT_EQ(field(first.out, "files_failed"), "0") << first.out;
+  EXPECT_EQ(field(first.out, "exit"), "0") << first.out;
+
+  RunResult second = backup({"--fixed"});
+  ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+  EXPECT_EQ(field(second.out, "files_sent"), "0") << second.out;
+  EXPECT_EQ(field(second.out, "size_sent"), "0B") << second.out;
+  EXPECT_EQ(field(second.out, "files_unchanged"), "2") << second.out;
+  EXPECT_EQ(field(second.out, "links_skipped"), "1") << second.out;
+}
+
+TEST_F(BackupScript, ReadsTheCountsWithoutJq) {
+  // The same line when jq is not on PATH (the sed fallback): PATH holds
+  // only a directory with the tools the script needs, without jq.
+  const fs::path tools = work_ / "bin";
+  fs::create_directories(tools);
+  for (const char* tool : {"date", "mktemp", "rm", "grep", "sed", "tail", "awk", "flock", "tr",
+                           "dirname", "realpath", "cat"}) {
+    for (const char* dir : {"/usr/bin/", "/bin/"}) {
+      if (fs::exists(std::string(dir) + tool)) {
+        fs::create_symlink(std::string(dir) + tool, tools / tool);
+        break;
+      }
+    }
+  }
+  std::vector<std::string> argv = {
+      "/usr/bin/env", "PATH=" + tools.string(), "/bin/bash",     kScript, "--ftsend", bin("ftsend"),
+      "--fixed",      source_.string(),         remote("laptop")};
+  RunResult result = run(argv);
+  ASSERT_EQ(result.exit_code, 0) << result.err << result.out;
+  EXPECT_EQ(field(result.out, "files_sent"), "2") << result.out;
+  EXPECT_EQ(field(result.out, "links_skipped"), "1") << result.out;
+  EXPECT_EQ(field(result.out, "files_unchanged"), "0") << result.out;
+}
+
+}  // namespace
+}  // namespace ft::testing
