@@ -48,7 +48,7 @@ std::string exit_status_help(bool several_items) {
 
 CommandLine::CommandLine(std::string program, std::string description, std::string synopsis,
                          std::string details, bool several_items)
-    : program_(std::move(program)), app_(std::move(description), program_) {
+    : program_(std::move(program)), app_(std::move(description), program_), profiles_(program_) {
   app_.formatter(std::make_shared<SynopsisFormatter>(std::move(synopsis)));
   app_.set_version_flag("--version", program_ + " " + FT_VERSION, "Print the version and exit");
   // -h is --human-readable, as in ls, df and rsync: help is --help only.
@@ -59,8 +59,13 @@ CommandLine::CommandLine(std::string program, std::string description, std::stri
       "`ftserve keys add` with --key-file FILE or FT_KEY_FILE=FILE (mode 0600; a key\n"
       "is never taken on the command line). The connection is then TLS 1.3 with that\n"
       "pre-shared key, and nothing is sent before the handshake succeeds. A refused\n"
-      "key, a server without keys or a record altered in transit: status 10.\n\n";
+      "key, a server without keys or a record altered in transit: status 10.\n\n"
+      "Profiles: a HOST argument written NAME: or NAME:PATH (scp's form) stands for the\n"
+      "server of profile [NAME] in ~/.config/ft/config (or $XDG_CONFIG_HOME/ft/config,\n"
+      "$FT_CONFIG, --config FILE), with its key file and default options; options given\n"
+      "here win. HOST, HOST:PORT and HOST/PATH keep their meaning. See docs/client.md.\n\n";
   app_.footer(footer + exit_status_help(several_items));
+  profiles_.add_to(app_);
 }
 
 void CommandLine::add_verbosity(Verbosity& target) {
@@ -80,6 +85,7 @@ std::optional<int> CommandLine::parse(int argc, char** argv) {
     report_message(program_, std::string(e.what()) + "\nRun with --help for more information.");
     return static_cast<int>(Exit::kUsage);
   }
+  if (auto status = profiles_.check_given_file()) return status;
   if (verbosity_ != nullptr) {
     *verbosity_ = quiet_ ? Verbosity::kQuiet : verbose_ ? Verbosity::kVerbose : Verbosity::kNormal;
   }

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "client/cli/profile_options.hpp"
 #include "client/report/console.hpp"
 #include "common/rules/errors.hpp"
 
@@ -16,7 +17,8 @@ namespace ft::client {
 
 /// A CLI11 application for `program` whose --help shows `synopsis` as the
 /// usage line, `details` and the exit-status table, and which has
-/// --version printing "<program> <FT_VERSION>".
+/// --version printing "<program> <FT_VERSION>", and --config/--no-config
+/// for profiles (profile_options.hpp).
 class CommandLine {
  public:
   CommandLine(std::string program, std::string description, std::string synopsis,
@@ -27,10 +29,20 @@ class CommandLine {
   /// Parses; returns the exit status to end with (0 after --help or
   /// --version, 2 after a parse error), or nullopt to carry on.
   std::optional<int> parse(int argc, char** argv);
+  /// After parse(): if `arg` names a profile (NAME: or NAME:PATH), rewrites
+  /// it to HOST:PORT[/PATH] and applies the profile's defaults and key file
+  /// (ProfileOptions::resolve). Returns the exit status to end with, or
+  /// nullopt.
+  std::optional<int> use_profile(std::string& arg, std::string& key_file) {
+    return profiles_.resolve(app_, arg, key_file);
+  }
+  /// "FILE:LINE: " when `option` was set by the profile in use, else "".
+  std::string where(std::string_view option) const { return profiles_.where(option); }
 
  private:
   std::string program_;
   CLI::App app_;
+  ProfileOptions profiles_;
   bool quiet_ = false;
   bool verbose_ = false;
   Verbosity* verbosity_ = nullptr;

@@ -91,6 +91,7 @@ int run(int argc, char** argv) {
   }
   std::map<std::string, std::string> seen;  // local name -> remote path
   for (std::size_t i = 0; i < args.size(); ++i) {
+    if (auto status = cli.use_profile(args[i], key_file)) return *status;
     std::string why;
     auto remote = parse_remote(args[i], why);
     if (!remote)

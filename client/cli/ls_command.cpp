@@ -37,6 +37,7 @@ int run(int argc, char** argv) {
   l->excludes(j);
   if (auto status = cli.parse(argc, argv)) return *status;
 
+  if (auto status = cli.use_profile(target, key_file)) return *status;
   ListOptions options;
   options.recursive = recursive;
   options.human_readable = human;

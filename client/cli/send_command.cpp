@@ -17,6 +17,9 @@ constexpr const char* kDetails =
     "Sends each FILE over one connection into REMOTE_DIR on the server (the root\n"
     "when omitted; created if missing), keeping its base name. PORT defaults to 7070;\n"
     "write an IPv6 address in brackets: [::1]:7070/dir.\n"
+    "One FILE onto HOST/NAME follows scp's rule: into NAME when NAME is a remote\n"
+    "directory, else as the file NAME (ftsend a.txt host/b.txt makes b.txt);\n"
+    "HOST/NAME/ with a trailing slash always means the directory NAME.\n"
     "\n"
     "With -r, a directory DIR is sent as REMOTE_DIR/DIR/... (like cp -r and scp -r);\n"
     "DIR/ with a trailing slash sends its contents into REMOTE_DIR (rsync's rule).\n"
@@ -79,8 +82,10 @@ int run(int argc, char** argv) {
   if (auto status = cli.parse(argc, argv)) return *status;
 
   if (args.size() < 2) return usage_error(kProgram, "need at least one FILE and a destination");
+  // Before the checks below: a profile may set --chunk-size, --checksum, ...
+  if (auto status = cli.use_profile(args.back(), key_file)) return *status;
   if (chunk_size < limits::kMinChunkSize || chunk_size > limits::kMaxChunkSize) {
-    return usage_error(kProgram, "--chunk-size must be between " +
+    return usage_error(kProgram, cli.where("--chunk-size") + "--chunk-size must be between " +
                                      std::to_string(limits::kMinChunkSize) + " and " +
                                      std::to_string(limits::kMaxChunkSize));
   }
@@ -106,6 +111,10 @@ int run(int argc, char** argv) {
                        "bad remote directory '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  // scp's rule for one file: HOST/NAME names the file unless NAME is a
+  // remote directory; HOST/NAME/ always names a directory.
+  options.target_may_be_file = !options.recursive && args.size() == 2 &&
+                               !options.remote.path.empty() && !args.back().ends_with("/");
   args.pop_back();
   if (!options.recursive) {
     // Two files with the same base name would race for one remote name.

@@ -106,8 +106,7 @@ std::string host_port_text(const std::string& host, std::uint16_t port) {
 }
 
 std::optional<Connection> Connection::open(const std::string& host, std::uint16_t port,
-                                           std::chrono::milliseconds timeout, std::string& why) {
-  const auto deadline = Clock::now() + timeout;
+                                           Clock::time_point deadline, OpenFailure& failure) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -116,7 +115,8 @@ std::optional<Connection> Connection::open(const std::string& host, std::uint16_
   const std::string service = std::to_string(port);
   int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &raw);
   if (rc != 0) {
-    why = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
+    failure.why = rc == EAI_SYSTEM ? std::strerror(errno) : ::gai_strerror(rc);
+    failure.unresolved = true;
     return std::nullopt;
   }
   std::unique_ptr<addrinfo, AddrInfoDeleter> list(raw);
@@ -126,7 +126,7 @@ std::optional<Connection> Connection::open(const std::string& host, std::uint16_
     if (fd) return Connection(std::move(fd));
     if (err == EINTR || err == ETIMEDOUT) break;
   }
-  why = err == EINTR ? "interrupted" : err == ETIMEDOUT ? "timed out" : std::strerror(err);
+  failure.why = err == EINTR ? "interrupted" : err == ETIMEDOUT ? "timed out" : std::strerror(err);
   return std::nullopt;
 }
 

@@ -54,13 +54,20 @@ struct HandshakeResult {
   std::string detail;
 };
 
+/// Why Connection::open() failed.
+struct OpenFailure {
+  std::string why;          // "Connection refused", "timed out", the resolver's message
+  bool unresolved = false;  // the host name did not resolve: a retry would not help
+};
+
 class Connection {
  public:
   /// Connects to host:port, trying each address getaddrinfo() gives (IPv6
-  /// and IPv4) until one accepts, all within `timeout`. On failure returns
-  /// nullopt and sets `why` (e.g. "Connection refused").
+  /// and IPv4) until one accepts, all before `deadline` (the name lookup
+  /// excluded). On failure returns nullopt and fills `failure`.
   static std::optional<Connection> open(const std::string& host, std::uint16_t port,
-                                        std::chrono::milliseconds timeout, std::string& why);
+                                        std::chrono::steady_clock::time_point deadline,
+                                        OpenFailure& failure);
   /// Takes over `fd`, a connected non-blocking stream socket the caller
   /// made (one end of a socketpair() in the unit tests, which play the
   /// server in the same process); closed with the connection.

@@ -79,8 +79,8 @@ Error notice_error(const Bytes& notice) {
 
 // Runs the TLS handshake on a fresh connection; the failure, or nullopt.
 std::optional<Error> secure(Connection& connection, std::shared_ptr<TlsContext> context,
-                            const std::string& host, std::uint16_t port) {
-  const auto deadline = Clock::now() + kHandshakeTimeout;
+                            const std::string& host, std::uint16_t port,
+                            Clock::time_point deadline) {
   HandshakeResult result = connection.handshake(std::move(context), deadline);
   const std::string where = host_port_text(host, port);
   switch (result.outcome) {
@@ -97,7 +97,7 @@ std::optional<Error> secure(Connection& connection, std::shared_ptr<TlsContext> 
       return Error{ErrorCode::CONNECT_FAILED,
                    {},
                    "cannot connect to " + where + ": the TLS handshake did not finish within " +
-                       std::to_string(kHandshakeTimeout.count()) + " s"};
+                       std::to_string(kConnectTimeout.count()) + " s"};
     case HandshakeOutcome::kInterrupted:
       return Error{ErrorCode::CANCELLED, {}, "interrupted"};
     case HandshakeOutcome::kError:
@@ -185,6 +185,17 @@ std::optional<Error> Session::run(SessionHandler& handler) {
       fail(ErrorCode::CONNECTION_LOST, "connection lost: no reply from the server in " +
                                            std::to_string(kIdleTimeout.count()) + " s");
       break;
+    }
+    if (!hello_received_ && hello_deadline_) {
+      // Before the hello the wait is the connect deadline's, far shorter
+      // than the idle one: a silent peer is not (yet) an ft server.
+      auto hello_left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(*hello_deadline_ - Clock::now());
+      if (hello_left.count() <= 0) {
+        fail(ErrorCode::CONNECT_FAILED, hello_timeout_message_);
+        break;
+      }
+      idle_left = std::min(idle_left, hello_left);
     }
     // Bytes already decrypted inside the TLS engine do not make the socket
     // readable: do not sleep on them.
@@ -339,18 +350,28 @@ void Session::fail_channel() {
 std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
                                      SessionHandler& handler) {
   install_interrupt_handlers();
-  std::string why;
-  auto connection = Connection::open(host, port, std::chrono::milliseconds(kConnectTimeout), why);
+  const std::string where = host_port_text(host, port);
+  const std::string seconds = std::to_string(kConnectTimeout.count()) + " s";
+  const auto deadline = Clock::now() + kConnectTimeout;
+  OpenFailure failure;
+  auto connection = Connection::open(host, port, deadline, failure);
   if (interrupted()) return Error{ErrorCode::CANCELLED, {}, "interrupted"};
-  if (!connection) {
-    return Error{ErrorCode::CONNECT_FAILED,
+  if (!connection && failure.unresolved) {
+    return Error{ErrorCode::UNKNOWN_HOST,
                  {},
-                 "cannot connect to " + host_port_text(host, port) + ": " + why};
+                 "cannot resolve host '" + printable(host) + "': " + failure.why};
+  }
+  if (!connection) {
+    if (failure.why == "timed out") failure.why = "no answer within " + seconds;
+    return Error{ErrorCode::CONNECT_FAILED, {}, "cannot connect to " + where + ": " + failure.why};
   }
   if (auto context = key_context()) {
-    if (auto failure = secure(*connection, std::move(context), host, port)) return failure;
+    if (auto error = secure(*connection, std::move(context), host, port, deadline)) return error;
   }
   Session session(std::move(*connection));
+  session.expect_hello_by(deadline, "cannot connect to " + where +
+                                        ": connected, but no ft hello within " + seconds +
+                                        " (is ftserve listening there?)");
   return session.run(handler);
 }
 

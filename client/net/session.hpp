@@ -31,10 +31,10 @@ namespace ft::client {
 /// How long the server may stay silent while requests are in flight before
 /// the connection counts as lost.
 inline constexpr std::chrono::seconds kIdleTimeout{120};
-/// How long connecting (name lookup excluded) may take.
+/// How long connecting, the TLS handshake and the server's hello may take
+/// together (the name lookup excluded): a port that accepts and stays
+/// silent fails as fast as one that drops the connection attempt.
 inline constexpr std::chrono::seconds kConnectTimeout{10};
-/// How long the TLS handshake may take once connected.
-inline constexpr std::chrono::seconds kHandshakeTimeout{10};
 
 /// Makes every later connect_and_run() of this process authenticate with
 /// this client context (its PSK); null (the default) connects in the clear,
@@ -62,6 +62,13 @@ class SessionHandler {
 class Session {
  public:
   explicit Session(Connection connection);
+
+  /// Makes run() fail with CONNECT_FAILED and `message` if the server's
+  /// hello has not arrived by `deadline`.
+  void expect_hello_by(std::chrono::steady_clock::time_point deadline, std::string message) {
+    hello_deadline_ = deadline;
+    hello_timeout_message_ = std::move(message);
+  }
 
   /// Runs until the handler is finished (returns nullopt) or the connection
   /// fails (returns the connection-level error).
@@ -111,11 +118,15 @@ class Session {
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;
   std::optional<Error> failure_;
+  std::optional<std::chrono::steady_clock::time_point> hello_deadline_;
+  std::string hello_timeout_message_;
 };
 
 /// Connects to host:port (with the key of use_key(): and completes the TLS
 /// handshake) and runs one session with `handler`. Returns the
-/// connection-level failure: CONNECT_FAILED ("cannot connect to ..."),
+/// connection-level failure: UNKNOWN_HOST (the name did not resolve: not
+/// retried), CONNECT_FAILED ("cannot connect to ...", also when connecting,
+/// the handshake and the server's hello took more than kConnectTimeout),
 /// AUTH_FAILED (the key was refused, or the server does not speak TLS), the
 /// code of a plaintext notice (SERVER_FULL, AUTH_REQUIRED), one from
 /// Session::run(), or CANCELLED when interrupted while connecting.

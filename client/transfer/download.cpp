@@ -16,6 +16,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
  public:
   DownloadJob(std::vector<DownloadItem>& items, TransferReport& report)
       : items_(items), pipeline_(report, *this, next_id_) {
+    pipeline_.suggest_recursive();
     for (const DownloadItem& item : items_) {
       if (item.state == DownloadState::kDone) ++settled_;
     }

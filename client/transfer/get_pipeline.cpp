@@ -246,8 +246,11 @@ void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& fr
   ErrorReply reply = read_error_reply(frame, item.remote, item.remote);
   if (reply.violation) return session.protocol_error(*reply.violation);
   if (item.state == DownloadState::kCancelling) return finish(session, item, item.failure, false);
-  const Error failure = std::move(reply.failure);
+  Error failure = std::move(reply.failure);
   const ErrorCode code = failure.code;
+  if (code == ErrorCode::IS_A_DIRECTORY && suggest_recursive_) {
+    failure.message += " (use -r to fetch directory trees)";
+  }
   // The kept data is longer than the remote file is now.
   if (code == ErrorCode::BAD_OFFSET && item.state == DownloadState::kGetSent &&
       item.start_offset > 0) {

@@ -82,6 +82,9 @@ class GetPipeline {
   /// True if frames with this id are ours.
   bool owns(std::uint32_t id) const;
   void on_frame(Session& session, Frame& frame);
+  /// Plain ftget (no -r): a remote directory's IS_A_DIRECTORY says to use
+  /// -r, as ftsend says for a local one.
+  void suggest_recursive() { suggest_recursive_ = true; }
 
  private:
   std::uint64_t resume_offset(DownloadItem& item);
@@ -103,6 +106,7 @@ class GetPipeline {
   std::unordered_set<std::uint32_t> late_cancel_replies_;
   std::unordered_set<std::uint32_t> abandoned_;
   std::size_t in_flight_ = 0;
+  bool suggest_recursive_ = false;
 };
 
 }  // namespace ft::client

@@ -17,6 +17,10 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::milliseconds kMaxDelay{5000};
 constexpr std::string_view kLostPrefix = "connection lost: ";
+// What a person needs to know when a transfer stops unfinished: ftget keeps
+// every partial file, ftsend's server keeps partial uploads (RESUME), and
+// with -r what is complete is skipped as unchanged.
+constexpr std::string_view kResumeHint = "; run the same command again to resume";
 
 }  // namespace
 
@@ -100,6 +104,7 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
     const std::vector<std::string> deferred = work.deferred();
     if (!failure && deferred.empty()) continue;  // all_done() says so next turn
     if (failure && !is_retryable(*failure)) {
+      if (failure->code == ErrorCode::CANCELLED) failure->message += kResumeHint;
       report.progress().clear();
       report_error(program, {}, *failure);
       work.give_up(failure);
@@ -111,6 +116,7 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
           failure->message += " (gave up after " + std::to_string(budget.limit()) +
                               (budget.limit() == 1 ? " retry)" : " retries)");
         }
+        if (failure->code != ErrorCode::CONNECT_FAILED) failure->message += kResumeHint;
         report.progress().clear();
         report_error(program, {}, *failure);
       }
@@ -128,7 +134,8 @@ void run_with_retries(std::string_view program, RetryableWork& work, int retries
     }
     for (const std::string& line : deferred) report_retry(report, line, budget, delay);
     if (!wait_before_retry(delay)) {
-      const Error error = interrupted_error();
+      Error error = interrupted_error();
+      error.message += kResumeHint;
       report.progress().clear();
       report_error(program, {}, error);
       work.give_up(error);

@@ -2,9 +2,11 @@
 
 #include <algorithm>
 
+#include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "common/rules/path_rules.hpp"
+#include "common/wire/messages.hpp"
 
 namespace ft::client {
 namespace {
@@ -13,12 +15,21 @@ namespace {
 // that a long file list does not exhaust descriptors.
 constexpr std::size_t kMaxOpenAtStart = 64;
 
+// Where `ftsend FILE HOST/NAME` puts FILE (scp's rule): NAME/FILE when NAME
+// is a remote directory, else NAME itself. Asked once (STAT NAME) on the
+// first connection, before the PUT; nullopt until answered.
+struct SingleTarget {
+  std::string name;  // NAME
+  std::optional<bool> is_directory;
+};
+
 // One connection's worth of uploads: PUTs for the files not done yet, in
 // argument order, as many in flight as the protocol allows.
 class UploadJob : public SessionHandler, private PutPipeline::Listener {
  public:
-  UploadJob(std::vector<UploadItem>& items, const UploadOptions& options, TransferReport& report)
-      : items_(items), pipeline_(options.settings, report, *this, next_id_) {
+  UploadJob(std::vector<UploadItem>& items, const UploadOptions& options, TransferReport& report,
+            SingleTarget* target)
+      : items_(items), pipeline_(options.settings, report, *this, next_id_), target_(target) {
     for (const UploadItem& item : items_) {
       if (item.state == UploadState::kDone) ++settled_;
     }
@@ -27,6 +38,15 @@ class UploadJob : public SessionHandler, private PutPipeline::Listener {
   void produce(Session& session) override {
     // The PUT depends on whether RESUME was agreed: wait for the hello.
     if (!session.hello_received()) return;
+    if (target_ != nullptr && !target_->is_directory) {
+      if (stat_id_ == 0) {
+        stat_id_ = next_id_++;
+        Bytes frame;
+        encode_stat(frame, stat_id_, PathMsg{target_->name});
+        session.send(std::move(frame), stat_id_);
+      }
+      return;
+    }
     while (pipeline_.has_room() && next_to_send_ < items_.size()) {
       UploadItem& item = items_[next_to_send_++];
       if (item.state == UploadState::kWaiting) pipeline_.start(session, item);
@@ -34,18 +54,55 @@ class UploadJob : public SessionHandler, private PutPipeline::Listener {
     pipeline_.pump(session);
   }
 
-  void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
+  void on_frame(Session& session, Frame& frame) override {
+    if (stat_id_ != 0 && frame.header.request_id == stat_id_) return on_stat_reply(session, frame);
+    pipeline_.on_frame(session, frame);
+  }
 
   bool finished() const override { return settled_ == items_.size(); }
 
  private:
   void on_settled(Session&, UploadItem&) override { ++settled_; }
 
+  void on_stat_reply(Session& session, const Frame& frame) {
+    stat_id_ = 0;
+    bool directory = false;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message || message->more || message->entries.size() != 1) {
+        return session.protocol_error("malformed STAT reply");
+      }
+      // A symbolic link may lead to a directory (scp would follow it):
+      // it keeps the meaning ftsend always gave NAME, a directory, which
+      // the server resolves beneath its root or refuses.
+      const EntryType type = message->entries.front().type;
+      directory = type == EntryType::kDirectory || type == EntryType::kSymlink;
+    } else if (frame.header.type == FrameType::kError) {
+      ErrorReply reply = read_error_reply(frame, target_->name, target_->name);
+      if (reply.violation) return session.protocol_error(*reply.violation);
+      // A STAT the identity may not make (FORBIDDEN, PERMISSION_DENIED)
+      // leaves the question open: NAME stays a directory as before scp's
+      // rule, the meaning ftsend always gave it. NOT_FOUND and the rest:
+      // a file of that name, whose PUT reports any real problem.
+      const ErrorCode code = reply.failure.code;
+      directory = code == ErrorCode::FORBIDDEN || code == ErrorCode::PERMISSION_DENIED;
+    } else {
+      return session.protocol_error(
+          "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " for a STAT");
+    }
+    target_->is_directory = directory;
+    if (!directory) {
+      for (UploadItem& item : items_) item.remote = target_->name;
+    }
+  }
+
   std::vector<UploadItem>& items_;
   std::uint32_t next_id_ = 1;
   PutPipeline pipeline_;
   std::size_t next_to_send_ = 0;
   std::size_t settled_ = 0;  // done, or deferred to the next connection
+  SingleTarget* target_;     // null unless options.target_may_be_file
+  std::uint32_t stat_id_ = 0;
 };
 
 // Every attempt of the command: one UploadJob per connection over the same
@@ -53,7 +110,9 @@ class UploadJob : public SessionHandler, private PutPipeline::Listener {
 class UploadWork : public RetryableWork {
  public:
   UploadWork(std::vector<UploadItem>& items, const UploadOptions& options, TransferReport& report)
-      : items_(items), options_(options), report_(report) {}
+      : items_(items), options_(options), report_(report) {
+    if (options.target_may_be_file) target_ = SingleTarget{options.remote.path, std::nullopt};
+  }
 
   void prepare_attempt() override {
     for (UploadItem& item : items_) {
@@ -74,7 +133,7 @@ class UploadWork : public RetryableWork {
   }
 
   std::optional<Error> attempt() override {
-    UploadJob job(items_, options_, report_);
+    UploadJob job(items_, options_, report_, target_ ? &*target_ : nullptr);
     return connect_and_run(options_.remote.host, options_.remote.port, job);
   }
 
@@ -106,6 +165,7 @@ class UploadWork : public RetryableWork {
   std::vector<UploadItem>& items_;
   const UploadOptions& options_;
   TransferReport& report_;
+  std::optional<SingleTarget> target_;
 };
 
 // Opens every file before anything goes on the wire, so that local

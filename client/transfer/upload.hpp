@@ -27,6 +27,9 @@ struct UploadOptions {
   bool ignore_existing = false;   // --ignore-existing
   bool dry_run = false;           // --dry-run
   FilterSet filters;              // -r: --exclude, --include, --files-from, ...
+  /// One FILE onto HOST/NAME (no trailing '/'): scp's rule. NAME is the
+  /// remote file's name unless the server says (STAT) it is a directory.
+  bool target_may_be_file = false;
 };
 
 /// The remote path a local file is uploaded to: `dir` + "/" + its basename

@@ -66,7 +66,8 @@ enum class Exit : int {
   X(CONNECTION_LOST, 1004, kConnection, "connection lost")                         \
   X(SOURCE_CHANGED, 1005, kLocalFile, "source changed while being sent")           \
   X(AUTH_FAILED, 1006, kAuth, "TLS handshake with the pre-shared key failed")      \
-  X(KEY_FILE, 1007, kUsage, "key file missing, malformed or readable by others")
+  X(KEY_FILE, 1007, kUsage, "key file missing, malformed or readable by others")   \
+  X(UNKNOWN_HOST, 1008, kConnection, "host name does not resolve")
 
 enum class ErrorCode : std::uint16_t {
 #define FT_X(name, code, exit, text) name = code,

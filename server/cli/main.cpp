@@ -19,7 +19,9 @@
 #include "common/rules/duration.hpp"
 #include "common/rules/errors.hpp"
 #include "server/cli/keys_command.hpp"
+#include "server/cli/listen_address.hpp"
 #include "server/cli/log_options.hpp"
+#include "server/cli/server_config.hpp"
 #include "server/log/log.hpp"
 #include "server/net/server.hpp"
 #include "server/net/systemd_service.hpp"
@@ -92,8 +94,9 @@ int main(int argc, char** argv) {
       "(also: ftserve keys list --keys FILE, ftserve keys remove NAME --keys FILE).\n"
       "WARNING: without --keys ftserve runs OPEN: no authentication, no encryption; anyone\n"
       "who can reach the port can read and write the served tree. Trusted networks only.\n"
-      "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error, 3 --root or --keys\n"
-      "unusable, 4 cannot listen.\n"
+      "Every option can also be set in a file read with --config FILE (docs/server.md).\n"
+      "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error (also a bad --config file\n"
+      "or --listen), 3 --root or --keys unusable, 4 cannot listen.\n"
       "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
       "files) after a lost connection, for --partial-ttl.\n"
       "Modes sent by clients pass through --umask (default 022); a client never changes\n"
@@ -104,8 +107,10 @@ int main(int argc, char** argv) {
   std::string listen = "0.0.0.0:7070";
   std::string keys_file;
   app.add_option("--root", root, "directory to serve (must exist)")->required();
-  app.add_option("--listen", listen,
-                 "ADDR:PORT to listen on; [::]:7070 for IPv6; port 0 picks a free port")
+  app.add_option(
+         "--listen", listen,
+         "HOST:PORT to listen on, HOST a name or an address: localhost:7070,\n"
+         "0.0.0.0:7070 (every IPv4 interface), [::]:7070 for IPv6; port 0 picks a free port")
       ->capture_default_str();
   app.add_option("--keys", keys_file,
                  "keys file (mode 0600): require TLS with a pre-shared key from it");
@@ -166,22 +171,30 @@ int main(int argc, char** argv) {
   ft::server::LogOptions log_options;
   ft::server::add_log_options(app, log_options);
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
+  const auto config = ft::server::add_config_option(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    int rc = app.exit(e);
-    return rc == 0 ? 0 : static_cast<int>(ft::Exit::kUsage);
+    if (e.get_exit_code() == 0) return app.exit(e);
+    // A --config file that cannot be opened: CLI11 says "FILE was not readable".
+    const char* lead = dynamic_cast<const CLI::FileError*>(&e) != nullptr ? "--config " : "";
+    std::fprintf(stderr, "ftserve: %s%s\nRun with --help for more information.\n", lead,
+                 config->locate(e.what()).c_str());
+    return static_cast<int>(ft::Exit::kUsage);
   }
   if (int rc = ft::server::apply_log_options(log_options); rc != 0) return rc;
 
-  auto usage = [](const char* option, const std::string& value, const char* expected) {
-    std::fprintf(stderr, "ftserve: %s %s: expected %s\n", option, value.c_str(), expected);
+  // "FILE:LINE: " leads the message when the value came from --config.
+  auto usage = [&config](const char* option, const std::string& value, const char* expected) {
+    std::fprintf(stderr, "ftserve: %s%s %s: expected %s\n", config->where(option).c_str(), option,
+                 value.c_str(), expected);
     return static_cast<int>(ft::Exit::kUsage);
   };
   std::string why;
-  auto address = ft::parse_listen(listen, why);
+  auto address = ft::server::resolve_listen(listen, why);
   if (!address) {
-    std::fprintf(stderr, "ftserve: --listen %s: %s\n", listen.c_str(), why.c_str());
+    std::fprintf(stderr, "ftserve: %s--listen %s: %s\n", config->where("--listen").c_str(),
+                 listen.c_str(), why.c_str());
     return static_cast<int>(ft::Exit::kUsage);
   }
   // A socket passed by systemd (ftserve.socket) is where ftserve listens;
@@ -229,7 +242,8 @@ int main(int argc, char** argv) {
 
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {
-    ft::server::log::error("--root %s: %s", root.c_str(), std::strerror(errno));
+    ft::server::log::error("%s--root %s: %s", config->where("--root").c_str(), root.c_str(),
+                           std::strerror(errno));
     return kBadSetup;
   }
   ft::Fd root_owner(root_fd);

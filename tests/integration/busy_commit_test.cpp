@@ -68,7 +68,7 @@ TEST_F(ResumeTest, RerunAfterBusyRecognisesTheCommittedFileAndSendsNothing) {
   ASSERT_TRUE(dying.send(out));
 
   BackgroundProcess rerun;
-  rerun.start({bin("ftsend"), "--json", "--retries", "10", source.string(), remote("in")});
+  rerun.start({bin("ftsend"), "--json", "--retries", "10", source.string(), remote("in/")});
   ASSERT_TRUE(server_->wait_for_err("result=BUSY")) << server_->err();
 
   // The commit the killed ftsend never saw the end of.

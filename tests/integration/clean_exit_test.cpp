@@ -29,7 +29,7 @@ class CleanExitTest : public ServerFixture {
 TEST_F(CleanExitTest, AfterUploadsDownloadsAndListings) {
   start_server();
   write_file(work_ / "data.bin", std::string(3 * 1024 * 1024 + 17, 'x'));
-  RunResult up = run({bin("ftsend"), "-q", (work_ / "data.bin").string(), remote("up")});
+  RunResult up = run({bin("ftsend"), "-q", (work_ / "data.bin").string(), remote("up/")});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   fs::create_directory(work_ / "down");
   RunResult down = run({bin("ftget"), "-q", remote("up/data.bin"), (work_ / "down").string()});
@@ -63,7 +63,7 @@ TEST_F(CleanExitTest, AfterTlsSessions) {
   start_server({"--keys", keys.string()});
   write_file(work_ / "data.bin", std::string(200 * 1024, 'y'));
   RunResult up = run({bin("ftsend"), "-q", "--key-file", key_file.string(),
-                      (work_ / "data.bin").string(), remote("up")});
+                      (work_ / "data.bin").string(), remote("up/")});
   ASSERT_EQ(up.exit_code, 0) << up.err;
   // A plaintext client refused by the TLS server, and one left open.
   RunResult plain = run({bin("ftls"), remote("up")});

@@ -134,7 +134,7 @@ class CrashTest : public ServerFixture {
       return {};
     }
     RunResult result = run({bin("ftsend"), "--retries", "0", source.string(),
-                            loopback_remote(proxy.port(), remote_dir)});
+                            loopback_remote(proxy.port(), remote_dir + "/")});
     proxy.stop(SIGTERM);
     return result;
   }
@@ -253,7 +253,7 @@ TEST_F(CrashTest, PlainUploadsSurviveAPowerCutRightAfterTheirOk) {
     const std::string name = "file" + std::to_string(round) + ".bin";
     const fs::path source = work_ / name;
     write_random_file(source, sizes[round], 100 + round);
-    RunResult sent = run({bin("ftsend"), source.string(), remote("plain")});
+    RunResult sent = run({bin("ftsend"), source.string(), remote("plain/")});
     ASSERT_EQ(sent.exit_code, 0) << sent.err;
     expected_.acknowledge_directory("plain");
     expected_.acknowledge_file("plain/" + name, source);
@@ -307,7 +307,7 @@ TEST_F(CrashTest, AResumedUploadSurvivesAPowerCutAfterItsOk) {
     ASSERT_NE(cut.exit_code, 0) << "the proxy did not cut " << name;
     ASSERT_NO_FATAL_FAILURE(expect_survives({server_.pid()}, "after the cut upload of " + name));
     // The next run resumes from the server's partial data.
-    RunResult resumed = run({bin("ftsend"), "-v", source.string(), remote("resumed")});
+    RunResult resumed = run({bin("ftsend"), "-v", source.string(), remote("resumed/")});
     ASSERT_EQ(resumed.exit_code, 0) << resumed.err;
     EXPECT_NE(resumed.out.find("resumed "), std::string::npos) << resumed.out << resumed.err;
     expected_.acknowledge_directory("resumed");
@@ -334,7 +334,7 @@ TEST_F(CrashTest, AnOverwriteKeepsTheOldContentUntilItsOkAndTheNewOneAfter) {
       ASSERT_NE(cut.exit_code, 0) << "the proxy did not cut " << label;
       ASSERT_NO_FATAL_FAILURE(expect_survives({server_.pid()}, "after the cut " + label));
     }
-    RunResult sent = run({bin("ftsend"), source.string(), remote("over")});
+    RunResult sent = run({bin("ftsend"), source.string(), remote("over/")});
     ASSERT_EQ(sent.exit_code, 0) << sent.err;
     expected_.acknowledge_directory("over");
     expected_.acknowledge_file("over/doc.bin", source);

@@ -86,7 +86,7 @@ TEST_F(ServerTest, MissingRemoteFileExitsFiveAndLeavesNothing) {
 TEST_F(ServerTest, ParentThatIsAFileIsRefusedWithNotADirectory) {
   write_file(root_.path() / "plain", "i am a file");
   write_file(work_ / "f", "x");
-  RunResult r = run({bin("ftsend"), (work_ / "f").string(), remote("plain/sub")});
+  RunResult r = run({bin("ftsend"), (work_ / "f").string(), remote("plain/sub/")});
   EXPECT_EQ(r.exit_code, kRemoteRefused) << r.err;
   EXPECT_NE(r.err.find("NOT_A_DIRECTORY"), std::string::npos) << r.err;
   EXPECT_EQ(root_names(), (std::vector<std::string>{"plain"}));
@@ -145,9 +145,9 @@ TEST_F(Confinement, SymlinkInsideTheRootStillWorks) {
 
 TEST_F(Confinement, WritesThroughASymlinkOutsideAreRefused) {
   write_file(work_ / "planted", "x");
-  RunResult r = run({bin("ftsend"), (work_ / "planted").string(), remote("escape")});
+  RunResult r = run({bin("ftsend"), (work_ / "planted").string(), remote("escape/")});
   EXPECT_EQ(r.exit_code, kRemoteRefused) << r.err;
-  RunResult nested = run({bin("ftsend"), (work_ / "planted").string(), remote("escape/deeper")});
+  RunResult nested = run({bin("ftsend"), (work_ / "planted").string(), remote("escape/deeper/")});
   EXPECT_EQ(nested.exit_code, kRemoteRefused) << nested.err;
   EXPECT_EQ(tree_names(outside_.path()), (std::vector<std::string>{"secret"}));
   EXPECT_EQ(read_file(outside_ / "secret"), "do not read me");
@@ -188,7 +188,7 @@ class Corruption : public ServerTest {
 TEST_F(Corruption, FlippedByteOnUploadIsResentAndTheFileIsExact) {
   write_random_file(work_ / "big", 3 * 1024 * 1024, 7);
   // Past the hello (16) and the PUT: inside the first DATA's bytes.
-  std::string target = through_proxy("--flip-upstream", 2000, "dest");
+  std::string target = through_proxy("--flip-upstream", 2000, "dest/");
   RunResult r = run({bin("ftsend"), (work_ / "big").string(), target});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(file_hash(root_.path() / "dest" / "big"), file_hash(work_ / "big"));
@@ -200,7 +200,7 @@ TEST_F(Corruption, FlippedByteOnUploadIsResentAndTheFileIsExact) {
 // final file nor partial data is left (partials go on a checksum failure).
 TEST_F(Corruption, PersistentCorruptionOnUploadFailsWithChecksumError) {
   write_random_file(work_ / "big", 3 * 1024 * 1024, 9);
-  std::string target = through_proxy("--flip-every", 100000, "dest");
+  std::string target = through_proxy("--flip-every", 100000, "dest/");
   RunResult r = run({bin("ftsend"), (work_ / "big").string(), target});
   EXPECT_EQ(r.exit_code, kChecksum) << r.err;
   EXPECT_NE(r.err.find("CHECKSUM_MISMATCH"), std::string::npos) << r.err;

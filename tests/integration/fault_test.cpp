@@ -39,7 +39,7 @@ TEST_P(SourceChanged, DuringTheUploadFailsWithStatusThreeAndCommitsNothing) {
   ASSERT_EQ(::utimensat(AT_FDCWD, source.c_str(), old_times, 0), 0);
   auto proxy = start_proxy({"--stall-after", std::to_string(10 * kMiB)});
   BackgroundProcess sender;
-  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest")});
+  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest/")});
   ASSERT_TRUE(proxy->wait_for_line("stalled")) << proxy->err();
 
   switch (GetParam().change) {
@@ -167,8 +167,8 @@ TEST_F(ResumeTest, ConcurrentUploadsToOnePathLeaveExactlyOneWholeFile) {
     fs::remove(landed, ignored);
     BackgroundProcess one;
     BackgroundProcess two;
-    one.start({bin("ftsend"), first.string(), remote("dest")});
-    two.start({bin("ftsend"), second.string(), remote("dest")});
+    one.start({bin("ftsend"), first.string(), remote("dest/")});
+    two.start({bin("ftsend"), second.string(), remote("dest/")});
     RunResult one_result = one.finish();
     RunResult two_result = two.finish();
     EXPECT_EQ(one_result.exit_code, 0) << "round " << round << ": " << one_result.err;

@@ -234,7 +234,7 @@ TEST_F(FrameCheckProxy, UploadsRecoverFromEveryFlippedField) {
   write_file(work_.path() / "small", "small file");
   const Command send_small = [&](const std::string& base) {
     return std::vector<std::string>{bin("ftsend"), (work_.path() / "small").string(),
-                                    base + "/dest"};
+                                    base + "/dest/"};
   };
   each_flip_recovers(
       send_small, [&] { fs::remove_all(root_.path() / "dest"); },
@@ -312,7 +312,7 @@ TEST_F(FrameCheckProxy, WithoutRetriesADamagedRequestExitsFourAndLeavesNothing) 
   write_file(work_.path() / "victim", "content");
   const Command send = [&](const std::string& base) {
     return std::vector<std::string>{bin("ftsend"), "--retries", "0",
-                                    (work_.path() / "victim").string(), base + "/dest"};
+                                    (work_.path() / "victim").string(), base + "/dest/"};
   };
   RunResult clean;
   std::vector<Flip> flips = record(send, clean);

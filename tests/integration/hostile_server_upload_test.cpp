@@ -29,7 +29,7 @@ class HostileServerUploadTest : public ::testing::Test {
     std::vector<std::string> argv = {bin("ftsend"), "--retries", "0"};
     argv.insert(argv.end(), options.begin(), options.end());
     argv.push_back(source.string());
-    argv.push_back("127.0.0.1:" + std::to_string(server_.port()) + "/up");
+    argv.push_back("127.0.0.1:" + std::to_string(server_.port()) + "/up/");
     return run(argv, std::chrono::seconds(20));
   }
 

@@ -36,7 +36,7 @@ TEST_F(ResumeTest, ServerKilledMidUploadThenRestartedResumes) {
   write_random_file(source, kBigSize, 51);
   auto proxy = start_proxy({"--stall-after", std::to_string(kStallAt)});
   BackgroundProcess sender;
-  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest")});
+  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest/")});
   ASSERT_TRUE(proxy->wait_for_line("stalled")) << proxy->err();
   std::uint64_t partial = wait_for_partial(root_.path(), ".ft-part-", kPartialAtLeast);
   ASSERT_GE(partial, kPartialAtLeast) << "the server kept no partial data of the upload";
@@ -53,7 +53,7 @@ TEST_F(ResumeTest, ServerKilledMidUploadThenRestartedResumes) {
   ASSERT_NO_FATAL_FAILURE(start_server());
   EXPECT_FALSE(files_with_prefix(root_.path(), ".ft-part-").empty())
       << "the restarted server removed a fresh partial";
-  RunResult again = run({bin("ftsend"), "-v", source.string(), remote("dest")});
+  RunResult again = run({bin("ftsend"), "-v", source.string(), remote("dest/")});
   ASSERT_NO_FATAL_FAILURE(expect_whole_upload(again, source, root_.path()));
   expect_resumed_in_log(stop_server());
 }
@@ -67,7 +67,7 @@ TEST_F(ResumeTest, ServerRestartedMidUploadIsSurvivedByOneCommand) {
   const int port = server_->port();
   auto proxy = start_proxy({"--stall-after", std::to_string(kStallAt)});
   BackgroundProcess sender;
-  sender.start({bin("ftsend"), "-v", source.string(), via(*proxy, "dest")});
+  sender.start({bin("ftsend"), "-v", source.string(), via(*proxy, "dest/")});
   ASSERT_TRUE(proxy->wait_for_line("stalled")) << proxy->err();
   ASSERT_GE(wait_for_partial(root_.path(), ".ft-part-", kPartialAtLeast), kPartialAtLeast);
 
@@ -92,7 +92,7 @@ TEST_F(ResumeTest, SenderKilledMidUploadThenRerunResumes) {
   write_random_file(source, kBigSize, 52);
   auto proxy = start_proxy({"--stall-after", std::to_string(kStallAt)});
   BackgroundProcess sender;
-  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest")});
+  sender.start({bin("ftsend"), "--retries", "0", source.string(), via(*proxy, "dest/")});
   ASSERT_TRUE(proxy->wait_for_line("stalled")) << proxy->err();
   ASSERT_GE(wait_for_partial(root_.path(), ".ft-part-", kPartialAtLeast), kPartialAtLeast);
 
@@ -105,7 +105,7 @@ TEST_F(ResumeTest, SenderKilledMidUploadThenRerunResumes) {
   proxy->stop(SIGTERM);
   for (const auto& name : visible_tree_names(root_.path())) EXPECT_EQ(name, "dest");
 
-  RunResult again = run_while_busy({bin("ftsend"), "-v", source.string(), remote("dest")});
+  RunResult again = run_while_busy({bin("ftsend"), "-v", source.string(), remote("dest/")});
   ASSERT_NO_FATAL_FAILURE(expect_whole_upload(again, source, root_.path()));
   expect_resumed_in_log(stop_server());
 }

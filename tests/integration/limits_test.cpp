@@ -65,7 +65,7 @@ class LimitsTest : public ServerFixture {
   double round_trip(const std::string& name) {
     auto started = Clock::now();
     write_random_file(work_ / name, 300 * 1024, 7);
-    RunResult put = run({bin("ftsend"), (work_ / name).string(), remote("in")}, 60s);
+    RunResult put = run({bin("ftsend"), (work_ / name).string(), remote("in/")}, 60s);
     EXPECT_EQ(put.exit_code, 0) << put.err;
     RunResult get = run({bin("ftget"), remote("in/" + name), (work_ / "back").string()}, 60s);
     EXPECT_EQ(get.exit_code, 0) << get.err;

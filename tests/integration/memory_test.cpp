@@ -138,7 +138,7 @@ class MemoryTest : public ServerFixture {
     auto started = Clock::now();
     std::vector<std::string> send = {bin("ftsend")};
     send.insert(send.end(), key_flag.begin(), key_flag.end());
-    send.insert(send.end(), {(work_ / name).string(), remote("in")});
+    send.insert(send.end(), {(work_ / name).string(), remote("in/")});
     RunResult put = run(send, 60s);
     EXPECT_EQ(put.exit_code, 0) << put.err;
     std::vector<std::string> get_argv = {bin("ftget")};

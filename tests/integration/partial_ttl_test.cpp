@@ -38,7 +38,7 @@ class PartialTtl : public ResumeTest {
     ProxiedRun cut = run_through_proxy(
         {"--cut-after", std::to_string(3 * kMiB)}, [&](const std::string& address) {
           return std::vector<std::string>{bin("ftsend"), "--retries", "0", source_.string(),
-                                          address + "/a/b"};
+                                          address + "/a/b/"};
         });
     ASSERT_EQ(cut.result.exit_code, kExitConnection) << cut.result.err;
     stop_server();
@@ -86,7 +86,7 @@ TEST_F(PartialTtl, StalePartialsAreRemovedBeforeTheReadyLine) {
   expect_ordinary_files_untouched();
 
   // The upload starts over and still succeeds.
-  RunResult again = run({bin("ftsend"), source_.string(), remote("a/b")});
+  RunResult again = run({bin("ftsend"), source_.string(), remote("a/b/")});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(file_hash(root_.path() / "a" / "b" / "big.bin"), file_hash(source_));
 }
@@ -100,7 +100,7 @@ TEST_F(PartialTtl, PartialsYoungerThanTheTtlStayAndResume) {
   EXPECT_TRUE(fs::exists(fresh_partial_));
   expect_ordinary_files_untouched();
 
-  RunResult again = run({bin("ftsend"), "-v", source_.string(), remote("a/b")});
+  RunResult again = run({bin("ftsend"), "-v", source_.string(), remote("a/b/")});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_EQ(file_hash(root_.path() / "a" / "b" / "big.bin"), file_hash(source_));
   std::string log = stop_server();

@@ -56,7 +56,7 @@ TEST_P(UploadCut, FailsThenResumesToAnIdenticalFile) {
       std::vector<std::string> argv = {bin("ftsend")};
       argv.insert(argv.end(), options.begin(), options.end());
       argv.push_back(source.string());
-      argv.push_back(address + "/dest");
+      argv.push_back(address + "/dest/");
       return argv;
     };
   };
@@ -192,7 +192,7 @@ TEST_F(ResumeTest, UploadRetriesByItselfAfterACut) {
   write_random_file(source, kBigSize, 43);
   ProxiedRun proxied =
       run_through_proxy({"--cut-after", std::to_string(20 * kMiB)}, [&](const std::string& a) {
-        return std::vector<std::string>{bin("ftsend"), source.string(), a + "/dest"};
+        return std::vector<std::string>{bin("ftsend"), source.string(), a + "/dest/"};
       });
   ASSERT_EQ(proxied.result.exit_code, 0) << proxied.result.err;
   EXPECT_NE(proxied.result.err.find("ftsend: connection lost ("), std::string::npos)

@@ -96,7 +96,7 @@ TEST_F(RightsTest, ReadOnlyRefusesEveryWriteAndStillServes) {
   write_file(work_ / "small.txt", "one chunk");
   write_random_file(work_ / "big.bin", 3 * kMiB, 5);  // resumable, not eager
   for (const char* name : {"small.txt", "big.bin"}) {
-    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in")});
+    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in/")});
     EXPECT_EQ(sent.exit_code, kExitRemoteRefused) << name << ": " << sent.err;
     EXPECT_NE(sent.err.find("FORBIDDEN"), std::string::npos) << sent.err;
   }
@@ -139,7 +139,7 @@ TEST_F(RightsTest, AppendOnlyCreatesButNeverOverwrites) {
   write_file(work_ / "fresh.txt", "new\n");
   write_random_file(work_ / "fresh.bin", 3 * kMiB, 2);
   for (const char* name : {"fresh.txt", "fresh.bin"}) {
-    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in")});
+    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in/")});
     ASSERT_EQ(sent.exit_code, 0) << name << ": " << sent.err;
     EXPECT_EQ(file_hash(root_.path() / "in" / name), file_hash(work_ / name));
   }
@@ -247,7 +247,7 @@ TEST_F(RightsTest, FreeSpaceReserveRefusesUploads) {
   write_file(work_ / "small.txt", "small");
   write_random_file(work_ / "big.bin", 2 * kMiB, 3);
   for (const char* name : {"small.txt", "big.bin"}) {
-    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in")});
+    RunResult sent = run({bin("ftsend"), (work_ / name).string(), remote("in/")});
     EXPECT_EQ(sent.exit_code, kExitServerError) << name << ": " << sent.err;
     EXPECT_NE(sent.err.find("NO_SPACE"), std::string::npos) << sent.err;
     EXPECT_NE(sent.err.find("free-space reserve"), std::string::npos) << sent.err;
@@ -412,7 +412,7 @@ TEST_F(IdentityRightsTest, CreateOnlyIdentityNeverOverwrites) {
 
   // New names, small and resumable, are created.
   for (const char* name : {"a.txt", "big.bin"}) {
-    RunResult sent = as(key, {bin("ftsend"), (work_ / name).string(), remote("new")});
+    RunResult sent = as(key, {bin("ftsend"), (work_ / name).string(), remote("new/")});
     ASSERT_EQ(sent.exit_code, 0) << name << ": " << sent.err;
     EXPECT_EQ(file_hash(root_.path() / "new" / name), file_hash(work_ / name));
   }
@@ -429,7 +429,7 @@ TEST_F(IdentityRightsTest, ReadOnlyIdentityWritesNothing) {
   write_file(work_ / "new.txt", "new\n");
   write_random_file(work_ / "big.bin", 3 * kMiB, 2);
   for (const char* name : {"new.txt", "big.bin"}) {
-    RunResult sent = as(reader, {bin("ftsend"), (work_ / name).string(), remote("in")});
+    RunResult sent = as(reader, {bin("ftsend"), (work_ / name).string(), remote("in/")});
     EXPECT_EQ(sent.exit_code, kExitRemoteRefused) << name << ": " << sent.err;
     EXPECT_NE(sent.err.find("FORBIDDEN"), std::string::npos) << sent.err;
   }
@@ -489,7 +489,7 @@ TEST_F(IdentityRightsTest, SubdirectoryIdentityIsConfinedToItsTree) {
   EXPECT_NE(listed_escape.err.find("PATH_ESCAPES_ROOT"), std::string::npos) << listed_escape.err;
 
   write_file(work_ / "up.txt", "uploaded\n");
-  RunResult through = as(key, {bin("ftsend"), (work_ / "up.txt").string(), remote("escape")});
+  RunResult through = as(key, {bin("ftsend"), (work_ / "up.txt").string(), remote("escape/")});
   EXPECT_EQ(through.exit_code, kExitRemoteRefused) << through.err;
   EXPECT_NE(through.err.find("PATH_ESCAPES_ROOT"), std::string::npos) << through.err;
   EXPECT_EQ(tree_names(root_.path() / "b"), std::vector<std::string>{"secret.txt"});
@@ -498,7 +498,7 @@ TEST_F(IdentityRightsTest, SubdirectoryIdentityIsConfinedToItsTree) {
   // Its uploads land below a/, small and resumable alike.
   write_random_file(work_ / "big.bin", 3 * kMiB, 9);
   RunResult sent = as(key, {bin("ftsend"), (work_ / "up.txt").string(),
-                            (work_ / "big.bin").string(), remote("docs")});
+                            (work_ / "big.bin").string(), remote("docs/")});
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   EXPECT_EQ(read_file(root_.path() / "a/docs/up.txt"), "uploaded\n");
   EXPECT_EQ(file_hash(root_.path() / "a/docs/big.bin"), file_hash(work_ / "big.bin"));

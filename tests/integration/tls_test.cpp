@@ -110,7 +110,7 @@ TEST_F(TlsTest, RightKeyUploadsDownloadsAndLists) {
   write_file(work_ / "small.txt", "hello over TLS\n");
   RunResult sent =
       client({bin("ftsend"), "--key-file", key_file_.string(), (work_ / "data.bin").string(),
-              (work_ / "small.txt").string(), remote("in")});
+              (work_ / "small.txt").string(), remote("in/")});
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   EXPECT_EQ(file_hash(root_ / "in/data.bin"), file_hash(work_ / "data.bin"));
   EXPECT_EQ(read_file(root_ / "in/small.txt"), "hello over TLS\n");

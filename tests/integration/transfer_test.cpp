@@ -33,7 +33,7 @@ TEST_P(RoundTrip, UploadThenDownloadIsByteIdentical) {
     send.push_back(std::to_string(c.chunk));
   }
   send.push_back(source.string());
-  send.push_back(remote("in"));
+  send.push_back(remote("in/"));
   RunResult sent = run(send);
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
 
@@ -70,7 +70,7 @@ TEST_F(ServerTest, UnicodeNameIntoNestedDirectoryThatDoesNotExist) {
   const std::string name = "ünïcødé файл 📦 with spaces.txt";
   fs::path source = work_ / name;
   write_file(source, "hello, unicode\n");
-  RunResult sent = run({bin("ftsend"), source.string(), remote("a/b/c")});
+  RunResult sent = run({bin("ftsend"), source.string(), remote("a/b/c/")});
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   EXPECT_EQ(read_file(root_.path() / "a/b/c" / name), "hello, unicode\n");
 
@@ -113,7 +113,7 @@ TEST_F(ServerTest, SixteenClientsUploadAtOnce) {
   for (int i = 0; i < kClients; ++i) {
     threads.emplace_back([&, i] {
       results[i] = run({bin("ftsend"), (work_ / ("c" + std::to_string(i))).string(),
-                        remote("clients/" + std::to_string(i))});
+                        remote("clients/" + std::to_string(i) + "/")});
     });
   }
   for (auto& t : threads) t.join();
