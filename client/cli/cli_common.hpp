@@ -38,6 +38,11 @@ class CommandLine {
   }
   /// "FILE:LINE: " when `option` was set by the profile in use, else "".
   std::string where(std::string_view option) const { return profiles_.where(option); }
+  /// After the last use_profile(): the profile's excludes join `filters`
+  /// (ProfileOptions::add_excludes).
+  std::optional<int> add_profile_excludes(FilterSet& filters, bool recursive) const {
+    return profiles_.add_excludes(filters, recursive);
+  }
 
  private:
   std::string program_;

@@ -51,7 +51,7 @@ struct Profile {
   std::string key_file;
   std::size_t key_file_line = 0;
   std::vector<Setting> options;   // keys from kProfileOptions
-  std::vector<Setting> excludes;  // `exclude = PATTERN` lines (not supported yet)
+  std::vector<Setting> excludes;  // `exclude = PATTERN` lines (with -r: ProfileOptions)
 };
 
 struct ClientConfig {

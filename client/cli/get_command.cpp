@@ -125,6 +125,7 @@ int run(int argc, char** argv) {
     options.paths.push_back(remote->path);
     options.contents_only.push_back(contents);
   }
+  if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   TransferReport report(ReportOptions{.program = kProgram,
                                       .receiving = true,
                                       .verbosity = verbosity,

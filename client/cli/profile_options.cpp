@@ -11,6 +11,7 @@
 #include "client/net/connection.hpp"
 #include "client/report/console.hpp"
 #include "common/rules/errors.hpp"
+#include "common/rules/filter_rules.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -101,14 +102,10 @@ std::optional<int> ProfileOptions::resolve(CLI::App& app, std::string& arg, std:
 
 std::optional<int> ProfileOptions::apply(CLI::App& app, const Profile& profile,
                                          std::string& key_file) {
-  if (!profile.excludes.empty()) {
-    // Issue 13 brings filters; until then a profile's excludes would be
-    // silently ignored, sending exactly what the user meant to keep out.
-    return fail(printable(settings_error_text(
-        file_, profile.excludes.front().line,
-        "exclude is not supported yet (ft has no filters): remove the exclude lines of [" +
-            profile.name + "]")));
-  }
+  // Excludes join the filters after the command line's rules (first match
+  // wins: a command-line --include can take back what a profile leaves
+  // out); add_excludes() does that once the filters are built.
+  excludes_ = profile.excludes;
   if (key_file.empty()) key_file = profile.key_file;
   const CLI::Option* recursive = app.get_option_no_throw("--recursive");
   const bool with_recursive = recursive != nullptr && recursive->count() > 0;
@@ -132,6 +129,22 @@ std::optional<int> ProfileOptions::apply(CLI::App& app, const Profile& profile,
     } catch (const CLI::ParseError& e) {
       return fail(printable(settings_error_text(file_, setting.line, e.what())));
     }
+  }
+  return std::nullopt;
+}
+
+std::optional<int> ProfileOptions::add_excludes(FilterSet& filters, bool recursive) const {
+  // A profile's excludes are defaults for tree transfers; a single file is
+  // sent or fetched as named.
+  if (!recursive) return std::nullopt;
+  for (const Setting& exclude : excludes_) {
+    std::string why;
+    auto rule = parse_filter_rule(FilterAction::kExclude, exclude.value, why);
+    if (!rule) {
+      return fail(printable(settings_error_text(
+          file_, exclude.line, "bad exclude pattern '" + exclude.value + "': " + why)));
+    }
+    filters.rules.push_back(std::move(*rule));
   }
   return std::nullopt;
 }

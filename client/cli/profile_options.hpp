@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "client/cli/client_config.hpp"
+#include "common/rules/filter_rules.hpp"
 
 namespace ft::client {
 
@@ -29,11 +30,15 @@ class ProfileOptions {
   /// profile used also sets the options of `app` it has and the command
   /// line did not give, and `key_file` if it is empty. Returns the exit
   /// status to end with (2 for an unknown profile, a bad file, a second
-  /// profile in one command, a profile with excludes), or nullopt.
+  /// profile in one command), or nullopt.
   std::optional<int> resolve(CLI::App& app, std::string& arg, std::string& key_file);
   /// "FILE:LINE: " when `option` ("--chunk-size") took its value from the
   /// profile, "" otherwise: the lead of a later error about its value.
   std::string where(std::string_view option) const;
+  /// With -r: appends the `exclude` lines of the profile in use to
+  /// `filters`, after the command line's rules. Returns 2 (with FILE:LINE)
+  /// for a bad pattern, or nullopt.
+  std::optional<int> add_excludes(FilterSet& filters, bool recursive) const;
 
  private:
   std::optional<int> load();
@@ -49,6 +54,7 @@ class ProfileOptions {
   ClientConfig config_;
   std::optional<std::string> applied_;                              // the profile in use
   std::vector<std::pair<std::string, std::size_t>> applied_lines_;  // "--option", line
+  std::vector<Setting> excludes_;  // the profile in use's `exclude` lines
 };
 
 }  // namespace ft::client

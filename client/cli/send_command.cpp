@@ -100,6 +100,7 @@ int run(int argc, char** argv) {
   auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
   if (!filters) return status;
   options.filters = std::move(*filters);
+  if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
   std::string why;
   auto remote = parse_remote(args.back(), why);

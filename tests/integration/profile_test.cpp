@@ -133,12 +133,41 @@ TEST_F(ProfileTest, BadFilesNameTheLine) {
     EXPECT_NE(r.err.find("/.config/ft/config:" + c.expected), std::string::npos)
         << c.text << "\n-> " << r.err;
   }
-  // Excludes are parsed, and refused until ft has filters.
-  write_config(nas_profile("exclude = *.tmp\n"));
-  RunResult excluded = client({bin("ftls"), "nas:"});
-  EXPECT_EQ(excluded.exit_code, kUsage);
-  EXPECT_NE(excluded.err.find("config:3: exclude is not supported yet"), std::string::npos)
-      << excluded.err;
+  // A bad exclude pattern names its line.
+  fs::create_directories(work_ / "tree");
+  write_config(nas_profile("exclude = /\n"));
+  RunResult bad = client({bin("ftsend"), "-r", (work_ / "tree").string(), "nas:"});
+  EXPECT_EQ(bad.exit_code, kUsage) << bad.err;
+  EXPECT_NE(bad.err.find("config:3: bad exclude pattern"), std::string::npos) << bad.err;
+}
+
+TEST_F(ProfileTest, ExcludesOfAProfileLeaveNamesOutOfTreeTransfers) {
+  start_server();
+  fs::create_directories(work_ / "tree" / "cache");
+  write_file(work_ / "tree" / "keep.txt", "k");
+  write_file(work_ / "tree" / "drop.tmp", "d");
+  write_file(work_ / "tree" / "cache" / "c", "c");
+  write_file(work_ / "tree" / "again.tmp", "a");
+  write_config(nas_profile("exclude = *.tmp\nexclude = cache/\n"));
+  // The command line's rules come first: --include takes back again.tmp.
+  RunResult sent =
+      client({bin("ftsend"), "-r", "--include", "again.tmp", (work_ / "tree").string(), "nas:"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  EXPECT_TRUE(fs::exists(root_ / "tree" / "keep.txt"));
+  EXPECT_TRUE(fs::exists(root_ / "tree" / "again.tmp"));
+  EXPECT_FALSE(fs::exists(root_ / "tree" / "drop.tmp"));
+  EXPECT_FALSE(fs::exists(root_ / "tree" / "cache"));
+  // The same profile on the way back.
+  write_file(root_ / "tree" / "more.tmp", "m");
+  RunResult got = client({bin("ftget"), "-r", "nas:tree", (work_ / "back").string()});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_TRUE(fs::exists(work_ / "back" / "tree" / "keep.txt"));
+  EXPECT_FALSE(fs::exists(work_ / "back" / "tree" / "more.tmp"));
+  EXPECT_FALSE(fs::exists(work_ / "back" / "tree" / "again.tmp"));
+  // A single file is sent as named, whatever the profile leaves out of trees.
+  RunResult one = client({bin("ftsend"), (work_ / "tree" / "drop.tmp").string(), "nas:"});
+  EXPECT_EQ(one.exit_code, 0) << one.err;
+  EXPECT_TRUE(fs::exists(root_ / "drop.tmp"));
 }
 
 TEST_F(ProfileTest, PlainHostsKeepTheirMeaning) {
