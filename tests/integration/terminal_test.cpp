@@ -128,7 +128,7 @@ TEST_F(TerminalTest, SendProgressFitsAndShowsEveryPiece) {
     SCOPED_TRACE("columns " + std::to_string(columns));
     const std::string name = "w" + std::to_string(columns);
     ASSERT_NO_FATAL_FAILURE(
-        start_in_pane({bin("ftsend"), file.string(), via_proxy(name)}, columns));
+        start_in_pane({bin("ftsend"), file.string(), via_proxy(name + "/")}, columns));
     std::string final_screen;
     const std::vector<std::string> screens = capture_until_exit(final_screen);
     EXPECT_NE(final_screen.find("EXIT=0"), std::string::npos) << final_screen;
