@@ -98,6 +98,15 @@ int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request) {
   return rc;
 }
 
+int bind_tcp(uv_tcp_t* handle, const std::string& host, int port) {
+  struct sockaddr_storage storage {};
+  int rc = host.find(':') != std::string::npos
+               ? uv_ip6_addr(host.c_str(), port, reinterpret_cast<struct sockaddr_in6*>(&storage))
+               : uv_ip4_addr(host.c_str(), port, reinterpret_cast<struct sockaddr_in*>(&storage));
+  if (rc != 0) return rc;
+  return uv_tcp_bind(handle, reinterpret_cast<struct sockaddr*>(&storage), 0);
+}
+
 std::string format_address(const struct sockaddr* address) {
   char host[INET6_ADDRSTRLEN] = "?";
   int port = 0;

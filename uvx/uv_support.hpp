@@ -41,6 +41,9 @@ struct WriteRequest {
 int start_write(uv_stream_t* stream, std::unique_ptr<WriteRequest> request);
 
 /// A printable "ADDR:PORT" (IPv6 in brackets) for a socket address.
+/// Binds `handle` to a numeric IPv4 or IPv6 address (`host` holds a ':'
+/// for IPv6) and port; a libuv error code.
+int bind_tcp(uv_tcp_t* handle, const std::string& host, int port);
 std::string format_address(const struct sockaddr* address);
 /// The address alone, without the port ("127.0.0.1", "::1").
 std::string format_host(const struct sockaddr* address);

@@ -32,18 +32,13 @@ MetricsHttpServer::~MetricsHttpServer() {
 int MetricsHttpServer::listen(const RemoteSpec& address, std::string& bound) {
   if (int rc = listener_.init(loop_, uv_tcp_init); rc != 0) return rc;
   listener_.set_data(this);
-  struct sockaddr_storage storage {};
-  int rc = address.host.find(':') != std::string::npos
-               ? uv_ip6_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<struct sockaddr_in6*>(&storage))
-               : uv_ip4_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<struct sockaddr_in*>(&storage));
-  if (rc == 0) rc = uv_tcp_bind(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), 0);
+  int rc = bind_tcp(listener_.get(), address.host, address.port);
   if (rc == 0) rc = uv_listen(listener_.stream(), 16, on_connection);
   if (rc != 0) {
     listener_.close();
     return rc;
   }
+  struct sockaddr_storage storage {};
   int length = sizeof storage;
   uv_tcp_getsockname(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), &length);
   bound = format_address(reinterpret_cast<struct sockaddr*>(&storage));

@@ -120,16 +120,7 @@ Server::~Server() {
 }
 
 int Server::listen(const RemoteSpec& address, std::string& bound) {
-  struct sockaddr_storage storage {};
-  int rc = address.host.find(':') != std::string::npos
-               ? uv_ip6_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<struct sockaddr_in6*>(&storage))
-               : uv_ip4_addr(address.host.c_str(), address.port,
-                             reinterpret_cast<struct sockaddr_in*>(&storage));
-  if (rc != 0) return rc;
-  if ((rc = uv_tcp_bind(listener_.get(), reinterpret_cast<struct sockaddr*>(&storage), 0)) != 0) {
-    return rc;
-  }
+  if (int rc = bind_tcp(listener_.get(), address.host, address.port); rc != 0) return rc;
   return start_listening(bound);
 }
 
