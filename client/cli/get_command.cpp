@@ -8,6 +8,7 @@
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/download.hpp"
 #include "client/transfer/retry.hpp"
+#include "client/transfer/stream_transfer.hpp"
 #include "client/transfer/tree_download.hpp"
 #include "common/rules/path_rules.hpp"
 
@@ -44,7 +45,11 @@ constexpr const char* kDetails =
     "\n"
     "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
     "paths relative to each remote DIR; the first matching rule decides, and an\n"
-    "excluded directory is not entered. See docs/client.md, \"Filters\".\n";
+    "excluded directory is not entered. See docs/client.md, \"Filters\".\n"
+    "\n"
+    "LOCAL_DIR - writes the one remote file to standard output (ftget host/x.tar - |\n"
+    "tar x): each chunk is verified before it is written; if the whole-file check\n"
+    "fails at the end, the exit status is 7 and the output must not be used.\n";
 
 bool names_local_dir(const std::string& arg) {
   return arg == "." || arg == ".." || arg.starts_with("/") || arg.starts_with("./") ||
@@ -85,6 +90,37 @@ int run(int argc, char** argv) {
   auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
   if (!filters) return status;
   options.filters = std::move(*filters);
+  if (args.size() >= 2 && args.back() == "-") {
+    if (args.size() != 2 || options.recursive) {
+      return usage_error(kProgram, "- (standard output) takes one remote file, without -r");
+    }
+    if (output.json || options.dry_run) {
+      return usage_error(kProgram, "--json and --dry-run cannot share standard output with a file");
+    }
+    if (auto status = cli.use_profile(args.front(), key_file)) return *status;
+    std::string why;
+    auto remote = parse_remote(args.front(), why);
+    if (!remote) {
+      return usage_error(kProgram, "bad remote file '" + printable(args.front()) + "': " + why);
+    }
+    if (remote->path.empty()) {
+      return usage_error(kProgram, "'" + printable(args.front()) + "' names no remote file");
+    }
+    if (auto violation = path_violation(remote->path, false)) {
+      return usage_error(kProgram,
+                         "bad remote path '" + printable(remote->path) + "': " + *violation);
+    }
+    TransferReport report(ReportOptions{.program = kProgram,
+                                        .receiving = true,
+                                        .verbosity = verbosity,
+                                        .progress = wants_progress(output, verbosity),
+                                        .stats = output.stats,
+                                        .human_readable = output.human_readable,
+                                        .stdout_is_data = true});
+    if (auto status = load_key(kProgram, key_file)) return *status;
+    return run_stream_download(StreamDownloadOptions{.remote = *remote, .retries = options.retries},
+                               report);
+  }
   if (args.size() >= 2 && (options.recursive || names_local_dir(args.back()))) {
     options.local_dir = args.back();
     args.pop_back();

@@ -1,9 +1,11 @@
+#include <algorithm>
 #include <map>
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/report/transfer_report.hpp"
+#include "client/transfer/stream_transfer.hpp"
 #include "client/transfer/tree_upload.hpp"
 #include "client/transfer/upload.hpp"
 #include "common/rules/path_rules.hpp"
@@ -39,7 +41,11 @@ constexpr const char* kDetails =
     "continues from the last verified byte: on a new connection after a lost one\n"
     "(up to --retries times, waiting 0.2 s, then twice as long each time, at most\n"
     "5 s), or when the same command runs again later. A file that changes while it\n"
-    "is sent fails with exit status 3 and nothing is committed.\n";
+    "is sent fails with exit status 3 and nothing is committed.\n"
+    "\n"
+    "FILE - reads standard input until its end and sends it as the file NAME of\n"
+    "HOST/DIR/NAME (tar c dir | ftsend - host/backups/dir.tar): verified like any\n"
+    "other upload, committed only when whole, but not resumable.\n";
 
 int run(int argc, char** argv) {
   CommandLine cli(kProgram, "Send files or directory trees to an ft server.",
@@ -112,6 +118,26 @@ int run(int argc, char** argv) {
                        "bad remote directory '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  if (std::find(args.begin(), args.end() - 1, "-") != args.end() - 1) {
+    if (args.size() != 2 || options.recursive) {
+      return usage_error(kProgram, "- (standard input) is sent alone, without -r");
+    }
+    if (options.remote.path.empty() || args.back().ends_with("/")) {
+      return usage_error(kProgram,
+                         "- (standard input) needs the remote file's name: HOST/DIR/NAME");
+    }
+    if (options.dry_run) return usage_error(kProgram, "--dry-run cannot read standard input");
+    TransferReport report(ReportOptions{.program = kProgram,
+                                        .verbosity = verbosity,
+                                        .json = output.json,
+                                        .progress = wants_progress(output, verbosity),
+                                        .stats = output.stats,
+                                        .human_readable = output.human_readable});
+    if (auto status = load_key(kProgram, key_file)) return *status;
+    return run_stream_upload(
+        StreamUploadOptions{.remote = options.remote, .chunk_size = options.settings.chunk_size},
+        report);
+  }
   // scp's rule for one file: HOST/NAME names the file unless NAME is a
   // remote directory; HOST/NAME/ always names a directory.
   options.target_may_be_file = !options.recursive && args.size() == 2 &&

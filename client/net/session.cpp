@@ -118,8 +118,8 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello,
-               Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair});
+  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
+                                            kCapFrameCheckPair | kCapStream});
   connection_.queue(std::move(hello));
 }
 
@@ -151,6 +151,7 @@ void Session::take_hello() {
   resume_agreed_ = (capabilities & kCapResume) != 0;
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
+  stream_agreed_ = (capabilities & kCapStream) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);
@@ -177,8 +178,10 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     if (failure_) break;
     if (hello_received_ && handler.finished()) return std::nullopt;
 
-    pollfd p{connection_.fd(), POLLIN, 0};
+    pollfd polled[2] = {{connection_.fd(), POLLIN, 0}, {handler.wake_fd(), POLLIN, 0}};
+    pollfd& p = polled[0];
     if (connection_.has_output() && !write_failed) p.events |= POLLOUT;
+    const nfds_t count = polled[1].fd >= 0 ? 2 : 1;
     auto idle_left = std::chrono::duration_cast<std::chrono::milliseconds>(
         last_activity + kIdleTimeout - Clock::now());
     if (idle_left.count() <= 0) {
@@ -201,7 +204,7 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     // readable: do not sleep on them.
     const bool buffered = connection_.has_buffered_input();
     const auto wait = std::min(idle_left, kWakeInterval);
-    int n = ::poll(&p, 1, buffered ? 0 : static_cast<int>(wait.count()));
+    int n = ::poll(polled, count, buffered ? 0 : static_cast<int>(wait.count()));
     if (buffered && n >= 0) {
       p.revents |= POLLIN;
       n = 1;

@@ -57,6 +57,10 @@ class SessionHandler {
   virtual void on_frame(Session& session, Frame& frame) = 0;
   /// True when every request got its final frame; run() then returns.
   virtual bool finished() const = 0;
+  /// A descriptor whose readability should wake the session at once (a
+  /// pipe the command reads from), or -1: without it a command producing
+  /// from a slow pipe would wait up to 250 ms between reads.
+  virtual int wake_fd() const { return -1; }
 };
 
 class Session {
@@ -84,6 +88,8 @@ class Session {
   /// MKDIR, SYMLINK and the LIST flags may be used.
   bool trees_agreed() const { return trees_agreed_; }
   bool eager_agreed() const { return eager_agreed_; }
+  /// STREAM (section 5.14): a PUT may leave its size to its END.
+  bool stream_agreed() const { return stream_agreed_; }
   /// True once the server's hello arrived carrying FRAME_CHECK: every frame
   /// in both directions carries its check block.
   bool frame_check_agreed() const { return frame_check_agreed_; }
@@ -114,6 +120,7 @@ class Session {
   bool resume_agreed_ = false;
   bool trees_agreed_ = false;
   bool eager_agreed_ = false;
+  bool stream_agreed_ = false;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

@@ -39,7 +39,8 @@ std::string TransferReport::size(std::uint64_t bytes) const {
 void TransferReport::human(std::string_view line, bool to_stdout) {
   progress_.clear();
   // With --json, stdout holds only JSON lines: human lines go to stderr.
-  std::ostream& out = to_stdout && !options_.json ? std::cout : std::cerr;
+  std::ostream& out =
+      to_stdout && !options_.json && !options_.stdout_is_data ? std::cout : std::cerr;
   out << line << '\n' << std::flush;
 }
 
@@ -175,7 +176,7 @@ int TransferReport::finish(std::optional<int> given) {
   totals_.exit_code = status;
   if (options_.stats) {
     // With --json, stdout holds only JSON: the block goes to stderr.
-    (options_.json ? std::cerr : std::cout)
+    (options_.json || options_.stdout_is_data ? std::cerr : std::cout)
         << stats_text(totals_, options_.human_readable) << std::flush;
   }
   if (options_.json) std::cout << summary_json(totals_) << '\n' << std::flush;

@@ -27,6 +27,7 @@ struct ReportOptions {
   bool dry_run = false;
   bool stats = false;           // --stats: the statistics block at the end
   bool human_readable = false;  // -h: sizes as "1.5 MiB" in the lines and --stats
+  bool stdout_is_data = false;  // ftget FILE -: every line goes to stderr
 };
 
 class TransferReport {

@@ -72,8 +72,10 @@ inline constexpr std::uint32_t kCapEager = 0x00000004;
 inline constexpr std::uint32_t kCapFrameCheck = 0x00000008;
 inline constexpr std::uint32_t kCapFrameCheckConfirm = 0x00000010;
 inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCheckConfirm;
+/// STREAM (section 5.14): PUTs whose size is known only at their END.
+inline constexpr std::uint32_t kCapStream = 0x00008000;
 inline constexpr std::uint32_t kKnownCapabilities =
-    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair;
+    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapStream;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };
@@ -82,6 +84,8 @@ FrameCheckOffer frame_check_offer(std::uint32_t capabilities);
 inline constexpr std::uint32_t kPutResumable = 0x1;
 /// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
 inline constexpr std::uint32_t kPutEager = 0x2;
+/// PUT flag (section 5.14): the size is unknown; PUT.size is 0 and END says.
+inline constexpr std::uint32_t kPutStream = 0x4;
 /// MKDIR flags (section 5.5).
 inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
 

@@ -120,6 +120,7 @@ class RequestContext {
   /// Whether both hellos carried RESUME / EAGER (docs/protocol.md).
   virtual bool resume() const = 0;
   virtual bool eager() const = 0;
+  virtual bool stream() const = 0;  // STREAM (section 5.14)
 
   virtual void send_frame(Bytes frame) = 0;
   virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,

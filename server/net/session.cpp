@@ -113,6 +113,7 @@ void Session::answer_hello() {
   resume_ = (ours.capabilities & kCapResume) != 0;
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;
+  stream_ = (ours.capabilities & kCapStream) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block

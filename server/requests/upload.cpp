@@ -38,6 +38,7 @@ Upload::Upload(RequestContext& context, std::uint32_t id, PutMsg put)
       put_(std::move(put)),
       resumable_((put_.put_flags & kPutResumable) != 0),
       eager_((put_.put_flags & kPutEager) != 0),
+      stream_((put_.put_flags & kPutStream) != 0),
       started_(std::chrono::steady_clock::now()) {
   const Access& access = context_->access();
   names_.create = access.allows(kRightCreate);
@@ -90,10 +91,17 @@ void Upload::open() {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");
   }
-  if ((put_.put_flags & ~(kPutResumable | kPutEager)) != 0 || (resumable_ && !context_->resume()) ||
-      (eager_ && (!context_->eager() || resumable_))) {
+  if ((put_.put_flags & ~(kPutResumable | kPutEager | kPutStream)) != 0 ||
+      (resumable_ && !context_->resume()) || (eager_ && (!context_->eager() || resumable_)) ||
+      (stream_ && !context_->stream())) {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
+  }
+  if (stream_ && (resumable_ || eager_ || put_.size != 0)) {
+    // A stream cannot be read again (no resume), nor held in memory until
+    // its END (no eager); its size is END's to say.
+    return refuse_later(ErrorCode::PROTOCOL,
+                        "a STREAM PUT is neither RESUMABLE nor EAGER and declares size 0");
   }
   if (eager_ && put_.size > put_.chunk_size) {
     // An eager upload's data waits in memory until its END: one chunk at

@@ -65,6 +65,11 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   UploadPlan plan() const;
   bool on_data(Frame& frame);
   bool on_end(Frame& frame);
+  /// A STREAM upload's DATA of `length` bytes, checked against the limits
+  /// a declared size is checked against at PUT: false once it failed.
+  bool stream_fits(std::size_t length);
+  /// A STREAM upload's END: its quota claim moves from 0 to the real size.
+  bool claim_stream_size(std::uint64_t size);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);
   void rewind(std::uint64_t offset);
@@ -89,7 +94,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;
-  bool eager_;  // DATA and END come without waiting for PUT_READY
+  bool eager_;   // DATA and END come without waiting for PUT_READY
+  bool stream_;  // STREAM: the size is known at END (docs/protocol.md, 5.14)
   std::vector<std::string> components_;
   NamePolicy names_;                 // what this identity may do to the final name
   bool slot_held_ = false;           // counted in the identity's open uploads

@@ -59,13 +59,16 @@ bool Upload::on_data(Frame& frame) {
     return violate("longer than the chunk size: " + std::to_string(data->bytes.size()) +
                    " bytes, chunk size " + std::to_string(put_.chunk_size));
   }
-  if (data->bytes.size() > put_.size - received_) {
+  if (stream_) {
+    if (!stream_fits(data->bytes.size())) return true;
+  } else if (data->bytes.size() > put_.size - received_) {
     return violate("past the declared size: " + std::to_string(data->bytes.size()) +
                    " bytes at offset " + std::to_string(data->offset) + ", size " +
                    std::to_string(put_.size));
   }
   if (hash64(data->bytes) != data->chunk_hash) {
-    if (context_->resume() && !eager_ && rewinds_ < limits::kMaxRewinds) {
+    // A stream is not rewound: its client keeps no data it has sent.
+    if (context_->resume() && !eager_ && !stream_ && rewinds_ < limits::kMaxRewinds) {
       rewind(data->offset);
     } else {
       fail(ErrorCode::CHECKSUM_MISMATCH,
@@ -90,6 +93,10 @@ bool Upload::on_end(Frame& frame) {
   first_data_ = false;
   end_received_ = true;
   end_ = *end;
+  if (stream_ && end_.total_size == received_) {
+    if (!claim_stream_size(end_.total_size)) return true;
+    put_.size = end_.total_size;  // from here on, as if declared at PUT
+  }
   if (end_.total_size != put_.size || received_ != put_.size) {
     fail(ErrorCode::SIZE_MISMATCH, "received up to byte " + std::to_string(received_) +
                                        ", END says " + std::to_string(end_.total_size) +
@@ -101,6 +108,41 @@ bool Upload::on_end(Frame& frame) {
     return true;
   }
   pump();
+  return true;
+}
+
+bool Upload::stream_fits(std::size_t length) {
+  const ServerOptions& options = context_->services().options();
+  const std::uint64_t after = received_ + length;
+  if (options.max_file_size != 0 && after > options.max_file_size) {
+    fail(ErrorCode::FILE_TOO_LARGE, "streamed file passed the server's limit of " +
+                                        std::to_string(options.max_file_size) + " bytes");
+    return false;
+  }
+  const std::uint64_t quota = context_->access().quota_bytes;
+  if (quota != 0 && after > quota) {
+    fail(ErrorCode::QUOTA_EXCEEDED, "quota exceeded: this identity may hold " +
+                                        std::to_string(quota) +
+                                        " bytes; the streamed file passed it");
+    return false;
+  }
+  return true;
+}
+
+bool Upload::claim_stream_size(std::uint64_t size) {
+  if (!quota_) return true;  // the identity has no quota
+  // On the loop, between two calls nothing else moves the books: giving
+  // back the claim of 0 and asking for the real size is one step.
+  QuotaClaim claim = std::move(*quota_);
+  quota_.reset();
+  ServerServices& services = context_->services();
+  services.settle_quota(*context_, claim, QuotaOutcome::kDropped);
+  claim.size = size;
+  if (auto why = services.admit_quota(*context_, claim)) {
+    fail(ErrorCode::QUOTA_EXCEEDED, *why);
+    return false;
+  }
+  quota_ = std::move(claim);
   return true;
 }
 

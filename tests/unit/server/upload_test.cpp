@@ -75,6 +75,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   const Access& access() const override { return access_; }
   bool resume() const override { return resume_; }
   bool eager() const override { return eager_; }
+  bool stream() const override { return stream_; }
   void send_frame(Bytes frame) override {
     FrameDecoder decoder({.sender = Sender::kServer, .expect_hello = false});
     decoder.feed(frame);
@@ -121,6 +122,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   ServerOptions options_;
   bool resume_ = false;
   bool eager_ = false;
+  bool stream_ = false;
   int slots_ = 0;
   std::size_t disk_backlog = 0;
   std::set<std::string> partials_;
@@ -322,6 +324,58 @@ TEST_F(UploadMachine, EagerWithoutAgreementIsRefused) {
   start(put("small", 3, kPutEager));
   run();
   EXPECT_EQ(last_error(), ErrorCode::PROTOCOL);
+  EXPECT_TRUE(names().empty());
+}
+
+TEST_F(UploadMachine, StreamTakesItsSizeFromEnd) {
+  conn_->stream_ = true;
+  conn_->resume_ = true;
+  start(put("dir/piped", 0, kPutStream));
+  run();
+  ASSERT_EQ(sent_types(), std::vector<FrameType>{FrameType::kPutReady});
+  EXPECT_TRUE(data(0, "01234"));
+  EXPECT_TRUE(data(5, "56789"));
+  EXPECT_TRUE(end(10, "0123456789"));
+  run();
+  EXPECT_EQ(sent_types().back(), FrameType::kOk);
+  EXPECT_EQ(content("dir/piped"), "0123456789");
+}
+
+TEST_F(UploadMachine, StreamEndMustCountTheBytesReceived) {
+  conn_->stream_ = true;
+  start(put("piped", 0, kPutStream));
+  run();
+  EXPECT_TRUE(data(0, "01234"));
+  EXPECT_TRUE(end(4, "0123"));
+  run();
+  EXPECT_EQ(last_error(), ErrorCode::SIZE_MISMATCH);
+  EXPECT_TRUE(names().empty());
+}
+
+TEST_F(UploadMachine, DamagedStreamChunkFailsWithoutRewind) {
+  conn_->stream_ = true;
+  conn_->resume_ = true;
+  start(put("piped", 0, kPutStream));
+  run();
+  EXPECT_TRUE(data(0, "01234", true));
+  run();
+  EXPECT_EQ(last_error(), ErrorCode::CHECKSUM_MISMATCH);
+  EXPECT_TRUE(names().empty());
+}
+
+TEST_F(UploadMachine, StreamNeedsAgreementSizeZeroAndNoOtherFlag) {
+  for (auto [agreed, size, flags] :
+       {std::tuple{false, 0ull, kPutStream}, std::tuple{true, 5ull, kPutStream},
+        std::tuple{true, 0ull, kPutStream | kPutEager}}) {
+    conn_->sent.clear();
+    conn_->stream_ = agreed;
+    conn_->eager_ = true;
+    start(put("piped", size, flags));
+    run();
+    EXPECT_EQ(last_error(), ErrorCode::PROTOCOL) << agreed << " " << size << " " << flags;
+    upload_.reset();
+    run();
+  }
   EXPECT_TRUE(names().empty());
 }
 
