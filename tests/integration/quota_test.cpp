@@ -109,6 +109,40 @@ TEST_F(QuotaTest, BytesOverTheQuotaAreRefusedWithNothingWritten) {
   expect_nothing_of("more");
 }
 
+// A stream from a pipe (ftsend -) declares no size: the quota is checked
+// as its bytes arrive and again at END with what it turned out to be.
+TEST_F(QuotaTest, StreamsAreCountedByWhatTheyTurnOutToBe) {
+  const fs::path key = add_alice({"--quota-bytes", "100K"});
+  fs::create_directories(root_ / "alice");
+  write_random_file(root_ / "alice" / "old", 40000, 1);
+  ASSERT_NO_FATAL_FAILURE(start_server({"--keys", keys_}));
+  TempDir local;
+  write_random_file(local / "src", 200000, 5);
+  auto stream = [&](std::uint64_t bytes, const std::string& name) {
+    return run({"/bin/bash", "-c",
+                "set -o pipefail; head -c " + std::to_string(bytes) + " '" +
+                    (local / "src").string() + "' | '" + bin("ftsend") + "' -q --key-file '" +
+                    key.string() + "' - '" + remote(name) + "'"});
+  };
+  // Alone past the quota: refused while it streams.
+  RunResult huge = stream(150000, "huge");
+  EXPECT_EQ(huge.exit_code, static_cast<int>(Exit::kServerError)) << huge.err;
+  EXPECT_NE(huge.err.find("QUOTA_EXCEEDED"), std::string::npos) << huge.err;
+  expect_nothing_of("huge");
+  // Past it only with what is already there: refused at END.
+  RunResult over = stream(70000, "over");
+  EXPECT_EQ(over.exit_code, static_cast<int>(Exit::kServerError)) << over.err;
+  EXPECT_NE(over.err.find("QUOTA_EXCEEDED"), std::string::npos) << over.err;
+  expect_nothing_of("over");
+  RunResult fits = stream(50000, "fits");
+  EXPECT_EQ(fits.exit_code, 0) << fits.err;
+  EXPECT_EQ(fs::file_size(root_ / "alice" / "fits"), 50000u);
+  // And it counts from now on.
+  RunResult more = stream(20000, "more");
+  EXPECT_EQ(more.exit_code, static_cast<int>(Exit::kServerError)) << more.err;
+  expect_nothing_of("more");
+}
+
 TEST_F(QuotaTest, FilesOverTheQuotaAreRefusedWithNothingWritten) {
   const fs::path key = add_alice({"--quota-files", "3"});
   fs::create_directories(root_ / "alice" / "deep");
