@@ -31,11 +31,15 @@ FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
-# ftsend's --json summary.
-FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# ftsend's --json summary; iproute2 builds --link's namespace and tbf link.
+FT_BENCH_PACKAGES=(socat rsync procps time jq iproute2)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)
+# The smoke test of scripts/bench --link's emulated LAN (tests/bench/
+# link_smoke_test.sh): ip netns, tc tbf and ss from iproute2, socat to carry
+# bytes through it.
+FT_TEST_PACKAGES+=(iproute2 socat)
 
 # Prints a section header that stands out in a long CI log.
 section() {
