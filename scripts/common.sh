@@ -5,9 +5,10 @@
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
 # libsystemd-dev: socket activation and sd_notify in ftserve, and sd-daemon.h's
 # log level prefixes under journald; help2man makes the man pages from --help
-# (dist/CMakeLists.txt).
+# (dist/CMakeLists.txt); libzstd-dev: compressed chunks (chunk_compression).
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
-                   nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3)
+                   nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3
+                   libzstd-dev)
 # The .deb (scripts/package): cpack finds the ELF files with file(1) and
 # their library dependencies with dpkg-shlibdeps (dpkg-dev); lintian checks
 # the result.
