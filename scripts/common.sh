@@ -5,9 +5,10 @@
 # Build packages: the compiler, CMake + Ninja and the libraries ft links.
 # libsystemd-dev: socket activation and sd_notify in ftserve, and sd-daemon.h's
 # log level prefixes under journald; help2man makes the man pages from --help
-# (dist/CMakeLists.txt).
+# (dist/CMakeLists.txt); libzstd-dev: compressed chunks (chunk_compression).
 FT_BUILD_PACKAGES=(cmake ninja-build pkg-config g++ libuv1-dev libxxhash-dev libcli11-dev
-                   nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3)
+                   nlohmann-json3-dev libgtest-dev libssl-dev libsystemd-dev help2man python3
+                   libzstd-dev)
 # The .deb (scripts/package): cpack finds the ELF files with file(1) and
 # their library dependencies with dpkg-shlibdeps (dpkg-dev); lintian checks
 # the result.
@@ -31,11 +32,15 @@ FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
-# ftsend's --json summary.
-FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# ftsend's --json summary; iproute2 builds --link's namespace and tbf link.
+FT_BENCH_PACKAGES=(socat rsync procps time jq iproute2)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)
+# The smoke test of scripts/bench --link's emulated LAN (tests/bench/
+# link_smoke_test.sh): ip netns, tc tbf and ss from iproute2, socat to carry
+# bytes through it.
+FT_TEST_PACKAGES+=(iproute2 socat)
 
 # Prints a section header that stands out in a long CI log.
 section() {

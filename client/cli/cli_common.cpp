@@ -11,6 +11,7 @@
 #include "client/net/session.hpp"
 #include "client/transfer/retry.hpp"
 #include "common/crypto/keys.hpp"
+#include "common/rules/byte_rate.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -148,6 +149,30 @@ std::optional<int> load_key(std::string_view program, const std::string& key_fil
     return static_cast<int>(Exit::kFailure);
   }
   use_key(std::move(context));
+  return std::nullopt;
+}
+
+void add_bwlimit_option(CLI::App& app, std::string& target) {
+  app.add_option("--bwlimit", target,
+                 "Pace the transfer to RATE bytes per second in each direction (10M, 1.5MiB/s, "
+                 "512K; units are powers of 1024; 0: no limit)")
+      ->type_name("RATE");
+}
+
+std::optional<int> apply_bwlimit(std::string_view program, const std::string& text,
+                                 const std::string& where) {
+  if (text.empty()) return std::nullopt;
+  std::optional<std::uint64_t> rate = parse_byte_rate(text);
+  if (!rate) {
+    return usage_error(program, where + "--bwlimit: not a rate: '" + printable(text) +
+                                    "' (bytes per second, e.g. 10M or 1.5MiB/s)");
+  }
+  if (*rate != 0 && *rate < kMinBandwidthLimit) {
+    return usage_error(program, where + "--bwlimit: " + std::to_string(*rate) +
+                                    " B/s is below the smallest limit, " +
+                                    std::to_string(kMinBandwidthLimit / 1024) + " KiB/s");
+  }
+  limit_bandwidth(*rate);
   return std::nullopt;
 }
 

@@ -70,6 +70,16 @@ void add_key_option(CLI::App& app, std::string& target);
 /// nullopt to carry on.
 std::optional<int> load_key(std::string_view program, const std::string& key_file);
 
+/// Adds --bwlimit RATE (common/rules/byte_rate.hpp: 10M, 1.5MiB/s) writing
+/// `target`.
+void add_bwlimit_option(CLI::App& app, std::string& target);
+/// Parses --bwlimit's `text` (empty: no limit) and paces every connection
+/// of this process to it (limit_bandwidth()). On a malformed rate or one
+/// below kMinBandwidthLimit prints why, after `where` ("FILE:LINE: " when a
+/// profile set it), and returns the usage status (2); nullopt to carry on.
+std::optional<int> apply_bwlimit(std::string_view program, const std::string& text,
+                                 const std::string& where);
+
 /// Runs a command's `run` and turns an escaping exception into status 1
 /// with "<program>: internal error: ..." on stderr.
 int guarded_main(std::string_view program, int (*run)(int, char**), int argc, char** argv);

@@ -38,6 +38,7 @@ inline constexpr ProfileOption kProfileOptions[] = {
     {"checksum", true, true},         // ftsend -r
     {"ignore-existing", true, true},  // ftsend -r
     {"long", true, false},            // ftls
+    {"bwlimit", false, false},        // ftsend, ftget, ftls
 };
 
 /// One [NAME] section.

@@ -71,6 +71,8 @@ int run(int argc, char** argv) {
   add_retries_option(cli.app(), options.retries);
   std::string key_file;
   add_key_option(cli.app(), key_file);
+  std::string bwlimit;
+  add_bwlimit_option(cli.app(), bwlimit);
   cli.app().add_flag("-r,--recursive", options.recursive, "Fetch directory trees");
   cli.app().add_flag("--links", options.links,
                      "With -r: recreate symbolic links (target inside the tree)");
@@ -171,6 +173,7 @@ int run(int argc, char** argv) {
                                       .stats = output.stats,
                                       .human_readable = output.human_readable});
   if (auto status = load_key(kProgram, key_file)) return *status;
+  if (auto status = apply_bwlimit(kProgram, bwlimit, cli.where("--bwlimit"))) return *status;
   return options.recursive ? run_tree_download(options, report) : run_download(options, report);
 }
 

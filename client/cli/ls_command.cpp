@@ -34,6 +34,8 @@ int run(int argc, char** argv) {
   add_human_readable_option(cli.app(), human);
   std::string key_file;
   add_key_option(cli.app(), key_file);
+  std::string bwlimit;
+  add_bwlimit_option(cli.app(), bwlimit);
   l->excludes(j);
   if (auto status = cli.parse(argc, argv)) return *status;
 
@@ -53,6 +55,7 @@ int run(int argc, char** argv) {
   }
   options.remote = *remote;
   if (auto status = load_key(kProgram, key_file)) return *status;
+  if (auto status = apply_bwlimit(kProgram, bwlimit, cli.where("--bwlimit"))) return *status;
   return run_list(options);
 }
 

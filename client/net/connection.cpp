@@ -216,21 +216,27 @@ std::string Connection::tls_error() const {
   return tls_ != nullptr ? tls_->error() : std::string();
 }
 
-IoResult Connection::flush() {
-  return tls_ != nullptr ? flush_tls() : flush_plain();
+IoResult Connection::flush(std::size_t budget) {
+  send_budget_ = std::max<std::size_t>(budget, 1);
+  IoResult r = tls_ != nullptr ? flush_tls() : flush_plain();
+  send_budget_ = kNoBudget;
+  return r;
 }
 
-IoResult Connection::receive(FrameDecoder& decoder) {
-  if (tls_ != nullptr) return receive_tls(decoder);
+IoResult Connection::receive(FrameDecoder& decoder, std::size_t budget) {
+  budget = std::max<std::size_t>(budget, 1);
+  if (tls_ != nullptr) return receive_tls(decoder, budget);
   std::span<std::uint8_t> area = decoder.write_area();
   if (area.empty()) {
     // Only a failed decoder offers no room; the caller reads its error.
     last_error_ = EPROTO;
     return IoResult::kError;
   }
+  area = area.first(std::min(area.size(), budget));
   for (;;) {
     ssize_t n = ::recv(fd_.get(), area.data(), area.size(), 0);
     if (n > 0) {
+      bytes_received_ += static_cast<std::uint64_t>(n);
       decoder.commit(static_cast<std::size_t>(n));
       return IoResult::kProgress;
     }
@@ -251,19 +257,22 @@ void Connection::release_frame(Outgoing& out) {
 
 IoResult Connection::flush_plain() {
   bool progress = false;
-  while (!queue_.empty()) {
+  while (!queue_.empty() && send_budget_ > 0) {
     iovec iov[kMaxIovecs];
     std::size_t count = 0;
+    std::size_t total = 0;
     for (const Outgoing& out : queue_) {
-      if (count + 2 > kMaxIovecs) break;
+      if (count + 2 > kMaxIovecs || total == send_budget_) break;
       std::size_t skip = out.sent;
       for (const Bytes* part : {&out.head, &out.body}) {
         if (skip >= part->size()) {
           skip -= part->size();
           continue;
         }
+        if (total == send_budget_) break;
         iov[count].iov_base = const_cast<std::uint8_t*>(part->data() + skip);
-        iov[count].iov_len = part->size() - skip;
+        iov[count].iov_len = std::min(part->size() - skip, send_budget_ - total);
+        total += iov[count].iov_len;
         ++count;
         skip = 0;
       }
@@ -279,6 +288,8 @@ IoResult Connection::flush_plain() {
       return IoResult::kError;
     }
     progress = true;
+    bytes_sent_ += static_cast<std::uint64_t>(n);
+    if (send_budget_ != kNoBudget) send_budget_ -= static_cast<std::size_t>(n);
     auto left = static_cast<std::size_t>(n);
     while (left > 0) {
       Outgoing& out = queue_.front();
@@ -375,8 +386,11 @@ void Connection::send_alert_best_effort() {
 
 IoResult Connection::send_ciphertext() {
   while (cipher_unsent() > 0) {
-    ssize_t n = ::send(fd_.get(), cipher_out_.data() + cipher_sent_, cipher_unsent(),
-                       MSG_NOSIGNAL | MSG_DONTWAIT);
+    // An exhausted budget looks like a full socket to the callers: the
+    // session waits for the rate limiter rather than for POLLOUT.
+    if (send_budget_ == 0) return IoResult::kWouldBlock;
+    ssize_t n = ::send(fd_.get(), cipher_out_.data() + cipher_sent_,
+                       std::min(cipher_unsent(), send_budget_), MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) return IoResult::kWouldBlock;
@@ -384,6 +398,8 @@ IoResult Connection::send_ciphertext() {
       return IoResult::kError;
     }
     cipher_sent_ += static_cast<std::size_t>(n);
+    bytes_sent_ += static_cast<std::uint64_t>(n);
+    if (send_budget_ != kNoBudget) send_budget_ -= static_cast<std::size_t>(n);
   }
   cipher_out_.clear();
   cipher_sent_ = 0;
@@ -441,7 +457,7 @@ IoResult Connection::flush_tls() {
   return progress ? IoResult::kProgress : IoResult::kWouldBlock;
 }
 
-IoResult Connection::receive_tls(FrameDecoder& decoder) {
+IoResult Connection::receive_tls(FrameDecoder& decoder, std::size_t budget) {
   std::span<std::uint8_t> area = decoder.write_area();
   if (area.empty()) {
     last_error_ = EPROTO;
@@ -465,8 +481,12 @@ IoResult Connection::receive_tls(FrameDecoder& decoder) {
     }
     if (filled > 0) break;
     if (tls_->state() == TlsEngine::State::kClosed) return IoResult::kClosed;
-    ssize_t got = ::recv(fd_.get(), cipher_in_.data(), cipher_in_.size(), 0);
+    // Nothing decrypted yet (filled is 0 here) and the budget spent.
+    if (budget == 0) return IoResult::kWouldBlock;
+    ssize_t got = ::recv(fd_.get(), cipher_in_.data(), std::min(cipher_in_.size(), budget), 0);
     if (got > 0) {
+      bytes_received_ += static_cast<std::uint64_t>(got);
+      if (budget != kNoBudget) budget -= static_cast<std::size_t>(got);
       if (!tls_->feed(ByteSpan(cipher_in_.data(), static_cast<std::size_t>(got)))) {
         send_alert_best_effort();
         last_error_ = EPROTO;

@@ -110,10 +110,18 @@ class Connection {
   /// A chunk buffer whose frame was written, for reuse (empty if none).
   Bytes take_spare_buffer();
 
-  /// Writes as much of the queue as the socket accepts.
-  IoResult flush();
-  /// Receives once into the decoder's write area and commits the bytes.
-  IoResult receive(FrameDecoder& decoder);
+  /// No budget: as many bytes as the socket takes or gives.
+  static constexpr std::size_t kNoBudget = static_cast<std::size_t>(-1);
+  /// Writes as much of the queue as the socket accepts, at most `budget`
+  /// bytes to the socket (--bwlimit's pacing; ciphertext with a key).
+  IoResult flush(std::size_t budget = kNoBudget);
+  /// Receives once into the decoder's write area and commits the bytes;
+  /// at most `budget` bytes from the socket.
+  IoResult receive(FrameDecoder& decoder, std::size_t budget = kNoBudget);
+  /// Bytes written to and read from the socket so far (with a key: TLS
+  /// records, which is what the link carries).
+  std::uint64_t bytes_sent() const { return bytes_sent_; }
+  std::uint64_t bytes_received() const { return bytes_received_; }
   /// errno of the last kError.
   int last_error() const { return last_error_; }
 
@@ -129,7 +137,7 @@ class Connection {
   void close();
   IoResult flush_plain();
   IoResult flush_tls();
-  IoResult receive_tls(FrameDecoder& decoder);
+  IoResult receive_tls(FrameDecoder& decoder, std::size_t budget);
   /// Encrypts frames from the front of the queue (about a batch) into
   /// cipher_out_; false if the engine refuses (failed).
   bool encrypt_some();
@@ -145,6 +153,9 @@ class Connection {
   std::size_t queued_chunk_bytes_ = 0;
   std::vector<Bytes> spare_;
   int last_error_ = 0;
+  std::size_t send_budget_ = kNoBudget;  // what the current flush() may still write
+  std::uint64_t bytes_sent_ = 0;
+  std::uint64_t bytes_received_ = 0;
   // TLS only (null on an open server).
   std::unique_ptr<TlsEngine> tls_;
   Bytes cipher_out_;  // encrypted, not yet (fully) sent

@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "client/net/interrupt.hpp"
+#include "common/base/token_bucket.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
@@ -24,6 +25,17 @@ constexpr int kMaxReadsPerWakeup = 64;
 // if the socket has no news, so that the progress line keeps moving (rate,
 // "committing") while the server is silent.
 constexpr std::chrono::milliseconds kWakeInterval{250};
+
+// --bwlimit: one bucket per direction, for the whole process.
+struct BandwidthLimit {
+  std::optional<TokenBucket> send;
+  std::optional<TokenBucket> receive;
+};
+
+BandwidthLimit& bandwidth_limit() {
+  static BandwidthLimit limit;
+  return limit;
+}
 
 // The process's key (set once by the command line, read by every attempt).
 std::shared_ptr<TlsContext>& key_context() {
@@ -114,6 +126,28 @@ void use_key(std::shared_ptr<TlsContext> context) {
   key_context() = std::move(context);
 }
 
+void limit_bandwidth(std::uint64_t rate) {
+  BandwidthLimit& limit = bandwidth_limit();
+  limit.send.reset();
+  limit.receive.reset();
+  if (rate == 0) return;
+  limit.send.emplace(rate, Clock::now());
+  limit.receive.emplace(rate, Clock::now());
+}
+
+IoResult Session::flush_paced() {
+  auto& bucket = bandwidth_limit().send;
+  if (!bucket) return connection_.flush();
+  const auto now = Clock::now();
+  if (!bucket->ready(now)) return IoResult::kWouldBlock;
+  const std::uint64_t before = connection_.bytes_sent();
+  // At most one burst per call: the bucket then runs at most a burst into
+  // debt, which keeps every pause short (a tenth of a second).
+  IoResult r = connection_.flush(bucket->burst());
+  bucket->take(connection_.bytes_sent() - before, now);
+  return r;
+}
+
 Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
@@ -182,6 +216,23 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     pollfd& p = polled[0];
     if (connection_.has_output() && !write_failed) p.events |= POLLOUT;
     const nfds_t count = polled[1].fd >= 0 ? 2 : 1;
+    // --bwlimit: a direction whose bucket is in debt is left out of the
+    // poll (an unread socket closes the TCP window, so the server slows
+    // down too) and the wait ends when the debt is paid.
+    std::chrono::milliseconds paced_wait = kWakeInterval;
+    if (auto& limit = bandwidth_limit(); limit.send) {
+      const auto now = Clock::now();
+      if ((p.events & POLLOUT) != 0 && !limit.send->ready(now)) {
+        p.events = static_cast<short>(p.events & ~POLLOUT);
+        paced_wait = std::min(paced_wait, limit.send->wait(now));
+      }
+      if (!limit.receive->ready(now)) {
+        p.events = static_cast<short>(p.events & ~POLLIN);
+        paced_wait = std::min(paced_wait, limit.receive->wait(now));
+        // We are the ones not reading: the server's silence is not measured.
+        last_activity = now;
+      }
+    }
     auto idle_left = std::chrono::duration_cast<std::chrono::milliseconds>(
         last_activity + kIdleTimeout - Clock::now());
     if (idle_left.count() <= 0) {
@@ -203,7 +254,7 @@ std::optional<Error> Session::run(SessionHandler& handler) {
     // Bytes already decrypted inside the TLS engine do not make the socket
     // readable: do not sleep on them.
     const bool buffered = connection_.has_buffered_input();
-    const auto wait = std::min(idle_left, kWakeInterval);
+    const auto wait = std::min(idle_left, paced_wait);
     int n = ::poll(polled, count, buffered ? 0 : static_cast<int>(wait.count()));
     if (buffered && n >= 0) {
       p.revents |= POLLIN;
@@ -224,7 +275,7 @@ std::optional<Error> Session::run(SessionHandler& handler) {
       if (failure_) break;
     }
     if ((p.revents & POLLOUT) != 0) {
-      IoResult r = connection_.flush();
+      IoResult r = flush_paced();
       if (r == IoResult::kProgress) last_activity = Clock::now();
       if (r == IoResult::kError) {
         write_failed = true;
@@ -239,8 +290,18 @@ std::optional<Error> Session::run(SessionHandler& handler) {
 // true if any byte arrived.
 bool Session::receive_and_dispatch(SessionHandler& handler) {
   bool any = false;
+  auto& bucket = bandwidth_limit().receive;
   for (int i = 0; i < kMaxReadsPerWakeup && !failure_; ++i) {
-    IoResult r = connection_.receive(decoder_);
+    IoResult r = IoResult::kWouldBlock;
+    if (bucket) {
+      const auto now = Clock::now();
+      if (!bucket->ready(now)) break;
+      const std::uint64_t before = connection_.bytes_received();
+      r = connection_.receive(decoder_, bucket->burst());
+      bucket->take(connection_.bytes_received() - before, now);
+    } else {
+      r = connection_.receive(decoder_);
+    }
     if (r == IoResult::kProgress) {
       any = true;
       dispatch(handler);

@@ -41,6 +41,16 @@ inline constexpr std::chrono::seconds kConnectTimeout{10};
 /// to an open server.
 void use_key(std::shared_ptr<TlsContext> context);
 
+/// The smallest --bwlimit: the pacing's burst (at least 16 KiB) then takes
+/// 4 s to earn, far inside the server's idle timeout (60 s by default).
+inline constexpr std::uint64_t kMinBandwidthLimit = 4 * 1024;
+
+/// Paces every later session of this process to `rate` bytes per second
+/// on the socket, in each direction separately (--bwlimit; 0: no limit).
+/// The pacing spans sessions: a retry or the next connection of a tree
+/// transfer goes on at the same rate instead of with a fresh burst.
+void limit_bandwidth(std::uint64_t rate);
+
 class Session;
 
 /// The command's side of a session. Handlers are called from Session::run()
@@ -108,6 +118,8 @@ class Session {
 
  private:
   bool receive_and_dispatch(SessionHandler& handler);
+  /// Sends what the queue holds, within --bwlimit; false on a write error.
+  IoResult flush_paced();
   void dispatch(SessionHandler& handler);
   void end_of_stream(SessionHandler& handler);
   void drain_after_write_error(SessionHandler& handler, int err);

@@ -12,10 +12,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <map>
+#include <tuple>
 
 #include "common/crypto/keys.hpp"
 #include "common/crypto/tls_engine.hpp"
 #include "common/rules/address.hpp"
+#include "common/rules/byte_rate.hpp"
 #include "common/rules/duration.hpp"
 #include "common/rules/errors.hpp"
 #include "server/cli/keys_command.hpp"
@@ -163,6 +165,15 @@ int main(int argc, char** argv) {
                  "(QUOTA_EXCEEDED); in open mode all clients share one count")
       ->capture_default_str()
       ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 20));
+  std::string bwlimit = "0";
+  app.add_option("--bwlimit", bwlimit,
+                 "bytes per second all connections together may move, in each direction\n"
+                 "(10M, 1.5MiB/s; units are powers of 1024; 0: no limit; at least 64K)")
+      ->capture_default_str();
+  std::string bwlimit_per_identity = "0";
+  app.add_option("--bwlimit-per-identity", bwlimit_per_identity,
+                 "the same for each identity's connections together (open mode: all)")
+      ->capture_default_str();
   std::string umask_text = "022";
   app.add_option("--umask", umask_text,
                  "octal bits taken from every mode a client sends (PUT, MKDIR) and from what\n"
@@ -239,6 +250,15 @@ int main(int argc, char** argv) {
   options.idle_timeout = *idle;
   options.max_file_size = max_file_size;
   options.free_space_reserve = free_space_reserve;
+  for (auto [option, text, target] : {std::tuple{"--bwlimit", &bwlimit, &options.bwlimit},
+                                      std::tuple{"--bwlimit-per-identity", &bwlimit_per_identity,
+                                                 &options.bwlimit_per_identity}}) {
+    auto rate = ft::parse_byte_rate(*text);
+    if (!rate || (*rate != 0 && *rate < ft::server::BandwidthPacer::kMinRate)) {
+      return usage(option, *text, "a rate of at least 64K bytes per second (10M, 1.5MiB/s) or 0");
+    }
+    *target = *rate;
+  }
 
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (root_fd < 0) {

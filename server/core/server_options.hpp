@@ -35,6 +35,11 @@ struct ServerOptions {
   // Taken from every mode a peer sends (PUT, MKDIR); the owner keeps rwx on
   // directories whatever it says. ftserve makes it the process umask.
   std::uint32_t umask = 022;
+  // --bwlimit and --bwlimit-per-identity: bytes per second in each
+  // direction, for all connections together and for each identity's (0: no
+  // limit; docs/server.md "Bandwidth").
+  std::uint64_t bwlimit = 0;
+  std::uint64_t bwlimit_per_identity = 0;
 };
 
 /// What one authenticated connection may do.

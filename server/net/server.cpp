@@ -28,7 +28,8 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
       batcher_(loop),
       next_turn_(loop),
       budget_(MemoryBudget::kDefaultLimit,
-              [this](std::function<void()> task) { defer(std::move(task)); }) {
+              [this](std::function<void()> task) { defer(std::move(task)); }),
+      pacer_(options_.bwlimit, options_.bwlimit_per_identity) {
   // libuv sizes its pool from this variable (4 when unset; ftserve's main
   // sets 8): hashing listings may take only a share of it, and of the CPUs.
   const char* pool = std::getenv("UV_THREADPOOL_SIZE");

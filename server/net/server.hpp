@@ -21,6 +21,7 @@
 #include "common/rules/address.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
+#include "server/net/bandwidth_pacer.hpp"
 #include "server/net/memory_budget.hpp"
 #include "server/storage/hash_cache.hpp"
 #include "server/storage/job_batcher.hpp"
@@ -85,6 +86,8 @@ class Server final : public ServerServices {
   void defer(std::function<void()> task) { next_turn_.defer(std::move(task)); }
   /// The memory all connections hold for their peers, together.
   MemoryBudget& budget() { return budget_; }
+  /// --bwlimit and --bwlimit-per-identity, shared by all connections.
+  BandwidthPacer& pacer() { return pacer_; }
   /// Where every TLS session's ciphertext is read: libuv calls a stream's
   /// alloc and read callbacks back to back on this one thread, and the
   /// engine copies what it is fed, so one area serves all connections
@@ -219,6 +222,7 @@ class Server final : public ServerServices {
   std::vector<Bytes> cipher_pool_;  // take/give_cipher_buffer()
   std::size_t cipher_pool_bytes_ = 0;
   MemoryBudget budget_;  // before sessions_: they give their share back as they go
+  BandwidthPacer pacer_;
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;
   bool listening_ = false;

@@ -311,8 +311,11 @@ void Session::hashing_done() {
 }
 
 bool Session::may_buffer(std::size_t bytes) const {
+  // --bwlimit holds downloads back too (paced() arms the timer that wakes
+  // them); const for the requests, but the pacer's clock moves.
   return send_backlog_ + read_ahead_ <= kSendHighWater &&
-         server_.budget().may_hold(budget_held_, bytes);
+         server_.budget().may_hold(budget_held_, bytes) &&
+         !const_cast<Session*>(this)->paced(BandwidthPacer::Direction::kOut);
 }
 
 void Session::notify_when_writable(std::weak_ptr<Request> request) {
@@ -391,8 +394,10 @@ void Session::update_reading() {
     if (tls_) drain_plaintext();
     if (closing() || paused_) return;
   }
-  // While an identity's directory is being opened nothing is read.
-  bool want = !paused_ && phase_ != Phase::kAuthenticating;
+  // While an identity's directory is being opened nothing is read, nor
+  // while --bwlimit's inbound bucket is in debt.
+  bool want =
+      !paused_ && phase_ != Phase::kAuthenticating && !paced(BandwidthPacer::Direction::kIn);
   if (want && !reading_) {
     uv_read_start(tcp_.stream(), on_alloc, on_read);
   } else if (!want && reading_) {

@@ -32,6 +32,7 @@
 #include "server/core/request.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
+#include "server/net/bandwidth_pacer.hpp"
 #include "server/net/memory_budget.hpp"
 #include "uvx/handle.hpp"
 #include "uvx/uv_support.hpp"
@@ -167,6 +168,13 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   static void on_tcp_closed(void* session) noexcept;
   static void on_flush_check(uv_check_t* check) noexcept;
   static void on_timer(uv_timer_t* timer) noexcept;
+  static void on_pace_timer(uv_timer_t* timer) noexcept;
+  /// --bwlimit (bandwidth_pacer.hpp): true when this connection must not
+  /// move bytes in `direction` now; then the pace timer is armed for when
+  /// it may. Never before authentication (the handshake is not paced).
+  bool paced(BandwidthPacer::Direction direction);
+  /// Counts bytes moved in `direction` against the server's buckets.
+  void pace(BandwidthPacer::Direction direction, std::size_t bytes);
   void flush_outbox();
   /// The send queue drained: wake the requests that waited for it.
   void on_send_drained();
@@ -230,6 +238,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   uvx::Handle<uv_tcp_t> tcp_;
   uvx::Handle<uv_check_t> flush_check_;  // sends the replies of a loop turn together
   uvx::Handle<uv_timer_t> timer_;        // handshake deadline, then idle timeout
+  uvx::Handle<uv_timer_t> pace_timer_;   // --bwlimit: the end of a paced pause
   Phase phase_;
   bool handles_closed_ = false;  // the TCP handle's close callback ran
   bool flush_armed_ = false;

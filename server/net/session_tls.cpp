@@ -209,6 +209,7 @@ int Session::transmit(std::unique_ptr<WriteRequest> request) {
     return UV_EPIPE;  // never plaintext on a TLS server
   }
   count_traffic(0, request->size());
+  pace(BandwidthPacer::Direction::kOut, request->size());
   return start_write(tcp_.stream(), std::move(request));
 }
 

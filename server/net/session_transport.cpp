@@ -17,10 +17,12 @@ int Session::accept_from(uv_stream_t* listener) {
   int rc = tcp_.init(server_.loop(), uv_tcp_init);
   if (rc == 0) rc = flush_check_.init(server_.loop(), uv_check_init);
   if (rc == 0) rc = timer_.init(server_.loop(), uv_timer_init);
+  if (rc == 0) rc = pace_timer_.init(server_.loop(), uv_timer_init);
   if (rc == 0) {
     tcp_.set_data(this);
     flush_check_.set_data(this);
     timer_.set_data(this);
+    pace_timer_.set_data(this);
     rc = uv_accept(listener, tcp_.stream());
   }
   if (rc != 0) {
@@ -152,17 +154,20 @@ void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
   }
   note_received(static_cast<std::size_t>(nread));
   count_traffic(static_cast<std::size_t>(nread), 0);
+  pace(BandwidthPacer::Direction::kIn, static_cast<std::size_t>(nread));
   if (server_.options().tls) {
     // The server's shared read area: the engine copies what it keeps.
     handle_ciphertext(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base),
                                static_cast<std::size_t>(nread)));
-    return;
+  } else {
+    decoder_->commit(static_cast<std::size_t>(nread));
+    process_input();
+    // Bytes of a payload still arriving are held too.
+    account();
+    if (over_budget()) update_reading();
   }
-  decoder_->commit(static_cast<std::size_t>(nread));
-  process_input();
-  // Bytes of a payload still arriving are held too.
-  account();
-  if (over_budget()) update_reading();
+  // Past --bwlimit: stop reading until the pace timer says.
+  if (server_.pacer().enabled() && !closing() && reading_) update_reading();
 }
 
 // ---------------------------------------------------------------- writing
@@ -272,6 +277,46 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
   }
 }
 
+// ---------------------------------------------------------------- pacing
+
+bool Session::paced(BandwidthPacer::Direction direction) {
+  BandwidthPacer& pacer = server_.pacer();
+  if (!pacer.enabled() || !authenticated() || closing()) return false;
+  const auto now =
+      BandwidthPacer::Clock::time_point(std::chrono::milliseconds(uv_now(server_.loop())));
+  if (pacer.ready(direction, access_.identity, now)) return false;
+  const auto wait = std::max<std::int64_t>(pacer.wait(direction, access_.identity, now).count(), 1);
+  // One timer serves both directions: the earlier end wins, and the
+  // callback re-checks both.
+  const std::uint64_t due = uv_timer_get_due_in(pace_timer_.get());
+  const bool active = uv_is_active(reinterpret_cast<uv_handle_t*>(pace_timer_.get())) != 0;
+  if (!active || due > static_cast<std::uint64_t>(wait)) {
+    uv_timer_start(pace_timer_.get(), on_pace_timer, static_cast<std::uint64_t>(wait), 0);
+  }
+  return true;
+}
+
+void Session::pace(BandwidthPacer::Direction direction, std::size_t bytes) {
+  BandwidthPacer& pacer = server_.pacer();
+  if (!pacer.enabled() || !authenticated()) return;
+  const auto now =
+      BandwidthPacer::Clock::time_point(std::chrono::milliseconds(uv_now(server_.loop())));
+  pacer.take(direction, access_.identity, bytes, now);
+}
+
+void Session::on_pace_timer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<Session*>(timer->data);
+  try {
+    // The downloads that waited for their turn try again (may_buffer()),
+    // and reading resumes if the inbound bucket allows (update_reading()).
+    if (!self->closing()) self->on_send_drained();
+  } catch (const std::exception& e) {
+    self->close(ErrorCode::INTERNAL, e.what(), true);
+  } catch (...) {
+    self->close(ErrorCode::INTERNAL, "internal error", true);
+  }
+}
+
 // ---------------------------------------------------------------- deadlines
 
 void Session::on_timer(uv_timer_t* timer) noexcept {
@@ -323,7 +368,9 @@ void Session::check_deadline() {
   // so such a connection is closed and its memory freed.
   bool on_disk = false;
   for (const auto& [id, request] : requests_) on_disk = on_disk || request->waiting_on_disk();
-  if (on_disk) last_activity_ = now;
+  // A pause --bwlimit imposes is not the peer's silence either.
+  const bool pacing = uv_is_active(reinterpret_cast<uv_handle_t*>(pace_timer_.get())) != 0;
+  if (on_disk || pacing) last_activity_ = now;
   const std::uint64_t due = last_activity_ + idle;
   if (now >= due) {
     log::info("peer=%s: no progress for %llu ms, closing", peer_.c_str(),
@@ -393,6 +440,7 @@ void Session::close_handles() {
   server_.connection_closed(this);
   flush_check_.close();
   timer_.close();
+  pace_timer_.close();
   // The TCP handle's close callback comes after its last write callback:
   // from then on nothing of libuv's refers to this session.
   tcp_.close(on_tcp_closed, this);
