@@ -2,6 +2,7 @@
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/cli/delete_options.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"
@@ -44,7 +45,12 @@ constexpr const char* kDetails =
     "\n"
     "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
     "paths relative to each remote DIR; the first matching rule decides, and an\n"
-    "excluded directory is not entered. See docs/client.md, \"Filters\".\n";
+    "excluded directory is not entered. See docs/client.md, \"Filters\".\n"
+    "\n"
+    "Mirrors (-r --delete): once every transfer succeeded, local names inside the\n"
+    "fetched tree that the server's tree lacks are deleted (files and links, then\n"
+    "directories, deepest first); excluded names are kept unless --delete-excluded.\n"
+    "A run with any failure deletes nothing.\n";
 
 bool names_local_dir(const std::string& arg) {
   return arg == "." || arg == ".." || arg.starts_with("/") || arg.starts_with("./") ||
@@ -73,6 +79,8 @@ int run(int argc, char** argv) {
                      "Print what would be received, skipped or refused; change nothing");
   FilterOptions filter_options;
   add_filter_options(cli.app(), filter_options, false);
+  DeleteFlags delete_flags;
+  add_delete_options(cli.app(), delete_flags, "locally (inside LOCAL_DIR)");
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
@@ -85,6 +93,9 @@ int run(int argc, char** argv) {
   auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
   if (!filters) return status;
   options.filters = std::move(*filters);
+  auto deletes = build_delete_options(kProgram, options.recursive, delete_flags, status);
+  if (!deletes) return status;
+  options.deletes = *deletes;
   if (args.size() >= 2 && (options.recursive || names_local_dir(args.back()))) {
     options.local_dir = args.back();
     args.pop_back();

@@ -7,11 +7,14 @@
 #include <cstring>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "client/local/local_tree.hpp"
+#include "client/net/interrupt.hpp"
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
+#include "client/transfer/remote_delete.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/rules/filter_rules.hpp"
 #include "common/rules/path_rules.hpp"
@@ -74,9 +77,11 @@ using UploadWalk = TreeWalk<Dir, Visit, UploadItem>;
 class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
  public:
   TreeUploadJob(const std::vector<Root>& roots, const UploadOptions& options,
-                TransferReport& report, SettledPaths& settled, std::vector<DeferredFile>& deferred)
+                TransferReport& report, SettledPaths& settled, std::vector<DeferredFile>& deferred,
+                DeletePlan* deletes)
       : UploadWalk(report, settled, deferred),
         options_(options),
+        deletes_(deletes),
         pipeline_(options.settings, report, *this, next_id_) {
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
       visits_.push_back(Visit{nullptr, it->local, it->local, it->remote, ""});
@@ -234,6 +239,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   void walk_entries(Dir& dir) override {
     std::vector<Visit> subdirs;
+    std::unordered_set<std::string_view> taken;  // the local names this walk sends
     for (LocalEntry& entry : dir.entries) {
       const std::string local = join_path(dir.local, entry.name);
       const std::string remote = join_path(dir.remote, entry.name);
@@ -241,6 +247,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       const mode_t type = entry.st.st_mode & S_IFMT;
       // An excluded directory is not entered: nothing below it is taken.
       if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) continue;
+      taken.insert(entry.name);
       if (settled_.contains(local)) continue;
       if (auto why = path_violation(remote, false)) {
         settled_.add(local);
@@ -261,9 +268,25 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
         report_.skipped(local, 0, special_kind(entry.st.st_mode), true);
       }
     }
+    if (deletes_ != nullptr && !dir.failed) plan_deletions(dir, taken);
     dir.entries = {};
     dir.remote_entries = {};
     push_visits(subdirs);
+  }
+
+  // --delete: the remote names of this directory that the walk does not
+  // send (absent here, or excluded with --delete-excluded) join the plan,
+  // unless the filters protect them. Only a directory listed on both
+  // sides gets here (a failed one is never planned).
+  void plan_deletions(const Dir& dir, const std::unordered_set<std::string_view>& taken) {
+    for (const auto& [name, entry] : dir.remote_entries) {
+      if (taken.contains(name)) continue;
+      const bool directory = entry.type == EntryType::kDirectory;
+      const std::string rel = join_path(dir.rel, name);
+      if (deletes_->protected_name(rel, directory, dir.ignore.get())) continue;
+      const std::string remote = join_path(dir.remote, name);
+      deletes_->add(Deletion{remote, rel, remote, directory});
+    }
   }
 
   // Reads the directory's .ftignore (if any) as a new layer of rules over
@@ -380,6 +403,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   }
 
   const UploadOptions& options_;
+  DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
   PutPipeline pipeline_;
   std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
   std::deque<Outgoing> outbox_;                                // not sent yet
@@ -399,11 +423,28 @@ int run_tree_upload(const UploadOptions& options, TransferReport& report) {
     roots.push_back(
         Root{local, into ? options.remote.path : remote_path_for(options.remote.path, local)});
   }
+  DeletePlan plan(options.filters, options.deletes);
+  DeletePlan* deletes = options.deletes.enabled ? &plan : nullptr;
   TreeWork work(report, [&](SettledPaths& settled, std::vector<DeferredFile>& deferred) {
-    TreeUploadJob job(roots, options, report, settled, deferred);
+    TreeUploadJob job(roots, options, report, settled, deferred, deletes);
     return connect_and_run(options.remote.host, options.remote.port, job);
   });
   run_with_retries("ftsend", work, options.retries, report);
+  if (deletes != nullptr) {
+    report.deleting();
+    // Deleting after a failure would leave the destination with less than
+    // either tree: nothing is deleted unless every transfer succeeded.
+    if (report.failed_so_far() || interrupted()) {
+      report.deletions_skipped();
+    } else if (!plan.empty()) {
+      if (auto failure =
+              run_remote_delete(options.remote, plan, options.deletes, options.dry_run, report)) {
+        report.progress().clear();
+        report_error("ftsend", {}, *failure);
+        report.connection_failed(*failure);
+      }
+    }
+  }
   return report.finish();
 }
 

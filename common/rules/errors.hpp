@@ -11,18 +11,19 @@ namespace ft {
 
 /// Process exit statuses of the client commands (and of ftserve for the
 /// ones that apply). Documented in docs/exit-codes.md.
-#define FT_EXIT_CODES(X)                                                             \
-  X(kSuccess, 0, "success")                                                          \
-  X(kFailure, 1, "other failure (cancelled, internal error)")                        \
-  X(kUsage, 2, "usage error (bad arguments or options)")                             \
-  X(kLocalFile, 3, "local file missing, unreadable or not writable")                 \
-  X(kConnection, 4, "host unreachable, connection refused or lost")                  \
-  X(kRemoteRefused, 5, "remote path refused (bad path, not found, denied)")          \
-  X(kServerError, 6, "server-side error (disk full, I/O error, busy)")               \
-  X(kChecksum, 7, "checksum or size mismatch: data failed verification")             \
-  X(kProtocol, 8, "protocol error (incompatible or misbehaving peer)")               \
-  X(kPartial, 9, "partial transfer: some files failed, the others were transferred") \
-  X(kAuth, 10, "authentication failed (key refused, or the peer does not hold the key)")
+#define FT_EXIT_CODES(X)                                                                 \
+  X(kSuccess, 0, "success")                                                              \
+  X(kFailure, 1, "other failure (cancelled, internal error)")                            \
+  X(kUsage, 2, "usage error (bad arguments or options)")                                 \
+  X(kLocalFile, 3, "local file missing, unreadable or not writable")                     \
+  X(kConnection, 4, "host unreachable, connection refused or lost")                      \
+  X(kRemoteRefused, 5, "remote path refused (bad path, not found, denied)")              \
+  X(kServerError, 6, "server-side error (disk full, I/O error, busy)")                   \
+  X(kChecksum, 7, "checksum or size mismatch: data failed verification")                 \
+  X(kProtocol, 8, "protocol error (incompatible or misbehaving peer)")                   \
+  X(kPartial, 9, "partial transfer: some files failed, the others were transferred")     \
+  X(kAuth, 10, "authentication failed (key refused, or the peer does not hold the key)") \
+  X(kDeleteLimit, 11, "--max-delete reached: some deletions were not done")
 
 enum class Exit : int {
 #define FT_X(name, value, text) name = value,
@@ -60,6 +61,7 @@ enum class Exit : int {
   X(TIMEOUT, 26, kConnection, "no progress for too long")                          \
   X(FRAME_CHECK, 27, kConnection, "a frame was damaged in transit")                \
   X(QUOTA_EXCEEDED, 28, kServerError, "over a quota of this identity")             \
+  X(NOT_EMPTY, 29, kRemoteRefused, "the directory is not empty")                   \
   X(USAGE, 1001, kUsage, "usage error")                                            \
   X(LOCAL_FILE, 1002, kLocalFile, "local file error")                              \
   X(CONNECT_FAILED, 1003, kConnection, "cannot connect")                           \
@@ -67,7 +69,8 @@ enum class Exit : int {
   X(SOURCE_CHANGED, 1005, kLocalFile, "source changed while being sent")           \
   X(AUTH_FAILED, 1006, kAuth, "TLS handshake with the pre-shared key failed")      \
   X(KEY_FILE, 1007, kUsage, "key file missing, malformed or readable by others")   \
-  X(UNKNOWN_HOST, 1008, kConnection, "host name does not resolve")
+  X(UNKNOWN_HOST, 1008, kConnection, "host name does not resolve")                 \
+  X(DELETE_LIMIT, 1009, kDeleteLimit, "more deletions than --max-delete allows")
 
 enum class ErrorCode : std::uint16_t {
 #define FT_X(name, code, exit, text) name = code,

@@ -42,7 +42,8 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
   X(kEntries, "ENTRIES", 0x15, kServerToClient, kFlagMore | kFlagHashes | kFlagTargets, false) \
   X(kStat, "STAT", 0x16, kClientToServer, 0, false)                                            \
   X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
-  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)
+  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                      \
+  X(kDelete, "DELETE", 0x19, kClientToServer, 0, false)
 
 enum class FrameType : std::uint8_t {
 #define FT_X(name, spelling, code, direction, flags, bulk) name = code,
@@ -72,8 +73,10 @@ inline constexpr std::uint32_t kCapEager = 0x00000004;
 inline constexpr std::uint32_t kCapFrameCheck = 0x00000008;
 inline constexpr std::uint32_t kCapFrameCheckConfirm = 0x00000010;
 inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCheckConfirm;
+/// DELETE (section 5.7): the server removes names on request.
+inline constexpr std::uint32_t kCapDelete = 0x00000020;
 inline constexpr std::uint32_t kKnownCapabilities =
-    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair;
+    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDelete;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };

@@ -113,6 +113,12 @@ void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m) {
     w.i64(m.mtime_ns);
   });
 }
+void encode_delete(Bytes& out, std::uint32_t id, const DeleteMsg& m) {
+  encode_frame(out, FrameType::kDelete, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u32(m.delete_flags);
+  });
+}
 void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
   encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
 }
@@ -340,6 +346,15 @@ std::optional<SymlinkMsg> decode_symlink(ByteSpan payload) {
       !string_ok(m.target, limits::kMaxPathBytes)) {
     return std::nullopt;
   }
+  return m;
+}
+
+std::optional<DeleteMsg> decode_delete(ByteSpan payload) {
+  ByteReader r(payload);
+  DeleteMsg m;
+  m.path = r.str();
+  m.delete_flags = r.u32();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes)) return std::nullopt;
   return m;
 }
 

@@ -113,6 +113,7 @@ void Session::answer_hello() {
   resume_ = (ours.capabilities & kCapResume) != 0;
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;
+  delete_ = (ours.capabilities & kCapDelete) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -181,6 +182,14 @@ void Session::handle_frame(Frame& frame) {
       if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
       if (!admit_request(id)) return;
       requests_[id] = TreeRequest::symlink(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
+      return;
+    }
+    case FrameType::kDelete: {
+      auto msg = decode_delete(payload);
+      if (!msg || !delete_) return fail_protocol("malformed DELETE, or DELETE not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::remove(*this, id, std::move(*msg));
       charge_request(id, payload.size());
       return;
     }

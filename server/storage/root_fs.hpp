@@ -113,6 +113,13 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
 int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
                  std::int64_t mtime_ns, NamePolicy policy = {});
 
+/// Removes the file, symbolic link or empty directory `components` (in
+/// root_remove.cpp): no link is followed on the way (ELOOP) nor at the
+/// name (a link is removed itself); a directory that holds anything gives
+/// ENOTEMPTY. The parent directory is synced before it returns 0.
+/// `removed` describes what was there.
+int remove_name(int root, const std::vector<std::string>& components, Entry& removed);
+
 /// Whether `policy` allows writing the name `name` in `parent` (-1 when the
 /// parent directory does not exist yet, so neither does the name): 0,
 /// kForbiddenByRights, EEXIST (exists, and only create is allowed), EISDIR

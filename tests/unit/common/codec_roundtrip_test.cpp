@@ -213,6 +213,19 @@ Script client_script() {
       expect_path("a.txt"));
   s.frames(
       FrameType::kCancel, 7, [&](Bytes& b) { encode_cancel(b, 7); }, expect_empty());
+  // DELETE (section 5.7): a path of every length class and the flags word.
+  for (const DeleteMsg& del :
+       {DeleteMsg{"a/ü/x", 0}, DeleteMsg{std::string(limits::kMaxPathBytes, 'd'), 0},
+        DeleteMsg{"y", 0xffffffff}}) {
+    s.frames(
+        FrameType::kDelete, 20, [&](Bytes& b) { encode_delete(b, 20, del); },
+        [del](const Frame& f) {
+          auto got = decode_delete(f.payload);
+          ASSERT_TRUE(got.has_value());
+          EXPECT_EQ(got->path, del.path);
+          EXPECT_EQ(got->delete_flags, del.delete_flags);
+        });
+  }
 
   auto one = std::make_shared<const Bytes>(Bytes{0x5a});
   s.frames(
