@@ -85,6 +85,11 @@ int run(int argc, char** argv) {
   add_filter_options(cli.app(), filter_options, true);
   DeleteFlags delete_flags;
   add_delete_options(cli.app(), delete_flags, "on the server");
+  cli.app()
+      .add_option("--link-dest", options.link_dest,
+                  "With -r: hard-link (on the server) files unchanged against this remote "
+                  "directory (a previous snapshot) instead of sending them")
+      ->type_name("REMOTE_DIR");
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
@@ -111,6 +116,17 @@ int run(int argc, char** argv) {
   auto deletes = build_delete_options(kProgram, options.recursive, delete_flags, status);
   if (!deletes) return status;
   options.deletes = *deletes;
+  if (!options.link_dest.empty()) {
+    if (!options.recursive) return usage_error(kProgram, "--link-dest needs -r");
+    while (options.link_dest.size() > 1 && options.link_dest.back() == '/') {
+      options.link_dest.pop_back();
+    }
+    while (options.link_dest.starts_with("/")) options.link_dest.erase(0, 1);
+    if (auto violation = path_violation(options.link_dest, false)) {
+      return usage_error(kProgram,
+                         "bad --link-dest '" + printable(options.link_dest) + "': " + *violation);
+    }
+  }
   if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
   std::string why;

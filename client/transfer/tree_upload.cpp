@@ -38,17 +38,25 @@ struct Dir : TreeDirectory<Dir> {
   std::unordered_map<std::string, Entry> remote_entries;
   bool closing = false;                       // the final MKDIR is on its way
   std::shared_ptr<const FilterLayer> ignore;  // the .ftignore rules in force here
+  // --link-dest: the reference directory, its listing, and whether the
+  // walk of the entries waits for that listing.
+  std::string reference;
+  std::unordered_map<std::string, Entry> reference_entries;
+  bool reference_listing = false;
+  bool walk_deferred = false;
 };
 
 // A root's name is its whole path.
 using Visit = TreeVisit<Dir>;
 
-enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink };
+enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink, kReferenceList, kLink };
 struct ControlRequest {
   Control kind;
   Dir* dir;
-  std::string local;   // the symlink's local path
-  std::string remote;  // the symlink's remote path (an ERROR may name it)
+  std::string local;   // the symlink's or linked file's local path
+  std::string remote;  // its remote path (an ERROR may name it)
+  std::string name;    // a linked file's name in `dir`, to send it if LINK fails
+  std::uint64_t size = 0;
 };
 struct Outgoing {
   std::uint32_t id;
@@ -90,6 +98,11 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   void produce(Session& session) override {
     if (!trees_ready(session)) return;
+    if (!options_.link_dest.empty() && !session.link_agreed()) {
+      return session.fail(ErrorCode::PROTOCOL,
+                          "the server does not support LINK (capability LINK); --link-dest needs "
+                          "a newer ftserve");
+    }
     walk(session);
     pipeline_.pump(session);
   }
@@ -101,12 +114,15 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     if (found == control_.end()) return session.protocol_error(unexpected_frame(frame));
     if (found->second.kind == Control::kList)
       return on_list_reply(session, *found->second.dir, frame);
+    if (found->second.kind == Control::kReferenceList) {
+      return on_reference_reply(session, found, frame);
+    }
     ControlRequest request = std::move(found->second);
     control_.erase(found);
     std::optional<Error> error;
     if (frame.header.type == FrameType::kError) {
-      const std::string& requested =
-          request.kind == Control::kSymlink ? request.remote : request.dir->remote;
+      const bool own_path = request.kind == Control::kSymlink || request.kind == Control::kLink;
+      const std::string& requested = own_path ? request.remote : request.dir->remote;
       ErrorReply reply = read_error_reply(frame, requested, {});
       if (reply.violation) return session.protocol_error(*reply.violation);
       error = std::move(reply.failure);
@@ -136,7 +152,21 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
           report_.created("symlink", request.local);
         }
         break;
+      case Control::kLink:
+        if (!error) {
+          settled_.add(request.local);
+          report_.skipped(request.local, request.size, "linked", false);
+        } else if (error->code == ErrorCode::REFERENCE_CHANGED ||
+                   error->code == ErrorCode::NOT_FOUND) {
+          // The reference changed since it was listed: the file is sent.
+          enqueue_file(&dir, request.name, request.local, request.remote);
+        } else {
+          settled_.add(request.local);
+          report_.failed(request.local, *error);
+        }
+        break;
       case Control::kList:
+      case Control::kReferenceList:
         break;
     }
     release(session, dir);
@@ -213,6 +243,98 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     encode_list(frame, id, PathMsg{dir.remote}, flags);
     send_control(ControlRequest{Control::kList, &dir, {}, {}}, std::move(frame), id);
     ++lists_in_flight_;
+    if (!options_.link_dest.empty()) list_reference(dir);
+  }
+
+  // --link-dest: lists the directory of the reference tree that matches
+  // this one (LINK needs a name that exists there unchanged), with hashes
+  // for --checksum. The entries wait for it (walk_deferred).
+  void list_reference(Dir& dir) {
+    const std::string& top = options_.remote.path;
+    const std::string below = top.empty()         ? dir.remote
+                              : dir.remote == top ? std::string()
+                                                  : dir.remote.substr(top.size() + 1);
+    dir.reference = join_path(options_.link_dest, below);
+    dir.reference_listing = true;
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_list(frame, id, PathMsg{dir.reference}, options_.checksum ? kFlagHashes : 0);
+    send_control(ControlRequest{Control::kReferenceList, &dir, {}, {}}, std::move(frame), id);
+  }
+
+  void on_reference_reply(Session& session,
+                          std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
+                          const Frame& frame) {
+    Dir& dir = *found->second.dir;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message) return session.protocol_error("malformed ENTRIES");
+      if (auto why = listing_overflow(dir.reference_entries.size(), message->entries.size())) {
+        return session.protocol_error(*why);
+      }
+      for (Entry& entry : message->entries) {
+        if (component_violation(entry.name)) continue;
+        std::string name = entry.name;
+        dir.reference_entries.emplace(std::move(name), std::move(entry));
+      }
+      if (message->more) return;
+    } else if (frame.header.type == FrameType::kError) {
+      // No reference directory (a new one, or a first snapshot): nothing
+      // to link, every file that differs is sent.
+      ErrorReply reply = read_error_reply(frame, dir.reference, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
+    } else {
+      return session.protocol_error(unexpected_frame(frame, "in reply to LIST"));
+    }
+    control_.erase(found);
+    dir.reference_listing = false;
+    if (dir.walk_deferred) {
+      dir.walk_deferred = false;
+      walk_entries(dir);
+    }
+    release(session, dir);
+  }
+
+  // --link-dest: a file that differs from the destination but matches the
+  // reference (size and mtime, or the content hash with --checksum) is
+  // hard-linked by the server (LINK) instead of sent. False if it must be
+  // sent.
+  bool link_instead(Dir& dir, const LocalEntry& entry, const std::string& local,
+                    const std::string& remote) {
+    auto found = dir.reference_entries.find(entry.name);
+    if (found == dir.reference_entries.end() || found->second.type != EntryType::kFile) {
+      return false;
+    }
+    const Entry& reference = found->second;
+    const auto size = static_cast<std::uint64_t>(entry.st.st_size);
+    if (reference.size != size) return false;
+    LinkMsg msg{remote,
+                join_path(dir.reference, entry.name),
+                size,
+                mtime_ns_of(entry.st),
+                static_cast<std::uint32_t>(entry.st.st_mode & 07777),
+                0,
+                {}};
+    if (options_.checksum) {
+      std::string why;
+      if (!hash_local_file(dir.fd.get(), entry.name, msg.content_hash, why) ||
+          msg.content_hash != reference.content_hash) {
+        return false;
+      }
+      msg.link_flags = kLinkCheckHash;
+    } else if (reference.mtime_ns != msg.mtime_ns) {
+      return false;
+    }
+    if (options_.dry_run) {
+      report_.skipped(local, size, "linked", false);
+      return true;
+    }
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_link(frame, id, msg);
+    send_control(ControlRequest{Control::kLink, &dir, local, remote, entry.name, size},
+                 std::move(frame), id);
+    return true;
   }
 
   bool take_entries(Session&, Dir& dir, EntriesMsg& message) override {
@@ -238,6 +360,10 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   void list_answered(std::uint32_t id) override { control_.erase(id); }
 
   void walk_entries(Dir& dir) override {
+    if (dir.reference_listing) {
+      dir.walk_deferred = true;  // on_reference_reply walks them
+      return;
+    }
     std::vector<Visit> subdirs;
     std::unordered_set<std::string_view> taken;  // the local names this walk sends
     for (LocalEntry& entry : dir.entries) {
@@ -271,6 +397,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     if (deletes_ != nullptr && !dir.failed) plan_deletions(dir, taken);
     dir.entries = {};
     dir.remote_entries = {};
+    dir.reference_entries = {};
     push_visits(subdirs);
   }
 
@@ -335,6 +462,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
         return report_.skipped(local, size, "unchanged", false);
       }
     }
+    if (!options_.link_dest.empty() && link_instead(dir, entry, local, remote)) return;
     if (options_.dry_run) return report_.transferred(local, size, 0);
     enqueue_file(&dir, entry.name, local, remote);
   }

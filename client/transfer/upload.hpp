@@ -29,6 +29,7 @@ struct UploadOptions {
   bool dry_run = false;           // --dry-run
   FilterSet filters;              // -r: --exclude, --include, --files-from, ...
   DeleteOptions deletes;          // -r: --delete, --delete-excluded, --max-delete
+  std::string link_dest;          // -r: --link-dest REMOTE_DIR ("" for none)
   /// One FILE onto HOST/NAME (no trailing '/'): scp's rule. NAME is the
   /// remote file's name unless the server says (STAT) it is a directory.
   bool target_may_be_file = false;

@@ -74,6 +74,9 @@ std::vector<Decoder> decoders() {
        payload_of([](Bytes& b) {
          encode_delete(b, 1, DeleteMsg{"a/b", 0});
        })},
+      {"LINK", [](const Bytes& p) { return decode_link(p).has_value(); }, payload_of([](Bytes& b) {
+         encode_link(b, 1, LinkMsg{"a/b", "r/b", 3, 4, 0644, kLinkCheckHash, Hash128{1, 2}});
+       })},
   };
 }
 
