@@ -2,6 +2,8 @@
 // keys and exit 10, its summary line counts skipped links apart from
 // unchanged files, with a readable size, --fixed --delete mirrors, and
 // --dated --keep N prunes old snapshots through DELETE.
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <regex>
 
@@ -114,6 +116,32 @@ TEST_F(BackupScript, FixedDeleteMirrorsAndExcludesAreKept) {
   EXPECT_EQ(backup({"--dated", "--delete"}).exit_code, 2);
   EXPECT_EQ(backup({"--fixed", "--keep", "2"}).exit_code, 2);
   EXPECT_EQ(backup({"--keep", "0"}).exit_code, 2);
+}
+
+TEST_F(BackupScript, DatedRunLinksUnchangedFilesToThePreviousSnapshot) {
+  RunResult first = backup({"--dated"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  // The first snapshot becomes an older one (two runs within one second
+  // would share a name).
+  const fs::path laptop = root_.path() / "laptop";
+  fs::path made;
+  for (const auto& entry : fs::directory_iterator(laptop)) made = entry.path();
+  fs::rename(made, laptop / "2020-01-01T000000");
+  RunResult second = backup({"--dated"});
+  ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+  EXPECT_EQ(field(second.out, "files_sent"), "0") << second.out;
+  EXPECT_EQ(field(second.out, "bytes_sent"), "0") << second.out;
+  EXPECT_EQ(field(second.out, "files_unchanged"), "2") << second.out;
+  fs::path latest;
+  for (const auto& entry : fs::directory_iterator(laptop)) {
+    if (entry.path().filename() != "2020-01-01T000000") latest = entry.path();
+  }
+  struct stat old_st {
+  }, new_st{};
+  ASSERT_EQ(::stat((laptop / "2020-01-01T000000/docs/sub/b.bin").c_str(), &old_st), 0);
+  ASSERT_EQ(::stat((latest / "docs/sub/b.bin").c_str(), &new_st), 0);
+  EXPECT_EQ(old_st.st_ino, new_st.st_ino);
+  EXPECT_EQ(new_st.st_nlink, 2u);
 }
 
 TEST_F(BackupScript, KeepPrunesOldSnapshotsThroughDelete) {
