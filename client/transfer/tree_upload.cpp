@@ -233,7 +233,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       const std::uint32_t id = next_id_++;
       Bytes frame;
       encode_mkdir(frame, id, MkdirMsg{dir.remote, (dir.mode | 0700) & 0777, dir.mtime_ns, 0});
-      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}, {}}, std::move(frame), id);
+      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}, {}, {}, 0}, std::move(frame),
+                   id);
     }
     std::uint8_t flags = 0;
     if (options_.checksum) flags |= kFlagHashes;
@@ -241,7 +242,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, flags);
-    send_control(ControlRequest{Control::kList, &dir, {}, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kList, &dir, {}, {}, {}, 0}, std::move(frame), id);
     ++lists_in_flight_;
     if (!options_.link_dest.empty()) list_reference(dir);
   }
@@ -259,7 +260,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.reference}, options_.checksum ? kFlagHashes : 0);
-    send_control(ControlRequest{Control::kReferenceList, &dir, {}, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kReferenceList, &dir, {}, {}, {}, 0}, std::move(frame),
+                 id);
   }
 
   void on_reference_reply(Session& session,
@@ -512,7 +514,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_symlink(frame, id, SymlinkMsg{remote, target, mtime_ns_of(entry.st)});
-    send_control(ControlRequest{Control::kSymlink, &dir, local, remote}, std::move(frame), id);
+    send_control(ControlRequest{Control::kSymlink, &dir, local, remote, {}, 0}, std::move(frame),
+                 id);
   }
 
   void on_settled(Session& session, UploadItem& item) override {
@@ -527,7 +530,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_mkdir(frame, id, MkdirMsg{dir.remote, dir.mode & 0777, dir.mtime_ns, kMkdirSetMtime});
-    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}, {}, 0}, std::move(frame), id);
   }
 
   const UploadOptions& options_;
