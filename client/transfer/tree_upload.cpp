@@ -255,7 +255,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::string below = top.empty()         ? dir.remote
                               : dir.remote == top ? std::string()
                                                   : dir.remote.substr(top.size() + 1);
-    dir.reference = join_path(options_.link_dest, below);
+    dir.reference = below.empty() ? options_.link_dest : join_path(options_.link_dest, below);
     dir.reference_listing = true;
     const std::uint32_t id = next_id_++;
     Bytes frame;
