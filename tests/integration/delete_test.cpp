@@ -19,7 +19,7 @@ constexpr int kExitPartial = static_cast<int>(Exit::kPartial);
 constexpr int kExitDeleteLimit = static_cast<int>(Exit::kDeleteLimit);
 
 Names names(const fs::path& dir) {
-  auto all = tree_names(dir);
+  auto all = lexical_tree_names(dir);
   return Names(all.begin(), all.end());
 }
 

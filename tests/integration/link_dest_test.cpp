@@ -32,7 +32,7 @@ class LinkDestTest : public ServerTest {
   }
   // Kilobytes of disk `du` counts under `dir` (a hard-linked file once).
   static long du_kib(const fs::path& dir) {
-    RunResult du = run({"du", "-sk", dir.string()});
+    RunResult du = run({"/usr/bin/du", "-sk", dir.string()});
     EXPECT_EQ(du.exit_code, 0) << du.err;
     return std::stol(du.out);
   }
