@@ -10,7 +10,6 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "client/local/local_delete.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/local/local_tree.hpp"
 #include "client/net/interrupt.hpp"
@@ -18,6 +17,7 @@
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
+#include "client/transfer/local_delete.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"

@@ -1,4 +1,4 @@
-#include "client/local/local_delete.hpp"
+#include "client/transfer/local_delete.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
