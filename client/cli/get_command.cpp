@@ -2,6 +2,7 @@
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/cli/delete_options.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"
@@ -47,6 +48,11 @@ constexpr const char* kDetails =
     "paths relative to each remote DIR; the first matching rule decides, and an\n"
     "excluded directory is not entered. See docs/client.md, \"Filters\".\n"
     "\n"
+    "Mirrors (-r --delete): once every transfer succeeded, local names inside the\n"
+    "fetched tree that the server's tree lacks are deleted (files and links, then\n"
+    "directories, deepest first); excluded names are kept unless --delete-excluded.\n"
+    "A run with any failure deletes nothing.\n"
+    "\n"
     "LOCAL_DIR - writes the one remote file to standard output (ftget host/x.tar - |\n"
     "tar x): each chunk is verified before it is written; if the whole-file check\n"
     "fails at the end, the exit status is 7 and the output must not be used.\n";
@@ -80,6 +86,8 @@ int run(int argc, char** argv) {
                      "Print what would be received, skipped or refused; change nothing");
   FilterOptions filter_options;
   add_filter_options(cli.app(), filter_options, false);
+  DeleteFlags delete_flags;
+  add_delete_options(cli.app(), delete_flags, "locally (inside LOCAL_DIR)");
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
@@ -92,6 +100,9 @@ int run(int argc, char** argv) {
   auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
   if (!filters) return status;
   options.filters = std::move(*filters);
+  auto deletes = build_delete_options(kProgram, options.recursive, delete_flags, status);
+  if (!deletes) return status;
+  options.deletes = *deletes;
   if (args.size() >= 2 && args.back() == "-") {
     if (args.size() != 2 || options.recursive) {
       return usage_error(kProgram, "- (standard output) takes one remote file, without -r");

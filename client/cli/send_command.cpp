@@ -3,6 +3,7 @@
 
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/cli/delete_options.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/stream_transfer.hpp"
@@ -35,6 +36,11 @@ constexpr const char* kDetails =
     "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
     "paths relative to each DIR; the first matching rule decides, and an excluded\n"
     "directory is not entered. See docs/client.md, \"Filters\".\n"
+    "\n"
+    "Mirrors (-r --delete): once every transfer succeeded, remote names the source\n"
+    "lacks are deleted inside the sent tree (files and links, then directories,\n"
+    "deepest first); excluded names are kept unless --delete-excluded. A run with\n"
+    "any failure deletes nothing. The server must grant the 'delete' right.\n"
     "\n"
     "Nothing appears under a remote name before the whole file arrived and passed\n"
     "its checksums. When the server supports resuming, an interrupted upload\n"
@@ -85,6 +91,13 @@ int run(int argc, char** argv) {
                      "Print what would be sent, skipped or refused; change nothing");
   FilterOptions filter_options;
   add_filter_options(cli.app(), filter_options, true);
+  DeleteFlags delete_flags;
+  add_delete_options(cli.app(), delete_flags, "on the server");
+  cli.app()
+      .add_option("--link-dest", options.link_dest,
+                  "With -r: hard-link (on the server) files unchanged against this remote "
+                  "directory (a previous snapshot) instead of sending them")
+      ->type_name("REMOTE_DIR");
   add_output_options(cli.app(), output);
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
@@ -108,6 +121,20 @@ int run(int argc, char** argv) {
   auto filters = build_filter_set(kProgram, cli.app(), filter_options, status);
   if (!filters) return status;
   options.filters = std::move(*filters);
+  auto deletes = build_delete_options(kProgram, options.recursive, delete_flags, status);
+  if (!deletes) return status;
+  options.deletes = *deletes;
+  if (!options.link_dest.empty()) {
+    if (!options.recursive) return usage_error(kProgram, "--link-dest needs -r");
+    while (options.link_dest.size() > 1 && options.link_dest.back() == '/') {
+      options.link_dest.pop_back();
+    }
+    while (options.link_dest.starts_with("/")) options.link_dest.erase(0, 1);
+    if (auto violation = path_violation(options.link_dest, false)) {
+      return usage_error(kProgram,
+                         "bad --link-dest '" + printable(options.link_dest) + "': " + *violation);
+    }
+  }
   if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
   std::string why;

@@ -153,7 +153,8 @@ Session::Session(Connection connection)
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
   encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
-                                            kCapFrameCheckPair | kCapStream});
+                                            kCapFrameCheckPair | kCapStream | kCapDelete |
+                                            kCapLink});
   connection_.queue(std::move(hello));
 }
 
@@ -186,6 +187,8 @@ void Session::take_hello() {
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
   stream_agreed_ = (capabilities & kCapStream) != 0;
+  delete_agreed_ = (capabilities & kCapDelete) != 0;
+  link_agreed_ = (capabilities & kCapLink) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

@@ -100,6 +100,10 @@ class Session {
   bool eager_agreed() const { return eager_agreed_; }
   /// STREAM (section 5.14): a PUT may leave its size to its END.
   bool stream_agreed() const { return stream_agreed_; }
+  /// True once the server's hello arrived carrying DELETE (section 5.7).
+  bool delete_agreed() const { return delete_agreed_; }
+  /// True once the server's hello arrived carrying LINK (section 5.8).
+  bool link_agreed() const { return link_agreed_; }
   /// True once the server's hello arrived carrying FRAME_CHECK: every frame
   /// in both directions carries its check block.
   bool frame_check_agreed() const { return frame_check_agreed_; }
@@ -133,6 +137,8 @@ class Session {
   bool trees_agreed_ = false;
   bool eager_agreed_ = false;
   bool stream_agreed_ = false;
+  bool delete_agreed_ = false;
+  bool link_agreed_ = false;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

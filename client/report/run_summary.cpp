@@ -54,6 +54,11 @@ std::string summary_json(const RunTotals& t) {
                               {"exit_code", t.exit_code},
                               {"errors", std::move(errors)}};
   if (t.errors_omitted > 0) j["errors_omitted"] = t.errors_omitted;
+  if (t.deleting) {
+    j["deleted"] = t.deleted;
+    j["deletes_over_limit"] = t.deletes_over_limit;
+    j["deletes_skipped"] = t.deletes_skipped;
+  }
   if (t.dry_run) j["dry_run"] = true;
   // Paths are raw bytes: replace invalid UTF-8 rather than throw, and let
   // no hidden control reach a terminal.
@@ -76,7 +81,15 @@ std::string summary_line(const RunTotals& t, bool human) {
   part(t.special_skipped, "special file", "special files");
   // Only a skip that is not "unchanged" is worth a breakdown.
   if (t.links_skipped + t.special_skipped > 0) line += " (" + parts + ")";
-  return line + ", failed " + std::to_string(t.failed) + " in " + seconds_text(t.seconds);
+  line += ", failed " + std::to_string(t.failed);
+  if (t.deleting) {
+    line += t.deletes_skipped ? ", deleted none (run failed)"
+                              : ", deleted " + std::to_string(t.deleted);
+    if (t.deletes_over_limit > 0) {
+      line += " (" + std::to_string(t.deletes_over_limit) + " over --max-delete)";
+    }
+  }
+  return line + " in " + seconds_text(t.seconds);
 }
 
 std::string stats_text(const RunTotals& t, bool human) {
@@ -93,6 +106,7 @@ std::string stats_text(const RunTotals& t, bool human) {
                               ", failed: " + grouped(t.failed) + ")");
   line("Number of created directories", grouped(t.dirs_created));
   line("Number of created links", grouped(t.links_created));
+  if (t.deleting) line("Number of deleted files", grouped(t.deleted));
   line("Total file size", stat_size(t.bytes + t.bytes_skipped, human));
   line(std::string("Total bytes ") + moved, stat_size(t.bytes, human));
   line("Total bytes skipped", stat_size(t.bytes_skipped, human));

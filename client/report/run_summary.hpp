@@ -43,6 +43,10 @@ struct RunTotals {
   std::uint64_t failed = 0;
   std::uint64_t dirs_created = 0;
   std::uint64_t links_created = 0;
+  bool deleting = false;                 // --delete was given
+  std::uint64_t deleted = 0;             // names deleted (or that would be, in a dry run)
+  std::uint64_t deletes_over_limit = 0;  // left alone by --max-delete
+  bool deletes_skipped = false;          // the run failed: nothing was deleted
   double seconds = 0;
   int exit_code = 0;
   std::vector<FailureRecord> errors;  // the first kMaxSummaryErrors

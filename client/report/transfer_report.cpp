@@ -142,6 +142,36 @@ void TransferReport::refused(std::string_view path, std::string_view target,
   json_event("refused", path, 0, std::nullopt, error.message, &error);
 }
 
+void TransferReport::deleted(std::string_view path, bool directory) {
+  ++totals_.deleted;
+  json_event("deleted", path, 0, std::nullopt, directory ? "directory" : "file");
+  if (options_.dry_run && !quiet()) {
+    human("would delete " + printable(path) + (directory ? "/" : ""), true);
+  } else if (verbose()) {
+    human("deleted " + printable(path) + (directory ? "/" : ""), true);
+  }
+}
+
+void TransferReport::deletions_over_limit(std::uint64_t over, std::optional<std::uint64_t> max) {
+  if (over == 0) return;
+  totals_.deletes_over_limit = over;
+  progress_.clear();
+  // Said even with -q: the mirror is not what was asked for.
+  report_error(options_.program, {},
+               Error{ErrorCode::DELETE_LIMIT,
+                     {},
+                     std::to_string(over) + (over == 1 ? " name was" : " names were") +
+                         " not deleted: more than --max-delete " + std::to_string(max.value_or(0)) +
+                         (options_.dry_run ? " (dry run)" : "")});
+}
+
+void TransferReport::deletions_skipped() {
+  totals_.deletes_skipped = true;
+  progress_.clear();
+  std::cerr << options_.program << ": --delete: nothing deleted, because the run did not succeed"
+            << std::endl;
+}
+
 void TransferReport::retry(std::string_view path, std::string_view reason) {
   json_event("retry", path, 0, std::nullopt, reason);
 }
@@ -171,6 +201,8 @@ int TransferReport::finish(std::optional<int> given) {
     // not partial because the directories were made.
     const bool some_succeeded = totals_.files + totals_.skipped + totals_.links_created > 0;
     status = static_cast<int>(some_succeeded ? Exit::kPartial : *first_failure_);
+  } else if (totals_.deletes_over_limit > 0) {
+    status = static_cast<int>(Exit::kDeleteLimit);
   }
   totals_.seconds = std::chrono::duration<double>(Clock::now() - start_).count();
   totals_.exit_code = status;

@@ -52,6 +52,18 @@ class TransferReport {
   void failed(std::string_view path, const Error& error, std::string_view subject = {});
   /// A symlink refused because its target leaves the tree (a failure).
   void refused(std::string_view path, std::string_view target, std::string_view reason);
+  /// A name deleted by --delete (a directory when `directory`), or that
+  /// would be in a dry run: printed with -v (and always in a dry run).
+  void deleted(std::string_view path, bool directory);
+  /// --delete was given: the summary counts deletions.
+  void deleting() { totals_.deleting = true; }
+  /// --max-delete left `over` names alone: said on stderr, and the exit
+  /// status is 11 unless a failure says more.
+  void deletions_over_limit(std::uint64_t over, std::optional<std::uint64_t> max);
+  /// The run failed: --delete deletes nothing, and says so on stderr.
+  void deletions_skipped();
+  /// True if anything failed so far (a file, a directory, the connection).
+  bool failed_so_far() const { return first_failure_.has_value() || run_failure_.has_value(); }
   /// A retry about to happen ("connection lost (...)", or a file's reason).
   void retry(std::string_view path, std::string_view reason);
   /// A line for -v only, on stdout (stderr with --json).

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/report/console.hpp"
+#include "client/transfer/delete_plan.hpp"
 #include "client/transfer/retry.hpp"
 #include "common/rules/address.hpp"
 #include "common/rules/filter_rules.hpp"
@@ -27,6 +28,7 @@ struct DownloadOptions {
   bool links = false;               // --links
   bool dry_run = false;             // --dry-run
   FilterSet filters;                // -r: --exclude, --include, --files-from, ...
+  DeleteOptions deletes;            // -r: --delete, --delete-excluded, --max-delete
 };
 
 /// The last component of a remote path: the local file name it lands as.

@@ -12,10 +12,12 @@
 
 #include "client/local/local_dir.hpp"
 #include "client/local/local_tree.hpp"
+#include "client/net/interrupt.hpp"
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
+#include "client/transfer/local_delete.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
@@ -38,6 +40,7 @@ struct Dir : TreeDirectory<Dir> {
   bool created = false;       // this run made it (removed again if its LIST fails)
   std::optional<Entry> self;  // its own mode and mtime, when known
   std::vector<Entry> entries;
+  std::string below;  // its path below LOCAL_DIR ("" for LOCAL_DIR itself)
 };
 
 // A root's name is below LOCAL_DIR, and may be "" (LOCAL_DIR itself).
@@ -75,9 +78,10 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
  public:
   TreeDownloadJob(const std::vector<Root>& roots, const DownloadOptions& options, int local_fd,
                   TransferReport& report, SettledPaths& settled,
-                  std::vector<DeferredFile>& deferred)
+                  std::vector<DeferredFile>& deferred, DeletePlan* deletes)
       : DownloadWalk(report, settled, deferred),
         options_(options),
+        deletes_(deletes),
         local_fd_(local_fd),
         pipeline_(report, *this, next_id_) {
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
@@ -155,6 +159,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     dir.name = visit.name;
     dir.created = created;
     dir.self = std::move(visit.self);
+    dir.below = dir.parent == nullptr ? dir.name : join_path(dir.parent->below, dir.name);
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, options_.links ? kFlagTargets : 0);
@@ -222,6 +227,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   void walk_entries(Dir& dir) override {
     std::vector<Visit> subdirs;
     std::unordered_set<std::string_view> names;
+    std::unordered_set<std::string> taken;  // the remote names this walk fetches
     names.reserve(dir.entries.size());
     for (Entry& entry : dir.entries) {
       if (auto why = component_violation(entry.name)) {
@@ -243,6 +249,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
       const std::string rel = join_path(dir.rel, entry.name);
       // The same rules as ftsend -r; an excluded directory is not listed.
       if (options_.filters.excluded(rel, entry.type == EntryType::kDirectory)) continue;
+      taken.insert(entry.name);
       const std::string local = join_path(dir.local, entry.name);
       if (settled_.contains(local)) continue;
       const std::string remote = join_path(dir.remote, entry.name);
@@ -267,8 +274,30 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
           break;
       }
     }
+    if (deletes_ != nullptr && !dir.failed && dir.fd) plan_deletions(dir, taken);
     dir.entries = {};
     push_visits(subdirs);
+  }
+
+  // --delete: the local names of this directory that the server's tree
+  // lacks (or that are excluded, with --delete-excluded) join the plan,
+  // unless the filters protect them. ft's own hidden names (partial files
+  // of other downloads, links being made) are never planned.
+  void plan_deletions(const Dir& dir, const std::unordered_set<std::string>& taken) {
+    std::vector<LocalEntry> locals;
+    std::string why;
+    if (!read_directory(dir.fd.get(), locals, why)) {
+      return report_.failed(dir.local,
+                            Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
+    }
+    for (const LocalEntry& local : locals) {
+      if (taken.contains(local.name) || local.name.starts_with(kReservedPrefix)) continue;
+      const bool directory = S_ISDIR(local.st.st_mode);
+      const std::string rel = join_path(dir.rel, local.name);
+      if (deletes_->protected_name(rel, directory)) continue;
+      deletes_->add(Deletion{join_path(dir.below, local.name), rel,
+                             join_path(dir.local, local.name), directory});
+    }
   }
 
   void file_entry(Dir& dir, const Entry& entry, const std::string& local,
@@ -353,6 +382,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   const DownloadOptions& options_;
+  DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
   int local_fd_;
   GetPipeline pipeline_;
   std::unordered_map<std::uint32_t, Dir*> lists_;
@@ -377,11 +407,22 @@ int run_tree_download(const DownloadOptions& options, TransferReport& report) {
     return report.finish();
   }
   const int local_fd = dir ? dir->fd() : -1;
+  DeletePlan plan(options.filters, options.deletes);
+  DeletePlan* deletes = options.deletes.enabled && local_fd >= 0 ? &plan : nullptr;
   TreeWork work(report, [&](SettledPaths& settled, std::vector<DeferredFile>& deferred) {
-    TreeDownloadJob job(roots, options, local_fd, report, settled, deferred);
+    TreeDownloadJob job(roots, options, local_fd, report, settled, deferred, deletes);
     return connect_and_run(options.host, options.port, job);
   });
   run_with_retries("ftget", work, options.retries, report);
+  if (options.deletes.enabled) {
+    report.deleting();
+    // As ftsend: nothing is deleted unless every transfer succeeded.
+    if (report.failed_so_far() || interrupted()) {
+      report.deletions_skipped();
+    } else if (deletes != nullptr && !plan.empty()) {
+      run_local_delete(local_fd, plan, options.deletes, options.dry_run, report);
+    }
+  }
   return report.finish();
 }
 

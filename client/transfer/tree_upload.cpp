@@ -7,11 +7,14 @@
 #include <cstring>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "client/local/local_tree.hpp"
+#include "client/net/interrupt.hpp"
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
+#include "client/transfer/remote_delete.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/rules/filter_rules.hpp"
 #include "common/rules/path_rules.hpp"
@@ -35,17 +38,25 @@ struct Dir : TreeDirectory<Dir> {
   std::unordered_map<std::string, Entry> remote_entries;
   bool closing = false;                       // the final MKDIR is on its way
   std::shared_ptr<const FilterLayer> ignore;  // the .ftignore rules in force here
+  // --link-dest: the reference directory, its listing, and whether the
+  // walk of the entries waits for that listing.
+  std::string reference;
+  std::unordered_map<std::string, Entry> reference_entries;
+  bool reference_listing = false;
+  bool walk_deferred = false;
 };
 
 // A root's name is its whole path.
 using Visit = TreeVisit<Dir>;
 
-enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink };
+enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink, kReferenceList, kLink };
 struct ControlRequest {
   Control kind;
   Dir* dir;
-  std::string local;   // the symlink's local path
-  std::string remote;  // the symlink's remote path (an ERROR may name it)
+  std::string local;   // the symlink's or linked file's local path
+  std::string remote;  // its remote path (an ERROR may name it)
+  std::string name;    // a linked file's name in `dir`, to send it if LINK fails
+  std::uint64_t size = 0;
 };
 struct Outgoing {
   std::uint32_t id;
@@ -74,9 +85,11 @@ using UploadWalk = TreeWalk<Dir, Visit, UploadItem>;
 class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
  public:
   TreeUploadJob(const std::vector<Root>& roots, const UploadOptions& options,
-                TransferReport& report, SettledPaths& settled, std::vector<DeferredFile>& deferred)
+                TransferReport& report, SettledPaths& settled, std::vector<DeferredFile>& deferred,
+                DeletePlan* deletes)
       : UploadWalk(report, settled, deferred),
         options_(options),
+        deletes_(deletes),
         pipeline_(options.settings, report, *this, next_id_) {
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
       visits_.push_back(Visit{nullptr, it->local, it->local, it->remote, ""});
@@ -85,6 +98,11 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   void produce(Session& session) override {
     if (!trees_ready(session)) return;
+    if (!options_.link_dest.empty() && !session.link_agreed()) {
+      return session.fail(ErrorCode::PROTOCOL,
+                          "the server does not support LINK (capability LINK); --link-dest needs "
+                          "a newer ftserve");
+    }
     walk(session);
     pipeline_.pump(session);
   }
@@ -96,12 +114,15 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     if (found == control_.end()) return session.protocol_error(unexpected_frame(frame));
     if (found->second.kind == Control::kList)
       return on_list_reply(session, *found->second.dir, frame);
+    if (found->second.kind == Control::kReferenceList) {
+      return on_reference_reply(session, found, frame);
+    }
     ControlRequest request = std::move(found->second);
     control_.erase(found);
     std::optional<Error> error;
     if (frame.header.type == FrameType::kError) {
-      const std::string& requested =
-          request.kind == Control::kSymlink ? request.remote : request.dir->remote;
+      const bool own_path = request.kind == Control::kSymlink || request.kind == Control::kLink;
+      const std::string& requested = own_path ? request.remote : request.dir->remote;
       ErrorReply reply = read_error_reply(frame, requested, {});
       if (reply.violation) return session.protocol_error(*reply.violation);
       error = std::move(reply.failure);
@@ -131,7 +152,21 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
           report_.created("symlink", request.local);
         }
         break;
+      case Control::kLink:
+        if (!error) {
+          settled_.add(request.local);
+          report_.skipped(request.local, request.size, "linked", false);
+        } else if (error->code == ErrorCode::REFERENCE_CHANGED ||
+                   error->code == ErrorCode::NOT_FOUND) {
+          // The reference changed since it was listed: the file is sent.
+          enqueue_file(&dir, request.name, request.local, request.remote);
+        } else {
+          settled_.add(request.local);
+          report_.failed(request.local, *error);
+        }
+        break;
       case Control::kList:
+      case Control::kReferenceList:
         break;
     }
     release(session, dir);
@@ -198,7 +233,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       const std::uint32_t id = next_id_++;
       Bytes frame;
       encode_mkdir(frame, id, MkdirMsg{dir.remote, (dir.mode | 0700) & 0777, dir.mtime_ns, 0});
-      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}, {}}, std::move(frame), id);
+      send_control(ControlRequest{Control::kMkdirBefore, &dir, {}, {}, {}, 0}, std::move(frame),
+                   id);
     }
     std::uint8_t flags = 0;
     if (options_.checksum) flags |= kFlagHashes;
@@ -206,8 +242,101 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, flags);
-    send_control(ControlRequest{Control::kList, &dir, {}, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kList, &dir, {}, {}, {}, 0}, std::move(frame), id);
     ++lists_in_flight_;
+    if (!options_.link_dest.empty()) list_reference(dir);
+  }
+
+  // --link-dest: lists the directory of the reference tree that matches
+  // this one (LINK needs a name that exists there unchanged), with hashes
+  // for --checksum. The entries wait for it (walk_deferred).
+  void list_reference(Dir& dir) {
+    const std::string& top = options_.remote.path;
+    const std::string below = top.empty()         ? dir.remote
+                              : dir.remote == top ? std::string()
+                                                  : dir.remote.substr(top.size() + 1);
+    dir.reference = below.empty() ? options_.link_dest : join_path(options_.link_dest, below);
+    dir.reference_listing = true;
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_list(frame, id, PathMsg{dir.reference}, options_.checksum ? kFlagHashes : 0);
+    send_control(ControlRequest{Control::kReferenceList, &dir, {}, {}, {}, 0}, std::move(frame),
+                 id);
+  }
+
+  void on_reference_reply(Session& session,
+                          std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
+                          const Frame& frame) {
+    Dir& dir = *found->second.dir;
+    if (frame.header.type == FrameType::kEntries) {
+      auto message = decode_entries(frame);
+      if (!message) return session.protocol_error("malformed ENTRIES");
+      if (auto why = listing_overflow(dir.reference_entries.size(), message->entries.size())) {
+        return session.protocol_error(*why);
+      }
+      for (Entry& entry : message->entries) {
+        if (component_violation(entry.name)) continue;
+        std::string name = entry.name;
+        dir.reference_entries.emplace(std::move(name), std::move(entry));
+      }
+      if (message->more) return;
+    } else if (frame.header.type == FrameType::kError) {
+      // No reference directory (a new one, or a first snapshot): nothing
+      // to link, every file that differs is sent.
+      ErrorReply reply = read_error_reply(frame, dir.reference, {});
+      if (reply.violation) return session.protocol_error(*reply.violation);
+    } else {
+      return session.protocol_error(unexpected_frame(frame, "in reply to LIST"));
+    }
+    control_.erase(found);
+    dir.reference_listing = false;
+    if (dir.walk_deferred) {
+      dir.walk_deferred = false;
+      walk_entries(dir);
+    }
+    release(session, dir);
+  }
+
+  // --link-dest: a file that differs from the destination but matches the
+  // reference (size and mtime, or the content hash with --checksum) is
+  // hard-linked by the server (LINK) instead of sent. False if it must be
+  // sent.
+  bool link_instead(Dir& dir, const LocalEntry& entry, const std::string& local,
+                    const std::string& remote) {
+    auto found = dir.reference_entries.find(entry.name);
+    if (found == dir.reference_entries.end() || found->second.type != EntryType::kFile) {
+      return false;
+    }
+    const Entry& reference = found->second;
+    const auto size = static_cast<std::uint64_t>(entry.st.st_size);
+    if (reference.size != size) return false;
+    LinkMsg msg{remote,
+                join_path(dir.reference, entry.name),
+                size,
+                mtime_ns_of(entry.st),
+                static_cast<std::uint32_t>(entry.st.st_mode & 07777),
+                0,
+                {}};
+    if (options_.checksum) {
+      std::string why;
+      if (!hash_local_file(dir.fd.get(), entry.name, msg.content_hash, why) ||
+          msg.content_hash != reference.content_hash) {
+        return false;
+      }
+      msg.link_flags = kLinkCheckHash;
+    } else if (reference.mtime_ns != msg.mtime_ns) {
+      return false;
+    }
+    if (options_.dry_run) {
+      report_.skipped(local, size, "linked", false);
+      return true;
+    }
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_link(frame, id, msg);
+    send_control(ControlRequest{Control::kLink, &dir, local, remote, entry.name, size},
+                 std::move(frame), id);
+    return true;
   }
 
   bool take_entries(Session&, Dir& dir, EntriesMsg& message) override {
@@ -233,7 +362,12 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   void list_answered(std::uint32_t id) override { control_.erase(id); }
 
   void walk_entries(Dir& dir) override {
+    if (dir.reference_listing) {
+      dir.walk_deferred = true;  // on_reference_reply walks them
+      return;
+    }
     std::vector<Visit> subdirs;
+    std::unordered_set<std::string_view> taken;  // the local names this walk sends
     for (LocalEntry& entry : dir.entries) {
       const std::string local = join_path(dir.local, entry.name);
       const std::string remote = join_path(dir.remote, entry.name);
@@ -241,6 +375,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       const mode_t type = entry.st.st_mode & S_IFMT;
       // An excluded directory is not entered: nothing below it is taken.
       if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) continue;
+      taken.insert(entry.name);
       if (settled_.contains(local)) continue;
       if (auto why = path_violation(remote, false)) {
         settled_.add(local);
@@ -261,9 +396,26 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
         report_.skipped(local, 0, special_kind(entry.st.st_mode), true);
       }
     }
+    if (deletes_ != nullptr && !dir.failed) plan_deletions(dir, taken);
     dir.entries = {};
     dir.remote_entries = {};
+    dir.reference_entries = {};
     push_visits(subdirs);
+  }
+
+  // --delete: the remote names of this directory that the walk does not
+  // send (absent here, or excluded with --delete-excluded) join the plan,
+  // unless the filters protect them. Only a directory listed on both
+  // sides gets here (a failed one is never planned).
+  void plan_deletions(const Dir& dir, const std::unordered_set<std::string_view>& taken) {
+    for (const auto& [name, entry] : dir.remote_entries) {
+      if (taken.contains(name)) continue;
+      const bool directory = entry.type == EntryType::kDirectory;
+      const std::string rel = join_path(dir.rel, name);
+      if (deletes_->protected_name(rel, directory, dir.ignore.get())) continue;
+      const std::string remote = join_path(dir.remote, name);
+      deletes_->add(Deletion{remote, rel, remote, directory});
+    }
   }
 
   // Reads the directory's .ftignore (if any) as a new layer of rules over
@@ -312,6 +464,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
         return report_.skipped(local, size, "unchanged", false);
       }
     }
+    if (!options_.link_dest.empty() && link_instead(dir, entry, local, remote)) return;
     if (options_.dry_run) return report_.transferred(local, size, 0);
     enqueue_file(&dir, entry.name, local, remote);
   }
@@ -361,7 +514,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_symlink(frame, id, SymlinkMsg{remote, target, mtime_ns_of(entry.st)});
-    send_control(ControlRequest{Control::kSymlink, &dir, local, remote}, std::move(frame), id);
+    send_control(ControlRequest{Control::kSymlink, &dir, local, remote, {}, 0}, std::move(frame),
+                 id);
   }
 
   void on_settled(Session& session, UploadItem& item) override {
@@ -376,10 +530,11 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_mkdir(frame, id, MkdirMsg{dir.remote, dir.mode & 0777, dir.mtime_ns, kMkdirSetMtime});
-    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}}, std::move(frame), id);
+    send_control(ControlRequest{Control::kMkdirAfter, &dir, {}, {}, {}, 0}, std::move(frame), id);
   }
 
   const UploadOptions& options_;
+  DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
   PutPipeline pipeline_;
   std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
   std::deque<Outgoing> outbox_;                                // not sent yet
@@ -399,11 +554,28 @@ int run_tree_upload(const UploadOptions& options, TransferReport& report) {
     roots.push_back(
         Root{local, into ? options.remote.path : remote_path_for(options.remote.path, local)});
   }
+  DeletePlan plan(options.filters, options.deletes);
+  DeletePlan* deletes = options.deletes.enabled ? &plan : nullptr;
   TreeWork work(report, [&](SettledPaths& settled, std::vector<DeferredFile>& deferred) {
-    TreeUploadJob job(roots, options, report, settled, deferred);
+    TreeUploadJob job(roots, options, report, settled, deferred, deletes);
     return connect_and_run(options.remote.host, options.remote.port, job);
   });
   run_with_retries("ftsend", work, options.retries, report);
+  if (deletes != nullptr) {
+    report.deleting();
+    // Deleting after a failure would leave the destination with less than
+    // either tree: nothing is deleted unless every transfer succeeded.
+    if (report.failed_so_far() || interrupted()) {
+      report.deletions_skipped();
+    } else if (!plan.empty()) {
+      if (auto failure =
+              run_remote_delete(options.remote, plan, options.deletes, options.dry_run, report)) {
+        report.progress().clear();
+        report_error("ftsend", {}, *failure);
+        report.connection_failed(*failure);
+      }
+    }
+  }
   return report.finish();
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "client/report/console.hpp"
+#include "client/transfer/delete_plan.hpp"
 #include "client/transfer/put_pipeline.hpp"
 #include "client/transfer/retry.hpp"
 #include "common/base/limits.hpp"
@@ -27,6 +28,8 @@ struct UploadOptions {
   bool ignore_existing = false;   // --ignore-existing
   bool dry_run = false;           // --dry-run
   FilterSet filters;              // -r: --exclude, --include, --files-from, ...
+  DeleteOptions deletes;          // -r: --delete, --delete-excluded, --max-delete
+  std::string link_dest;          // -r: --link-dest REMOTE_DIR ("" for none)
   /// One FILE onto HOST/NAME (no trailing '/'): scp's rule. NAME is the
   /// remote file's name unless the server says (STAT) it is a directory.
   bool target_may_be_file = false;

@@ -71,6 +71,8 @@ ErrorCode error_from_errno(int err) {
       return ErrorCode::NO_SPACE;
     case ENAMETOOLONG:
       return ErrorCode::BAD_PATH;
+    case ENOTEMPTY:
+      return ErrorCode::NOT_EMPTY;
     default:
       return ErrorCode::IO_ERROR;
   }

@@ -42,7 +42,9 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
   X(kEntries, "ENTRIES", 0x15, kServerToClient, kFlagMore | kFlagHashes | kFlagTargets, false) \
   X(kStat, "STAT", 0x16, kClientToServer, 0, false)                                            \
   X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
-  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)
+  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                      \
+  X(kDelete, "DELETE", 0x19, kClientToServer, 0, false)                                        \
+  X(kLink, "LINK", 0x1A, kClientToServer, 0, false)
 
 enum class FrameType : std::uint8_t {
 #define FT_X(name, spelling, code, direction, flags, bulk) name = code,
@@ -72,10 +74,15 @@ inline constexpr std::uint32_t kCapEager = 0x00000004;
 inline constexpr std::uint32_t kCapFrameCheck = 0x00000008;
 inline constexpr std::uint32_t kCapFrameCheckConfirm = 0x00000010;
 inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCheckConfirm;
+/// DELETE (section 5.7): the server removes names on request.
+inline constexpr std::uint32_t kCapDelete = 0x00000020;
+/// LINK (section 5.8): the server hard-links an unchanged reference file.
+inline constexpr std::uint32_t kCapLink = 0x00000040;
 /// STREAM (section 5.14): PUTs whose size is known only at their END.
 inline constexpr std::uint32_t kCapStream = 0x00008000;
-inline constexpr std::uint32_t kKnownCapabilities =
-    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapStream;
+inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees | kCapEager |
+                                                    kCapFrameCheckPair | kCapDelete | kCapLink |
+                                                    kCapStream;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };
@@ -86,6 +93,9 @@ inline constexpr std::uint32_t kPutResumable = 0x1;
 inline constexpr std::uint32_t kPutEager = 0x2;
 /// PUT flag (section 5.14): the size is unknown; PUT.size is 0 and END says.
 inline constexpr std::uint32_t kPutStream = 0x4;
+/// LINK flag (section 5.8): compare the reference's content hash (which
+/// follows in the message) instead of its size and mtime.
+inline constexpr std::uint32_t kLinkCheckHash = 0x1;
 /// MKDIR flags (section 5.5).
 inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
 

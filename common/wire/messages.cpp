@@ -113,6 +113,26 @@ void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m) {
     w.i64(m.mtime_ns);
   });
 }
+void encode_delete(Bytes& out, std::uint32_t id, const DeleteMsg& m) {
+  encode_frame(out, FrameType::kDelete, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.u32(m.delete_flags);
+  });
+}
+void encode_link(Bytes& out, std::uint32_t id, const LinkMsg& m) {
+  encode_frame(out, FrameType::kLink, 0, id, [&](ByteWriter& w) {
+    w.str(m.path);
+    w.str(m.reference);
+    w.u64(m.size);
+    w.i64(m.mtime_ns);
+    w.u32(m.mode);
+    w.u32(m.link_flags);
+    if ((m.link_flags & kLinkCheckHash) != 0) {
+      auto c = m.content_hash.canonical();
+      w.raw(ByteSpan(c.data(), c.size()));
+    }
+  });
+}
 void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
   encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
 }
@@ -338,6 +358,35 @@ std::optional<SymlinkMsg> decode_symlink(ByteSpan payload) {
   m.mtime_ns = r.i64();
   if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
       !string_ok(m.target, limits::kMaxPathBytes)) {
+    return std::nullopt;
+  }
+  return m;
+}
+
+std::optional<DeleteMsg> decode_delete(ByteSpan payload) {
+  ByteReader r(payload);
+  DeleteMsg m;
+  m.path = r.str();
+  m.delete_flags = r.u32();
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes)) return std::nullopt;
+  return m;
+}
+
+std::optional<LinkMsg> decode_link(ByteSpan payload) {
+  ByteReader r(payload);
+  LinkMsg m;
+  m.path = r.str();
+  m.reference = r.str();
+  m.size = r.u64();
+  m.mtime_ns = r.i64();
+  m.mode = r.u32();
+  m.link_flags = r.u32();
+  if (r.ok() && (m.link_flags & kLinkCheckHash) != 0) {
+    ByteSpan h = r.raw(16);
+    if (r.ok()) m.content_hash = Hash128::from_canonical(h.data());
+  }
+  if (!r.done() || !string_ok(m.path, limits::kMaxPathBytes) ||
+      !string_ok(m.reference, limits::kMaxPathBytes) || m.mode > 07777) {
     return std::nullopt;
   }
   return m;

@@ -84,6 +84,25 @@ struct SymlinkMsg {
   std::int64_t mtime_ns = 0;
 };
 
+/// DELETE (section 5.7): remove the file, link or empty directory `path`.
+struct DeleteMsg {
+  std::string path;
+  std::uint32_t delete_flags = 0;  // none defined yet: must be zero
+};
+
+/// LINK (section 5.8): make `path` a hard link to the regular file
+/// `reference` if that still has `size`, `mtime_ns` and `mode` (and, with
+/// kLinkCheckHash, `content_hash`).
+struct LinkMsg {
+  std::string path;
+  std::string reference;
+  std::uint64_t size = 0;
+  std::int64_t mtime_ns = 0;
+  std::uint32_t mode = 0644;
+  std::uint32_t link_flags = 0;
+  Hash128 content_hash{};  // only with kLinkCheckHash
+};
+
 // Encoders: each appends one complete frame (header and payload) to `out`.
 void encode_error(Bytes& out, std::uint32_t id, const ErrorMsg& m);
 void encode_ok(Bytes& out, std::uint32_t id);
@@ -99,6 +118,8 @@ void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m);
 void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);
 void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m);
 void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m);
+void encode_delete(Bytes& out, std::uint32_t id, const DeleteMsg& m);
+void encode_link(Bytes& out, std::uint32_t id, const LinkMsg& m);
 void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m);
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m);
 void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan bytes);
@@ -132,5 +153,7 @@ std::optional<PathMsg> decode_path_msg(ByteSpan payload);
 std::optional<EntriesMsg> decode_entries(const Frame& frame);
 std::optional<MkdirMsg> decode_mkdir(ByteSpan payload);
 std::optional<SymlinkMsg> decode_symlink(ByteSpan payload);
+std::optional<DeleteMsg> decode_delete(ByteSpan payload);
+std::optional<LinkMsg> decode_link(ByteSpan payload);
 
 }  // namespace ft

@@ -93,6 +93,9 @@ class ServerServices {
   /// kept as partial data) or goes.
   virtual void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
                             QuotaOutcome outcome) = 0;
+  /// A DELETE removed a file of `bytes` (or a link or directory: 0 bytes)
+  /// from `connection`'s identity's tree: its quotas give that back.
+  virtual void quota_removed(const RequestContext& connection, std::uint64_t bytes) = 0;
 
  protected:
   ~ServerServices() = default;

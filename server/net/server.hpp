@@ -139,6 +139,7 @@ class Server final : public ServerServices {
                                          QuotaClaim& claim) override;
   void settle_quota(const RequestContext& connection, const QuotaClaim& claim,
                     QuotaOutcome outcome) override;
+  void quota_removed(const RequestContext& connection, std::uint64_t bytes) override;
   /// The stale-partial cleanup removed these partial files: quotas that
   /// counted them as kept give their share back.
   void quota_partials_removed(const std::vector<FileId>& removed);

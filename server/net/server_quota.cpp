@@ -97,6 +97,14 @@ void Server::settle_quota(const RequestContext& connection, const QuotaClaim& cl
   }
 }
 
+void Server::quota_removed(const RequestContext& connection, std::uint64_t bytes) {
+  const Access& access = connection.access();
+  if (access.quota_bytes == 0 && access.quota_files == 0) return;
+  QuotaBook& book = quotas_[access.quota_tree];
+  book.used.bytes = less(book.used.bytes, bytes);
+  book.used.files = less(book.used.files, 1);
+}
+
 void Server::quota_partials_removed(const std::vector<FileId>& removed) {
   if (removed.empty() || quotas_.empty()) return;
   const std::set<FileId> gone(removed.begin(), removed.end());

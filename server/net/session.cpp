@@ -114,6 +114,8 @@ void Session::answer_hello() {
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;
   stream_ = (ours.capabilities & kCapStream) != 0;
+  delete_ = (ours.capabilities & kCapDelete) != 0;
+  link_ = (ours.capabilities & kCapLink) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -182,6 +184,22 @@ void Session::handle_frame(Frame& frame) {
       if (!msg || !trees_) return fail_protocol("malformed SYMLINK, or TREES not agreed");
       if (!admit_request(id)) return;
       requests_[id] = TreeRequest::symlink(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
+      return;
+    }
+    case FrameType::kDelete: {
+      auto msg = decode_delete(payload);
+      if (!msg || !delete_) return fail_protocol("malformed DELETE, or DELETE not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::remove(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
+      return;
+    }
+    case FrameType::kLink: {
+      auto msg = decode_link(payload);
+      if (!msg || !link_) return fail_protocol("malformed LINK, or LINK not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::link(*this, id, std::move(*msg));
       charge_request(id, payload.size());
       return;
     }

@@ -261,6 +261,8 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool trees_ = false;                       // TREES agreed
   bool eager_ = false;                       // EAGER agreed
   bool stream_ = false;                      // STREAM agreed
+  bool delete_ = false;                      // DELETE agreed
+  bool link_ = false;                        // LINK agreed
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
+#include "server/storage/hash_cache.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/root_fs.hpp"
 
@@ -95,17 +96,78 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(RequestContext& context, std::
   return request;
 }
 
+std::shared_ptr<TreeRequest> TreeRequest::remove(RequestContext& context, std::uint32_t id,
+                                                 DeleteMsg msg) {
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path, "delete");
+  const Access& access = request->context_->access();
+  if (auto why = path_violation(msg.path, false)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
+  } else if (msg.delete_flags != 0) {
+    request->refuse_later(ErrorCode::PROTOCOL, "unknown DELETE flags");
+  } else if (!access.allows(kRightDelete)) {
+    request->refuse_later(ErrorCode::FORBIDDEN,
+                          "this identity may not delete: it lacks the 'delete' right (keys "
+                          "file), or ftserve runs with --append-only or --read-only");
+  } else if (reserved_place(access, msg.path) != ReservedPlace::kElsewhere) {
+    request->refuse_later(ErrorCode::FORBIDDEN, kReservedMessage);
+  } else {
+    const int root = request->context_->root_fd();
+    auto removed = std::make_shared<Entry>();
+    request->run(
+        [root, path = msg.path, removed] { return remove_name(root, split_path(path), *removed); },
+        [removed](TreeRequest& self) {
+          // A regular file gives its bytes back to the identity's quotas
+          // (even if the request was aborted meanwhile: the file is gone);
+          // links and directories were never counted.
+          if (removed->type == EntryType::kFile) {
+            self.context_->services().quota_removed(*self.context_, removed->size);
+          }
+        });
+  }
+  return request;
+}
+
+std::shared_ptr<TreeRequest> TreeRequest::link(RequestContext& context, std::uint32_t id,
+                                               LinkMsg msg) {
+  auto request = std::make_shared<TreeRequest>(context, id, msg.path, "link");
+  const Access& access = request->context_->access();
+  const NamePolicy names = name_policy(access);
+  if (auto why = path_violation(msg.path, false)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
+  } else if (auto bad_reference = path_violation(msg.reference, false)) {
+    request->refuse_later(ErrorCode::BAD_PATH, "reference refused: " + *bad_reference);
+  } else if ((msg.link_flags & ~kLinkCheckHash) != 0) {
+    request->refuse_later(ErrorCode::PROTOCOL, "unknown LINK flags");
+  } else if (!names.create && !names.overwrite) {
+    request->refuse_later(ErrorCode::FORBIDDEN, "this identity may not create files");
+  } else if (reserved_place(access, msg.path) != ReservedPlace::kElsewhere ||
+             reserved_place(access, msg.reference) != ReservedPlace::kElsewhere) {
+    request->refuse_later(ErrorCode::FORBIDDEN, kReservedMessage);
+  } else {
+    const int root = request->context_->root_fd();
+    HashCache* hashes = &request->context_->services().hash_cache();
+    request->run([root, msg, names, hashes] {
+      return link_reference(root, split_path(msg.reference), split_path(msg.path), msg, names,
+                            *hashes);
+    });
+  }
+  return request;
+}
+
 void TreeRequest::refuse_later(ErrorCode code, std::string message) {
   // Replies are never sent from inside the request's own handler.
   context_->defer([self = shared_from_this(), code, message] { self->finish(code, message); });
 }
 
-void TreeRequest::run(std::function<int()> change) {
+void TreeRequest::run(std::function<int()> change, std::function<void(TreeRequest&)> done) {
   auto err = std::make_shared<int>(0);
   context_->services().batcher().submit(
       [change, err] { *err = change(); },
-      [self = shared_from_this(), err] {
-        if (*err == 0) return self->finish(ErrorCode{}, "");
+      [self = shared_from_this(), err, done] {
+        if (*err == 0) {
+          if (done) done(*self);
+          return self->finish(ErrorCode{}, "");
+        }
         if (*err == kForbiddenByRights) {
           return self->finish(ErrorCode::FORBIDDEN, "this identity may not create new names");
         }
@@ -113,6 +175,16 @@ void TreeRequest::run(std::function<int()> change) {
           return self->finish(ErrorCode::EXISTS,
                               "the name exists and this identity "
                               "may not overwrite it");
+        }
+        if (*err == kReferenceChanged) {
+          return self->finish(ErrorCode::REFERENCE_CHANGED,
+                              "the reference is not the file described (size, mode, mtime or "
+                              "content differ, or it is not a regular file)");
+        }
+        if (*err == ENOTEMPTY) {
+          return self->finish(ErrorCode::NOT_EMPTY,
+                              "the directory is not empty: DELETE removes files, links and "
+                              "empty directories only");
         }
         if (*err == ELOOP) {
           return self->finish(ErrorCode::PATH_ESCAPES_ROOT,

@@ -343,10 +343,8 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
   if (err == ENOENT && (err = open_parent_creating(root, components, parent)) != 0) return err;
   // Made under a hidden name, then renamed: the name never shows a
   // half-made link, and a file or link already there is replaced at once.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char temp[64];
-  std::snprintf(temp, sizeof temp, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
-                static_cast<unsigned long long>(rng()));
+  const std::string temp_name = temporary_name();
+  const char* temp = temp_name.c_str();
   if (::symlinkat(target.c_str(), parent.get(), temp) != 0) return errno;
   struct timespec times[2];
   mtime_times(mtime_ns, times);
@@ -362,6 +360,14 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
   }
   if (::fsync(parent.get()) != 0) return errno;
   return 0;
+}
+
+std::string temporary_name() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char name[64];
+  std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                static_cast<unsigned long long>(rng()));
+  return name;
 }
 
 int list_directory(int root, const std::string& relative, std::vector<Entry>& out,

@@ -113,6 +113,34 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
 int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
                  std::int64_t mtime_ns, NamePolicy policy = {});
 
+/// Removes the file, symbolic link or empty directory `components` (in
+/// root_remove.cpp): no link is followed on the way (ELOOP) nor at the
+/// name (a link is removed itself); a directory that holds anything gives
+/// ENOTEMPTY. The parent directory is synced before it returns 0.
+/// `removed` describes what was there.
+int remove_name(int root, const std::vector<std::string>& components, Entry& removed);
+
+/// Returned by link_reference when the reference is not the file the
+/// client described (REFERENCE_CHANGED).
+inline constexpr int kReferenceChanged = -2;
+
+/// Makes `path` a hard link to the regular file `reference` (in
+/// root_link.cpp; docs/protocol.md section 5.8) if the reference still
+/// matches `expect` (size, mode less the umask, and mtime, or with
+/// kLinkCheckHash the content hash from `hashes`): else
+/// kReferenceChanged. Neither path is reached through a symbolic link
+/// (ELOOP), nor is the reference followed. `path` obeys `policy` as a PUT
+/// would (check_name_policy); missing parents are created. The link is
+/// made under a temporary name, renamed into place and its directory
+/// synced before 0 is returned.
+int link_reference(int root, const std::vector<std::string>& reference,
+                   const std::vector<std::string>& path, const LinkMsg& expect, NamePolicy policy,
+                   HashCache& hashes);
+
+/// A fresh hidden name (reserved prefix) for something made before it is
+/// renamed into place.
+std::string temporary_name();
+
 /// Whether `policy` allows writing the name `name` in `parent` (-1 when the
 /// parent directory does not exist yet, so neither does the name): 0,
 /// kForbiddenByRights, EEXIST (exists, and only create is allowed), EISDIR

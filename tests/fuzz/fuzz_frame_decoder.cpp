@@ -142,6 +142,21 @@ void check_message(const Frame& f) {
         check(again == wire);
       }
       return;
+    case FrameType::kLink:
+      if (auto m = decode_link(f.payload)) {
+        (void)path_violation(m->path, false);
+        (void)path_violation(m->reference, false);
+        encode_link(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kDelete:
+      if (auto m = decode_delete(f.payload)) {
+        (void)path_violation(m->path, false);
+        encode_delete(again, id, *m);
+        check(again == wire);
+      }
+      return;
   }
   check(false);  // the header check let an unknown type through
 }

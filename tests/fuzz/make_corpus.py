@@ -115,6 +115,16 @@ frame_seeds = {
     + frame(0x13, 1, struct.pack(">QqII", 1, 0, 0o644, 4095)),
     "error_nul_message": bytes([SERVER]) + hello()
     + frame(0x01, 1, struct.pack(">H", 3) + s("") + s(b"a\x00b")),
+    # DELETE (section 5.7): a path and a flags word
+    "delete": bytes([CLIENT]) + hello(caps=0x20) + frame(0x19, 1, s("a/x") + struct.pack(">I", 0)),
+    "delete_no_flags": bytes([CLIENT]) + hello(caps=0x20) + frame(0x19, 1, s("a/x")),
+    "link": bytes([CLIENT]) + hello(caps=0x40)
+    + frame(0x1A, 1, s("s/2/a") + s("s/1/a") + struct.pack(">QqII", 3, 0, 0o644, 0)),
+    "link_hash": bytes([CLIENT]) + hello(caps=0x40)
+    + frame(0x1A, 1, s("s/2/a") + s("s/1/a") + struct.pack(">QqII", 3, 0, 0o644, 1) + H128),
+    "link_hash_missing": bytes([CLIENT]) + hello(caps=0x40)
+    + frame(0x1A, 1, s("s/2/a") + s("s/1/a") + struct.pack(">QqII", 3, 0, 0o644, 1)),
+    "delete_nul_path": bytes([CLIENT]) + hello() + frame(0x19, 1, s(b"a\x00") + bytes(4)),
 }
 
 # FRAME_CHECK (docs/protocol.md section 3.1): the real XXH3 values this

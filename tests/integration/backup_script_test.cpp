@@ -1,6 +1,10 @@
 // scripts/ft-backup against a real server: its help tells the truth about
-// keys and exit 10, and its summary line counts skipped links apart from
-// unchanged files, with a readable size.
+// keys and exit 10, its summary line counts skipped links apart from
+// unchanged files, with a readable size, --fixed --delete mirrors, and
+// --dated --keep N prunes old snapshots through DELETE.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <regex>
 
 #include "support/server_fixture.hpp"
@@ -92,6 +96,77 @@ TEST_F(BackupScript, ReadsTheCountsWithoutJq) {
   EXPECT_EQ(field(result.out, "files_sent"), "2") << result.out;
   EXPECT_EQ(field(result.out, "links_skipped"), "1") << result.out;
   EXPECT_EQ(field(result.out, "files_unchanged"), "0") << result.out;
+}
+
+TEST_F(BackupScript, FixedDeleteMirrorsAndExcludesAreKept) {
+  RunResult first = backup({"--fixed", "--exclude", "*.log"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  const fs::path copy = root_.path() / "laptop/current/docs";
+  EXPECT_TRUE(fs::exists(copy / "a.txt"));
+  write_file(copy / "server-only.log", "kept: excluded\n");
+  fs::remove(source_ / "a.txt");
+  RunResult kept = backup({"--fixed"});
+  ASSERT_EQ(kept.exit_code, 0) << kept.err << kept.out;
+  EXPECT_TRUE(fs::exists(copy / "a.txt")) << "without --delete a removed file stays";
+  RunResult mirror = backup({"--fixed", "--delete", "--exclude=*.log"});
+  ASSERT_EQ(mirror.exit_code, 0) << mirror.err << mirror.out;
+  EXPECT_FALSE(fs::exists(copy / "a.txt"));
+  EXPECT_EQ(read_file(copy / "server-only.log"), "kept: excluded\n");
+  EXPECT_TRUE(fs::exists(copy / "sub/b.bin"));
+  EXPECT_EQ(backup({"--dated", "--delete"}).exit_code, 2);
+  EXPECT_EQ(backup({"--fixed", "--keep", "2"}).exit_code, 2);
+  EXPECT_EQ(backup({"--keep", "0"}).exit_code, 2);
+}
+
+TEST_F(BackupScript, DatedRunLinksUnchangedFilesToThePreviousSnapshot) {
+  RunResult first = backup({"--dated"});
+  ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
+  // The first snapshot becomes an older one (two runs within one second
+  // would share a name).
+  const fs::path laptop = root_.path() / "laptop";
+  fs::path made;
+  for (const auto& entry : fs::directory_iterator(laptop)) made = entry.path();
+  fs::rename(made, laptop / "2020-01-01T000000");
+  RunResult second = backup({"--dated"});
+  ASSERT_EQ(second.exit_code, 0) << second.err << second.out;
+  EXPECT_EQ(field(second.out, "files_sent"), "0") << second.out;
+  EXPECT_EQ(field(second.out, "bytes_sent"), "0") << second.out;
+  EXPECT_EQ(field(second.out, "files_unchanged"), "2") << second.out;
+  fs::path latest;
+  for (const auto& entry : fs::directory_iterator(laptop)) {
+    if (entry.path().filename() != "2020-01-01T000000") latest = entry.path();
+  }
+  struct stat old_st {
+  }, new_st{};
+  ASSERT_EQ(::stat((laptop / "2020-01-01T000000/docs/sub/b.bin").c_str(), &old_st), 0);
+  ASSERT_EQ(::stat((latest / "docs/sub/b.bin").c_str(), &new_st), 0);
+  EXPECT_EQ(old_st.st_ino, new_st.st_ino);
+  EXPECT_EQ(new_st.st_nlink, 2u);
+}
+
+TEST_F(BackupScript, KeepPrunesOldSnapshotsThroughDelete) {
+  const fs::path laptop = root_.path() / "laptop";
+  for (const char* old : {"2020-01-01T000000", "2020-01-02T000000", "2020-01-03T000000"}) {
+    fs::create_directories(laptop / old / "docs/sub");
+    write_file(laptop / old / "docs/a.txt", old);
+    write_file(laptop / old / "docs/sub/b.bin", old);
+    fs::create_symlink("a.txt", laptop / old / "docs/link");
+  }
+  write_file(laptop / "notes.txt", "not a snapshot\n");
+  RunResult result = backup({"--dated", "--keep", "2"});
+  ASSERT_EQ(result.exit_code, 0) << result.err << result.out;
+  std::vector<std::string> left;
+  for (const auto& entry : fs::directory_iterator(laptop)) {
+    left.push_back(entry.path().filename().string());
+  }
+  std::sort(left.begin(), left.end());
+  ASSERT_EQ(left.size(), 3u) << result.err;
+  EXPECT_EQ(left[0], "2020-01-03T000000");
+  EXPECT_NE(left[1].find('T'), std::string::npos);  // this run's snapshot
+  EXPECT_EQ(left[2], "notes.txt");
+  EXPECT_EQ(read_file(laptop / "2020-01-03T000000/docs/a.txt"), "2020-01-03T000000");
+  EXPECT_TRUE(fs::exists(laptop / left[1] / "docs/sub/b.bin"));
+  EXPECT_NE(result.err.find("pruned 2 old snapshot(s)"), std::string::npos) << result.err;
 }
 
 }  // namespace

@@ -213,6 +213,36 @@ Script client_script() {
       expect_path("a.txt"));
   s.frames(
       FrameType::kCancel, 7, [&](Bytes& b) { encode_cancel(b, 7); }, expect_empty());
+  // LINK (section 5.8): without and with the hash.
+  for (const LinkMsg& link :
+       {LinkMsg{"snap/2/a", "snap/1/a", 12345, -7, 0644, 0, {}},
+        LinkMsg{"b", std::string(limits::kMaxPathBytes, 'r'), ~0ULL, 1, 07777, kLinkCheckHash,
+                Hash128{0x0123456789abcdefULL, 0xfedcba9876543210ULL}}}) {
+    s.frames(
+        FrameType::kLink, 21, [&](Bytes& b) { encode_link(b, 21, link); },
+        [link](const Frame& f) {
+          auto got = decode_link(f.payload);
+          ASSERT_TRUE(got.has_value());
+          EXPECT_EQ(std::tie(got->path, got->reference, got->size, got->mtime_ns, got->mode,
+                             got->link_flags),
+                    std::tie(link.path, link.reference, link.size, link.mtime_ns, link.mode,
+                             link.link_flags));
+          EXPECT_EQ(got->content_hash, link.content_hash);
+        });
+  }
+  // DELETE (section 5.7): a path of every length class and the flags word.
+  for (const DeleteMsg& del :
+       {DeleteMsg{"a/ü/x", 0}, DeleteMsg{std::string(limits::kMaxPathBytes, 'd'), 0},
+        DeleteMsg{"y", 0xffffffff}}) {
+    s.frames(
+        FrameType::kDelete, 20, [&](Bytes& b) { encode_delete(b, 20, del); },
+        [del](const Frame& f) {
+          auto got = decode_delete(f.payload);
+          ASSERT_TRUE(got.has_value());
+          EXPECT_EQ(got->path, del.path);
+          EXPECT_EQ(got->delete_flags, del.delete_flags);
+        });
+  }
 
   auto one = std::make_shared<const Bytes>(Bytes{0x5a});
   s.frames(

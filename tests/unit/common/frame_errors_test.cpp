@@ -76,7 +76,7 @@ std::vector<BadStream> bad_streams() {
   encode_ok(one_ok, 1);
 
   std::vector<BadStream> v;
-  for (std::uint8_t type : {0x00, 0x06, 0x0f, 0x19, 0x42, 0xff}) {
+  for (std::uint8_t type : {0x00, 0x06, 0x0f, 0x3e, 0x42, 0xff}) {
     v.push_back(bad_header("unknown_type_" + std::to_string(type) + "_client", C, none, type, 0, 1,
                            0, K::kUnknownType, 0));
     v.push_back(bad_header("unknown_type_" + std::to_string(type) + "_server", S, one_ok, type, 0,

@@ -70,6 +70,13 @@ std::vector<Decoder> decoders() {
       {"DATA", [](const Bytes& p) { return decode_data(p).has_value(); }, payload_of([](Bytes& b) {
          encode_data(b, 1, 0, Bytes{1, 2, 3});
        })},
+      {"DELETE", [](const Bytes& p) { return decode_delete(p).has_value(); },
+       payload_of([](Bytes& b) {
+         encode_delete(b, 1, DeleteMsg{"a/b", 0});
+       })},
+      {"LINK", [](const Bytes& p) { return decode_link(p).has_value(); }, payload_of([](Bytes& b) {
+         encode_link(b, 1, LinkMsg{"a/b", "r/b", 3, 4, 0644, kLinkCheckHash, Hash128{1, 2}});
+       })},
   };
 }
 
@@ -163,6 +170,14 @@ TEST(MessageDecoders, PathsOverTheLimitAreRefused) {
   };
   EXPECT_TRUE(list(max_path));
   EXPECT_FALSE(list(long_path));
+  auto del = [](const std::string& path) {
+    return decode_delete(payload_of([&](Bytes& b) {
+             encode_delete(b, 1, DeleteMsg{path, 0});
+           }))
+        .has_value();
+  };
+  EXPECT_TRUE(del(max_path));
+  EXPECT_FALSE(del(long_path));
   // An entry name is one component: 255 bytes at most.
   auto entry = [](std::size_t n) {
     return decode_entries(entries_frame(payload_of([&](Bytes& b) {

@@ -216,6 +216,18 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       encode_symlink(out, id, *m);
       break;
     }
+    case FrameType::kLink: {
+      auto m = decode_link(p);
+      if (!m) return std::nullopt;
+      encode_link(out, id, *m);
+      break;
+    }
+    case FrameType::kDelete: {
+      auto m = decode_delete(p);
+      if (!m) return std::nullopt;
+      encode_delete(out, id, *m);
+      break;
+    }
   }
   return out;
 }

@@ -67,6 +67,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
     return std::nullopt;
   }
   void settle_quota(const RequestContext&, const QuotaClaim&, QuotaOutcome) override {}
+  void quota_removed(const RequestContext&, std::uint64_t) override {}
 
   // RequestContext
   uv_loop_t* loop() const override { return loop_; }
