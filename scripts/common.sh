@@ -33,6 +33,8 @@ FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
 # ftsend's --json summary.
 FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# scripts/bench-delta: network namespaces and tc tbf (iproute2), its table's ratios (bc).
+FT_BENCH_PACKAGES+=(iproute2 bc)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)

@@ -118,8 +118,8 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello,
-               Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair});
+  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
+                                            kCapFrameCheckPair | kCapDeltaPut});
   connection_.queue(std::move(hello));
 }
 
@@ -151,6 +151,7 @@ void Session::take_hello() {
   resume_agreed_ = (capabilities & kCapResume) != 0;
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
+  delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

@@ -84,6 +84,8 @@ class Session {
   /// MKDIR, SYMLINK and the LIST flags may be used.
   bool trees_agreed() const { return trees_agreed_; }
   bool eager_agreed() const { return eager_agreed_; }
+  /// DELTA_PUT (section 5.12): a PUT may ask for the older copy's signature.
+  bool delta_put_agreed() const { return delta_put_agreed_; }
   /// True once the server's hello arrived carrying FRAME_CHECK: every frame
   /// in both directions carries its check block.
   bool frame_check_agreed() const { return frame_check_agreed_; }
@@ -114,6 +116,7 @@ class Session {
   bool resume_agreed_ = false;
   bool trees_agreed_ = false;
   bool eager_agreed_ = false;
+  bool delta_put_agreed_ = false;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

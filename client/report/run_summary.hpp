@@ -43,6 +43,8 @@ struct RunTotals {
   std::uint64_t failed = 0;
   std::uint64_t dirs_created = 0;
   std::uint64_t links_created = 0;
+  std::uint64_t delta_files = 0;    // sent or received as a delta
+  std::uint64_t bytes_matched = 0;  // of `bytes`, taken from the receiver's older copies
   double seconds = 0;
   int exit_code = 0;
   std::vector<FailureRecord> errors;  // the first kMaxSummaryErrors

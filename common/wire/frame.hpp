@@ -42,7 +42,9 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
   X(kEntries, "ENTRIES", 0x15, kServerToClient, kFlagMore | kFlagHashes | kFlagTargets, false) \
   X(kStat, "STAT", 0x16, kClientToServer, 0, false)                                            \
   X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
-  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)
+  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                      \
+  X(kSignature, "SIGNATURE", 0x24, kBoth, 0, false)                                            \
+  X(kCopy, "COPY", 0x25, kBoth, 0, false)
 
 enum class FrameType : std::uint8_t {
 #define FT_X(name, spelling, code, direction, flags, bulk) name = code,
@@ -72,8 +74,11 @@ inline constexpr std::uint32_t kCapEager = 0x00000004;
 inline constexpr std::uint32_t kCapFrameCheck = 0x00000008;
 inline constexpr std::uint32_t kCapFrameCheckConfirm = 0x00000010;
 inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCheckConfirm;
+/// DELTA_PUT (section 5.12): a PUT may ask for the signature of the
+/// server's older copy and send COPY frames for what did not change.
+inline constexpr std::uint32_t kCapDeltaPut = 0x00001000;
 inline constexpr std::uint32_t kKnownCapabilities =
-    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair;
+    kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDeltaPut;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };
@@ -82,6 +87,9 @@ FrameCheckOffer frame_check_offer(std::uint32_t capabilities);
 inline constexpr std::uint32_t kPutResumable = 0x1;
 /// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
 inline constexpr std::uint32_t kPutEager = 0x2;
+/// PUT flag (section 5.12): send the signature of the file the PUT
+/// replaces before PUT_READY, and take COPY frames.
+inline constexpr std::uint32_t kPutDelta = 0x4;
 /// MKDIR flags (section 5.5).
 inline constexpr std::uint32_t kMkdirSetMtime = 0x1;
 

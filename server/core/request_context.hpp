@@ -120,6 +120,8 @@ class RequestContext {
   /// Whether both hellos carried RESUME / EAGER (docs/protocol.md).
   virtual bool resume() const = 0;
   virtual bool eager() const = 0;
+  /// Whether both hellos carried DELTA_PUT (docs/protocol.md, section 5.12).
+  virtual bool delta_put() const { return false; }
 
   virtual void send_frame(Bytes frame) = 0;
   virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,

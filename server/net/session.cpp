@@ -113,6 +113,7 @@ void Session::answer_hello() {
   resume_ = (ours.capabilities & kCapResume) != 0;
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;
+  delta_put_ = (ours.capabilities & kCapDeltaPut) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -185,6 +186,7 @@ void Session::handle_frame(Frame& frame) {
       return;
     }
     case FrameType::kData:
+    case FrameType::kCopy:
     case FrameType::kEnd: {
       if (discarding_.count(id) != 0) {
         if (frame.header.type == FrameType::kEnd) discarding_.erase(id);

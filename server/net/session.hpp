@@ -109,6 +109,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
   bool resume() const override { return resume_; }
   bool eager() const override { return eager_; }
+  bool delta_put() const override { return delta_put_; }
   Server& server() const { return server_; }
   ServerServices& services() const override;
   void send_frame(Bytes frame) override;
@@ -250,6 +251,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool resume_ = false;                      // RESUME agreed in the handshake
   bool trees_ = false;                       // TREES agreed
   bool eager_ = false;                       // EAGER agreed
+  bool delta_put_ = false;                   // DELTA_PUT agreed
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer

@@ -38,6 +38,7 @@ Upload::Upload(RequestContext& context, std::uint32_t id, PutMsg put)
       put_(std::move(put)),
       resumable_((put_.put_flags & kPutResumable) != 0),
       eager_((put_.put_flags & kPutEager) != 0),
+      delta_((put_.put_flags & kPutDelta) != 0),
       started_(std::chrono::steady_clock::now()) {
   const Access& access = context_->access();
   names_.create = access.allows(kRightCreate);
@@ -90,8 +91,9 @@ void Upload::open() {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");
   }
-  if ((put_.put_flags & ~(kPutResumable | kPutEager)) != 0 || (resumable_ && !context_->resume()) ||
-      (eager_ && (!context_->eager() || resumable_))) {
+  if ((put_.put_flags & ~(kPutResumable | kPutEager | kPutDelta)) != 0 ||
+      (resumable_ && !context_->resume()) || (eager_ && (!context_->eager() || resumable_)) ||
+      (delta_ && (!context_->delta_put() || eager_))) {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
@@ -227,6 +229,12 @@ void Upload::hash_partial_file() {
 void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
   if (ending_ != Ending::kNone) return cleanup(ending_ == Ending::kKeepPartial);
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
+  // A delta upload that starts from 0 first gets the signature of the file
+  // it replaces, if the identity may read it (the signature tells about its
+  // content). One that resumes partial data sends the rest in full.
+  if (delta_ && !signed_ && offset == 0 && context_->access().allows(kRightRead)) {
+    return sign_then_ready(prefix_hash);
+  }
   state_ = State::kReceiving;
   if (eager_) return pump();  // its data is already on the way, maybe queued
   offered_ = offset;
