@@ -32,8 +32,11 @@ FT_TEST_PACKAGES=(strace e2fsprogs mount kmod fuse3 libfuse3-dev systemd adduser
 # libFuzzer ships with clang's runtime libraries.
 FT_FUZZ_PACKAGES=(clang libclang-rt-14-dev)
 # The benchmark's comparison tools; `time` is GNU time, for peak RSS; jq reads
-# ftsend's --json summary; iproute2 builds --link's namespace and tbf link.
-FT_BENCH_PACKAGES=(socat rsync procps time jq iproute2)
+# ftsend's --json summary.
+FT_BENCH_PACKAGES=(socat rsync procps time jq)
+# scripts/bench --link and scripts/bench-delta: network namespaces and tc tbf
+# (iproute2); bench-delta's table's ratios (bc).
+FT_BENCH_PACKAGES+=(iproute2 bc)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)

@@ -87,6 +87,15 @@ int run(int argc, char** argv) {
       .add_flag("--ignore-existing", options.ignore_existing,
                 "With -r: never overwrite a remote file")
       ->excludes(checksum);
+  bool delta = false;
+  bool no_delta = false;
+  auto* delta_flag = cli.app().add_flag(
+      "--delta", delta,
+      "Send only what changed against the server's older copy of any file (default: files of "
+      "8 MiB or more)");
+  cli.app()
+      .add_flag("--no-delta", no_delta, "Always send whole files, never a delta")
+      ->excludes(delta_flag);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be sent, skipped or refused; change nothing");
   FilterOptions filter_options;
@@ -137,6 +146,8 @@ int run(int argc, char** argv) {
   }
   if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
+  if (delta) options.settings.delta = DeltaMode::kAlways;
+  if (no_delta) options.settings.delta = DeltaMode::kNever;
   std::string why;
   auto remote = parse_remote(args.back(), why);
   if (!remote) {

@@ -154,7 +154,7 @@ Session::Session(Connection connection)
   Bytes hello;
   encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
                                             kCapFrameCheckPair | kCapStream | kCapDelete |
-                                            kCapLink});
+                                            kCapLink | kCapDeltaPut});
   connection_.queue(std::move(hello));
 }
 
@@ -189,6 +189,7 @@ void Session::take_hello() {
   stream_agreed_ = (capabilities & kCapStream) != 0;
   delete_agreed_ = (capabilities & kCapDelete) != 0;
   link_agreed_ = (capabilities & kCapLink) != 0;
+  delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

@@ -104,6 +104,8 @@ class Session {
   bool delete_agreed() const { return delete_agreed_; }
   /// True once the server's hello arrived carrying LINK (section 5.8).
   bool link_agreed() const { return link_agreed_; }
+  /// DELTA_PUT (section 5.12): a PUT may ask for the older copy's signature.
+  bool delta_put_agreed() const { return delta_put_agreed_; }
   /// True once the server's hello arrived carrying FRAME_CHECK: every frame
   /// in both directions carries its check block.
   bool frame_check_agreed() const { return frame_check_agreed_; }
@@ -139,6 +141,7 @@ class Session {
   bool stream_agreed_ = false;
   bool delete_agreed_ = false;
   bool link_agreed_ = false;
+  bool delta_put_agreed_ = false;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

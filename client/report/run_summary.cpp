@@ -59,6 +59,8 @@ std::string summary_json(const RunTotals& t) {
     j["deletes_over_limit"] = t.deletes_over_limit;
     j["deletes_skipped"] = t.deletes_skipped;
   }
+  j["delta_files"] = t.delta_files;
+  j["bytes_matched"] = t.bytes_matched;
   if (t.dry_run) j["dry_run"] = true;
   // Paths are raw bytes: replace invalid UTF-8 rather than throw, and let
   // no hidden control reach a terminal.
@@ -110,6 +112,10 @@ std::string stats_text(const RunTotals& t, bool human) {
   line("Total file size", stat_size(t.bytes + t.bytes_skipped, human));
   line(std::string("Total bytes ") + moved, stat_size(t.bytes, human));
   line("Total bytes skipped", stat_size(t.bytes_skipped, human));
+  // rsync's names: what crossed the link, and what the receiver already had.
+  line("Literal data", stat_size(t.bytes - t.bytes_matched, human));
+  line("Matched data",
+       stat_size(t.bytes_matched, human) + " (delta files: " + grouped(t.delta_files) + ")");
   const double rate = t.seconds > 0 ? static_cast<double>(t.bytes) / t.seconds : 0;
   line("Elapsed time", seconds_text(t.seconds));
   line("Rate",

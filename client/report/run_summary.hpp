@@ -47,6 +47,8 @@ struct RunTotals {
   std::uint64_t deleted = 0;             // names deleted (or that would be, in a dry run)
   std::uint64_t deletes_over_limit = 0;  // left alone by --max-delete
   bool deletes_skipped = false;          // the run failed: nothing was deleted
+  std::uint64_t delta_files = 0;    // sent or received as a delta
+  std::uint64_t bytes_matched = 0;  // of `bytes`, taken from the receiver's older copies
   double seconds = 0;
   int exit_code = 0;
   std::vector<FailureRecord> errors;  // the first kMaxSummaryErrors

@@ -40,6 +40,12 @@ class TransferReport {
 
   /// A file sent (ftsend) or received (ftget), or that would be (dry run).
   void transferred(std::string_view path, std::uint64_t bytes, double seconds);
+  /// Of the next file transferred, `bytes` were taken from the receiver's
+  /// older copy instead of sent (a delta transfer, docs/client.md).
+  void delta_matched(std::uint64_t bytes) {
+    ++totals_.delta_files;
+    totals_.bytes_matched += bytes;
+  }
   /// A file left alone: unchanged, existing (--ignore-existing), a symlink
   /// without --links, a socket/FIFO/device. `loud`: printed at the normal
   /// verbosity (symlinks and special files), else only with -v.

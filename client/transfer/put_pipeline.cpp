@@ -39,6 +39,11 @@ void UploadItem::reset_for_retry() {
   rewinds = 0;
   retry_reason.reset();
   probe_id = 0;
+  delta_asked = false;
+  signature = {};
+  matcher.reset();
+  block_index.reset();
+  matched_bytes = 0;
 }
 
 std::string source_id_for(std::uint64_t device, std::uint64_t inode) {
@@ -81,6 +86,10 @@ void PutPipeline::start(Session& session, UploadItem& item) {
   } else if (session.resume_agreed()) {
     put.put_flags = kPutResumable;
     put.source_id = source_id_for(item.source->device(), item.source->inode());
+  }
+  if (!eager && wants_delta(item)) {
+    put.put_flags |= kPutDelta;
+    item.delta_asked = true;
   }
   Bytes frame;
   encode_put(frame, item.id, put);
@@ -139,6 +148,8 @@ void PutPipeline::on_frame(Session& session, Frame& frame) {
   switch (frame.header.type) {
     case FrameType::kPutReady:
       return on_put_ready(session, item, frame);
+    case FrameType::kSignature:
+      return on_signature(session, item, frame);
     case FrameType::kOk:
       return on_ok(session, item);
     case FrameType::kError:
@@ -197,6 +208,7 @@ void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutR
                    ": server's partial data differs; sending from the start");
     }
   }
+  if (item.delta_asked && !start_delta(session, item, start)) return;
   if (start > 0) {
     report_.progress().add_present_bytes(start);
     report_.verbose_line("resumed " + printable(item.remote) + " at " + std::to_string(start) +
@@ -252,6 +264,7 @@ void PutPipeline::on_ok(Session& session, UploadItem& item) {
   if (item.state != UploadState::kEndSent) {
     return session.protocol_error("OK before END for request " + std::to_string(item.id));
   }
+  if (item.matcher) report_.delta_matched(item.matched_bytes);
   report_.transferred(item.local, item.source->size(),
                       std::chrono::duration<double>(Clock::now() - item.started).count());
   // One more upload may be open at once, until the server refuses again:
@@ -298,6 +311,7 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
     streaming_.pop_front();
     return;
   }
+  if (item.matcher) return delta_step(session, item);
   const auto length = static_cast<std::size_t>(
       std::min<std::uint64_t>(settings_.chunk_size, source.size() - item.next_offset));
   Bytes chunk = session.connection().take_spare_buffer();

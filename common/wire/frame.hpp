@@ -44,7 +44,9 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
   X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
   X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                      \
   X(kDelete, "DELETE", 0x19, kClientToServer, 0, false)                                        \
-  X(kLink, "LINK", 0x1A, kClientToServer, 0, false)
+  X(kLink, "LINK", 0x1A, kClientToServer, 0, false)                                            \
+  X(kSignature, "SIGNATURE", 0x24, kBoth, 0, false)                                            \
+  X(kCopy, "COPY", 0x25, kBoth, 0, false)
 
 enum class FrameType : std::uint8_t {
 #define FT_X(name, spelling, code, direction, flags, bulk) name = code,
@@ -78,11 +80,14 @@ inline constexpr std::uint32_t kCapFrameCheckPair = kCapFrameCheck | kCapFrameCh
 inline constexpr std::uint32_t kCapDelete = 0x00000020;
 /// LINK (section 5.8): the server hard-links an unchanged reference file.
 inline constexpr std::uint32_t kCapLink = 0x00000040;
+/// DELTA_PUT (section 5.12): a PUT may ask for the signature of the
+/// server's older copy and send COPY frames for what did not change.
+inline constexpr std::uint32_t kCapDeltaPut = 0x00001000;
 /// STREAM (section 5.14): PUTs whose size is known only at their END.
 inline constexpr std::uint32_t kCapStream = 0x00008000;
 inline constexpr std::uint32_t kKnownCapabilities = kCapResume | kCapTrees | kCapEager |
                                                     kCapFrameCheckPair | kCapDelete | kCapLink |
-                                                    kCapStream;
+                                                    kCapDeltaPut | kCapStream;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };
@@ -91,8 +96,11 @@ FrameCheckOffer frame_check_offer(std::uint32_t capabilities);
 inline constexpr std::uint32_t kPutResumable = 0x1;
 /// PUT flag (section 5.6): DATA and END follow at once, no PUT_READY.
 inline constexpr std::uint32_t kPutEager = 0x2;
+/// PUT flag (section 5.12): send the signature of the file the PUT
+/// replaces before PUT_READY, and take COPY frames.
+inline constexpr std::uint32_t kPutDelta = 0x4;
 /// PUT flag (section 5.14): the size is unknown; PUT.size is 0 and END says.
-inline constexpr std::uint32_t kPutStream = 0x4;
+inline constexpr std::uint32_t kPutStream = 0x8;
 /// LINK flag (section 5.8): compare the reference's content hash (which
 /// follows in the message) instead of its size and mtime.
 inline constexpr std::uint32_t kLinkCheckHash = 0x1;

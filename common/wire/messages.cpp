@@ -350,6 +350,57 @@ std::optional<MkdirMsg> decode_mkdir(ByteSpan payload) {
   return m;
 }
 
+void encode_signature(Bytes& out, std::uint32_t id, const delta::SignaturePart& m) {
+  encode_frame(out, FrameType::kSignature, 0, id, [&](ByteWriter& w) {
+    w.u64(m.basis_size);
+    w.u32(m.block_size);
+    w.u32(m.first_block);
+    w.u32(static_cast<std::uint32_t>(m.blocks.size()));
+    for (const delta::BlockSum& block : m.blocks) {
+      w.u32(block.weak);
+      w.u64(block.strong);
+    }
+  });
+}
+void encode_copy(Bytes& out, std::uint32_t id, const CopyMsg& m) {
+  encode_frame(out, FrameType::kCopy, 0, id, [&](ByteWriter& w) {
+    w.u64(m.offset);
+    w.u64(m.basis_offset);
+    w.u64(m.length);
+  });
+}
+
+std::optional<delta::SignaturePart> decode_signature(ByteSpan payload) {
+  ByteReader r(payload);
+  delta::SignaturePart m;
+  m.basis_size = r.u64();
+  m.block_size = r.u32();
+  m.first_block = r.u32();
+  const std::uint32_t count = r.u32();
+  // The count is checked against the payload before anything is allocated.
+  if (payload.size() < delta::kSignatureHeadSize || count > delta::kBlocksPerFrame ||
+      r.remaining() != std::size_t{count} * delta::kBlockSumSize) {
+    return std::nullopt;
+  }
+  m.blocks.resize(count);
+  for (delta::BlockSum& block : m.blocks) {
+    block.weak = r.u32();
+    block.strong = r.u64();
+  }
+  if (!r.done()) return std::nullopt;
+  return m;
+}
+
+std::optional<CopyMsg> decode_copy(ByteSpan payload) {
+  ByteReader r(payload);
+  CopyMsg m;
+  m.offset = r.u64();
+  m.basis_offset = r.u64();
+  m.length = r.u64();
+  if (!r.done() || m.length == 0) return std::nullopt;
+  return m;
+}
+
 std::optional<SymlinkMsg> decode_symlink(ByteSpan payload) {
   ByteReader r(payload);
   SymlinkMsg m;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/crypto/checksum.hpp"
+#include "common/delta/block_signature.hpp"
 #include "common/rules/errors.hpp"
 #include "common/wire/frame.hpp"
 
@@ -78,6 +79,14 @@ struct MkdirMsg {
   std::int64_t mtime_ns = 0;
   std::uint32_t mkdir_flags = 0;
 };
+/// COPY (section 5.12): bytes [offset, offset + length) of the file being
+/// sent are the basis's bytes from basis_offset on.
+struct CopyMsg {
+  std::uint64_t offset = 0;
+  std::uint64_t basis_offset = 0;
+  std::uint64_t length = 0;
+  friend bool operator==(const CopyMsg&, const CopyMsg&) = default;
+};
 struct SymlinkMsg {
   std::string path;
   std::string target;
@@ -128,6 +137,9 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
 inline constexpr std::size_t kDataHeadSize = limits::kFrameHeaderSize + limits::kDataPrefixSize;
 void encode_data_head(std::uint8_t* out, std::uint32_t id, std::uint64_t offset,
                       std::uint64_t chunk_hash, std::uint32_t length);
+/// SIGNATURE (section 5.12): one part of a basis's signature.
+void encode_signature(Bytes& out, std::uint32_t id, const delta::SignaturePart& m);
+void encode_copy(Bytes& out, std::uint32_t id, const CopyMsg& m);
 /// Appends the entries as one or more ENTRIES frames within the payload
 /// limit, every frame but the last flagged MORE. `fields` (kFlagHashes,
 /// kFlagTargets) adds the optional per-entry fields and flags every frame.
@@ -155,5 +167,8 @@ std::optional<MkdirMsg> decode_mkdir(ByteSpan payload);
 std::optional<SymlinkMsg> decode_symlink(ByteSpan payload);
 std::optional<DeleteMsg> decode_delete(ByteSpan payload);
 std::optional<LinkMsg> decode_link(ByteSpan payload);
+/// At most delta::kBlocksPerFrame blocks, the count matching the payload.
+std::optional<delta::SignaturePart> decode_signature(ByteSpan payload);
+std::optional<CopyMsg> decode_copy(ByteSpan payload);
 
 }  // namespace ft

@@ -124,6 +124,8 @@ class RequestContext {
   virtual bool resume() const = 0;
   virtual bool eager() const = 0;
   virtual bool stream() const = 0;  // STREAM (section 5.14)
+  /// Whether both hellos carried DELTA_PUT (docs/protocol.md, section 5.12).
+  virtual bool delta_put() const { return false; }
 
   virtual void send_frame(Bytes frame) = 0;
   virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,

@@ -116,6 +116,7 @@ void Session::answer_hello() {
   stream_ = (ours.capabilities & kCapStream) != 0;
   delete_ = (ours.capabilities & kCapDelete) != 0;
   link_ = (ours.capabilities & kCapLink) != 0;
+  delta_put_ = (ours.capabilities & kCapDeltaPut) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -204,6 +205,7 @@ void Session::handle_frame(Frame& frame) {
       return;
     }
     case FrameType::kData:
+    case FrameType::kCopy:
     case FrameType::kEnd: {
       if (discarding_.count(id) != 0) {
         if (frame.header.type == FrameType::kEnd) discarding_.erase(id);

@@ -111,6 +111,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool resume() const override { return resume_; }
   bool eager() const override { return eager_; }
   bool stream() const override { return stream_; }
+  bool delta_put() const override { return delta_put_; }
   Server& server() const { return server_; }
   ServerServices& services() const override;
   void send_frame(Bytes frame) override;
@@ -263,6 +264,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool stream_ = false;                      // STREAM agreed
   bool delete_ = false;                      // DELETE agreed
   bool link_ = false;                        // LINK agreed
+  bool delta_put_ = false;                   // DELTA_PUT agreed
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer

@@ -39,6 +39,7 @@ Upload::Upload(RequestContext& context, std::uint32_t id, PutMsg put)
       resumable_((put_.put_flags & kPutResumable) != 0),
       eager_((put_.put_flags & kPutEager) != 0),
       stream_((put_.put_flags & kPutStream) != 0),
+      delta_((put_.put_flags & kPutDelta) != 0),
       started_(std::chrono::steady_clock::now()) {
   const Access& access = context_->access();
   names_.create = access.allows(kRightCreate);
@@ -91,17 +92,18 @@ void Upload::open() {
     return refuse_later(ErrorCode::BAD_CHUNK_SIZE,
                         "chunk size " + std::to_string(put_.chunk_size) + " out of range");
   }
-  if ((put_.put_flags & ~(kPutResumable | kPutEager | kPutStream)) != 0 ||
+  if ((put_.put_flags & ~(kPutResumable | kPutEager | kPutStream | kPutDelta)) != 0 ||
       (resumable_ && !context_->resume()) || (eager_ && (!context_->eager() || resumable_)) ||
-      (stream_ && !context_->stream())) {
+      (stream_ && !context_->stream()) || (delta_ && (!context_->delta_put() || eager_))) {
     return refuse_later(ErrorCode::PROTOCOL,
                         "PUT flags " + std::to_string(put_.put_flags) + " not agreed");
   }
-  if (stream_ && (resumable_ || eager_ || put_.size != 0)) {
+  if (stream_ && (resumable_ || eager_ || delta_ || put_.size != 0)) {
     // A stream cannot be read again (no resume), nor held in memory until
-    // its END (no eager); its size is END's to say.
+    // its END (no eager), nor matched against an old copy before it is
+    // read (no delta); its size is END's to say.
     return refuse_later(ErrorCode::PROTOCOL,
-                        "a STREAM PUT is neither RESUMABLE nor EAGER and declares size 0");
+                        "a STREAM PUT is neither RESUMABLE, EAGER nor DELTA and declares size 0");
   }
   if (eager_ && put_.size > put_.chunk_size) {
     // An eager upload's data waits in memory until its END: one chunk at
@@ -235,6 +237,12 @@ void Upload::hash_partial_file() {
 void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
   if (ending_ != Ending::kNone) return cleanup(ending_ == Ending::kKeepPartial);
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
+  // A delta upload that starts from 0 first gets the signature of the file
+  // it replaces, if the identity may read it (the signature tells about its
+  // content). One that resumes partial data sends the rest in full.
+  if (delta_ && !signed_ && offset == 0 && context_->access().allows(kRightRead)) {
+    return sign_then_ready(prefix_hash);
+  }
   state_ = State::kReceiving;
   if (eager_) return pump();  // its data is already on the way, maybe queued
   offered_ = offset;

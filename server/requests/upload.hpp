@@ -70,6 +70,10 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool stream_fits(std::size_t length);
   /// A STREAM upload's END: its quota claim moves from 0 to the real size.
   bool claim_stream_size(std::uint64_t size);
+  /// Delta uploads (upload_delta.cpp): the basis's signature goes out
+  /// before PUT_READY; COPY frames take ranges of the basis.
+  void sign_then_ready(const Hash128& prefix_hash);
+  bool on_copy(Frame& frame);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);
   void rewind(std::uint64_t offset);
@@ -89,13 +93,20 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   /// Partial data up to this size is hashed without a hashing slot: it
   /// takes a few milliseconds.
   static constexpr std::uint64_t kHashedWithoutSlot = 1024 * 1024;
+  /// A file smaller than this is not worth a signature: sending it whole
+  /// costs about one round trip more than the signature itself.
+  static constexpr std::uint64_t kMinDeltaBasis = 64 * 1024;
 
   ContextRef context_;
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;
   bool eager_;   // DATA and END come without waiting for PUT_READY
-  bool stream_;  // STREAM: the size is known at END (docs/protocol.md, 5.14)
+  bool stream_;          // STREAM: the size is known at END (docs/protocol.md, 5.14)
+  bool delta_;           // DELTA: the basis's signature before PUT_READY, COPY frames after
+  bool signed_ = false;  // the signature step ran (sent or not)
+  std::uint64_t basis_size_ = 0;  // of the signature sent; 0: COPY refused
+  std::uint64_t copied_ = 0;      // bytes taken from the basis
   std::vector<std::string> components_;
   NamePolicy names_;                 // what this identity may do to the final name
   bool slot_held_ = false;           // counted in the identity's open uploads

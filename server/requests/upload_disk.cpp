@@ -127,6 +127,10 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks) {
       disk.hash.reset();
       if (disk.space) disk.space->truncated();
     }
+    if (chunk.copy_length > 0) {
+      if (int err = copy_from_basis(disk, chunk)) return err;
+      continue;
+    }
     ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
     if (int err = write_exact_at(disk.file.get(), bytes.data(), bytes.size(), chunk.offset)) {
       return err;
@@ -186,6 +190,7 @@ void discard_upload(UploadDisk* disk, bool keep_partial) {
     disk->space->keep_partial(static_cast<std::uint64_t>(st.st_size));
   }
   disk->file.reset();
+  disk->basis.reset();
   if (!keep_partial && !disk->temp_name.empty() && disk->dir &&
       ::unlinkat(disk->dir.get(), disk->temp_name.c_str(), 0) == 0 && disk->space) {
     disk->space->removed_partial();

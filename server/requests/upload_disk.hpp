@@ -13,6 +13,7 @@
 
 #include "common/base/bytes.hpp"
 #include "common/crypto/checksum.hpp"
+#include "common/delta/block_signature.hpp"
 #include "common/rules/errors.hpp"
 #include "server/storage/root_fs.hpp"
 #include "server/storage/space_ledger.hpp"
@@ -29,11 +30,21 @@ struct Refusal {
   std::string message;
 };
 
-/// A verified DATA payload waiting to be written.
+/// A verified DATA payload waiting to be written, or a COPY of a range of
+/// the basis (docs/protocol.md, section 5.12) when copy_length > 0.
 struct UploadChunk {
-  Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes
+  Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes (a COPY's: its fields)
   std::uint64_t offset;
   bool restart;  // drop the partial data first (the client chose offset 0)
+  std::uint64_t basis_offset = 0;
+  std::uint64_t copy_length = 0;
+  /// What the chunk counts in its connection's disk backlog: a COPY costs
+  /// more than its 24 bytes of payload (the queue entry itself), so that a
+  /// peer sending tiny COPYs by the million is held by the same mark.
+  std::size_t backlog_charge() const {
+    return copy_length > 0 ? kCopyBacklogCharge : payload.size();
+  }
+  static constexpr std::size_t kCopyBacklogCharge = 256;
 };
 
 /// What the worker owns while a job runs.
@@ -51,6 +62,9 @@ struct UploadDisk {
   std::uint64_t partial_held = 0;
   /// The partial file, once a resumable upload opened it.
   std::optional<FileId> partial_file;
+  /// A delta upload's basis: the file it replaces, opened when its
+  /// signature was made (COPY ranges are read from it).
+  Fd basis;
 };
 
 /// What an upload asks of the disk: where, under which rights, how much.
@@ -97,6 +111,18 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks);
 /// chunks written. 0, or an errno value (EPERM with disk.refusal set).
 int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChunk>& chunks,
                   CommitItem& item, BatchDirs& dirs);
+
+/// A delta upload's basis (docs/protocol.md, section 5.12): opens the
+/// regular file `name` in disk.dir, keeps it in disk.basis and returns its
+/// signature's parts; none when there is no such file (or it cannot be read),
+/// or it is smaller than `min_size`.
+std::vector<delta::SignaturePart> sign_basis(UploadDisk& disk, const std::string& name,
+                                             std::uint64_t min_size);
+
+/// Writes a COPY chunk: the basis range into the file (copy_file_range),
+/// then the written bytes into the file's hash. 0 or an errno value (EIO
+/// when the basis is shorter than the range).
+int copy_from_basis(UploadDisk& disk, const UploadChunk& chunk);
 
 /// Closes the file and, unless `keep_partial`, removes the temporary file
 /// (a resumable upload cut by a lost connection keeps its data).

@@ -25,7 +25,14 @@ bool Upload::on_frame(Frame& frame) {
   if (waiting && !eager_) return violate("which has had no PUT_READY");
   if (state_ == State::kRefusing) return true;
   if (!waiting && state_ != State::kReceiving) return violate("after its END");
-  return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
+  switch (frame.header.type) {
+    case FrameType::kData:
+      return on_data(frame);
+    case FrameType::kCopy:
+      return on_copy(frame);
+    default:
+      return on_end(frame);
+  }
 }
 
 bool Upload::violate(std::string reason) {
@@ -169,7 +176,7 @@ void Upload::commit_eager() {
     self->job_running_ = false;
     std::size_t bytes = 0;
     for (Chunk& chunk : *chunks) {
-      bytes += chunk.payload.size();
+      bytes += chunk.backlog_charge();
       self->context_->recycle(std::move(chunk.payload));
     }
     disk->temp_name = item->temp_name;  // cleared if it was renamed into place
@@ -224,8 +231,10 @@ void Upload::pump() {
   queue_.clear();
   auto disk = disk_;
   auto err = std::make_shared<int>(0);
+  // A COPY's bytes are written by the job too: a large one is not for the
+  // shared batch.
   std::size_t batch_bytes = 0;
-  for (const Chunk& chunk : *batch) batch_bytes += chunk.payload.size();
+  for (const Chunk& chunk : *batch) batch_bytes += chunk.payload.size() + chunk.copy_length;
   job_running_ = true;
   submit_disk_job(
       batch_bytes, [batch, disk, err] { *err = write_chunks(*disk, *batch); },
@@ -233,7 +242,7 @@ void Upload::pump() {
         self->job_running_ = false;
         std::size_t bytes = 0;
         for (Chunk& chunk : *batch) {
-          bytes += chunk.payload.size();
+          bytes += chunk.backlog_charge();
           self->context_->recycle(std::move(chunk.payload));
         }
         // Settle this upload's state first: releasing the backlog may let
@@ -290,6 +299,7 @@ void Upload::commit() {
     self->context_->services().batcher().submit(
         [disk] {
           disk->file.reset();
+          disk->basis.reset();
           disk->dir.reset();
         },
         [] {});
@@ -339,7 +349,7 @@ void Upload::fail(ErrorCode code, const std::string& message) {
 
 void Upload::drop_queue() {
   std::size_t queued = 0;
-  for (const Chunk& chunk : queue_) queued += chunk.payload.size();
+  for (const Chunk& chunk : queue_) queued += chunk.backlog_charge();
   queue_.clear();
   context_->remove_disk_backlog(queued);
 }

@@ -157,6 +157,26 @@ void check_message(const Frame& f) {
         check(again == wire);
       }
       return;
+    case FrameType::kSignature:
+      if (auto m = decode_signature(f.payload)) {
+        check(m->blocks.size() <= delta::kBlocksPerFrame);
+        // What a receiver does with it: assembly is bounded whatever it says.
+        delta::Signature signature;
+        (void)signature.add(*m);
+        check(signature.memory() <= delta::kMaxBlocks * sizeof(delta::BlockSum));
+        encode_signature(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kCopy:
+      if (auto m = decode_copy(f.payload)) {
+        check(m->length > 0);
+        encode_copy(again, id, *m);
+        check(again == wire);
+      } else {
+        check(f.payload.size() != 24 || load_be64(f.payload.data() + 16) == 0);
+      }
+      return;
   }
   check(false);  // the header check let an unknown type through
 }

@@ -300,6 +300,30 @@ frame_seeds.update({
     "hf_magic_zeros": bytes([CLIENT]) + bytes(16),
 })
 
+# Delta uploads (docs/protocol.md section 5.12): a signature from the server,
+# COPY frames, and what a hostile peer might send instead.
+def signature(basis_size, block_size, first, blocks):
+    body = struct.pack(">QIII", basis_size, block_size, first, len(blocks))
+    return body + b"".join(struct.pack(">IQ", w, h) for w, h in blocks)
+
+
+frame_seeds.update({
+    "delta_signature": bytes([SERVER]) + hello(caps=0x1000)
+    + frame(0x24, 1, signature(8192, 4096, 0, [(0xF800F000, 0x93D76FE148C689BA),
+                                               (0xFD550FFF, 0x9C7C55A435AE135A)])),
+    "delta_signature_full_frame": bytes([SERVER]) + hello(caps=0x1000)
+    + frame(0x24, 1, signature(1 << 30, 65536, 4096, [(i, i) for i in range(4096)])),
+    "delta_signature_count_lies": bytes([SERVER]) + hello()
+    + frame(0x24, 1, struct.pack(">QIII", 1 << 62, 4 << 20, 0, 0xFFFFFFFF) + bytes(24)),
+    "delta_copy": bytes([CLIENT]) + hello(caps=0x1000) + frame(0x10, 1, put("f", 8195))
+    + frame(0x25, 1, struct.pack(">QQQ", 0, 0, 4096))
+    + frame(0x03, 1, struct.pack(">Q", 4096) + H64 + b"xyz")
+    + frame(0x25, 1, struct.pack(">QQQ", 4099, 4096, 4096)),
+    "delta_copy_empty": bytes([CLIENT]) + hello() + frame(0x25, 1, bytes(24)),
+    "delta_copy_wraps": bytes([CLIENT]) + hello()
+    + frame(0x25, 1, struct.pack(">QQQ", 2**64 - 1, 2**64 - 1, 2**64 - 1)),
+})
+
 
 def write(dirname, seeds):
     out = os.path.join(HERE, "corpus", dirname)

@@ -45,14 +45,17 @@ enum class Scenario {
   kAbsurd,
   kSetuid,
   kAnsi,
-  kSymlink
+  kSymlink,
+  kSignature
 };
 
 inline constexpr std::pair<const char*, Scenario> kScenarios[] = {
-    {"hostile", Scenario::kHostile},     {"chain", Scenario::kChain},   {"deep", Scenario::kDeep},
-    {"wrongname", Scenario::kWrongName}, {"extra", Scenario::kExtra},   {"short", Scenario::kShort},
-    {"absurd", Scenario::kAbsurd},       {"setuid", Scenario::kSetuid}, {"ansi", Scenario::kAnsi},
-    {"symlink", Scenario::kSymlink},
+    {"hostile", Scenario::kHostile},     {"chain", Scenario::kChain},
+    {"deep", Scenario::kDeep},           {"wrongname", Scenario::kWrongName},
+    {"extra", Scenario::kExtra},         {"short", Scenario::kShort},
+    {"absurd", Scenario::kAbsurd},       {"setuid", Scenario::kSetuid},
+    {"ansi", Scenario::kAnsi},           {"symlink", Scenario::kSymlink},
+    {"signature", Scenario::kSignature},
 };
 
 /// The bytes a GET of `path` answers unless the scenario says otherwise.

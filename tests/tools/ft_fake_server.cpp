@@ -54,6 +54,13 @@
 //            GET "bye" answers it with request id 0 and hangs up.
 //   symlink  a plain tree ("dir/file.txt", "dir/sub/inner.txt"), for a
 //            destination that already holds symbolic links leading out.
+//   signature  answers a DELTA PUT (docs/protocol.md, section 5.12) with a
+//            SIGNATURE that breaks the rules, by the file's name: "many.bin"
+//            more blocks than its basis has, "order.bin" a part out of
+//            order, "rule.bin" a block size that is not the rule's,
+//            "count.bin" a count that does not match its payload,
+//            "early.bin" PUT_READY before the whole signature; any other
+//            PUT gets a SIGNATURE although it did not ask for one.
 // Unless said otherwise, GET of any path answers the bytes "payload:PATH"
 // with valid checksums and the mode of its entry (0644 when unlisted);
 // MKDIR, SYMLINK and PUT are refused.
@@ -145,6 +152,38 @@ void stream_endless_listing(Reply& reply, std::uint32_t id) {
     if (!send_all(reply.fd, frame)) break;
   }
   reply.hang_up = true;
+}
+
+// The signature scenario: a SIGNATURE that breaks one rule, then PUT_READY.
+void answer_bad_signature(ft::Bytes& out, std::uint32_t id, const ft::PutMsg& put) {
+  const std::uint64_t basis = std::uint64_t{1} << 30;  // 16,384 blocks of 64 KiB
+  ft::delta::SignaturePart part;
+  part.basis_size = basis;
+  part.block_size = ft::delta::block_size_for(basis);
+  part.blocks.resize(ft::delta::kBlocksPerFrame);
+  const std::string& path = put.path;
+  if (path.ends_with("/many.bin")) {
+    for (std::uint32_t first = 0; first <= ft::delta::kMaxBlocks;
+         first += ft::delta::kBlocksPerFrame) {
+      part.first_block = first;
+      ft::encode_signature(out, id, part);
+    }
+  } else if (path.ends_with("/order.bin")) {
+    part.first_block = 5;
+    ft::encode_signature(out, id, part);
+  } else if (path.ends_with("/rule.bin")) {
+    part.block_size = 4096;
+    ft::encode_signature(out, id, part);
+  } else if (path.ends_with("/count.bin")) {
+    ft::Bytes frame;
+    ft::encode_signature(frame, id, part);
+    ft::store_be32(frame.data() + ft::limits::kFrameHeaderSize + 16, 4095);
+    out.insert(out.end(), frame.begin(), frame.end());
+  } else {
+    // early.bin, or a PUT that did not ask: one part of four.
+    ft::encode_signature(out, id, part);
+  }
+  ft::encode_put_ready(out, id, ft::PutReadyMsg{0, ft::hash128({})});
 }
 
 // GET with the faults of the scenario; false: not a special path.
@@ -323,6 +362,10 @@ bool answer(Scenario scenario, const ft::Frame& frame, Reply& reply) {
         } else {
           answer_error(out, id, ft::ErrorCode::NOT_FOUND, "../../etc/passwd");
         }
+        return true;
+      }
+      if (scenario == Scenario::kSignature && msg) {
+        answer_bad_signature(out, id, *msg);
         return true;
       }
       answer_error(out, id, ft::ErrorCode::PERMISSION_DENIED, msg ? msg->path : "");

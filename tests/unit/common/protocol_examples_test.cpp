@@ -228,6 +228,18 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       encode_delete(out, id, *m);
       break;
     }
+    case FrameType::kSignature: {
+      auto m = decode_signature(p);
+      if (!m) return std::nullopt;
+      encode_signature(out, id, *m);
+      break;
+    }
+    case FrameType::kCopy: {
+      auto m = decode_copy(p);
+      if (!m) return std::nullopt;
+      encode_copy(out, id, *m);
+      break;
+    }
   }
   return out;
 }

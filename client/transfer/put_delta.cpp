@@ -1,0 +1,100 @@
+// ftsend's delta uploads (docs/protocol.md, section 5.12): the PUT asks for
+// the signature of the server's older copy; with a whole one at PUT_READY,
+// the source is matched against it a window at a time, and what the server
+// already holds goes as COPY frames, the rest as DATA. The END hash still
+// covers every byte of the source.
+#include <algorithm>
+#include <cstring>
+
+#include "client/net/session.hpp"
+#include "client/report/transfer_report.hpp"
+#include "client/transfer/put_pipeline.hpp"
+#include "common/rules/path_rules.hpp"
+
+namespace ft::client {
+namespace {
+
+// The source is read and matched this much at a time (plus the matcher's
+// overlap): large enough that the matcher's overlap costs little, small
+// enough that a step keeps the send queue moving.
+constexpr std::size_t kDeltaWindow = 4 * 1024 * 1024;
+
+}  // namespace
+
+bool PutPipeline::wants_delta(const UploadItem& item) const {
+  switch (settings_.delta) {
+    case DeltaMode::kNever:
+      return false;
+    case DeltaMode::kAlways:
+      return true;
+    case DeltaMode::kAuto:
+      break;
+  }
+  return item.source->size() >= settings_.delta_min_size;
+}
+
+void PutPipeline::on_signature(Session& session, UploadItem& item, const Frame& frame) {
+  if (!item.delta_asked || item.state != UploadState::kPutSent) {
+    if (item.state == UploadState::kCancelling) return;  // it crossed our CANCEL
+    return session.protocol_error("SIGNATURE for request " + std::to_string(item.id) +
+                                  ", which did not ask for one or has had its PUT_READY");
+  }
+  auto part = decode_signature(frame.payload);
+  if (!part) return session.protocol_error("malformed SIGNATURE");
+  if (auto why = item.signature.add(*part)) {
+    return session.protocol_error("SIGNATURE for request " + std::to_string(item.id) + ": " + *why);
+  }
+}
+
+bool PutPipeline::start_delta(Session& session, UploadItem& item, std::uint64_t start) {
+  if (!item.signature.started()) return true;  // no older copy: a plain upload
+  if (!item.signature.complete()) {
+    session.protocol_error("PUT_READY for request " + std::to_string(item.id) +
+                           " before its whole SIGNATURE");
+    return false;
+  }
+  if (start != 0 || item.signature.blocks().empty()) return true;
+  item.block_index = std::make_unique<delta::BlockIndex>(item.signature);
+  item.matcher = std::make_unique<delta::DeltaMatcher>(*item.block_index, item.source->size(),
+                                                       settings_.chunk_size);
+  item.signature = {};  // the index holds what is needed
+  report_.verbose_line("delta: " + printable(item.remote) + " against the server's copy of " +
+                       std::to_string(item.block_index->block_size()) + "-byte blocks");
+  return true;
+}
+
+// One window of the source: matched, its COPY and DATA frames queued, its
+// bytes added to the file's hash.
+void PutPipeline::delta_step(Session& session, UploadItem& item) {
+  SourceFile& source = *item.source;
+  const std::size_t want = std::max(kDeltaWindow, item.matcher->min_window());
+  const auto length =
+      static_cast<std::size_t>(std::min<std::uint64_t>(want, source.size() - item.next_offset));
+  delta_window_.resize(length);
+  if (!read_source(session, item, item.next_offset, delta_window_)) return;
+  std::vector<delta::DeltaOp> ops;
+  const std::size_t consumed = item.matcher->scan(delta_window_, item.next_offset, ops);
+  for (const delta::DeltaOp& op : ops) {
+    if (op.kind == delta::DeltaOp::Kind::kCopy) {
+      Bytes frame;
+      encode_copy(frame, item.id, CopyMsg{op.offset, op.basis_offset, op.length});
+      session.send(std::move(frame), item.id);
+      item.matched_bytes += op.length;
+      report_.progress().add_present_bytes(op.length);
+      continue;
+    }
+    const auto bytes = static_cast<std::size_t>(op.length);
+    Bytes chunk = session.connection().take_spare_buffer();
+    chunk.resize(bytes);
+    std::memcpy(chunk.data(), delta_window_.data() + (op.offset - item.next_offset), bytes);
+    Bytes head(kDataHeadSize);
+    encode_data_head(head.data(), item.id, op.offset, hash64(chunk),
+                     static_cast<std::uint32_t>(bytes));
+    session.send_data(item.id, std::move(head), std::move(chunk));
+    report_.progress().add_moving_bytes(bytes);
+  }
+  item.hash.update(ByteSpan(delta_window_).first(consumed));
+  item.next_offset += consumed;
+}
+
+}  // namespace ft::client
