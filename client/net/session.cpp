@@ -119,7 +119,8 @@ Session::Session(Connection connection)
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
   encode_hello(hello,
-               Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair});
+               Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair |
+                                     kCapArchive | kCapSparse | kCapOwners});
   connection_.queue(std::move(hello));
 }
 
@@ -151,6 +152,9 @@ void Session::take_hello() {
   resume_agreed_ = (capabilities & kCapResume) != 0;
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
+  archive_agreed_ = (capabilities & kCapArchive) != 0;
+  sparse_agreed_ = (capabilities & kCapSparse) != 0;
+  owners_agreed_ = (capabilities & kCapOwners) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

@@ -50,6 +50,7 @@ std::string summary_json(const RunTotals& t) {
                               {"failed", t.failed},
                               {"dirs_created", t.dirs_created},
                               {"links_created", t.links_created},
+                              {"sparse_bytes", t.sparse_bytes},
                               {"seconds", t.seconds},
                               {"exit_code", t.exit_code},
                               {"errors", std::move(errors)}};
@@ -96,6 +97,7 @@ std::string stats_text(const RunTotals& t, bool human) {
   line("Total file size", stat_size(t.bytes + t.bytes_skipped, human));
   line(std::string("Total bytes ") + moved, stat_size(t.bytes, human));
   line("Total bytes skipped", stat_size(t.bytes_skipped, human));
+  line("Total bytes in holes (not moved)", stat_size(t.sparse_bytes, human));
   const double rate = t.seconds > 0 ? static_cast<double>(t.bytes) / t.seconds : 0;
   line("Elapsed time", seconds_text(t.seconds));
   line("Rate",

@@ -43,6 +43,7 @@ struct RunTotals {
   std::uint64_t failed = 0;
   std::uint64_t dirs_created = 0;
   std::uint64_t links_created = 0;
+  std::uint64_t sparse_bytes = 0;  // of `bytes`: holes, sent as HOLE, not moved
   double seconds = 0;
   int exit_code = 0;
   std::vector<FailureRecord> errors;  // the first kMaxSummaryErrors

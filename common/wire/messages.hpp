@@ -9,6 +9,7 @@
 
 #include "common/crypto/checksum.hpp"
 #include "common/rules/errors.hpp"
+#include "common/wire/archive_messages.hpp"
 #include "common/wire/frame.hpp"
 
 namespace ft {
@@ -65,11 +66,12 @@ struct Entry {
   std::uint32_t mode = 0;
   Hash128 content_hash{};  // with HASHES: a regular file's XXH3-128, else zero
   std::string target;      // with TARGETS: a symlink's target, else empty
+  EntryMeta meta;          // with META (ARCHIVE): owners, hard-link key, attributes
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 struct EntriesMsg {
   bool more = false;
-  std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets: which extras are present
+  std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets | kFlagMeta: which extras are present
   std::vector<Entry> entries;
 };
 struct MkdirMsg {

@@ -35,6 +35,9 @@ struct ServerOptions {
   // Taken from every mode a peer sends (PUT, MKDIR); the owner keeps rwx on
   // directories whatever it says. ftserve makes it the process umask.
   std::uint32_t umask = 022;
+  // Open mode: clients may set owners and groups (ATTRS) when ftserve runs
+  // as root (--owners); keyed identities need the `owner` right instead.
+  bool owners = false;
 };
 
 /// What one authenticated connection may do.

@@ -109,6 +109,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// Whether both hellos carried RESUME (docs/protocol.md, section 5.4).
   bool resume() const override { return resume_; }
   bool eager() const override { return eager_; }
+  NameRules name_rules() const override {
+    return archive_ ? NameRules::kAnyBytes : NameRules::kPortable;
+  }
+  bool sparse() const override { return sparse_; }
+  bool owners() const override { return owners_; }
   Server& server() const { return server_; }
   ServerServices& services() const override;
   void send_frame(Bytes frame) override;
@@ -250,6 +255,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool resume_ = false;                      // RESUME agreed in the handshake
   bool trees_ = false;                       // TREES agreed
   bool eager_ = false;                       // EAGER agreed
+  bool archive_ = false;                     // ARCHIVE agreed (section 5.9)
+  bool sparse_ = false;                      // SPARSE agreed
+  bool owners_ = false;                      // OWNERS agreed: ATTRS may set owners
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer

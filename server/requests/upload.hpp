@@ -64,6 +64,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void settle_quota(QuotaOutcome outcome);
   UploadPlan plan() const;
   bool on_data(Frame& frame);
+  bool on_hole(Frame& frame);
   bool on_end(Frame& frame);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);

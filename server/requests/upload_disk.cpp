@@ -9,6 +9,7 @@
 
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
+#include "common/os/sparse.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"
 
@@ -126,6 +127,12 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks) {
       if (::ftruncate(disk.file.get(), 0) != 0) return errno;
       disk.hash.reset();
       if (disk.space) disk.space->truncated();
+    }
+    if (chunk.hole > 0) {
+      if (int err = write_hole(disk.file.get(), chunk.offset, chunk.hole)) return err;
+      if (disk.space) disk.space->wrote_to(chunk.offset + chunk.hole);
+      hash_zeros(disk.hash, chunk.hole);
+      continue;
     }
     ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);
     if (int err = write_exact_at(disk.file.get(), bytes.data(), bytes.size(), chunk.offset)) {

@@ -33,7 +33,8 @@ struct Refusal {
 struct UploadChunk {
   Bytes payload;  // the DATA payload: 16-byte prefix, then the bytes
   std::uint64_t offset;
-  bool restart;  // drop the partial data first (the client chose offset 0)
+  bool restart;            // drop the partial data first (the client chose offset 0)
+  std::uint64_t hole = 0;  // a HOLE of this many zero bytes (payload: its 16 bytes)
 };
 
 /// What the worker owns while a job runs.

@@ -25,7 +25,43 @@ bool Upload::on_frame(Frame& frame) {
   if (waiting && !eager_) return violate("which has had no PUT_READY");
   if (state_ == State::kRefusing) return true;
   if (!waiting && state_ != State::kReceiving) return violate("after its END");
+  if (frame.header.type == FrameType::kHole) return on_hole(frame);
   return frame.header.type == FrameType::kData ? on_data(frame) : on_end(frame);
+}
+
+bool Upload::on_hole(Frame& frame) {
+  // A HOLE is DATA of zeros that is not sent (SPARSE, docs/protocol.md
+  // section 5.9): the same order rules, no chunk-size limit, no hash to
+  // check, and nothing written but a hole.
+  if (end_received_) return violate("after its END");
+  auto hole = decode_hole(frame.payload);
+  if (!hole) return violate("malformed HOLE");
+  if (rewind_to_) {
+    if (hole->offset != *rewind_to_) return true;
+    rewind_to_.reset();
+  }
+  bool restart = false;
+  if (first_data_) {
+    first_data_ = false;
+    if (hole->offset == 0 && offered_ > 0) {
+      restart = true;
+      received_ = 0;
+    }
+  }
+  if (hole->offset != received_) {
+    return violate(std::string(hole->offset > received_ ? "gap" : "overlap") + ": offset " +
+                   std::to_string(hole->offset) + ", expected " + std::to_string(received_));
+  }
+  if (hole->length > put_.size - received_) {
+    return violate("hole past the declared size: " + std::to_string(hole->length) +
+                   " bytes at offset " + std::to_string(hole->offset) + ", size " +
+                   std::to_string(put_.size));
+  }
+  received_ += hole->length;
+  context_->add_disk_backlog(frame.payload.size());
+  queue_.push_back(Chunk{std::move(frame.payload), hole->offset, restart, hole->length});
+  pump();
+  return true;
 }
 
 bool Upload::violate(std::string reason) {

@@ -17,6 +17,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
+#include "server/storage/archive_fs.hpp"
 
 namespace ft::server {
 
@@ -330,6 +331,14 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
   return 0;
 }
 
+std::string hidden_temp_name() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  char temp[64];
+  std::snprintf(temp, sizeof temp, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
+                static_cast<unsigned long long>(rng()));
+  return temp;
+}
+
 int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
                  std::int64_t mtime_ns, NamePolicy policy) {
   Fd parent;
@@ -343,10 +352,8 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
   if (err == ENOENT && (err = open_parent_creating(root, components, parent)) != 0) return err;
   // Made under a hidden name, then renamed: the name never shows a
   // half-made link, and a file or link already there is replaced at once.
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
-  char temp[64];
-  std::snprintf(temp, sizeof temp, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
-                static_cast<unsigned long long>(rng()));
+  const std::string temp_name = hidden_temp_name();
+  const char* temp = temp_name.c_str();
   if (::symlinkat(target.c_str(), parent.get(), temp) != 0) return errno;
   struct timespec times[2];
   mtime_times(mtime_ns, times);
@@ -365,7 +372,8 @@ int make_symlink(int root, const std::vector<std::string>& components, const std
 }
 
 int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   HashCache* hashes, bool targets) {
+                   HashCache* hashes, bool targets, bool meta) {
+  OwnerNames names;
   Fd dir;
   if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
   DIR* stream = ::fdopendir(dir.get());
@@ -402,6 +410,7 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
         entry.target.assign(target, static_cast<std::size_t>(n));
       }
     }
+    if (meta) read_entry_meta(::dirfd(stream), d->d_name, st, names, entry.meta);
     out.push_back(std::move(entry));
   }
   ::closedir(stream);
@@ -409,11 +418,15 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
   return err;
 }
 
-int stat_path(int root, const std::string& relative, Entry& out) {
+int stat_path(int root, const std::string& relative, Entry& out, bool meta) {
   struct stat st;
   if (relative.empty()) {
     if (::fstat(root, &st) != 0) return errno;
     out = entry_from_stat("", st);
+    if (meta) {
+      OwnerNames names;
+      read_entry_meta(root, ".", st, names, out.meta);
+    }
     return 0;
   }
   std::vector<std::string> parts = split_path(relative);
@@ -422,6 +435,10 @@ int stat_path(int root, const std::string& relative, Entry& out) {
   if (int err = open_beneath(root, parent_path, O_DIRECTORY | O_RDONLY, parent)) return err;
   if (::fstatat(parent.get(), parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   out = entry_from_stat(parts.back(), st);
+  if (meta) {
+    OwnerNames names;
+    read_entry_meta(parent.get(), parts.back().c_str(), st, names, out.meta);
+  }
   return 0;
 }
 
