@@ -98,8 +98,8 @@ void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m) {
     w.i64(m.mtime_ns);
   });
 }
-void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
-  encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
+void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags) {
+  encode_frame(out, FrameType::kStat, flags, id, [&](ByteWriter& w) { w.str(m.path); });
 }
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m) {
   encode_frame(out, FrameType::kEnd, 0, id, [&](ByteWriter& w) {

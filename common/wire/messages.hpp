@@ -101,7 +101,8 @@ void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m);
 void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);
 void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m);
 void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m);
-void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m);
+/// `flags`: kFlagMeta (ARCHIVE) only.
+void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m);
 void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan bytes);
 /// Writes the 28 bytes (header and offset/hash prefix) that precede a
