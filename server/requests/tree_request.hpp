@@ -29,7 +29,7 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
                                                HardlinkMsg msg);
   static std::shared_ptr<TreeRequest> attrs(RequestContext& context, std::uint32_t id,
                                             AttrsMsg msg);
-  /// `op`: "mkdir" or "symlink", for the access log.
+  /// `op`: "mkdir", "symlink", "hardlink" or "attrs", for the access log.
   TreeRequest(RequestContext& context, std::uint32_t id, std::string path, const char* op);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies

@@ -65,6 +65,10 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   UploadPlan plan() const;
   bool on_data(Frame& frame);
   bool on_hole(Frame& frame);
+  /// The order rules DATA and HOLE share (docs/protocol.md 7.2, rules 7
+  /// and 8): dropped during a rewind, a restart from 0, a gap or overlap.
+  enum class Order { kTake, kDrop, kViolation };
+  Order check_order(std::uint64_t offset, bool& restart);
   bool on_end(Frame& frame);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);

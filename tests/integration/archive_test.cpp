@@ -222,7 +222,8 @@ TEST_F(ArchiveTest, SparseGibibyteMovesAboutItsDataAndKeepsItsHoles) {
   EXPECT_LE(allocated(stored), 2 * kMiB);
   EXPECT_EQ(file_hash(stored), hash);
 
-  RunResult down = tool("ftget", {"-r", "--json", remote("sparse"), (work_.path() / "back").string()});
+  RunResult down =
+      tool("ftget", {"-r", "--json", remote("sparse"), (work_.path() / "back").string()});
   ASSERT_EQ(down.exit_code, 0) << down.err;
   const nlohmann::json got = json_summary(down.out);
   EXPECT_LE(got.value("bytes", std::uint64_t{0}) - got.value("sparse_bytes", std::uint64_t{0}),

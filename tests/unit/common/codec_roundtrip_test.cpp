@@ -204,10 +204,10 @@ Script::Check expect_attrs(const AttrsMsg& want) {
   return [want](const Frame& f) {
     auto got = decode_attrs(f.payload);
     ASSERT_TRUE(got.has_value());
-    EXPECT_EQ(std::tie(got->path, got->fields, got->mode, got->uid, got->gid, got->user,
-                       got->group, got->xattrs),
-              std::tie(want.path, want.fields, want.mode, want.uid, want.gid, want.user,
-                       want.group, want.xattrs));
+    EXPECT_EQ(std::tie(got->path, got->fields, got->mode, got->uid, got->gid, got->user, got->group,
+                       got->xattrs),
+              std::tie(want.path, want.fields, want.mode, want.uid, want.gid, want.user, want.group,
+                       want.xattrs));
   };
 }
 
@@ -292,8 +292,9 @@ Script client_script() {
   s.frames(
       FrameType::kHardlink, 20, [&](Bytes& b) { encode_hardlink(b, 20, link); },
       expect_hardlink(link));
-  AttrsMsg attrs{"d/f",   kAttrsKnown, 04755, 4242, 0, "", "root",
-                 {Xattr{"user.x", std::string("\0", 1)}, Xattr{"trusted.y", ""}}};
+  AttrsMsg attrs{
+      "d/f", kAttrsKnown, 04755,  4242,
+      0,     "",          "root", {Xattr{"user.x", std::string("\0", 1)}, Xattr{"trusted.y", ""}}};
   s.frames(
       FrameType::kAttrs, 21, [&](Bytes& b) { encode_attrs(b, 21, attrs); }, expect_attrs(attrs));
   HoleMsg hole{1ULL << 40, (1ULL << 62) - 1};

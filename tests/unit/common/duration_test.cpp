@@ -1,8 +1,8 @@
 // Command-line durations (common/duration): ftserve's --partial-ttl and,
 // with milliseconds, its --handshake-timeout and --idle-timeout.
-#include <gtest/gtest.h>
-
 #include "common/rules/duration.hpp"
+
+#include <gtest/gtest.h>
 
 namespace ft {
 namespace {

@@ -432,5 +432,55 @@ TEST(MessageEncoders, EntriesThroughTheDecoder) {
   }
 }
 
+// ARCHIVE and SPARSE messages (docs/protocol.md, section 5.9).
+TEST(MessageDecoders, ArchiveMessagesRefuseWhatTheyMust) {
+  Bytes frame;
+  encode_hole(frame, 1, HoleMsg{0, 0});
+  EXPECT_FALSE(decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  frame.clear();
+  encode_hole(frame, 1, HoleMsg{1ULL << 63, 1});
+  EXPECT_FALSE(decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  frame.clear();
+  encode_hole(frame, 1, HoleMsg{5, 7});
+  auto hole = decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize));
+  ASSERT_TRUE(hole.has_value());
+  EXPECT_EQ(hole->offset, 5u);
+  EXPECT_EQ(hole->length, 7u);
+
+  AttrsMsg attrs{"a", kAttrsMode, 0644, 0, 0, "", "", {}};
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_TRUE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  for (std::uint32_t fields : {0x20u, 0x80000000u}) {
+    attrs.fields = fields;
+    frame.clear();
+    encode_attrs(frame, 1, attrs);
+    EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  }
+  attrs.fields = kAttrsMode;
+  attrs.mode = 010000;
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  // Attributes over the 32 KiB limit are refused, within a frame's payload.
+  attrs.mode = 0644;
+  attrs.xattrs = {Xattr{"user.a", std::string(20000, 'a')},
+                  Xattr{"user.b", std::string(20000, 'b')}};
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  // An attribute name may not be empty nor hold a NUL.
+  for (const std::string& name : {std::string(), std::string("user.\0x", 7)}) {
+    attrs.xattrs = {Xattr{name, "v"}};
+    frame.clear();
+    encode_attrs(frame, 1, attrs);
+    EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  }
+  // HARDLINK: both paths, no NUL.
+  frame.clear();
+  encode_hardlink(frame, 1, HardlinkMsg{"a", std::string("b\0", 2)});
+  EXPECT_FALSE(decode_hardlink(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+}
+
 }  // namespace
 }  // namespace ft::test
