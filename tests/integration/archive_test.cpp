@@ -12,6 +12,7 @@
 #include <cstring>
 #include <set>
 
+#include "common/os/fd.hpp"
 #include "support/server_fixture.hpp"
 #include "support/tree_support.hpp"
 

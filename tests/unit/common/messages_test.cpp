@@ -38,7 +38,7 @@ struct Decoder {
 };
 
 std::vector<Decoder> decoders() {
-  Entry entry{"name", EntryType::kFile, 3, 4, 0644, {}, ""};
+  Entry entry{"name", EntryType::kFile, 3, 4, 0644, {}, "", {}};
   return {
       {"ERROR", [](const Bytes& p) { return decode_error(p).has_value(); },
        payload_of([](Bytes& b) {
@@ -131,7 +131,7 @@ TEST(MessageDecoders, NulInAnyStringIsRefused) {
                  encode_error(b, 1, ErrorMsg{3, nul_path, "bad"});
                })).has_value());
   EXPECT_FALSE(decode_entries(entries_frame(payload_of([&](Bytes& b) {
-                 encode_entries(b, 1, {Entry{nul_path, EntryType::kFile, 0, 0, 0, {}, ""}});
+                 encode_entries(b, 1, {Entry{nul_path, EntryType::kFile, 0, 0, 0, {}, "", {}}});
                }))).has_value());
   // docs/protocol.md section 1: "A str may not contain a NUL byte" - the
   // message of an ERROR is a str like any other.
@@ -166,7 +166,8 @@ TEST(MessageDecoders, PathsOverTheLimitAreRefused) {
   // An entry name is one component: 255 bytes at most.
   auto entry = [](std::size_t n) {
     return decode_entries(entries_frame(payload_of([&](Bytes& b) {
-             encode_entries(b, 1, {Entry{std::string(n, 'e'), EntryType::kFile, 0, 0, 0, {}, ""}});
+             encode_entries(b, 1,
+                            {Entry{std::string(n, 'e'), EntryType::kFile, 0, 0, 0, {}, "", {}}});
            })))
         .has_value();
   };
@@ -206,7 +207,7 @@ TEST(MessageDecoders, ModeAbove07777IsRefused) {
   EXPECT_FALSE(ready(010000));
   auto entry = [](std::uint32_t mode) {
     return decode_entries(entries_frame(payload_of([&](Bytes& b) {
-             encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, mode, {}, ""}});
+             encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, mode, {}, "", {}}});
            })))
         .has_value();
   };
@@ -243,7 +244,7 @@ TEST(MessageDecoders, GetReadyChunkSizeMustBeInRange) {
 TEST(MessageDecoders, EntryTypeMustBeOneToFour) {
   for (int type = 0; type < 256; ++type) {
     Bytes p = payload_of([](Bytes& b) {
-      encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, 0, {}, ""}});
+      encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, 0, {}, "", {}}});
     });
     p[4 + 2 + 1] = static_cast<std::uint8_t>(type);  // count, name length, name
     auto got = decode_entries(entries_frame(p));
@@ -255,7 +256,7 @@ TEST(MessageDecoders, EntryTypeMustBeOneToFour) {
 }
 
 TEST(MessageDecoders, EntryCountMustMatchThePayload) {
-  Entry e{"x", EntryType::kDirectory, 0, 0, 0755, {}, ""};
+  Entry e{"x", EntryType::kDirectory, 0, 0, 0755, {}, "", {}};
   Bytes two = payload_of([&](Bytes& b) { encode_entries(b, 1, {e, e}); });
   Bytes p = two;
   store_be32(p.data(), 3);  // says 3, holds 2
@@ -346,7 +347,8 @@ std::vector<Entry> named_entries(std::size_t n, std::size_t name_length) {
                         -static_cast<std::int64_t>(i),
                         static_cast<std::uint32_t>(i % 010000),
                         {},
-                        ""});
+                        "",
+                        {}});
   }
   return out;
 }
