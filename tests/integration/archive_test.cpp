@@ -161,8 +161,9 @@ class ArchiveTest : public ServerFixture {
   void SetUp() override {
     if (::geteuid() != 0) GTEST_SKIP() << "needs root: owners, groups and trusted attributes";
     if (::access("/usr/bin/rsync", X_OK) != 0) GTEST_SKIP() << "needs rsync to judge the copy";
-    start_server({"--owners"});
+    start_server(server_flags());
   }
+  virtual std::vector<std::string> server_flags() { return {"--owners"}; }
 
   RunResult tool(const std::string& name, std::vector<std::string> args) {
     args.insert(args.begin(), bin(name));
@@ -250,11 +251,14 @@ TEST_F(ArchiveTest, HardLinksStayOneFileBothWays) {
   EXPECT_TRUE(fs::equivalent(work_.path() / "r/h/a/z", work_.path() / "r/h/y"));
 }
 
-TEST_F(ArchiveTest, OwnersNeedTheServersConsent) {
+class ArchiveWithoutOwners : public ArchiveTest {
+ protected:
+  std::vector<std::string> server_flags() override { return {}; }
+};
+
+TEST_F(ArchiveWithoutOwners, OwnersNeedTheServersConsent) {
   // A server without --owners does not offer OWNERS: --owner is refused
   // before anything is sent, and -a alone keeps the server's own owner.
-  server_.stop();
-  start_server();
   const fs::path source = work_.path() / "o";
   fs::create_directories(source);
   write_file(source / "f", "x");

@@ -351,7 +351,7 @@ TEST(PathRules, AnyBytesAcceptsEveryByteButNulAndSlash) {
     EXPECT_FALSE(component_violation(name, NameRules::kAnyBytes).has_value()) << c;
     EXPECT_FALSE(path_violation("d/" + name, false, NameRules::kAnyBytes).has_value()) << c;
   }
-  for (const char* name : {"new\nline", "\xff\xfe", "-dash", " space ", "bidi\xe2\x80\xae"}) {
+  for (const char* name : {"new\nline", "\xff\xfe", "bidi\xe2\x80\xae", "\x7f"}) {
     EXPECT_TRUE(component_violation(name).has_value()) << printable(name);
     EXPECT_FALSE(component_violation(name, NameRules::kAnyBytes).has_value()) << printable(name);
   }
