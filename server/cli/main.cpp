@@ -122,7 +122,7 @@ int main(int argc, char** argv) {
   bool owners = false;
   app.add_flag("--owners", owners,
                "open mode, as root: clients may set files' owners and groups "
-               "(ftsend --owner/--group); keyed identities need the owner right");
+               "(ftsend -a); keyed identities need the owner right instead");
   std::string partial_ttl = "3d";
   app.add_option("--partial-ttl", partial_ttl,
                  "remove partial uploads (kept for resume) older than this")
