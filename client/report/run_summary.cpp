@@ -97,7 +97,9 @@ std::string stats_text(const RunTotals& t, bool human) {
   line("Total file size", stat_size(t.bytes + t.bytes_skipped, human));
   line(std::string("Total bytes ") + moved, stat_size(t.bytes, human));
   line("Total bytes skipped", stat_size(t.bytes_skipped, human));
-  line("Total bytes in holes (not moved)", stat_size(t.sparse_bytes, human));
+  // Only where there were holes: the block stays as it was for the rest.
+  if (t.sparse_bytes > 0)
+    line("Total bytes in holes (not moved)", stat_size(t.sparse_bytes, human));
   const double rate = t.seconds > 0 ? static_cast<double>(t.bytes) / t.seconds : 0;
   line("Elapsed time", seconds_text(t.seconds));
   line("Rate",
