@@ -1,5 +1,6 @@
 #include <map>
 
+#include "client/cli/archive_options.hpp"
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/delete_options.hpp"
@@ -40,9 +41,11 @@ constexpr const char* kDetails =
     "With -r, HOST/DIR lands as LOCAL_DIR/DIR/... and HOST/DIR/ (trailing slash)\n"
     "puts the contents of DIR into LOCAL_DIR. Empty directories are created; modes\n"
     "and mtimes are kept. A local file with the remote size and mtime is skipped.\n"
-    "Symbolic links are skipped unless --links, which recreates them when their\n"
-    "target stays inside the tree. Every name from the server is checked and\n"
-    "nothing is ever written outside LOCAL_DIR.\n"
+    "Symbolic links are recreated as they are (--no-links skips them), hard links\n"
+    "stay hard links and holes stay holes, when the server supports it. -a adds\n"
+    "exact modes and, as root, owners and groups; -X and -A add extended\n"
+    "attributes and ACLs. Every name from the server is checked and nothing is\n"
+    "ever written outside LOCAL_DIR (no link is ever followed).\n"
     "\n"
     "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
     "paths relative to each remote DIR; the first matching rule decides, and an\n"
@@ -80,8 +83,7 @@ int run(int argc, char** argv) {
   std::string bwlimit;
   add_bwlimit_option(cli.app(), bwlimit);
   cli.app().add_flag("-r,--recursive", options.recursive, "Fetch directory trees");
-  cli.app().add_flag("--links", options.links,
-                     "With -r: recreate symbolic links (target inside the tree)");
+  add_archive_options(cli.app(), options.archive, options.recursive);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be received, skipped or refused; change nothing");
   FilterOptions filter_options;
@@ -92,7 +94,9 @@ int run(int argc, char** argv) {
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
 
-  if (!options.recursive && options.links) return usage_error(kProgram, "--links needs -r");
+  if (!options.recursive && archive_given(options.archive)) {
+    return usage_error(kProgram, "--owner, --group, -X and -A need -r");
+  }
   if (!options.recursive && filters_given(filter_options)) {
     return usage_error(kProgram, "--exclude, --include, --exclude-from and --files-from need -r");
   }
@@ -160,7 +164,7 @@ int run(int argc, char** argv) {
     if (remote->path.empty() && !options.recursive) {
       return usage_error(kProgram, "'" + printable(args[i]) + "' names no remote file");
     }
-    if (auto violation = path_violation(remote->path, options.recursive)) {
+    if (auto violation = path_violation(remote->path, options.recursive, NameRules::kAnyBytes)) {
       return usage_error(kProgram,
                          "bad remote path '" + printable(remote->path) + "': " + *violation);
     }

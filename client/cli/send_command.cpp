@@ -1,6 +1,7 @@
 #include <algorithm>
 #include <map>
 
+#include "client/cli/archive_options.hpp"
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/delete_options.hpp"
@@ -26,12 +27,14 @@ constexpr const char* kDetails =
     "\n"
     "With -r, a directory DIR is sent as REMOTE_DIR/DIR/... (like cp -r and scp -r);\n"
     "DIR/ with a trailing slash sends its contents into REMOTE_DIR (rsync's rule).\n"
-    "Empty directories are created; permission bits and mtimes are kept (not\n"
-    "owners). A file whose remote copy has the same size and mtime is skipped\n"
-    "(--checksum compares XXH3-128 instead; --ignore-existing never overwrites).\n"
-    "Symbolic links are skipped (and reported) unless --links, which sends them as\n"
-    "links when their target stays inside the tree. Sockets, FIFOs and devices are\n"
-    "skipped. Needs a server with directory-tree support.\n"
+    "Empty directories are created; permission bits and mtimes are kept. A file\n"
+    "whose remote copy has the same size and mtime is skipped (--checksum compares\n"
+    "XXH3-128 instead; --ignore-existing never overwrites). Symbolic links go as\n"
+    "links, their targets verbatim (--no-links skips them), hard links stay hard\n"
+    "links and holes of sparse files are not sent, when the server supports it.\n"
+    "-a (archive) adds exact modes and, when the server sets them, owners and\n"
+    "groups; -X and -A add extended attributes and ACLs. Sockets, FIFOs and\n"
+    "devices are skipped. Needs a server with directory-tree support.\n"
     "\n"
     "Filters (-r): --exclude and --include take rsync's patterns, matched against\n"
     "paths relative to each DIR; the first matching rule decides, and an excluded\n"
@@ -79,8 +82,7 @@ int run(int argc, char** argv) {
   std::string bwlimit;
   add_bwlimit_option(cli.app(), bwlimit);
   cli.app().add_flag("-r,--recursive", options.recursive, "Send directory trees");
-  cli.app().add_flag("--links", options.links,
-                     "With -r: send symbolic links as links (target inside the tree)");
+  add_archive_options(cli.app(), options.archive, options.recursive);
   auto* checksum = cli.app().add_flag("--checksum", options.checksum,
                                       "With -r: skip files whose XXH3-128 matches the remote one");
   cli.app()
@@ -119,8 +121,10 @@ int run(int argc, char** argv) {
                                      std::to_string(limits::kMinChunkSize) + " and " +
                                      std::to_string(limits::kMaxChunkSize));
   }
-  if (!options.recursive && (options.links || options.checksum || options.ignore_existing)) {
-    return usage_error(kProgram, "--links, --checksum and --ignore-existing need -r");
+  if (!options.recursive &&
+      (archive_given(options.archive) || options.checksum || options.ignore_existing)) {
+    return usage_error(kProgram,
+                       "--owner, --group, -X, -A, --checksum and --ignore-existing need -r");
   }
   if (!options.recursive && filters_given(filter_options)) {
     return usage_error(kProgram,
@@ -153,7 +157,7 @@ int run(int argc, char** argv) {
   if (!remote) {
     return usage_error(kProgram, "bad destination '" + printable(args.back()) + "': " + why);
   }
-  if (auto violation = path_violation(remote->path, true)) {
+  if (auto violation = path_violation(remote->path, true, NameRules::kAnyBytes)) {
     return usage_error(kProgram,
                        "bad remote directory '" + printable(remote->path) + "': " + *violation);
   }

@@ -18,6 +18,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/os/mtime.hpp"
+#include "common/os/sparse.hpp"
 
 namespace ft::client {
 namespace {
@@ -249,6 +250,14 @@ bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
 
 bool LandingFile::write_at(std::uint64_t offset, ByteSpan bytes, std::string& why) {
   return write_all(fd_.get(), bytes.data(), bytes.size(), offset, why);
+}
+
+bool LandingFile::write_hole(std::uint64_t offset, std::uint64_t length, std::string& why) {
+  if (int err = ft::write_hole(fd_.get(), offset, length)) {
+    why = step_error("cannot leave a hole", err);
+    return false;
+  }
+  return true;
 }
 
 bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {

@@ -57,6 +57,8 @@ class LandingFile {
   bool read_at(std::uint64_t offset, std::span<std::uint8_t> out, std::string& why) const;
   /// Writes all of `bytes` at `offset`; false with `why` set on failure.
   bool write_at(std::uint64_t offset, ByteSpan bytes, std::string& why);
+  /// Makes `length` bytes at `offset` a hole of zeros (write_hole()).
+  bool write_hole(std::uint64_t offset, std::uint64_t length, std::string& why);
   /// Applies the mode's 0777 bits and the mtime, fsyncs, renames over the
   /// final name (replacing a symbolic link there, never following it),
   /// removes the sidecar and fsyncs the directory. On failure the partial

@@ -8,6 +8,7 @@
 
 #include "common/os/exact_io.hpp"
 #include "common/os/mtime.hpp"
+#include "common/os/sparse.hpp"
 
 namespace ft::client {
 namespace {
@@ -80,6 +81,15 @@ SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
   }
   if (!unchanged_since(opened_, st)) return Check::kChanged;
   return Check::kUnchanged;
+}
+
+bool SourceFile::data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end,
+                            std::string& why) const {
+  if (int err = next_data_range(fd_.get(), offset, size_, start, end)) {
+    why = std::strerror(err);
+    return false;
+  }
+  return true;
 }
 
 }  // namespace ft::client

@@ -28,6 +28,13 @@ class SourceFile {
   std::uint64_t device() const { return device_; }
   std::uint64_t inode() const { return inode_; }
 
+  /// True if the file has fewer blocks than its size needs: it has holes.
+  bool sparse() const { return static_cast<std::uint64_t>(opened_.st_blocks) * 512 < size_; }
+  /// The next range of data at or after `offset` (next_data_range(): start
+  /// == size() when only a hole is left). False with `why` on an error.
+  bool data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end,
+                  std::string& why) const;
+
   /// Fills all of `out` from `offset`. Returns false with `why` set on a
   /// read error or if the file ended early (it shrank).
   bool read_at(std::uint64_t offset, std::span<std::uint8_t> out, std::string& why) const;

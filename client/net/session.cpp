@@ -154,7 +154,8 @@ Session::Session(Connection connection)
   Bytes hello;
   encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
                                             kCapFrameCheckPair | kCapStream | kCapDelete |
-                                            kCapLink | kCapDeltaPut});
+                                            kCapLink | kCapDeltaPut | kCapArchive | kCapSparse |
+                                            kCapOwners});
   connection_.queue(std::move(hello));
 }
 
@@ -190,6 +191,9 @@ void Session::take_hello() {
   delete_agreed_ = (capabilities & kCapDelete) != 0;
   link_agreed_ = (capabilities & kCapLink) != 0;
   delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;
+  archive_agreed_ = (capabilities & kCapArchive) != 0;
+  sparse_agreed_ = (capabilities & kCapSparse) != 0;
+  owners_agreed_ = (capabilities & kCapOwners) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

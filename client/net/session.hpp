@@ -24,6 +24,7 @@
 
 #include "client/net/connection.hpp"
 #include "common/rules/errors.hpp"
+#include "common/rules/path_rules.hpp"
 #include "common/wire/frame.hpp"
 
 namespace ft::client {
@@ -106,6 +107,14 @@ class Session {
   bool link_agreed() const { return link_agreed_; }
   /// DELTA_PUT (section 5.12): a PUT may ask for the older copy's signature.
   bool delta_put_agreed() const { return delta_put_agreed_; }
+  /// ARCHIVE, SPARSE and OWNERS (docs/protocol.md, section 5.9).
+  bool archive_agreed() const { return archive_agreed_; }
+  bool sparse_agreed() const { return sparse_agreed_; }
+  bool owners_agreed() const { return owners_agreed_; }
+  /// The rules for names on this connection: any bytes with ARCHIVE.
+  NameRules name_rules() const {
+    return archive_agreed_ ? NameRules::kAnyBytes : NameRules::kPortable;
+  }
   /// True once the server's hello arrived carrying FRAME_CHECK: every frame
   /// in both directions carries its check block.
   bool frame_check_agreed() const { return frame_check_agreed_; }
@@ -142,6 +151,9 @@ class Session {
   bool delete_agreed_ = false;
   bool link_agreed_ = false;
   bool delta_put_agreed_ = false;
+  bool archive_agreed_ = false;
+  bool sparse_agreed_ = false;
+  bool owners_agreed_ = false;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

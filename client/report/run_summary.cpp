@@ -50,6 +50,7 @@ std::string summary_json(const RunTotals& t) {
                               {"failed", t.failed},
                               {"dirs_created", t.dirs_created},
                               {"links_created", t.links_created},
+                              {"sparse_bytes", t.sparse_bytes},
                               {"seconds", t.seconds},
                               {"exit_code", t.exit_code},
                               {"errors", std::move(errors)}};
@@ -116,6 +117,9 @@ std::string stats_text(const RunTotals& t, bool human) {
   line("Literal data", stat_size(t.bytes - t.bytes_matched, human));
   line("Matched data",
        stat_size(t.bytes_matched, human) + " (delta files: " + grouped(t.delta_files) + ")");
+  // Only where there were holes: the block stays as it was for the rest.
+  if (t.sparse_bytes > 0)
+    line("Total bytes in holes (not moved)", stat_size(t.sparse_bytes, human));
   const double rate = t.seconds > 0 ? static_cast<double>(t.bytes) / t.seconds : 0;
   line("Elapsed time", seconds_text(t.seconds));
   line("Rate",

@@ -49,6 +49,7 @@ struct RunTotals {
   bool deletes_skipped = false;          // the run failed: nothing was deleted
   std::uint64_t delta_files = 0;    // sent or received as a delta
   std::uint64_t bytes_matched = 0;  // of `bytes`, taken from the receiver's older copies
+  std::uint64_t sparse_bytes = 0;  // of `bytes`: holes, sent as HOLE, not moved
   double seconds = 0;
   int exit_code = 0;
   std::vector<FailureRecord> errors;  // the first kMaxSummaryErrors

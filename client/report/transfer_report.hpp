@@ -53,6 +53,8 @@ class TransferReport {
   /// Something created that is not a file: a directory or a symlink
   /// (printed with -v; a symlink counts as a success for the exit status).
   void created(std::string_view what, std::string_view path);
+  /// `bytes` of a file went as a hole (SPARSE): counted, never moved.
+  void sparse(std::uint64_t bytes) { totals_.sparse_bytes += bytes; }
   /// A file or directory that failed: always printed, on stderr under
   /// `subject` (default: `path`), in JSON under `path`.
   void failed(std::string_view path, const Error& error, std::string_view subject = {});

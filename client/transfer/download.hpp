@@ -10,6 +10,7 @@
 #include "client/report/console.hpp"
 #include "client/transfer/delete_plan.hpp"
 #include "client/transfer/retry.hpp"
+#include "client/transfer/tree_archive.hpp"
 #include "common/rules/address.hpp"
 #include "common/rules/filter_rules.hpp"
 
@@ -25,7 +26,7 @@ struct DownloadOptions {
   std::string local_dir = ".";      // created if missing
   int retries = kDefaultRetries;    // new connections after a lost one
   bool recursive = false;           // -r
-  bool links = false;               // --links
+  ArchiveOptions archive;           // links, -a, --owner, --group, -X, -A
   bool dry_run = false;             // --dry-run
   FilterSet filters;                // -r: --exclude, --include, --files-from, ...
   DeleteOptions deletes;            // -r: --delete, --delete-excluded, --max-delete

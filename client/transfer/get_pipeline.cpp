@@ -72,6 +72,8 @@ void GetPipeline::on_frame(Session& session, Frame& frame) {
       return on_get_ready(session, item, frame);
     case FrameType::kData:
       return on_data(session, item, frame);
+    case FrameType::kHole:
+      return on_hole(session, item, frame);
     case FrameType::kEnd:
       return on_end(session, item, frame);
     case FrameType::kError:
@@ -206,6 +208,35 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& fra
   item.hash.update(data->bytes);
   item.received += data->bytes.size();
   report_.progress().add_moving_bytes(data->bytes.size());
+}
+
+// SPARSE (docs/protocol.md 5.9): zeros that are not sent, left as a hole.
+void GetPipeline::on_hole(Session& session, DownloadItem& item, const Frame& frame) {
+  auto hole = decode_hole(frame.payload);
+  if (!hole || !session.sparse_agreed()) return session.protocol_error("malformed HOLE");
+  if (item.state == DownloadState::kCancelling) return;
+  if (item.state != DownloadState::kReceiving) {
+    return session.protocol_error("HOLE before GET_READY for request " + std::to_string(item.id));
+  }
+  if (hole->offset != item.received) {
+    return cancel(session, item,
+                  Error{ErrorCode::PROTOCOL, item.remote,
+                        "HOLE at offset " + std::to_string(hole->offset) + ", expected " +
+                            std::to_string(item.received)});
+  }
+  if (hole->length > item.ready.size - item.received) {
+    return cancel(
+        session, item,
+        Error{ErrorCode::SIZE_MISMATCH, item.remote,
+              "more data than the declared size of " + std::to_string(item.ready.size) + " bytes"});
+  }
+  std::string why;
+  if (!item.landing->write_hole(hole->offset, hole->length, why)) {
+    return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+  }
+  hash_zeros(item.hash, hole->length);
+  item.received += hole->length;
+  report_.sparse(hole->length);
 }
 
 void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& frame) {

@@ -93,6 +93,7 @@ class GetPipeline {
   void on_get_ready(Session& session, DownloadItem& item, const Frame& frame);
   bool hash_kept_prefix(DownloadItem& item, std::string& why);
   void on_data(Session& session, DownloadItem& item, const Frame& frame);
+  void on_hole(Session& session, DownloadItem& item, const Frame& frame);
   void on_end(Session& session, DownloadItem& item, const Frame& frame);
   void on_error(Session& session, DownloadItem& item, const Frame& frame);
   void cancel(Session& session, DownloadItem& item, Error error);

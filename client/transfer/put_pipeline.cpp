@@ -312,8 +312,28 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
     return;
   }
   if (item.matcher) return delta_step(session, item);
-  const auto length = static_cast<std::size_t>(
+  auto length = static_cast<std::size_t>(
       std::min<std::uint64_t>(settings_.chunk_size, source.size() - item.next_offset));
+  if (session.sparse_agreed() && source.sparse()) {
+    // SPARSE (docs/protocol.md 5.9): a hole goes as one HOLE frame, its
+    // zeros hashed, never read nor sent; data is read up to the next hole.
+    std::uint64_t start = 0, end = 0;
+    std::string why;
+    if (!source.data_range(item.next_offset, start, end, why)) {
+      return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+    if (start > item.next_offset) {
+      const std::uint64_t hole = start - item.next_offset;
+      hash_zeros(item.hash, hole);
+      Bytes frame;
+      encode_hole(frame, item.id, HoleMsg{item.next_offset, hole});
+      session.send(std::move(frame), item.id);
+      item.next_offset = start;
+      report_.sparse(hole);
+      return;
+    }
+    length = static_cast<std::size_t>(std::min<std::uint64_t>(length, end - item.next_offset));
+  }
   Bytes chunk = session.connection().take_spare_buffer();
   chunk.resize(length);
   if (!read_source(session, item, item.next_offset, chunk)) return;

@@ -18,6 +18,7 @@
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
 #include "client/transfer/local_delete.hpp"
+#include "client/transfer/tree_archive.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
@@ -72,6 +73,13 @@ bool make_symlink(int dir_fd, const std::string& name, const std::string& target
   return true;
 }
 
+// A second name of a file whose first name is still on its way.
+struct LinkWaiter {
+  Dir* dir;
+  Entry entry;
+  std::string local, remote;
+};
+
 using DownloadWalk = TreeWalk<Dir, Visit, DownloadItem>;
 
 class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
@@ -101,7 +109,12 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   void produce(Session& session) override {
-    if (trees_ready(session)) walk(session);
+    if (!trees_ready(session)) return;
+    if (!plan_) {
+      plan_ = plan_download(options_.archive, session);
+      rules_ = session.name_rules();
+    }
+    walk(session);
   }
 
   void on_frame(Session& session, Frame& frame) override {
@@ -162,7 +175,9 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     dir.below = dir.parent == nullptr ? dir.name : join_path(dir.parent->below, dir.name);
     const std::uint32_t id = next_id_++;
     Bytes frame;
-    encode_list(frame, id, PathMsg{dir.remote}, options_.links ? kFlagTargets : 0);
+    encode_list(frame, id, PathMsg{dir.remote},
+                static_cast<std::uint8_t>((options_.archive.links ? kFlagTargets : 0) |
+                                          (plan_->meta ? kFlagMeta : 0)));
     session.send(std::move(frame), id);
     lists_.emplace(id, &dir);
     ++lists_in_flight_;
@@ -172,7 +187,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
       // from a STAT (its parent is not listed).
       const std::uint32_t stat_id = next_id_++;
       Bytes stat;
-      encode_stat(stat, stat_id, PathMsg{dir.remote});
+      encode_stat(stat, stat_id, PathMsg{dir.remote}, plan_->meta ? kFlagMeta : 0);
       session.send(std::move(stat), stat_id);
       stats_.emplace(stat_id, &dir);
       ++dir.pending;
@@ -230,7 +245,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     std::unordered_set<std::string> taken;  // the remote names this walk fetches
     names.reserve(dir.entries.size());
     for (Entry& entry : dir.entries) {
-      if (auto why = component_violation(entry.name)) {
+      if (auto why = component_violation(entry.name, rules_)) {
         // Never used, whatever it is: the server broke the protocol.
         report_.failed(join_path(dir.local, entry.name),
                        Error{ErrorCode::PROTOCOL, {}, "the server sent an invalid name: " + *why});
@@ -253,7 +268,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
       const std::string local = join_path(dir.local, entry.name);
       if (settled_.contains(local)) continue;
       const std::string remote = join_path(dir.remote, entry.name);
-      if (auto why = path_violation(remote, false)) {
+      if (auto why = path_violation(remote, false, rules_)) {
         // Too deep or too long: an endless tree stops here.
         report_.failed(local, Error{ErrorCode::BAD_PATH, {}, "cannot be fetched: " + *why});
         continue;
@@ -264,7 +279,11 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
           ++dir.pending;
           break;
         case EntryType::kFile:
-          file_entry(dir, entry, local, remote);
+          if (plan_->hard_links && entry.meta.link_key != 0) {
+            hard_link_entry(dir, entry, local, remote);
+          } else {
+            file_entry(dir, entry, local, remote);
+          }
           break;
         case EntryType::kSymlink:
           link_entry(dir, entry, local, rel);
@@ -300,16 +319,27 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     }
   }
 
-  void file_entry(Dir& dir, const Entry& entry, const std::string& local,
+  // True if the file was queued for download.
+  bool file_entry(Dir& dir, const Entry& entry, const std::string& local,
                   const std::string& remote) {
     report_.progress().add_total(1, entry.size);
     struct stat st {};
     if (dir.fd && ::fstatat(dir.fd.get(), entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
         mtime_ns_of(st) == entry.mtime_ns) {
-      return report_.skipped(local, entry.size, "unchanged", false);
+      report_.skipped(local, entry.size, "unchanged", false);
+      std::string why;
+      if (!options_.dry_run &&
+          !apply_entry_meta(*plan_, dir.fd.get(), entry.name, entry, names_, why)) {
+        report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+      }
+      return false;
     }
-    if (options_.dry_run) return report_.transferred(local, entry.size, 0);
+    if (options_.dry_run) {
+      report_.transferred(local, entry.size, 0);
+      return false;
+    }
+    if (plan_->attrs()) metas_.emplace(local, entry);
     auto item = std::make_unique<DownloadItem>();
     item->remote = remote;
     item->local_name = entry.name;
@@ -317,12 +347,55 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     item->dir_fd = dir.fd.get();
     item->size_counted = true;  // add_total() above
     queue_item(std::move(item), &dir);
+    return true;
+  }
+
+  // A file with several names (ARCHIVE): its first name in this transfer
+  // is fetched, the others become links to it once it is there.
+  void hard_link_entry(Dir& dir, const Entry& entry, const std::string& local,
+                       const std::string& remote) {
+    using Links = HardLinks<LinkWaiter>;
+    const Links::Key key{entry.meta.link_key, 0};
+    Links::Group& group = hard_links_.find(key);
+    switch (group.state) {
+      case Links::State::kNew:
+        group.first = local;
+        group.state = Links::State::kPending;
+        if (file_entry(dir, entry, local, remote)) return hard_links_.pending(local, key);
+        group.state = Links::State::kDone;  // unchanged here, or a dry run
+        return;
+      case Links::State::kPending:
+        ++dir.pending;  // until the first name settles
+        group.waiting.push_back(LinkWaiter{&dir, entry, local, remote});
+        return;
+      case Links::State::kDone:
+        return link_to(dir, entry.name, local, group.first);
+      case Links::State::kFailed:
+        file_entry(dir, entry, local, remote);
+        return;
+    }
+  }
+
+  void link_to(Dir& dir, const std::string& name, const std::string& local,
+               const std::string& existing) {
+    settled_.add(local);
+    if (options_.dry_run) return report_.created("hardlink", local);
+    std::string why;
+    if (!dir.fd || !make_local_hardlink(existing, dir.fd.get(), name, why)) {
+      return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+    }
+    report_.created("hardlink", local);
   }
 
   void link_entry(Dir& dir, const Entry& entry, const std::string& local, const std::string& rel) {
-    if (!options_.links) return report_.skipped(local, 0, "symlink", true);
+    if (!options_.archive.links) return report_.skipped(local, 0, "symlink", true);
     settled_.add(local);
-    if (auto why = link_target_violation(rel, entry.target)) {
+    // With ARCHIVE a link is recreated as it was, whatever its target: this
+    // client never follows a link it made (directories are opened with
+    // O_NOFOLLOW, files are renamed over names), so none can lead a write
+    // out of LOCAL_DIR.
+    if (auto why = plan_->verbatim_links ? archive_target_violation(entry.target)
+                                         : link_target_violation(rel, entry.target)) {
       return report_.refused(local, entry.target, *why);
     }
     if (dir.fd) {
@@ -335,13 +408,33 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     }
     if (options_.dry_run) return report_.created("symlink", local);
     std::string why;
-    if (!make_symlink(dir.fd.get(), entry.name, entry.target, entry.mtime_ns, why)) {
+    if (!make_symlink(dir.fd.get(), entry.name, entry.target, entry.mtime_ns, why) ||
+        !apply_entry_meta(*plan_, dir.fd.get(), entry.name, entry, names_, why)) {
       return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
     }
     report_.created("symlink", local);
   }
 
   void on_settled(Session& session, DownloadItem& item) override {
+    const bool ok = item.state == DownloadState::kDone && !item.failure;
+    if (auto meta = metas_.find(item.local_path); meta != metas_.end()) {
+      std::string why;
+      if (ok &&
+          !apply_entry_meta(*plan_, item.dir_fd, item.local_name, meta->second, names_, why)) {
+        report_.failed(item.local_path, Error{ErrorCode::LOCAL_FILE, {}, why});
+      }
+      metas_.erase(meta);
+    }
+    if (auto waiters = hard_links_.settled(item.local_path, ok)) {
+      for (LinkWaiter& waiter : *waiters) {
+        if (ok) {
+          link_to(*waiter.dir, waiter.entry.name, waiter.local, item.local_path);
+        } else {
+          file_entry(*waiter.dir, waiter.entry, waiter.local, waiter.remote);
+        }
+        release(session, *waiter.dir);
+      }
+    }
     settle(session, item, item.local_path, item.state == DownloadState::kRetryLater);
   }
 
@@ -351,7 +444,12 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     // since adding entries changed its mtime.
     if (!options_.dry_run && dir.fd && dir.self) {
       const timespec times[2] = {{0, UTIME_OMIT}, timespec_of_ns(dir.self->mtime_ns)};
-      if (::fchmod(dir.fd.get(), dir.self->mode & 0777) != 0 ||
+      std::string why;
+      // Owners, set-id bits and attributes (ARCHIVE) before the times.
+      if (!apply_entry_meta(*plan_, dir.fd.get(), "", *dir.self, names_, why)) {
+        report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, why});
+      }
+      if (::fchmod(dir.fd.get(), dir.self->mode & (plan_->owner ? 07777 : 0777)) != 0 ||
           ::futimens(dir.fd.get(), times) != 0) {
         report_.failed(dir.local,
                        Error{ErrorCode::LOCAL_FILE,
@@ -383,6 +481,11 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
 
   const DownloadOptions& options_;
   DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
+  std::optional<ArchivePlan> plan_;  // once the server's hello is in
+  NameRules rules_ = NameRules::kPortable;
+  OwnerNames names_;
+  HardLinks<LinkWaiter> hard_links_;
+  std::unordered_map<std::string, Entry> metas_;  // files on their way whose metadata is applied
   int local_fd_;
   GetPipeline pipeline_;
   std::unordered_map<std::uint32_t, Dir*> lists_;

@@ -15,6 +15,7 @@
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/remote_delete.hpp"
+#include "client/transfer/tree_archive.hpp"
 #include "client/transfer/tree_walk.hpp"
 #include "common/rules/filter_rules.hpp"
 #include "common/rules/path_rules.hpp"
@@ -49,14 +50,30 @@ struct Dir : TreeDirectory<Dir> {
 // A root's name is its whole path.
 using Visit = TreeVisit<Dir>;
 
-enum class Control { kList, kMkdirBefore, kMkdirAfter, kSymlink, kReferenceList, kLink };
+enum class Control {
+  kList,
+  kMkdirBefore,
+  kMkdirAfter,
+  kSymlink,
+  kReferenceList,
+  kLink,
+  kHardlink,
+  kAttrs
+};
 struct ControlRequest {
   Control kind;
-  Dir* dir;
-  std::string local;   // the symlink's or linked file's local path
+  Dir* dir;            // null only for the ATTRS of a root directory
+  std::string local;   // the symlink's (hard link's, ATTRS's, linked file's) local path
   std::string remote;  // its remote path (an ERROR may name it)
   std::string name;    // a linked file's name in `dir`, to send it if LINK fails
   std::uint64_t size = 0;
+};
+
+// A second name of a file whose first name is still on its way.
+struct LinkWaiter {
+  Dir* dir;
+  LocalEntry entry;
+  std::string local, remote;
 };
 struct Outgoing {
   std::uint32_t id;
@@ -103,6 +120,12 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
                           "the server does not support LINK (capability LINK); --link-dest needs "
                           "a newer ftserve");
     }
+    if (!plan_) {
+      std::string why;
+      plan_ = plan_upload(options_.archive, session, why);
+      if (!plan_) return session.fail(ErrorCode::FORBIDDEN, why);
+      rules_ = session.name_rules();
+    }
     walk(session);
     pipeline_.pump(session);
   }
@@ -121,13 +144,23 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     control_.erase(found);
     std::optional<Error> error;
     if (frame.header.type == FrameType::kError) {
-      const bool own_path = request.kind == Control::kSymlink || request.kind == Control::kLink;
+      const bool own_path = request.kind == Control::kSymlink || request.kind == Control::kLink ||
+                            request.kind == Control::kHardlink || request.kind == Control::kAttrs;
       const std::string& requested = own_path ? request.remote : request.dir->remote;
       ErrorReply reply = read_error_reply(frame, requested, {});
       if (reply.violation) return session.protocol_error(*reply.violation);
       error = std::move(reply.failure);
     } else if (frame.header.type != FrameType::kOk) {
       return session.protocol_error(unexpected_frame(frame));
+    }
+    if (request.kind == Control::kAttrs || request.kind == Control::kHardlink) {
+      if (error) {
+        report_.failed(request.local, *error, request.remote);
+      } else if (request.kind == Control::kHardlink) {
+        report_.created("hardlink", request.local);
+      }
+      if (request.dir != nullptr) release(session, *request.dir);
+      return;
     }
     Dir& dir = *request.dir;
     switch (request.kind) {
@@ -142,6 +175,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
           report_.failed(dir.local, *error, dir.remote);
         } else {
           report_.created("directory", dir.local);
+          send_directory_attrs(dir);
         }
         return directory_done(session, dir);
       case Control::kSymlink:
@@ -150,6 +184,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
           report_.failed(request.local, *error);
         } else {
           report_.created("symlink", request.local);
+          send_attrs(&dir, dir.fd.get(), request.local, request.remote);
         }
         break;
       case Control::kLink:
@@ -167,6 +202,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
         break;
       case Control::kList:
       case Control::kReferenceList:
+      case Control::kHardlink:
+      case Control::kAttrs:
         break;
     }
     release(session, dir);
@@ -238,7 +275,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     }
     std::uint8_t flags = 0;
     if (options_.checksum) flags |= kFlagHashes;
-    if (options_.links) flags |= kFlagTargets;
+    if (options_.archive.links) flags |= kFlagTargets;
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote}, flags);
@@ -342,7 +379,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   bool take_entries(Session&, Dir& dir, EntriesMsg& message) override {
     for (Entry& entry : message.entries) {
       // Only used to compare: a name that could not be ours is ignored.
-      if (component_violation(entry.name)) continue;
+      if (component_violation(entry.name, rules_)) continue;
       std::string name = entry.name;
       dir.remote_entries.emplace(std::move(name), std::move(entry));
     }
@@ -377,7 +414,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) continue;
       taken.insert(entry.name);
       if (settled_.contains(local)) continue;
-      if (auto why = path_violation(remote, false)) {
+      if (auto why = path_violation(remote, false, rules_)) {
         settled_.add(local);
         report_.failed(local,
                        Error{ErrorCode::BAD_PATH, {}, "name not allowed on the server: " + *why});
@@ -388,6 +425,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
       if (type == S_IFDIR) {
         subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
         ++dir.pending;
+      } else if (type == S_IFREG && plan_->hard_links && entry.st.st_nlink > 1) {
+        hard_link_entry(dir, entry, local, remote, theirs);
       } else if (type == S_IFREG) {
         file_entry(dir, entry, local, remote, theirs);
       } else if (type == S_IFLNK) {
@@ -445,28 +484,138 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     dir.ignore = std::move(layer);
   }
 
-  void file_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
-                  const std::string& remote, const Entry* theirs) {
+  // What became of a file entry.
+  enum class FileOutcome { kQueued, kSkipped, kFailed };
+
+  FileOutcome file_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                         const std::string& remote, const Entry* theirs) {
     const auto size = static_cast<std::uint64_t>(entry.st.st_size);
     report_.progress().add_total(1, size);
     if (theirs != nullptr && theirs->type == EntryType::kFile) {
-      if (options_.ignore_existing) return report_.skipped(local, size, "exists", false);
+      if (options_.ignore_existing) {
+        report_.skipped(local, size, "exists", false);
+        return FileOutcome::kSkipped;
+      }
       if (options_.checksum) {
         Hash128 mine;
         std::string why;
         if (!hash_local_file(dir.fd.get(), entry.name, mine, why)) {
           settled_.add(local);
-          return report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+          report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+          return FileOutcome::kFailed;
         }
-        if (mine == theirs->content_hash)
-          return report_.skipped(local, size, "same checksum", false);
+        if (mine == theirs->content_hash) {
+          report_.skipped(local, size, "same checksum", false);
+          send_attrs(&dir, dir.fd.get(), local, remote);
+          return FileOutcome::kSkipped;
+        }
       } else if (theirs->size == size && theirs->mtime_ns == mtime_ns_of(entry.st)) {
-        return report_.skipped(local, size, "unchanged", false);
+        report_.skipped(local, size, "unchanged", false);
+        send_attrs(&dir, dir.fd.get(), local, remote);
+        return FileOutcome::kSkipped;
       }
     }
-    if (!options_.link_dest.empty() && link_instead(dir, entry, local, remote)) return;
-    if (options_.dry_run) return report_.transferred(local, size, 0);
+    // A LINKed file is done by the server (it is not in the pipeline).
+    if (!options_.link_dest.empty() && link_instead(dir, entry, local, remote)) {
+      return FileOutcome::kSkipped;
+    }
+    if (options_.dry_run) {
+      report_.transferred(local, size, 0);
+      return FileOutcome::kSkipped;
+    }
     enqueue_file(&dir, entry.name, local, remote);
+    return FileOutcome::kQueued;
+  }
+
+  // A file with several names (ARCHIVE): its first name in this transfer
+  // goes as a file, the others as HARDLINKs to it once it is there.
+  void hard_link_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                       const std::string& remote, const Entry* theirs) {
+    using Links = HardLinks<LinkWaiter>;
+    const Links::Key key{static_cast<std::uint64_t>(entry.st.st_dev),
+                         static_cast<std::uint64_t>(entry.st.st_ino)};
+    Links::Group& group = hard_links_.find(key);
+    switch (group.state) {
+      case Links::State::kNew: {
+        group.first = remote;
+        group.state = Links::State::kPending;
+        const FileOutcome outcome = file_entry(dir, entry, local, remote, theirs);
+        if (outcome == FileOutcome::kQueued) return hard_links_.pending(local, key);
+        group.state =
+            outcome == FileOutcome::kSkipped ? Links::State::kDone : Links::State::kFailed;
+        return;
+      }
+      case Links::State::kPending:
+        ++dir.pending;  // until the first name settles
+        group.waiting.push_back(LinkWaiter{&dir, entry, local, remote});
+        return;
+      case Links::State::kDone:
+        return send_hardlink(dir, local, remote, group.first);
+      case Links::State::kFailed:
+        file_entry(dir, entry, local, remote, theirs);
+        return;
+    }
+  }
+
+  void send_hardlink(Dir& dir, const std::string& local, const std::string& remote,
+                     const std::string& existing) {
+    settled_.add(local);
+    report_.progress().add_total(1, 0);
+    if (options_.dry_run) return report_.created("hardlink", local);
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_hardlink(frame, id, HardlinkMsg{remote, existing});
+    send_control(ControlRequest{Control::kHardlink, &dir, local, remote}, std::move(frame), id);
+  }
+
+  // The ATTRS of `local` (named by its last component in `dir_fd`), if
+  // the plan sets any; it keeps `dir` (if any) pending until answered.
+  void send_attrs(Dir* dir, int dir_fd, const std::string& local, const std::string& remote) {
+    if (!plan_->attrs() || options_.dry_run || remote.empty()) return;
+    const std::string name =
+        local.substr(local.rfind('/') == std::string::npos ? 0 : local.rfind('/') + 1);
+    struct stat st {};
+    std::string why;
+    std::optional<AttrsMsg> attrs;
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+      why = std::string("cannot stat: ") + std::strerror(errno);
+    } else {
+      attrs = upload_attrs(*plan_, dir_fd, name, st, remote, names_, why);
+    }
+    if (!attrs) {
+      if (!why.empty()) report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
+      return;
+    }
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_attrs(frame, id, *attrs);
+    ControlRequest request{Control::kAttrs, dir, local, remote};
+    if (dir != nullptr) ++dir->pending;
+    outbox_.push_back(Outgoing{id, std::move(request), std::move(frame)});
+  }
+
+  // A directory's own ATTRS, once its final MKDIR is done: its parent (if
+  // any) waits for it.
+  void send_directory_attrs(Dir& dir) {
+    if (!plan_->attrs() || dir.remote.empty()) return;
+    if (dir.parent != nullptr) {
+      return send_attrs(dir.parent, dir.parent->fd.get(), dir.local, dir.remote);
+    }
+    // A root: named by its whole path.
+    struct stat st {};
+    std::string why;
+    std::optional<AttrsMsg> attrs;
+    if (::fstat(dir.fd.get(), &st) != 0) return;
+    attrs = upload_attrs(*plan_, dir.fd.get(), ".", st, dir.remote, names_, why);
+    if (!attrs) {
+      if (!why.empty()) report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, why});
+      return;
+    }
+    const std::uint32_t id = next_id_++;
+    Bytes frame;
+    encode_attrs(frame, id, *attrs);
+    outbox_.push_back(Outgoing{id, ControlRequest{Control::kAttrs, nullptr, dir.local, dir.remote},
+                               std::move(frame)});
   }
 
   void enqueue_file(Dir* dir, const std::string& name, const std::string& local,
@@ -491,7 +640,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   void link_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
                   const std::string& remote, const std::string& rel, const Entry* theirs) {
-    if (!options_.links) return report_.skipped(local, 0, "symlink", true);
+    if (!options_.archive.links) return report_.skipped(local, 0, "symlink", true);
     std::string target(static_cast<std::size_t>(entry.st.st_size) + 1, '\0');
     ssize_t n = ::readlinkat(dir.fd.get(), entry.name.c_str(), target.data(), target.size());
     if (n < 0 || static_cast<std::size_t>(n) >= target.size()) {
@@ -503,7 +652,10 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
                              : "the link changed while being read"});
     }
     target.resize(static_cast<std::size_t>(n));
-    if (auto why = link_target_violation(rel, target)) {
+    // With ARCHIVE the target is stored as it is (the server never follows
+    // one that leaves the tree); else only links inside the tree go.
+    if (auto why = plan_->verbatim_links ? archive_target_violation(target)
+                                         : link_target_violation(rel, target)) {
       settled_.add(local);
       return report_.refused(local, target, *why);
     }
@@ -519,6 +671,21 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   }
 
   void on_settled(Session& session, UploadItem& item) override {
+    const bool ok = item.state == UploadState::kDone && !item.failure;
+    Dir* dir = static_cast<Dir*>(item.owner);
+    if (ok && dir != nullptr) send_attrs(dir, item.dir_fd, item.local, item.remote);
+    if (auto waiters = hard_links_.settled(item.local, ok)) {
+      // The other names of this file: links to it now, or files of their
+      // own if it did not make it.
+      for (LinkWaiter& waiter : *waiters) {
+        if (ok) {
+          send_hardlink(*waiter.dir, waiter.local, waiter.remote, item.remote);
+        } else {
+          file_entry(*waiter.dir, waiter.entry, waiter.local, waiter.remote, nullptr);
+        }
+        release(session, *waiter.dir);
+      }
+    }
     settle(session, item, item.local, item.state == UploadState::kRetryLater);
   }
 
@@ -535,6 +702,10 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   const UploadOptions& options_;
   DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
+  std::optional<ArchivePlan> plan_;  // once the server's hello is in
+  NameRules rules_ = NameRules::kPortable;
+  OwnerNames names_;
+  HardLinks<LinkWaiter> hard_links_;
   PutPipeline pipeline_;
   std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
   std::deque<Outgoing> outbox_;                                // not sent yet

@@ -177,7 +177,9 @@ std::vector<UploadItem> prepare(const UploadOptions& options, TransferReport& re
     item.local = options.files[i];
     item.remote = remote_path_for(options.remote.path, item.local);
     std::string why;
-    if (auto violation = path_violation(item.remote, false)) {
+    // The server is the judge of a name (any bytes with ARCHIVE); only what
+    // no server takes is refused here.
+    if (auto violation = path_violation(item.remote, false, NameRules::kAnyBytes)) {
       item.failure = Error{ErrorCode::BAD_PATH, item.remote, "remote name refused: " + *violation};
     } else if (item.source = SourceFile::open(item.local, why); !item.source) {
       item.failure = Error{ErrorCode::LOCAL_FILE, {}, why};

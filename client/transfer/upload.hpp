@@ -11,6 +11,7 @@
 #include "client/transfer/delete_plan.hpp"
 #include "client/transfer/put_pipeline.hpp"
 #include "client/transfer/retry.hpp"
+#include "client/transfer/tree_archive.hpp"
 #include "common/base/limits.hpp"
 #include "common/rules/address.hpp"
 #include "common/rules/filter_rules.hpp"
@@ -23,7 +24,7 @@ struct UploadOptions {
   UploadSettings settings;
   int retries = kDefaultRetries;  // new connections after a lost one
   bool recursive = false;         // -r
-  bool links = false;             // --links
+  ArchiveOptions archive;         // links, -a, --owner, --group, -X, -A
   bool checksum = false;          // --checksum
   bool ignore_existing = false;   // --ignore-existing
   bool dry_run = false;           // --dry-run

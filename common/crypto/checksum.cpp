@@ -2,6 +2,8 @@
 
 #include <xxhash.h>
 
+#include <algorithm>
+
 #include "common/base/hex.hpp"
 
 namespace ft {
@@ -56,6 +58,16 @@ void StreamHash128::update(ByteSpan bytes) {
 Hash128 StreamHash128::digest() const {
   XXH128_hash_t h = XXH3_128bits_digest(state_->xxh);
   return Hash128{h.high64, h.low64};
+}
+
+void hash_zeros(StreamHash128& hash, std::uint64_t count) {
+  static constexpr std::size_t kZeroBlock = 64 * 1024;
+  static const std::uint8_t zeros[kZeroBlock] = {};
+  while (count > 0) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(count, kZeroBlock));
+    hash.update(ByteSpan(zeros, n));
+    count -= n;
+  }
 }
 
 }  // namespace ft

@@ -41,4 +41,8 @@ class StreamHash128 {
   std::unique_ptr<State> state_;
 };
 
+/// Adds `count` zero bytes to `hash`: a hole of a sparse file, hashed
+/// without being read (SPARSE, docs/protocol.md section 5.9).
+void hash_zeros(StreamHash128& hash, std::uint64_t count);
+
 }  // namespace ft

@@ -23,7 +23,7 @@ namespace {
 
 constexpr std::pair<const char*, std::uint32_t> kRightNames[] = {
     {"list", kRightList},           {"read", kRightRead},     {"create", kRightCreate},
-    {"overwrite", kRightOverwrite}, {"delete", kRightDelete},
+    {"overwrite", kRightOverwrite}, {"delete", kRightDelete}, {"owner", kRightOwner},
 };
 
 bool parse_secret(const std::string& text, std::array<std::uint8_t, kPskBytes>& out) {

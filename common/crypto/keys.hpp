@@ -27,6 +27,9 @@ enum Right : std::uint32_t {
   kRightCreate = 4,
   kRightOverwrite = 8,
   kRightDelete = 16,
+  // Set files' owners and groups (ATTRS, docs/protocol.md section 5.9):
+  // never a default, and not among kAllRights, which open mode grants.
+  kRightOwner = 32,
 };
 inline constexpr std::uint32_t kAllRights =
     kRightList | kRightRead | kRightCreate | kRightOverwrite | kRightDelete;

@@ -57,7 +57,7 @@ bool is_hidden_control(std::uint32_t cp) {
          (cp >= 0x2066 && cp <= 0x2069) || cp == 0xFEFF;
 }
 
-std::optional<std::string> component_violation(std::string_view name) {
+std::optional<std::string> component_violation(std::string_view name, NameRules rules) {
   if (name.empty()) return "empty path component";
   if (name == ".") return "'.' component";
   if (name == "..") return "'..' component";
@@ -68,9 +68,9 @@ std::optional<std::string> component_violation(std::string_view name) {
     unsigned char c = static_cast<unsigned char>(ch);
     if (c == 0) return "NUL byte";
     if (c == '/') return "'/' inside a name";
-    if (c < 0x20 || c == 0x7F) return "control character";
+    if (rules == NameRules::kPortable && (c < 0x20 || c == 0x7F)) return "control character";
   }
-  for (std::size_t i = 0; i < name.size();) {
+  for (std::size_t i = 0; rules == NameRules::kPortable && i < name.size();) {
     std::uint32_t cp;
     std::size_t len = decode_utf8(name, i, cp);
     if (len == 0) return "invalid UTF-8";
@@ -83,7 +83,7 @@ std::optional<std::string> component_violation(std::string_view name) {
   return std::nullopt;
 }
 
-std::optional<std::string> path_violation(std::string_view path, bool allow_root) {
+std::optional<std::string> path_violation(std::string_view path, bool allow_root, NameRules rules) {
   if (path.empty()) {
     if (allow_root) return std::nullopt;
     return "empty path";
@@ -101,7 +101,7 @@ std::optional<std::string> path_violation(std::string_view path, bool allow_root
     if (++depth > limits::kMaxPathDepth) {
       return "more than " + std::to_string(limits::kMaxPathDepth) + " components";
     }
-    if (auto why = component_violation(path.substr(start, slash - start))) return why;
+    if (auto why = component_violation(path.substr(start, slash - start), rules)) return why;
     start = slash + 1;
   }
   return std::nullopt;
@@ -129,6 +129,23 @@ std::optional<std::string> symlink_target_violation(std::string_view link_path,
       // may not lead to the server's own files, nor hide controls.
       if (auto why = component_violation(part)) return "link target: " + *why;
       ++depth;
+    }
+    start = slash + 1;
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string> archive_target_violation(std::string_view target) {
+  if (target.empty()) return "empty link target";
+  if (target.size() > limits::kMaxPathBytes) return "link target too long";
+  if (target.find('\0') != std::string_view::npos) return "NUL byte in link target";
+  std::size_t start = 0;
+  while (start <= target.size()) {
+    std::size_t slash = target.find('/', start);
+    if (slash == std::string_view::npos) slash = target.size();
+    if (target.substr(start, slash - start).starts_with(kReservedPrefix)) {
+      return "link target: name reserved for the server ('" + std::string(kReservedPrefix) +
+             "' prefix)";
     }
     start = slash + 1;
   }

@@ -14,11 +14,26 @@ namespace ft {
 /// state); never valid in a client path and never listed.
 inline constexpr std::string_view kReservedPrefix = ".ft-";
 
+/// Which bytes a name may hold. kPortable: section 6 as it always was
+/// (UTF-8, no controls, no hidden characters). kAnyBytes: with ARCHIVE
+/// agreed (section 5.9), any byte but NUL and '/', as the file system
+/// allows; ".", "..", empty names, the lengths and the reserved prefix are
+/// refused either way.
+enum class NameRules { kPortable, kAnyBytes };
+
 /// Why a path was refused, or nullopt when it is valid. `allow_root` accepts
 /// the empty path (the root itself).
-std::optional<std::string> path_violation(std::string_view path, bool allow_root);
+std::optional<std::string> path_violation(std::string_view path, bool allow_root,
+                                          NameRules rules = NameRules::kPortable);
 /// Same for a single name (a directory entry a server sent).
-std::optional<std::string> component_violation(std::string_view name);
+std::optional<std::string> component_violation(std::string_view name,
+                                               NameRules rules = NameRules::kPortable);
+/// Why a symbolic link's target may not be stored verbatim with ARCHIVE
+/// (section 5.9), or nullopt: 1 to 4096 bytes, no NUL, and no component
+/// with the reserved prefix (in-tree links are followed by reads, and the
+/// server's own files are never to be reached). Absolute and climbing
+/// targets are stored; the server never resolves them.
+std::optional<std::string> archive_target_violation(std::string_view target);
 /// Why a symlink at `link_path` (a valid path below the root) may not point
 /// to `target`, or nullopt when the target stays inside the tree
 /// (docs/protocol.md, section 5.5): relative, no NUL, and never climbing

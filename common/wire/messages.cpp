@@ -1,24 +1,9 @@
 #include "common/wire/messages.hpp"
 
+#include "common/wire/frame_writer.hpp"
+
 namespace ft {
 namespace {
-
-// Encodes a control frame: reserves the header, lets `body` append the
-// payload, then fills in the length.
-template <typename Body>
-void encode_frame(Bytes& out, FrameType type, std::uint8_t flags, std::uint32_t id, Body body) {
-  std::size_t head = out.size();
-  out.resize(head + limits::kFrameHeaderSize);
-  ByteWriter w(out);
-  body(w);
-  FrameHeader h{type, flags, id,
-                static_cast<std::uint32_t>(out.size() - head - limits::kFrameHeaderSize)};
-  encode_header_to(out.data() + head, h);
-}
-
-bool string_ok(const std::string& s, std::size_t max) {
-  return s.size() <= max && s.find('\0') == std::string::npos;
-}
 
 constexpr std::size_t kEntryFixedSize = 2 + 1 + 8 + 8 + 4;
 
@@ -133,8 +118,8 @@ void encode_link(Bytes& out, std::uint32_t id, const LinkMsg& m) {
     }
   });
 }
-void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m) {
-  encode_frame(out, FrameType::kStat, 0, id, [&](ByteWriter& w) { w.str(m.path); });
+void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags) {
+  encode_frame(out, FrameType::kStat, flags, id, [&](ByteWriter& w) { w.str(m.path); });
 }
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m) {
   encode_frame(out, FrameType::kEnd, 0, id, [&](ByteWriter& w) {
@@ -164,9 +149,10 @@ std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector
                                  std::size_t from, std::uint8_t fields) {
   const bool hashes = (fields & kFlagHashes) != 0;
   const bool targets = (fields & kFlagTargets) != 0;
+  const bool meta = (fields & kFlagMeta) != 0;
   auto entry_size = [&](const Entry& e) {
     return kEntryFixedSize + entry_name(e).size() + (hashes ? 16 : 0) +
-           (targets ? 2 + entry_target(e).size() : 0);
+           (targets ? 2 + entry_target(e).size() : 0) + (meta ? entry_meta_size(e.meta) : 0);
   };
   // Fill one frame with as many entries as fit under the payload limit.
   std::size_t budget = limits::kMaxControlPayload - 4;
@@ -193,6 +179,7 @@ std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector
         w.raw(ByteSpan(c.data(), c.size()));
       }
       if (targets) w.str(entry_target(e));
+      if (meta) write_entry_meta(w, e.meta);
     }
   });
   return end;
@@ -306,9 +293,10 @@ std::optional<EntriesMsg> decode_entries(const Frame& frame) {
   ByteReader r(frame.payload);
   EntriesMsg m;
   m.more = (frame.header.flags & kFlagMore) != 0;
-  m.fields = frame.header.flags & (kFlagHashes | kFlagTargets);
+  m.fields = frame.header.flags & (kFlagHashes | kFlagTargets | kFlagMeta);
   const bool hashes = (m.fields & kFlagHashes) != 0;
   const bool targets = (m.fields & kFlagTargets) != 0;
+  const bool meta = (m.fields & kFlagMeta) != 0;
   std::uint32_t count = r.u32();
   // Each entry takes at least kEntryFixedSize bytes: a count the payload
   // cannot hold is refused before reserving anything.
@@ -326,6 +314,7 @@ std::optional<EntriesMsg> decode_entries(const Frame& frame) {
       if (r.ok()) e.content_hash = Hash128::from_canonical(h.data());
     }
     if (targets) e.target = r.str();
+    if (meta && !read_entry_meta(r, e.meta)) return std::nullopt;
     if (!r.ok() || type < 1 || type > 4 || !string_ok(e.name, limits::kMaxComponentBytes) ||
         e.mode > 07777 || !string_ok(e.target, limits::kMaxPathBytes)) {
       return std::nullopt;

@@ -10,6 +10,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/delta/block_signature.hpp"
 #include "common/rules/errors.hpp"
+#include "common/wire/archive_messages.hpp"
 #include "common/wire/frame.hpp"
 
 namespace ft {
@@ -66,11 +67,12 @@ struct Entry {
   std::uint32_t mode = 0;
   Hash128 content_hash{};  // with HASHES: a regular file's XXH3-128, else zero
   std::string target;      // with TARGETS: a symlink's target, else empty
+  EntryMeta meta;          // with META (ARCHIVE): owners, hard-link key, attributes
   friend bool operator==(const Entry&, const Entry&) = default;
 };
 struct EntriesMsg {
   bool more = false;
-  std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets: which extras are present
+  std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets | kFlagMeta: which extras are present
   std::vector<Entry> entries;
 };
 struct MkdirMsg {
@@ -129,7 +131,8 @@ void encode_mkdir(Bytes& out, std::uint32_t id, const MkdirMsg& m);
 void encode_symlink(Bytes& out, std::uint32_t id, const SymlinkMsg& m);
 void encode_delete(Bytes& out, std::uint32_t id, const DeleteMsg& m);
 void encode_link(Bytes& out, std::uint32_t id, const LinkMsg& m);
-void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m);
+/// `flags`: kFlagMeta (ARCHIVE) only.
+void encode_stat(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);
 void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m);
 void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan bytes);
 /// Writes the 28 bytes (header and offset/hash prefix) that precede a

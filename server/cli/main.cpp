@@ -121,6 +121,10 @@ int main(int argc, char** argv) {
   app.add_flag("--read-only", read_only, "everyone may only list and read");
   app.add_flag("--append-only", append_only,
                "nobody may overwrite (or delete) an existing file or link");
+  bool owners = false;
+  app.add_flag("--owners", owners,
+               "open mode, as root: clients may set files' owners and groups "
+               "(ftsend -a); keyed identities need the owner right instead");
   std::string partial_ttl = "3d";
   app.add_option("--partial-ttl", partial_ttl,
                  "remove partial uploads (kept for resume) older than this")
@@ -238,6 +242,7 @@ int main(int argc, char** argv) {
   ft::server::process_umask();
   options.read_only = read_only;
   options.append_only = append_only;
+  options.owners = owners;
   options.max_connections = max_connections;
   options.max_unauthenticated_per_address = max_unauthenticated;
   options.max_uploads_per_identity = max_uploads;

@@ -17,6 +17,7 @@
 
 #include "common/base/bytes.hpp"
 #include "common/rules/errors.hpp"
+#include "common/rules/path_rules.hpp"
 #include "server/core/request.hpp"
 #include "server/core/server_options.hpp"
 
@@ -126,6 +127,11 @@ class RequestContext {
   virtual bool stream() const = 0;  // STREAM (section 5.14)
   /// Whether both hellos carried DELTA_PUT (docs/protocol.md, section 5.12).
   virtual bool delta_put() const { return false; }
+  /// The name rules of this connection: any bytes with ARCHIVE (section 5.9).
+  virtual NameRules name_rules() const { return NameRules::kPortable; }
+  /// Whether both hellos carried SPARSE / OWNERS (section 5.9).
+  virtual bool sparse() const { return false; }
+  virtual bool owners() const { return false; }
 
   virtual void send_frame(Bytes frame) = 0;
   virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,

@@ -40,6 +40,9 @@ struct ServerOptions {
   // limit; docs/server.md "Bandwidth").
   std::uint64_t bwlimit = 0;
   std::uint64_t bwlimit_per_identity = 0;
+  // Open mode: clients may set owners and groups (ATTRS) when ftserve runs
+  // as root (--owners); keyed identities need the `owner` right instead.
+  bool owners = false;
 };
 
 /// What one authenticated connection may do.

@@ -1,5 +1,7 @@
 #include "server/net/session.hpp"
 
+#include <unistd.h>
+
 #include <cassert>
 
 #include "common/rules/path_rules.hpp"
@@ -24,7 +26,8 @@ Session::Session(Server& server)
   // Open mode: one implicit identity with every right the server's mode
   // leaves.
   access_.root_fd = server_.root_fd();
-  access_.rights = effective_rights(kAllRights, server_.options());
+  access_.rights = effective_rights(
+      kAllRights | (server_.options().owners ? std::uint32_t{kRightOwner} : 0u), server_.options());
 }
 
 Session::~Session() {
@@ -110,7 +113,13 @@ void Session::answer_hello() {
   Hello ours;
   ours.version_min = ours.version_max = kProtocolVersion;
   ours.capabilities = theirs.capabilities & kKnownCapabilities;
+  // OWNERS says this server will set owners for this identity: it runs as
+  // root and the identity holds the owner right (section 5.9).
+  if (::geteuid() != 0 || !access_.allows(kRightOwner)) ours.capabilities &= ~kCapOwners;
   resume_ = (ours.capabilities & kCapResume) != 0;
+  archive_ = (ours.capabilities & kCapArchive) != 0;
+  sparse_ = (ours.capabilities & kCapSparse) != 0;
+  owners_ = (ours.capabilities & kCapOwners) != 0;
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;
   stream_ = (ours.capabilities & kCapStream) != 0;
@@ -166,6 +175,9 @@ void Session::handle_frame(Frame& frame) {
         return fail_protocol("malformed " + frame_type_name(std::uint8_t(frame.header.type)));
       }
       if (frame.header.flags != 0 && !trees_) return fail_protocol("LIST flags without TREES");
+      if ((frame.header.flags & kFlagMeta) != 0 && !archive_) {
+        return fail_protocol("LIST flag META without ARCHIVE");
+      }
       if (!admit_request(id)) return;
       requests_[id] = Listing::start(*this, id, std::move(msg->path),
                                      frame.header.type == FrameType::kList, frame.header.flags);
@@ -204,6 +216,25 @@ void Session::handle_frame(Frame& frame) {
       charge_request(id, payload.size());
       return;
     }
+    case FrameType::kHardlink: {
+      auto msg = decode_hardlink(payload);
+      if (!msg || !archive_) return fail_protocol("malformed HARDLINK, or ARCHIVE not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::hardlink(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
+      return;
+    }
+    case FrameType::kAttrs: {
+      auto msg = decode_attrs(payload);
+      if (!msg || !archive_) return fail_protocol("malformed ATTRS, or ARCHIVE not agreed");
+      if (!admit_request(id)) return;
+      requests_[id] = TreeRequest::attrs(*this, id, std::move(*msg));
+      charge_request(id, payload.size());
+      return;
+    }
+    case FrameType::kHole:
+      if (!sparse_) return fail_protocol("HOLE without SPARSE");
+      [[fallthrough]];
     case FrameType::kData:
     case FrameType::kCopy:
     case FrameType::kEnd: {

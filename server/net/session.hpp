@@ -112,6 +112,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool eager() const override { return eager_; }
   bool stream() const override { return stream_; }
   bool delta_put() const override { return delta_put_; }
+  NameRules name_rules() const override {
+    return archive_ ? NameRules::kAnyBytes : NameRules::kPortable;
+  }
+  bool sparse() const override { return sparse_; }
+  bool owners() const override { return owners_; }
   Server& server() const { return server_; }
   ServerServices& services() const override;
   void send_frame(Bytes frame) override;
@@ -265,6 +270,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool delete_ = false;                      // DELETE agreed
   bool link_ = false;                        // LINK agreed
   bool delta_put_ = false;                   // DELTA_PUT agreed
+  bool archive_ = false;                     // ARCHIVE agreed (section 5.9)
+  bool sparse_ = false;                      // SPARSE agreed
+  bool owners_ = false;                      // OWNERS agreed: ATTRS may set owners
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;
   bool paused_ = false;  // backpressure: too much waits for the disk or the peer

@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include "common/os/exact_io.hpp"
+#include "common/os/sparse.hpp"
 #include "common/rules/path_rules.hpp"
+#include "common/wire/archive_messages.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
@@ -40,7 +42,8 @@ Download::Download(RequestContext& context, std::uint32_t id, GetMsg get)
 void Download::open() {
   auto disk = std::make_shared<DiskState>();
   auto result = std::make_shared<int>(0);
-  auto why = std::make_shared<std::optional<std::string>>(path_violation(get_.path, false));
+  auto why = std::make_shared<std::optional<std::string>>(
+      path_violation(get_.path, false, context_->name_rules()));
   const bool forbidden = !context_->access().allows(kRightRead);
   const int root = context_->root_fd();
   const std::string path = get_.path;
@@ -124,25 +127,47 @@ void Download::pump() {
   auto buffer = chunk_buffer(length);
   auto chunk_hash = std::make_shared<std::uint64_t>(0);
   auto result = std::make_shared<int>(0);
+  auto hole = std::make_shared<std::uint64_t>(0);
   auto disk = disk_;
+  const bool sparse = context_->sparse();
+  const std::uint64_t size = size_;
   job_running_ = true;
   context_->add_read_ahead(length);
   queue_job(
       context_->loop(),
-      [disk, buffer, chunk_hash, result, offset] {
+      [disk, buffer, chunk_hash, result, hole, offset, sparse, size] {
+        if (sparse) {
+          // SPARSE: a hole is announced, not read (docs/protocol.md 5.9),
+          // and data is read only up to the next hole.
+          std::uint64_t start = offset, end = size;
+          if ((*result = next_data_range(disk->file.get(), offset, size, start, end))) return;
+          if (start > offset) {
+            *hole = start - offset;
+            hash_zeros(disk->hash, *hole);
+            return;
+          }
+          if (end - offset < buffer->size()) buffer->resize(static_cast<std::size_t>(end - offset));
+        }
         if ((*result = read_exact_at(disk->file.get(), buffer->data(), buffer->size(), offset))) {
           return;
         }
         *chunk_hash = hash64(*buffer);
         disk->hash.update(*buffer);
       },
-      [self = shared_from_this(), buffer, chunk_hash, result, offset, length] {
+      [self = shared_from_this(), buffer, chunk_hash, result, hole, offset, length] {
         self->job_running_ = false;
         self->context_->remove_read_ahead(length);
         if (self->finished_) return self->close_file();
         if (*result != 0) return self->fail(ErrorCode::IO_ERROR, describe(*result));
-        self->context_->send_data(self->id_, offset, *chunk_hash, buffer, length);
-        self->next_offset_ += length;
+        if (*hole > 0) {
+          Bytes out;
+          encode_hole(out, self->id_, HoleMsg{offset, *hole});
+          self->context_->send_frame(std::move(out));
+          self->next_offset_ += *hole;
+        } else {
+          self->context_->send_data(self->id_, offset, *chunk_hash, buffer, buffer->size());
+          self->next_offset_ += buffer->size();
+        }
         self->pump();
       });
 }

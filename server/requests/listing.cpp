@@ -16,6 +16,7 @@ std::size_t memory_of(const std::vector<Entry>& entries) {
   for (const Entry& e : entries) {
     if (e.name.capacity() > 15) bytes += e.name.capacity() + 1;
     if (e.target.capacity() > 15) bytes += e.target.capacity() + 1;
+    for (const Xattr& x : e.meta.xattrs) bytes += sizeof x + x.name.capacity() + x.value.capacity();
   }
   return bytes;
 }
@@ -47,7 +48,7 @@ void Listing::run() {
   };
   auto outcome = std::make_shared<Outcome>();
   outcome->forbidden = !context_->access().allows(kRightList);
-  outcome->bad_path = path_violation(path_, true);
+  outcome->bad_path = path_violation(path_, true, context_->name_rules());
   const int root = context_->root_fd();
   const std::string path = path_;
   const bool list = list_;
@@ -60,11 +61,11 @@ void Listing::run() {
       [outcome, root, path, list, fields, cache] {
         if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
-          outcome->err =
-              list_directory(root, path, outcome->entries, cache, (fields & kFlagTargets) != 0);
+          outcome->err = list_directory(root, path, outcome->entries, cache,
+                                        (fields & kFlagTargets) != 0, (fields & kFlagMeta) != 0);
         } else {
           Entry entry;
-          outcome->err = stat_path(root, path, entry);
+          outcome->err = stat_path(root, path, entry, (fields & kFlagMeta) != 0);
           if (outcome->err == 0) outcome->entries.push_back(std::move(entry));
         }
       },

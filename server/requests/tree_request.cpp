@@ -9,12 +9,12 @@
 #include "server/storage/root_fs.hpp"
 
 namespace ft::server {
-namespace {
 
-// The rights an identity has over names, for MKDIR and SYMLINK.
 NamePolicy name_policy(const Access& access) {
   return NamePolicy{access.allows(kRightCreate), access.allows(kRightOverwrite)};
 }
+
+namespace {
 
 // A link target whose ".." comes after a name ("a/up/../x") is resolved by
 // the file system through whatever "a/up" is when the link is followed: a
@@ -34,9 +34,6 @@ bool climbs_after_a_name(const std::string& target) {
   return false;
 }
 
-constexpr const char* kReservedMessage =
-    "another identity's directory: it is not this identity's to create, change or write into";
-
 }  // namespace
 
 TreeRequest::TreeRequest(RequestContext& context, std::uint32_t id, std::string path,
@@ -47,7 +44,7 @@ std::shared_ptr<TreeRequest> TreeRequest::mkdir(RequestContext& context, std::ui
                                                 MkdirMsg msg) {
   auto request = std::make_shared<TreeRequest>(context, id, msg.path, "mkdir");
   const NamePolicy names = name_policy(request->context_->access());
-  if (auto why = path_violation(msg.path, true)) {
+  if (auto why = path_violation(msg.path, true, request->context_->name_rules())) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   } else if ((msg.mkdir_flags & ~kMkdirSetMtime) != 0) {
     request->refuse_later(ErrorCode::PROTOCOL, "unknown MKDIR flags");
@@ -75,11 +72,16 @@ std::shared_ptr<TreeRequest> TreeRequest::symlink(RequestContext& context, std::
                                                   SymlinkMsg msg) {
   auto request = std::make_shared<TreeRequest>(context, id, msg.path, "symlink");
   const NamePolicy names = name_policy(request->context_->access());
-  if (auto why = path_violation(msg.path, false)) {
+  const NameRules rules = request->context_->name_rules();
+  // With ARCHIVE a target is stored as it is: reads resolve beneath the
+  // root, so one that leaves it is never followed (section 5.9).
+  const bool verbatim = rules == NameRules::kAnyBytes;
+  if (auto why = path_violation(msg.path, false, rules)) {
     request->refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
-  } else if (auto bad_target = symlink_target_violation(msg.path, msg.target)) {
+  } else if (auto bad_target = verbatim ? archive_target_violation(msg.target)
+                                        : symlink_target_violation(msg.path, msg.target)) {
     request->refuse_later(ErrorCode::BAD_PATH, "link target refused: " + *bad_target);
-  } else if (climbs_after_a_name(msg.target)) {
+  } else if (!verbatim && climbs_after_a_name(msg.target)) {
     request->refuse_later(ErrorCode::BAD_PATH,
                           "link target refused: \"..\" after a name (it would climb from "
                           "wherever that name leads)");

@@ -9,8 +9,15 @@
 
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
+#include "server/storage/root_fs.hpp"
 
 namespace ft::server {
+
+/// The rights an identity has over names, for MKDIR, SYMLINK and HARDLINK.
+NamePolicy name_policy(const Access& access);
+/// Why a change inside another identity's directory is refused.
+inline constexpr const char* kReservedMessage =
+    "another identity's directory: it is not this identity's to create, change or write into";
 
 class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequest> {
  public:
@@ -21,7 +28,13 @@ class TreeRequest : public Request, public std::enable_shared_from_this<TreeRequ
   static std::shared_ptr<TreeRequest> remove(RequestContext& context, std::uint32_t id,
                                              DeleteMsg msg);
   static std::shared_ptr<TreeRequest> link(RequestContext& context, std::uint32_t id, LinkMsg msg);
-  /// `op`: "mkdir", "symlink", "delete" or "link", for the access log.
+  /// HARDLINK and ATTRS (ARCHIVE, section 5.9), in archive_request.cpp.
+  static std::shared_ptr<TreeRequest> hardlink(RequestContext& context, std::uint32_t id,
+                                               HardlinkMsg msg);
+  static std::shared_ptr<TreeRequest> attrs(RequestContext& context, std::uint32_t id,
+                                            AttrsMsg msg);
+  /// `op`: "mkdir", "symlink", "delete", "link", "hardlink" or "attrs", for
+  /// the access log.
   TreeRequest(RequestContext& context, std::uint32_t id, std::string path, const char* op);
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return true; }  // its one job runs until it replies

@@ -82,7 +82,7 @@ void Upload::refuse_later(ErrorCode code, std::string message) {
 }
 
 void Upload::open() {
-  if (auto why = path_violation(put_.path, false)) {
+  if (auto why = path_violation(put_.path, false, context_->name_rules())) {
     return refuse_later(ErrorCode::BAD_PATH, "path refused: " + *why);
   }
   if (reserved_place(context_->access(), put_.path) != ReservedPlace::kElsewhere) {

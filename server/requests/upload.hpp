@@ -64,6 +64,11 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void settle_quota(QuotaOutcome outcome);
   UploadPlan plan() const;
   bool on_data(Frame& frame);
+  bool on_hole(Frame& frame);
+  /// The order rules DATA and HOLE share (docs/protocol.md 7.2, rules 7
+  /// and 8): dropped during a rewind, a restart from 0, a gap or overlap.
+  enum class Order { kTake, kDrop, kViolation };
+  Order check_order(std::uint64_t offset, bool& restart);
   bool on_end(Frame& frame);
   /// A STREAM upload's DATA of `length` bytes, checked against the limits
   /// a declared size is checked against at PUT: false once it failed.

@@ -9,6 +9,7 @@
 
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
+#include "common/os/sparse.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"
 
@@ -129,6 +130,12 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks) {
     }
     if (chunk.copy_length > 0) {
       if (int err = copy_from_basis(disk, chunk)) return err;
+      continue;
+    }
+    if (chunk.hole > 0) {
+      if (int err = write_hole(disk.file.get(), chunk.offset, chunk.hole)) return err;
+      if (disk.space) disk.space->wrote_to(chunk.offset + chunk.hole);
+      hash_zeros(disk.hash, chunk.hole);
       continue;
     }
     ByteSpan bytes = ByteSpan(chunk.payload).subspan(limits::kDataPrefixSize);

@@ -45,6 +45,7 @@ struct UploadChunk {
     return copy_length > 0 ? kCopyBacklogCharge : payload.size();
   }
   static constexpr std::size_t kCopyBacklogCharge = 256;
+  std::uint64_t hole = 0;  // a HOLE of this many zero bytes (payload: its 16 bytes)
 };
 
 /// What the worker owns while a job runs.

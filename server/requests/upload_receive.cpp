@@ -30,9 +30,58 @@ bool Upload::on_frame(Frame& frame) {
       return on_data(frame);
     case FrameType::kCopy:
       return on_copy(frame);
+    case FrameType::kHole:
+      return on_hole(frame);
     default:
       return on_end(frame);
   }
+}
+
+Upload::Order Upload::check_order(std::uint64_t offset, bool& restart) {
+  if (rewind_to_) {
+    // Frames the client sent before it saw our rewind are dropped.
+    if (offset != *rewind_to_) return Order::kDrop;
+    rewind_to_.reset();
+  }
+  if (first_data_) {
+    first_data_ = false;
+    if (offset == 0 && offered_ > 0) {
+      restart = true;  // the client's source differs from our partial data
+      received_ = 0;
+    }
+  }
+  if (offset != received_) {
+    violate(std::string(offset > received_ ? "gap" : "overlap") + ": offset " +
+            std::to_string(offset) + ", expected " + std::to_string(received_));
+    return Order::kViolation;
+  }
+  return Order::kTake;
+}
+
+bool Upload::on_hole(Frame& frame) {
+  // A HOLE is DATA of zeros that is not sent (SPARSE, docs/protocol.md
+  // section 5.9): the same order rules, no chunk-size limit, no hash to
+  // check, and nothing written but a hole.
+  if (end_received_) return violate("after its END");
+  auto hole = decode_hole(frame.payload);
+  if (!hole) return violate("malformed HOLE");
+  bool restart = false;
+  if (const Order order = check_order(hole->offset, restart); order != Order::kTake) {
+    return order == Order::kDrop;
+  }
+  if (hole->length > put_.size - received_) {
+    return violate("hole past the declared size: " + std::to_string(hole->length) +
+                   " bytes at offset " + std::to_string(hole->offset) + ", size " +
+                   std::to_string(put_.size));
+  }
+  received_ += hole->length;
+  context_->add_disk_backlog(frame.payload.size());
+  queue_.push_back(Chunk{.payload = std::move(frame.payload),
+                         .offset = hole->offset,
+                         .restart = restart,
+                         .hole = hole->length});
+  pump();
+  return true;
 }
 
 bool Upload::violate(std::string reason) {
@@ -45,22 +94,9 @@ bool Upload::on_data(Frame& frame) {
   if (end_received_) return violate("after its END");
   auto data = decode_data(frame.payload);
   if (!data) return violate("malformed: no bytes after offset and hash");
-  if (rewind_to_) {
-    // Frames the client sent before it saw our rewind are dropped.
-    if (data->offset != *rewind_to_) return true;
-    rewind_to_.reset();
-  }
   bool restart = false;
-  if (first_data_) {
-    first_data_ = false;
-    if (data->offset == 0 && offered_ > 0) {
-      restart = true;  // the client's source differs from our partial data
-      received_ = 0;
-    }
-  }
-  if (data->offset != received_) {
-    return violate(std::string(data->offset > received_ ? "gap" : "overlap") + ": offset " +
-                   std::to_string(data->offset) + ", expected " + std::to_string(received_));
+  if (const Order order = check_order(data->offset, restart); order != Order::kTake) {
+    return order == Order::kDrop;
   }
   if (data->bytes.size() > put_.chunk_size) {
     return violate("longer than the chunk size: " + std::to_string(data->bytes.size()) +

@@ -17,6 +17,7 @@
 #include "common/crypto/checksum.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
+#include "server/storage/archive_fs.hpp"
 
 namespace ft::server {
 
@@ -371,7 +372,8 @@ std::string temporary_name() {
 }
 
 int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   HashCache* hashes, bool targets) {
+                   HashCache* hashes, bool targets, bool meta) {
+  OwnerNames names;
   Fd dir;
   if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
   DIR* stream = ::fdopendir(dir.get());
@@ -408,6 +410,7 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
         entry.target.assign(target, static_cast<std::size_t>(n));
       }
     }
+    if (meta) read_entry_meta(::dirfd(stream), d->d_name, st, names, entry.meta);
     out.push_back(std::move(entry));
   }
   ::closedir(stream);
@@ -415,11 +418,15 @@ int list_directory(int root, const std::string& relative, std::vector<Entry>& ou
   return err;
 }
 
-int stat_path(int root, const std::string& relative, Entry& out) {
+int stat_path(int root, const std::string& relative, Entry& out, bool meta) {
   struct stat st;
   if (relative.empty()) {
     if (::fstat(root, &st) != 0) return errno;
     out = entry_from_stat("", st);
+    if (meta) {
+      OwnerNames names;
+      read_entry_meta(root, ".", st, names, out.meta);
+    }
     return 0;
   }
   std::vector<std::string> parts = split_path(relative);
@@ -428,6 +435,10 @@ int stat_path(int root, const std::string& relative, Entry& out) {
   if (int err = open_beneath(root, parent_path, O_DIRECTORY | O_RDONLY, parent)) return err;
   if (::fstatat(parent.get(), parts.back().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) return errno;
   out = entry_from_stat(parts.back(), st);
+  if (meta) {
+    OwnerNames names;
+    read_entry_meta(parent.get(), parts.back().c_str(), st, names, out.meta);
+  }
   return 0;
 }
 

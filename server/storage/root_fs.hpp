@@ -90,8 +90,10 @@ mode_t directory_mode(std::uint32_t peer_mode);
 /// "..", and without names carrying the reserved prefix. With `hashes`, each
 /// regular file's content hash (from that cache when the file did not
 /// change); `targets` fills each symlink's target.
+/// `meta` (ARCHIVE) fills each entry's owners, hard-link key and extended
+/// attributes (archive_fs.hpp).
 int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   HashCache* hashes = nullptr, bool targets = false);
+                   HashCache* hashes = nullptr, bool targets = false, bool meta = false);
 
 /// Creates the directory `components` (and missing parents) unless it
 /// exists, applies the permission bits (directory_mode) and, if given, the
@@ -107,7 +109,8 @@ int make_directory(int root, const std::vector<std::string>& components, std::ui
 
 /// Creates (or atomically replaces a file or link with) a symbolic link to
 /// `target` at `components` and sets the link's own mtime. The caller has
-/// checked that the target stays inside the tree. Under `policy`: a new name
+/// checked the target (inside the tree, or with ARCHIVE any target: reads
+/// resolve beneath the root, so one that leaves it is never followed). Under `policy`: a new name
 /// needs create, an existing one overwrite (EEXIST when only create is
 /// allowed, and when a name appears before the link is renamed into place).
 int make_symlink(int root, const std::vector<std::string>& components, const std::string& target,
@@ -172,7 +175,7 @@ int free_space(int fd, FreeSpace& out);
 int directory_identity(int fd, std::string& out);
 
 /// Describes `relative` itself (not following a final symlink).
-int stat_path(int root, const std::string& relative, Entry& out);
+int stat_path(int root, const std::string& relative, Entry& out, bool meta = false);
 
 Entry entry_from_stat(std::string name, const struct stat& st);
 

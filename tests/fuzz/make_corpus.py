@@ -125,6 +125,21 @@ frame_seeds = {
     "link_hash_missing": bytes([CLIENT]) + hello(caps=0x40)
     + frame(0x1A, 1, s("s/2/a") + s("s/1/a") + struct.pack(">QqII", 3, 0, 0o644, 1)),
     "delete_nul_path": bytes([CLIENT]) + hello() + frame(0x19, 1, s(b"a\x00") + bytes(4)),
+    # ARCHIVE and SPARSE (docs/protocol.md section 5.9)
+    "archive_client": bytes([CLIENT | 2]) + hello(caps=0x182)
+    + frame(0x1C, 1, s(b"a/\xff\n") + s("a/x"))
+    + frame(0x1D, 2, s("a/x") + struct.pack(">IIII", 0x1F, 0o4755, 0, 0) + s("root") + s("")
+            + struct.pack(">H", 1) + s("user.k") + struct.pack(">H", 2) + b"\x00v")
+    + frame(0x1E, 3, struct.pack(">QQ", 0, 1 << 30)),
+    "archive_server": bytes([SERVER | 6]) + hello(caps=0x182)
+    + frame(0x15, 1, entries([entry("f", 1, 3) + struct.pack(">II", 0, 0) + s("root") + s("root")
+                              + struct.pack(">QH", 7, 1) + s("user.k") + struct.pack(">H", 1)
+                              + b"v"]), flags=0x20)
+    + frame(0x1E, 2, struct.pack(">QQ", 4096, 8192)),
+    "hole_empty": bytes([CLIENT]) + hello() + frame(0x1E, 1, struct.pack(">QQ", 0, 0)),
+    "attrs_unknown_field": bytes([CLIENT]) + hello()
+    + frame(0x1D, 1, s("a") + struct.pack(">IIII", 0x40, 0, 0, 0) + s("") + s("")
+            + struct.pack(">H", 0)),
 }
 
 # FRAME_CHECK (docs/protocol.md section 3.1): the real XXH3 values this

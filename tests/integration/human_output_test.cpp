@@ -42,7 +42,7 @@ void expect_summary_schema(const nlohmann::json& s, const std::string& op) {
 }
 
 TEST_F(HumanOutput, SendAndGetShareOneSummarySchemaAndCountLinksApart) {
-  auto sent = run({bin("ftsend"), "-r", "--json", source_.string(), remote()});
+  auto sent = run({bin("ftsend"), "-r", "--no-links", "--json", source_.string(), remote()});
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   auto up = json_summary(sent.out);
   expect_summary_schema(up, "send");
@@ -61,7 +61,7 @@ TEST_F(HumanOutput, SendAndGetShareOneSummarySchemaAndCountLinksApart) {
   EXPECT_EQ(down.value("bytes", -1), 1 + 3 * 1024 * 1024 + 5);
 
   // Again: everything is unchanged now, and the link still counts apart.
-  auto again = run({bin("ftsend"), "-r", "--json", source_.string(), remote()});
+  auto again = run({bin("ftsend"), "-r", "--no-links", "--json", source_.string(), remote()});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   auto second = json_summary(again.out);
   EXPECT_EQ(second.value("files", -1), 0);
@@ -71,10 +71,10 @@ TEST_F(HumanOutput, SendAndGetShareOneSummarySchemaAndCountLinksApart) {
 }
 
 TEST_F(HumanOutput, AFailureCarriesItsCodeApartInTheEventAndTheSummary) {
-  // A link leading out of the tree is refused with --links: a failure that
-  // root cannot read its way around.
-  fs::create_symlink("/etc/hostname", source_ / "outside");
-  auto result = run({bin("ftsend"), "-r", "--links", "--json", source_.string(), remote()});
+  // A link to the server's reserved names is refused: a failure that root
+  // cannot read its way around.
+  fs::create_symlink("/srv/.ft-state", source_ / "outside");
+  auto result = run({bin("ftsend"), "-r", "--json", source_.string(), remote()});
   EXPECT_EQ(result.exit_code, 9) << result.err;
   bool seen = false;
   for (const auto& event : json_lines(result.out)) {
@@ -82,7 +82,7 @@ TEST_F(HumanOutput, AFailureCarriesItsCodeApartInTheEventAndTheSummary) {
     seen = true;
     EXPECT_EQ(event.value("code", ""), "LOCAL_FILE") << event.dump();
     EXPECT_EQ(event.value("message", "").find("(LOCAL_FILE)"), std::string::npos);
-    EXPECT_NE(event.value("message", "").find("/etc/hostname"), std::string::npos);
+    EXPECT_NE(event.value("message", "").find("/srv/.ft-state"), std::string::npos);
   }
   EXPECT_TRUE(seen) << result.out;
   auto summary = json_summary(result.out);
@@ -157,7 +157,8 @@ TEST_F(HumanOutput, JsonListingPutsFailuresInTheStream) {
 }
 
 TEST_F(HumanOutput, StatsAndHumanReadableSummaries) {
-  auto result = run({bin("ftsend"), "-r", "-v", "-h", "--stats", source_.string(), remote()});
+  auto result =
+      run({bin("ftsend"), "-r", "--no-links", "-v", "-h", "--stats", source_.string(), remote()});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   EXPECT_NE(result.out.find("Number of files: 3 (sent: 2, unchanged: 0, links skipped: 1"),
             std::string::npos)

@@ -208,8 +208,9 @@ TEST_F(TerminalTest, StatsAndHumanSizesAfterTheProgressLine) {
   fs::create_directories(work_ / "tree/sub");
   write_random_file(work_ / "tree/sub/big", kFileSize / 2, 9);
   fs::create_symlink("sub/big", work_ / "tree/link");
-  ASSERT_NO_FATAL_FAILURE(start_in_pane(
-      {bin("ftsend"), "-r", "-h", "--stats", (work_ / "tree").string(), via_proxy("s")}, 80));
+  ASSERT_NO_FATAL_FAILURE(start_in_pane({bin("ftsend"), "-r", "--no-links", "-h", "--stats",
+                                         (work_ / "tree").string(), via_proxy("s")},
+                                        80));
   std::string final_screen;
   capture_until_exit(final_screen);
   const std::vector<std::string> lines = lines_of(final_screen);

@@ -63,7 +63,7 @@ TEST_F(TreeTest, GetNamingRuleWithAndWithoutTrailingSlash) {
   EXPECT_FALSE(fs::exists(work_ / "contents/dir"));
 }
 
-TEST_F(TreeTest, SymlinksAndFifosAreSkippedAndReportedByDefault) {
+TEST_F(TreeTest, SymlinksWithNoLinksAndFifosAreSkippedAndReported) {
   const fs::path source = work_ / "tree";
   fs::create_directories(source / "sub");
   write_file(source / "sub/file", "data");
@@ -71,7 +71,7 @@ TEST_F(TreeTest, SymlinksAndFifosAreSkippedAndReportedByDefault) {
   fs::create_symlink("../../outside", source / "sub/escaping");
   ASSERT_EQ(::mkfifo((source / "fifo").c_str(), 0644), 0);
 
-  auto result = send({"-r", "--json", source.string(), remote()});
+  auto result = send({"-r", "--no-links", "--json", source.string(), remote()});
   EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(json_paths(result.out, "skipped", work_.path()),
             (std::vector<std::string>{"tree/fifo", "tree/sub/escaping", "tree/sub/inside"}));
@@ -80,13 +80,15 @@ TEST_F(TreeTest, SymlinksAndFifosAreSkippedAndReportedByDefault) {
   EXPECT_EQ(visible_tree_names(root_.path()),
             (std::vector<std::string>{"tree", "tree/sub", "tree/sub/file"}));
   // Also reported in the human form, on stderr.
-  auto human = send({"-r", source.string(), remote("again")});
+  auto human = send({"-r", "--no-links", source.string(), remote("again")});
   EXPECT_EQ(human.exit_code, 0) << human.err;
   EXPECT_NE(human.err.find("fifo"), std::string::npos) << human.err;
   EXPECT_NE(human.err.find("tree/sub/inside"), std::string::npos) << human.err;
 }
 
-TEST_F(TreeTest, LinksSendsInsideLinksAndRefusesEscapingOnes) {
+// Links go as links by default, their targets verbatim, escaping or not:
+// the server stores them and never follows one out of its root (issue 13).
+TEST_F(TreeTest, LinksGoVerbatimBothWaysWhateverTheirTarget) {
   const fs::path source = work_ / "tree";
   fs::create_directories(source / "sub");
   write_file(source / "sub/file", "data");
@@ -95,24 +97,26 @@ TEST_F(TreeTest, LinksSendsInsideLinksAndRefusesEscapingOnes) {
   fs::create_symlink("../../outside", source / "sub/escaping");
   fs::create_symlink("/etc/passwd", source / "absolute");
 
-  auto result = send({"-r", "--links", "--json", source.string(), remote()});
-  EXPECT_EQ(result.exit_code, 9) << result.err;
+  auto result = send({"-r", "--json", source.string(), remote()});
+  EXPECT_EQ(result.exit_code, 0) << result.err;
   EXPECT_EQ(fs::read_symlink(root_.path() / "tree/sub/inside"), "file");
   EXPECT_EQ(fs::read_symlink(root_.path() / "tree/sub/up-and-back"), "../sub/file");
-  EXPECT_FALSE(fs::exists(fs::symlink_status(root_.path() / "tree/sub/escaping")));
-  EXPECT_FALSE(fs::exists(fs::symlink_status(root_.path() / "tree/absolute")));
-  auto summary = json_summary(result.out);
-  EXPECT_EQ(summary.value("exit_code", -1), 9);
-  // Both refusals are named in the output, whatever the event is called.
-  EXPECT_NE(result.out.find("tree/sub/escaping"), std::string::npos) << result.out;
-  EXPECT_NE(result.out.find("tree/absolute"), std::string::npos) << result.out;
+  EXPECT_EQ(fs::read_symlink(root_.path() / "tree/sub/escaping"), "../../outside");
+  EXPECT_EQ(fs::read_symlink(root_.path() / "tree/absolute"), "/etc/passwd");
+  EXPECT_EQ(json_summary(result.out).value("links_created", -1), 4);
+  // Stored, never followed: reading through the absolute link is refused.
+  auto through = run({bin("ftget"), remote("tree/absolute"), (work_ / "through").string()},
+                     std::chrono::seconds(60));
+  EXPECT_EQ(through.exit_code, 5) << through.err;
 
-  // And back: ftget --links recreates the inside links.
-  auto down = run({bin("ftget"), "-r", "-q", "--links", remote("tree"), (work_ / "back").string()},
+  // And back: ftget recreates every link as it was.
+  auto down = run({bin("ftget"), "-r", "-q", remote("tree"), (work_ / "back").string()},
                   std::chrono::seconds(60));
   EXPECT_EQ(down.exit_code, 0) << down.err;
   EXPECT_EQ(fs::read_symlink(work_ / "back/tree/sub/inside"), "file");
   EXPECT_EQ(read_file(work_ / "back/tree/sub/up-and-back"), "data");
+  EXPECT_EQ(fs::read_symlink(work_ / "back/tree/sub/escaping"), "../../outside");
+  EXPECT_EQ(fs::read_symlink(work_ / "back/tree/absolute"), "/etc/passwd");
 }
 
 TEST_F(TreeTest, UnreadableFileIsReportedAndTheRestGoes) {
@@ -146,18 +150,21 @@ TEST_F(TreeTest, ControlCharacterNamesAreEscapedNeverPrintedRaw) {
   write_file(source / "fine", "ok");
   write_file(source / "bad\x1b[31mname", "x");
   auto human = send({"-r", "-v", source.string(), remote()});
-  // The server's path rules refuse the name: the rest goes, exit 9.
-  EXPECT_EQ(human.exit_code, 9) << human.err;
+  // With ARCHIVE a name is any bytes (issue 13): it goes, and is shown
+  // escaped.
+  EXPECT_EQ(human.exit_code, 0) << human.err;
   EXPECT_FALSE(has_raw_control(human.out)) << human.out;
   EXPECT_FALSE(has_raw_control(human.err)) << human.err;
-  EXPECT_NE(human.err.find("bad"), std::string::npos) << human.err;
+  EXPECT_NE((human.out + human.err).find("bad\\x1b[31mname"), std::string::npos)
+      << human.out << human.err;
   EXPECT_EQ(read_file(root_.path() / "tree/fine"), "ok");
+  EXPECT_EQ(read_file(root_.path() / "tree/bad\x1b[31mname"), "x");
 
   // --json escapes it as JSON does and the name survives parsing.
   auto json = send({"-r", "--json", source.string(), remote("j")});
   EXPECT_FALSE(has_raw_control(json.out));
-  EXPECT_EQ(json_paths(json.out, "failed", work_.path()),
-            (std::vector<std::string>{"tree/bad\x1b[31mname"}));
+  EXPECT_EQ(json_paths(json.out, "sent", work_.path()),
+            (std::vector<std::string>{"tree/bad\x1b[31mname", "tree/fine"}));
 }
 
 TEST_F(TreeTest, ControlCharacterNameOnTheServerIsEscapedByFtlsAndFtget) {

@@ -13,20 +13,20 @@ ft::ByteSpan span_of(const std::string& bytes) {
 namespace {
 
 Entry file(const std::string& name, const std::string& parent, std::uint32_t mode = 0644) {
-  return Entry{name, EntryType::kFile, payload_for(parent + "/" + name).size(), kMtime, mode, {},
-               {}};
+  return Entry{
+      name, EntryType::kFile, payload_for(parent + "/" + name).size(), kMtime, mode, {}, {}, {}};
 }
 Entry directory(const std::string& name, std::uint32_t mode = 0755) {
-  return Entry{name, EntryType::kDirectory, 0, kMtime, mode, {}, {}};
+  return Entry{name, EntryType::kDirectory, 0, kMtime, mode, {}, {}, {}};
 }
 Entry symlink(const std::string& name, const std::string& target) {
-  return Entry{name, EntryType::kSymlink, 0, kMtime, 0777, {}, target};
+  return Entry{name, EntryType::kSymlink, 0, kMtime, 0777, {}, target, {}};
 }
 
 }  // namespace
 
 Entry sized_file(const std::string& name, std::uint64_t size) {
-  return Entry{name, EntryType::kFile, size, kMtime, 0644, {}, {}};
+  return Entry{name, EntryType::kFile, size, kMtime, 0644, {}, {}, {}};
 }
 std::optional<std::vector<Entry>> listing(Scenario scenario, const std::string& path) {
   switch (scenario) {

@@ -422,8 +422,9 @@ void serve(int fd, Scenario scenario) {
           // The scenarios hand-craft frames without check blocks: the fake
           // plays a server from before FRAME_CHECK, which the clients must
           // still serve (docs/protocol.md section 3.1).
-          const auto caps =
-              decoder.hello().capabilities & ft::kKnownCapabilities & ~ft::kCapFrameCheckPair;
+          const auto caps = decoder.hello().capabilities & ft::kKnownCapabilities &
+                            ~ft::kCapFrameCheckPair &
+                            ~(ft::kCapArchive | ft::kCapSparse | ft::kCapOwners);
           ft::encode_hello(reply.out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
           continue;
         }

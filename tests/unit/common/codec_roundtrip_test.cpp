@@ -182,6 +182,57 @@ std::vector<Entry> sample_entries(std::size_t n, std::size_t name_length) {
   return out;
 }
 
+Script::Check expect_hole(const HoleMsg& want) {
+  return [want](const Frame& f) {
+    auto got = decode_hole(f.payload);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->offset, want.offset);
+    EXPECT_EQ(got->length, want.length);
+  };
+}
+
+Script::Check expect_hardlink(const HardlinkMsg& want) {
+  return [want](const Frame& f) {
+    auto got = decode_hardlink(f.payload);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->path, want.path);
+    EXPECT_EQ(got->existing, want.existing);
+  };
+}
+
+Script::Check expect_attrs(const AttrsMsg& want) {
+  return [want](const Frame& f) {
+    auto got = decode_attrs(f.payload);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(std::tie(got->path, got->fields, got->mode, got->uid, got->gid, got->user, got->group,
+                       got->xattrs),
+              std::tie(want.path, want.fields, want.mode, want.uid, want.gid, want.user, want.group,
+                       want.xattrs));
+  };
+}
+
+/// Entries with the ARCHIVE metadata: names of any bytes, owners, link
+/// keys, attributes with NULs in their values, some near the limit.
+std::vector<Entry> archive_entries(std::size_t n) {
+  std::vector<Entry> out = sample_entries(n, 30);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    Entry& e = out[i];
+    e.name = "\xff\x1b\n" + e.name;
+    e.target = e.type == EntryType::kSymlink ? "/abs/../../\x01" : "";
+    e.meta.uid = static_cast<std::uint32_t>(i * 7);
+    e.meta.gid = 0xfffffffe;
+    e.meta.user = i % 3 == 0 ? "" : "user" + std::to_string(i);
+    e.meta.group = "group";
+    e.meta.link_key = i % 5 == 0 ? 0 : 0x8000000000000001ULL + i;
+    if (i % 4 == 0) {
+      e.meta.xattrs.push_back(Xattr{"user.a", std::string("\0\1\2", 3)});
+      e.meta.xattrs.push_back(Xattr{"system.posix_acl_access", std::string(44, '\x7f')});
+    }
+    if (i % 50 == 0) e.meta.xattrs.push_back(Xattr{"user.big", std::string(20000, 'b')});
+  }
+  return out;
+}
+
 /// What a client writes: hello, every C→S type and both DATA sizes.
 Script client_script() {
   Script s;
@@ -265,6 +316,20 @@ Script client_script() {
   s.frames(
       FrameType::kEnd, 0xffffffff, [&](Bytes& b) { encode_end(b, 0xffffffff, end); },
       expect_end(end));
+
+  // ARCHIVE and SPARSE (section 5.9).
+  HardlinkMsg link{"a/\xff\n-second", "b/first"};
+  s.frames(
+      FrameType::kHardlink, 20, [&](Bytes& b) { encode_hardlink(b, 20, link); },
+      expect_hardlink(link));
+  AttrsMsg attrs{
+      "d/f", kAttrsKnown, 04755,  4242,
+      0,     "",          "root", {Xattr{"user.x", std::string("\0", 1)}, Xattr{"trusted.y", ""}}};
+  s.frames(
+      FrameType::kAttrs, 21, [&](Bytes& b) { encode_attrs(b, 21, attrs); }, expect_attrs(attrs));
+  HoleMsg hole{1ULL << 40, (1ULL << 62) - 1};
+  s.frames(
+      FrameType::kHole, 22, [&](Bytes& b) { encode_hole(b, 22, hole); }, expect_hole(hole));
   return s;
 }
 
@@ -320,6 +385,15 @@ Script server_script() {
   EndMsg end{0, hash128({})};
   s.frames(
       FrameType::kEnd, 17, [&](Bytes& b) { encode_end(b, 17, end); }, expect_end(end));
+
+  auto archived = std::make_shared<const std::vector<Entry>>(archive_entries(400));
+  s.frames(
+      FrameType::kEntries, 18,
+      [&](Bytes& b) { encode_entries(b, 18, *archived, kFlagTargets | kFlagMeta); },
+      expect_entries(archived));
+  HoleMsg hole{0, 1};
+  s.frames(
+      FrameType::kHole, 19, [&](Bytes& b) { encode_hole(b, 19, hole); }, expect_hole(hole));
   return s;
 }
 

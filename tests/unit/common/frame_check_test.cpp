@@ -43,8 +43,8 @@ Bytes server_frames() {
   encode_data(out, 2, 0, Bytes{'x', 'y', 'z'});
   encode_end(out, 2, EndMsg{3, hash128(Bytes{'x', 'y', 'z'})});
   encode_entries(out, 3,
-                 {Entry{"f", EntryType::kFile, 3, kMtime, 0644, {}, {}},
-                  Entry{"d", EntryType::kDirectory, 0, kMtime, 0755, {}, {}}});
+                 {Entry{"f", EntryType::kFile, 3, kMtime, 0644, {}, {}, {}},
+                  Entry{"d", EntryType::kDirectory, 0, kMtime, 0755, {}, {}, {}}});
   encode_error(out, 4, ErrorMsg{4, "a/b", "No such file or directory"});
   encode_error(out, 0, ErrorMsg{27, "", "frame check failed"});
   return out;
@@ -186,7 +186,7 @@ TEST(FrameCheckFlips, EveryBitOfEveryServerFrameIsCaught) {
   encode_get_ready(frames, 2, GetReadyMsg{3, kMtime, 0644, limits::kDefaultChunkSize});
   encode_data(frames, 2, 0, Bytes{'x', 'y', 'z'});
   encode_end(frames, 2, EndMsg{3, hash128(Bytes{'x', 'y', 'z'})});
-  encode_entries(frames, 3, {Entry{"f", EntryType::kFile, 3, kMtime, 0644, {}, {}}});
+  encode_entries(frames, 3, {Entry{"f", EntryType::kFile, 3, kMtime, 0644, {}, {}, {}}});
   encode_error(frames, 4, ErrorMsg{4, "a", "gone"});
   for (Split split : {Split::kWhole, Split::kRandom}) {
     flip_every_bit(frames, Sender::kServer, FeedPlan{split, 7, Input::kWriteArea});

@@ -38,7 +38,7 @@ struct Decoder {
 };
 
 std::vector<Decoder> decoders() {
-  Entry entry{"name", EntryType::kFile, 3, 4, 0644, {}, ""};
+  Entry entry{"name", EntryType::kFile, 3, 4, 0644, {}, "", {}};
   return {
       {"ERROR", [](const Bytes& p) { return decode_error(p).has_value(); },
        payload_of([](Bytes& b) {
@@ -138,7 +138,7 @@ TEST(MessageDecoders, NulInAnyStringIsRefused) {
                  encode_error(b, 1, ErrorMsg{3, nul_path, "bad"});
                })).has_value());
   EXPECT_FALSE(decode_entries(entries_frame(payload_of([&](Bytes& b) {
-                 encode_entries(b, 1, {Entry{nul_path, EntryType::kFile, 0, 0, 0, {}, ""}});
+                 encode_entries(b, 1, {Entry{nul_path, EntryType::kFile, 0, 0, 0, {}, "", {}}});
                }))).has_value());
   // docs/protocol.md section 1: "A str may not contain a NUL byte" - the
   // message of an ERROR is a str like any other.
@@ -181,7 +181,8 @@ TEST(MessageDecoders, PathsOverTheLimitAreRefused) {
   // An entry name is one component: 255 bytes at most.
   auto entry = [](std::size_t n) {
     return decode_entries(entries_frame(payload_of([&](Bytes& b) {
-             encode_entries(b, 1, {Entry{std::string(n, 'e'), EntryType::kFile, 0, 0, 0, {}, ""}});
+             encode_entries(b, 1,
+                            {Entry{std::string(n, 'e'), EntryType::kFile, 0, 0, 0, {}, "", {}}});
            })))
         .has_value();
   };
@@ -221,7 +222,7 @@ TEST(MessageDecoders, ModeAbove07777IsRefused) {
   EXPECT_FALSE(ready(010000));
   auto entry = [](std::uint32_t mode) {
     return decode_entries(entries_frame(payload_of([&](Bytes& b) {
-             encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, mode, {}, ""}});
+             encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, mode, {}, "", {}}});
            })))
         .has_value();
   };
@@ -258,7 +259,7 @@ TEST(MessageDecoders, GetReadyChunkSizeMustBeInRange) {
 TEST(MessageDecoders, EntryTypeMustBeOneToFour) {
   for (int type = 0; type < 256; ++type) {
     Bytes p = payload_of([](Bytes& b) {
-      encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, 0, {}, ""}});
+      encode_entries(b, 1, {Entry{"x", EntryType::kFile, 0, 0, 0, {}, "", {}}});
     });
     p[4 + 2 + 1] = static_cast<std::uint8_t>(type);  // count, name length, name
     auto got = decode_entries(entries_frame(p));
@@ -270,7 +271,7 @@ TEST(MessageDecoders, EntryTypeMustBeOneToFour) {
 }
 
 TEST(MessageDecoders, EntryCountMustMatchThePayload) {
-  Entry e{"x", EntryType::kDirectory, 0, 0, 0755, {}, ""};
+  Entry e{"x", EntryType::kDirectory, 0, 0, 0755, {}, "", {}};
   Bytes two = payload_of([&](Bytes& b) { encode_entries(b, 1, {e, e}); });
   Bytes p = two;
   store_be32(p.data(), 3);  // says 3, holds 2
@@ -361,7 +362,8 @@ std::vector<Entry> named_entries(std::size_t n, std::size_t name_length) {
                         -static_cast<std::int64_t>(i),
                         static_cast<std::uint32_t>(i % 010000),
                         {},
-                        ""});
+                        "",
+                        {}});
   }
   return out;
 }
@@ -445,6 +447,56 @@ TEST(MessageEncoders, EntriesThroughTheDecoder) {
     }
     EXPECT_EQ(back, entries);
   }
+}
+
+// ARCHIVE and SPARSE messages (docs/protocol.md, section 5.9).
+TEST(MessageDecoders, ArchiveMessagesRefuseWhatTheyMust) {
+  Bytes frame;
+  encode_hole(frame, 1, HoleMsg{0, 0});
+  EXPECT_FALSE(decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  frame.clear();
+  encode_hole(frame, 1, HoleMsg{1ULL << 63, 1});
+  EXPECT_FALSE(decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  frame.clear();
+  encode_hole(frame, 1, HoleMsg{5, 7});
+  auto hole = decode_hole(ByteSpan(frame).subspan(limits::kFrameHeaderSize));
+  ASSERT_TRUE(hole.has_value());
+  EXPECT_EQ(hole->offset, 5u);
+  EXPECT_EQ(hole->length, 7u);
+
+  AttrsMsg attrs{"a", kAttrsMode, 0644, 0, 0, "", "", {}};
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_TRUE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  for (std::uint32_t fields : {0x20u, 0x80000000u}) {
+    attrs.fields = fields;
+    frame.clear();
+    encode_attrs(frame, 1, attrs);
+    EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  }
+  attrs.fields = kAttrsMode;
+  attrs.mode = 010000;
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  // Attributes over the 32 KiB limit are refused, within a frame's payload.
+  attrs.mode = 0644;
+  attrs.xattrs = {Xattr{"user.a", std::string(20000, 'a')},
+                  Xattr{"user.b", std::string(20000, 'b')}};
+  frame.clear();
+  encode_attrs(frame, 1, attrs);
+  EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  // An attribute name may not be empty nor hold a NUL.
+  for (const std::string& name : {std::string(), std::string("user.\0x", 7)}) {
+    attrs.xattrs = {Xattr{name, "v"}};
+    frame.clear();
+    encode_attrs(frame, 1, attrs);
+    EXPECT_FALSE(decode_attrs(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
+  }
+  // HARDLINK: both paths, no NUL.
+  frame.clear();
+  encode_hardlink(frame, 1, HardlinkMsg{"a", std::string("b\0", 2)});
+  EXPECT_FALSE(decode_hardlink(ByteSpan(frame).subspan(limits::kFrameHeaderSize)).has_value());
 }
 
 }  // namespace

@@ -342,5 +342,42 @@ TEST(PathRules, PrintableShowsEveryHiddenControlAndKeepsTheRest) {
   }
 }
 
+// ARCHIVE (docs/protocol.md, section 5.9): any bytes but NUL and '/', with
+// the structural rules and the reserved prefix kept.
+TEST(PathRules, AnyBytesAcceptsEveryByteButNulAndSlash) {
+  for (int c = 1; c < 256; ++c) {
+    if (c == '/') continue;
+    const std::string name = std::string("a") + static_cast<char>(c) + "b";
+    EXPECT_FALSE(component_violation(name, NameRules::kAnyBytes).has_value()) << c;
+    EXPECT_FALSE(path_violation("d/" + name, false, NameRules::kAnyBytes).has_value()) << c;
+  }
+  for (const char* name : {"new\nline", "\xff\xfe", "bidi\xe2\x80\xae", "\x7f"}) {
+    EXPECT_TRUE(component_violation(name).has_value()) << printable(name);
+    EXPECT_FALSE(component_violation(name, NameRules::kAnyBytes).has_value()) << printable(name);
+  }
+  for (const char* bad : {"", ".", "..", ".ft-part-x"}) {
+    EXPECT_TRUE(component_violation(bad, NameRules::kAnyBytes).has_value()) << bad;
+  }
+  EXPECT_TRUE(component_violation(std::string("a\0b", 3), NameRules::kAnyBytes).has_value());
+  for (const char* bad : {"/abs", "a//b", "a/", "a/../b", "./a"}) {
+    EXPECT_TRUE(path_violation(bad, false, NameRules::kAnyBytes).has_value()) << bad;
+  }
+  EXPECT_TRUE(path_violation(std::string(limits::kMaxComponentBytes + 1, '\x01'), false,
+                             NameRules::kAnyBytes)
+                  .has_value());
+}
+
+TEST(PathRules, ArchiveTargetsAreVerbatimButForReservedNames) {
+  for (const char* target : {"/etc/passwd", "../../../../x", "a/../../b", "nowhere", "\x1b[31m",
+                             "\xff", "./.", "//double"}) {
+    EXPECT_FALSE(archive_target_violation(target).has_value()) << printable(target);
+  }
+  EXPECT_TRUE(archive_target_violation("").has_value());
+  EXPECT_TRUE(archive_target_violation(std::string("a\0b", 3)).has_value());
+  EXPECT_TRUE(archive_target_violation(std::string(limits::kMaxPathBytes + 1, 'x')).has_value());
+  EXPECT_TRUE(archive_target_violation(".ft-part-1").has_value());
+  EXPECT_TRUE(archive_target_violation("/srv/.ft-state/x").has_value());
+}
+
 }  // namespace
 }  // namespace ft::test

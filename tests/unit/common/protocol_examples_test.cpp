@@ -191,7 +191,7 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       if (f.header.type == FrameType::kList) {
         encode_list(out, id, *m, f.header.flags);
       } else {
-        encode_stat(out, id, *m);
+        encode_stat(out, id, *m, f.header.flags);
       }
       break;
     }
@@ -238,6 +238,24 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       auto m = decode_copy(p);
       if (!m) return std::nullopt;
       encode_copy(out, id, *m);
+      break;
+    }
+    case FrameType::kHardlink: {
+      auto m = decode_hardlink(p);
+      if (!m) return std::nullopt;
+      encode_hardlink(out, id, *m);
+      break;
+    }
+    case FrameType::kAttrs: {
+      auto m = decode_attrs(p);
+      if (!m) return std::nullopt;
+      encode_attrs(out, id, *m);
+      break;
+    }
+    case FrameType::kHole: {
+      auto m = decode_hole(p);
+      if (!m) return std::nullopt;
+      encode_hole(out, id, *m);
       break;
     }
   }
