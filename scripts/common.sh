@@ -36,6 +36,11 @@ FT_BENCH_PACKAGES=(socat rsync procps time jq)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)
+# haproxy is the real load balancer of tests/integration/scale_out_test.cpp
+# (three ftserve nodes on one root behind it, PROXY protocol v2, health
+# checks). glusterfs-server gives that test a real distributed file system
+# when glusterd can run (docs/scale-out.md); the test skips without it.
+FT_TEST_PACKAGES+=(haproxy)
 
 # Prints a section header that stands out in a long CI log.
 section() {
