@@ -38,9 +38,10 @@ FT_BENCH_PACKAGES=(socat rsync procps time jq)
 FT_TEST_PACKAGES+=(tmux)
 # haproxy is the real load balancer of tests/integration/scale_out_test.cpp
 # (three ftserve nodes on one root behind it, PROXY protocol v2, health
-# checks). glusterfs-server gives that test a real distributed file system
-# when glusterd can run (docs/scale-out.md); the test skips without it.
-FT_TEST_PACKAGES+=(haproxy)
+# checks, docs/scale-out.md). glusterfs-server: the same tests on a
+# single-node GlusterFS volume mounted through FUSE
+# (scripts/gluster-scale-test.sh; skipped where glusterd cannot run).
+FT_TEST_PACKAGES+=(haproxy glusterfs-server)
 
 # Prints a section header that stands out in a long CI log.
 section() {

@@ -1,5 +1,6 @@
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/net/server_list.hpp"
 #include "client/transfer/listing.hpp"
 #include "common/rules/path_rules.hpp"
 
@@ -52,6 +53,7 @@ int run(int argc, char** argv) {
                        "bad remote path '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  use_servers(*remote);
   if (auto status = load_key(kProgram, key_file)) return *status;
   return run_list(options);
 }

@@ -3,6 +3,7 @@
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/filter_options.hpp"
+#include "client/net/server_list.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/tree_upload.hpp"
 #include "client/transfer/upload.hpp"
@@ -112,6 +113,7 @@ int run(int argc, char** argv) {
                        "bad remote directory '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  use_servers(*remote);
   // scp's rule for one file: HOST/NAME names the file unless NAME is a
   // remote directory; HOST/NAME/ always names a directory.
   options.target_may_be_file = !options.recursive && args.size() == 2 &&

@@ -127,6 +127,13 @@ bool Session::admit_request(std::uint32_t id) {
     return false;
   }
   discarding_.erase(id);  // the client reuses the id: it saw the ERROR
+  if (server_.draining()) {
+    // The client tries it again on its next connection (another node);
+    // what it sends for this id meanwhile is swallowed.
+    send_error(id, ErrorCode::SHUTTING_DOWN, "", "server is shutting down");
+    finish_request(id, true);
+    return false;
+  }
   if (requests_.size() >= limits::kMaxRequestsInFlight) {
     send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
                "more than " + std::to_string(limits::kMaxRequestsInFlight) + " requests in flight");
@@ -241,6 +248,16 @@ void Session::finish_request(std::uint32_t id, bool discard_rest) {
     request_charges_.erase(it);
   }
   account();
+  if (requests_.empty() && server_.draining() && !closing()) {
+    // Draining: the last request in flight is done. Not from inside the
+    // request's own call; the reference keeps a session closed meanwhile
+    // from being freed under the task.
+    defer([this, ref = ContextRef(*this)] {
+      if (requests_.empty() && !closing()) {
+        close(ErrorCode::SHUTTING_DOWN, "server is shutting down", true);
+      }
+    });
+  }
   if (!discard_rest) return;
   // Clients need not send END after an ERROR, so refused ids may linger;
   // they do not count as requests in flight, and the oldest are forgotten.

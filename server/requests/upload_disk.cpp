@@ -9,6 +9,7 @@
 
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
+#include "server/storage/file_lock.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"
 
@@ -93,7 +94,10 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
     return;
   }
   disk.dir = std::move(parent);
-  if ((err = create_temp_file(disk.dir.get(), disk.temp_name, disk.file)) != 0) {
+  if ((err = create_temp_file(disk.dir.get(), disk.temp_name, disk.file)) != 0 ||
+      (err = lock_whole_file(disk.file.get())) != 0) {
+    // Locked as a partial file is: another server of this root starting up
+    // removes only the temporary files no upload holds (partial_cleanup).
     disk.refusal = refusal_from_errno(err);
   }
 }
