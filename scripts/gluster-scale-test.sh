@@ -16,7 +16,7 @@ if [[ $# -ne 1 ]]; then
   exit 2
 fi
 build=$(cd "$1" && pwd)
-tests="$build/tests/integration/ft_integration_tests"
+tests="$build/tests/integration/ft_scale_tests"
 
 skip() {
   echo "SKIPPED: $*"

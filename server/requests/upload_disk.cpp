@@ -107,11 +107,13 @@ int open_partial(const UploadPlan& plan, const std::string& partial, UploadDisk&
   if (!disk.dir) {
     if (int err = open_parent_creating(plan.root, plan.components, disk.dir)) return err;
   }
-  disk.temp_name = partial;
-  if (int err =
-          open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset)) {
-    return err;
-  }
+  const int err =
+      open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset);
+  // Named as this upload's file (which a failure removes) only once it is
+  // open and locked: a partial file another server holds (EWOULDBLOCK, then
+  // BUSY) is that upload's, and stays.
+  if (disk.file) disk.temp_name = partial;
+  if (err != 0) return err;
   // From now on the partial file's need is this upload's promise, and
   // what it still lacks if it is cut and kept (discard_upload).
   struct stat st;
@@ -175,6 +177,9 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
   if (int err = create_temp_file(dir, disk.temp_name, disk.file, item.mode_applied ? mode : 0600)) {
     return err;
   }
+  // Locked like every upload's file, for the few milliseconds it lives: a
+  // server of the same root starting now leaves it alone (partial_cleanup).
+  if (int err = lock_whole_file(disk.file.get())) return err;
   item.file = disk.file.get();
   item.dir = dir;
   item.temp_name = disk.temp_name;
