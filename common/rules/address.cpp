@@ -80,6 +80,13 @@ std::optional<RemoteSpec> parse_remote(std::string_view text, std::string& why) 
   servers.push_back(text.substr(start, end - start));
   RemoteSpec spec;
   for (std::size_t i = 0; i < servers.size(); ++i) {
+    // "node1, node2:7071" as a profile writes it.
+    while (servers.size() > 1 && !servers[i].empty() && servers[i].front() == ' ') {
+      servers[i].remove_prefix(1);
+    }
+    while (servers.size() > 1 && !servers[i].empty() && servers[i].back() == ' ') {
+      servers[i].remove_suffix(1);
+    }
     RemoteSpec server;
     if (!parse_host_port(servers[i], false, server, why)) {
       if (servers.size() > 1) why += " (server " + std::to_string(i + 1) + " of the list)";

@@ -59,9 +59,9 @@ TEST_F(FailoverTest, AServerThatIsDownIsPassedOverAtOnce) {
   RunResult listed = tool("ftls", {servers});
   EXPECT_EQ(listed.exit_code, 0) << listed.err;
   EXPECT_EQ(listed.out, "a.txt\n");
-  RunResult got = tool("ftget", {servers + "a.txt", (work_ / "got.txt").string()});
+  RunResult got = tool("ftget", {servers + "a.txt", (work_ / "out").string() + "/"});
   EXPECT_EQ(got.exit_code, 0) << got.err;
-  EXPECT_EQ(read_file(work_ / "got.txt"), "alpha");
+  EXPECT_EQ(read_file(work_ / "out" / "a.txt"), "alpha");
 }
 
 TEST_F(FailoverTest, ProfileWithAServerList) {

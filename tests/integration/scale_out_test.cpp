@@ -135,7 +135,9 @@ class ScaleOutTest : public ::testing::Test {
       haproxy_.finish(std::chrono::seconds(10));
     }
     for (Node& node : nodes_) {
-      if (node.process.pid() > 0) EXPECT_EQ(node.process.stop(SIGINT), 0) << node.process.err();
+      if (node.process.pid() > 0) {
+        EXPECT_EQ(node.process.stop(SIGINT), 0) << node.process.err();
+      }
     }
     if (std::getenv("FT_SCALE_ROOT") != nullptr) fs::remove_all(root_);
   }
@@ -149,7 +151,9 @@ class ScaleOutTest : public ::testing::Test {
   }
   void kill(Node& node, int signal) {
     const int status = node.process.stop(signal);
-    if (signal == SIGTERM) EXPECT_EQ(status, 0) << node.process.err();
+    if (signal == SIGTERM) {
+      EXPECT_EQ(status, 0) << node.process.err();
+    }
   }
   std::string remote(const std::string& path = "") const {
     return loopback_remote(front_port_, path);
@@ -189,6 +193,7 @@ TEST_F(ScaleOutTest, KilledNodesUploadResumesThroughAnotherNode) {
     if (writer == nullptr) ::usleep(10'000);
   }
   ASSERT_NE(writer, nullptr) << "no node wrote a third of the file";
+  const std::uint64_t killed_at = largest_with_prefix(root_, ".ft-part-");
   kill(*writer, SIGKILL);
   const RunResult sent = send.finish(std::chrono::seconds(120));
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
@@ -199,10 +204,16 @@ TEST_F(ScaleOutTest, KilledNodesUploadResumesThroughAnotherNode) {
   EXPECT_EQ(sent.err.find("error"), std::string::npos) << sent.err;
   // Resumed from the verified prefix on another node, not sent again.
   ASSERT_NO_FATAL_FAILURE(start(*writer));
+  // The node that finished it logs its access line with the offset it
+  // resumed from (read as it comes: stderr is complete only at exit).
   std::optional<std::uint64_t> resumed;
-  for (Node& node : nodes_) {
-    if (&node == writer) continue;
-    if (auto offset = logged_put_offset(node.process.err(), "big.bin")) resumed = offset;
+  for (int wait = 0; wait < 200 && !resumed; ++wait) {
+    for (Node& node : nodes_) {
+      if (&node == writer) continue;
+      node.process.collect_output();
+      if (auto offset = logged_put_offset(node.process.err(), "big.bin")) resumed = offset;
+    }
+    if (!resumed) ::usleep(20'000);
   }
   ASSERT_TRUE(resumed) << all_logs();
   EXPECT_GE(*resumed, kSize / 3);
@@ -210,7 +221,7 @@ TEST_F(ScaleOutTest, KilledNodesUploadResumesThroughAnotherNode) {
       "[ scale-out ] %llu MiB upload: node killed at %llu MiB, resumed from %llu MiB, "
       "%llu MiB sent again\n",
       static_cast<unsigned long long>(kSize >> 20),
-      static_cast<unsigned long long>(largest_with_prefix(root_, ".ft-part-") >> 20),
+      static_cast<unsigned long long>(killed_at >> 20),
       static_cast<unsigned long long>(*resumed >> 20),
       static_cast<unsigned long long>((kSize - *resumed) >> 20));
 }

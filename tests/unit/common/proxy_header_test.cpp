@@ -52,7 +52,9 @@ void run(const Bytes& stream, Split split, std::uint32_t seed, Run& out) {
     std::size_t consumed = 0;
     out.status = out.parser.feed(ByteSpan(stream).subspan(at, piece), consumed);
     ASSERT_LE(consumed, piece);
-    if (out.status == ProxyHeaderParser::Status::kNeedMore) ASSERT_EQ(consumed, piece);
+    if (out.status == ProxyHeaderParser::Status::kNeedMore) {
+      ASSERT_EQ(consumed, piece);
+    }
     at += consumed;
   }
   out.consumed = at;
@@ -131,8 +133,8 @@ TEST_P(ProxyHeaderTest, V1Tcp4) {
 }
 
 TEST_P(ProxyHeaderTest, V1Tcp6) {
-  expect_done(bytes_of("PROXY TCP6 2001:db8::5 2001:db8::1 8080 7070\r\n"), "2001:db8::5", 8080,
-              1, false);
+  expect_done(bytes_of("PROXY TCP6 2001:db8::5 2001:db8::1 8080 7070\r\n"), "2001:db8::5", 8080, 1,
+              false);
 }
 
 TEST_P(ProxyHeaderTest, V1Unknown) {
@@ -197,10 +199,14 @@ INSTANTIATE_TEST_SUITE_P(Splits, ProxyHeaderTest,
                                            Split::kMaxRead),
                          [](const ::testing::TestParamInfo<Split>& info) {
                            switch (info.param) {
-                             case Split::kWhole: return std::string("whole");
-                             case Split::kByteByByte: return std::string("bytes");
-                             case Split::kRandom: return std::string("random");
-                             case Split::kMaxRead: return std::string("max_read");
+                             case Split::kWhole:
+                               return std::string("whole");
+                             case Split::kByteByByte:
+                               return std::string("bytes");
+                             case Split::kRandom:
+                               return std::string("random");
+                             case Split::kMaxRead:
+                               return std::string("max_read");
                            }
                            return std::string("?");
                          });
