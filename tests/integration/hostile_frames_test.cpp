@@ -231,9 +231,7 @@ std::vector<FrameCase> frame_cases() {
 // the corpora ran against open servers only).
 class HostileFrames : public EitherServerTest {
  protected:
-  RawClientOptions options() const {
-    return RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_};
-  }
+  RawClientOptions options() const { return RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_}; }
 
   // Runs one case on a new connection; the failure text, empty when the
   // server answered as docs/protocol.md says.

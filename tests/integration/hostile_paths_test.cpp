@@ -203,8 +203,7 @@ class HostilePaths : public ::testing::TestWithParam<ServerMode> {
   }
 
   std::unique_ptr<RawClient> connect() {
-    auto client = std::make_unique<RawClient>(
-        server_.port(), RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_});
+    auto client = std::make_unique<RawClient>(server_.port(), RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_});
     client->send_hello(kCapTrees | kCapEager);
     if (!client->read_hello()) return nullptr;
     return client;
@@ -368,8 +367,7 @@ TEST_P(HostilePaths, PlantedPartialDataLinkedOutsideIsNotWrittenThrough) {
   // A hard link planted under the name a resumable upload will use for its
   // partial data: the server must not resume into (or truncate) the file it
   // points to.
-  auto client = std::make_unique<RawClient>(
-      server_.port(), RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_});
+  auto client = std::make_unique<RawClient>(server_.port(), RawClientOptions{.source_address = {}, .no_delay = false, .tls = tls_});
   client->send_hello(kCapResume);
   ASSERT_TRUE(client->read_hello());
   PutMsg put{"victim", 4, 0644, kMtime, limits::kDefaultChunkSize, kPutResumable, "host:1:2"};
