@@ -190,6 +190,9 @@ TEST_F(MetricsTest, OnlyGetMetricsIsServed) {
   EXPECT_EQ(http_exchange(metrics_port_, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
                 .rfind("HTTP/1.1 404 ", 0),
             0u);
+  // The load balancer's check (docs/scale-out.md): 200 while serving.
+  EXPECT_EQ(http_exchange(metrics_port_, "GET /health HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200 ", 0),
+            0u);
   const std::string post = http_exchange(metrics_port_, "POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(post.rfind("HTTP/1.1 405 ", 0), 0u) << post;
   EXPECT_NE(post.find("Allow: GET\r\n"), std::string::npos) << post;
