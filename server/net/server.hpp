@@ -58,7 +58,7 @@ class Server final : public ServerServices {
   /// --drain-timeout 0; the end of a drain).
   void stop();
   /// SIGTERM (server_drain.cpp): stops accepting, turns GET /health to 503,
-  /// closes the connections with no request in flight, refuses new requests
+  /// closes the connections with no request in flight, refuses new uploads and downloads
   /// (SHUTTING_DOWN, which clients retry elsewhere) and lets those in
   /// flight finish; stop() once the last connection closed or when
   /// ServerOptions::drain_timeout passes, whichever comes first.

@@ -121,15 +121,17 @@ void Session::answer_hello() {
   hello_received();
 }
 
-bool Session::admit_request(std::uint32_t id) {
+bool Session::admit_request(std::uint32_t id, bool transfer) {
   if (requests_.count(id) != 0) {
     fail_protocol("request id " + std::to_string(id) + " is already in flight");
     return false;
   }
   discarding_.erase(id);  // the client reuses the id: it saw the ERROR
-  if (server_.draining()) {
-    // The client tries it again on its next connection (another node);
-    // what it sends for this id meanwhile is swallowed.
+  if (transfer && server_.draining()) {
+    // An upload or download (which may take long) is tried again on the
+    // client's next connection (another node); what it sends for this id
+    // meanwhile is swallowed. Short requests (MKDIR, SYMLINK, LIST, STAT)
+    // are served: a client may not retry them later.
     send_error(id, ErrorCode::SHUTTING_DOWN, "", "server is shutting down");
     finish_request(id, true);
     return false;
@@ -149,7 +151,7 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kPut: {
       auto put = decode_put(payload);
       if (!put) return fail_protocol("malformed PUT");
-      if (!admit_request(id)) return;
+      if (!admit_request(id, true)) return;
       requests_[id] = Upload::start(*this, id, std::move(*put));
       charge_request(id, payload.size());
       return;
@@ -157,7 +159,7 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kGet: {
       auto get = decode_get(payload);
       if (!get) return fail_protocol("malformed GET");
-      if (!admit_request(id)) return;
+      if (!admit_request(id, true)) return;
       requests_[id] = Download::start(*this, id, std::move(*get));
       charge_request(id, payload.size());
       return;

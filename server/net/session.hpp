@@ -95,7 +95,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// is first told why (ERROR on request id 0), best effort.
   void close(ErrorCode code, const std::string& message, bool notify);
   /// The server drains (Server::drain): closes now (SHUTTING_DOWN) unless
-  /// requests are in flight; then refuses new ones and closes once the
+  /// requests are in flight; then refuses new uploads and downloads and closes once the
   /// last has finished.
   void drain();
 
@@ -214,7 +214,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// both sides offer it.
   void answer_hello();
   void handle_frame(Frame& frame);
-  bool admit_request(std::uint32_t id);
+  /// Whether request `id` may start; a `transfer` (PUT, GET) is refused
+  /// with SHUTTING_DOWN while the server drains.
+  bool admit_request(std::uint32_t id, bool transfer = false);
   /// Counts request `id`, admitted from a frame of `payload` bytes, in the
   /// memory budget until finish_request.
   void charge_request(std::uint32_t id, std::size_t payload);

@@ -169,7 +169,12 @@ TEST_F(BalancerTest, DrainLetsTheRequestInFlightFinish) {
   EXPECT_EQ(health(metrics), "HTTP/1.1 503 Service Unavailable");
   RawClient late(server_.port());
   EXPECT_FALSE(late.connected() && late.send_hello() && late.read_hello());
-  EXPECT_EQ(make_dir(client, 2, "late", 0755), "SHUTTING_DOWN");
+  // A new upload goes elsewhere; a short request is still served.
+  out.clear();
+  encode_put(out, 2, PutMsg{"late.txt", content.size(), 0644, 1700000000000000000, kChunk, 0, ""});
+  ASSERT_TRUE(client.send(out));
+  EXPECT_EQ(reply_name(client.read_frame()), "SHUTTING_DOWN");
+  EXPECT_EQ(make_dir(client, 3, "late", 0755), "OK");
 
   out.clear();
   encode_data(out, 1, 0, span_of(content));
