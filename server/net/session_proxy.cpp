@@ -14,9 +14,12 @@ namespace {
 constexpr std::uint8_t kV2Start[4] = {0x0D, 0x0A, 0x0D, 0x0A};
 constexpr char kV1Start[] = "PROXY ";
 
+// The whole prefix, in the first read: a first read of "P" may be HTTP's
+// PUT, which is closed without a word as any bad magic is (a PROXY header
+// trickled in byte by byte is too).
 bool starts_like(ByteSpan bytes, const std::uint8_t* prefix, std::size_t length) {
-  const std::size_t n = std::min(bytes.size(), length);
-  return n > 0 && std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n), prefix);
+  return bytes.size() >= length &&
+         std::equal(bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(length), prefix);
 }
 
 }  // namespace
