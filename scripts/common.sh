@@ -44,6 +44,12 @@ FT_TEST_PACKAGES+=(tmux)
 # link_smoke_test.sh): ip netns, tc tbf and ss from iproute2, socat to carry
 # bytes through it.
 FT_TEST_PACKAGES+=(iproute2 socat)
+# haproxy is the real load balancer of tests/integration/scale_out_test.cpp
+# (three ftserve nodes on one root behind it, PROXY protocol v2, health
+# checks, docs/scale-out.md). glusterfs-server: the same tests on a
+# single-node GlusterFS volume mounted through FUSE
+# (scripts/gluster-scale-test.sh; skipped where glusterd cannot run).
+FT_TEST_PACKAGES+=(haproxy glusterfs-server)
 
 # Prints a section header that stands out in a long CI log.
 section() {

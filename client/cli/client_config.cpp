@@ -79,10 +79,12 @@ std::optional<ClientConfig> parse_client_config(std::string_view text, const std
         if (remote && !remote->path.empty()) reason = "a path does not belong in host";
         if (!remote || !remote->path.empty()) {
           return fail(setting.line,
-                      "bad host '" + setting.value + "': " + reason + " (write HOST or HOST:PORT)");
+                      "bad host '" + setting.value + "': " + reason +
+                          " (write HOST or HOST:PORT, or several: HOST1, HOST2:PORT)");
         }
         profile.host = remote->host;
         profile.port = remote->port;
+        profile.alternates = remote->alternates;
       } else if (setting.key == "key-file") {
         if (setting.value.empty()) return fail(setting.line, "no value for 'key-file'");
         profile.key_file = resolve_path(setting.value, file, home);

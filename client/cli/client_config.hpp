@@ -3,7 +3,8 @@
 // "Profiles"), in the syntax of common/rules/settings_file.hpp:
 //
 //   [nas]
-//   host = nas.lan:7070            # HOST[:PORT], required
+//   host = nas.lan:7070            # HOST[:PORT], required; or a list of
+//                                  # servers of one shared root: HOST1, HOST2:PORT
 //   key-file = ~/.config/ft/nas.key
 //   retries = 5                    # default options, see kProfileOptions
 //   checksum = true
@@ -17,6 +18,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/rules/address.hpp"
 #include "common/rules/settings_file.hpp"
 
 namespace ft::client {
@@ -47,6 +49,9 @@ struct Profile {
   std::size_t line = 0;
   std::string host;  // without brackets
   std::uint16_t port = 0;
+  /// More servers of the same root (`host = HOST1, HOST2:PORT`): the
+  /// client fails over to them (docs/scale-out.md).
+  std::vector<Endpoint> alternates;
   /// Absolute or as written after '~' expansion; a relative path is taken
   /// from the file's directory. Empty: none.
   std::string key_file;

@@ -7,6 +7,7 @@
 #include "client/cli/filter_options.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"
+#include "client/net/server_list.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/download.hpp"
 #include "client/transfer/retry.hpp"
@@ -127,6 +128,7 @@ int run(int argc, char** argv) {
       return usage_error(kProgram,
                          "bad remote path '" + printable(remote->path) + "': " + *violation);
     }
+    use_servers(*remote);
     TransferReport report(ReportOptions{.program = kProgram,
                                         .receiving = true,
                                         .verbosity = verbosity,
@@ -152,6 +154,7 @@ int run(int argc, char** argv) {
     if (i == 0) {
       options.host = remote->host;
       options.port = remote->port;
+      use_servers(*remote);
     } else if (remote->host != options.host || remote->port != options.port) {
       std::string hint;
       if (i + 1 == args.size() && args[i].find('/') == std::string::npos) {

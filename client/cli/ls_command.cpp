@@ -1,5 +1,6 @@
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
+#include "client/net/server_list.hpp"
 #include "client/transfer/listing.hpp"
 #include "common/rules/path_rules.hpp"
 
@@ -54,6 +55,7 @@ int run(int argc, char** argv) {
                        "bad remote path '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  use_servers(*remote);
   if (auto status = load_key(kProgram, key_file)) return *status;
   if (auto status = apply_bwlimit(kProgram, bwlimit, cli.where("--bwlimit"))) return *status;
   return run_list(options);

@@ -96,6 +96,8 @@ std::optional<int> ProfileOptions::resolve(CLI::App& app, std::string& arg, std:
     applied_ = profile->name;
   }
   arg = host_port_text(profile->host, profile->port);
+  for (const Endpoint& other : profile->alternates)
+    arg += "," + host_port_text(other.host, other.port);
   if (!reference->path.empty()) arg += "/" + reference->path;
   return std::nullopt;
 }

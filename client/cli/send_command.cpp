@@ -6,6 +6,7 @@
 #include "client/cli/commands.hpp"
 #include "client/cli/delete_options.hpp"
 #include "client/cli/filter_options.hpp"
+#include "client/net/server_list.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/stream_transfer.hpp"
 #include "client/transfer/tree_upload.hpp"
@@ -162,6 +163,7 @@ int run(int argc, char** argv) {
                        "bad remote directory '" + printable(remote->path) + "': " + *violation);
   }
   options.remote = *remote;
+  use_servers(*remote);
   if (std::find(args.begin(), args.end() - 1, "-") != args.end() - 1) {
     if (args.size() != 2 || options.recursive) {
       return usage_error(kProgram, "- (standard input) is sent alone, without -r");

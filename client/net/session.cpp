@@ -8,6 +8,7 @@
 
 #include "client/net/interrupt.hpp"
 #include "common/base/token_bucket.hpp"
+#include "client/net/server_list.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
@@ -419,8 +420,11 @@ void Session::fail_channel() {
        "the encrypted connection failed: " + (why.empty() ? std::string("TLS error") : why));
 }
 
-std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
-                                     SessionHandler& handler) {
+namespace {
+
+// One server: connect, secure, run the session.
+std::optional<Error> connect_once(const std::string& host, std::uint16_t port,
+                                  SessionHandler& handler) {
   install_interrupt_handlers();
   const std::string where = host_port_text(host, port);
   const std::string seconds = std::to_string(kConnectTimeout.count()) + " s";
@@ -445,6 +449,33 @@ std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port
                                         ": connected, but no ft hello within " + seconds +
                                         " (is ftserve listening there?)");
   return session.run(handler);
+}
+
+}  // namespace
+
+std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
+                                     SessionHandler& handler) {
+  const Endpoint first{host, port};
+  const std::vector<Endpoint> servers = servers_in_turn(first);
+  std::optional<Error> failure;
+  for (const Endpoint& server : servers) {
+    failure = connect_once(server.host, server.port, handler);
+    if (!failure || servers.size() == 1 || failure->code == ErrorCode::CANCELLED) return failure;
+    // The next connection, now or on the retry loop's next attempt, goes to
+    // the next server: this one is down, draining, full or cut us off.
+    server_failed(first, server);
+    // Once a session ran, the retry loop decides (its delay, its count, its
+    // resume rules); a server that could not be reached costs nothing.
+    if (failure->code != ErrorCode::CONNECT_FAILED && failure->code != ErrorCode::UNKNOWN_HOST) {
+      return failure;
+    }
+  }
+  if (failure) {
+    failure->code = ErrorCode::CONNECT_FAILED;
+    failure->message = "none of the " + std::to_string(servers.size()) +
+                       " servers answered; the last: " + failure->message;
+  }
+  return failure;
 }
 
 }  // namespace ft::client

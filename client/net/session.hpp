@@ -169,7 +169,10 @@ class Session {
 /// the handshake and the server's hello took more than kConnectTimeout),
 /// AUTH_FAILED (the key was refused, or the server does not speak TLS), the
 /// code of a plaintext notice (SERVER_FULL, AUTH_REQUIRED), one from
-/// Session::run(), or CANCELLED when interrupted while connecting.
+/// Session::run(), or CANCELLED when interrupted while connecting. With a
+/// server list for host:port (use_servers(), server_list.hpp) it tries them
+/// in turn: on to the next at once when one cannot be reached, and after a
+/// failed session the next call starts at the next.
 std::optional<Error> connect_and_run(const std::string& host, std::uint16_t port,
                                      SessionHandler& handler);
 

@@ -59,17 +59,48 @@ bool parse_host_port(std::string_view text, bool allow_zero, RemoteSpec& out, st
 }  // namespace
 
 std::optional<RemoteSpec> parse_remote(std::string_view text, std::string& why) {
-  RemoteSpec spec;
-  std::size_t search_from = 0;
-  if (!text.empty() && text.front() == '[') {
-    std::size_t close = text.find(']');
-    search_from = close == std::string_view::npos ? text.size() : close;
+  // The server list ends at the first '/' outside brackets; its items are
+  // separated by ',' outside brackets.
+  std::vector<std::string_view> servers;
+  std::size_t start = 0;
+  std::size_t end = text.size();
+  bool bracket = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '[') bracket = true;
+    if (text[i] == ']') bracket = false;
+    if (bracket) continue;
+    if (text[i] == ',') {
+      servers.push_back(text.substr(start, i - start));
+      start = i + 1;
+    } else if (text[i] == '/') {
+      end = i;
+      break;
+    }
   }
-  std::size_t slash = text.find('/', search_from);
-  std::string_view host_port = text.substr(0, slash);
-  if (!parse_host_port(host_port, false, spec, why)) return std::nullopt;
-  if (slash != std::string_view::npos) {
-    std::string_view path = text.substr(slash + 1);
+  servers.push_back(text.substr(start, end - start));
+  RemoteSpec spec;
+  for (std::size_t i = 0; i < servers.size(); ++i) {
+    // "node1, node2:7071" as a profile writes it.
+    while (servers.size() > 1 && !servers[i].empty() && servers[i].front() == ' ') {
+      servers[i].remove_prefix(1);
+    }
+    while (servers.size() > 1 && !servers[i].empty() && servers[i].back() == ' ') {
+      servers[i].remove_suffix(1);
+    }
+    RemoteSpec server;
+    if (!parse_host_port(servers[i], false, server, why)) {
+      if (servers.size() > 1) why += " (server " + std::to_string(i + 1) + " of the list)";
+      return std::nullopt;
+    }
+    if (i == 0) {
+      spec.host = std::move(server.host);
+      spec.port = server.port;
+    } else {
+      spec.alternates.push_back(Endpoint{std::move(server.host), server.port});
+    }
+  }
+  if (end != text.size()) {
+    std::string_view path = text.substr(end + 1);
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
     spec.path = std::string(path);
   }
@@ -80,6 +111,10 @@ std::optional<RemoteSpec> parse_listen(std::string_view text, std::string& why) 
   RemoteSpec spec;
   if (text.find('/') != std::string_view::npos) {
     why = "a listen address has no path";
+    return std::nullopt;
+  }
+  if (text.find(',') != std::string_view::npos) {
+    why = "one address to listen on, not a list";
     return std::nullopt;
   }
   if (!parse_host_port(text, true, spec, why)) return std::nullopt;

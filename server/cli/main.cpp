@@ -20,6 +20,7 @@
 #include "common/rules/byte_rate.hpp"
 #include "common/rules/duration.hpp"
 #include "common/rules/errors.hpp"
+#include "server/cli/balancer_options.hpp"
 #include "server/cli/keys_command.hpp"
 #include "server/cli/listen_address.hpp"
 #include "server/cli/log_options.hpp"
@@ -97,6 +98,7 @@ int main(int argc, char** argv) {
       "WARNING: without --keys ftserve runs OPEN: no authentication, no encryption; anyone\n"
       "who can reach the port can read and write the served tree. Trusted networks only.\n"
       "Every option can also be set in a file read with --config FILE (docs/server.md).\n"
+      "SIGTERM drains (--drain-timeout), SIGINT stops at once.\n"
       "Exit status: 0 stopped by SIGINT/SIGTERM, 2 usage error (also a bad --config file\n"
       "or --listen), 3 --root or --keys unusable, 4 cannot listen.\n"
       "Uploads from clients that speak RESUME keep their partial data (hidden .ft-part-*\n"
@@ -185,6 +187,8 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   ft::server::LogOptions log_options;
   ft::server::add_log_options(app, log_options);
+  ft::server::BalancerOptions balancer_options;
+  ft::server::add_balancer_options(app, balancer_options);
   app.set_version_flag("--version", std::string("ftserve ") + FT_VERSION);
   const auto config = ft::server::add_config_option(app);
   try {
@@ -263,6 +267,12 @@ int main(int argc, char** argv) {
       return usage(option, *text, "a rate of at least 64K bytes per second (10M, 1.5MiB/s) or 0");
     }
     *target = *rate;
+  }
+  if (int rc = ft::server::apply_balancer_options(
+          balancer_options, options,
+          [&config](const char* option) { return config->where(option); });
+      rc != 0) {
+    return rc;
   }
 
   int root_fd = ::open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);

@@ -10,6 +10,7 @@
 
 #include "common/crypto/keys.hpp"
 #include "common/crypto/tls_engine.hpp"
+#include "common/rules/address_range.hpp"
 
 namespace ft::server {
 
@@ -43,6 +44,15 @@ struct ServerOptions {
   // Open mode: clients may set owners and groups (ATTRS) when ftserve runs
   // as root (--owners); keyed identities need the `owner` right instead.
   bool owners = false;
+
+  // Behind a load balancer (docs/scale-out.md).
+  // Peers that must open with a PROXY protocol header naming the client
+  // they connect for (--proxy-protocol); empty: none may.
+  std::vector<AddressRange> proxy_from;
+  // SIGTERM: how long requests in flight may take to finish before they
+  // are cut (--drain-timeout; 0: cut at once, as SIGINT does). systemd's
+  // default stop timeout.
+  std::chrono::milliseconds drain_timeout{90'000};
 };
 
 /// What one authenticated connection may do.

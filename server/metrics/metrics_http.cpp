@@ -21,8 +21,8 @@ struct MetricsHttpServer::Connection {
   int handles_open = 0;
 };
 
-MetricsHttpServer::MetricsHttpServer(uv_loop_t* loop, Collect collect)
-    : loop_(loop), collect_(std::move(collect)) {}
+MetricsHttpServer::MetricsHttpServer(uv_loop_t* loop, Collect collect, Healthy healthy)
+    : loop_(loop), collect_(std::move(collect)), healthy_(std::move(healthy)) {}
 
 MetricsHttpServer::~MetricsHttpServer() {
   // The loop ran dry: every connection's close callbacks have run.
@@ -127,7 +127,15 @@ void MetricsHttpServer::handle(const std::shared_ptr<Connection>& connection) {
   if (parsed.head.method != "GET") {
     return respond(connection, 405, "Method Not Allowed", "only GET is served\n", "Allow: GET\r\n");
   }
-  if (path != "/metrics") return respond(connection, 404, "Not Found", "try /metrics\n");
+  if (path == "/health") {
+    // A load balancer's check (docs/scale-out.md): 503 from the moment a
+    // drain starts, so that no new client is sent here.
+    if (healthy_ && !healthy_()) {
+      return respond(connection, 503, "Service Unavailable", "draining\n");
+    }
+    return respond(connection, 200, "OK", "ok\n");
+  }
+  if (path != "/metrics") return respond(connection, 404, "Not Found", "try /metrics or /health\n");
   connection->answered = true;
   uv_read_stop(connection->tcp.stream());
   std::weak_ptr<Connection> weak = connection;

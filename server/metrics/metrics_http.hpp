@@ -1,7 +1,8 @@
 #pragma once
 // The --metrics endpoint: a minimal HTTP/1.1 responder on the server's loop
-// that answers GET /metrics with the Prometheus text, then closes the
-// connection. Bounded: at most kMaxConnections at once (more are closed on
+// that answers GET /metrics with the Prometheus text and GET /health with
+// 200 or, while the server drains, 503 (a load balancer's check), then
+// closes the connection. Bounded: at most kMaxConnections at once (more are closed on
 // accept), one fixed kMaxRequestHead buffer each, and a deadline per
 // connection. Unauthenticated by design, like node_exporter: bind it to a
 // loopback or management address (docs/server.md "Metrics").
@@ -27,7 +28,10 @@ class MetricsHttpServer {
   static constexpr std::size_t kMaxRequestHead = 4096;
   static constexpr std::uint64_t kDeadlineMs = 10'000;
 
-  MetricsHttpServer(uv_loop_t* loop, Collect collect);
+  /// Whether GET /health answers 200 (else 503: the server drains).
+  using Healthy = std::function<bool()>;
+
+  MetricsHttpServer(uv_loop_t* loop, Collect collect, Healthy healthy = {});
   ~MetricsHttpServer();
   MetricsHttpServer(const MetricsHttpServer&) = delete;
   MetricsHttpServer& operator=(const MetricsHttpServer&) = delete;
@@ -51,6 +55,7 @@ class MetricsHttpServer {
 
   uv_loop_t* loop_;
   Collect collect_;
+  Healthy healthy_;
   uvx::Handle<uv_tcp_t> listener_;
   std::list<std::shared_ptr<Connection>> connections_;
 };

@@ -46,6 +46,8 @@ Server::Server(uv_loop_t* loop, Fd root, ServerOptions options)
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   cleanup_timer_.init(loop_, uv_timer_init);
   cleanup_timer_.set_data(this);
+  drain_timer_.init(loop_, uv_timer_init);
+  drain_timer_.set_data(this);
   // stderr is fully buffered (main): a log line per small file was a write
   // syscall per file on the loop thread. The lines of each loop turn leave
   // together, and the check never keeps the loop alive on its own.
@@ -401,6 +403,8 @@ Server::HeldPartials::iterator Server::forget_partial(HeldPartials::iterator hel
 void Server::connection_closed(Session* session) {
   --connections_;
   log::debug("peer=%s: closed (%zu open)", session->peer().c_str(), connections_);
+  // The last connection of a drain: nothing left to wait for.
+  if (draining_ && !stopping_ && connections_ == 0) defer([this] { stop(); });
 }
 
 void Server::retire(Session* session) {
@@ -416,20 +420,16 @@ void Server::free_retired() {
   retired_.clear();
 }
 
-void Server::on_signal(uv_signal_t* handle, int signum) noexcept {
-  auto* self = static_cast<Server*>(handle->data);
-  log::info("%s received, stopping", signum == SIGINT ? "SIGINT" : "SIGTERM");
-  self->stop();
-}
-
 void Server::stop() {
   if (stopping_) return;
   stopping_ = true;
   if (stop_hook_) std::exchange(stop_hook_, nullptr)();
   listener_.close();
+  listening_ = false;
   sigint_.close();
   sigterm_.close();
   cleanup_timer_.close();
+  drain_timer_.close();
   log_flush_.close();
   if (metrics_http_) metrics_http_->stop();
   log::flush();

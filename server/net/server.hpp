@@ -55,8 +55,17 @@ class Server final : public ServerServices {
   /// Removes stale partial uploads now (blocking, before the loop runs) and
   /// then periodically on the thread pool.
   void start_partial_cleanup(std::chrono::seconds ttl);
-  /// Stops accepting and closes every session (signal handler's job).
+  /// Stops accepting and closes every session (SIGINT; SIGTERM with
+  /// --drain-timeout 0; the end of a drain).
   void stop();
+  /// SIGTERM (server_drain.cpp): stops accepting, turns GET /health to 503,
+  /// closes the connections with no request in flight, refuses new uploads and downloads
+  /// (SHUTTING_DOWN, which clients retry elsewhere) and lets those in
+  /// flight finish; stop() once the last connection closed or when
+  /// ServerOptions::drain_timeout passes, whichever comes first.
+  void drain();
+  /// Draining or stopping: what a balancer's health check is told.
+  bool draining() const { return draining_ || stopping_; }
   /// Serves the Prometheus text on `address` (--metrics; server_metrics.cpp);
   /// `bound` as for listen(). Returns a libuv error code.
   int serve_metrics(const RemoteSpec& address, std::string& bound);
@@ -175,6 +184,7 @@ class Server final : public ServerServices {
   static void on_connection(uv_stream_t* listener, int status) noexcept;
   static void on_signal(uv_signal_t* handle, int signum) noexcept;
   static void on_cleanup_timer(uv_timer_t* timer) noexcept;
+  static void on_drain_timer(uv_timer_t* timer) noexcept;
   static void on_log_flush(uv_check_t* check) noexcept;
   void free_retired();
   /// Stops counting a partial file; the next entry.
@@ -217,7 +227,8 @@ class Server final : public ServerServices {
   uvx::Handle<uv_signal_t> sigint_;
   uvx::Handle<uv_signal_t> sigterm_;
   uvx::Handle<uv_timer_t> cleanup_timer_;
-  uvx::Handle<uv_check_t> log_flush_;  // writes the log lines of a loop turn at once
+  uvx::Handle<uv_timer_t> drain_timer_;  // the end of a drain (--drain-timeout)
+  uvx::Handle<uv_check_t> log_flush_;    // writes the log lines of a loop turn at once
   uvx::NextTurn next_turn_;
   Bytes cipher_read_area_;          // cipher_read_area()
   std::vector<Bytes> cipher_pool_;  // take/give_cipher_buffer()
@@ -228,6 +239,7 @@ class Server final : public ServerServices {
   bool cleanup_running_ = false;
   bool listening_ = false;
   bool stopping_ = false;
+  bool draining_ = false;  // drain(): no new connection or request
   std::function<void()> stop_hook_;
   std::unordered_map<Session*, std::unique_ptr<Session>> sessions_;
   std::vector<std::unique_ptr<Session>> retired_;  // freed on the next turn

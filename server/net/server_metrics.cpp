@@ -11,7 +11,8 @@ namespace ft::server {
 
 int Server::serve_metrics(const RemoteSpec& address, std::string& bound) {
   metrics_http_ = std::make_unique<MetricsHttpServer>(
-      loop_, [this](std::function<void(std::string)> done) { collect_metrics(std::move(done)); });
+      loop_, [this](std::function<void(std::string)> done) { collect_metrics(std::move(done)); },
+      [this] { return !draining(); });
   return metrics_http_->listen(address, bound);
 }
 

@@ -134,12 +134,21 @@ void Session::answer_hello() {
   hello_received();
 }
 
-bool Session::admit_request(std::uint32_t id) {
+bool Session::admit_request(std::uint32_t id, bool transfer) {
   if (requests_.count(id) != 0) {
     fail_protocol("request id " + std::to_string(id) + " is already in flight");
     return false;
   }
   discarding_.erase(id);  // the client reuses the id: it saw the ERROR
+  if (transfer && server_.draining()) {
+    // An upload or download (which may take long) is tried again on the
+    // client's next connection (another node); what it sends for this id
+    // meanwhile is swallowed. Short requests (MKDIR, SYMLINK, LIST, STAT)
+    // are served: a client may not retry them later.
+    send_error(id, ErrorCode::SHUTTING_DOWN, "", "server is shutting down");
+    finish_request(id, true);
+    return false;
+  }
   if (requests_.size() >= limits::kMaxRequestsInFlight) {
     send_error(id, ErrorCode::TOO_MANY_REQUESTS, "",
                "more than " + std::to_string(limits::kMaxRequestsInFlight) + " requests in flight");
@@ -155,7 +164,7 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kPut: {
       auto put = decode_put(payload);
       if (!put) return fail_protocol("malformed PUT");
-      if (!admit_request(id)) return;
+      if (!admit_request(id, true)) return;
       requests_[id] = Upload::start(*this, id, std::move(*put));
       charge_request(id, payload.size());
       return;
@@ -163,7 +172,7 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kGet: {
       auto get = decode_get(payload);
       if (!get) return fail_protocol("malformed GET");
-      if (!admit_request(id)) return;
+      if (!admit_request(id, true)) return;
       requests_[id] = Download::start(*this, id, std::move(*get));
       charge_request(id, payload.size());
       return;
@@ -293,6 +302,16 @@ void Session::finish_request(std::uint32_t id, bool discard_rest) {
     request_charges_.erase(it);
   }
   account();
+  if (requests_.empty() && server_.draining() && !closing()) {
+    // Draining: the last request in flight is done. Not from inside the
+    // request's own call; the reference keeps a session closed meanwhile
+    // from being freed under the task.
+    defer([this, ref = ContextRef(*this)] {
+      if (requests_.empty() && !closing()) {
+        close(ErrorCode::SHUTTING_DOWN, "server is shutting down", true);
+      }
+    });
+  }
   if (!discard_rest) return;
   // Clients need not send END after an ERROR, so refused ids may linger;
   // they do not count as requests in flight, and the oldest are forgotten.

@@ -29,6 +29,7 @@
 #include "common/crypto/tls_engine.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
+#include "common/wire/proxy_header.hpp"
 #include "server/core/request.hpp"
 #include "server/core/request_context.hpp"
 #include "server/core/server_options.hpp"
@@ -94,6 +95,10 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// Aborts every request and closes the connection; with `code` the client
   /// is first told why (ERROR on request id 0), best effort.
   void close(ErrorCode code, const std::string& message, bool notify);
+  /// The server drains (Server::drain): closes now (SHUTTING_DOWN) unless
+  /// requests are in flight; then refuses new uploads and downloads and closes once the
+  /// last has finished.
+  void drain();
 
   // For requests.
   uv_loop_t* loop() const override;
@@ -202,6 +207,15 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void refuse(ErrorCode code, const std::string& message);
   void hello_received();
   void check_deadline();
+  /// --proxy-protocol (session_proxy.cpp): bytes of the balancer's PROXY
+  /// header; once it is whole the connection is the client's it names.
+  void handle_proxy_header(ByteSpan bytes);
+  /// The peer's address is settled (after the PROXY header, if any): the
+  /// per-address cap is applied and the handshake deadline runs.
+  void admit_peer();
+  /// A PROXY header from an address not in --proxy-protocol: a protocol
+  /// error (true: the connection is closing).
+  bool refuse_unexpected_proxy_header(ByteSpan first_bytes);
   void release_unauthenticated();
   void note_activity();
   void note_received(std::size_t bytes);
@@ -215,7 +229,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// both sides offer it.
   void answer_hello();
   void handle_frame(Frame& frame);
-  bool admit_request(std::uint32_t id);
+  /// Whether request `id` may start; a `transfer` (PUT, GET) is refused
+  /// with SHUTTING_DOWN while the server drains.
+  bool admit_request(std::uint32_t id, bool transfer = false);
   /// Counts request `id`, admitted from a frame of `payload` bytes, in the
   /// memory budget until finish_request.
   void charge_request(std::uint32_t id, std::size_t payload);
@@ -255,6 +271,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   // Created by the first plaintext byte: an idle connection costs no buffer.
   std::unique_ptr<FrameDecoder> decoder_;
   std::unique_ptr<TlsEngine> tls_;  // with keys, from the first byte
+  // From a --proxy-protocol address, until its header is whole: the
+  // parser, and the area its bytes are read into (never past the header).
+  std::unique_ptr<ProxyHeaderParser> proxy_;
+  Bytes proxy_area_;
+  bool first_read_ = true;  // no byte read yet (unexpected PROXY headers)
   // TLS: written ciphertext buffers kept for the next records, so that a
   // download does not fault in fresh pages for every chunk.
   std::size_t preauth_read_ = 0;  // TLS: bytes read before the handshake ended

@@ -41,6 +41,22 @@ int Session::accept_from(uv_stream_t* listener) {
     peer_host_.assign(1, '?');
   }
   note_activity();
+  if (any_contains(server_.options().proxy_from, peer_host_)) {
+    // The balancer speaks first, for its client: the per-address cap and
+    // the log wait for the address its header names.
+    proxy_ = std::make_unique<ProxyHeaderParser>();
+    const auto deadline = server_.options().handshake_timeout.count();
+    if (deadline > 0) {
+      uv_timer_start(timer_.get(), on_timer, static_cast<std::uint64_t>(deadline), 0);
+    }
+    update_reading();
+    return 0;
+  }
+  admit_peer();
+  return 0;
+}
+
+void Session::admit_peer() {
   if (!server_.admit_unauthenticated(this, peer_host_)) {
     std::string why = "too many unauthenticated connections from ";
     why += peer_host_;
@@ -48,7 +64,7 @@ int Session::accept_from(uv_stream_t* listener) {
     why += std::to_string(server_.options().max_unauthenticated_per_address);
     why += ')';
     refuse(ErrorCode::SERVER_FULL, why);
-    return 0;
+    return;
   }
   counted_unauthenticated_ = true;
   const auto deadline = server_.options().handshake_timeout.count();
@@ -56,7 +72,6 @@ int Session::accept_from(uv_stream_t* listener) {
     uv_timer_start(timer_.get(), on_timer, static_cast<std::uint64_t>(deadline), 0);
   }
   update_reading();
-  return 0;
 }
 
 void Session::note_activity() {
@@ -86,6 +101,14 @@ void Session::on_alloc(uv_handle_t* handle, size_t, uv_buf_t* buf) noexcept {
   auto* self = static_cast<Session*>(handle->data);
   *buf = uv_buf_init(nullptr, 0);  // UV_ENOBUFS for on_read, should we fail
   try {
+    if (self->proxy_) {
+      // Exactly up to the header's end: the client's first bytes stay in
+      // the socket for the TLS engine or the decoder.
+      self->proxy_area_.resize(self->proxy_->max_read());
+      *buf = uv_buf_init(reinterpret_cast<char*>(self->proxy_area_.data()),
+                         static_cast<unsigned>(self->proxy_area_.size()));
+      return;
+    }
     if (self->server_.options().tls) {
       // Ciphertext lands in the session's buffer, then goes through the
       // engine. Before the handshake ends, no more than the pre-auth budget
@@ -143,6 +166,18 @@ void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
     close(ErrorCode::PROTOCOL, "too many bytes before the handshake ended", false);
     return;
   }
+  if (nread < 0 && proxy_) {
+    // A balancer's TCP health check connects and leaves without a byte:
+    // worth a debug line only. A cut header is worth a warning.
+    // finish() places a cut header's error at the bytes it had.
+    if (proxy_->finish() == ProxyHeaderParser::Status::kError && proxy_->error_offset() > 0) {
+      log::warn("peer=%s: %s, closing", peer_.c_str(), proxy_->error().c_str());
+    } else {
+      log::debug("peer=%s: left before its PROXY header", peer_.c_str());
+    }
+    close(ErrorCode::CONNECTION_LOST, "the balancer closed the connection", false);
+    return;
+  }
   if (nread < 0) {
     // A stream cut mid-frame is a lost connection, not a misbehaving
     // client: the log says so and resumable uploads keep their data.
@@ -155,6 +190,13 @@ void Session::handle_read(ssize_t nread, const uv_buf_t* buf) {
   note_received(static_cast<std::size_t>(nread));
   count_traffic(static_cast<std::size_t>(nread), 0);
   pace(BandwidthPacer::Direction::kIn, static_cast<std::size_t>(nread));
+  const ByteSpan bytes(reinterpret_cast<const std::uint8_t*>(buf->base),
+                       static_cast<std::size_t>(nread));
+  if (proxy_) return handle_proxy_header(bytes);
+  if (first_read_) {
+    first_read_ = false;
+    if (refuse_unexpected_proxy_header(bytes)) return;
+  }
   if (server_.options().tls) {
     // The server's shared read area: the engine copies what it keeps.
     handle_ciphertext(ByteSpan(reinterpret_cast<const std::uint8_t*>(buf->base),

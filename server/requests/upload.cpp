@@ -236,6 +236,12 @@ void Upload::hash_partial_file() {
 
 void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
   if (ending_ != Ending::kNone) return cleanup(ending_ == Ending::kKeepPartial);
+  if (err == EWOULDBLOCK) {
+    // The partial file's lock is held: the same upload runs on another
+    // server sharing this root (docs/scale-out.md), or ran there and its
+    // descriptor is not closed yet.
+    return fail(ErrorCode::BUSY, "another upload of this file is in progress (on another server)");
+  }
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
   // A delta upload that starts from 0 first gets the signature of the file
   // it replaces, if the identity may read it (the signature tells about its

@@ -10,6 +10,7 @@
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/os/sparse.hpp"
+#include "server/storage/file_lock.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"
 
@@ -94,7 +95,10 @@ void open_upload(const UploadPlan& plan, const std::string& partial, UploadDisk&
     return;
   }
   disk.dir = std::move(parent);
-  if ((err = create_temp_file(disk.dir.get(), disk.temp_name, disk.file)) != 0) {
+  if ((err = create_temp_file(disk.dir.get(), disk.temp_name, disk.file)) != 0 ||
+      (err = lock_whole_file(disk.file.get())) != 0) {
+    // Locked as a partial file is: another server of this root starting up
+    // removes only the temporary files no upload holds (partial_cleanup).
     disk.refusal = refusal_from_errno(err);
   }
 }
@@ -104,11 +108,13 @@ int open_partial(const UploadPlan& plan, const std::string& partial, UploadDisk&
   if (!disk.dir) {
     if (int err = open_parent_creating(plan.root, plan.components, disk.dir)) return err;
   }
-  disk.temp_name = partial;
-  if (int err =
-          open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset)) {
-    return err;
-  }
+  const int err =
+      open_partial_data(disk.dir.get(), partial, plan.size, disk.file, disk.hash, offset);
+  // Named as this upload's file (which a failure removes) only once it is
+  // open and locked: a partial file another server holds (EWOULDBLOCK, then
+  // BUSY) is that upload's, and stays.
+  if (disk.file) disk.temp_name = partial;
+  if (err != 0) return err;
   // From now on the partial file's need is this upload's promise, and
   // what it still lacks if it is cut and kept (discard_upload).
   struct stat st;
@@ -182,6 +188,9 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
   if (int err = create_temp_file(dir, disk.temp_name, disk.file, item.mode_applied ? mode : 0600)) {
     return err;
   }
+  // Locked like every upload's file, for the few milliseconds it lives: a
+  // server of the same root starting now leaves it alone (partial_cleanup).
+  if (int err = lock_whole_file(disk.file.get())) return err;
   item.file = disk.file.get();
   item.dir = dir;
   item.temp_name = disk.temp_name;

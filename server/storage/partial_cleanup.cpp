@@ -4,11 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "server/storage/file_lock.hpp"
 #include "server/storage/partial_record.hpp"
 #include "server/storage/root_fs.hpp"
 #include "server/storage/tree_walk.hpp"
@@ -57,7 +59,13 @@ class Cleaner final : public TreeVisitor {
       if (partial) kept(dir, name, st);
       return;
     }
-    if (::unlinkat(dir, entry, 0) != 0) {
+    if (const int err = remove_unheld(dir, entry, st, partial)) {
+      // Held by an upload (here or on another server of this root), gone
+      // already, or fresh again: not an error, and nothing to count.
+      if (err == EWOULDBLOCK || err == ENOENT || err == ESTALE) {
+        if (partial) kept(dir, name, st);
+        return;
+      }
       ++stats_.errors;
       return;
     }
@@ -72,6 +80,22 @@ class Cleaner final : public TreeVisitor {
   CleanupStats& stats() { return stats_; }
 
  private:
+  // Removes a leftover only under the lock its upload would hold
+  // (file_lock.hpp), so a file another server of this root is writing, or
+  // has just opened to resume, is never taken from under it. 0 once
+  // removed; EWOULDBLOCK when held, ESTALE when it is no longer stale.
+  int remove_unheld(int dir, const char* entry, const struct stat& seen, bool partial) const {
+    if (!S_ISREG(seen.st_mode)) return ::unlinkat(dir, entry, 0) == 0 ? 0 : errno;
+    Fd file;
+    if (const int err = open_locked(dir, entry, false, file)) return err;
+    struct stat st;
+    if (::fstat(file.get(), &st) != 0) return errno;
+    // Another server may have resumed and cut it since the walk saw it.
+    if (st.st_ino != seen.st_ino || (partial && st.st_mtime >= cutoff_)) return ESTALE;
+    // The lock goes with `file`, after the name is gone.
+    return ::unlinkat(dir, entry, 0) == 0 ? 0 : errno;
+  }
+
   // A partial file the pass leaves: at start-up (no upload runs yet), what
   // it still lacks is promised again, as its cut upload had promised it
   // (docs/server.md, "Free-space reserve").

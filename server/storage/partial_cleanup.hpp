@@ -3,7 +3,9 @@
 // whose mtime is older than the TTL and ".ft-tmp-*" (temporary files of
 // uploads that cannot resume), anywhere below the root. Blocking: runs
 // before the loop starts and then on the thread pool. Never touches any
-// other file and never follows a symlink. The walk is tree_walk.hpp's: any
+// other file and never follows a symlink, and removes a regular file only
+// under the lock an upload holds on it (file_lock.hpp: servers sharing a
+// root, docs/scale-out.md). The walk is tree_walk.hpp's: any
 // depth, at most kMaxOpenDirectories directory descriptors.
 #include <chrono>
 #include <cstddef>
@@ -31,9 +33,11 @@ enum class TemporaryFiles {
   /// Those older than the TTL: the periodic pass, while uploads run (a
   /// running upload's temporary file is not in `in_use`).
   kOlderThanTtl,
-  /// All of them: the start-up pass, before any upload runs. No upload can
-  /// resume a temporary file (only ".ft-part-*" are resumed), so each one
-  /// is what a killed server left behind. Assumes one ftserve per root.
+  /// All of them: the start-up pass, before any upload of this server
+  /// runs. No upload can resume a temporary file (only ".ft-part-*" are
+  /// resumed), so each one no upload holds is what a killed server left
+  /// behind. Another server sharing the root holds its uploads' files
+  /// locked (file_lock.hpp), and a locked file is never removed.
   kAll,
 };
 

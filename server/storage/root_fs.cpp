@@ -18,6 +18,7 @@
 #include "common/os/exact_io.hpp"
 #include "common/rules/path_rules.hpp"
 #include "server/storage/archive_fs.hpp"
+#include "server/storage/file_lock.hpp"
 
 namespace ft::server {
 
@@ -126,23 +127,23 @@ int open_directory_creating(int root, const std::string& relative, Fd& out) {
 
 int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
                       StreamHash128& hash, std::uint64_t& offset) {
-  int fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return errno;
-  file.reset(fd);
+  // Locked before anything is read or changed: the same upload may arrive
+  // at another server of this root at once (docs/scale-out.md).
+  if (int err = open_locked(dir, name, true, file)) return err;
   struct stat st;
-  if (::fstat(fd, &st) != 0) return errno;
+  if (::fstat(file.get(), &st) != 0) return errno;
   if (!S_ISREG(st.st_mode)) return EINVAL;
   if (st.st_nlink != 1) {
     // A hard link planted under the partial file's name: its data is not
     // this upload's, and writing it would change the file it shares an
     // inode with. The name is dropped and made afresh.
     file.reset();
-    if (::unlinkat(dir, name.c_str(), 0) != 0) return errno;
-    fd = ::openat(dir, name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) return errno;
-    file.reset(fd);
-    if (::fstat(fd, &st) != 0) return errno;
+    if (::unlinkat(dir, name.c_str(), 0) != 0 && errno != ENOENT) return errno;
+    if (int err = open_locked(dir, name, true, file)) return err;
+    if (::fstat(file.get(), &st) != 0) return errno;
+    if (!S_ISREG(st.st_mode) || st.st_nlink != 1) return EINVAL;
   }
+  const int fd = file.get();
   offset = static_cast<std::uint64_t>(st.st_size);
   if (offset > size) {
     if (::ftruncate(fd, 0) != 0) return errno;

@@ -74,7 +74,9 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode =
 /// Opens (or creates) a resumable upload's partial data `name` in `dir` and
 /// hashes what it holds into `hash`; `offset` is how many bytes that is.
 /// Data beyond `size` cannot be a prefix of the source and is dropped; a
-/// name with other hard links is replaced, never written through.
+/// name with other hard links is replaced, never written through. The file
+/// is locked first (file_lock.hpp): EWOULDBLOCK when another upload, on
+/// this server or another one of the same root, holds it.
 int open_partial_data(int dir, const std::string& name, std::uint64_t size, Fd& file,
                       StreamHash128& hash, std::uint64_t& offset);
 

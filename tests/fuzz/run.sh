@@ -14,7 +14,7 @@ seconds=$1
 build=$2
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 fuzzers=(fuzz_frame_decoder:frame_decoder fuzz_path_rules:path_rules fuzz_tls_handshake:tls_handshake
-         fuzz_chunk_decompress:chunk_decompress)
+         fuzz_chunk_decompress:chunk_decompress fuzz_proxy_header:proxy_header)
 
 ninja -C "$build" "${fuzzers[@]%%:*}"
 

@@ -53,6 +53,24 @@ TEST_F(CleanExitTest, WithConnectionsOpenAtSigterm) {
   expect_clean_stop();
 }
 
+// The same with SIGTERM's drain (docs/server.md "Signals"): no request is
+// in flight, so every connection is closed at once and ftserve exits 0
+// without waiting for --drain-timeout, its drain timer closed too.
+TEST_F(CleanExitTest, WithConnectionsOpenAtSigtermWhileDraining) {
+  start_server({"--drain-timeout", "60s"});
+  RawClient idle(server_.port()), half_hello(server_.port()), half_frame(server_.port());
+  ASSERT_TRUE(idle.connected() && half_hello.connected() && half_frame.connected());
+  half_hello.send(Bytes{0x89, 'F', 'T'});
+  half_frame.send_hello();
+  ASSERT_TRUE(half_frame.read_hello());
+  half_frame.send(Bytes{0x10, 0x00, 0x00});
+  const auto started = std::chrono::steady_clock::now();
+  expect_clean_stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(20));
+  EXPECT_NE(server_.err().find("SIGTERM received, draining 3 connection(s)"), std::string::npos)
+      << server_.err();
+}
+
 TEST_F(CleanExitTest, AfterTlsSessions) {
   const fs::path keys = work_ / "keys";
   RunResult key = run({bin("ftserve"), "keys", "add", "alice", "--keys", keys.string(), "--rights",

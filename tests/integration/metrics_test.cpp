@@ -43,34 +43,6 @@ struct Scrape {
   }
 };
 
-// One HTTP exchange over a raw socket: what the server answered before it
-// closed the connection ("" when it closed without a word).
-std::string http_exchange(int port, const std::string& request) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "socket failed";
-  struct sockaddr_in address {};
-  address.sin_family = AF_INET;
-  address.sin_port = htons(static_cast<std::uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  std::string reply;
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0) {
-    if (!request.empty()) (void)!::write(fd, request.data(), request.size());
-    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-    for (;;) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-          until - std::chrono::steady_clock::now());
-      struct pollfd p = {fd, POLLIN, 0};
-      if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) break;
-      char buffer[4096];
-      const ssize_t n = ::read(fd, buffer, sizeof buffer);
-      if (n <= 0) break;
-      reply.append(buffer, static_cast<std::size_t>(n));
-    }
-  }
-  ::close(fd);
-  return reply;
-}
-
 class MetricsTest : public ServerFixture {
  protected:
   void start(std::vector<std::string> extra = {}) {
@@ -217,6 +189,9 @@ TEST_F(MetricsTest, OnlyGetMetricsIsServed) {
   ASSERT_NO_FATAL_FAILURE(start());
   EXPECT_EQ(http_exchange(metrics_port_, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n")
                 .rfind("HTTP/1.1 404 ", 0),
+            0u);
+  // The load balancer's check (docs/scale-out.md): 200 while serving.
+  EXPECT_EQ(http_exchange(metrics_port_, "GET /health HTTP/1.0\r\n\r\n").rfind("HTTP/1.1 200 ", 0),
             0u);
   const std::string post = http_exchange(metrics_port_, "POST /metrics HTTP/1.1\r\n\r\n");
   EXPECT_EQ(post.rfind("HTTP/1.1 405 ", 0), 0u) << post;

@@ -102,6 +102,11 @@ class BackgroundProcess {
   std::string err_;  // stderr read by read_lines()
 };
 
+/// One HTTP exchange with 127.0.0.1:PORT over a raw socket: what the server
+/// answered before it closed the connection ("" when it closed without a
+/// word; "socket failed" when no socket could be made).
+std::string http_exchange(int port, const std::string& request);
+
 /// A fresh temporary directory, removed on destruction.
 class TempDir {
  public:

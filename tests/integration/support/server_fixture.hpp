@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,12 +21,17 @@
 namespace ft::testing {
 
 /// ftserve's command line: the standard arguments (`--root ROOT --listen
-/// 127.0.0.1:PORT`, PORT 0 for any free port) followed by `extra` flags.
+/// 127.0.0.1:PORT`, PORT 0 for any free port, and `--drain-timeout 0` unless
+/// `extra` gives one: a test's SIGTERM cuts transfers at once, as SIGINT
+/// does; the drain has tests of its own) followed by `extra` flags.
 inline std::vector<std::string> ftserve_argv(const fs::path& root,
                                              const std::vector<std::string>& extra = {},
                                              int port = 0) {
   std::vector<std::string> argv = {bin("ftserve"), "--root", root.string(), "--listen",
                                    "127.0.0.1:" + std::to_string(port)};
+  if (std::find(extra.begin(), extra.end(), "--drain-timeout") == extra.end()) {
+    argv.insert(argv.end(), {"--drain-timeout", "0"});
+  }
   argv.insert(argv.end(), extra.begin(), extra.end());
   return argv;
 }

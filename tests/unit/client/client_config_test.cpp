@@ -58,6 +58,21 @@ TEST(ClientConfig, ProfilesWithHostKeyOptionsAndExcludes) {
   EXPECT_EQ(config.find("none"), nullptr);
 }
 
+// Several servers of one shared root (docs/scale-out.md).
+TEST(ClientConfig, ProfileWithAServerList) {
+  ClientConfig config = parse_ok(
+      "[cluster]\n"
+      "host = node1.lan, node2.lan:7071,[::1]\n");
+  ASSERT_EQ(config.profiles.size(), 1u);
+  const Profile& cluster = config.profiles[0];
+  EXPECT_EQ(cluster.host, "node1.lan");
+  EXPECT_EQ(cluster.port, 7070);
+  ASSERT_EQ(cluster.alternates.size(), 2u);
+  EXPECT_EQ(cluster.alternates[0], (Endpoint{"node2.lan", 7071}));
+  EXPECT_EQ(cluster.alternates[1], (Endpoint{"::1", 7070}));
+  EXPECT_NE(parse_bad("[c]\nhost = node1,\n").find("bad host"), std::string::npos);
+}
+
 TEST(ClientConfig, EmptyFileHasNoProfiles) {
   EXPECT_TRUE(parse_ok("").profiles.empty());
   EXPECT_TRUE(parse_ok("# nothing yet\n\n").profiles.empty());

@@ -59,6 +59,30 @@ TEST(Address, RemoteRefusals) {
   }
 }
 
+// Several servers of one shared root (docs/scale-out.md): each with its
+// own port, the path after the list; commas inside the path are the path's.
+TEST(Address, RemoteServerLists) {
+  std::string why;
+  auto got = parse_remote("host1,host2:7071,[::1]:9000/dir/a,b/", why);
+  ASSERT_TRUE(got) << why;
+  EXPECT_EQ(got->host, "host1");
+  EXPECT_EQ(got->port, kDefaultPort);
+  EXPECT_EQ(got->path, "dir/a,b");
+  ASSERT_EQ(got->alternates.size(), 2u);
+  EXPECT_EQ(got->alternates[0], (Endpoint{"host2", 7071}));
+  EXPECT_EQ(got->alternates[1], (Endpoint{"::1", 9000}));
+  got = parse_remote("host1:7070", why);
+  ASSERT_TRUE(got) << why;
+  EXPECT_TRUE(got->alternates.empty());
+  for (const std::string text : {"host1,", ",host2", "host1,,host2", "host1,host2:0/x", "h,::1"}) {
+    EXPECT_FALSE(parse_remote(text, why).has_value()) << "'" << text << "' was accepted";
+    EXPECT_FALSE(why.empty()) << text;
+  }
+  EXPECT_FALSE(parse_remote("host1,host2:x", why));
+  EXPECT_NE(why.find("server 2 of the list"), std::string::npos) << why;
+  EXPECT_FALSE(parse_listen("host1:1,host2:2", why));
+}
+
 TEST(Address, ListenForms) {
   expect_listen("127.0.0.1:0", {"127.0.0.1", 0, ""});
   expect_listen("0.0.0.0:7070", {"0.0.0.0", 7070, ""});
