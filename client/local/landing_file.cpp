@@ -212,8 +212,13 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
   }
   if (record.size < kEagerRecordFrom) {
     // A small file is written whole in a moment: its record waits for
-    // keep(), saving most of a small file's directory operations. A stale
+    // keep(), saving most of a small file's directory operations. A link
+    // planted at the record's name is refused all the same, and a stale
     // record beside kept data goes now, so none names the new bytes.
+    if (auto why_not = planted_record_link()) {
+      why = *why_not;
+      return false;
+    }
     if (length_at_open_ > 0) ::unlinkat(dir_fd_, record_name_.c_str(), 0);
     unwritten_record_ = record;
     return true;
@@ -222,14 +227,21 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
   return write_record(record, why);
 }
 
+std::optional<std::string> LandingFile::planted_record_link() const {
+  struct stat planted {};
+  if (::fstatat(dir_fd_, record_name_.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0 &&
+      S_ISLNK(planted.st_mode)) {
+    return "refusing the partial file's record " + record_name_ + ": it is a symbolic link";
+  }
+  return std::nullopt;
+}
+
 bool LandingFile::write_record(const PartialRecord& record, std::string& why) {
   const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
                            "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
                            record.remote_path + "\n";
-  struct stat planted {};
-  if (::fstatat(dir_fd_, record_name_.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0 &&
-      S_ISLNK(planted.st_mode)) {
-    why = "refusing the partial file's record " + record_name_ + ": it is a symbolic link";
+  if (auto why_not = planted_record_link()) {
+    why = *why_not;
     return false;
   }
   // Written under a fresh name (O_EXCL) and renamed over the record: a hard

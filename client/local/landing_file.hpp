@@ -87,6 +87,8 @@ class LandingFile {
  private:
   LandingFile() = default;
   bool write_record(const PartialRecord& record, std::string& why);
+  /// Why the record's name cannot be used (a symbolic link is there).
+  std::optional<std::string> planted_record_link() const;
   int dir_fd_ = -1;  // borrowed
   Fd fd_;
   std::uint64_t length_at_open_ = 0;
