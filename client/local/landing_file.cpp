@@ -34,6 +34,9 @@ constexpr std::string_view kRecordHashedPrefix = ".ft-part-meta~";
 // A record being written, before it is renamed over the real one.
 constexpr std::string_view kRecordNewPrefix = ".ft-part-meta-new.";
 constexpr std::string_view kRecordMagic = "ft-partial 1";
+// From this size on a download's record is written when it starts (a
+// crash keeps it resumable); a smaller one's only if it is kept.
+constexpr std::uint64_t kEagerRecordFrom = 1024 * 1024;
 // A sidecar is a few short lines and one path.
 constexpr std::size_t kMaxRecordBytes = limits::kMaxPathBytes + 256;
 
@@ -162,7 +165,9 @@ LandingFile::LandingFile(LandingFile&& other) noexcept
       length_at_open_(other.length_at_open_),
       partial_name_(std::exchange(other.partial_name_, {})),
       record_name_(std::move(other.record_name_)),
-      final_name_(std::move(other.final_name_)) {}
+      final_name_(std::move(other.final_name_)),
+      unwritten_record_(std::move(other.unwritten_record_)),
+      record_written_(other.record_written_) {}
 
 LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
   if (this != &other) {
@@ -173,6 +178,8 @@ LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
     partial_name_ = std::exchange(other.partial_name_, {});
     record_name_ = std::move(other.record_name_);
     final_name_ = std::move(other.final_name_);
+    unwritten_record_ = std::move(other.unwritten_record_);
+    record_written_ = other.record_written_;
   }
   return *this;
 }
@@ -199,17 +206,43 @@ std::optional<PartialRecord> LandingFile::record() const {
 }
 
 bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
-  if (::ftruncate(fd_.get(), 0) != 0) {
+  // Created empty and locked by us since (open()): nothing to empty.
+  if (length_at_open_ > 0 && ::ftruncate(fd_.get(), 0) != 0) {
     why = step_error("cannot empty the partial file", errno);
     return false;
   }
-  const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
-                           "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
-                           record.remote_path + "\n";
+  if (record.size < kEagerRecordFrom) {
+    // A small file is written whole in a moment: its record waits for
+    // keep(), saving most of a small file's directory operations. A link
+    // planted at the record's name is refused all the same, and a stale
+    // record beside kept data goes now, so none names the new bytes.
+    if (auto why_not = planted_record_link()) {
+      why = *why_not;
+      return false;
+    }
+    if (length_at_open_ > 0) ::unlinkat(dir_fd_, record_name_.c_str(), 0);
+    unwritten_record_ = record;
+    return true;
+  }
+  unwritten_record_.reset();
+  return write_record(record, why);
+}
+
+std::optional<std::string> LandingFile::planted_record_link() const {
   struct stat planted {};
   if (::fstatat(dir_fd_, record_name_.c_str(), &planted, AT_SYMLINK_NOFOLLOW) == 0 &&
       S_ISLNK(planted.st_mode)) {
-    why = "refusing the partial file's record " + record_name_ + ": it is a symbolic link";
+    return "refusing the partial file's record " + record_name_ + ": it is a symbolic link";
+  }
+  return std::nullopt;
+}
+
+bool LandingFile::write_record(const PartialRecord& record, std::string& why) {
+  const std::string text = std::string(kRecordMagic) + "\nsize " + std::to_string(record.size) +
+                           "\nmtime " + std::to_string(record.mtime_ns) + "\npath " +
+                           record.remote_path + "\n";
+  if (auto why_not = planted_record_link()) {
+    why = *why_not;
     return false;
   }
   // Written under a fresh name (O_EXCL) and renamed over the record: a hard
@@ -223,18 +256,18 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
     why = step_error("cannot write the partial file's record", errno);
     return false;
   }
+  // Not synced here (an fsync per downloaded file was most of a restore's
+  // time): keep() and the batch's sync make it durable with the data, and a
+  // record lost to a crash only makes the next run start the file over.
   bool ok =
       write_all(fd.get(), reinterpret_cast<const std::uint8_t*>(text.data()), text.size(), 0, why);
-  if (ok && ::fsync(fd.get()) != 0) {
-    why = step_error("fsync of the partial file's record", errno);
-    ok = false;
-  }
   if (ok && ::renameat(dir_fd_, fresh.c_str(), dir_fd_, record_name_.c_str()) != 0) {
     why = step_error("cannot write the partial file's record", errno);
     ok = false;
   }
   if (!ok) ::unlinkat(dir_fd_, fresh.c_str(), 0);
-  return ok;  // closed after the fsync
+  record_written_ = ok;
+  return ok;
 }
 
 bool LandingFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
@@ -261,6 +294,22 @@ bool LandingFile::write_hole(std::uint64_t offset, std::uint64_t length, std::st
 }
 
 bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {
+  if (!seal(mode, mtime_ns, why)) return false;
+  if (::fsync(fd_.get()) != 0) {
+    why = step_error("fsync", errno);
+    discard();
+    return false;
+  }
+  if (!publish(why)) return false;
+  if (::fsync(dir_fd_) != 0) {
+    // The file is in place and verified; only its durability is in doubt.
+    why = step_error("fsync of the directory", errno);
+    return false;
+  }
+  return true;
+}
+
+bool LandingFile::seal(std::uint32_t mode, std::int64_t mtime_ns, std::string& why) {
   timespec times[2];
   mtime_times(mtime_ns, times);
   const char* step = nullptr;
@@ -268,24 +317,24 @@ bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string&
     step = "cannot set the mode";
   } else if (::futimens(fd_.get(), times) != 0) {
     step = "cannot set the modification time";
-  } else if (::fsync(fd_.get()) != 0) {
-    step = "fsync";
-  } else if (::renameat(dir_fd_, partial_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
-    step = "cannot rename into place";
   }
   if (step != nullptr) {
     why = step_error(step, errno);
     discard();
     return false;
   }
-  partial_name_.clear();  // it is the final file now
-  fd_.reset();
-  ::unlinkat(dir_fd_, record_name_.c_str(), 0);
-  if (::fsync(dir_fd_) != 0) {
-    // The file is in place and verified; only its durability is in doubt.
-    why = step_error("fsync of the directory", errno);
+  return true;
+}
+
+bool LandingFile::publish(std::string& why) {
+  if (::renameat(dir_fd_, partial_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
+    why = step_error("cannot rename into place", errno);
+    discard();
     return false;
   }
+  partial_name_.clear();  // it is the final file now
+  fd_.reset();
+  if (record_written_ || length_at_open_ > 0) ::unlinkat(dir_fd_, record_name_.c_str(), 0);
   return true;
 }
 
@@ -298,9 +347,17 @@ void LandingFile::keep() {
       return discard();
     }
     // Best effort: bytes lost to a crash before this are caught by the
-    // whole-file hash of the run that resumes, which then starts over.
+    // whole-file hash of the run that resumes, which then starts over. The
+    // record was not synced when written (start_over), or not written yet
+    // (a small file): it is now.
+    std::string why;
+    if (unwritten_record_) write_record(*unwritten_record_, why);
     ::fsync(fd_.get());
     fd_.reset();
+    Fd record(
+        open_retrying(dir_fd_, record_name_, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0));
+    if (record) ::fsync(record.get());
+    ::fsync(dir_fd_);
   }
   partial_name_.clear();
 }

@@ -49,8 +49,11 @@ class LandingFile {
   std::uint64_t length_at_open() const { return length_at_open_; }
   /// The sidecar's record, if there is a readable one.
   std::optional<PartialRecord> record() const;
-  /// Empties the partial file and records `record` in the sidecar (synced
-  /// before any byte is written, so that kept data always has its record).
+  /// Empties the partial file and records `record` in the sidecar, renamed
+  /// into place before any byte is written (for a file under 1 MiB only
+  /// when kept: keep()). It is made durable with the data (keep(), or the
+  /// sync of a CommitBatch), not on its own: a record lost to a crash only
+  /// makes the next run start the file over.
   bool start_over(const PartialRecord& record, std::string& why);
 
   /// Reads all of `out` from `offset` (to hash the kept prefix).
@@ -64,6 +67,18 @@ class LandingFile {
   /// removes the sidecar and fsyncs the directory. On failure the partial
   /// is removed and `why` says which step failed.
   bool commit(std::uint32_t mode, std::int64_t mtime_ns, std::string& why);
+  /// The first step of a commit in a batch (CommitBatch): applies the
+  /// mode's 0777 bits and the mtime; the data is not synced yet. On
+  /// failure the partial is removed.
+  bool seal(std::uint32_t mode, std::int64_t mtime_ns, std::string& why);
+  /// The last step, once the caller made the data durable (syncfs or
+  /// fsync of fd()): renames over the final name and removes the sidecar.
+  /// The directory is not synced: the caller syncs each directory once.
+  bool publish(std::string& why);
+  /// The partial file's descriptor (valid until published or discarded).
+  int fd() const { return fd_.get(); }
+  /// The directory it lands in (borrowed).
+  int dir_fd() const { return dir_fd_; }
   /// Fsyncs and closes the partial file, leaving it and its sidecar for a
   /// later run to resume from; an empty partial file is removed instead, as
   /// by discard(), since there is nothing to resume.
@@ -73,12 +88,17 @@ class LandingFile {
 
  private:
   LandingFile() = default;
+  bool write_record(const PartialRecord& record, std::string& why);
+  /// Why the record's name cannot be used (a symbolic link is there).
+  std::optional<std::string> planted_record_link() const;
   int dir_fd_ = -1;  // borrowed
   Fd fd_;
   std::uint64_t length_at_open_ = 0;
   std::string partial_name_;  // empty once committed, kept or discarded
   std::string record_name_;
   std::string final_name_;
+  std::optional<PartialRecord> unwritten_record_;  // a small file's, written by keep()
+  bool record_written_ = false;                    // by this run: removed with the partial
 };
 
 }  // namespace ft::client

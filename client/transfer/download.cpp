@@ -27,6 +27,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }
+    pipeline_.commit_due(session);
     pipeline_.tick_progress();
   }
 

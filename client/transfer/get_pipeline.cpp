@@ -262,15 +262,39 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
                   Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
   }
   std::string why;
-  // Syncing a large file may take a while: say so rather than look frozen.
-  const bool slow = item.ready.size >= kVerifyingShownFrom;
+  if (!item.landing->seal(item.ready.mode, item.ready.mtime_ns, why)) {
+    return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
+  }
+  // No frame of this request may come any more; it stays in flight (for
+  // idle() and the window) until its commit.
+  by_id_.erase(item.id);
+  item.state = DownloadState::kCommitting;
+  commits_.add(*item.landing, item.received, &item);
+  if (commits_.due(Clock::now())) flush_commits(session);
+}
+
+void GetPipeline::commit_due(Session& session) {
+  if (commits_.empty()) return;
+  if (commits_.size() == in_flight_ || commits_.due(Clock::now())) flush_commits(session);
+}
+
+void GetPipeline::flush_commits(Session& session) {
+  // Syncing many megabytes may take a while: say so rather than look frozen.
+  const bool slow = commits_.bytes() >= kVerifyingShownFrom;
   report_.progress().set_phase(ProgressPhase::kVerifying, slow);
-  const bool committed = item.landing->commit(item.ready.mode, item.ready.mtime_ns, why);
+  const std::vector<CommitBatch::Outcome> outcomes = commits_.flush();
   report_.progress().set_phase(ProgressPhase::kTransfer);
-  if (!committed) return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
-  report_.transferred(item.local_path, item.received,
-                      std::chrono::duration<double>(Clock::now() - item.started).count());
-  finish(session, item, std::nullopt, false);
+  const auto now = Clock::now();
+  for (const CommitBatch::Outcome& outcome : outcomes) {
+    DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
+    if (outcome.failure) {
+      finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure}, true);
+      continue;
+    }
+    report_.transferred(item.local_path, item.received,
+                        std::chrono::duration<double>(now - item.started).count());
+    finish(session, item, std::nullopt, false);
+  }
 }
 
 void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& frame) {

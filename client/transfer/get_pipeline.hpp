@@ -1,8 +1,9 @@
 #pragma once
 // Pipelined downloads on one Session: GET, GET_READY, DATA, END or ERROR
 // (protocol 5.2), every byte verified before the file is renamed into
-// place through a LandingFile; kept partial data is resumed with a GET from
-// its length. The caller owns the DownloadItems (their address must not
+// place through a LandingFile, verified files committed together by a
+// CommitBatch (one sync for many files); kept partial data is resumed with
+// a GET from its length. The caller owns the DownloadItems (their address must not
 // change while in flight), decides which file goes next and learns through
 // on_settled() when one is done or deferred.
 #include <chrono>
@@ -12,6 +13,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "client/local/commit_batch.hpp"
 #include "client/local/landing_file.hpp"
 #include "common/crypto/checksum.hpp"
 #include "common/rules/errors.hpp"
@@ -28,6 +30,7 @@ enum class DownloadState {
   kGetSent,     // waiting for GET_READY
   kReceiving,   // DATA until END
   kCancelling,  // failed locally, CANCEL sent: ignore DATA until END or ERROR
+  kCommitting,  // verified and sealed, waiting in the CommitBatch (no frames expected)
   kRetryLater,  // the server is shutting down: try on the next connection
   kDone,
 };
@@ -69,12 +72,17 @@ class GetPipeline {
 
   GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id);
 
+  /// Requests in flight, and verified files waiting for their commit.
   std::size_t in_flight() const { return in_flight_; }
   /// No request of ours (nor a cancelled one) still expects frames.
   bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
   /// Redraws the progress line if it is due: for the handler's produce(),
   /// which the session calls even while the server is silent.
   void tick_progress();
+  /// Commits the verified files waiting in the batch if it is due, or if
+  /// nothing else is in flight (no more files are coming soon): for the
+  /// handler's produce(), after it started what it could.
+  void commit_due(Session& session);
   /// Opens the partial file and sends the GET (from the kept length when
   /// the partial data can be resumed); a partial file that cannot be
   /// opened settles the item as failed at once.
@@ -97,6 +105,7 @@ class GetPipeline {
   void on_end(Session& session, DownloadItem& item, const Frame& frame);
   void on_error(Session& session, DownloadItem& item, const Frame& frame);
   void cancel(Session& session, DownloadItem& item, Error error);
+  void flush_commits(Session& session);
   void finish(Session& session, DownloadItem& item, std::optional<Error> failure, bool print);
   void report(const DownloadItem& item, const Error& error);
 
@@ -106,6 +115,7 @@ class GetPipeline {
   std::unordered_map<std::uint32_t, DownloadItem*> by_id_;
   std::unordered_set<std::uint32_t> late_cancel_replies_;
   std::unordered_set<std::uint32_t> abandoned_;
+  CommitBatch commits_;
   std::size_t in_flight_ = 0;
   bool suggest_recursive_ = false;
 };

@@ -1,7 +1,11 @@
 #include "client/transfer/listing.hpp"
 
+#include <algorithm>
+#include <deque>
 #include <iostream>
+#include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
@@ -20,143 +24,248 @@ constexpr const char* kProgram = "ftls";
 // invalid UTF-8 in its name, and printing goes through printable() anyway.
 std::optional<std::string> entry_name_violation(std::string_view name) {
   if (name.empty()) return "empty name";
-  if (name == "." || name == "..") return "'" + std::string(name) + "'";
+  if (name == "." || name == "..") return std::string("'").append(name).append("'");
   if (name.size() > limits::kMaxComponentBytes) return "name too long";
   if (name.find('/') != std::string_view::npos) return "'/' inside a name";
   if (name.find('\0') != std::string_view::npos) return "NUL byte";
   return std::nullopt;
 }
 
-// One directory being printed: its entries and how far the walk got.
-struct Level {
+// Entries of a -l listing collected before its size column's width is
+// fixed from them: a listing that ends sooner is aligned as a whole, a
+// larger one streams out with that width (a wider size later overflows it).
+constexpr std::size_t kWidthSample = 4096;
+// Subdirectories whose LIST is sent ahead of the printing (-r).
+constexpr std::size_t kListsAhead = 8;
+
+struct Directory;
+
+// A received entry not printed yet, and the listing of it when it is a
+// directory whose LIST went out ahead.
+struct Pending {
+  Entry entry;
+  std::unique_ptr<Directory> child;
+};
+
+// One directory's listing: what arrived and is not printed yet.
+struct Directory {
   std::string path;      // remote path
   std::string relative;  // printed prefix ("" for the listed directory)
-  std::vector<Entry> entries;
-  std::size_t next = 0;
-  std::size_t size_width = 1;
+  std::deque<Pending> queue;
+  std::size_t scanned = 0;   // queue[0, scanned) looked at for LISTs ahead
+  std::size_t received = 0;  // entries its LIST answered so far
+  bool complete = false;     // its last frame arrived
+  bool stat = false;         // the top path is a file: a STAT replaced the LIST
+  std::optional<Error> failure;
+  std::optional<std::size_t> size_width;  // fixed once printing starts
 };
 
 // LIST the path; if the server says it is not a directory, STAT it instead
-// and show that one entry, like `ls FILE`. With -r, every subdirectory is
-// listed in turn, depth first, and printed as soon as it arrived, so memory
-// holds only the directories on the current path.
+// and show that one entry, like `ls FILE`. Entries are printed as they
+// arrive (a huge directory streams through in constant memory). With -r,
+// every subdirectory is printed right after its own line, depth first;
+// the LISTs of the next few subdirectories go out ahead (kListsAhead), so
+// the walk does not wait a round trip per directory, and memory holds the
+// unprinted rest of the directories on the current path and of those
+// listed ahead.
 class ListJob : public SessionHandler {
  public:
   explicit ListJob(const ListOptions& options) : options_(options) {}
 
   void produce(Session& session) override {
-    if (!session.hello_received() || waiting_ || done_) return;
+    if (!session.hello_received() || done_) return;
     if (!started_) {
       started_ = true;
-      return send_list(session, options_.remote.path, "");
+      auto top = std::make_unique<Directory>();
+      top->path = options_.remote.path;
+      send_list(session, *top);
+      stack_.push_back(std::move(top));
     }
-    // Print the top directory's entries until one is a directory to enter.
-    while (!stack_.empty()) {
-      Level& top = stack_.back();
-      if (top.next == top.entries.size()) {
-        stack_.pop_back();
-        continue;
-      }
-      const Entry& entry = top.entries[top.next++];
-      const std::string name = top.relative.empty() ? entry.name : top.relative + "/" + entry.name;
-      std::cout << format_entry(entry, name, options_.format, top.size_width,
-                                options_.human_readable)
-                << '\n';
-      if (options_.recursive && entry.type == EntryType::kDirectory) {
-        const std::string path = top.path.empty() ? entry.name : top.path + "/" + entry.name;
-        if (auto why = path_violation(path, false)) {
-          // Too deep, too long or a name no request can carry: an endless
-          // tree stops here, and the walk goes on beside it.
-          report_failure(Error{ErrorCode::BAD_PATH, path, "cannot be listed: " + *why},
-                         printable(path), path);
-          continue;
-        }
-        return send_list(session, path, name);
-      }
-    }
-    done_ = true;
+    print(session);
+    list_ahead(session);
   }
 
   void on_frame(Session& session, Frame& frame) override {
     const std::uint32_t id = frame.header.request_id;
-    if (!waiting_ || id != current_id_) {
+    auto found = requests_.find(id);
+    if (found == requests_.end()) {
       return session.protocol_error("unexpected " +
                                     frame_type_name(std::uint8_t(frame.header.type)) +
                                     " for request " + std::to_string(id));
     }
-    if (frame.header.type == FrameType::kError) return on_error(session, frame);
-    if (frame.header.type != FrameType::kEntries) {
+    Directory& dir = *found->second;
+    if (frame.header.type == FrameType::kError) {
+      requests_.erase(found);
+      on_error(session, dir, frame);
+    } else if (frame.header.type != FrameType::kEntries) {
       return session.protocol_error("unexpected " +
                                     frame_type_name(std::uint8_t(frame.header.type)) +
-                                    " in reply to " + (stat_ ? "STAT" : "LIST"));
+                                    " in reply to " + (dir.stat ? "STAT" : "LIST"));
+    } else if (!take_entries(session, dir, frame)) {
+      return;
+    } else if (dir.complete) {
+      requests_.erase(found);
     }
-    auto message = decode_entries(frame);
-    if (!message) return session.protocol_error("malformed ENTRIES");
-    if (auto why = listing_overflow(pending_.entries.size(), message->entries.size())) {
-      return session.protocol_error(*why);
-    }
-    for (Entry& entry : message->entries) {
-      if (auto why = entry_name_violation(entry.name)) {
-        return session.protocol_error("server sent an invalid name \"" + printable(entry.name) +
-                                      "\": " + *why);
-      }
-      if (auto why = absurd_size(entry.size)) {
-        return session.protocol_error(*why + " for \"" + printable(entry.name) + "\"");
-      }
-      pending_.entries.push_back(std::move(entry));
-    }
-    if (stat_ && (message->more || pending_.entries.size() != 1)) {
-      return session.protocol_error("STAT must answer exactly one entry");
-    }
-    if (stat_) {
-      if (auto why = stat_reply_violation(pending_.entries.front(), pending_.path)) {
-        return session.protocol_error(*why);
-      }
-    }
-    if (message->more) return;
-    waiting_ = false;
-    pending_.size_width = options_.format == ListFormat::kLong
-                              ? size_column_width(pending_.entries, options_.human_readable)
-                              : 1;
-    stack_.push_back(std::move(pending_));
-    pending_ = Level{};
+    print(session);
   }
 
   bool finished() const override { return done_; }
   const std::optional<Error>& failure() const { return failure_; }
 
  private:
-  void send_list(Session& session, const std::string& path, const std::string& relative) {
-    pending_ = Level{path, relative, {}, 0, 1};
-    current_id_ = next_id_++;
-    stat_ = false;
-    waiting_ = true;
+  // Checks and queues one ENTRIES frame; false if it broke the protocol.
+  bool take_entries(Session& session, Directory& dir, const Frame& frame) {
+    auto message = decode_entries(frame);
+    if (!message) {
+      session.protocol_error("malformed ENTRIES");
+      return false;
+    }
+    for (Entry& entry : message->entries) {
+      if (auto why = entry_name_violation(entry.name)) {
+        session.protocol_error("server sent an invalid name \"" + printable(entry.name) +
+                               "\": " + *why);
+        return false;
+      }
+      if (auto why = absurd_size(entry.size)) {
+        session.protocol_error(*why + " for \"" + printable(entry.name) + "\"");
+        return false;
+      }
+    }
+    if (dir.stat) {
+      if (message->more || message->entries.size() != 1) {
+        session.protocol_error("STAT must answer exactly one entry");
+        return false;
+      }
+      if (auto why = stat_reply_violation(message->entries.front(), dir.path)) {
+        session.protocol_error(*why);
+        return false;
+      }
+    }
+    // Printed entries are not held, but a listing that never ends is still
+    // a broken server (and bounds what waits while a subdirectory prints).
+    if (auto why = listing_overflow(dir.received, message->entries.size())) {
+      session.protocol_error(*why);
+      return false;
+    }
+    dir.received += message->entries.size();
+    for (Entry& entry : message->entries) dir.queue.push_back(Pending{std::move(entry), nullptr});
+    dir.complete = !message->more;
+    return true;
+  }
+
+  // Prints what can be printed: the top directory's entries, entering each
+  // subdirectory (-r) at its line, until one is waiting for its entries.
+  void print(Session& session) {
+    while (!stack_.empty()) {
+      Directory& top = *stack_.back();
+      if (!top.size_width) {
+        const bool sample = top.complete || top.queue.size() >= kWidthSample;
+        if (options_.format == ListFormat::kLong && !sample) return;
+        std::size_t width = 1;
+        if (options_.format == ListFormat::kLong) {
+          for (const Pending& p : top.queue) {
+            width = std::max(width, size_column(p.entry.size, options_.human_readable).size());
+          }
+        }
+        top.size_width = width;
+      }
+      if (top.queue.empty()) {
+        if (!top.complete) return;
+        if (top.failure) {
+          report_failure(*top.failure, top.path.empty() ? "/" : printable(top.path), top.path);
+        }
+        stack_.pop_back();
+        continue;
+      }
+      Pending next = std::move(top.queue.front());
+      top.queue.pop_front();
+      if (top.scanned > 0) --top.scanned;
+      const Entry& entry = next.entry;
+      const std::string name = top.relative.empty() ? entry.name : top.relative + "/" + entry.name;
+      std::cout << format_entry(entry, name, options_.format, *top.size_width,
+                                options_.human_readable)
+                << '\n';
+      if (!options_.recursive || entry.type != EntryType::kDirectory) continue;
+      const std::string path = child_path(top, entry);
+      if (auto why = path_violation(path, false)) {
+        // Too deep, too long or a name no request can carry: an endless
+        // tree stops here, and the walk goes on beside it.
+        report_failure(Error{ErrorCode::BAD_PATH, path, "cannot be listed: " + *why},
+                       printable(path), path);
+        continue;
+      }
+      if (next.child) {
+        --listed_ahead_;
+      } else {
+        next.child = make_child(top, entry, name);
+        send_list(session, *next.child);
+      }
+      stack_.push_back(std::move(next.child));
+    }
+    done_ = true;
+  }
+
+  // Sends the LISTs of the next subdirectories to print, the nearest
+  // first, while fewer than kListsAhead are listed ahead.
+  void list_ahead(Session& session) {
+    if (!options_.recursive) return;
+    for (auto level = stack_.rbegin(); level != stack_.rend(); ++level) {
+      Directory& dir = **level;
+      for (; dir.scanned < dir.queue.size(); ++dir.scanned) {
+        if (listed_ahead_ >= kListsAhead) return;
+        Pending& pending = dir.queue[dir.scanned];
+        if (pending.entry.type != EntryType::kDirectory || pending.child) continue;
+        if (path_violation(child_path(dir, pending.entry), false)) continue;
+        const std::string name =
+            dir.relative.empty() ? pending.entry.name : dir.relative + "/" + pending.entry.name;
+        pending.child = make_child(dir, pending.entry, name);
+        send_list(session, *pending.child);
+        ++listed_ahead_;
+      }
+    }
+  }
+
+  static std::string child_path(const Directory& dir, const Entry& entry) {
+    return dir.path.empty() ? entry.name : dir.path + "/" + entry.name;
+  }
+
+  static std::unique_ptr<Directory> make_child(const Directory& dir, const Entry& entry,
+                                               const std::string& name) {
+    auto child = std::make_unique<Directory>();
+    child->path = child_path(dir, entry);
+    child->relative = name;
+    return child;
+  }
+
+  void send_list(Session& session, Directory& dir) {
+    const std::uint32_t id = next_id_++;
+    requests_.emplace(id, &dir);
     Bytes frame;
     // Link targets are shown by -l ("-> target") and --json ("target").
     const bool targets = options_.recursive || options_.format != ListFormat::kNames;
-    encode_list(frame, current_id_, PathMsg{path},
-                targets && session.trees_agreed() ? kFlagTargets : 0);
-    session.send(std::move(frame), current_id_);
+    encode_list(frame, id, PathMsg{dir.path}, targets && session.trees_agreed() ? kFlagTargets : 0);
+    session.send(std::move(frame), id);
   }
 
-  void on_error(Session& session, const Frame& frame) {
-    ErrorReply reply = read_error_reply(frame, pending_.path, pending_.path);
+  void on_error(Session& session, Directory& dir, const Frame& frame) {
+    ErrorReply reply = read_error_reply(frame, dir.path, dir.path);
     if (reply.violation) return session.protocol_error(*reply.violation);
     const ErrorCode code = reply.failure.code;
-    const bool top = stack_.empty() && pending_.relative.empty();
-    if (top && !stat_ && code == ErrorCode::NOT_A_DIRECTORY && !pending_.path.empty()) {
-      stat_ = true;
-      current_id_ = next_id_++;
+    const bool top = dir.relative.empty();
+    if (top && !dir.stat && dir.queue.empty() && code == ErrorCode::NOT_A_DIRECTORY &&
+        !dir.path.empty()) {
+      dir.stat = true;
+      const std::uint32_t id = next_id_++;
+      requests_.emplace(id, &dir);
       Bytes stat;
-      encode_stat(stat, current_id_, PathMsg{pending_.path});
-      session.send(std::move(stat), current_id_);
+      encode_stat(stat, id, PathMsg{dir.path});
+      session.send(std::move(stat), id);
       return;
     }
-    report_failure(std::move(reply.failure), pending_.path.empty() ? "/" : printable(pending_.path),
-                   pending_.path);
-    waiting_ = false;
-    // A subdirectory that cannot be listed does not stop the walk.
-    if (top) done_ = true;
+    // Reported when the printing reaches it: a subdirectory that cannot be
+    // listed does not stop the walk.
+    dir.failure = std::move(reply.failure);
+    dir.complete = true;
   }
 
   // Prints the failure on stderr after what stdout holds so far (with
@@ -172,13 +281,11 @@ class ListJob : public SessionHandler {
 
   const ListOptions& options_;
   bool started_ = false;
-  bool waiting_ = false;
-  bool stat_ = false;
   bool done_ = false;
-  std::uint32_t current_id_ = 0;
   std::uint32_t next_id_ = 1;
-  Level pending_;
-  std::vector<Level> stack_;
+  std::vector<std::unique_ptr<Directory>> stack_;  // the directories on the current path
+  std::unordered_map<std::uint32_t, Directory*> requests_;
+  std::size_t listed_ahead_ = 0;  // LISTs sent for directories not entered yet
   std::optional<Error> failure_;
 };
 

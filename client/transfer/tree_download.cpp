@@ -115,6 +115,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
       rules_ = session.name_rules();
     }
     walk(session);
+    pipeline_.commit_due(session);
   }
 
   void on_frame(Session& session, Frame& frame) override {
@@ -324,7 +325,9 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
                   const std::string& remote) {
     report_.progress().add_total(1, entry.size);
     struct stat st {};
-    if (dir.fd && ::fstatat(dir.fd.get(), entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+    // A directory this run created holds nothing to compare with.
+    if (dir.fd && !dir.created &&
+        ::fstatat(dir.fd.get(), entry.name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 &&
         S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
         mtime_ns_of(st) == entry.mtime_ns) {
       report_.skipped(local, entry.size, "unchanged", false);

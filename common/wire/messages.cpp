@@ -146,7 +146,7 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
 }
 
 std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
-                                 std::size_t from, std::uint8_t fields) {
+                                 std::size_t from, std::uint8_t fields, bool more_after) {
   const bool hashes = (fields & kFlagHashes) != 0;
   const bool targets = (fields & kFlagTargets) != 0;
   const bool meta = (fields & kFlagMeta) != 0;
@@ -163,7 +163,7 @@ std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector
     budget -= need;
     ++end;
   }
-  const bool more = end < entries.size();
+  const bool more = end < entries.size() || more_after;
   const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
   encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
     w.u32(static_cast<std::uint32_t>(end - from));

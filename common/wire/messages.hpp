@@ -149,10 +149,12 @@ void encode_copy(Bytes& out, std::uint32_t id, const CopyMsg& m);
 void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
                     std::uint8_t fields = 0);
 /// Appends one ENTRIES frame holding the entries from `from` on that fit in
-/// a frame (MORE set if some are left); returns the index of the first one
-/// left out (entries.size() when the listing is complete).
+/// a frame (MORE set if some are left, or if `more_after`: more entries
+/// follow these in a later call); returns the index of the first one left
+/// out (entries.size() when all of `entries` went out).
 std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
-                                 std::size_t from, std::uint8_t fields = 0);
+                                 std::size_t from, std::uint8_t fields = 0,
+                                 bool more_after = false);
 
 // Decoders: nullopt when the payload is malformed (wrong length, string over
 // its limit or holding NUL, a field out of range).

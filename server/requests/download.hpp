@@ -2,7 +2,10 @@
 // Sending one file (GET): jobs on the thread pool read and hash one chunk at
 // a time, in order; the loop sends each as a DATA frame. Reading ahead stops
 // while the session's send queue is above its high-water mark. END carries
-// the whole-file XXH3-128, after a check that the file did not change.
+// the whole-file XXH3-128, after a check that the file did not change. A
+// file of at most kWholeFileMax bytes (from the GET's offset) is opened,
+// read, checked and closed by one job, and its GET_READY, DATA and END
+// leave together.
 #include <chrono>
 #include <memory>
 #include <vector>
@@ -17,6 +20,9 @@ namespace ft::server {
 class Download : public Request, public std::enable_shared_from_this<Download> {
  public:
   static constexpr std::uint32_t kChunkSize = limits::kDefaultChunkSize;
+  /// The most a file may hold (past the offset) to be read by its open job.
+  static constexpr std::size_t kWholeFileMax = 16 * 1024;
+  static_assert(kWholeFileMax <= kChunkSize, "a whole small file is one DATA frame");
 
   static std::shared_ptr<Download> start(RequestContext& context, std::uint32_t id, GetMsg get);
   Download(RequestContext& context, std::uint32_t id, GetMsg get);
@@ -30,7 +36,20 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
     struct stat initial {};
     StreamHash128 hash;
   };
+  /// What the open job read of a small file: its one chunk and END.
+  struct WholeFile {
+    bool read = false;  // the job read it (or failed reading it)
+    int read_error = 0;
+    std::shared_ptr<Bytes> data;
+    std::uint64_t chunk_hash = 0;
+    Hash128 digest{};
+    bool changed = false;  // fstat after the read differs: not sent
+  };
   void open();
+  /// On the pool: reads from `offset` to the end, hashes, checks and closes.
+  static void read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset);
+  /// On the loop, after GET_READY: DATA (if any bytes) and END, or the error.
+  void send_whole(const WholeFile& whole);
   void pump();
   void send_end();
   void fail(ErrorCode code, const std::string& message);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
+#include "server/storage/directory_reader.hpp"
 #include "server/storage/root_fs.hpp"
 #include "uvx/uv_support.hpp"
 
@@ -26,7 +27,7 @@ std::size_t memory_of(const std::vector<Entry>& entries) {
 std::shared_ptr<Listing> Listing::start(RequestContext& context, std::uint32_t id, std::string path,
                                         bool list, std::uint8_t fields) {
   auto listing = std::make_shared<Listing>(context, id, std::move(path), list, fields);
-  listing->context_->start_listing([listing] { listing->run(); }, listing->hashes());
+  listing->wait_for_window();
   return listing;
 }
 
@@ -34,7 +35,16 @@ Listing::Listing(RequestContext& context, std::uint32_t id, std::string path, bo
                  std::uint8_t fields)
     : context_(context), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
 
+void Listing::wait_for_window() {
+  in_line_ = true;
+  // Every window waits in the connection's (and, with HASHES, the
+  // server's) line of listings, so a huge directory takes turns with the
+  // others rather than holding a place until its end.
+  context_->start_listing([self = shared_from_this()] { self->run(); }, hashes());
+}
+
 void Listing::run() {
+  in_line_ = false;
   running_ = true;
   if (finished_) {  // aborted while it waited
     context_->listing_job_done(hashes());
@@ -45,10 +55,20 @@ void Listing::run() {
     std::optional<std::string> bad_path;
     int err = 0;
     std::vector<Entry> entries;
+    bool more = false;
   };
   auto outcome = std::make_shared<Outcome>();
-  outcome->forbidden = !context_->access().allows(kRightList);
-  outcome->bad_path = path_violation(path_, true, context_->name_rules());
+  const bool first = reader_ == nullptr;
+  if (first) {
+    outcome->forbidden = !context_->access().allows(kRightList);
+    outcome->bad_path = path_violation(path_, true, context_->name_rules());
+    reader_ = std::make_shared<DirectoryReader>();
+  }
+  // The next window reuses this one's storage: a huge directory's windows,
+  // read by whichever pool threads, then cost one allocation, not one per
+  // thread's malloc arena (which would keep it).
+  outcome->entries = std::move(entries_);
+  entries_.clear();
   const int root = context_->root_fd();
   const std::string path = path_;
   const bool list = list_;
@@ -58,11 +78,15 @@ void Listing::run() {
   job_running_ = true;
   queue_job(
       context_->loop(),
-      [outcome, root, path, list, fields, cache] {
+      [outcome, reader = reader_, first, root, path, list, fields, cache] {
         if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
-          outcome->err = list_directory(root, path, outcome->entries, cache,
-                                        (fields & kFlagTargets) != 0, (fields & kFlagMeta) != 0);
+          if (first) outcome->err = reader->open(root, path);
+          if (outcome->err == 0) {
+            outcome->err = reader->read(outcome->entries, cache, (fields & kFlagTargets) != 0,
+                                        (fields & kFlagMeta) != 0);
+          }
+          outcome->more = outcome->err == 0 && !reader->at_end();
         } else {
           Entry entry;
           outcome->err = stat_path(root, path, entry, (fields & kFlagMeta) != 0);
@@ -82,13 +106,13 @@ void Listing::run() {
                                      "this identity may not list");
           self->log_end(to_string(ErrorCode::FORBIDDEN));
         } else if (outcome->err != 0) {
+          // A later window's failure ends a reply whose first pages went out
+          // already: the client drops what it collected (section 5.3).
           const ErrorCode code = error_from_errno(outcome->err);
           self->context_->send_error(self->id_, code, self->path_, std::strerror(outcome->err));
           self->log_end(to_string(code));
         } else {
-          self->entries_ = std::move(outcome->entries);
-          self->memory_held_ = memory_of(self->entries_);
-          self->context_->add_reply_memory(self->memory_held_);
+          self->take_window(std::move(outcome->entries), outcome->more);
           return self->send_pages();
         }
         self->finished_ = true;
@@ -97,15 +121,33 @@ void Listing::run() {
       });
 }
 
+void Listing::take_window(std::vector<Entry> entries, bool more) {
+  if (memory_held_ > 0) context_->remove_reply_memory(memory_held_);
+  entries_ = std::move(entries);
+  next_ = 0;
+  more_windows_ = more;
+  memory_held_ = memory_of(entries_);
+  context_->add_reply_memory(memory_held_);
+}
+
 void Listing::send_pages() {
-  if (finished_) return;
+  // A wake-up while the next window waits its turn or is being read.
+  if (finished_ || job_running_ || in_line_) return;
   // One ENTRIES frame (at most the control payload limit) per page, each
   // when the connection may buffer it: a client that stops reading holds
-  // this listing's entries, never its whole encoded reply.
+  // this listing's current window, never its whole encoded reply.
   while (context_->may_buffer(limits::kMaxControlPayload + limits::kFrameHeaderSize)) {
+    if (next_ >= entries_.size() && more_windows_) {
+      // This window is sent: give back the place and read the next (into
+      // the same storage, still counted).
+      entries_.clear();
+      running_ = false;
+      context_->listing_finished();
+      return wait_for_window();
+    }
     Bytes page;
-    next_ = encode_entries_frame(page, id_, entries_, next_, fields_);
-    const bool last = next_ >= entries_.size();
+    next_ = encode_entries_frame(page, id_, entries_, next_, fields_, more_windows_);
+    const bool last = next_ >= entries_.size() && !more_windows_;
     bytes_sent_ += page.size();
     context_->send_frame(std::move(page));
     if (last) {

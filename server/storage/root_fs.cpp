@@ -372,53 +372,6 @@ std::string temporary_name() {
   return name;
 }
 
-int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   HashCache* hashes, bool targets, bool meta) {
-  OwnerNames names;
-  Fd dir;
-  if (int err = open_beneath(root, relative, O_DIRECTORY | O_RDONLY, dir)) return err;
-  DIR* stream = ::fdopendir(dir.get());
-  if (stream == nullptr) return errno;
-  dir.release();  // owned by the DIR stream now
-  int err = 0;
-  for (;;) {
-    errno = 0;
-    struct dirent* d = ::readdir(stream);
-    if (d == nullptr) {
-      err = errno;
-      break;
-    }
-    std::string_view name(d->d_name);
-    if (name == "." || name == ".." || name.substr(0, kReservedPrefix.size()) == kReservedPrefix) {
-      continue;
-    }
-    struct stat st;
-    if (::fstatat(::dirfd(stream), d->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
-      if (errno == ENOENT) continue;  // removed while we listed
-      err = errno;
-      break;
-    }
-    Entry entry = entry_from_stat(std::string(name), st);
-    if (hashes != nullptr && entry.type == EntryType::kFile) {
-      // A file that vanished or cannot be read gets the zero hash: the
-      // client then sees a difference and sends it again.
-      hashes->hash_file(::dirfd(stream), d->d_name, entry.content_hash);
-    }
-    if (targets && entry.type == EntryType::kSymlink) {
-      char target[limits::kMaxPathBytes + 1];
-      ssize_t n = ::readlinkat(::dirfd(stream), d->d_name, target, sizeof target);
-      if (n > 0 && static_cast<std::size_t>(n) <= limits::kMaxPathBytes) {
-        entry.target.assign(target, static_cast<std::size_t>(n));
-      }
-    }
-    if (meta) read_entry_meta(::dirfd(stream), d->d_name, st, names, entry.meta);
-    out.push_back(std::move(entry));
-  }
-  ::closedir(stream);
-  std::sort(out.begin(), out.end(), [](const Entry& a, const Entry& b) { return a.name < b.name; });
-  return err;
-}
-
 int stat_path(int root, const std::string& relative, Entry& out, bool meta) {
   struct stat st;
   if (relative.empty()) {

@@ -88,15 +88,6 @@ mode_t file_mode(std::uint32_t peer_mode);
 /// The same for a directory, whose owner always keeps rwx.
 mode_t directory_mode(std::uint32_t peer_mode);
 
-/// The entries of the directory `relative`, sorted by name, without "." and
-/// "..", and without names carrying the reserved prefix. With `hashes`, each
-/// regular file's content hash (from that cache when the file did not
-/// change); `targets` fills each symlink's target.
-/// `meta` (ARCHIVE) fills each entry's owners, hard-link key and extended
-/// attributes (archive_fs.hpp).
-int list_directory(int root, const std::string& relative, std::vector<Entry>& out,
-                   HashCache* hashes = nullptr, bool targets = false, bool meta = false);
-
 /// Creates the directory `components` (and missing parents) unless it
 /// exists, applies the permission bits (directory_mode) and, if given, the
 /// mtime. Under `policy`: a missing directory needs create (else

@@ -1,0 +1,108 @@
+#include "client/local/commit_batch.hpp"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "client/local/landing_file.hpp"
+
+namespace ft::client {
+namespace {
+
+std::string step_error(const char* step, int err) {
+  return std::string(step) + ": " + std::strerror(err);
+}
+
+// The distinct values of `values`, in first-seen order (a batch touches few
+// directories and fewer file systems: a linear search is enough).
+template <class T>
+void add_unique(std::vector<T>& values, const T& value) {
+  if (std::find(values.begin(), values.end(), value) == values.end()) values.push_back(value);
+}
+
+}  // namespace
+
+void CommitBatch::add(LandingFile& file, std::uint64_t bytes, void* cookie) {
+  if (files_.empty()) oldest_ = std::chrono::steady_clock::now();
+  files_.push_back(Waiting{&file, cookie});
+  bytes_ += bytes;
+}
+
+bool CommitBatch::due(std::chrono::steady_clock::time_point now) const {
+  if (files_.empty()) return false;
+  return files_.size() >= kMaxFiles || bytes_ >= kMaxBytes || now - oldest_ >= kMaxWait;
+}
+
+std::vector<CommitBatch::Outcome> CommitBatch::flush() {
+  std::vector<Outcome> outcomes(files_.size());
+  for (std::size_t i = 0; i < files_.size(); ++i) outcomes[i].cookie = files_[i].cookie;
+
+  // 1. The data, mode and mtime of every file (and the records written
+  //    beside them) durable: one syncfs per file system. syncfs reports a
+  //    writeback error of any file of that file system (Linux 5.8 and
+  //    later), which may not be ours: then each of ours is fsynced to learn
+  //    which, if any, failed.
+  std::vector<dev_t> devices;
+  std::vector<int> device_fd;  // a directory on each device
+  for (const Waiting& waiting : files_) {
+    struct stat st {};
+    if (::fstat(waiting.file->dir_fd(), &st) != 0) continue;  // fsynced one by one below
+    if (std::find(devices.begin(), devices.end(), st.st_dev) == devices.end()) {
+      devices.push_back(st.st_dev);
+      device_fd.push_back(waiting.file->dir_fd());
+    }
+  }
+  std::vector<dev_t> synced;
+  for (std::size_t d = 0; d < devices.size(); ++d) {
+    if (::syncfs(device_fd[d]) == 0) synced.push_back(devices[d]);
+  }
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    LandingFile& file = *files_[i].file;
+    struct stat st {};
+    const bool covered = ::fstat(file.dir_fd(), &st) == 0 &&
+                         std::find(synced.begin(), synced.end(), st.st_dev) != synced.end();
+    if (!covered && ::fsync(file.fd()) != 0) {
+      outcomes[i].failure = step_error("fsync", errno);
+      file.discard();
+    }
+  }
+
+  // 2. Each durable file renamed into place; 3. each directory synced once,
+  //    which makes the renames durable.
+  std::vector<int> directories;
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    if (outcomes[i].failure) continue;
+    std::string why;
+    const int dir_fd = files_[i].file->dir_fd();
+    if (!files_[i].file->publish(why)) {
+      outcomes[i].failure = why;
+      continue;
+    }
+    add_unique(directories, dir_fd);
+  }
+  std::vector<int> failed_directories;
+  std::vector<int> failed_errors;
+  for (int dir_fd : directories) {
+    if (::fsync(dir_fd) != 0) {
+      failed_directories.push_back(dir_fd);
+      failed_errors.push_back(errno);
+    }
+  }
+  for (std::size_t i = 0; i < files_.size() && !failed_directories.empty(); ++i) {
+    if (outcomes[i].failure) continue;
+    auto found =
+        std::find(failed_directories.begin(), failed_directories.end(), files_[i].file->dir_fd());
+    if (found == failed_directories.end()) continue;
+    // The file is in place and verified; only its durability is in doubt.
+    outcomes[i].failure =
+        step_error("fsync of the directory", failed_errors[found - failed_directories.begin()]);
+  }
+  files_.clear();
+  bytes_ = 0;
+  return outcomes;
+}
+
+}  // namespace ft::client

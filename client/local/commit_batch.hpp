@@ -1,0 +1,62 @@
+#pragma once
+// Group commit of downloaded files. A verified file (its LandingFile sealed:
+// mode and mtime applied) waits here under its partial name; flush() makes
+// every waiting file durable at once (one syncfs(2) per file system instead
+// of an fsync per file), then renames each over its final name and fsyncs
+// each directory once. Only then does the caller say a file is done, so the
+// promise of a single-file commit holds: a file reported done is whole and
+// durable under its final name. A crash before the renames leaves partial
+// files whose data is complete, which the next run resumes (and verifies)
+// from their full length. See docs/client.md, "Durability".
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace ft::client {
+
+class LandingFile;
+
+class CommitBatch {
+ public:
+  /// A flush is due once this many files wait...
+  static constexpr std::size_t kMaxFiles = 256;
+  /// ... or this many bytes (what one sync writes out at most) ...
+  static constexpr std::uint64_t kMaxBytes = 64ull * 1024 * 1024;
+  /// ... or the oldest file waited this long (a slow trickle of files is
+  /// still reported done promptly).
+  static constexpr std::chrono::milliseconds kMaxWait{200};
+
+  /// What became of one file of a flush, in the order they were added.
+  struct Outcome {
+    void* cookie = nullptr;
+    std::optional<std::string> failure;  // which step failed; nullopt: durable under its name
+  };
+
+  /// Adds a sealed file (which the caller keeps alive and unmoved until the
+  /// flush) of `bytes` bytes; `cookie` comes back in its Outcome.
+  void add(LandingFile& file, std::uint64_t bytes, void* cookie);
+  std::size_t size() const { return files_.size(); }
+  bool empty() const { return files_.empty(); }
+  std::uint64_t bytes() const { return bytes_; }
+  /// True if the count, the bytes or the oldest file's wait reached its limit.
+  bool due(std::chrono::steady_clock::time_point now) const;
+  /// Syncs, renames and syncs the directories of every waiting file (see
+  /// above) and empties the batch. A file whose data cannot be made durable
+  /// or renamed is discarded; one whose directory cannot be synced is in
+  /// place but reported failed, as a single commit would.
+  std::vector<Outcome> flush();
+
+ private:
+  struct Waiting {
+    LandingFile* file;
+    void* cookie;
+  };
+  std::vector<Waiting> files_;
+  std::uint64_t bytes_ = 0;
+  std::chrono::steady_clock::time_point oldest_{};
+};
+
+}  // namespace ft::client

@@ -1,0 +1,108 @@
+// ftget's group commit (docs/client.md, "Durability of downloads"), seen in
+// its own system calls (strace -y): every downloaded file is synced (by a
+// syncfs, or an fsync of its partial) after its last write and before it is
+// renamed into place, its directory is fsynced after the rename and before
+// the file is reported received, and the syncs are shared (far fewer
+// syncfs calls than files).
+#include <sys/stat.h>
+
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "support/server_fixture.hpp"
+
+namespace ft::testing {
+namespace {
+
+const char* const kStrace = "/usr/bin/strace";
+
+struct Line {
+  std::string call;  // syncfs, fsync, renameat, pwrite64, write
+  std::string text;
+};
+
+// The calls of an `strace -y -s 4096 -o LOG` log (one process, no -f).
+std::vector<Line> read_trace(const fs::path& log) {
+  std::vector<Line> lines;
+  std::istringstream in(read_file(log));
+  for (std::string text; std::getline(in, text);) {
+    const auto paren = text.find('(');
+    if (paren == std::string::npos) continue;
+    lines.push_back(Line{text.substr(0, paren), text});
+  }
+  return lines;
+}
+
+class DownloadDurability : public ServerFixture {};
+
+TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeItIsReported) {
+  if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
+  constexpr int kFiles = 60;
+  std::vector<std::string> names;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = (i % 2 ? "sub/g" : "f") + std::to_string(i) + ".bin";
+    fs::create_directories(root_.path() / "tree" / "sub");
+    write_random_file(root_.path() / "tree" / name, 700 + 13 * i, 40 + i);
+    names.push_back(name);
+  }
+  start_server();
+  const fs::path back = work_ / "back";
+  const fs::path log = work_ / "ftget.strace";
+  // LeakSanitizer cannot run under a tracer: a sanitized ftget would fail.
+  RunResult get =
+      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-y", "-s",
+           "4096", "-e", "trace=syncfs,fsync,renameat,renameat2,pwrite64,write", "-o", log.string(),
+           bin("ftget"), "--json", "-r", remote("tree"), back.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const std::vector<Line> trace = read_trace(log);
+  ASSERT_FALSE(trace.empty());
+
+  std::size_t syncfs_calls = 0;
+  for (const Line& line : trace) syncfs_calls += line.call == "syncfs";
+  EXPECT_GE(syncfs_calls, 1u);
+  EXPECT_LT(syncfs_calls, static_cast<std::size_t>(kFiles) / 4) << "the syncs are not shared";
+
+  for (const std::string& name : names) {
+    SCOPED_TRACE(name);
+    const fs::path final_path = back / "tree" / name;
+    EXPECT_EQ(file_hash(final_path), file_hash(root_.path() / "tree" / name));
+    const std::string dir = fs::canonical(final_path.parent_path()).string();
+    const std::string base = final_path.filename().string();
+    const std::string partial = dir + "/.ft-part." + base + ">";
+    // Where each step of this file happened in the trace.
+    long last_write = -1, rename = -1, reported = -1;
+    for (std::size_t i = 0; i < trace.size(); ++i) {
+      const Line& line = trace[i];
+      if (line.call == "pwrite64" && line.text.find(partial) != std::string::npos) {
+        last_write = static_cast<long>(i);
+      } else if (line.call.rfind("renameat", 0) == 0 &&
+                 line.text.find("\".ft-part." + base + "\"") != std::string::npos &&
+                 line.text.find(" = 0") != std::string::npos) {
+        rename = static_cast<long>(i);
+      } else if (line.call == "write" && line.text.find("received") != std::string::npos &&
+                 line.text.find("/" + base + "\\\"") != std::string::npos &&
+                 line.text.find(name) != std::string::npos) {
+        reported = static_cast<long>(i);
+      }
+    }
+    ASSERT_GE(last_write, 0);
+    ASSERT_GT(rename, last_write);
+    ASSERT_GT(reported, rename);
+    bool synced = false;
+    for (long i = last_write + 1; i < rename && !synced; ++i) {
+      synced = trace[i].call == "syncfs" ||
+               (trace[i].call == "fsync" && trace[i].text.find(partial) != std::string::npos);
+    }
+    EXPECT_TRUE(synced) << "renamed before a sync made its data durable";
+    bool directory_synced = false;
+    for (long i = rename + 1; i < reported && !directory_synced; ++i) {
+      directory_synced =
+          trace[i].call == "fsync" && trace[i].text.find("<" + dir + ">") != std::string::npos;
+    }
+    EXPECT_TRUE(directory_synced) << "reported before its directory was synced";
+  }
+}
+
+}  // namespace
+}  // namespace ft::testing

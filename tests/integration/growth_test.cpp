@@ -1,0 +1,232 @@
+// Memory that does not grow with the tree (issue 15, part 3): ftserve,
+// ftls, ftsend -r and ftget -r each stay under 32 MiB of peak RSS over a
+// 1,000,000-entry flat directory (ftls, ftserve) and 100,000 files in 1,000
+// directories (ftsend -r and ftget -r, ftserve), since listings stream on
+// both sides. The bound is a Release figure: scripts/test runs these in its
+// Release step; a sanitized build skips them (ASan's shadow memory is not
+// the program's, and a million files under ASan take minutes). The trees
+// live on tmpfs (/dev/shm) so that making them takes seconds.
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "support/harness.hpp"
+#include "support/process_status.hpp"
+#include "support/server_fixture.hpp"
+
+extern char** environ;
+
+namespace ft::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool kSanitized = true;
+#else
+constexpr bool kSanitized = false;
+#endif
+
+// The bound of issue 15 for every program, whatever the tree's size.
+constexpr long kBoundKib = 32 * 1024;
+
+// A temporary directory on tmpfs, removed on destruction.
+class ShmDir {
+ public:
+  ShmDir() {
+    std::string pattern = "/dev/shm/ft-growth-XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+    path_ = pattern;
+  }
+  ~ShmDir() {
+    std::error_code ec;
+    fs::remove_all(path_, ec);
+  }
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+// How a measured client ended: its status and its own peak RSS (VmHWM,
+// read while it runs: wait4's ru_maxrss would count the test process's
+// memory, which the spawned child shared until its exec).
+struct Measured {
+  int exit_code = -1;
+  long peak_kib = 0;
+};
+
+// Runs argv with stdout to `out_file` and stderr to `err_file`, at most
+// `deadline` (then killed).
+Measured run_measured(const std::vector<std::string>& argv, const fs::path& out_file,
+                      const fs::path& err_file, std::chrono::seconds deadline) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 1, out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  posix_spawn_file_actions_addopen(&actions, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
+                                   0644);
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  Measured result;
+  const int err = ::posix_spawn(&pid, args[0], &actions, nullptr, args.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (err != 0) return result;
+  const auto until = Clock::now() + deadline;
+  int status = 0;
+  struct rusage usage {};
+  for (;;) {
+    // The high-water mark only grows: the last reading before the exit is
+    // its peak but for what the last 20 ms added.
+    result.peak_kib = std::max(result.peak_kib, status_kib(pid, "VmHWM"));
+    const pid_t done = ::wait4(pid, &status, WNOHANG, &usage);
+    if (done == pid) break;
+    if (Clock::now() > until) {
+      ::kill(pid, SIGKILL);
+      ::wait4(pid, &status, 0, &usage);
+      return result;
+    }
+    // Polling the child's end: it has no pipe to us (its output goes to
+    // files, to keep a million lines out of the test's memory).
+    std::this_thread::sleep_for(20ms);
+  }
+  result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return result;
+}
+
+std::size_t count_lines(const fs::path& file) {
+  std::ifstream in(file);
+  std::size_t lines = 0;
+  for (std::string line; std::getline(in, line);) ++lines;
+  return lines;
+}
+
+std::string read_text(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// `count` empty files named f0000000... in `dir` (created).
+void make_flat_directory(const fs::path& dir, int count) {
+  fs::create_directories(dir);
+  const int dir_fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY);
+  ASSERT_GE(dir_fd, 0);
+  char name[32];
+  for (int i = 0; i < count; ++i) {
+    std::snprintf(name, sizeof name, "f%07d", i);
+    const int fd = ::openat(dir_fd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0) << name;
+    ::close(fd);
+  }
+  ::close(dir_fd);
+}
+
+// `dirs` directories of `files` files of 16 bytes each below `top`.
+void make_wide_tree(const fs::path& top, int dirs, int files) {
+  char name[32];
+  for (int d = 0; d < dirs; ++d) {
+    std::snprintf(name, sizeof name, "d%04d", d);
+    const fs::path dir = top / name;
+    fs::create_directories(dir);
+    const int dir_fd = ::open(dir.c_str(), O_DIRECTORY | O_RDONLY);
+    ASSERT_GE(dir_fd, 0);
+    for (int f = 0; f < files; ++f) {
+      std::snprintf(name, sizeof name, "f%04d", f);
+      const int fd = ::openat(dir_fd, name, O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+      ASSERT_GE(fd, 0) << name;
+      char content[32];  // the first 16 bytes are written
+      std::snprintf(content, sizeof content, "%04d/%04d-content", d, f);
+      ASSERT_EQ(::write(fd, content, 16), 16);
+      ::close(fd);
+    }
+    ::close(dir_fd);
+  }
+}
+
+class GrowthTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (kSanitized) GTEST_SKIP() << "a Release bound (scripts/test's Release step)";
+    raise_own_descriptor_limit();
+    fs::create_directories(root_.path() / "in");
+    // No access lines: a line per file would fill the stderr pipe nobody
+    // reads during the test, and ftserve would block writing it.
+    start_ftserve(server_, root_.path(), {"--access-log", "off"});
+  }
+  void TearDown() override {
+    if (server_.pid() > 0) {
+      const int status = server_.stop(SIGTERM);
+      EXPECT_EQ(status, 0) << server_.err();
+    }
+  }
+  std::string remote(const std::string& path) const {
+    return loopback_remote(server_.port(), path);
+  }
+  Measured client(const std::vector<std::string>& argv, const std::string& what) {
+    const Measured m =
+        run_measured(argv, work_.path() / (what + ".out"), work_.path() / (what + ".err"), 600s);
+    std::printf("%s: exit %d, peak RSS %ld KiB\n", what.c_str(), m.exit_code, m.peak_kib);
+    EXPECT_EQ(m.exit_code, 0) << read_text(work_.path() / (what + ".err"));
+    EXPECT_GT(m.peak_kib, 0);
+    EXPECT_LE(m.peak_kib, kBoundKib) << what;
+    return m;
+  }
+  long server_peak_kib(const char* what) {
+    const long hwm = status_kib(server_.pid(), "VmHWM");
+    std::printf("ftserve after %s: VmHWM %ld KiB\n", what, hwm);
+    return hwm;
+  }
+
+  ShmDir root_;
+  ShmDir work_;
+  ListeningProcess server_;
+};
+
+TEST_F(GrowthTest, MillionEntryFlatListingStreamsOnBothSides) {
+  constexpr int kEntries = 1'000'000;
+  make_flat_directory(root_.path() / "flat", kEntries);
+  // The long form aligns its size column on a sample, then streams.
+  client({bin("ftls"), "-l", remote("flat")}, "ftls-l");
+  EXPECT_EQ(count_lines(work_.path() / "ftls-l.out"), static_cast<std::size_t>(kEntries));
+  client({bin("ftls"), "-r", remote("flat")}, "ftls-r");
+  EXPECT_EQ(count_lines(work_.path() / "ftls-r.out"), static_cast<std::size_t>(kEntries));
+  EXPECT_LE(server_peak_kib("two listings of 1,000,000 entries"), kBoundKib);
+}
+
+TEST_F(GrowthTest, HundredThousandFilesUpAndDown) {
+  constexpr int kDirs = 1000;
+  constexpr int kFiles = 100;
+  const fs::path source = work_.path() / "tree";
+  make_wide_tree(source, kDirs, kFiles);
+  client({bin("ftsend"), "-q", "-r", source.string(), remote("in")}, "ftsend-r");
+  const fs::path back = work_.path() / "back";
+  client({bin("ftget"), "-q", "-r", remote("in/tree"), back.string()}, "ftget-r");
+  EXPECT_LE(server_peak_kib("100,000 files up and down"), kBoundKib);
+  client({bin("ftls"), "-r", remote("in/tree")}, "ftls-r");
+  EXPECT_EQ(count_lines(work_.path() / "ftls-r.out"),
+            static_cast<std::size_t>(kDirs) * (kFiles + 1));
+  // Every file arrived whole (one in each directory is read back).
+  for (int d = 0; d < kDirs; d += 97) {
+    char name[32];
+    std::snprintf(name, sizeof name, "d%04d/f%04d", d, d % kFiles);
+    EXPECT_EQ(read_text(back / "tree" / name), read_text(source / name)) << name;
+  }
+}
+
+}  // namespace
+}  // namespace ft::testing

@@ -1,0 +1,131 @@
+// CommitBatch (ftget's group commit): nothing appears under a final name
+// before flush(); flush() renames every waiting file into place with its
+// mode and mtime, removes the records, and answers each cookie in the order
+// added; a file whose rename fails fails alone; due() follows the count.
+#include "client/local/commit_batch.hpp"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "client/local/landing_file.hpp"
+
+namespace ft::client {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CommitBatchTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string pattern = (fs::temp_directory_path() / "ft-batch-XXXXXX").string();
+    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
+    dir_path_ = pattern;
+    dir_ = ::open(dir_path_.c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(dir_, 0);
+  }
+  void TearDown() override {
+    files_.clear();
+    ::close(dir_);
+    fs::remove_all(dir_path_);
+  }
+  // A landed, sealed file `name` holding `content`.
+  LandingFile& land(const std::string& name, const std::string& content) {
+    std::string why;
+    auto file = LandingFile::open(dir_, name, why);
+    EXPECT_TRUE(file) << why;
+    EXPECT_TRUE(file->start_over(PartialRecord{"remote/" + name, content.size(), 0}, why)) << why;
+    EXPECT_TRUE(file->write_at(
+        0, ByteSpan(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()), why))
+        << why;
+    EXPECT_TRUE(file->seal(0640, 1'500'000'000'000'000'000, why)) << why;
+    files_.push_back(std::move(*file));
+    return files_.back();
+  }
+  std::string read(const std::string& name) {
+    std::ifstream in(dir_path_ / name);
+    return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  }
+
+  fs::path dir_path_;
+  int dir_ = -1;
+  std::vector<LandingFile> files_;
+};
+
+TEST_F(CommitBatchTest, FlushPublishesEveryFileInOrder) {
+  files_.reserve(3);
+  CommitBatch batch;
+  int cookies[3] = {0, 1, 2};
+  batch.add(land("a", "alpha"), 5, &cookies[0]);
+  batch.add(land("b", "bravo!"), 6, &cookies[1]);
+  batch.add(land("c", ""), 0, &cookies[2]);
+  EXPECT_EQ(batch.size(), 3u);
+  EXPECT_EQ(batch.bytes(), 11u);
+  EXPECT_FALSE(fs::exists(dir_path_ / "a"));  // nothing final before the flush
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(outcomes[i].cookie, &cookies[i]);
+    EXPECT_FALSE(outcomes[i].failure) << *outcomes[i].failure;
+  }
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(read("a"), "alpha");
+  EXPECT_EQ(read("b"), "bravo!");
+  EXPECT_EQ(read("c"), "");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_path_ / "b").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'500'000'000);
+  // Only the three final names are left: no partial, no record.
+  std::size_t names = 0;
+  for (const auto& entry : fs::directory_iterator(dir_path_)) {
+    (void)entry;
+    ++names;
+  }
+  EXPECT_EQ(names, 3u);
+}
+
+TEST_F(CommitBatchTest, FailedRenameFailsThatFileAlone) {
+  files_.reserve(2);
+  CommitBatch batch;
+  int first = 0, second = 1;
+  batch.add(land("x", "one"), 3, &first);
+  // A non-empty directory at the final name: the rename fails.
+  fs::create_directories(dir_path_ / "y" / "inside");
+  batch.add(land("y", "two"), 3, &second);
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_FALSE(outcomes[0].failure);
+  ASSERT_TRUE(outcomes[1].failure);
+  EXPECT_NE(outcomes[1].failure->find("rename"), std::string::npos) << *outcomes[1].failure;
+  EXPECT_EQ(read("x"), "one");
+  EXPECT_FALSE(fs::exists(dir_path_ / partial_name_for("y")));  // discarded
+}
+
+TEST_F(CommitBatchTest, DueAtTheFileCountOrTheOldestFilesWait) {
+  files_.reserve(CommitBatch::kMaxFiles);
+  CommitBatch batch;
+  EXPECT_FALSE(batch.due(std::chrono::steady_clock::now()));
+  batch.add(land("first", "z"), 1, nullptr);
+  // Asked as of just after the first file was added, so that a slow
+  // machine's time to land the others does not count as waiting.
+  const auto added = std::chrono::steady_clock::now();
+  EXPECT_TRUE(batch.due(added + CommitBatch::kMaxWait));
+  for (std::size_t i = 1; i + 1 < CommitBatch::kMaxFiles; ++i) {
+    batch.add(land("f" + std::to_string(i), "z"), 1, nullptr);
+  }
+  EXPECT_FALSE(batch.due(added));
+  batch.add(land("last", "z"), 1, nullptr);
+  EXPECT_TRUE(batch.due(added));
+  EXPECT_EQ(batch.flush().size(), CommitBatch::kMaxFiles);
+}
+
+}  // namespace
+}  // namespace ft::client
