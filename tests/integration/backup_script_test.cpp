@@ -98,6 +98,23 @@ TEST_F(BackupScript, ReadsTheCountsWithoutJq) {
   EXPECT_EQ(field(result.out, "files_unchanged"), "0") << result.out;
 }
 
+// -a: links as links, hard links as one file, holes kept (the archive set).
+TEST_F(BackupScript, ArchiveKeepsLinksAndHardLinks) {
+  fs::create_hard_link(source_ / "sub/b.bin", source_ / "b-again.bin");
+  RunResult archived = backup({"-a", "--fixed"});
+  ASSERT_EQ(archived.exit_code, 0) << archived.err << archived.out;
+  EXPECT_EQ(field(archived.out, "links_skipped"), "0") << archived.out;
+  const fs::path copy = root_.path() / "laptop/current/docs";
+  ASSERT_TRUE(fs::is_symlink(copy / "link"));
+  EXPECT_EQ(fs::read_symlink(copy / "link"), "a.txt");
+  struct stat one {
+  }, two{};
+  ASSERT_EQ(::stat((copy / "sub/b.bin").c_str(), &one), 0);
+  ASSERT_EQ(::stat((copy / "b-again.bin").c_str(), &two), 0);
+  EXPECT_EQ(one.st_ino, two.st_ino) << "a hard link stays one file";
+  EXPECT_EQ(file_hash(copy / "sub/b.bin"), file_hash(source_ / "sub/b.bin"));
+}
+
 TEST_F(BackupScript, FixedDeleteMirrorsAndExcludesAreKept) {
   RunResult first = backup({"--fixed", "--exclude", "*.log"});
   ASSERT_EQ(first.exit_code, 0) << first.err << first.out;
