@@ -565,7 +565,8 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_hardlink(frame, id, HardlinkMsg{remote, existing});
-    send_control(ControlRequest{Control::kHardlink, &dir, local, remote}, std::move(frame), id);
+    send_control(ControlRequest{Control::kHardlink, &dir, local, remote, {}, 0}, std::move(frame),
+                 id);
   }
 
   // The ATTRS of `local` (named by its last component in `dir_fd`), if
@@ -589,7 +590,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_attrs(frame, id, *attrs);
-    ControlRequest request{Control::kAttrs, dir, local, remote};
+    ControlRequest request{Control::kAttrs, dir, local, remote, {}, 0};
     if (dir != nullptr) ++dir->pending;
     outbox_.push_back(Outgoing{id, std::move(request), std::move(frame)});
   }
@@ -614,8 +615,9 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_attrs(frame, id, *attrs);
-    outbox_.push_back(Outgoing{id, ControlRequest{Control::kAttrs, nullptr, dir.local, dir.remote},
-                               std::move(frame)});
+    outbox_.push_back(
+        Outgoing{id, ControlRequest{Control::kAttrs, nullptr, dir.local, dir.remote, {}, 0},
+                 std::move(frame)});
   }
 
   void enqueue_file(Dir* dir, const std::string& name, const std::string& local,
@@ -701,7 +703,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   }
 
   const UploadOptions& options_;
-  DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
+  DeletePlan* deletes_;              // --delete: where the walk gathers what to delete
   std::optional<ArchivePlan> plan_;  // once the server's hello is in
   NameRules rules_ = NameRules::kPortable;
   OwnerNames names_;

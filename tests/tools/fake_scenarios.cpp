@@ -126,6 +126,8 @@ std::optional<std::vector<Entry>> listing(Scenario scenario, const std::string& 
       if (path == "dir") return std::vector<Entry>{file("file.txt", path), directory("sub")};
       if (path == "dir/sub") return std::vector<Entry>{file("inner.txt", path)};
       return std::nullopt;
+    case Scenario::kSignature:  // an upload scenario: nothing to list
+      return std::nullopt;
   }
   return std::nullopt;
 }

@@ -180,9 +180,9 @@ TEST(RunSummary, LineAndStatsHonourHumanReadable) {
 }
 
 TEST(EntryFormat, LongFormMarksDirectoriesShowsTargetsAndHumanSizes) {
-  Entry dir{"docs", EntryType::kDirectory, 4096, 0, 0755, {}, {}};
-  Entry file{"big.iso", EntryType::kFile, 3 * 1024 * 1024 + 1, 0, 0644, {}, {}};
-  Entry link{"latest", EntryType::kSymlink, 7, 0, 0777, {}, "big.iso"};
+  Entry dir{"docs", EntryType::kDirectory, 4096, 0, 0755, {}, {}, {}};
+  Entry file{"big.iso", EntryType::kFile, 3 * 1024 * 1024 + 1, 0, 0644, {}, {}, {}};
+  Entry link{"latest", EntryType::kSymlink, 7, 0, 0777, {}, "big.iso", {}};
   EXPECT_EQ(format_entry(dir, dir.name, ListFormat::kNames, 1), "docs/");
   const std::string long_dir = format_entry(dir, dir.name, ListFormat::kLong, 4);
   EXPECT_EQ(long_dir.substr(0, 16), "drwxr-xr-x 4096 ");
