@@ -151,8 +151,9 @@ TEST_F(DeleteTest, ExcludedNamesAreKeptUnlessDeleteExcluded) {
 TEST_F(DeleteTest, FailedRunDeletesNothing) {
   ASSERT_NO_FATAL_FAILURE(start_server());
   make_source(work_ / "src");
-  // A link leaving the tree is refused: the run is partial.
-  fs::create_symlink("/etc/passwd", work_ / "src/escape");
+  // A name the server reserves is refused: the run is partial. (A link
+  // leaving the tree is no failure since ARCHIVE: it is stored verbatim.)
+  write_file(work_ / "src/.ft-reserved", "refused by the server\n");
   add_extras(root_.path() / "dst", work_ / "outside");
   const Names before = names(root_.path() / "dst");
   auto sent = send({"-r", "--links", "--delete", (work_ / "src").string() + "/", remote("dst")});
@@ -161,10 +162,13 @@ TEST_F(DeleteTest, FailedRunDeletesNothing) {
   Names after = names(root_.path() / "dst");
   for (const std::string& name : before) EXPECT_TRUE(after.contains(name)) << name;
 
-  // ftget: a link on the server whose target leaves the tree fails the run.
+  // ftget: a file on the server where the local tree has a directory
+  // fails the run.
   make_source(root_.path() / "tree");
-  fs::create_symlink("/etc/passwd", root_.path() / "tree/escape");
+  write_file(root_.path() / "tree/clash", "a file on the server\n");
   add_extras(work_ / "local", work_ / "outside2");
+  fs::create_directories(work_ / "local/clash");
+  write_file(work_ / "local/clash/inner", "a directory here\n");
   auto got = get(
       {"-r", "--links", "--delete", "--json", remote("tree") + "/", (work_ / "local").string()});
   EXPECT_EQ(got.exit_code, kExitPartial) << got.err;

@@ -76,7 +76,7 @@ class TerminalTest : public ServerTest {
     for (const std::string& arg : argv) command += "'" + arg + "' ";
     const fs::path script = work_ / "pane.sh";
     write_file(script, command + "\necho \"EXIT=$?\"\nexec sleep 120\n");
-    RunResult started = tmux({"new-session", "-d", "-x", std::to_string(columns), "-y", "12", "-s",
+    RunResult started = tmux({"new-session", "-d", "-x", std::to_string(columns), "-y", "24", "-s",
                               "pane", "/bin/sh " + script.string()});
     ASSERT_EQ(started.exit_code, 0) << started.err;
     RunResult width = tmux({"display-message", "-p", "-t", "pane", "#{pane_width}"});
