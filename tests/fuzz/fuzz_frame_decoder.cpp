@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
+#include "common/wire/archive_messages.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
@@ -157,6 +158,28 @@ void check_message(const Frame& f) {
         check(again == wire);
       }
       return;
+    case FrameType::kHardlink:
+      if (auto m = decode_hardlink(f.payload)) {
+        (void)path_violation(m->path, false, NameRules::kAnyBytes);
+        (void)path_violation(m->existing, false, NameRules::kAnyBytes);
+        encode_hardlink(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kAttrs:
+      if (auto m = decode_attrs(f.payload)) {
+        // Whatever it says, its attributes fit the limit a receiver holds.
+        check(xattr_block_size(m->xattrs) <= limits::kMaxXattrBlockBytes);
+        encode_attrs(again, id, *m);
+        check(again == wire);
+      }
+      return;
+    case FrameType::kHole:
+      if (auto m = decode_hole(f.payload)) {
+        encode_hole(again, id, *m);
+        check(again == wire);
+      }
+      return;
     case FrameType::kSignature:
       if (auto m = decode_signature(f.payload)) {
         check(m->blocks.size() <= delta::kBlocksPerFrame);
@@ -188,10 +211,15 @@ void check_header(const Frame& f, Sender sender) {
   check(f.header.payload_length <= max_payload_for(f.header.type));
   check(f.payload.size() == f.header.payload_length);
   check(f.header.request_id != 0 || f.header.type == FrameType::kError);
-  const std::uint8_t allowed = f.header.type == FrameType::kEntries
-                                   ? (kFlagMore | kFlagHashes | kFlagTargets)
-                               : f.header.type == FrameType::kList ? (kFlagHashes | kFlagTargets)
-                                                                   : 0;
+  // docs/protocol.md section 4, restated rather than read from the table.
+  std::uint8_t allowed = 0;
+  if (f.header.type == FrameType::kEntries) {
+    allowed = kFlagMore | kFlagHashes | kFlagTargets | kFlagMeta;
+  } else if (f.header.type == FrameType::kList) {
+    allowed = kFlagHashes | kFlagTargets | kFlagMeta;
+  } else if (f.header.type == FrameType::kStat) {
+    allowed = kFlagMeta;
+  }
   check((f.header.flags & ~allowed) == 0);
 }
 
