@@ -107,7 +107,7 @@ void check_message(const Frame& f) {
         if (f.header.type == FrameType::kList) {
           encode_list(again, id, *m, f.header.flags);
         } else {
-          encode_stat(again, id, *m);
+          encode_stat(again, id, *m, f.header.flags);
         }
         check(again == wire);
       }
