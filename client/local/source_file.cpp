@@ -84,8 +84,9 @@ SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
 }
 
 bool SourceFile::data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end,
-                            std::string& why) const {
-  if (int err = next_data_range(fd_.get(), offset, size_, start, end)) {
+                            std::string& why) {
+  if (!data_ranges_) data_ranges_.emplace(sparse());
+  if (int err = data_ranges_->next(fd_.get(), offset, size_, start, end)) {
     why = std::strerror(err);
     return false;
   }

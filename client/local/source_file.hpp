@@ -9,6 +9,7 @@
 
 #include "common/base/bytes.hpp"
 #include "common/os/fd.hpp"
+#include "common/os/sparse.hpp"
 
 namespace ft::client {
 
@@ -32,8 +33,7 @@ class SourceFile {
   bool sparse() const { return static_cast<std::uint64_t>(opened_.st_blocks) * 512 < size_; }
   /// The next range of data at or after `offset` (next_data_range(): start
   /// == size() when only a hole is left). False with `why` on an error.
-  bool data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end,
-                  std::string& why) const;
+  bool data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end, std::string& why);
 
   /// Fills all of `out` from `offset`. Returns false with `why` set on a
   /// read error or if the file ended early (it shrank).
@@ -57,7 +57,8 @@ class SourceFile {
   std::int64_t mtime_ns_ = 0;
   std::uint64_t device_ = 0;
   std::uint64_t inode_ = 0;
-  struct stat opened_ {};  // as opened: check_unchanged() compares with it
+  struct stat opened_ {};                       // as opened: check_unchanged() compares with it
+  std::optional<DataRangeCursor> data_ranges_;  // made by the first data_range()
 };
 
 }  // namespace ft::client

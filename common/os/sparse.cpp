@@ -34,6 +34,19 @@ int next_data_range(int fd, std::uint64_t from, std::uint64_t size, std::uint64_
   return 0;
 }
 
+int DataRangeCursor::next(int fd, std::uint64_t from, std::uint64_t size, std::uint64_t& start,
+                          std::uint64_t& end) {
+  if (!may_have_holes_ || (from >= data_start_ && from < data_end_)) {
+    start = from;
+    end = may_have_holes_ ? std::min(data_end_, size) : size;
+    return 0;
+  }
+  if (int err = next_data_range(fd, from, size, start, end)) return err;
+  data_start_ = start;
+  data_end_ = end;
+  return 0;
+}
+
 int write_hole(int fd, std::uint64_t offset, std::uint64_t length) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return errno;

@@ -184,8 +184,14 @@ void Download::pump() {
         if (sparse) {
           // SPARSE: a hole is announced, not read (docs/protocol.md 5.9),
           // and data is read only up to the next hole.
+          if (!disk->data_ranges) {
+            const auto blocks = static_cast<std::uint64_t>(disk->initial.st_blocks);
+            disk->data_ranges.emplace(blocks * 512 < size);
+          }
           std::uint64_t start = offset, end = size;
-          if ((*result = next_data_range(disk->file.get(), offset, size, start, end))) return;
+          if ((*result = disk->data_ranges->next(disk->file.get(), offset, size, start, end))) {
+            return;
+          }
           if (start > offset) {
             *hole = start - offset;
             hash_zeros(disk->hash, *hole);

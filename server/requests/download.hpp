@@ -8,9 +8,11 @@
 // leave together.
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "common/crypto/checksum.hpp"
+#include "common/os/sparse.hpp"
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
 #include "server/storage/root_fs.hpp"
@@ -35,6 +37,7 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
     Fd file;
     struct stat initial {};
     StreamHash128 hash;
+    std::optional<DataRangeCursor> data_ranges;  // SPARSE: made by the first read
   };
   /// What the open job read of a small file: its one chunk and END.
   struct WholeFile {
