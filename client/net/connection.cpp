@@ -25,7 +25,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::size_t kMaxIovecs = 64;
 // Chunk buffers kept for reuse; the upload backpressure keeps about four
 // chunks in flight, so a few more than that is enough.
-constexpr std::size_t kMaxSpareBuffers = 6;
+constexpr std::size_t kMaxSpareBuffers = 4;
 
 // TLS: frames are encrypted about a batch at a time, and only once all the
 // ciphertext before them is in the kernel: the socket buffer keeps the wire

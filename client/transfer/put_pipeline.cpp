@@ -17,7 +17,7 @@ namespace {
 // Outgoing DATA allowed in the send queue: the backpressure that bounds
 // memory whatever the file sizes (at least two chunks, so that one is
 // written while the next is read).
-constexpr std::size_t kMaxQueuedBytes = 8 * 1024 * 1024;
+constexpr std::size_t kMaxQueuedBytes = 2 * 1024 * 1024;
 // Rewinds accepted in one upload. A well-behaved server fails the upload
 // itself after limits::kMaxRewinds; this bound only protects the client from
 // one that never stops asking.

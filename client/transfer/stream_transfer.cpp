@@ -24,7 +24,7 @@ using Clock = std::chrono::steady_clock;
 constexpr std::uint32_t kRequestId = 1;
 // Read from the pipe only while less than this waits in the send queue:
 // memory stays bounded whatever the pipe delivers.
-constexpr std::size_t kMaxQueuedBytes = 8 * 1024 * 1024;
+constexpr std::size_t kMaxQueuedBytes = 2 * 1024 * 1024;
 
 double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();

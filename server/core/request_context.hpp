@@ -111,8 +111,8 @@ class RequestContext {
  public:
   /// Bytes queued for sending: downloads stop reading ahead above the high
   /// mark and are woken below the low one (notify_when_writable).
-  static constexpr std::size_t kSendHighWater = 8 * 1024 * 1024;
-  static constexpr std::size_t kSendLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kSendHighWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kSendLowWater = 2 * 1024 * 1024;
 
   virtual uv_loop_t* loop() const = 0;
   virtual ServerServices& services() const = 0;

@@ -47,8 +47,8 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   // Received bytes waiting for the disk: stop reading above the high mark,
   // resume below the low one. Bytes queued for sending: downloads stop
   // reading ahead above the high mark.
-  static constexpr std::size_t kDiskHighWater = 8 * 1024 * 1024;
-  static constexpr std::size_t kDiskLowWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kDiskHighWater = 4 * 1024 * 1024;
+  static constexpr std::size_t kDiskLowWater = 2 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
   static constexpr std::size_t kMaxDiscarding = 1024;
   // A listing holds its directory's entries until its last page is sent:
