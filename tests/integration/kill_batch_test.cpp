@@ -25,11 +25,11 @@ namespace ft::testing {
 namespace {
 
 constexpr int kClients = 4;
-constexpr int kDirsPerTree = 8;
-constexpr int kFilesPerDir = 60;
-// Killed after this many acknowledgements of the first client: batches are
+constexpr int kDirsPerTree = 10;
+constexpr int kFilesPerDir = 40;
+// Killed at the first acknowledgements of the first client: batches are
 // under way on every connection then, and most of the files still to come.
-constexpr std::size_t kKillAfterAcknowledged = 40;
+constexpr std::size_t kKillAfterAcknowledged = 1;
 constexpr auto kLineDeadline = std::chrono::milliseconds(20'000);
 constexpr long kTmpfsMagic = 0x01021994;
 
@@ -133,6 +133,8 @@ TEST(KillBatchTest, ServerKilledDuringGroupCommitsKeepsEveryAcknowledgedFile) {
     collect_acknowledged(split_lines(result.out), acknowledged);
     if (result.exit_code != 0) ++cut_clients;
   }
+  const std::size_t total = static_cast<std::size_t>(kClients) * kDirsPerTree * kFilesPerDir;
+  ASSERT_LT(acknowledged.size(), total) << "every file was acknowledged before the kill";
   EXPECT_GT(cut_clients, 0) << "every client finished before the kill: nothing was cut";
 
   // The start-up pass removes the cut uploads' temporary files before the
