@@ -183,7 +183,7 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   bool no_compress = false;
   app.add_flag("--no-compress", no_compress,
-               "do not offer COMPRESS: clients' --compress then sends plain DATA");
+               "do not offer COMPRESS: clients asking to compress then send plain DATA");
   int compress_level = defaults.compress_level;
   app.add_option("--compress-level", compress_level,
                  "zstd level of the chunks downloads send compressed (-7 to 19)")

@@ -7,8 +7,8 @@
 // the server's memory stays put.
 //
 // That compression happened is shown by the wire, not the clock alone:
-// under --bwlimit (which paces the bytes on the socket) 8 MiB of text
-// would take at least 7.8 s plain and take a fraction of that compressed;
+// under --bwlimit (which paces the bytes on the socket) 16 MiB of text
+// would take at least 15.8 s plain and take a fraction of that compressed;
 // a raw client checks the flag on the DATA frames a download sends.
 #include <gtest/gtest.h>
 
@@ -100,25 +100,27 @@ class CompressTest : public ServerFixture {
 TEST_F(CompressTest, FtsendCompressesTextOnTheWire) {
   start_server();
   const fs::path source = work_ / "log.txt";
-  write_text_file(source, 8 * kMiB);
+  write_text_file(source, 16 * kMiB);
   const auto start = Clock::now();
   RunResult sent = tool("ftsend", {"--compress", "--bwlimit", "1M", source.string(), remote()});
   const double took = seconds_since(start);
   ASSERT_EQ(sent.exit_code, 0) << sent.err;
   EXPECT_EQ(file_hash(root_.path() / "log.txt"), file_hash(source));
-  EXPECT_LT(took, 5.0) << "8 MiB at 1 MiB/s: the text did not travel compressed";
+  std::printf("16 MiB of text at --bwlimit 1M, compressed: %.1f s\n", took);
+  EXPECT_LT(took, 10.0) << "16 MiB at 1 MiB/s: the text did not travel compressed";
 }
 
 TEST_F(CompressTest, FtgetCompressedDownloadIsExact) {
   start_server({"--compress-level", "3"});
-  write_text_file(root_.path() / "log.txt", 8 * kMiB);
+  write_text_file(root_.path() / "log.txt", 16 * kMiB);
   const auto start = Clock::now();
   RunResult got =
       tool("ftget", {"--compress", "--bwlimit", "1M", remote("log.txt"), (work_ / "got").string()});
   const double took = seconds_since(start);
   ASSERT_EQ(got.exit_code, 0) << got.err;
   EXPECT_EQ(file_hash(work_ / "got/log.txt"), file_hash(root_.path() / "log.txt"));
-  EXPECT_LT(took, 5.0) << "8 MiB at 1 MiB/s: the text did not travel compressed";
+  std::printf("16 MiB of text at --bwlimit 1M, compressed: %.1f s\n", took);
+  EXPECT_LT(took, 10.0) << "16 MiB at 1 MiB/s: the text did not travel compressed";
 }
 
 TEST_F(CompressTest, RandomDataAndLevelsGoBothWaysExactly) {
@@ -199,6 +201,7 @@ TEST_F(CompressTest, DownloadsFlagCompressedChunksAndSendRandomOnesPlain) {
     auto ready = client.read_frame();
     ASSERT_TRUE(ready && ready->header.type == FrameType::kGetReady) << reply_name(ready);
     StreamHash128 hash;
+    int compressed_chunks = 0;
     for (;;) {
       auto frame = client.read_frame();
       ASSERT_TRUE(frame.has_value());
@@ -206,7 +209,9 @@ TEST_F(CompressTest, DownloadsFlagCompressedChunksAndSendRandomOnesPlain) {
       ASSERT_EQ(frame->header.type, FrameType::kData) << reply_name(frame);
       auto data = decode_data(frame->payload, frame->header.flags);
       ASSERT_TRUE(data.has_value());
-      EXPECT_EQ(data->compressed, text) << name;
+      // Text chunks shrink (a short last one may not); random ones never.
+      if (!text) EXPECT_FALSE(data->compressed);
+      compressed_chunks += data->compressed ? 1 : 0;
       Bytes plain(data->bytes.begin(), data->bytes.end());
       if (data->compressed) {
         auto declared = ChunkDecompressor::declared_size(data->bytes);
@@ -219,6 +224,7 @@ TEST_F(CompressTest, DownloadsFlagCompressedChunksAndSendRandomOnesPlain) {
       hash.update(plain);
     }
     EXPECT_EQ(hash.digest().hex(), file_hash(root_.path() / name));
+    if (text) EXPECT_GE(compressed_chunks, 3);
     ++id;
   }
 }
