@@ -231,6 +231,8 @@ void check_header(const Frame& f, Sender sender) {
     allowed = kFlagHashes | kFlagTargets | kFlagMeta;
   } else if (f.header.type == FrameType::kStat) {
     allowed = kFlagMeta;
+  } else if (f.header.type == FrameType::kData) {
+    allowed = kFlagCompressed;  // section 5.15
   }
   check((f.header.flags & ~allowed) == 0);
 }

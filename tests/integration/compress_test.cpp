@@ -210,7 +210,9 @@ TEST_F(CompressTest, DownloadsFlagCompressedChunksAndSendRandomOnesPlain) {
       auto data = decode_data(frame->payload, frame->header.flags);
       ASSERT_TRUE(data.has_value());
       // Text chunks shrink (a short last one may not); random ones never.
-      if (!text) EXPECT_FALSE(data->compressed);
+      if (!text) {
+        EXPECT_FALSE(data->compressed);
+      }
       compressed_chunks += data->compressed ? 1 : 0;
       Bytes plain(data->bytes.begin(), data->bytes.end());
       if (data->compressed) {
@@ -224,7 +226,9 @@ TEST_F(CompressTest, DownloadsFlagCompressedChunksAndSendRandomOnesPlain) {
       hash.update(plain);
     }
     EXPECT_EQ(hash.digest().hex(), file_hash(root_.path() / name));
-    if (text) EXPECT_GE(compressed_chunks, 3);
+    if (text) {
+      EXPECT_GE(compressed_chunks, 3);
+    }
     ++id;
   }
 }
