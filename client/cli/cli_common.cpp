@@ -3,6 +3,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -173,6 +174,38 @@ std::optional<int> apply_bwlimit(std::string_view program, const std::string& te
                                     std::to_string(kMinBandwidthLimit / 1024) + " KiB/s");
   }
   limit_bandwidth(*rate);
+  return std::nullopt;
+}
+
+void add_compress_options(CLI::App& app, CompressOptions& target, bool with_level) {
+  app.add_flag("--compress", target.compress,
+               "Compress chunks with zstd on the wire when the server agrees (chunks that do not "
+               "shrink go as they are)");
+  if (!with_level) return;
+  app.add_option("--compress-level", target.level,
+                 "zstd level for --compress, " + std::to_string(kMinCompressLevel) + " to " +
+                     std::to_string(kMaxCompressLevel) + " (default " +
+                     std::to_string(kDefaultCompressLevel) + "; implies --compress)")
+      ->type_name("N");
+}
+
+std::optional<int> apply_compress(std::string_view program, const CompressOptions& options) {
+  if (!options.compress && options.level.empty()) return std::nullopt;
+  int level = kDefaultCompressLevel;
+  if (!options.level.empty()) {
+    const std::string& text = options.level;
+    const char* first = text.data();
+    const char* last = text.data() + text.size();
+    auto [end, ec] = std::from_chars(first, last, level);
+    if (ec != std::errc() || end != last || level < kMinCompressLevel ||
+        level > kMaxCompressLevel) {
+      return usage_error(program, "--compress-level: '" + printable(text) +
+                                      "' is not a zstd level from " +
+                                      std::to_string(kMinCompressLevel) + " to " +
+                                      std::to_string(kMaxCompressLevel));
+    }
+  }
+  use_compression(level);
   return std::nullopt;
 }
 

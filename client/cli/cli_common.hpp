@@ -80,6 +80,20 @@ void add_bwlimit_option(CLI::App& app, std::string& target);
 std::optional<int> apply_bwlimit(std::string_view program, const std::string& text,
                                  const std::string& where);
 
+/// --compress and --compress-level as the command line gave them.
+struct CompressOptions {
+  bool compress = false;
+  std::string level;  // "" when not given
+};
+/// Adds --compress and, with `with_level` (ftsend: the client compresses
+/// what it sends), --compress-level N.
+void add_compress_options(CLI::App& app, CompressOptions& target, bool with_level);
+/// Makes every connection of this process offer COMPRESS (use_compression())
+/// when --compress or --compress-level was given. On a level that is not a
+/// whole number from kMinCompressLevel to kMaxCompressLevel prints why and
+/// returns the usage status (2); nullopt to carry on.
+std::optional<int> apply_compress(std::string_view program, const CompressOptions& options);
+
 /// Runs a command's `run` and turns an escaping exception into status 1
 /// with "<program>: internal error: ..." on stderr.
 int guarded_main(std::string_view program, int (*run)(int, char**), int argc, char** argv);

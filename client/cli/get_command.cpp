@@ -83,6 +83,8 @@ int run(int argc, char** argv) {
   add_key_option(cli.app(), key_file);
   std::string bwlimit;
   add_bwlimit_option(cli.app(), bwlimit);
+  CompressOptions compress;
+  add_compress_options(cli.app(), compress, false);
   cli.app().add_flag("-r,--recursive", options.recursive, "Fetch directory trees");
   add_archive_options(cli.app(), options.archive, options.recursive);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
@@ -192,6 +194,7 @@ int run(int argc, char** argv) {
                                       .human_readable = output.human_readable});
   if (auto status = load_key(kProgram, key_file)) return *status;
   if (auto status = apply_bwlimit(kProgram, bwlimit, cli.where("--bwlimit"))) return *status;
+  if (auto status = apply_compress(kProgram, compress)) return *status;
   return options.recursive ? run_tree_download(options, report) : run_download(options, report);
 }
 

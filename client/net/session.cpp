@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "client/net/interrupt.hpp"
-#include "common/base/token_bucket.hpp"
 #include "client/net/server_list.hpp"
+#include "common/base/token_bucket.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
@@ -153,10 +153,11 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
-                                            kCapFrameCheckPair | kCapStream | kCapDelete |
-                                            kCapLink | kCapDeltaPut | kCapArchive | kCapSparse |
-                                            kCapOwners});
+  encode_hello(
+      hello,
+      Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapStream |
+                            kCapDelete | kCapLink | kCapDeltaPut | kCapArchive | kCapSparse |
+                            kCapOwners | (compression_level() ? kCapCompress : 0u)});
   connection_.queue(std::move(hello));
 }
 
@@ -174,6 +175,15 @@ void Session::send(Bytes frame, std::uint32_t request_id) {
 void Session::send_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
   if (frame_check_agreed_) head = add_data_head_check(head);
   connection_.queue_data(request_id, std::move(head), std::move(chunk));
+}
+
+void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk) {
+  const std::uint64_t chunk_hash = hash64(chunk);
+  const bool compressed = compress_agreed_ && compression_.compress(chunk);
+  Bytes head(kDataHeadSize);
+  encode_data_head(head.data(), request_id, offset, chunk_hash,
+                   static_cast<std::uint32_t>(chunk.size()), compressed ? kFlagCompressed : 0);
+  send_data(request_id, std::move(head), std::move(chunk));
 }
 
 void Session::take_hello() {
@@ -195,6 +205,9 @@ void Session::take_hello() {
   archive_agreed_ = (capabilities & kCapArchive) != 0;
   sparse_agreed_ = (capabilities & kCapSparse) != 0;
   owners_agreed_ = (capabilities & kCapOwners) != 0;
+  // Only what this client offered: a server answering COMPRESS unasked is
+  // not believed (a compressed DATA is then a protocol error).
+  compress_agreed_ = compression_level() && (capabilities & kCapCompress) != 0;
   frame_check_agreed_ = frame_check_offer(capabilities) == FrameCheckOffer::kOffered;
   decoder_.set_frame_check(frame_check_agreed_);
   auto waiting = std::move(before_hello_);

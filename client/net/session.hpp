@@ -22,6 +22,7 @@
 #include <utility>
 #include <vector>
 
+#include "client/net/compression.hpp"
 #include "client/net/connection.hpp"
 #include "common/rules/errors.hpp"
 #include "common/rules/path_rules.hpp"
@@ -111,6 +112,10 @@ class Session {
   bool archive_agreed() const { return archive_agreed_; }
   bool sparse_agreed() const { return sparse_agreed_; }
   bool owners_agreed() const { return owners_agreed_; }
+  /// COMPRESS (section 5.15): offered with --compress (use_compression()).
+  bool compress_agreed() const { return compress_agreed_; }
+  /// The session's zstd contexts (compress_agreed() only).
+  SessionCompression& compression() { return compression_; }
   /// The rules for names on this connection: any bytes with ARCHIVE.
   NameRules name_rules() const {
     return archive_agreed_ ? NameRules::kAnyBytes : NameRules::kPortable;
@@ -125,6 +130,10 @@ class Session {
   /// Queues a DATA frame as its head (encode_data_head) and its chunk; see
   /// Connection::queue_data. Only after the server's hello.
   void send_data(std::uint32_t request_id, Bytes head, Bytes chunk);
+  /// Sends `chunk` as the DATA at `offset` of `request_id`: its XXH3-64,
+  /// and with COMPRESS its zstd frame when that is worth sending (section
+  /// 5.15; the hash stays the plain chunk's).
+  void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk);
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);
@@ -154,6 +163,8 @@ class Session {
   bool archive_agreed_ = false;
   bool sparse_agreed_ = false;
   bool owners_agreed_ = false;
+  bool compress_agreed_ = false;
+  SessionCompression compression_;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

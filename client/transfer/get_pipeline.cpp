@@ -173,8 +173,12 @@ bool GetPipeline::hash_kept_prefix(DownloadItem& item, std::string& why) {
 }
 
 void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& frame) {
-  auto data = decode_data(frame.payload);
+  auto data = decode_data(frame.payload, frame.header.flags);
   if (!data) return session.protocol_error("malformed DATA");
+  // A compressed chunk is checked by the size its zstd frame declares
+  // before a byte is decompressed (docs/protocol.md 5.15).
+  const auto length = SessionCompression::chunk_length(*data, session.compress_agreed());
+  if (!length) return session.protocol_error("compressed DATA that declares no size");
   if (item.state == DownloadState::kCancelling) return;
   if (item.state != DownloadState::kReceiving) {
     return session.protocol_error("DATA before GET_READY for request " + std::to_string(item.id));
@@ -185,15 +189,19 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& fra
                         "DATA at offset " + std::to_string(data->offset) + ", expected " +
                             std::to_string(item.received)});
   }
-  if (data->bytes.size() > item.ready.chunk_size) {
+  if (*length > item.ready.chunk_size) {
     return cancel(session, item,
                   Error{ErrorCode::PROTOCOL, item.remote, "DATA larger than the chunk size"});
   }
-  if (data->bytes.size() > item.ready.size - item.received) {
+  if (*length > item.ready.size - item.received) {
     return cancel(
         session, item,
         Error{ErrorCode::SIZE_MISMATCH, item.remote,
               "more data than the declared size of " + std::to_string(item.ready.size) + " bytes"});
+  }
+  if (data->compressed) {
+    std::string why = session.compression().inflate(*data, static_cast<std::size_t>(*length));
+    if (!why.empty()) return cancel(session, item, Error{ErrorCode::PROTOCOL, item.remote, why});
   }
   if (hash64(data->bytes) != data->chunk_hash) {
     return cancel(

@@ -87,10 +87,7 @@ void PutPipeline::delta_step(Session& session, UploadItem& item) {
     Bytes chunk = session.connection().take_spare_buffer();
     chunk.resize(bytes);
     std::memcpy(chunk.data(), delta_window_.data() + (op.offset - item.next_offset), bytes);
-    Bytes head(kDataHeadSize);
-    encode_data_head(head.data(), item.id, op.offset, hash64(chunk),
-                     static_cast<std::uint32_t>(bytes));
-    session.send_data(item.id, std::move(head), std::move(chunk));
+    session.send_chunk(item.id, op.offset, std::move(chunk));
     report_.progress().add_moving_bytes(bytes);
   }
   item.hash.update(ByteSpan(delta_window_).first(consumed));

@@ -338,10 +338,7 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
   chunk.resize(length);
   if (!read_source(session, item, item.next_offset, chunk)) return;
   item.hash.update(chunk);
-  Bytes head(kDataHeadSize);
-  encode_data_head(head.data(), item.id, item.next_offset, hash64(chunk),
-                   static_cast<std::uint32_t>(length));
-  session.send_data(item.id, std::move(head), std::move(chunk));
+  session.send_chunk(item.id, item.next_offset, std::move(chunk));
   item.next_offset += length;
   report_.progress().add_moving_bytes(length);
 }

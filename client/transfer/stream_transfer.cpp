@@ -151,12 +151,10 @@ class StreamUpload : public SessionHandler {
   void send_chunk(Session& session) {
     chunk_.resize(filled_);
     hash_.update(chunk_);
-    Bytes head(kDataHeadSize);
-    encode_data_head(head.data(), kRequestId, sent_, hash64(chunk_),
-                     static_cast<std::uint32_t>(chunk_.size()));
+    const std::uint64_t offset = sent_;
     sent_ += chunk_.size();
     report_.progress().add_moving_bytes(chunk_.size());
-    session.send_data(kRequestId, std::move(head), std::move(chunk_));
+    session.send_chunk(kRequestId, offset, std::move(chunk_));
     chunk_ = Bytes();
     filled_ = 0;
   }
@@ -270,8 +268,10 @@ class StreamDownload : public SessionHandler, public RetryableWork {
   }
 
   void on_data(Session& session, const Frame& frame) {
-    auto data = decode_data(frame.payload);
+    auto data = decode_data(frame.payload, frame.header.flags);
     if (!data) return session.protocol_error("malformed DATA");
+    const auto length = SessionCompression::chunk_length(*data, session.compress_agreed());
+    if (!length) return session.protocol_error("compressed DATA that declares no size");
     if (failure_) return;  // cancelled: its DATA may still arrive
     if (!ready_) return session.protocol_error("DATA before GET_READY");
     const std::string& path = options_.remote.path;
@@ -280,14 +280,18 @@ class StreamDownload : public SessionHandler, public RetryableWork {
                                       "DATA at offset " + std::to_string(data->offset) +
                                           ", expected " + std::to_string(written_)});
     }
-    if (data->bytes.size() > ready_->chunk_size) {
+    if (*length > ready_->chunk_size) {
       return fail_with(session,
                        Error{ErrorCode::PROTOCOL, path, "DATA larger than the chunk size"});
     }
-    if (data->bytes.size() > ready_->size - written_) {
+    if (*length > ready_->size - written_) {
       return fail_with(session, Error{ErrorCode::SIZE_MISMATCH, path,
                                       "more data than the declared size of " +
                                           std::to_string(ready_->size) + " bytes"});
+    }
+    if (data->compressed) {
+      std::string why = session.compression().inflate(*data, static_cast<std::size_t>(*length));
+      if (!why.empty()) return fail_with(session, Error{ErrorCode::PROTOCOL, path, why});
     }
     // Checked before a byte leaves: a damaged chunk never reaches the reader.
     if (hash64(data->bytes) != data->chunk_hash) {

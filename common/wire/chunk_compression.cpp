@@ -4,7 +4,10 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <new>
+
+#include "common/base/limits.hpp"
 
 namespace ft {
 
@@ -18,7 +21,7 @@ struct ChunkDecompressor::Context {
   ~Context() { ZSTD_freeDCtx(dctx); }
 };
 
-ChunkCompressor::ChunkCompressor(int level)
+ChunkCompressor::ChunkCompressor(int level, int workers)
     : level_(std::clamp(level, kMinCompressLevel, kMaxCompressLevel)),
       context_(std::make_unique<Context>()) {
   context_->cctx = ZSTD_createCCtx();
@@ -29,6 +32,10 @@ ChunkCompressor::ChunkCompressor(int level)
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_compressionLevel, level_);
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_checksumFlag, 0);
+  if (workers > 0 &&
+      !ZSTD_isError(ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_nbWorkers, workers))) {
+    ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_jobSize, kWorkerJobSize);
+  }
 }
 
 ChunkCompressor::~ChunkCompressor() = default;
@@ -91,6 +98,21 @@ std::string ChunkDecompressor::decompress(ByteSpan payload, std::span<std::uint8
 
 std::size_t ChunkDecompressor::context_bytes() {
   return ZSTD_estimateDCtxSize();
+}
+
+std::optional<std::uint64_t> ChunkDecompressor::declared_size(ByteSpan payload) {
+  const unsigned long long content = ZSTD_getFrameContentSize(payload.data(), payload.size());
+  if (content == ZSTD_CONTENTSIZE_UNKNOWN || content == ZSTD_CONTENTSIZE_ERROR) return std::nullopt;
+  return content;
+}
+
+std::string inflate_data_payload(ChunkDecompressor& decompressor, ByteSpan payload,
+                                 std::size_t declared, Bytes& out) {
+  if (payload.size() <= limits::kDataPrefixSize) return "compressed chunk is empty";
+  out.resize(limits::kDataPrefixSize + declared);
+  std::memcpy(out.data(), payload.data(), limits::kDataPrefixSize);
+  return decompressor.decompress(payload.subspan(limits::kDataPrefixSize),
+                                 std::span<std::uint8_t>(out).subspan(limits::kDataPrefixSize));
 }
 
 }  // namespace ft

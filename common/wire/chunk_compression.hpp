@@ -1,6 +1,6 @@
 #pragma once
-// zstd for DATA chunks (issue 14, part 3; not yet on the wire: the planned
-// encoding is in docs/performance.md, "Compression"). One chunk is one
+// zstd for DATA chunks (capability COMPRESS, docs/protocol.md section
+// 5.15). One chunk is one
 // zstd frame carrying its content size; the receiver decompresses it into a
 // buffer of exactly the size the sender declared and checks the result
 // against the chunk's XXH3-64 of the uncompressed bytes, as for a plain
@@ -14,6 +14,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 
@@ -29,7 +30,13 @@ inline constexpr int kDefaultCompressLevel = 1;
 
 class ChunkCompressor {
  public:
-  explicit ChunkCompressor(int level);
+  /// `workers` > 0 lets zstd compress one chunk in that many threads of
+  /// its own, in jobs of kWorkerJobSize (a client overlapping compression
+  /// with nothing else has a second core idle); 0 compresses in the
+  /// caller's thread. A libzstd built without threads ignores it.
+  explicit ChunkCompressor(int level, int workers = 0);
+  /// zstd's smallest job: a 1 MiB chunk is two jobs.
+  static constexpr int kWorkerJobSize = 512 * 1024;
   ~ChunkCompressor();
   ChunkCompressor(const ChunkCompressor&) = delete;
   ChunkCompressor& operator=(const ChunkCompressor&) = delete;
@@ -64,10 +71,22 @@ class ChunkDecompressor {
   std::string decompress(ByteSpan payload, std::span<std::uint8_t> out);
   /// What a context holds (zstd's estimate; no window: see above).
   static std::size_t context_bytes();
+  /// The content size the zstd frame at the start of `payload` declares,
+  /// read from its header alone (nothing is decompressed); nullopt if
+  /// `payload` does not start with a zstd frame header declaring one.
+  static std::optional<std::uint64_t> declared_size(ByteSpan payload);
 
  private:
   struct Context;
   std::unique_ptr<Context> context_;
 };
+
+/// Turns the payload of a compressed DATA frame (offset, hash, zstd frame)
+/// into the payload of the plain DATA it stands for (offset, hash, chunk),
+/// in `out`: `declared` is the frame's declared_size(), which the caller
+/// checked against the chunk size and what remains of the file. Returns ""
+/// or why the payload is a protocol error. The hash is not checked here.
+std::string inflate_data_payload(ChunkDecompressor& decompressor, ByteSpan payload,
+                                 std::size_t declared, Bytes& out);
 
 }  // namespace ft

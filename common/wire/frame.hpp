@@ -19,6 +19,8 @@ inline constexpr std::uint8_t kFlagMore = 0x01;     // ENTRIES: more frames foll
 inline constexpr std::uint8_t kFlagHashes = 0x02;   // LIST/ENTRIES: content hashes
 inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink targets
 inline constexpr std::uint8_t kFlagMeta = 0x20;     // LIST/ENTRIES: owners, links, xattrs (ARCHIVE)
+inline constexpr std::uint8_t kFlagCompressed =
+    0x08;  // DATA: the bytes are one zstd frame (COMPRESS)
 
 /// Who may send a frame type.
 enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBoth };
@@ -32,7 +34,7 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
 #define FT_FRAME_TYPES(X)                                                                \
   X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                    \
   X(kOk, "OK", 0x02, kServerToClient, 0, false)                                          \
-  X(kData, "DATA", 0x03, kBoth, 0, true)                                                 \
+  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                   \
   X(kEnd, "END", 0x04, kBoth, 0, false)                                                  \
   X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                  \
   X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                        \
@@ -98,9 +100,12 @@ inline constexpr std::uint32_t kCapSparse = 0x00000100;
 /// OWNERS (section 5.9): the server sets owners and groups (ATTRS) for this
 /// identity; it offers it only when it runs as root and the identity may.
 inline constexpr std::uint32_t kCapOwners = 0x00000200;
+/// COMPRESS (section 5.15): DATA may carry its chunk as one zstd frame
+/// (flag kFlagCompressed), in both directions.
+inline constexpr std::uint32_t kCapCompress = 0x00000800;
 inline constexpr std::uint32_t kKnownCapabilities =
     kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDelete | kCapLink | kCapArchive |
-    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream;
+    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };

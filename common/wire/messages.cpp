@@ -130,8 +130,8 @@ void encode_end(Bytes& out, std::uint32_t id, const EndMsg& m) {
 }
 
 void encode_data_head(std::uint8_t* out, std::uint32_t id, std::uint64_t offset,
-                      std::uint64_t chunk_hash, std::uint32_t length) {
-  encode_header_to(out, FrameHeader{FrameType::kData, 0, id,
+                      std::uint64_t chunk_hash, std::uint32_t length, std::uint8_t flags) {
+  encode_header_to(out, FrameHeader{FrameType::kData, flags, id,
                                     static_cast<std::uint32_t>(limits::kDataPrefixSize + length)});
   store_be64(out + limits::kFrameHeaderSize, offset);
   store_be64(out + limits::kFrameHeaderSize + 8, chunk_hash);
@@ -143,6 +143,15 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
   encode_data_head(out.data() + at, id, offset, hash64(bytes),
                    static_cast<std::uint32_t>(bytes.size()));
   out.insert(out.end(), bytes.begin(), bytes.end());
+}
+
+void encode_compressed_data(Bytes& out, std::uint32_t id, std::uint64_t offset,
+                            std::uint64_t chunk_hash, ByteSpan zstd_frame) {
+  std::size_t at = out.size();
+  out.resize(at + kDataHeadSize);
+  encode_data_head(out.data() + at, id, offset, chunk_hash,
+                   static_cast<std::uint32_t>(zstd_frame.size()), kFlagCompressed);
+  out.insert(out.end(), zstd_frame.begin(), zstd_frame.end());
 }
 
 std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
@@ -239,9 +248,10 @@ std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload, bool resume) {
   return m;
 }
 
-std::optional<DataView> decode_data(ByteSpan payload) {
+std::optional<DataView> decode_data(ByteSpan payload, std::uint8_t flags) {
   ByteReader r(payload);
   DataView d;
+  d.compressed = (flags & kFlagCompressed) != 0;
   d.offset = r.u64();
   d.chunk_hash = r.u64();
   d.bytes = r.rest();

@@ -33,11 +33,14 @@ struct PutReadyMsg {
   std::uint64_t offset = 0;
   std::optional<Hash128> prefix_hash;  // present when RESUME was agreed
 };
-/// A DATA payload; `bytes` points into the frame's payload.
+/// A DATA payload; `bytes` points into the frame's payload. With
+/// `compressed` (flag kFlagCompressed, section 5.15) `bytes` is one zstd
+/// frame and `chunk_hash` the XXH3-64 of what it decompresses to.
 struct DataView {
   std::uint64_t offset = 0;
   std::uint64_t chunk_hash = 0;
   ByteSpan bytes;
+  bool compressed = false;
 };
 struct EndMsg {
   std::uint64_t total_size = 0;
@@ -138,8 +141,14 @@ void encode_data(Bytes& out, std::uint32_t id, std::uint64_t offset, ByteSpan by
 /// Writes the 28 bytes (header and offset/hash prefix) that precede a
 /// DATA frame's bytes, so the bytes can be sent from where they lie.
 inline constexpr std::size_t kDataHeadSize = limits::kFrameHeaderSize + limits::kDataPrefixSize;
+/// `flags`: kFlagCompressed when the `length` bytes that follow are a zstd
+/// frame of the chunk whose hash is `chunk_hash` (COMPRESS, section 5.15).
 void encode_data_head(std::uint8_t* out, std::uint32_t id, std::uint64_t offset,
-                      std::uint64_t chunk_hash, std::uint32_t length);
+                      std::uint64_t chunk_hash, std::uint32_t length, std::uint8_t flags = 0);
+/// Appends a compressed DATA frame: `zstd_frame` holds the chunk whose
+/// XXH3-64 is `chunk_hash` (section 5.15).
+void encode_compressed_data(Bytes& out, std::uint32_t id, std::uint64_t offset,
+                            std::uint64_t chunk_hash, ByteSpan zstd_frame);
 /// SIGNATURE (section 5.12): one part of a basis's signature.
 void encode_signature(Bytes& out, std::uint32_t id, const delta::SignaturePart& m);
 void encode_copy(Bytes& out, std::uint32_t id, const CopyMsg& m);
@@ -162,7 +171,9 @@ std::optional<ErrorMsg> decode_error(ByteSpan payload);
 std::optional<PutMsg> decode_put(ByteSpan payload);
 /// `resume`: whether RESUME was agreed, which adds the prefix hash.
 std::optional<PutReadyMsg> decode_put_ready(ByteSpan payload, bool resume);
-std::optional<DataView> decode_data(ByteSpan payload);
+/// `flags`: the frame header's; kFlagCompressed marks the bytes as a zstd
+/// frame (whether COMPRESS was agreed is the receiver's check).
+std::optional<DataView> decode_data(ByteSpan payload, std::uint8_t flags = 0);
 std::optional<EndMsg> decode_end(ByteSpan payload);
 std::optional<GetMsg> decode_get(ByteSpan payload);
 std::optional<GetReadyMsg> decode_get_ready(ByteSpan payload);

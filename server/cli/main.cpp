@@ -20,6 +20,7 @@
 #include "common/rules/byte_rate.hpp"
 #include "common/rules/duration.hpp"
 #include "common/rules/errors.hpp"
+#include "common/wire/chunk_compression.hpp"
 #include "server/cli/balancer_options.hpp"
 #include "server/cli/keys_command.hpp"
 #include "server/cli/listen_address.hpp"
@@ -180,6 +181,13 @@ int main(int argc, char** argv) {
   app.add_option("--bwlimit-per-identity", bwlimit_per_identity,
                  "the same for each identity's connections together (open mode: all)")
       ->capture_default_str();
+  bool no_compress = false;
+  app.add_flag("--no-compress", no_compress,
+               "do not offer COMPRESS: clients asking to compress then send plain DATA");
+  int compress_level = defaults.compress_level;
+  app.add_option("--compress-level", compress_level,
+                 "zstd level of the chunks downloads send compressed (-7 to 19)")
+      ->capture_default_str();
   std::string umask_text = "022";
   app.add_option("--umask", umask_text,
                  "octal bits taken from every mode a client sends (PUT, MKDIR) and from what\n"
@@ -268,6 +276,11 @@ int main(int argc, char** argv) {
     }
     *target = *rate;
   }
+  if (compress_level < ft::kMinCompressLevel || compress_level > ft::kMaxCompressLevel) {
+    return usage("--compress-level", std::to_string(compress_level), "a zstd level from -7 to 19");
+  }
+  options.compress = !no_compress;
+  options.compress_level = compress_level;
   if (int rc = ft::server::apply_balancer_options(
           balancer_options, options,
           [&config](const char* option) { return config->where(option); });

@@ -132,10 +132,15 @@ class RequestContext {
   /// Whether both hellos carried SPARSE / OWNERS (section 5.9).
   virtual bool sparse() const { return false; }
   virtual bool owners() const { return false; }
+  /// Whether both hellos carried COMPRESS (section 5.15).
+  virtual bool compress() const { return false; }
 
   virtual void send_frame(Bytes frame) = 0;
+  /// Sends a DATA frame of `length` bytes of `body`; `flags`
+  /// kFlagCompressed when they are a zstd frame (COMPRESS).
   virtual void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
-                         std::shared_ptr<Bytes> body, std::size_t length) = 0;
+                         std::shared_ptr<Bytes> body, std::size_t length,
+                         std::uint8_t flags = 0) = 0;
   virtual void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
                           const std::string& message) = 0;
   /// The request ended (its last frame was sent); `discard_rest` keeps

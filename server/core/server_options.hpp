@@ -41,6 +41,11 @@ struct ServerOptions {
   // limit; docs/server.md "Bandwidth").
   std::uint64_t bwlimit = 0;
   std::uint64_t bwlimit_per_identity = 0;
+  // COMPRESS (docs/protocol.md 5.15): answered unless --no-compress;
+  // downloads are compressed at this zstd level (--compress-level) on the
+  // thread pool, one context per pool thread at most.
+  bool compress = true;
+  int compress_level = 1;
   // Open mode: clients may set owners and groups (ATTRS) when ftserve runs
   // as root (--owners); keyed identities need the `owner` right instead.
   bool owners = false;

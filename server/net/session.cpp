@@ -116,9 +116,11 @@ void Session::answer_hello() {
   // OWNERS says this server will set owners for this identity: it runs as
   // root and the identity holds the owner right (section 5.9).
   if (::geteuid() != 0 || !access_.allows(kRightOwner)) ours.capabilities &= ~kCapOwners;
+  if (!server_.options().compress) ours.capabilities &= ~kCapCompress;
   resume_ = (ours.capabilities & kCapResume) != 0;
   archive_ = (ours.capabilities & kCapArchive) != 0;
   sparse_ = (ours.capabilities & kCapSparse) != 0;
+  compress_ = (ours.capabilities & kCapCompress) != 0;
   owners_ = (ours.capabilities & kCapOwners) != 0;
   trees_ = (ours.capabilities & kCapTrees) != 0;
   eager_ = (ours.capabilities & kCapEager) != 0;

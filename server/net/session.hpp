@@ -121,12 +121,13 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
     return archive_ ? NameRules::kAnyBytes : NameRules::kPortable;
   }
   bool sparse() const override { return sparse_; }
+  bool compress() const override { return compress_; }
   bool owners() const override { return owners_; }
   Server& server() const { return server_; }
   ServerServices& services() const override;
   void send_frame(Bytes frame) override;
   void send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
-                 std::shared_ptr<Bytes> body, std::size_t length) override;
+                 std::shared_ptr<Bytes> body, std::size_t length, std::uint8_t flags = 0) override;
   void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
                   const std::string& message) override;
   /// The request ended (its last frame was sent); `discard_rest` keeps
@@ -293,6 +294,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool delta_put_ = false;                   // DELTA_PUT agreed
   bool archive_ = false;                     // ARCHIVE agreed (section 5.9)
   bool sparse_ = false;                      // SPARSE agreed
+  bool compress_ = false;                    // COMPRESS agreed
   bool owners_ = false;                      // OWNERS agreed: ATTRS may set owners
   bool frame_check_ = false;                 // FRAME_CHECK agreed: frames sent carry it
   bool reading_ = false;

@@ -294,13 +294,13 @@ void Session::on_send_drained() {
 }
 
 void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
-                        std::shared_ptr<Bytes> body, std::size_t length) {
+                        std::shared_ptr<Bytes> body, std::size_t length, std::uint8_t flags) {
   if (closing()) return;
   flush_outbox();  // replies queued before this DATA go first
   auto request = std::make_unique<WriteRequest>();
   request->head.resize(kDataHeadSize);
-  encode_data_head(request->head.data(), id, offset, chunk_hash,
-                   static_cast<std::uint32_t>(length));
+  encode_data_head(request->head.data(), id, offset, chunk_hash, static_cast<std::uint32_t>(length),
+                   flags);
   if (frame_check_) request->head = add_data_head_check(request->head);
   request->body = std::move(body);
   request->body_length = length;

@@ -10,6 +10,7 @@
 #include "common/os/sparse.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/archive_messages.hpp"
+#include "common/wire/chunk_compression.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
@@ -23,6 +24,23 @@ std::string describe(int err) {
   if (err == EXDEV || err == ELOOP)
     return std::string(default_message(ErrorCode::PATH_ESCAPES_ROOT));
   return err == ENODATA ? "file changed while being read" : std::strerror(err);
+}
+
+// On a pool thread: replaces the chunk in `buffer` by its zstd frame when
+// that is worth sending (COMPRESS, docs/protocol.md 5.15); true if it did.
+// Each pool thread makes one compressor and one output buffer, on its first
+// compressed chunk, and keeps them: docs/server.md ("Memory") counts them
+// once per pool thread, and a download's own memory does not grow.
+bool compress_in_place(Bytes& buffer, int level) {
+  thread_local std::unique_ptr<ChunkCompressor> compressor;
+  thread_local Bytes out;
+  if (!compressor || compressor->level() != level) {
+    compressor = std::make_unique<ChunkCompressor>(level);
+  }
+  if (!compressor->compress(buffer, out)) return false;
+  std::memcpy(buffer.data(), out.data(), out.size());
+  buffer.resize(out.size());
+  return true;
 }
 
 }  // namespace
@@ -48,6 +66,7 @@ void Download::open() {
   const int root = context_->root_fd();
   const std::string path = get_.path;
   const std::uint64_t offset = get_.offset;
+  const int level = compress_level();
   // A small file is read whole, checked and closed by this one job (three
   // pool jobs and loop wake-ups per file were most of a restore of small
   // files): its room in the read-ahead is taken before the job knows its
@@ -58,7 +77,7 @@ void Download::open() {
   job_running_ = true;
   queue_job(
       context_->loop(),
-      [disk, result, why, whole, root, path, offset, forbidden, may_read_whole] {
+      [disk, result, why, whole, root, path, offset, forbidden, may_read_whole, level] {
         if (forbidden || *why) return;
         // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
         // writer; anything but a regular file is refused right after.
@@ -90,7 +109,8 @@ void Download::open() {
           disk->hash.update(ByteSpan(buffer.data(), n));
           at += n;
         }
-        if (may_read_whole && size - offset <= kWholeFileMax) read_whole(*disk, *whole, offset);
+        if (may_read_whole && size - offset <= kWholeFileMax)
+          read_whole(*disk, *whole, offset, level);
       },
       [self = shared_from_this(), disk, result, why, whole, forbidden, may_read_whole] {
         self->job_running_ = false;
@@ -121,7 +141,11 @@ void Download::open() {
       });
 }
 
-void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset) {
+int Download::compress_level() const {
+  return context_->compress() ? context_->services().options().compress_level : kNoCompression;
+}
+
+void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level) {
   const auto length = static_cast<std::size_t>(disk.initial.st_size) - offset;
   whole.data = std::make_shared<Bytes>(length);
   if (length > 0) {
@@ -131,6 +155,7 @@ void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offse
     }
     whole.chunk_hash = hash64(*whole.data);
     disk.hash.update(*whole.data);
+    if (level != kNoCompression) whole.compressed = compress_in_place(*whole.data, level);
   }
   // The same check as send_end()'s, in the same job.
   struct stat now;
@@ -143,9 +168,10 @@ void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offse
 void Download::send_whole(const WholeFile& whole) {
   // What pump() and send_end() would have sent, in one turn of the loop.
   if (whole.read_error != 0) return fail(ErrorCode::IO_ERROR, describe(whole.read_error));
-  const std::size_t length = whole.data->size();
+  const std::size_t length = static_cast<std::size_t>(size_ - next_offset_);
   if (length > 0) {
-    context_->send_data(id_, next_offset_, whole.chunk_hash, whole.data, length);
+    context_->send_data(id_, next_offset_, whole.chunk_hash, whole.data, whole.data->size(),
+                        whole.compressed ? kFlagCompressed : 0);
     next_offset_ += length;
   }
   if (whole.changed) return fail(ErrorCode::IO_ERROR, "file changed while being read");
@@ -176,11 +202,16 @@ void Download::pump() {
   auto disk = disk_;
   const bool sparse = context_->sparse();
   const std::uint64_t size = size_;
+  const int level = compress_level();
+  // The chunk's length as read (a hole may shorten it); the buffer may then
+  // hold its zstd frame instead.
+  auto plain = std::make_shared<std::size_t>(0);
+  auto compressed = std::make_shared<bool>(false);
   job_running_ = true;
   context_->add_read_ahead(length);
   queue_job(
       context_->loop(),
-      [disk, buffer, chunk_hash, result, hole, offset, sparse, size] {
+      [disk, buffer, chunk_hash, result, hole, offset, sparse, size, level, plain, compressed] {
         if (sparse) {
           // SPARSE: a hole is announced, not read (docs/protocol.md 5.9),
           // and data is read only up to the next hole.
@@ -204,8 +235,11 @@ void Download::pump() {
         }
         *chunk_hash = hash64(*buffer);
         disk->hash.update(*buffer);
+        *plain = buffer->size();
+        if (level != kNoCompression) *compressed = compress_in_place(*buffer, level);
       },
-      [self = shared_from_this(), buffer, chunk_hash, result, hole, offset, length] {
+      [self = shared_from_this(), buffer, chunk_hash, result, hole, offset, length, plain,
+       compressed] {
         self->job_running_ = false;
         self->context_->remove_read_ahead(length);
         if (self->finished_) return self->close_file();
@@ -216,8 +250,9 @@ void Download::pump() {
           self->context_->send_frame(std::move(out));
           self->next_offset_ += *hole;
         } else {
-          self->context_->send_data(self->id_, offset, *chunk_hash, buffer, buffer->size());
-          self->next_offset_ += buffer->size();
+          self->context_->send_data(self->id_, offset, *chunk_hash, buffer, buffer->size(),
+                                    *compressed ? kFlagCompressed : 0);
+          self->next_offset_ += *plain;
         }
         self->pump();
       });

@@ -46,11 +46,18 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
     std::shared_ptr<Bytes> data;
     std::uint64_t chunk_hash = 0;
     Hash128 digest{};
-    bool changed = false;  // fstat after the read differs: not sent
+    bool changed = false;     // fstat after the read differs: not sent
+    bool compressed = false;  // `data` holds the chunk's zstd frame (COMPRESS)
   };
+  /// compress_level()'s answer when COMPRESS was not agreed.
+  static constexpr int kNoCompression = -1000;
+  /// The zstd level this download's chunks are compressed at, or
+  /// kNoCompression.
+  int compress_level() const;
   void open();
   /// On the pool: reads from `offset` to the end, hashes, checks and closes.
-  static void read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset);
+  /// `level`: compress the chunk (COMPRESS), or kNoCompression.
+  static void read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level);
   /// On the loop, after GET_READY: DATA (if any bytes) and END, or the error.
   void send_whole(const WholeFile& whole);
   void pump();

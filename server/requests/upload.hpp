@@ -64,6 +64,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void settle_quota(QuotaOutcome outcome);
   UploadPlan plan() const;
   bool on_data(Frame& frame);
+  /// Replaces a compressed DATA payload by the plain one (section 5.15);
+  /// false, with the violation set, if it does not decompress to `length`.
+  bool inflate(Frame& frame, std::size_t length);
   bool on_hole(Frame& frame);
   /// The order rules DATA and HOLE share (docs/protocol.md 7.2, rules 7
   /// and 8): dropped during a rewind, a restart from 0, a gap or overlap.
@@ -106,7 +109,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::uint32_t id_;
   PutMsg put_;
   bool resumable_;
-  bool eager_;   // DATA and END come without waiting for PUT_READY
+  bool eager_;           // DATA and END come without waiting for PUT_READY
   bool stream_;          // STREAM: the size is known at END (docs/protocol.md, 5.14)
   bool delta_;           // DELTA: the basis's signature before PUT_READY, COPY frames after
   bool signed_ = false;  // the signature step ran (sent or not)

@@ -54,11 +54,23 @@ void check_message(const Frame& f) {
       // No decoder: the payload must be empty, a check left to the sessions.
       return;
     case FrameType::kData:
-      if (auto d = decode_data(f.payload)) {
+      if (auto d = decode_data(f.payload, f.header.flags)) {
         check(!d->bytes.empty());
         check(d->bytes.size() + limits::kDataPrefixSize == f.payload.size());
         check(d->bytes.size() <= limits::kMaxChunkSize);
+        check(d->compressed == ((f.header.flags & kFlagCompressed) != 0));
         (void)hash64(d->bytes);
+        // COMPRESS (section 5.15): the flag and the bytes as they came (the
+        // chunk hash is of the decompressed chunk, so it is carried over).
+        if (d->compressed) {
+          encode_compressed_data(again, id, d->offset, d->chunk_hash, d->bytes);
+        } else {
+          again.resize(kDataHeadSize);
+          encode_data_head(again.data(), id, d->offset, d->chunk_hash,
+                           static_cast<std::uint32_t>(d->bytes.size()));
+          again.insert(again.end(), d->bytes.begin(), d->bytes.end());
+        }
+        check(again == wire);
       } else {
         check(f.payload.size() <= limits::kDataPrefixSize);
       }
@@ -219,6 +231,8 @@ void check_header(const Frame& f, Sender sender) {
     allowed = kFlagHashes | kFlagTargets | kFlagMeta;
   } else if (f.header.type == FrameType::kStat) {
     allowed = kFlagMeta;
+  } else if (f.header.type == FrameType::kData) {
+    allowed = kFlagCompressed;  // section 5.15
   }
   check((f.header.flags & ~allowed) == 0);
 }

@@ -57,6 +57,27 @@ TEST(ChunkCompression, ContextsAreReusedAcrossChunksAndLevels) {
   }
 }
 
+TEST(ChunkCompression, WorkerThreadsMakeOneFrameDeclaringItsSize) {
+  // The client's compressor (two zstd threads, 512 KiB jobs): still one
+  // frame with its content size, whatever the chunk's size, and random
+  // chunks still refused; the context survives a refusal mid-frame.
+  ChunkCompressor compressor(kDefaultCompressLevel, 2);
+  ChunkDecompressor decompressor;
+  for (std::size_t size : {std::size_t{4096}, std::size_t{600 * 1024}, std::size_t{4 << 20}}) {
+    for (bool text : {true, false, true}) {
+      const Bytes chunk = text ? text_chunk(size) : random_chunk(size);
+      Bytes frame;
+      const bool compressed = compressor.compress(chunk, frame);
+      EXPECT_EQ(compressed, text) << size;
+      if (!compressed) continue;
+      EXPECT_EQ(ChunkDecompressor::declared_size(frame), chunk.size());
+      Bytes back(chunk.size());
+      EXPECT_EQ(decompressor.decompress(frame, back), "") << size;
+      EXPECT_EQ(back, chunk);
+    }
+  }
+}
+
 TEST(ChunkCompression, IncompressibleAndEmptyChunksGoAsTheyAre) {
   ChunkCompressor compressor(kDefaultCompressLevel);
   Bytes frame;

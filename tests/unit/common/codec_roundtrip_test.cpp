@@ -3,12 +3,14 @@
 // feed() and write_area()/commit()), and every field compared.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <functional>
 #include <limits>
 #include <memory>
 #include <tuple>
 
+#include "common/wire/chunk_compression.hpp"
 #include "common/wire/messages.hpp"
 #include "support/feed_plan.hpp"
 
@@ -151,6 +153,37 @@ Script::Check expect_data(std::uint64_t offset, std::shared_ptr<const Bytes> wan
     // Compare with memcmp: a 4 MiB EXPECT_EQ failure message would be useless.
     EXPECT_EQ(std::memcmp(got->bytes.data(), want->data(), want->size()), 0);
   };
+}
+
+/// A compressed DATA (COMPRESS, section 5.15) of `want`: the flag, the hash
+/// of the plain chunk, and a zstd frame declaring and giving back `want`.
+Script::Check expect_compressed_data(std::uint64_t offset, std::shared_ptr<const Bytes> want) {
+  return [offset, want](const Frame& f) {
+    EXPECT_EQ(f.header.flags, kFlagCompressed);
+    auto got = decode_data(f.payload, f.header.flags);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_TRUE(got->compressed);
+    EXPECT_EQ(got->offset, offset);
+    EXPECT_EQ(got->chunk_hash, hash64(*want));
+    EXPECT_LT(got->bytes.size(), want->size());
+    EXPECT_EQ(ChunkDecompressor::declared_size(got->bytes), want->size());
+    Bytes plain;
+    ChunkDecompressor decompressor;
+    ASSERT_EQ(inflate_data_payload(decompressor, f.payload, want->size(), plain), "");
+    auto inflated = decode_data(plain);
+    ASSERT_TRUE(inflated.has_value());
+    EXPECT_EQ(inflated->offset, offset);
+    EXPECT_TRUE(
+        std::equal(inflated->bytes.begin(), inflated->bytes.end(), want->begin(), want->end()));
+  };
+}
+
+/// Appends the compressed DATA of `chunk` (it must compress).
+void encode_compressed(Bytes& out, std::uint32_t id, std::uint64_t offset, const Bytes& chunk) {
+  ChunkCompressor compressor(kDefaultCompressLevel);
+  Bytes frame;
+  ASSERT_TRUE(compressor.compress(chunk, frame));
+  encode_compressed_data(out, id, offset, hash64(chunk), frame);
 }
 
 /// Checks that consecutive ENTRIES frames give back `want` in order, MORE on
@@ -311,6 +344,11 @@ Script client_script() {
         b.push_back((*one)[0]);
       },
       expect_data(1ULL << 40, one));
+  // COMPRESS (section 5.15): a whole chunk of text as one zstd frame.
+  auto text = std::make_shared<const Bytes>(Bytes(limits::kDefaultChunkSize, 'a'));
+  s.frames(
+      FrameType::kData, 9, [&](Bytes& b) { encode_compressed(b, 9, 4096, *text); },
+      expect_compressed_data(4096, text));
 
   EndMsg end{limits::kMaxChunkSize + 1ULL, hash128(*big)};
   s.frames(
@@ -382,6 +420,10 @@ Script server_script() {
   auto big = std::make_shared<const Bytes>(pattern_bytes(limits::kMaxChunkSize, 5));
   s.frames(
       FrameType::kData, 17, [&](Bytes& b) { encode_data(b, 17, 8, *big); }, expect_data(8, big));
+  auto text = std::make_shared<const Bytes>(Bytes(100'000, 'z'));
+  s.frames(
+      FrameType::kData, 17, [&](Bytes& b) { encode_compressed(b, 17, 9, *text); },
+      expect_compressed_data(9, text));
   EndMsg end{0, hash128({})};
   s.frames(
       FrameType::kEnd, 17, [&](Bytes& b) { encode_end(b, 17, end); }, expect_end(end));

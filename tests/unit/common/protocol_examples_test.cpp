@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "common/wire/chunk_compression.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
 
@@ -149,9 +150,20 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       encode_cancel(out, id);
       break;
     case FrameType::kData: {
-      auto m = decode_data(p);
+      auto m = decode_data(p, f.header.flags);
       if (!m) return std::nullopt;
-      encode_data(out, id, m->offset, m->bytes);  // computes the chunk hash anew
+      if (m->compressed) {
+        // COMPRESS (section 5.15): the hash is of the decompressed chunk.
+        auto declared = ChunkDecompressor::declared_size(m->bytes);
+        if (!declared) return std::nullopt;
+        ChunkDecompressor decompressor;
+        Bytes plain(static_cast<std::size_t>(*declared));
+        EXPECT_EQ(decompressor.decompress(m->bytes, plain), "");
+        EXPECT_EQ(hash64(plain), m->chunk_hash) << "the example's hash is not the chunk's";
+        encode_compressed_data(out, id, m->offset, m->chunk_hash, m->bytes);
+      } else {
+        encode_data(out, id, m->offset, m->bytes);  // computes the chunk hash anew
+      }
       break;
     }
     case FrameType::kEnd: {

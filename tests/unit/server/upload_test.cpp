@@ -85,8 +85,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
       sent.push_back(Sent{f.header.type, f.header.request_id, std::move(f.payload)});
     }
   }
-  void send_data(std::uint32_t, std::uint64_t, std::uint64_t, std::shared_ptr<Bytes>,
-                 std::size_t) override {
+  void send_data(std::uint32_t, std::uint64_t, std::uint64_t, std::shared_ptr<Bytes>, std::size_t,
+                 std::uint8_t) override {
     ADD_FAILURE() << "an upload sent DATA";
   }
   void send_error(std::uint32_t id, ErrorCode code, const std::string& path,
