@@ -44,7 +44,11 @@ std::optional<std::uint32_t> BlockIndex::find(std::uint32_t weak, ByteSpan block
       blocks_[preferred].strong == strong) {
     return preferred;
   }
-  for (auto it = range.first; it != range.second; ++it) {
+  // A signature from a hostile peer may give every block the same weak sum
+  // (and different strong ones): the candidates tried per offset are
+  // capped, so that such a signature costs what an honest one does.
+  const auto candidates = std::min<std::ptrdiff_t>(range.second - range.first, kMaxCandidates);
+  for (auto it = range.first; it != range.first + candidates; ++it) {
     if (blocks_[it->index].strong == strong) return it->index;
   }
   return std::nullopt;

@@ -3,6 +3,7 @@
 // finds the basis's blocks in the new file, wherever they moved, and says
 // which ranges to copy from the basis and which to send as bytes. Pure:
 // it is fed windows of the new file and appends operations.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -15,6 +16,11 @@ namespace ft::delta {
 /// most offsets of a changed region cost one memory access.
 class BlockIndex {
  public:
+  /// Blocks of one weak sum compared by their strong sum at one offset (a
+  /// bound on the work a signature whose blocks share a weak sum can cause;
+  /// an honest file's blocks past the first 16 of one weak sum are found
+  /// only by the preferred-block rule).
+  static constexpr std::ptrdiff_t kMaxCandidates = 16;
   explicit BlockIndex(const Signature& signature);
   std::uint32_t block_size() const { return block_size_; }
   bool empty() const { return entries_.empty(); }
