@@ -27,8 +27,10 @@ class BlockIndex {
   /// The index of a block whose sums are `weak` and XXH3-64(`block`),
   /// `preferred` first (the block after the last match: runs of equal
   /// blocks stay in order); nullopt if none.
-  std::optional<std::uint32_t> find(std::uint32_t weak, ByteSpan block,
-                                    std::uint32_t preferred) const;
+  /// `hashed` (if given) says whether the weak sum was a candidate, so the
+  /// block's XXH3-64 was computed.
+  std::optional<std::uint32_t> find(std::uint32_t weak, ByteSpan block, std::uint32_t preferred,
+                                    bool* hashed = nullptr) const;
 
  private:
   struct Entry {
@@ -81,6 +83,12 @@ class DeltaMatcher {
   std::uint32_t next_block_ = 0;  // preferred candidate
   std::uint64_t unmatched_ = 0;   // bytes scanned since the last match
   std::uint64_t strides_ = 0;     // blocks skipped or rolled in sparse mode
+  // Weak sums that matched but whose block did not: each cost a block's
+  // XXH3-64. A signature built so that they match everywhere (a hostile
+  // peer's) is held to one per block scanned, plus kFalseHitSlack.
+  static constexpr std::uint64_t kFalseHitSlack = 64;
+  std::uint64_t scanned_ = 0;
+  std::uint64_t false_hits_ = 0;
 };
 
 }  // namespace ft::delta
