@@ -89,7 +89,8 @@ void check_message(const Frame& f) {
       return;
     case FrameType::kGet:
       if (auto m = decode_get(f.payload)) {
-        encode_get(again, id, *m);
+        check((f.header.flags & ~kFlagDelta) == 0);
+        encode_get(again, id, *m, f.header.flags);  // DELTA (section 5.16) travels in the header
         check(again == wire);
       }
       return;
