@@ -37,7 +37,7 @@ struct Piece {
 
 bool Download::on_frame(Frame& frame) {
   if (frame.header.type != FrameType::kSignature) {
-    violation_ = "which is a download";
+    violation_ = "which is not an upload";  // section 7.2's words for DATA/END
     return false;
   }
   if (signature_whole_) {
