@@ -220,6 +220,8 @@ void check_header(const Frame& f, Sender sender) {
     allowed = kFlagHashes | kFlagTargets | kFlagMeta;
   } else if (f.header.type == FrameType::kStat) {
     allowed = kFlagMeta;
+  } else if (f.header.type == FrameType::kGet) {
+    allowed = kFlagDelta;  // section 5.16
   }
   check((f.header.flags & ~allowed) == 0);
 }
