@@ -108,6 +108,8 @@ class Session {
   bool link_agreed() const { return link_agreed_; }
   /// DELTA_PUT (section 5.12): a PUT may ask for the older copy's signature.
   bool delta_put_agreed() const { return delta_put_agreed_; }
+  /// DELTA_GET (section 5.16): a GET may send the older copy's signature.
+  bool delta_get_agreed() const { return delta_get_agreed_; }
   /// ARCHIVE, SPARSE and OWNERS (docs/protocol.md, section 5.9).
   bool archive_agreed() const { return archive_agreed_; }
   bool sparse_agreed() const { return sparse_agreed_; }
@@ -160,6 +162,7 @@ class Session {
   bool delete_agreed_ = false;
   bool link_agreed_ = false;
   bool delta_put_agreed_ = false;
+  bool delta_get_agreed_ = false;
   bool archive_agreed_ = false;
   bool sparse_agreed_ = false;
   bool owners_agreed_ = false;

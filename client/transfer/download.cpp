@@ -14,15 +14,19 @@ namespace {
 // One connection's worth of downloads: GETs for the files not done yet.
 class DownloadJob : public SessionHandler, private GetPipeline::Listener {
  public:
-  DownloadJob(std::vector<DownloadItem>& items, TransferReport& report)
+  DownloadJob(std::vector<DownloadItem>& items, TransferReport& report, DeltaMode delta)
       : items_(items), pipeline_(report, *this, next_id_) {
     pipeline_.suggest_recursive();
+    pipeline_.set_delta(delta);
     for (const DownloadItem& item : items_) {
       if (item.state == DownloadState::kDone) ++settled_;
     }
   }
 
   void produce(Session& session) override {
+    // Whether a GET may set DELTA is known from the server's hello: one
+    // round trip per connection, unless deltas are off.
+    if (pipeline_.delta_mode() != DeltaMode::kNever && !session.hello_received()) return;
     while (pipeline_.in_flight() < limits::kMaxRequestsInFlight && next_to_send_ < items_.size()) {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
@@ -71,7 +75,7 @@ class DownloadWork : public RetryableWork {
   }
 
   std::optional<Error> attempt() override {
-    DownloadJob job(items_, report_);
+    DownloadJob job(items_, report_, options_.delta);
     auto failure = connect_and_run(options_.host, options_.port, job);
     for (DownloadItem& item : items_) {
       if (item.landing) {

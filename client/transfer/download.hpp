@@ -9,6 +9,7 @@
 
 #include "client/report/console.hpp"
 #include "client/transfer/delete_plan.hpp"
+#include "client/transfer/delta_mode.hpp"
 #include "client/transfer/retry.hpp"
 #include "client/transfer/tree_archive.hpp"
 #include "common/rules/address.hpp"
@@ -21,15 +22,16 @@ class TransferReport;
 struct DownloadOptions {
   std::string host;
   std::uint16_t port = kDefaultPort;
-  std::vector<std::string> paths;   // remote paths, in argument order
-  std::vector<bool> contents_only;  // -r: the argument ended in '/' (copy the contents)
-  std::string local_dir = ".";      // created if missing
-  int retries = kDefaultRetries;    // new connections after a lost one
-  bool recursive = false;           // -r
-  ArchiveOptions archive;           // links, -a, --owner, --group, -X, -A
-  bool dry_run = false;             // --dry-run
-  FilterSet filters;                // -r: --exclude, --include, --files-from, ...
-  DeleteOptions deletes;            // -r: --delete, --delete-excluded, --max-delete
+  std::vector<std::string> paths;      // remote paths, in argument order
+  std::vector<bool> contents_only;     // -r: the argument ended in '/' (copy the contents)
+  std::string local_dir = ".";         // created if missing
+  int retries = kDefaultRetries;       // new connections after a lost one
+  bool recursive = false;              // -r
+  ArchiveOptions archive;              // links, -a, --owner, --group, -X, -A
+  bool dry_run = false;                // --dry-run
+  FilterSet filters;                   // -r: --exclude, --include, --files-from, ...
+  DeleteOptions deletes;               // -r: --delete, --delete-excluded, --max-delete
+  DeltaMode delta = DeltaMode::kAuto;  // --delta, --no-delta
 };
 
 /// The last component of a remote path: the local file name it lands as.

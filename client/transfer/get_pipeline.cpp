@@ -26,6 +26,10 @@ void DownloadItem::reset_for_retry() {
   hash.reset();
   resuming.reset();
   retry_reason.reset();
+  delta_asked = false;
+  delta_used = false;
+  basis.reset();
+  matched_bytes = 0;
 }
 
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
@@ -46,7 +50,8 @@ void GetPipeline::start(Session& session, DownloadItem& item) {
   ++in_flight_;
   item.started = Clock::now();
   report_.progress().set_current(printable(item.local_path));
-  send_get(session, item, resume_offset(item));
+  const std::uint64_t offset = resume_offset(item);
+  send_get(session, item, offset, offset == 0 && open_basis(session, item));
 }
 
 void GetPipeline::on_frame(Session& session, Frame& frame) {
@@ -74,6 +79,8 @@ void GetPipeline::on_frame(Session& session, Frame& frame) {
       return on_data(session, item, frame);
     case FrameType::kHole:
       return on_hole(session, item, frame);
+    case FrameType::kCopy:
+      return on_copy(session, item, frame);
     case FrameType::kEnd:
       return on_end(session, item, frame);
     case FrameType::kError:
@@ -97,12 +104,16 @@ std::uint64_t GetPipeline::resume_offset(DownloadItem& item) {
   return length;
 }
 
-void GetPipeline::send_get(Session& session, DownloadItem& item, std::uint64_t offset) {
+void GetPipeline::send_get(Session& session, DownloadItem& item, std::uint64_t offset, bool delta) {
   item.id = next_id_++;
   by_id_[item.id] = &item;
   item.start_offset = offset;
+  item.delta_asked = delta;
+  item.delta_used = false;
+  item.matched_bytes = 0;
+  if (!delta) item.basis.reset();
   Bytes frame;
-  encode_get(frame, item.id, GetMsg{item.remote, offset});
+  encode_get(frame, item.id, GetMsg{item.remote, offset}, delta ? kFlagDelta : 0);
   session.send(std::move(frame), item.id);
   item.state = DownloadState::kGetSent;
 }
@@ -155,8 +166,9 @@ void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame
     return;
   }
   if (!item.landing->start_over(PartialRecord{item.remote, ready->size, ready->mtime_ns}, why)) {
-    cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
+    return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
   }
+  if (item.delta_asked) send_signature(session, item);
 }
 
 bool GetPipeline::hash_kept_prefix(DownloadItem& item, std::string& why) {
@@ -266,6 +278,7 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
                   true);
   }
   if (end->file_hash != item.hash.digest()) {
+    if (item.delta_used) return retry_without_delta(session, item);
     return finish(session, item,
                   Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
   }
@@ -299,6 +312,7 @@ void GetPipeline::flush_commits(Session& session) {
       finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure}, true);
       continue;
     }
+    if (item.delta_used) report_.delta_matched(item.matched_bytes);
     report_.transferred(item.local_path, item.received,
                         std::chrono::duration<double>(now - item.started).count());
     finish(session, item, std::nullopt, false);
@@ -350,6 +364,7 @@ void GetPipeline::finish(Session& session, DownloadItem& item, std::optional<Err
   if (failure && print) report(item, *failure);
   // A committed file is unaffected; otherwise this removes the partial.
   item.landing.reset();
+  item.basis.reset();
   item.failure = std::move(failure);
   if (item.state != DownloadState::kWaiting) {
     --in_flight_;

@@ -15,7 +15,9 @@
 
 #include "client/local/commit_batch.hpp"
 #include "client/local/landing_file.hpp"
+#include "client/transfer/delta_mode.hpp"
 #include "common/crypto/checksum.hpp"
+#include "common/os/fd.hpp"
 #include "common/rules/errors.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
@@ -55,6 +57,15 @@ struct DownloadItem {
   // The size is in the progress total already (a tree walk counts it from
   // the listing; a plain run at the first GET_READY).
   bool size_counted = false;
+  // A delta download (protocol 5.16, get_delta.cpp): the GET set DELTA,
+  // the local file it replaces (the basis) held open since.
+  bool delta_asked = false;
+  bool delta_used = false;     // a signature of blocks went: COPY may come
+  bool delta_refused = false;  // a delta failed verification: whole from now on
+  Fd basis;
+  std::uint64_t basis_size = 0;
+  std::int64_t basis_mtime_ns = 0;
+  std::uint64_t matched_bytes = 0;  // copied from the basis
 
   /// Forgets this connection's progress before another attempt.
   void reset_for_retry();
@@ -93,15 +104,27 @@ class GetPipeline {
   /// Plain ftget (no -r): a remote directory's IS_A_DIRECTORY says to use
   /// -r, as ftsend says for a local one.
   void suggest_recursive() { suggest_recursive_ = true; }
+  /// --delta / --no-delta (kAuto by default).
+  void set_delta(DeltaMode mode) { delta_mode_ = mode; }
+  DeltaMode delta_mode() const { return delta_mode_; }
 
  private:
   std::uint64_t resume_offset(DownloadItem& item);
-  void send_get(Session& session, DownloadItem& item, std::uint64_t offset);
+  void send_get(Session& session, DownloadItem& item, std::uint64_t offset, bool delta = false);
   void start_over(Session& session, DownloadItem& item);
   void on_get_ready(Session& session, DownloadItem& item, const Frame& frame);
   bool hash_kept_prefix(DownloadItem& item, std::string& why);
   void on_data(Session& session, DownloadItem& item, const Frame& frame);
   void on_hole(Session& session, DownloadItem& item, const Frame& frame);
+  // Delta downloads (get_delta.cpp).
+  /// Opens the local file the download replaces, if a delta may pay.
+  bool open_basis(Session& session, DownloadItem& item);
+  /// At GET_READY of a delta GET: the basis's signature, or an empty one
+  /// when a delta would not pay; false if the session failed.
+  void send_signature(Session& session, DownloadItem& item);
+  void on_copy(Session& session, DownloadItem& item, const Frame& frame);
+  /// A delta that failed its whole-file check: the file again, plainly.
+  void retry_without_delta(Session& session, DownloadItem& item);
   void on_end(Session& session, DownloadItem& item, const Frame& frame);
   void on_error(Session& session, DownloadItem& item, const Frame& frame);
   void cancel(Session& session, DownloadItem& item, Error error);
@@ -118,6 +141,7 @@ class GetPipeline {
   CommitBatch commits_;
   std::size_t in_flight_ = 0;
   bool suggest_recursive_ = false;
+  DeltaMode delta_mode_ = DeltaMode::kAuto;
 };
 
 }  // namespace ft::client

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "client/local/source_file.hpp"
+#include "client/transfer/delta_mode.hpp"
 #include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
 #include "common/delta/delta_matcher.hpp"
@@ -76,16 +77,12 @@ struct UploadItem {
   void reset_for_retry();
 };
 
-/// When ftsend asks for the server's older copy's signature (--delta,
-/// --no-delta; docs/client.md "Delta transfers").
-enum class DeltaMode { kAuto, kAlways, kNever };
-
 struct UploadSettings {
   std::uint32_t chunk_size = limits::kDefaultChunkSize;
   DeltaMode delta = DeltaMode::kAuto;
   /// kAuto asks for files of at least this size: below it a full send over
   /// 1 GbE takes under 0.1 s, less than signing the older copy may.
-  std::uint64_t delta_min_size = 8 * 1024 * 1024;
+  std::uint64_t delta_min_size = kDeltaMinSize;
 };
 
 class PutPipeline {

@@ -92,6 +92,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
         deletes_(deletes),
         local_fd_(local_fd),
         pipeline_(report, *this, next_id_) {
+    pipeline_.set_delta(options.delta);
     for (auto it = roots.rbegin(); it != roots.rend(); ++it) {
       visits_.push_back(
           Visit{{nullptr, it->name,
@@ -483,7 +484,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   const DownloadOptions& options_;
-  DeletePlan* deletes_;  // --delete: where the walk gathers what to delete
+  DeletePlan* deletes_;              // --delete: where the walk gathers what to delete
   std::optional<ArchivePlan> plan_;  // once the server's hello is in
   NameRules rules_ = NameRules::kPortable;
   OwnerNames names_;

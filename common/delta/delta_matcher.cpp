@@ -33,18 +33,23 @@ BlockIndex::BlockIndex(const Signature& signature)
 }
 
 std::optional<std::uint32_t> BlockIndex::find(std::uint32_t weak, ByteSpan block,
-                                              std::uint32_t preferred) const {
+                                              std::uint32_t preferred, bool* hashed) const {
   const std::uint32_t slot = filter_slot(weak, kFilterBits);
   if ((filter_[slot / 64] & (std::uint64_t{1} << (slot % 64))) == 0) return std::nullopt;
   auto range = std::equal_range(entries_.begin(), entries_.end(), Entry{weak, 0},
                                 [](const Entry& a, const Entry& b) { return a.weak < b.weak; });
   if (range.first == range.second) return std::nullopt;
+  if (hashed) *hashed = true;
   const std::uint64_t strong = hash64(block);
   if (preferred < blocks_.size() && blocks_[preferred].weak == weak &&
       blocks_[preferred].strong == strong) {
     return preferred;
   }
-  for (auto it = range.first; it != range.second; ++it) {
+  // A signature from a hostile peer may give every block the same weak sum
+  // (and different strong ones): the candidates tried per offset are
+  // capped, so that such a signature costs what an honest one does.
+  const auto candidates = std::min<std::ptrdiff_t>(range.second - range.first, kMaxCandidates);
+  for (auto it = range.first; it != range.first + candidates; ++it) {
     if (blocks_[it->index].strong == strong) return it->index;
   }
   return std::nullopt;
@@ -89,13 +94,20 @@ std::size_t DeltaMatcher::scan(ByteSpan window, std::uint64_t offset, std::vecto
     sum.reset(window.first(block));
     std::size_t roll_until = 0;  // sparse mode: every offset tried up to here
     while (true) {
-      const auto found = index_.find(sum.value(), window.subspan(pos, block), next_block_);
+      // Past its allowance of false hits, an offset is not looked up.
+      bool hashed = false;
+      const bool may_probe = false_hits_ <= kFalseHitSlack + scanned_ / block;
+      const auto found =
+          may_probe ? index_.find(sum.value(), window.subspan(pos, block), next_block_, &hashed)
+                    : std::nullopt;
+      if (!found && hashed) ++false_hits_;
       if (found) {
         flush_literal(pos);
         emit(ops,
              DeltaOp{DeltaOp::Kind::kCopy, offset + pos, std::uint64_t{*found} * block, block});
         next_block_ = *found + 1;
         unmatched_ = 0;
+        scanned_ += block;
         pos += block;
         literal = pos;
         if (pos + block > n) break;
@@ -113,6 +125,7 @@ std::size_t DeltaMatcher::scan(ByteSpan window, std::uint64_t offset, std::vecto
         if (pos + 2 * block > n) break;
         pos += block;
         unmatched_ += block;
+        scanned_ += block;
         sum.reset(window.subspan(pos, block));
         continue;
       }
@@ -121,6 +134,7 @@ std::size_t DeltaMatcher::scan(ByteSpan window, std::uint64_t offset, std::vecto
       sum.roll(window[pos], window[pos + block]);
       ++pos;
       ++unmatched_;
+      ++scanned_;
     }
   }
   if (at_end || index_.empty()) {

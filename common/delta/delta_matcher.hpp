@@ -3,6 +3,7 @@
 // finds the basis's blocks in the new file, wherever they moved, and says
 // which ranges to copy from the basis and which to send as bytes. Pure:
 // it is fed windows of the new file and appends operations.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -15,14 +16,21 @@ namespace ft::delta {
 /// most offsets of a changed region cost one memory access.
 class BlockIndex {
  public:
+  /// Blocks of one weak sum compared by their strong sum at one offset (a
+  /// bound on the work a signature whose blocks share a weak sum can cause;
+  /// an honest file's blocks past the first 16 of one weak sum are found
+  /// only by the preferred-block rule).
+  static constexpr std::ptrdiff_t kMaxCandidates = 16;
   explicit BlockIndex(const Signature& signature);
   std::uint32_t block_size() const { return block_size_; }
   bool empty() const { return entries_.empty(); }
   /// The index of a block whose sums are `weak` and XXH3-64(`block`),
   /// `preferred` first (the block after the last match: runs of equal
   /// blocks stay in order); nullopt if none.
-  std::optional<std::uint32_t> find(std::uint32_t weak, ByteSpan block,
-                                    std::uint32_t preferred) const;
+  /// `hashed` (if given) says whether the weak sum was a candidate, so the
+  /// block's XXH3-64 was computed.
+  std::optional<std::uint32_t> find(std::uint32_t weak, ByteSpan block, std::uint32_t preferred,
+                                    bool* hashed = nullptr) const;
 
  private:
   struct Entry {
@@ -75,6 +83,12 @@ class DeltaMatcher {
   std::uint32_t next_block_ = 0;  // preferred candidate
   std::uint64_t unmatched_ = 0;   // bytes scanned since the last match
   std::uint64_t strides_ = 0;     // blocks skipped or rolled in sparse mode
+  // Weak sums that matched but whose block did not: each cost a block's
+  // XXH3-64. A signature built so that they match everywhere (a hostile
+  // peer's) is held to one per block scanned, plus kFalseHitSlack.
+  static constexpr std::uint64_t kFalseHitSlack = 64;
+  std::uint64_t scanned_ = 0;
+  std::uint64_t false_hits_ = 0;
 };
 
 }  // namespace ft::delta

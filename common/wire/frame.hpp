@@ -19,8 +19,8 @@ inline constexpr std::uint8_t kFlagMore = 0x01;     // ENTRIES: more frames foll
 inline constexpr std::uint8_t kFlagHashes = 0x02;   // LIST/ENTRIES: content hashes
 inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink targets
 inline constexpr std::uint8_t kFlagMeta = 0x20;     // LIST/ENTRIES: owners, links, xattrs (ARCHIVE)
-inline constexpr std::uint8_t kFlagCompressed =
-    0x08;  // DATA: the bytes are one zstd frame (COMPRESS)
+inline constexpr std::uint8_t kFlagCompressed = 0x08;  // DATA: one zstd frame (COMPRESS)
+inline constexpr std::uint8_t kFlagDelta = 0x10;       // GET: SIGNATURE frames follow (DELTA_GET)
 
 /// Who may send a frame type.
 enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBoth };
@@ -39,7 +39,7 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
   X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                  \
   X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                        \
   X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                             \
-  X(kGet, "GET", 0x12, kClientToServer, 0, false)                                        \
+  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                               \
   X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                             \
   X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets | kFlagMeta, false) \
   X(kEntries, "ENTRIES", 0x15, kServerToClient,                                          \
@@ -90,6 +90,9 @@ inline constexpr std::uint32_t kCapLink = 0x00000040;
 /// DELTA_PUT (section 5.12): a PUT may ask for the signature of the
 /// server's older copy and send COPY frames for what did not change.
 inline constexpr std::uint32_t kCapDeltaPut = 0x00001000;
+/// DELTA_GET (section 5.16): a GET may send the signature of the client's
+/// older copy and receive COPY frames for what did not change.
+inline constexpr std::uint32_t kCapDeltaGet = 0x00002000;
 /// STREAM (section 5.14): PUTs whose size is known only at their END.
 inline constexpr std::uint32_t kCapStream = 0x00008000;
 /// ARCHIVE (section 5.9): names of any bytes, link targets stored verbatim,
@@ -105,7 +108,7 @@ inline constexpr std::uint32_t kCapOwners = 0x00000200;
 inline constexpr std::uint32_t kCapCompress = 0x00000800;
 inline constexpr std::uint32_t kKnownCapabilities =
     kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDelete | kCapLink | kCapArchive |
-    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress;
+    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress | kCapDeltaGet;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };

@@ -66,8 +66,8 @@ std::string partial_file_name(const PutMsg& put) {
   name += hash128(key).hex();
   return name;
 }
-void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m) {
-  encode_frame(out, FrameType::kGet, 0, id, [&](ByteWriter& w) {
+void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m, std::uint8_t flags) {
+  encode_frame(out, FrameType::kGet, flags, id, [&](ByteWriter& w) {
     w.str(m.path);
     w.u64(m.offset);
   });

@@ -126,7 +126,8 @@ void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m);
 /// The name of the partial-data file of a resumable upload (section 5.4):
 /// ".ft-part-" and 32 hex digits of XXH3-128(path, size, mtime, source_id).
 std::string partial_file_name(const PutMsg& put);
-void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m);
+/// `flags`: kFlagDelta (DELTA_GET, section 5.16) or 0.
+void encode_get(Bytes& out, std::uint32_t id, const GetMsg& m, std::uint8_t flags = 0);
 void encode_get_ready(Bytes& out, std::uint32_t id, const GetReadyMsg& m);
 /// `flags`: kFlagHashes and/or kFlagTargets (TREES only).
 void encode_list(Bytes& out, std::uint32_t id, const PathMsg& m, std::uint8_t flags = 0);

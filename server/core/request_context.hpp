@@ -127,6 +127,8 @@ class RequestContext {
   virtual bool stream() const = 0;  // STREAM (section 5.14)
   /// Whether both hellos carried DELTA_PUT (docs/protocol.md, section 5.12).
   virtual bool delta_put() const { return false; }
+  /// Whether both hellos carried DELTA_GET (section 5.16).
+  virtual bool delta_get() const { return false; }
   /// The name rules of this connection: any bytes with ARCHIVE (section 5.9).
   virtual NameRules name_rules() const { return NameRules::kPortable; }
   /// Whether both hellos carried SPARSE / OWNERS (section 5.9).

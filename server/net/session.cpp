@@ -128,6 +128,7 @@ void Session::answer_hello() {
   delete_ = (ours.capabilities & kCapDelete) != 0;
   link_ = (ours.capabilities & kCapLink) != 0;
   delta_put_ = (ours.capabilities & kCapDeltaPut) != 0;
+  delta_get_ = (ours.capabilities & kCapDeltaGet) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -174,8 +175,13 @@ void Session::handle_frame(Frame& frame) {
     case FrameType::kGet: {
       auto get = decode_get(payload);
       if (!get) return fail_protocol("malformed GET");
+      const bool delta = (frame.header.flags & kFlagDelta) != 0;
+      if (delta && !delta_get_) return fail_protocol("GET flag DELTA without DELTA_GET");
+      if (delta && get->offset != 0) {
+        return fail_protocol("GET flag DELTA with offset " + std::to_string(get->offset));
+      }
       if (!admit_request(id, true)) return;
-      requests_[id] = Download::start(*this, id, std::move(*get));
+      requests_[id] = Download::start(*this, id, std::move(*get), delta);
       charge_request(id, payload.size());
       return;
     }
@@ -248,6 +254,7 @@ void Session::handle_frame(Frame& frame) {
       [[fallthrough]];
     case FrameType::kData:
     case FrameType::kCopy:
+    case FrameType::kSignature:  // a delta download's (section 5.16)
     case FrameType::kEnd: {
       if (discarding_.count(id) != 0) {
         if (frame.header.type == FrameType::kEnd) discarding_.erase(id);

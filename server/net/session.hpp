@@ -117,6 +117,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool eager() const override { return eager_; }
   bool stream() const override { return stream_; }
   bool delta_put() const override { return delta_put_; }
+  bool delta_get() const override { return delta_get_; }
   NameRules name_rules() const override {
     return archive_ ? NameRules::kAnyBytes : NameRules::kPortable;
   }
@@ -292,6 +293,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool delete_ = false;                      // DELETE agreed
   bool link_ = false;                        // LINK agreed
   bool delta_put_ = false;                   // DELTA_PUT agreed
+  bool delta_get_ = false;                   // DELTA_GET agreed
   bool archive_ = false;                     // ARCHIVE agreed (section 5.9)
   bool sparse_ = false;                      // SPARSE agreed
   bool compress_ = false;                    // COMPRESS agreed

@@ -45,17 +45,19 @@ bool compress_in_place(Bytes& buffer, int level) {
 
 }  // namespace
 
-std::shared_ptr<Download> Download::start(RequestContext& context, std::uint32_t id, GetMsg get) {
-  auto download = std::make_shared<Download>(context, id, std::move(get));
+std::shared_ptr<Download> Download::start(RequestContext& context, std::uint32_t id, GetMsg get,
+                                          bool delta) {
+  auto download = std::make_shared<Download>(context, id, std::move(get), delta);
   download->open();
   return download;
 }
 
-Download::Download(RequestContext& context, std::uint32_t id, GetMsg get)
+Download::Download(RequestContext& context, std::uint32_t id, GetMsg get, bool delta)
     : context_(context),
       id_(id),
       get_(std::move(get)),
-      started_(std::chrono::steady_clock::now()) {}
+      started_(std::chrono::steady_clock::now()),
+      delta_(delta) {}
 
 void Download::open() {
   auto disk = std::make_shared<DiskState>();
@@ -72,7 +74,8 @@ void Download::open() {
   // files): its room in the read-ahead is taken before the job knows its
   // size, so the send queue's bound holds.
   auto whole = std::make_shared<WholeFile>();
-  const bool may_read_whole = context_->may_buffer(kWholeFileMax);
+  // A delta download waits for its signature before any DATA.
+  const bool may_read_whole = !delta_ && context_->may_buffer(kWholeFileMax);
   if (may_read_whole) context_->add_read_ahead(kWholeFileMax);
   job_running_ = true;
   queue_job(
@@ -137,6 +140,12 @@ void Download::open() {
                         static_cast<std::uint32_t>(disk->initial.st_mode & 07777), kChunkSize});
         self->context_->send_frame(std::move(out));
         if (whole->read) return self->send_whole(*whole);
+        if (self->delta_) {
+          // The signature may be whole already (a client may send it right
+          // after its GET); otherwise its last part starts the data.
+          if (self->signature_whole_) self->begin_delta();
+          return;
+        }
         self->pump();
       });
 }
@@ -182,6 +191,7 @@ void Download::send_whole(const WholeFile& whole) {
 }
 
 void Download::pump() {
+  if (delta_) return delta_pump();
   if (!streaming_ || job_running_ || finished_) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
@@ -323,16 +333,22 @@ void Download::abort(ErrorCode code, bool notify) {
   if (notify) return fail(code, std::string(default_message(code)));
   finished_ = true;
   release_buffers(true);
-  context_->log_access("get", get_.path, next_offset_ - get_.offset, started_, to_string(code));
+  charge_signature(0);
+  context_->log_access("get", get_.path, delta_ ? literal_bytes_ : next_offset_ - get_.offset,
+                       started_, to_string(code));
   if (!job_running_) close_file();
 }
 
 void Download::finish(const std::string& result) {
   finished_ = true;
   release_buffers(true);
+  charge_signature(0);
   streaming_ = false;
-  context_->finish_request(id_, false);
-  context_->log_access("get", get_.path, next_offset_ - get_.offset, started_, result);
+  // The rest of a signature still on its way is swallowed (section 5.16).
+  context_->finish_request(id_, delta_ && !signature_whole_);
+  // A delta download's bytes are those it sent as DATA (docs/server.md).
+  context_->log_access("get", get_.path, delta_ ? literal_bytes_ : next_offset_ - get_.offset,
+                       started_, result);
   if (!job_running_) close_file();
 }
 

@@ -5,7 +5,10 @@
 // the whole-file XXH3-128, after a check that the file did not change. A
 // file of at most kWholeFileMax bytes (from the GET's offset) is opened,
 // read, checked and closed by one job, and its GET_READY, DATA and END
-// leave together.
+// leave together. A delta download (docs/protocol.md, section 5.16) first
+// takes the client's signature of its older copy, then matches the file
+// against it a window at a time on the thread pool and sends COPY frames
+// for what the client holds, DATA for the rest (download_delta.cpp).
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -13,6 +16,7 @@
 
 #include "common/crypto/checksum.hpp"
 #include "common/os/sparse.hpp"
+#include "common/delta/delta_matcher.hpp"
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
 #include "server/storage/root_fs.hpp"
@@ -26,9 +30,18 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   static constexpr std::size_t kWholeFileMax = 16 * 1024;
   static_assert(kWholeFileMax <= kChunkSize, "a whole small file is one DATA frame");
 
-  static std::shared_ptr<Download> start(RequestContext& context, std::uint32_t id, GetMsg get);
-  Download(RequestContext& context, std::uint32_t id, GetMsg get);
+  /// The window of the file a delta download's job matches at once (or
+  /// the matcher's minimum, if larger: 9 MiB for 4 MiB blocks).
+  static constexpr std::size_t kDeltaWindow = 4 * 1024 * 1024;
+
+  /// `delta`: the GET carried flag DELTA; SIGNATURE frames follow.
+  static std::shared_ptr<Download> start(RequestContext& context, std::uint32_t id, GetMsg get,
+                                         bool delta = false);
+  Download(RequestContext& context, std::uint32_t id, GetMsg get, bool delta);
   void on_writable() override { pump(); }
+  /// SIGNATURE frames of a delta download; anything else is a violation.
+  bool on_frame(Frame& frame) override;
+  std::string frame_violation() const override { return violation_; }
   void abort(ErrorCode code, bool notify) override;
   bool waiting_on_disk() const override { return job_running_; }
 
@@ -62,6 +75,20 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   void send_whole(const WholeFile& whole);
   void pump();
   void send_end();
+  // Delta downloads (download_delta.cpp).
+  /// What the matching job holds between windows: the index, built by the
+  /// first job from the signature, and the matcher's state.
+  struct DeltaState {
+    delta::Signature signature;
+    std::unique_ptr<delta::BlockIndex> index;
+    std::unique_ptr<delta::DeltaMatcher> matcher;
+  };
+  /// The signature is whole and GET_READY was sent: match, or send the
+  /// file plainly if the signature has no block.
+  void begin_delta();
+  void delta_pump();
+  /// Sets the memory counted for the signature or its index.
+  void charge_signature(std::size_t bytes);
   void fail(ErrorCode code, const std::string& message);
   void finish(const std::string& result);
   void close_file();
@@ -85,6 +112,14 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   bool job_running_ = false;
   bool finished_ = false;
   std::chrono::steady_clock::time_point started_;
+  bool delta_ = false;            // the GET carried DELTA
+  bool delta_active_ = false;     // matching: COPY and DATA from delta_pump()
+  delta::Signature signature_;    // the client's, while it arrives
+  bool signature_whole_ = false;  // its last part arrived
+  std::shared_ptr<DeltaState> delta_state_;
+  std::size_t signature_charge_ = 0;  // counted in the disk backlog
+  std::uint64_t literal_bytes_ = 0;   // sent as DATA by a delta download
+  std::string violation_;
 };
 
 }  // namespace ft::server

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 
+#include "common/os/copy_range.hpp"
 #include "common/os/exact_io.hpp"
 #include "server/requests/upload.hpp"
 #include "uvx/uv_support.hpp"
@@ -23,21 +24,6 @@ namespace {
 constexpr std::size_t kSignRead = 1024 * 1024;
 constexpr std::uint64_t kCopyPiece = 8 * 1024 * 1024;
 constexpr std::size_t kReadBack = 256 * 1024;
-
-// copy_file_range refuses some pairs of files (across file systems on old
-// kernels, special files): the same bytes then go through a buffer.
-int copy_through_buffer(int from, std::uint64_t from_offset, int to, std::uint64_t to_offset,
-                        std::uint64_t length, Bytes& buffer) {
-  while (length > 0) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), length));
-    if (int err = read_exact_at(from, buffer.data(), n, from_offset)) return err;
-    if (int err = write_exact_at(to, buffer.data(), n, to_offset)) return err;
-    from_offset += n;
-    to_offset += n;
-    length -= n;
-  }
-  return 0;
-}
 
 }  // namespace
 
@@ -75,26 +61,7 @@ int copy_from_basis(UploadDisk& disk, const UploadChunk& chunk) {
   std::uint64_t left = chunk.copy_length;
   while (left > 0) {
     const std::uint64_t piece = std::min(left, kCopyPiece);
-    auto in = static_cast<loff_t>(from);
-    auto out = static_cast<loff_t>(to);
-    std::uint64_t copied = 0;
-    while (copied < piece) {
-      const ssize_t n = ::copy_file_range(disk.basis.get(), &in, disk.file.get(), &out,
-                                          static_cast<std::size_t>(piece - copied), 0);
-      if (n > 0) {
-        copied += static_cast<std::uint64_t>(n);
-        continue;
-      }
-      if (n == 0) return EIO;  // the basis is shorter than its signature said
-      if (errno == EINTR) continue;
-      if (errno != EXDEV && errno != ENOSYS && errno != EOPNOTSUPP && errno != EINVAL) return errno;
-      buffer.resize(kReadBack);
-      if (int err = copy_through_buffer(disk.basis.get(), from + copied, disk.file.get(),
-                                        to + copied, piece - copied, buffer)) {
-        return err;
-      }
-      copied = piece;
-    }
+    if (int err = copy_range(disk.basis.get(), from, disk.file.get(), to, piece)) return err;
     // The hash is of the bytes as the new file holds them: what END's hash
     // is checked against is what gets committed.
     buffer.resize(kReadBack);

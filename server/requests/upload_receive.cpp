@@ -17,6 +17,8 @@
 namespace ft::server {
 
 bool Upload::on_frame(Frame& frame) {
+  // A server receives SIGNATURE only for a delta download (section 5.16).
+  if (frame.header.type == FrameType::kSignature) return violate("which is not a delta download");
   if (state_ == State::kFinished) return true;  // late frame
   // An eager client sends DATA and END without waiting: they are queued
   // until the file is open, or dropped if the PUT is refused. Any other

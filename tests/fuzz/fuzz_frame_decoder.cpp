@@ -101,7 +101,8 @@ void check_message(const Frame& f) {
       return;
     case FrameType::kGet:
       if (auto m = decode_get(f.payload)) {
-        encode_get(again, id, *m);
+        check((f.header.flags & ~kFlagDelta) == 0);
+        encode_get(again, id, *m, f.header.flags);  // DELTA (section 5.16) travels in the header
         check(again == wire);
       }
       return;
@@ -233,6 +234,8 @@ void check_header(const Frame& f, Sender sender) {
     allowed = kFlagMeta;
   } else if (f.header.type == FrameType::kData) {
     allowed = kFlagCompressed;  // section 5.15
+  } else if (f.header.type == FrameType::kGet) {
+    allowed = kFlagDelta;  // section 5.16
   }
   check((f.header.flags & ~allowed) == 0);
 }

@@ -339,6 +339,20 @@ frame_seeds.update({
     + frame(0x25, 1, struct.pack(">QQQ", 2**64 - 1, 2**64 - 1, 2**64 - 1)),
 })
 
+# Delta downloads (docs/protocol.md section 5.16): GET with flag DELTA, then
+# the client's signature; a GET with another flag bit.
+frame_seeds.update({
+    "delta_get": bytes([CLIENT]) + hello(caps=0x2000)
+    + frame(0x12, 4, s("a/x") + struct.pack(">Q", 0), flags=0x10)
+    + frame(0x24, 4, signature(8192, 4096, 0, [(0xF800F000, 0x93D76FE148C689BA),
+                                               (0xFD550FFF, 0x9C7C55A435AE135A)])),
+    "delta_get_empty_signature": bytes([CLIENT]) + hello(caps=0x2000)
+    + frame(0x12, 4, s("a/x") + struct.pack(">Q", 0), flags=0x10)
+    + frame(0x24, 4, signature(0, 4096, 0, [])),
+    "delta_get_flag_0x20": bytes([CLIENT]) + hello()
+    + frame(0x12, 4, s("a/x") + struct.pack(">Q", 0), flags=0x20),
+})
+
 
 def write(dirname, seeds):
     out = os.path.join(HERE, "corpus", dirname)

@@ -421,10 +421,11 @@ void serve(int fd, Scenario scenario) {
         if (status == ft::DecodeStatus::kHello) {
           // The scenarios hand-craft frames without check blocks: the fake
           // plays a server from before FRAME_CHECK, which the clients must
-          // still serve (docs/protocol.md section 3.1).
+          // still serve (docs/protocol.md section 3.1). Nor does it know
+          // DELTA_GET: ftget must fetch plainly from such a server.
           const auto caps = decoder.hello().capabilities & ft::kKnownCapabilities &
                             ~ft::kCapFrameCheckPair &
-                            ~(ft::kCapArchive | ft::kCapSparse | ft::kCapOwners);
+                            ~(ft::kCapArchive | ft::kCapSparse | ft::kCapOwners | ft::kCapDeltaGet);
           ft::encode_hello(reply.out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
           continue;
         }

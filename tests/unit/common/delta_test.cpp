@@ -1,7 +1,8 @@
 // Delta transfers in common/ (docs/protocol.md, section 5.12): the rolling
 // checksum, signatures built in any split, the matcher on in-place
 // changes, insertions, truncation and growth, and the SIGNATURE and COPY
-// codecs fed whole, byte by byte and in random splits.
+// codecs (and GET's DELTA flag, section 5.16) fed whole, byte by byte and
+// in random splits.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -235,6 +236,33 @@ TEST(DeltaMatcher, RepeatedBlocksStayInOrder) {
   EXPECT_EQ(literal_bytes_for(basis, basis), 0u);
 }
 
+// A hostile signature whose blocks all share the weak sum of the file's
+// content (zeros) but not its strong sum: every offset is a candidate, and
+// the capped candidate list keeps the scan linear. Nothing matches.
+TEST(DeltaMatcher, SharedWeakSumsFindNothingFalse) {
+  const Bytes zeros(1024 * 1024, 0);
+  const delta::BlockSum zero_sum = delta::block_sum(ByteSpan(zeros).first(4096));
+  SignaturePart part;
+  part.basis_size = std::uint64_t{delta::kMaxBlocks} * 4096;
+  part.block_size = delta::block_size_for(part.basis_size);
+  ASSERT_EQ(part.block_size, 4096u);
+  Signature signature;
+  for (std::uint32_t first = 0; first < delta::kMaxBlocks; first += delta::kBlocksPerFrame) {
+    part.first_block = first;
+    part.blocks.assign(delta::kBlocksPerFrame, zero_sum);
+    for (std::uint32_t i = 0; i < delta::kBlocksPerFrame; ++i)
+      part.blocks[i].strong += first + i + 1;
+    ASSERT_FALSE(signature.add(part));
+  }
+  ASSERT_TRUE(signature.complete());
+  BlockIndex index(signature);
+  DeltaMatcher matcher(index, zeros.size(), 1024 * 1024);
+  std::vector<DeltaOp> ops;
+  std::uint64_t at = 0;
+  while (at < zeros.size()) at += matcher.scan(ByteSpan(zeros).subspan(at), at, ops);
+  for (const DeltaOp& op : ops) EXPECT_EQ(op.kind, DeltaOp::Kind::kLiteral);
+}
+
 // The codecs, through the frame decoder in every feed plan.
 class DeltaCodec : public ::testing::TestWithParam<test::FeedPlan> {};
 
@@ -283,6 +311,42 @@ TEST(DeltaCodecLimits, MaxSizeSignatureFrame) {
   for (const auto& part : parts) EXPECT_FALSE(assembled.add(part));
   EXPECT_TRUE(assembled.complete());
   EXPECT_EQ(assembled.blocks().size(), delta::kBlocksPerFrame + 1);
+}
+
+// A delta download (section 5.16): GET with flag DELTA, then the client's
+// signature (here one part of no block: "a delta would not pay").
+TEST_P(DeltaCodec, DeltaGetAndClientSignature) {
+  SignaturePart none;
+  none.block_size = delta::block_size_for(0);
+  const auto sums = signature_of(pattern_bytes(3 * 4096, 9));
+  Bytes stream;
+  encode_hello(stream, Hello{});
+  encode_get(stream, 4, GetMsg{"a/x", 0}, kFlagDelta);
+  encode_signature(stream, 4, none);
+  encode_signature(stream, 5, sums[0]);
+  test::DecodeRun run = test::run_decoder(stream, test::options_for(Sender::kClient), GetParam());
+  ASSERT_FALSE(run.error) << run.error->reason;
+  ASSERT_EQ(run.frames.size(), 3u);
+  EXPECT_EQ(run.frames[0].header.type, FrameType::kGet);
+  EXPECT_EQ(run.frames[0].header.flags, kFlagDelta);
+  const auto get = decode_get(run.frames[0].payload);
+  ASSERT_TRUE(get);
+  EXPECT_EQ(get->path, "a/x");
+  EXPECT_EQ(get->offset, 0u);
+  EXPECT_EQ(decode_signature(run.frames[1].payload), none);
+  Signature empty;
+  EXPECT_FALSE(empty.add(*decode_signature(run.frames[1].payload)));
+  EXPECT_TRUE(empty.complete());
+  EXPECT_TRUE(empty.blocks().empty());
+  EXPECT_EQ(decode_signature(run.frames[2].payload), sums[0]);
+
+  // Another GET flag bit is refused before its payload.
+  Bytes bad;
+  encode_hello(bad, Hello{});
+  encode_get(bad, 4, GetMsg{"a/x", 0}, 0x20);
+  run = test::run_decoder(bad, test::options_for(Sender::kClient), GetParam());
+  ASSERT_TRUE(run.error);
+  EXPECT_EQ(run.error->kind, DecodeErrorKind::kBadFlags);
 }
 
 INSTANTIATE_TEST_SUITE_P(Plans, DeltaCodec, ::testing::ValuesIn(test::all_feed_plans()),

@@ -187,7 +187,7 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
     case FrameType::kGet: {
       auto m = decode_get(p);
       if (!m) return std::nullopt;
-      encode_get(out, id, *m);
+      encode_get(out, id, *m, f.header.flags);
       break;
     }
     case FrameType::kGetReady: {
