@@ -7,8 +7,8 @@
 #include <cstring>
 
 #include "client/net/interrupt.hpp"
-#include "common/base/token_bucket.hpp"
 #include "client/net/server_list.hpp"
+#include "common/base/token_bucket.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/frame_check.hpp"
 #include "common/wire/messages.hpp"
@@ -153,10 +153,10 @@ Session::Session(Connection connection)
     : connection_(std::move(connection)),
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
-  encode_hello(hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager |
-                                            kCapFrameCheckPair | kCapStream | kCapDelete |
-                                            kCapLink | kCapDeltaPut | kCapArchive | kCapSparse |
-                                            kCapOwners});
+  encode_hello(
+      hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair |
+                                   kCapStream | kCapDelete | kCapLink | kCapDeltaPut | kCapArchive |
+                                   kCapSparse | kCapOwners | kCapPaced});
   connection_.queue(std::move(hello));
 }
 
@@ -189,6 +189,7 @@ void Session::take_hello() {
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
   stream_agreed_ = (capabilities & kCapStream) != 0;
+  paced_agreed_ = (capabilities & kCapPaced) != 0;
   delete_agreed_ = (capabilities & kCapDelete) != 0;
   link_agreed_ = (capabilities & kCapLink) != 0;
   delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;
