@@ -50,6 +50,7 @@ struct Dir : TreeDirectory<Dir> {
   std::vector<Entry> entries;
   std::size_t next = 0;
   bool paused = false;                    // the server waits for NEXT
+  bool fed = false;                       // an entry was fed (files may be landing in it)
   std::vector<Visit> subdirs;             // visited once every entry is fed
   std::unordered_set<std::string> names;  // the names fed lately (a name listed twice)
   std::vector<std::uint64_t> taken;       // --delete: hashes of the names fetched
@@ -242,8 +243,9 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     dir.failed = true;
     dir.entries.clear();
     dir.next = 0;
-    if (dir.created) {
-      // Do not leave an empty directory for a remote one that failed.
+    if (dir.created && !dir.fed) {
+      // Do not leave an empty directory for a remote one that failed. (One
+      // whose first windows were fed has files landing in it: it stays.)
       dir.fd.reset();
       ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
     }
@@ -303,6 +305,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   void feed_entry(Dir& dir, Entry& entry) {
+    dir.fed = true;
     if (auto why = component_violation(entry.name, rules_)) {
       // Never used, whatever it is: the server broke the protocol.
       return report_.failed(

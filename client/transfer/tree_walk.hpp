@@ -151,7 +151,7 @@ class TreeWalk : public SessionHandler {
       visit_directory(session, std::move(visit));
     }
     // The totals grow until the last directory is listed ("N+ files").
-    report_.progress().set_listing(!visits_.empty() || lists_in_flight_ > 0);
+    report_.progress().set_listing(!visits_.empty() || lists_in_flight_ > 0 || !feeding_.empty());
     report_.progress().tick();
   }
 

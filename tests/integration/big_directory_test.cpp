@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
 #include "support/tree_support.hpp"
 
@@ -121,6 +122,70 @@ TEST_F(BigDirectoryTest, GetTakesPacedWindowsWithFiltersAndDelete) {
   ASSERT_EQ(dry.exit_code, 0) << dry.err;
   EXPECT_EQ(json_paths(dry.out, "received", dest).size(), 0u) << dry.out;
   EXPECT_EQ(json_paths(dry.out, "skipped", dest).size(), 420u);
+}
+
+// The wire of PACED (section 5.17): a window of 50 entries, then nothing
+// until NEXT; the last window ends with a frame without MORE; a NEXT for a
+// request that is no paused listing closes the connection.
+TEST_F(BigDirectoryTest, PacedListingWaitsForNextAfterEachWindow) {
+  make_big_source(root_.path() / "src", 100, 0);  // 100 files and "sub": 101 entries
+  RawClient client(server_.port());
+  ASSERT_TRUE(client.send_hello(kCapTrees | kCapPaced));
+  ASSERT_TRUE(client.read_hello());
+  Bytes list;
+  encode_list(list, 7, PathMsg{"src"}, kFlagPaced);
+  ASSERT_TRUE(client.send(list));
+  // Reads frames of request 7 up to the end of a window or of the listing.
+  auto window = [&](bool& paused, bool& more) {
+    std::size_t count = 0;
+    for (;;) {
+      auto frame = client.read_frame();
+      if (!frame) {
+        ADD_FAILURE() << "no frame";
+        return count;
+      }
+      EXPECT_EQ(frame->header.type, FrameType::kEntries);
+      auto message = decode_entries(*frame);
+      if (!message) {
+        ADD_FAILURE() << "malformed ENTRIES";
+        return count;
+      }
+      count += message->entries.size();
+      paused = message->paused;
+      more = message->more;
+      if (paused || !more) return count;
+    }
+  };
+  bool paused = false, more = false;
+  EXPECT_EQ(window(paused, more), 50u);
+  EXPECT_TRUE(paused);
+  // Nothing more comes until NEXT: the next frame read is the reply to a
+  // STAT sent now.
+  Bytes stat;
+  encode_stat(stat, 8, PathMsg{"src/sub"});
+  ASSERT_TRUE(client.send(stat));
+  auto reply = client.read_frame();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->header.request_id, 8u);
+  Bytes next;
+  encode_next(next, 7);
+  ASSERT_TRUE(client.send(next));
+  EXPECT_EQ(window(paused, more), 50u);
+  EXPECT_TRUE(paused);
+  next.clear();
+  encode_next(next, 7);
+  ASSERT_TRUE(client.send(next));
+  EXPECT_EQ(window(paused, more), 1u);
+  EXPECT_FALSE(paused);
+  EXPECT_FALSE(more);
+  // The listing is over: another NEXT is a protocol error.
+  next.clear();
+  encode_next(next, 7);
+  ASSERT_TRUE(client.send(next));
+  auto error = client.read_frame();
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->header.type, FrameType::kError);
+  EXPECT_FALSE(client.read_frame(std::chrono::seconds(5)));  // closed
 }
 
 }  // namespace
