@@ -170,21 +170,24 @@ void Listing::send_pages() {
       entries_.clear();
       running_ = false;
       context_->listing_finished();
-      if (paced_ && window_paused_) {
-        // PACED: the page just sent said the window ends; the client asks
-        // for the next with NEXT (resume()). The storage stays, counted.
-        window_paused_ = false;
-        paused_ = true;
-        return;
-      }
       return wait_for_window();
     }
     Bytes page;
     next_ = encode_entries_frame(page, id_, entries_, next_, fields_, more_windows_, paced_);
-    window_paused_ = paced_ && more_windows_ && next_ >= entries_.size();
+    const bool paused = paced_ && more_windows_ && next_ >= entries_.size();
     const bool last = next_ >= entries_.size() && !more_windows_;
     bytes_sent_ += page.size();
     context_->send_frame(std::move(page));
+    if (paused) {
+      // PACED: the page just sent says the window ends, so the listing is
+      // paused from now on (the client's NEXT may come at once) until NEXT
+      // (resume()). The storage stays, counted.
+      entries_.clear();
+      running_ = false;
+      context_->listing_finished();
+      paused_ = true;
+      return;
+    }
     if (last) {
       finished_ = true;
       log_end("ok");

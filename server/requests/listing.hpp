@@ -56,10 +56,9 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   std::uint32_t id_;
   std::string path_;
   bool list_;
-  std::uint8_t fields_;         // kFlagHashes | kFlagTargets | kFlagMeta
-  bool paced_;                  // PACED: a window at a time, the next after NEXT
-  bool paused_ = false;         // a window went out; waiting for NEXT
-  bool window_paused_ = false;  // the last page sent was flagged PACED
+  std::uint8_t fields_;  // kFlagHashes | kFlagTargets | kFlagMeta
+  bool paced_;           // PACED: a window at a time, the next after NEXT
+  bool paused_ = false;  // a window went out; waiting for NEXT
   bool finished_ = false;
   bool running_ = false;                     // holds one of the connection's listing places
   bool job_running_ = false;                 // the directory is being read
