@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 
 #include "common/os/exact_io.hpp"
@@ -32,7 +33,17 @@ Fd open_directory(int dir_fd, const std::string& name, bool follow, std::string&
   return Fd(fd);
 }
 
-bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
+DirectoryStream::~DirectoryStream() {
+  close();
+}
+
+void DirectoryStream::close() {
+  if (stream_ != nullptr) ::closedir(stream_);
+  stream_ = nullptr;
+}
+
+bool DirectoryStream::open(int fd, std::string& why) {
+  close();
   // fdopendir() takes the descriptor over: give it a duplicate so that the
   // caller's stays open for openat().
   Fd copy(::fcntl(fd, F_DUPFD_CLOEXEC, 0));
@@ -40,34 +51,46 @@ bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
     why = std::strerror(errno);
     return false;
   }
-  DIR* dir = ::fdopendir(copy.get());
-  if (dir == nullptr) {
+  stream_ = ::fdopendir(copy.get());
+  if (stream_ == nullptr) {
     why = std::strerror(errno);
     return false;
   }
   copy.release();  // the DIR stream owns it now: closedir() closes it
-  ::rewinddir(dir);
+  ::rewinddir(stream_);
+  fd_ = fd;
+  return true;
+}
+
+bool DirectoryStream::read(std::vector<LocalEntry>& out, std::size_t window, std::string& why) {
   out.clear();
-  for (;;) {
+  while (stream_ != nullptr && out.size() < window) {
     errno = 0;
-    dirent* d = ::readdir(dir);
-    if (d == nullptr) break;
+    dirent* d = ::readdir(stream_);
+    if (d == nullptr) {
+      const int err = errno;
+      close();
+      if (err != 0) {
+        why = std::strerror(err);
+        return false;
+      }
+      break;
+    }
     std::string_view name = d->d_name;
     if (name == "." || name == "..") continue;
     LocalEntry entry;
     entry.name = std::string(name);
-    if (::fstatat(fd, d->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
+    if (::fstatat(fd_, d->d_name, &entry.st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // gone since
     out.push_back(std::move(entry));
-  }
-  const int err = errno;
-  ::closedir(dir);
-  if (err != 0) {
-    why = std::strerror(err);
-    return false;
   }
   std::sort(out.begin(), out.end(),
             [](const LocalEntry& a, const LocalEntry& b) { return a.name < b.name; });
   return true;
+}
+
+bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why) {
+  DirectoryStream stream;
+  return stream.open(fd, why) && stream.read(out, SIZE_MAX, why);
 }
 
 std::string_view special_kind(mode_t mode) {

@@ -2,6 +2,7 @@
 // Reading local directories for a tree copy: open a directory without
 // following a symbolic link in its place, list it (lstat of every entry,
 // sorted by name), and the bits of struct stat a transfer needs.
+#include <dirent.h>
 #include <sys/stat.h>
 
 #include <cstdint>
@@ -28,6 +29,32 @@ Fd open_directory(int dir_fd, const std::string& name, bool follow, std::string&
 /// Reads every entry of the open directory `fd` (which stays open and
 /// unmoved), lstat()ed, sorted bytewise by name; "." and ".." left out.
 bool read_directory(int fd, std::vector<LocalEntry>& out, std::string& why);
+
+/// A local directory read a window at a time, so that a huge one costs one
+/// window of memory: each window is up to `window` entries in the order
+/// the file system returns them, lstat()ed and sorted by name (like
+/// ftserve's listings, docs/protocol.md section 5.3). "." and ".." are
+/// left out.
+class DirectoryStream {
+ public:
+  DirectoryStream() = default;
+  DirectoryStream(const DirectoryStream&) = delete;
+  DirectoryStream& operator=(const DirectoryStream&) = delete;
+  ~DirectoryStream();
+
+  /// Starts reading the open directory `fd`, which stays open and unmoved
+  /// (the stream reads a duplicate of it). False with `why` on failure.
+  bool open(int fd, std::string& why);
+  /// Replaces `out` with the next window of at most `window` entries.
+  /// False with `why` on failure; at_end() after the last.
+  bool read(std::vector<LocalEntry>& out, std::size_t window, std::string& why);
+  bool at_end() const { return stream_ == nullptr; }
+
+ private:
+  void close();
+  DIR* stream_ = nullptr;
+  int fd_ = -1;  // the directory the names are lstat()ed in (the caller's)
+};
 /// "fifo", "socket", "device": what a non-file, non-directory, non-link is.
 std::string_view special_kind(mode_t mode);
 /// Why a symlink at `link_path` (relative to the top of the copied tree)

@@ -154,10 +154,10 @@ Session::Session(Connection connection)
       decoder_(FrameDecoder::Options{.sender = Sender::kServer, .expect_hello = true}) {
   Bytes hello;
   encode_hello(
-      hello,
-      Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapStream |
-                            kCapDelete | kCapLink | kCapDeltaPut | kCapArchive | kCapSparse |
-                            kCapOwners | kCapDeltaGet | (compression_level() ? kCapCompress : 0u)});
+      hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair |
+                                   kCapStream | kCapDelete | kCapLink | kCapDeltaPut | kCapArchive |
+                                   kCapSparse | kCapOwners | kCapDeltaGet | kCapPaced |
+                                   (compression_level() ? kCapCompress : 0u)});
   connection_.queue(std::move(hello));
 }
 
@@ -199,6 +199,7 @@ void Session::take_hello() {
   trees_agreed_ = (capabilities & kCapTrees) != 0;
   eager_agreed_ = (capabilities & kCapEager) != 0;
   stream_agreed_ = (capabilities & kCapStream) != 0;
+  paced_agreed_ = (capabilities & kCapPaced) != 0;
   delete_agreed_ = (capabilities & kCapDelete) != 0;
   link_agreed_ = (capabilities & kCapLink) != 0;
   delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;

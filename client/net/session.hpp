@@ -102,6 +102,8 @@ class Session {
   bool eager_agreed() const { return eager_agreed_; }
   /// STREAM (section 5.14): a PUT may leave its size to its END.
   bool stream_agreed() const { return stream_agreed_; }
+  /// PACED (section 5.17): a LIST may ask for its windows one at a time.
+  bool paced_agreed() const { return paced_agreed_; }
   /// True once the server's hello arrived carrying DELETE (section 5.7).
   bool delete_agreed() const { return delete_agreed_; }
   /// True once the server's hello arrived carrying LINK (section 5.8).
@@ -159,6 +161,7 @@ class Session {
   bool trees_agreed_ = false;
   bool eager_agreed_ = false;
   bool stream_agreed_ = false;
+  bool paced_agreed_ = false;
   bool delete_agreed_ = false;
   bool link_agreed_ = false;
   bool delta_put_agreed_ = false;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -34,20 +35,42 @@ struct Root {
   std::string name;  // the local directory it lands in, below LOCAL_DIR ("" = LOCAL_DIR itself)
 };
 
+struct Visit;
+
 // `fd` is none in a dry run when the directory does not exist locally.
 struct Dir : TreeDirectory<Dir> {
   int parent_fd = -1;         // borrowed: where it was created
   std::string name;           // its name there
   bool created = false;       // this run made it (removed again if its LIST fails)
   std::optional<Entry> self;  // its own mode and mtime, when known
+  std::string below;          // its path below LOCAL_DIR ("" for LOCAL_DIR itself)
+  std::uint32_t list_id = 0;
+  // The entries listed and not fed yet, from `next` on: with PACED, about
+  // a window (the next is asked for by NEXT once few are left).
   std::vector<Entry> entries;
-  std::string below;  // its path below LOCAL_DIR ("" for LOCAL_DIR itself)
+  std::size_t next = 0;
+  bool paused = false;                    // the server waits for NEXT
+  bool fed = false;                       // an entry was fed (files may be landing in it)
+  std::vector<Visit> subdirs;             // visited once every entry is fed
+  std::unordered_set<std::string> names;  // the names fed lately (a name listed twice)
+  std::vector<std::uint64_t> taken;       // --delete: hashes of the names fetched
 };
 
 // A root's name is below LOCAL_DIR, and may be "" (LOCAL_DIR itself).
 struct Visit : TreeVisit<Dir> {
   std::optional<Entry> self;
 };
+
+// A PACED listing's next window is asked for when fewer entries than this
+// are left to feed, so that it arrives before they run out.
+constexpr std::size_t kNextWhenLeft = 4096;
+// The names remembered to catch one listed twice: those fed since the
+// count last reached this (two windows' worth).
+constexpr std::size_t kNamesRemembered = 2 * kWalkWindow;
+
+std::uint64_t name_key(std::string_view name) {
+  return hash64(ByteSpan(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
+}
 
 // Creates or replaces the symlink `name` in `dir_fd` atomically: made under
 // a temporary name, then renamed (rename never follows a link at `name`).
@@ -179,8 +202,10 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote},
                 static_cast<std::uint8_t>((options_.archive.links ? kFlagTargets : 0) |
-                                          (plan_->meta ? kFlagMeta : 0)));
+                                          (plan_->meta ? kFlagMeta : 0) |
+                                          (session.paced_agreed() ? kFlagPaced : 0)));
     session.send(std::move(frame), id);
+    dir.list_id = id;
     lists_.emplace(id, &dir);
     ++lists_in_flight_;
     ++dir.pending;
@@ -197,11 +222,20 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   bool take_entries(Session& session, Dir& dir, EntriesMsg& message) override {
-    if (auto why = listing_overflow(dir.entries.size(), message.entries.size())) {
+    // What waits to be fed is bounded (a PACED listing holds about a
+    // window); an older server sends the whole listing at once.
+    if (auto why = listing_overflow(dir.entries.size() - dir.next, message.entries.size())) {
       session.protocol_error(*why + " (" + printable(dir.remote) + ")");
       return false;
     }
+    if (dir.next > 0 && dir.next * 2 >= dir.entries.size()) {
+      // The fed part goes before the vector grows.
+      dir.entries.erase(dir.entries.begin(),
+                        dir.entries.begin() + static_cast<std::ptrdiff_t>(dir.next));
+      dir.next = 0;
+    }
     for (Entry& entry : message.entries) dir.entries.push_back(std::move(entry));
+    if (message.paused) dir.paused = true;
     return true;
   }
 
@@ -209,8 +243,10 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     report_.failed(dir.local, error, dir.remote.empty() ? "/" : dir.remote);
     dir.failed = true;
     dir.entries.clear();
-    if (dir.created) {
-      // Do not leave an empty directory for a remote one that failed.
+    dir.next = 0;
+    if (dir.created && !dir.fed) {
+      // Do not leave an empty directory for a remote one that failed. (One
+      // whose first windows were fed has files landing in it: it stays.)
       dir.fd.reset();
       ::unlinkat(dir.parent_fd, dir.name.c_str(), AT_REMOVEDIR);
     }
@@ -241,83 +277,115 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     release(session, dir);
   }
 
-  void walk_entries(Dir& dir) override {
-    std::vector<Visit> subdirs;
-    std::unordered_set<std::string_view> names;
-    std::unordered_set<std::string> taken;  // the remote names this walk fetches
-    names.reserve(dir.entries.size());
-    for (Entry& entry : dir.entries) {
-      if (auto why = component_violation(entry.name, rules_)) {
-        // Never used, whatever it is: the server broke the protocol.
-        report_.failed(join_path(dir.local, entry.name),
-                       Error{ErrorCode::PROTOCOL, {}, "the server sent an invalid name: " + *why});
-        continue;
+  Feed feed(Session& session, Dir& dir) override {
+    while (!dir.failed) {
+      if (dir.paused && dir.entries.size() - dir.next < kNextWhenLeft) {
+        Bytes frame;
+        encode_next(frame, dir.list_id);
+        session.send(std::move(frame), dir.list_id);
+        dir.paused = false;
       }
-      if (!names.insert(entry.name).second) {
-        // Only the first of a name is used: a second would land on it.
-        report_.failed(join_path(dir.local, entry.name),
-                       Error{ErrorCode::PROTOCOL, {}, "the server listed this name twice"});
-        continue;
+      if (dir.next == dir.entries.size()) {
+        dir.entries.clear();
+        dir.next = 0;
+        if (!dir.listed) return Feed::kWaiting;
+        break;
       }
-      if (auto why = absurd_size(entry.size); why && entry.type == EntryType::kFile) {
-        report_.failed(join_path(dir.local, entry.name), Error{ErrorCode::PROTOCOL, {}, *why});
-        continue;
-      }
-      const std::string rel = join_path(dir.rel, entry.name);
-      // The same rules as ftsend -r; an excluded directory is not listed.
-      if (options_.filters.excluded(rel, entry.type == EntryType::kDirectory)) continue;
-      taken.insert(entry.name);
-      const std::string local = join_path(dir.local, entry.name);
-      if (settled_.contains(local)) continue;
-      const std::string remote = join_path(dir.remote, entry.name);
-      if (auto why = path_violation(remote, false, rules_)) {
-        // Too deep or too long: an endless tree stops here.
-        report_.failed(local, Error{ErrorCode::BAD_PATH, {}, "cannot be fetched: " + *why});
-        continue;
-      }
-      switch (entry.type) {
-        case EntryType::kDirectory:
-          subdirs.push_back(Visit{{&dir, entry.name, local, remote, rel}, entry});
-          ++dir.pending;
-          break;
-        case EntryType::kFile:
-          if (plan_->hard_links && entry.meta.link_key != 0) {
-            hard_link_entry(dir, entry, local, remote);
-          } else {
-            file_entry(dir, entry, local, remote);
-          }
-          break;
-        case EntryType::kSymlink:
-          link_entry(dir, entry, local, rel);
-          break;
-        case EntryType::kOther:
-          report_.skipped(local, 0, "special file", true);
-          break;
-      }
+      if (fed_enough()) return Feed::kBlocked;
+      Entry entry = std::move(dir.entries[dir.next++]);
+      feed_entry(dir, entry);
     }
-    if (deletes_ != nullptr && !dir.failed && dir.fd) plan_deletions(dir, taken);
+    if (deletes_ != nullptr && !dir.failed && dir.fd) plan_deletions(dir);
     dir.entries = {};
-    push_visits(subdirs);
+    dir.names = {};
+    dir.taken = {};
+    // Visited even after a failed listing: each holds its parent.
+    push_visits(dir.subdirs);
+    dir.subdirs = {};
+    return Feed::kDone;
+  }
+
+  void feed_entry(Dir& dir, Entry& entry) {
+    dir.fed = true;
+    if (auto why = component_violation(entry.name, rules_)) {
+      // Never used, whatever it is: the server broke the protocol.
+      return report_.failed(
+          join_path(dir.local, entry.name),
+          Error{ErrorCode::PROTOCOL, {}, "the server sent an invalid name: " + *why});
+    }
+    if (dir.names.size() >= kNamesRemembered) dir.names.clear();
+    if (!dir.names.insert(entry.name).second) {
+      // Only the first of a name is used: a second would land on it.
+      return report_.failed(join_path(dir.local, entry.name),
+                            Error{ErrorCode::PROTOCOL, {}, "the server listed this name twice"});
+    }
+    if (auto why = absurd_size(entry.size); why && entry.type == EntryType::kFile) {
+      return report_.failed(join_path(dir.local, entry.name), Error{ErrorCode::PROTOCOL, {}, *why});
+    }
+    const std::string rel = join_path(dir.rel, entry.name);
+    // The same rules as ftsend -r; an excluded directory is not listed.
+    if (options_.filters.excluded(rel, entry.type == EntryType::kDirectory)) return;
+    if (deletes_ != nullptr) dir.taken.push_back(name_key(entry.name));
+    const std::string local = join_path(dir.local, entry.name);
+    if (settled_.contains(local)) return;
+    const std::string remote = join_path(dir.remote, entry.name);
+    if (auto why = path_violation(remote, false, rules_)) {
+      // Too deep or too long: an endless tree stops here.
+      return report_.failed(local, Error{ErrorCode::BAD_PATH, {}, "cannot be fetched: " + *why});
+    }
+    switch (entry.type) {
+      case EntryType::kDirectory:
+        dir.subdirs.push_back(Visit{{&dir, entry.name, local, remote, rel}, entry});
+        ++dir.pending;
+        break;
+      case EntryType::kFile:
+        if (plan_->hard_links && entry.meta.link_key != 0) {
+          hard_link_entry(dir, entry, local, remote);
+        } else {
+          file_entry(dir, entry, local, remote);
+        }
+        break;
+      case EntryType::kSymlink:
+        link_entry(dir, entry, local, rel);
+        break;
+      case EntryType::kOther:
+        report_.skipped(local, 0, "special file", true);
+        break;
+    }
   }
 
   // --delete: the local names of this directory that the server's tree
   // lacks (or that are excluded, with --delete-excluded) join the plan,
   // unless the filters protect them. ft's own hidden names (partial files
-  // of other downloads, links being made) are never planned.
-  void plan_deletions(const Dir& dir, const std::unordered_set<std::string>& taken) {
+  // of other downloads, links being made) are never planned. The names
+  // fetched are known by their 64-bit hashes (8 bytes each) and the local
+  // directory is read a window at a time; a local name whose hash matches
+  // a fetched one is kept, which errs on the side of keeping.
+  void plan_deletions(Dir& dir) {
+    std::sort(dir.taken.begin(), dir.taken.end());
+    DirectoryStream stream;
     std::vector<LocalEntry> locals;
     std::string why;
-    if (!read_directory(dir.fd.get(), locals, why)) {
-      return report_.failed(dir.local,
-                            Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
+    bool read = stream.open(dir.fd.get(), why);
+    while (read && !stream.at_end()) {
+      if (!stream.read(locals, walk_window(), why)) {
+        read = false;
+        break;
+      }
+      for (const LocalEntry& local : locals) {
+        if (local.name.starts_with(kReservedPrefix) ||
+            std::binary_search(dir.taken.begin(), dir.taken.end(), name_key(local.name))) {
+          continue;
+        }
+        const bool directory = S_ISDIR(local.st.st_mode);
+        const std::string rel = join_path(dir.rel, local.name);
+        if (deletes_->protected_name(rel, directory)) continue;
+        deletes_->add(Deletion{join_path(dir.below, local.name), rel,
+                               join_path(dir.local, local.name), directory});
+      }
     }
-    for (const LocalEntry& local : locals) {
-      if (taken.contains(local.name) || local.name.starts_with(kReservedPrefix)) continue;
-      const bool directory = S_ISDIR(local.st.st_mode);
-      const std::string rel = join_path(dir.rel, local.name);
-      if (deletes_->protected_name(rel, directory)) continue;
-      deletes_->add(Deletion{join_path(dir.below, local.name), rel,
-                             join_path(dir.local, local.name), directory});
+    if (!read) {
+      report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
     }
   }
 

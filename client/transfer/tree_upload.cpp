@@ -35,16 +35,20 @@ struct Root {
 struct Dir : TreeDirectory<Dir> {
   std::uint32_t mode = 0755;
   std::int64_t mtime_ns = 0;
-  std::vector<LocalEntry> entries;
+  DirectoryStream stream;               // read a window at a time as the walk needs
+  std::vector<LocalEntry> entries;      // the window being fed
+  std::size_t next = 0;                 // its first entry not fed yet
+  std::vector<TreeVisit<Dir>> subdirs;  // visited once every entry is fed
+  // The remote listing; a name leaves it once its local twin is fed, so
+  // that what is left at the end is what --delete plans.
   std::unordered_map<std::string, Entry> remote_entries;
   bool closing = false;                       // the final MKDIR is on its way
   std::shared_ptr<const FilterLayer> ignore;  // the .ftignore rules in force here
   // --link-dest: the reference directory, its listing, and whether the
-  // walk of the entries waits for that listing.
+  // entries wait for that listing.
   std::string reference;
   std::unordered_map<std::string, Entry> reference_entries;
   bool reference_listing = false;
-  bool walk_deferred = false;
 };
 
 // A root's name is its whole path.
@@ -257,11 +261,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     Dir& dir = add_directory(visit, std::move(fd));
     dir.mode = st.st_mode & 07777;
     dir.mtime_ns = mtime_ns_of(st);
-    if (!read_directory(dir.fd.get(), dir.entries, why)) {
-      report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
-      dir.failed = true;
-      dir.entries.clear();
-    }
+    if (!dir.stream.open(dir.fd.get(), why)) directory_unreadable(dir, why);
     if (dir.parent != nullptr) dir.ignore = dir.parent->ignore;
     if (options_.filters.per_directory && !dir.failed) read_ignore_file(dir);
     if (!options_.dry_run) {
@@ -327,10 +327,6 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     }
     control_.erase(found);
     dir.reference_listing = false;
-    if (dir.walk_deferred) {
-      dir.walk_deferred = false;
-      walk_entries(dir);
-    }
     release(session, dir);
   }
 
@@ -392,63 +388,83 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     if (error.code != ErrorCode::NOT_FOUND) {
       report_.failed(dir.local, error, dir.remote);
       dir.failed = true;
-      dir.entries.clear();
     }
+  }
+
+  void directory_unreadable(Dir& dir, const std::string& why) {
+    report_.failed(dir.local, Error{ErrorCode::LOCAL_FILE, {}, "cannot read directory: " + why});
+    dir.failed = true;
   }
 
   void list_answered(std::uint32_t id) override { control_.erase(id); }
 
-  void walk_entries(Dir& dir) override {
-    if (dir.reference_listing) {
-      dir.walk_deferred = true;  // on_reference_reply walks them
-      return;
-    }
-    std::vector<Visit> subdirs;
-    std::unordered_set<std::string_view> taken;  // the local names this walk sends
-    for (LocalEntry& entry : dir.entries) {
-      const std::string local = join_path(dir.local, entry.name);
-      const std::string remote = join_path(dir.remote, entry.name);
-      const std::string rel = join_path(dir.rel, entry.name);
-      const mode_t type = entry.st.st_mode & S_IFMT;
-      // An excluded directory is not entered: nothing below it is taken.
-      if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) continue;
-      taken.insert(entry.name);
-      if (settled_.contains(local)) continue;
-      if (auto why = path_violation(remote, false, rules_)) {
-        settled_.add(local);
-        report_.failed(local,
-                       Error{ErrorCode::BAD_PATH, {}, "name not allowed on the server: " + *why});
+  Feed feed(Session&, Dir& dir) override {
+    // The entries are compared with the remote listing (and the reference's).
+    if (!dir.listed || dir.reference_listing) return Feed::kWaiting;
+    while (!dir.failed) {
+      if (dir.next == dir.entries.size()) {
+        if (dir.stream.at_end()) break;
+        std::string why;
+        dir.next = 0;
+        if (!dir.stream.read(dir.entries, walk_window(), why)) directory_unreadable(dir, why);
         continue;
       }
-      auto found = dir.remote_entries.find(entry.name);
-      const Entry* theirs = found == dir.remote_entries.end() ? nullptr : &found->second;
-      if (type == S_IFDIR) {
-        subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
-        ++dir.pending;
-      } else if (type == S_IFREG && plan_->hard_links && entry.st.st_nlink > 1) {
-        hard_link_entry(dir, entry, local, remote, theirs);
-      } else if (type == S_IFREG) {
-        file_entry(dir, entry, local, remote, theirs);
-      } else if (type == S_IFLNK) {
-        link_entry(dir, entry, local, remote, rel, theirs);
-      } else {
-        report_.skipped(local, 0, special_kind(entry.st.st_mode), true);
-      }
+      if (fed_enough()) return Feed::kBlocked;
+      feed_entry(dir, dir.entries[dir.next++]);
     }
-    if (deletes_ != nullptr && !dir.failed) plan_deletions(dir, taken);
+    if (deletes_ != nullptr && !dir.failed) plan_deletions(dir);
     dir.entries = {};
     dir.remote_entries = {};
     dir.reference_entries = {};
-    push_visits(subdirs);
+    // Visited even after a failed read: each holds its parent.
+    push_visits(dir.subdirs);
+    dir.subdirs = {};
+    return Feed::kDone;
+  }
+
+  void feed_entry(Dir& dir, const LocalEntry& entry) {
+    const std::string local = join_path(dir.local, entry.name);
+    const std::string remote = join_path(dir.remote, entry.name);
+    const std::string rel = join_path(dir.rel, entry.name);
+    const mode_t type = entry.st.st_mode & S_IFMT;
+    // An excluded directory is not entered: nothing below it is taken (and
+    // its remote twin stays for --delete-excluded).
+    if (options_.filters.excluded(rel, type == S_IFDIR, dir.ignore.get())) return;
+    auto found = dir.remote_entries.find(entry.name);
+    std::optional<Entry> theirs;
+    if (found != dir.remote_entries.end()) {
+      theirs = std::move(found->second);
+      dir.remote_entries.erase(found);  // taken: never deleted
+    }
+    if (settled_.contains(local)) return;
+    if (auto why = path_violation(remote, false, rules_)) {
+      settled_.add(local);
+      report_.failed(local,
+                     Error{ErrorCode::BAD_PATH, {}, "name not allowed on the server: " + *why});
+      return;
+    }
+    const Entry* their = theirs ? &*theirs : nullptr;
+    if (type == S_IFDIR) {
+      dir.subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
+      ++dir.pending;
+    } else if (type == S_IFREG && plan_->hard_links && entry.st.st_nlink > 1) {
+      hard_link_entry(dir, entry, local, remote, their);
+    } else if (type == S_IFREG) {
+      file_entry(dir, entry, local, remote, their);
+    } else if (type == S_IFLNK) {
+      link_entry(dir, entry, local, remote, rel, their);
+    } else {
+      report_.skipped(local, 0, special_kind(entry.st.st_mode), true);
+    }
   }
 
   // --delete: the remote names of this directory that the walk does not
-  // send (absent here, or excluded with --delete-excluded) join the plan,
-  // unless the filters protect them. Only a directory listed on both
-  // sides gets here (a failed one is never planned).
-  void plan_deletions(const Dir& dir, const std::unordered_set<std::string_view>& taken) {
+  // send (absent here, or excluded with --delete-excluded: the names left
+  // in the listing once every entry was fed) join the plan, unless the
+  // filters protect them. Only a directory listed on both sides gets here
+  // (a failed one is never planned).
+  void plan_deletions(const Dir& dir) {
     for (const auto& [name, entry] : dir.remote_entries) {
-      if (taken.contains(name)) continue;
       const bool directory = entry.type == EntryType::kDirectory;
       const std::string rel = join_path(dir.rel, name);
       if (deletes_->protected_name(rel, directory, dir.ignore.get())) continue;
@@ -474,7 +490,6 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
     if (!rules) {
       report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, "bad ignore file: " + why});
       dir.failed = true;
-      dir.entries.clear();
       return;
     }
     auto layer = std::make_shared<FilterLayer>();

@@ -1,5 +1,8 @@
 #include "client/transfer/tree_walk.hpp"
 
+#include <algorithm>
+#include <cstdlib>
+
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -11,6 +14,16 @@ std::string unexpected_frame(const Frame& frame, std::string_view where) {
 
 std::string unexpected_frame(const Frame& frame) {
   return unexpected_frame(frame, "for request " + std::to_string(frame.header.request_id));
+}
+
+std::size_t walk_window() {
+  static const std::size_t window = [] {
+    const char* text = std::getenv("FT_TEST_WALK_WINDOW");
+    if (text == nullptr) return kWalkWindow;
+    const long value = std::strtol(text, nullptr, 10);
+    return value > 0 ? std::min(kWalkWindow, static_cast<std::size_t>(value)) : kWalkWindow;
+  }();
+  return window;
 }
 
 bool trees_ready(Session& session) {

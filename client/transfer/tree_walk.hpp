@@ -1,14 +1,18 @@
 #pragma once
 // The skeleton ftsend -r (tree_upload.cpp) and ftget -r (tree_download.cpp)
 // share: a streamed, depth-first walk over one connection. A visit opens a
-// directory and LISTs it; its entries become files queued for the
-// pipeline, links, and visits of its subdirectories pushed on a stack. A
-// directory stays in memory until its requests and children are done (its
-// `pending` count falls to zero), and the walk looks ahead only while few
-// files wait and few LISTs are in flight, so memory stays flat. Across
-// attempts a TreeWork remembers the files already settled and the ones the
-// server deferred. What differs by direction (what a visit does, how
-// entries are compared, how a directory ends) stays in the two files.
+// directory and LISTs it; its entries are fed to the walk a few at a time
+// (files queued for the pipeline, links, subdirectories noted and visited
+// once the directory's entries are all fed), and only while few files wait,
+// so that a directory of a million entries costs a window of them, never
+// the whole (local directories are read a window at a time, remote ones
+// arrive in windows). A directory stays in memory until its requests and
+// children are done (its `pending` count falls to zero), and the walk
+// looks ahead only while few files wait and few LISTs are in flight, so
+// memory stays flat. Across attempts a TreeWork remembers the files
+// already settled and the ones the server deferred. What differs by
+// direction (what a visit does, how entries are compared, how a directory
+// ends) stays in the two files.
 #include <cstddef>
 #include <deque>
 #include <functional>
@@ -37,6 +41,13 @@ namespace ft::client {
 inline constexpr std::size_t kReadyLowWater = 512;
 /// Directories whose LIST may be in flight at once (the walk's look-ahead).
 inline constexpr std::size_t kListsAhead = 8;
+/// Entries of a local directory read at once (DirectoryStream), the same
+/// as ftserve's listing window.
+inline constexpr std::size_t kWalkWindow = 16384;
+/// The window of local directory reads: kWalkWindow, or the test hook
+/// FT_TEST_WALK_WINDOW (a smaller number, so that the tests of streamed
+/// directories stay small; docs/client.md).
+std::size_t walk_window();
 /// The connection's failure when the server lacks the TREES capability.
 inline constexpr const char* kNoTrees =
     "the server does not support directory trees (TREES capability); -r needs a newer ftserve";
@@ -52,6 +63,14 @@ struct TreeDirectory {
   Fd fd;                    // the local directory (none if it could not be had)
   std::size_t pending = 0;  // requests and children not finished yet
   bool failed = false;      // reported as failed: it does not end as created
+  bool listed = false;      // its LIST got its last frame or an ERROR
+};
+
+/// What feeding a directory's entries to the walk came to.
+enum class Feed {
+  kBlocked,  // enough waits (fed_enough()): more later
+  kWaiting,  // its next entries are not listed yet
+  kDone,     // every entry is fed
 };
 
 /// A subdirectory (or a root) still to be visited.
@@ -105,8 +124,10 @@ class TreeWalk : public SessionHandler {
   virtual void list_failed(Directory& dir, const Error& error) = 0;
   /// The LIST with this request id got its last frame: forget the request.
   virtual void list_answered(std::uint32_t id) = 0;
-  /// Turns the directory's listed entries into transfers and visits.
-  virtual void walk_entries(Directory& dir) = 0;
+  /// Feeds the directory's listed entries to the walk (transfers queued,
+  /// subdirectories noted) until fed_enough(); at the end (kDone) its
+  /// subdirectories are pushed (push_visits) and its deletions planned.
+  virtual Feed feed(Session& session, Directory& dir) = 0;
   /// Sends requests the walk held back for want of room (none by default).
   virtual void send_held(Session&) {}
   /// True while held-back requests keep the walk from looking ahead.
@@ -122,22 +143,43 @@ class TreeWalk : public SessionHandler {
         ready_.pop_front();
         start(session, *item);
       }
-      if (ready_.size() >= kReadyLowWater || lists_in_flight_ >= kListsAhead || visits_.empty() ||
-          !room() || holding()) {
-        break;
-      }
+      if (ready_.size() >= kReadyLowWater || !room() || holding()) break;
+      if (feed_front(session)) continue;
+      if (lists_in_flight_ >= kListsAhead || visits_.empty()) break;
       Visit visit = std::move(visits_.back());
       visits_.pop_back();
       visit_directory(session, std::move(visit));
     }
     // The totals grow until the last directory is listed ("N+ files").
-    report_.progress().set_listing(!visits_.empty() || lists_in_flight_ > 0);
+    report_.progress().set_listing(!visits_.empty() || lists_in_flight_ > 0 || !feeding_.empty());
     report_.progress().tick();
   }
 
+  /// True when the walk should stop feeding entries for now.
+  bool fed_enough() const { return ready_.size() >= kReadyLowWater || holding(); }
+
+  /// Feeds the oldest directory whose entries are not all fed; true if
+  /// the walk should look again (it moved on or stopped for backpressure),
+  /// false if that directory waits for its listing.
+  bool feed_front(Session& session) {
+    if (feeding_.empty()) return false;
+    Directory* dir = feeding_.front();
+    switch (feed(session, *dir)) {
+      case Feed::kBlocked:
+        return true;
+      case Feed::kWaiting:
+        return false;
+      case Feed::kDone:
+        feeding_.pop_front();
+        release(session, *dir);  // the hold of add_directory()
+        return true;
+    }
+    return false;
+  }
+
   /// One frame of the reply to the LIST of `dir`: ENTRIES until the last,
-  /// or an ERROR. After the last frame the entries are walked and the
-  /// directory released.
+  /// or an ERROR. After the last frame the directory is `listed` and the
+  /// LIST's hold on it released; its entries are fed by walk().
   void on_list_reply(Session& session, Directory& dir, const Frame& frame) {
     if (frame.header.type == FrameType::kEntries) {
       auto message = decode_entries(frame);
@@ -153,7 +195,7 @@ class TreeWalk : public SessionHandler {
     }
     list_answered(frame.header.request_id);
     --lists_in_flight_;
-    walk_entries(dir);
+    dir.listed = true;
     release(session, dir);
   }
 
@@ -171,7 +213,8 @@ class TreeWalk : public SessionHandler {
     if (visit.parent != nullptr) release(session, *visit.parent);
   }
 
-  /// The directory of `visit`, kept in memory until directory_done().
+  /// The directory of `visit`, kept in memory until directory_done(); it
+  /// waits for its entries to be fed (a hold on it until they are).
   Directory& add_directory(Visit& visit, Fd fd) {
     auto owned = std::make_unique<Directory>();
     Directory& dir = *owned;
@@ -181,6 +224,8 @@ class TreeWalk : public SessionHandler {
     dir.rel = std::move(visit.rel);
     dir.fd = std::move(fd);
     dirs_.emplace(&dir, std::move(owned));
+    feeding_.push_back(&dir);
+    ++dir.pending;
     return dir;
   }
 
@@ -230,6 +275,7 @@ class TreeWalk : public SessionHandler {
   std::unordered_map<const Item*, std::unique_ptr<Item>> items_;
   std::unordered_map<const Directory*, std::unique_ptr<Directory>> dirs_;
   std::size_t lists_in_flight_ = 0;
+  std::deque<Directory*> feeding_;  // in visit order: entries still to feed
 };
 
 /// Every attempt of a tree command: one walk per connection, with the
@@ -246,7 +292,10 @@ class TreeWork final : public RetryableWork {
   TreeWork(TransferReport& report, Attempt attempt)
       : report_(report), attempt_(std::move(attempt)) {}
 
-  void prepare_attempt() override { deferred_.clear(); }
+  void prepare_attempt() override {
+    deferred_.clear();
+    settled_.new_attempt();
+  }
   bool all_done() const override { return done_; }
   std::optional<Error> attempt() override;
   std::vector<std::string> deferred() const override;

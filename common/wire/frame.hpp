@@ -21,6 +21,7 @@ inline constexpr std::uint8_t kFlagTargets = 0x04;  // LIST/ENTRIES: symlink tar
 inline constexpr std::uint8_t kFlagMeta = 0x20;     // LIST/ENTRIES: owners, links, xattrs (ARCHIVE)
 inline constexpr std::uint8_t kFlagCompressed = 0x08;  // DATA: one zstd frame (COMPRESS)
 inline constexpr std::uint8_t kFlagDelta = 0x10;       // GET: SIGNATURE frames follow (DELTA_GET)
+inline constexpr std::uint8_t kFlagPaced = 0x40;  // LIST: window by window; ENTRIES: window ends
 
 /// Who may send a frame type.
 enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBoth };
@@ -31,29 +32,31 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
 /// message (limits::kMaxControlPayload). The enum, the names, the direction
 /// rule, the flag rule and the payload limit are all generated from it.
 /// Types are appended, never renumbered.
-#define FT_FRAME_TYPES(X)                                                                \
-  X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                    \
-  X(kOk, "OK", 0x02, kServerToClient, 0, false)                                          \
-  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                   \
-  X(kEnd, "END", 0x04, kBoth, 0, false)                                                  \
-  X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                  \
-  X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                        \
-  X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                             \
-  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                               \
-  X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                             \
-  X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets | kFlagMeta, false) \
-  X(kEntries, "ENTRIES", 0x15, kServerToClient,                                          \
-    kFlagMore | kFlagHashes | kFlagTargets | kFlagMeta, false)                           \
-  X(kStat, "STAT", 0x16, kClientToServer, kFlagMeta, false)                              \
-  X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                    \
-  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                \
-  X(kDelete, "DELETE", 0x19, kClientToServer, 0, false)                                  \
-  X(kLink, "LINK", 0x1A, kClientToServer, 0, false)                                      \
-  X(kHardlink, "HARDLINK", 0x1C, kClientToServer, 0, false)                              \
-  X(kAttrs, "ATTRS", 0x1D, kClientToServer, 0, false)                                    \
-  X(kHole, "HOLE", 0x1E, kBoth, 0, false)                                                \
-  X(kSignature, "SIGNATURE", 0x24, kBoth, 0, false)                                      \
-  X(kCopy, "COPY", 0x25, kBoth, 0, false)
+#define FT_FRAME_TYPES(X)                                                                      \
+  X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                          \
+  X(kOk, "OK", 0x02, kServerToClient, 0, false)                                                \
+  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                                       \
+  X(kEnd, "END", 0x04, kBoth, 0, false)                                                        \
+  X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                        \
+  X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                              \
+  X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                                   \
+  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                                              \
+  X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                                   \
+  X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced, \
+    false)                                                                                     \
+  X(kEntries, "ENTRIES", 0x15, kServerToClient,                                                \
+    kFlagMore | kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced, false)                    \
+  X(kStat, "STAT", 0x16, kClientToServer, kFlagMeta, false)                                    \
+  X(kMkdir, "MKDIR", 0x17, kClientToServer, 0, false)                                          \
+  X(kSymlink, "SYMLINK", 0x18, kClientToServer, 0, false)                                      \
+  X(kDelete, "DELETE", 0x19, kClientToServer, 0, false)                                        \
+  X(kLink, "LINK", 0x1A, kClientToServer, 0, false)                                            \
+  X(kHardlink, "HARDLINK", 0x1C, kClientToServer, 0, false)                                    \
+  X(kAttrs, "ATTRS", 0x1D, kClientToServer, 0, false)                                          \
+  X(kHole, "HOLE", 0x1E, kBoth, 0, false)                                                      \
+  X(kSignature, "SIGNATURE", 0x24, kBoth, 0, false)                                            \
+  X(kCopy, "COPY", 0x25, kBoth, 0, false)                                                      \
+  X(kNext, "NEXT", 0x2A, kClientToServer, 0, false)
 
 enum class FrameType : std::uint8_t {
 #define FT_X(name, spelling, code, direction, flags, bulk) name = code,
@@ -106,9 +109,12 @@ inline constexpr std::uint32_t kCapOwners = 0x00000200;
 /// COMPRESS (section 5.15): DATA may carry its chunk as one zstd frame
 /// (flag kFlagCompressed), in both directions.
 inline constexpr std::uint32_t kCapCompress = 0x00000800;
+/// PACED (section 5.17): a LIST with the PACED flag is answered one window
+/// at a time, the next after the client's NEXT.
+inline constexpr std::uint32_t kCapPaced = 0x00010000;
 inline constexpr std::uint32_t kKnownCapabilities =
     kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDelete | kCapLink | kCapArchive |
-    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress | kCapDeltaGet;
+    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress | kCapDeltaGet | kCapPaced;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };

@@ -34,6 +34,9 @@ void encode_ok(Bytes& out, std::uint32_t id) {
 void encode_cancel(Bytes& out, std::uint32_t id) {
   encode_frame(out, FrameType::kCancel, 0, id, [](ByteWriter&) {});
 }
+void encode_next(Bytes& out, std::uint32_t id) {
+  encode_frame(out, FrameType::kNext, 0, id, [](ByteWriter&) {});
+}
 void encode_put(Bytes& out, std::uint32_t id, const PutMsg& m) {
   encode_frame(out, FrameType::kPut, 0, id, [&](ByteWriter& w) {
     w.str(m.path);
@@ -155,7 +158,8 @@ void encode_compressed_data(Bytes& out, std::uint32_t id, std::uint64_t offset,
 }
 
 std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
-                                 std::size_t from, std::uint8_t fields, bool more_after) {
+                                 std::size_t from, std::uint8_t fields, bool more_after,
+                                 bool pause_after) {
   const bool hashes = (fields & kFlagHashes) != 0;
   const bool targets = (fields & kFlagTargets) != 0;
   const bool meta = (fields & kFlagMeta) != 0;
@@ -173,7 +177,9 @@ std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector
     ++end;
   }
   const bool more = end < entries.size() || more_after;
-  const std::uint8_t flags = static_cast<std::uint8_t>((more ? kFlagMore : 0) | fields);
+  const bool paused = pause_after && more_after && end == entries.size();
+  const std::uint8_t flags =
+      static_cast<std::uint8_t>((more ? kFlagMore : 0) | (paused ? kFlagPaced : 0) | fields);
   encode_frame(out, FrameType::kEntries, flags, id, [&](ByteWriter& w) {
     w.u32(static_cast<std::uint32_t>(end - from));
     for (std::size_t k = from; k < end; ++k) {
@@ -303,6 +309,8 @@ std::optional<EntriesMsg> decode_entries(const Frame& frame) {
   ByteReader r(frame.payload);
   EntriesMsg m;
   m.more = (frame.header.flags & kFlagMore) != 0;
+  m.paused = (frame.header.flags & kFlagPaced) != 0;
+  if (m.paused && !m.more) return std::nullopt;  // a window ends only before more
   m.fields = frame.header.flags & (kFlagHashes | kFlagTargets | kFlagMeta);
   const bool hashes = (m.fields & kFlagHashes) != 0;
   const bool targets = (m.fields & kFlagTargets) != 0;

@@ -76,6 +76,7 @@ struct Entry {
 struct EntriesMsg {
   bool more = false;
   std::uint8_t fields = 0;  // kFlagHashes | kFlagTargets | kFlagMeta: which extras are present
+  bool paused = false;      // PACED: a window ends here; the rest comes after NEXT
   std::vector<Entry> entries;
 };
 struct MkdirMsg {
@@ -121,6 +122,8 @@ struct LinkMsg {
 void encode_error(Bytes& out, std::uint32_t id, const ErrorMsg& m);
 void encode_ok(Bytes& out, std::uint32_t id);
 void encode_cancel(Bytes& out, std::uint32_t id);
+/// NEXT (PACED, section 5.17): the next window of the paced LIST `id`.
+void encode_next(Bytes& out, std::uint32_t id);
 void encode_put(Bytes& out, std::uint32_t id, const PutMsg& m);
 void encode_put_ready(Bytes& out, std::uint32_t id, const PutReadyMsg& m);
 /// The name of the partial-data file of a resumable upload (section 5.4):
@@ -161,10 +164,12 @@ void encode_entries(Bytes& out, std::uint32_t id, const std::vector<Entry>& entr
 /// Appends one ENTRIES frame holding the entries from `from` on that fit in
 /// a frame (MORE set if some are left, or if `more_after`: more entries
 /// follow these in a later call); returns the index of the first one left
-/// out (entries.size() when all of `entries` went out).
+/// out (entries.size() when all of `entries` went out). `pause_after`
+/// (PACED): the frame that ends `entries` while more follow is flagged
+/// PACED: the rest comes after the client's NEXT.
 std::size_t encode_entries_frame(Bytes& out, std::uint32_t id, const std::vector<Entry>& entries,
-                                 std::size_t from, std::uint8_t fields = 0,
-                                 bool more_after = false);
+                                 std::size_t from, std::uint8_t fields = 0, bool more_after = false,
+                                 bool pause_after = false);
 
 // Decoders: nullopt when the payload is malformed (wrong length, string over
 // its limit or holding NUL, a field out of range).

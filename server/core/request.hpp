@@ -22,6 +22,9 @@ class Request {
   /// the log (docs/protocol.md, section 7: every DATA/END violation names
   /// its reason).
   virtual std::string frame_violation() const { return "which is not an upload"; }
+  /// NEXT (PACED): the client asks for the next window of a paced LIST.
+  /// False if this request is no listing paused at a window's end.
+  virtual bool resume() { return false; }
   /// The session's send queue drained below its low-water mark.
   virtual void on_writable() {}
   /// Whether the request waits for work on the thread pool (a write, a

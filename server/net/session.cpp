@@ -129,6 +129,7 @@ void Session::answer_hello() {
   link_ = (ours.capabilities & kCapLink) != 0;
   delta_put_ = (ours.capabilities & kCapDeltaPut) != 0;
   delta_get_ = (ours.capabilities & kCapDeltaGet) != 0;
+  paced_ = (ours.capabilities & kCapPaced) != 0;
   Bytes out;
   encode_hello(out, ours);
   send_frame(std::move(out));  // the hello itself never carries a check block
@@ -194,6 +195,10 @@ void Session::handle_frame(Frame& frame) {
       if (frame.header.flags != 0 && !trees_) return fail_protocol("LIST flags without TREES");
       if ((frame.header.flags & kFlagMeta) != 0 && !archive_) {
         return fail_protocol("LIST flag META without ARCHIVE");
+      }
+      if ((frame.header.flags & kFlagPaced) != 0 &&
+          (!paced_ || frame.header.type != FrameType::kList)) {
+        return fail_protocol("LIST flag PACED without PACED");
       }
       if (!admit_request(id)) return;
       requests_[id] = Listing::start(*this, id, std::move(msg->path),
@@ -269,6 +274,17 @@ void Session::handle_frame(Frame& frame) {
             frame_type_name(std::uint8_t(frame.header.type)) + " for request " +
             std::to_string(id) + ", " +
             (request ? request->frame_violation() : std::string("which is not in flight")));
+      }
+      return;
+    }
+    case FrameType::kNext: {
+      if (!frame.payload.empty() || !paced_)
+        return fail_protocol("malformed NEXT, or PACED not agreed");
+      auto it = requests_.find(id);
+      std::shared_ptr<Request> request = it == requests_.end() ? nullptr : it->second;
+      if (!request || !request->resume()) {
+        return fail_protocol("NEXT for request " + std::to_string(id) +
+                             ", which is not a listing paused at a window's end");
       }
       return;
     }

@@ -292,6 +292,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool stream_ = false;                      // STREAM agreed
   bool delete_ = false;                      // DELETE agreed
   bool link_ = false;                        // LINK agreed
+  bool paced_ = false;                       // PACED agreed
   bool delta_put_ = false;                   // DELTA_PUT agreed
   bool delta_get_ = false;                   // DELTA_GET agreed
   bool archive_ = false;                     // ARCHIVE agreed (section 5.9)

@@ -1,6 +1,8 @@
 #include "server/requests/listing.hpp"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
@@ -10,6 +12,18 @@
 
 namespace ft::server {
 namespace {
+
+// The entries of a window: kListingWindow, or the test hook
+// FT_TEST_LISTING_WINDOW (a smaller number, so that tests of directories
+// larger than a window stay small; docs/server.md).
+std::size_t listing_window() {
+  static const std::size_t window = [] {
+    const char* text = std::getenv("FT_TEST_LISTING_WINDOW");
+    const long value = text == nullptr ? 0 : std::strtol(text, nullptr, 10);
+    return value > 0 ? std::min(kListingWindow, static_cast<std::size_t>(value)) : kListingWindow;
+  }();
+  return window;
+}
 
 // What a listing's entries cost in memory, near enough for the budget.
 std::size_t memory_of(const std::vector<Entry>& entries) {
@@ -33,7 +47,19 @@ std::shared_ptr<Listing> Listing::start(RequestContext& context, std::uint32_t i
 
 Listing::Listing(RequestContext& context, std::uint32_t id, std::string path, bool list,
                  std::uint8_t fields)
-    : context_(context), id_(id), path_(std::move(path)), list_(list), fields_(fields) {}
+    : context_(context),
+      id_(id),
+      path_(std::move(path)),
+      list_(list),
+      fields_(fields & (kFlagHashes | kFlagTargets | kFlagMeta)),
+      paced_((fields & kFlagPaced) != 0) {}
+
+bool Listing::resume() {
+  if (!paused_ || finished_) return false;
+  paused_ = false;
+  wait_for_window();
+  return true;
+}
 
 void Listing::wait_for_window() {
   in_line_ = true;
@@ -73,18 +99,19 @@ void Listing::run() {
   const std::string path = path_;
   const bool list = list_;
   const std::uint8_t fields = fields_;
+  const std::size_t window = listing_window();
   // The cache is the server's, which outlives every job it queued.
   HashCache* cache = hashes() ? &context_->services().hash_cache() : nullptr;
   job_running_ = true;
   queue_job(
       context_->loop(),
-      [outcome, reader = reader_, first, root, path, list, fields, cache] {
+      [outcome, reader = reader_, first, root, path, list, fields, cache, window] {
         if (outcome->forbidden || outcome->bad_path) return;
         if (list) {
           if (first) outcome->err = reader->open(root, path);
           if (outcome->err == 0) {
             outcome->err = reader->read(outcome->entries, cache, (fields & kFlagTargets) != 0,
-                                        (fields & kFlagMeta) != 0);
+                                        (fields & kFlagMeta) != 0, window);
           }
           outcome->more = outcome->err == 0 && !reader->at_end();
         } else {
@@ -146,10 +173,21 @@ void Listing::send_pages() {
       return wait_for_window();
     }
     Bytes page;
-    next_ = encode_entries_frame(page, id_, entries_, next_, fields_, more_windows_);
+    next_ = encode_entries_frame(page, id_, entries_, next_, fields_, more_windows_, paced_);
+    const bool paused = paced_ && more_windows_ && next_ >= entries_.size();
     const bool last = next_ >= entries_.size() && !more_windows_;
     bytes_sent_ += page.size();
     context_->send_frame(std::move(page));
+    if (paused) {
+      // PACED: the page just sent says the window ends, so the listing is
+      // paused from now on (the client's NEXT may come at once) until NEXT
+      // (resume()). The storage stays, counted.
+      entries_.clear();
+      running_ = false;
+      context_->listing_finished();
+      paused_ = true;
+      return;
+    }
     if (last) {
       finished_ = true;
       log_end("ok");

@@ -5,7 +5,9 @@
 // own that waits its turn in the listings' line, and goes out in pages,
 // one ENTRIES frame at a time while the connection's send queue and the
 // server's memory budget allow (docs/protocol.md, section 5.3): memory
-// holds one window whatever the directory's size.
+// holds one window whatever the directory's size. A PACED LIST (section
+// 5.17) waits after each window for the client's NEXT, holding only its
+// open directory meanwhile.
 #include <chrono>
 #include <memory>
 #include <string>
@@ -29,6 +31,7 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   /// client to read the pages is no progress (the idle timeout).
   bool waiting_on_disk() const override { return job_running_; }
   void on_writable() override { send_pages(); }
+  bool resume() override;
 
  private:
   /// Queues run() in the connection's line of listings.
@@ -53,7 +56,9 @@ class Listing : public Request, public std::enable_shared_from_this<Listing> {
   std::uint32_t id_;
   std::string path_;
   bool list_;
-  std::uint8_t fields_;
+  std::uint8_t fields_;  // kFlagHashes | kFlagTargets | kFlagMeta
+  bool paced_;           // PACED: a window at a time, the next after NEXT
+  bool paused_ = false;  // a window went out; waiting for NEXT
   bool finished_ = false;
   bool running_ = false;                     // holds one of the connection's listing places
   bool job_running_ = false;                 // the directory is being read

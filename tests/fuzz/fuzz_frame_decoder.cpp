@@ -51,6 +51,7 @@ void check_message(const Frame& f) {
       return;
     case FrameType::kOk:
     case FrameType::kCancel:
+    case FrameType::kNext:
       // No decoder: the payload must be empty, a check left to the sessions.
       return;
     case FrameType::kData:
@@ -128,6 +129,7 @@ void check_message(const Frame& f) {
     case FrameType::kEntries:
       if (auto m = decode_entries(f)) {
         check(m->more == ((f.header.flags & kFlagMore) != 0));
+        check(!m->paused || m->more);
         for (const Entry& e : m->entries) {
           check(e.name.size() <= limits::kMaxComponentBytes);
           check(static_cast<int>(e.type) >= 1 && static_cast<int>(e.type) <= 4);

@@ -149,6 +149,10 @@ std::optional<Bytes> reencode(const Frame& f, bool resume) {
       if (!p.empty()) return std::nullopt;
       encode_cancel(out, id);
       break;
+    case FrameType::kNext:
+      if (!p.empty()) return std::nullopt;
+      encode_next(out, id);
+      break;
     case FrameType::kData: {
       auto m = decode_data(p, f.header.flags);
       if (!m) return std::nullopt;
