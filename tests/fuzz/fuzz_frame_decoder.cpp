@@ -229,9 +229,9 @@ void check_header(const Frame& f, Sender sender) {
   // docs/protocol.md section 4, restated rather than read from the table.
   std::uint8_t allowed = 0;
   if (f.header.type == FrameType::kEntries) {
-    allowed = kFlagMore | kFlagHashes | kFlagTargets | kFlagMeta;
+    allowed = kFlagMore | kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced;  // 5.17
   } else if (f.header.type == FrameType::kList) {
-    allowed = kFlagHashes | kFlagTargets | kFlagMeta;
+    allowed = kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced;
   } else if (f.header.type == FrameType::kStat) {
     allowed = kFlagMeta;
   } else if (f.header.type == FrameType::kData) {
