@@ -50,6 +50,7 @@ struct Dir : TreeDirectory<Dir> {
   std::vector<Entry> entries;
   std::size_t next = 0;
   bool paused = false;                    // the server waits for NEXT
+  std::size_t since_next = 0;             // entries received since the last NEXT
   bool fed = false;                       // an entry was fed (files may be landing in it)
   std::vector<Visit> subdirs;             // visited once every entry is fed
   std::unordered_set<std::string> names;  // the names fed lately (a name listed twice)
@@ -222,12 +223,15 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   bool take_entries(Session& session, Dir& dir, EntriesMsg& message) override {
-    // What waits to be fed is bounded (a PACED listing holds about a
-    // window); an older server sends the whole listing at once.
-    if (auto why = listing_overflow(dir.entries.size() - dir.next, message.entries.size())) {
+    // A PACED listing sends about a window per NEXT; an older server sends
+    // the whole listing at once. Either way what comes between two NEXTs
+    // (all of it without PACED) is bounded: entries are fed as they come,
+    // so a server listing without end would otherwise never be stopped.
+    if (auto why = listing_overflow(dir.since_next, message.entries.size())) {
       session.protocol_error(*why + " (" + printable(dir.remote) + ")");
       return false;
     }
+    dir.since_next += message.entries.size();
     if (dir.next > 0 && dir.next * 2 >= dir.entries.size()) {
       // The fed part goes before the vector grows.
       dir.entries.erase(dir.entries.begin(),
@@ -284,6 +288,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
         encode_next(frame, dir.list_id);
         session.send(std::move(frame), dir.list_id);
         dir.paused = false;
+        dir.since_next = 0;
       }
       if (dir.next == dir.entries.size()) {
         dir.entries.clear();

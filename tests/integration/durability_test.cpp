@@ -222,8 +222,10 @@ TEST_F(Durability, AFailingFsyncOnFuseFailsTheUploadsOnItAndOnlyThose) {
   make_small_tree(work_ / "to-local", kFiles, 200);
   BackgroundProcess on_fuse;
   BackgroundProcess on_local;
-  on_fuse.start(
-      {bin("ftsend"), "-r", "--retries", "0", (work_ / "to-fuse").string(), remote("fuse/t")});
+  // The contents (trailing /) into the existing t: a directory MKDIR made
+  // on FUSE would fail its own fsync first, and the files never reach theirs.
+  on_fuse.start({bin("ftsend"), "-r", "--retries", "0", (work_ / "to-fuse").string() + "/",
+                 remote("fuse/t")});
   on_local.start(
       {bin("ftsend"), "-r", "--retries", "0", (work_ / "to-local").string(), remote("local/t")});
   RunResult fuse_result = on_fuse.finish(std::chrono::seconds(120));
@@ -243,7 +245,9 @@ TEST_F(Durability, AFailingFsyncOnFuseFailsTheUploadsOnItAndOnlyThose) {
   for (std::string line; std::getline(lines, line);) {
     if (line.rfind("fsync ", 0) == 0 && line.find("= -5") != std::string::npos) ++failed_fsyncs;
   }
-  EXPECT_GE(failed_fsyncs, static_cast<std::size_t>(kFiles));
+  EXPECT_GE(failed_fsyncs, static_cast<std::size_t>(kFiles)) << "fuse log:\n"
+                                                             << read_file(log) << "ftsend:\n"
+                                                             << fuse_result.err;
   // The other client, in the same batches, lost nothing.
   ASSERT_EQ(local_result.exit_code, 0) << local_result.out << local_result.err << server_.err();
   expect_same_files(work_ / "to-local", root_.path() / "local" / "t");
