@@ -22,17 +22,31 @@ std::optional<int> compression_level() {
   return level_setting();
 }
 
-bool SessionCompression::compress(Bytes& chunk) {
+ChunkCompressor& SessionCompression::compressor() {
   if (!compressor_) {
-    // Two zstd threads: while they compress a chunk's halves the client
-    // waits, so an upload uses two cores for what is its bottleneck on a
-    // 1 GbE link (docs/performance.md "Compression").
+    // Two zstd threads compress a chunk's halves while the client's one
+    // thread reads and hashes the next chunk (start/finish): compression
+    // is an upload's bottleneck on a 1 GbE link (docs/performance.md
+    // "Compression").
     compressor_ = std::make_unique<ChunkCompressor>(
         compression_level().value_or(kDefaultCompressLevel), kCompressWorkers);
   }
-  if (!compressor_->compress(chunk, out_)) return false;
-  std::swap(chunk, out_);
-  return true;
+  return *compressor_;
+}
+
+void SessionCompression::start(Bytes chunk) {
+  held_ = std::move(chunk);
+  compressor().start(held_);
+}
+
+bool SessionCompression::finish(Bytes& chunk) {
+  const bool compressed = compressor().finish(out_);
+  // The frame goes out and the plain chunk's buffer is the next frame's,
+  // or the chunk goes out as it is.
+  chunk = std::move(compressed ? out_ : held_);
+  if (compressed) out_ = std::move(held_);
+  held_ = Bytes();
+  return compressed;
 }
 
 std::optional<std::uint64_t> SessionCompression::chunk_length(const DataView& data, bool agreed) {

@@ -24,9 +24,13 @@ std::optional<int> compression_level();
 /// never holds a compressor, an upload never a decompressor.
 class SessionCompression {
  public:
-  /// Replaces `chunk` by its zstd frame (at compression_level()) when that
-  /// is worth sending; true if it did. The buffers are swapped, not copied.
-  bool compress(Bytes& chunk);
+  /// Compresses `chunk` at compression_level() in two halves
+  /// (ChunkCompressor::start/finish), so that the caller reads and hashes
+  /// the next chunk while zstd's threads compress this one: start() takes
+  /// and keeps `chunk`; finish() gives it back in `chunk`, replaced by its
+  /// frame (true) when that is worth sending.
+  void start(Bytes chunk);
+  bool finish(Bytes& chunk);
   /// The length of the chunk a DATA stands for: its bytes, or for a
   /// compressed one the size its zstd frame declares (read from the frame
   /// header; nothing is decompressed). Nullopt, a protocol error, for a
@@ -42,7 +46,9 @@ class SessionCompression {
  private:
   std::unique_ptr<ChunkCompressor> compressor_;
   std::unique_ptr<ChunkDecompressor> decompressor_;
-  Bytes out_;    // compress(): the frame, then the caller's old chunk buffer
+  ChunkCompressor& compressor();
+  Bytes out_;    // finish(): the frame, then an old chunk's buffer
+  Bytes held_;   // start(): the chunk being compressed
   Bytes plain_;  // inflate(): the chunk
 };
 

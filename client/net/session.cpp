@@ -162,6 +162,7 @@ Session::Session(Connection connection)
 }
 
 void Session::send(Bytes frame, std::uint32_t request_id) {
+  finish_compressed_chunk();
   if (!hello_received_) {
     // Whether the frame needs its check block is known only from the
     // server's hello: a round trip once per connection.
@@ -179,11 +180,30 @@ void Session::send_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
 
 void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk) {
   const std::uint64_t chunk_hash = hash64(chunk);
-  const bool compressed = compress_agreed_ && compression_.compress(chunk);
+  finish_compressed_chunk();
+  if (compress_agreed_) {
+    // Compressed while the caller reads and hashes the next chunk; queued
+    // by the next frame or before run() waits in poll().
+    compression_.start(std::move(chunk));
+    compressing_ = CompressingChunk{request_id, offset, chunk_hash};
+    return;
+  }
   Bytes head(kDataHeadSize);
   encode_data_head(head.data(), request_id, offset, chunk_hash,
-                   static_cast<std::uint32_t>(chunk.size()), compressed ? kFlagCompressed : 0);
+                   static_cast<std::uint32_t>(chunk.size()), 0);
   send_data(request_id, std::move(head), std::move(chunk));
+}
+
+void Session::finish_compressed_chunk() {
+  if (!compressing_) return;
+  const CompressingChunk data = *compressing_;
+  compressing_.reset();
+  Bytes chunk;
+  const bool compressed = compression_.finish(chunk);
+  Bytes head(kDataHeadSize);
+  encode_data_head(head.data(), data.request_id, data.offset, data.chunk_hash,
+                   static_cast<std::uint32_t>(chunk.size()), compressed ? kFlagCompressed : 0);
+  send_data(data.request_id, std::move(head), std::move(chunk));
 }
 
 void Session::take_hello() {
@@ -233,6 +253,7 @@ std::optional<Error> Session::run(SessionHandler& handler) {
       break;
     }
     handler.produce(*this);
+    finish_compressed_chunk();
     if (failure_) break;
     if (hello_received_ && handler.finished()) return std::nullopt;
 
@@ -370,6 +391,9 @@ void Session::dispatch(SessionHandler& handler) {
         Frame frame = decoder_.take_frame();
         if (frame.header.request_id != 0) {
           handler.on_frame(*this, frame);
+          // A chunk a handler started is queued before the next frame's
+          // handler runs: that one may drop the request's unsent frames.
+          finish_compressed_chunk();
           break;
         }
         // Only ERROR may carry id 0 (the decoder checks): the server gives up

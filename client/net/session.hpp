@@ -138,6 +138,10 @@ class Session {
   /// and with COMPRESS its zstd frame when that is worth sending (section
   /// 5.15; the hash stays the plain chunk's).
   void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk);
+  /// Queues the DATA whose chunk zstd is compressing (send_chunk() with
+  /// COMPRESS returns before it is done), waiting for it if need be. Every
+  /// other frame queued, and the wait in poll(), come after this.
+  void finish_compressed_chunk();
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);
@@ -171,6 +175,13 @@ class Session {
   bool owners_agreed_ = false;
   bool compress_agreed_ = false;
   SessionCompression compression_;
+  /// The DATA finish_compressed_chunk() queues: request, offset, hash.
+  struct CompressingChunk {
+    std::uint32_t request_id;
+    std::uint64_t offset;
+    std::uint64_t chunk_hash;
+  };
+  std::optional<CompressingChunk> compressing_;
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

@@ -150,6 +150,11 @@ class RequestContext {
   virtual void finish_request(std::uint32_t id, bool discard_rest) = 0;
   /// Hands a received payload buffer back to the decoder for reuse.
   virtual void recycle(Bytes&& buffer) = 0;
+  /// A frame broke the protocol after its handler returned (a compressed
+  /// chunk found bad on the thread pool, or a frame that waited behind
+  /// it): the connection fails as if the handler had refused the frame,
+  /// with `reason` (docs/protocol.md, section 7).
+  virtual void fail_protocol(const std::string& reason) = 0;
 
   /// Received bytes waiting for the disk (reading pauses above a mark).
   virtual void add_disk_backlog(std::size_t bytes) = 0;

@@ -169,7 +169,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
                   std::chrono::steady_clock::time_point started, const std::string& result,
                   std::uint64_t resumed_from = 0) override;
   /// A protocol violation: tell the client, drop the connection.
-  void fail_protocol(const std::string& reason);
+  void fail_protocol(const std::string& reason) override;
   /// A frame or hello damaged in transit (FRAME_CHECK): logged, then the
   /// connection is closed with ERROR(0, FRAME_CHECK).
   void fail_frame_check(const std::string& reason);

@@ -10,7 +10,6 @@
 #include "common/os/sparse.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/archive_messages.hpp"
-#include "common/wire/chunk_compression.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
@@ -24,23 +23,6 @@ std::string describe(int err) {
   if (err == EXDEV || err == ELOOP)
     return std::string(default_message(ErrorCode::PATH_ESCAPES_ROOT));
   return err == ENODATA ? "file changed while being read" : std::strerror(err);
-}
-
-// On a pool thread: replaces the chunk in `buffer` by its zstd frame when
-// that is worth sending (COMPRESS, docs/protocol.md 5.15); true if it did.
-// Each pool thread makes one compressor and one output buffer, on its first
-// compressed chunk, and keeps them: docs/server.md ("Memory") counts them
-// once per pool thread, and a download's own memory does not grow.
-bool compress_in_place(Bytes& buffer, int level) {
-  thread_local std::unique_ptr<ChunkCompressor> compressor;
-  thread_local Bytes out;
-  if (!compressor || compressor->level() != level) {
-    compressor = std::make_unique<ChunkCompressor>(level);
-  }
-  if (!compressor->compress(buffer, out)) return false;
-  std::memcpy(buffer.data(), out.data(), out.size());
-  buffer.resize(out.size());
-  return true;
 }
 
 }  // namespace
@@ -193,6 +175,10 @@ void Download::send_whole(const WholeFile& whole) {
 void Download::pump() {
   if (delta_) return delta_pump();
   if (!streaming_ || job_running_ || finished_) return;
+  const int level = compress_level();
+  // A compressed download reads on while its chunks are compressed, up to
+  // kCompressJobs ahead of the wire (send_compressed() calls again).
+  if (compressing_.size() >= kCompressJobs) return;
   // on_writable resumes, once the queue (and the reads about to join it)
   // drained: memory stays bounded however many downloads are in flight.
   // The server's memory budget too: while it is spent, a waiting download
@@ -203,7 +189,7 @@ void Download::pump() {
     release_buffers(false);
     return context_->notify_when_writable(weak_from_this());
   }
-  if (next_offset_ == size_) return send_end();
+  if (next_offset_ == size_) return compressing_.empty() ? send_end() : void();
   const std::uint64_t offset = next_offset_;
   auto buffer = chunk_buffer(length);
   auto chunk_hash = std::make_shared<std::uint64_t>(0);
@@ -212,16 +198,13 @@ void Download::pump() {
   auto disk = disk_;
   const bool sparse = context_->sparse();
   const std::uint64_t size = size_;
-  const int level = compress_level();
-  // The chunk's length as read (a hole may shorten it); the buffer may then
-  // hold its zstd frame instead.
+  // The chunk's length as read (a hole may shorten it).
   auto plain = std::make_shared<std::size_t>(0);
-  auto compressed = std::make_shared<bool>(false);
   job_running_ = true;
   context_->add_read_ahead(length);
   queue_job(
       context_->loop(),
-      [disk, buffer, chunk_hash, result, hole, offset, sparse, size, level, plain, compressed] {
+      [disk, buffer, chunk_hash, result, hole, offset, sparse, size, plain] {
         if (sparse) {
           // SPARSE: a hole is announced, not read (docs/protocol.md 5.9),
           // and data is read only up to the next hole.
@@ -246,11 +229,19 @@ void Download::pump() {
         *chunk_hash = hash64(*buffer);
         disk->hash.update(*buffer);
         *plain = buffer->size();
-        if (level != kNoCompression) *compressed = compress_in_place(*buffer, level);
       },
-      [self = shared_from_this(), buffer, chunk_hash, result, hole, offset, length, plain,
-       compressed] {
+      [self = shared_from_this(), buffer, chunk_hash, result, hole, offset, length, plain, level] {
         self->job_running_ = false;
+        if (level != kNoCompression && !self->finished_ && *result == 0) {
+          self->next_offset_ += *hole > 0 ? *hole : *plain;
+          return self->compress_then_send(
+              std::make_shared<CompressedChunk>(CompressedChunk{.offset = offset,
+                                                                .hole = *hole,
+                                                                .buffer = buffer,
+                                                                .chunk_hash = *chunk_hash,
+                                                                .read_ahead = length}),
+              level);
+        }
         self->context_->remove_read_ahead(length);
         if (self->finished_) return self->close_file();
         if (*result != 0) return self->fail(ErrorCode::IO_ERROR, describe(*result));
@@ -260,8 +251,7 @@ void Download::pump() {
           self->context_->send_frame(std::move(out));
           self->next_offset_ += *hole;
         } else {
-          self->context_->send_data(self->id_, offset, *chunk_hash, buffer, buffer->size(),
-                                    *compressed ? kFlagCompressed : 0);
+          self->context_->send_data(self->id_, offset, *chunk_hash, buffer, buffer->size());
           self->next_offset_ += *plain;
         }
         self->pump();

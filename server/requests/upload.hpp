@@ -33,7 +33,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void abort(ErrorCode code, bool notify) override;
   /// A resume waiting in line for a hashing slot waits on the server, not
   /// on its peer: the idle timeout does not run meanwhile.
-  bool waiting_on_disk() const override { return job_running_ || waiting_for_slot_; }
+  /// So does a compressed chunk being decompressed on the thread pool.
+  bool waiting_on_disk() const override { return job_running_ || waiting_for_slot_ || inflating_; }
 
  private:
   /// The life of an upload:
@@ -64,9 +65,26 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void settle_quota(QuotaOutcome outcome);
   UploadPlan plan() const;
   bool on_data(Frame& frame);
-  /// Replaces a compressed DATA payload by the plain one (section 5.15);
-  /// false, with the violation set, if it does not decompress to `length`.
-  bool inflate(Frame& frame, std::size_t length);
+  /// A DATA chunk that passed the order and size checks, with the XXH3-64
+  /// of its bytes (`computed`): queued for the disk, or a rewind or failure
+  /// if that is not the hash the frame carries.
+  void take_chunk(Bytes payload, std::uint64_t computed, std::size_t length, bool restart);
+  // Compressed DATA (section 5.15, upload_inflate.cpp): decompressed and
+  // hashed by a job on the thread pool, never on the loop. The upload's
+  // later frames wait in `held_` until the job is done and are then taken
+  // in order, so each is checked against the state it would have met had
+  // the chunk been decompressed at once.
+  /// Starts the job for a compressed DATA that declares `length` bytes.
+  void inflate(Frame& frame, std::size_t length, bool restart);
+  /// Keeps a frame that came while a chunk decompresses.
+  void hold(Frame& frame);
+  /// Takes the held frames in order, until one starts another job.
+  void replay_held();
+  /// Drops the held frames (the upload ended).
+  void drop_held();
+  /// A frame found bad after on_frame returned: the connection fails with
+  /// the reason the session gives a refused frame.
+  void fail_protocol_later(FrameType type, const std::string& reason);
   bool on_hole(Frame& frame);
   /// The order rules DATA and HOLE share (docs/protocol.md 7.2, rules 7
   /// and 8): dropped during a rewind, a restart from 0, a gap or overlap.
@@ -125,6 +143,9 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;
   bool job_running_ = false;
+  bool inflating_ = false;           // a compressed chunk's job runs (upload_inflate.cpp)
+  std::deque<Frame> held_;           // this upload's frames that came meanwhile
+  std::size_t held_bytes_ = 0;       // their payloads, counted in the disk backlog
   bool holds_hashing_slot_ = false;  // one of the server's (start_hashing)
   bool waiting_for_slot_ = false;    // in line for one
   Ending ending_ = Ending::kNone;

@@ -20,6 +20,10 @@ bool Upload::on_frame(Frame& frame) {
   // A server receives SIGNATURE only for a delta download (section 5.16).
   if (frame.header.type == FrameType::kSignature) return violate("which is not a delta download");
   if (state_ == State::kFinished) return true;  // late frame
+  if (inflating_) {
+    hold(frame);
+    return true;
+  }
   // An eager client sends DATA and END without waiting: they are queued
   // until the file is open, or dropped if the PUT is refused. Any other
   // client sends them only after PUT_READY, refused PUT or not
@@ -121,10 +125,17 @@ bool Upload::on_data(Frame& frame) {
                    std::to_string(data->offset) + ", size " + std::to_string(put_.size));
   }
   if (data->compressed) {
-    if (!inflate(frame, static_cast<std::size_t>(length))) return false;
-    data = decode_data(frame.payload);
+    inflate(frame, static_cast<std::size_t>(length), restart);
+    return true;
   }
-  if (hash64(data->bytes) != data->chunk_hash) {
+  take_chunk(std::move(frame.payload), hash64(data->bytes), static_cast<std::size_t>(length),
+             restart);
+  return true;
+}
+
+void Upload::take_chunk(Bytes payload, std::uint64_t computed, std::size_t length, bool restart) {
+  auto data = decode_data(payload);
+  if (computed != data->chunk_hash) {
     // A stream is not rewound: its client keeps no data it has sent.
     if (context_->resume() && !eager_ && !stream_ && rewinds_ < limits::kMaxRewinds) {
       rewind(data->offset);
@@ -132,30 +143,15 @@ bool Upload::on_data(Frame& frame) {
       fail(ErrorCode::CHECKSUM_MISMATCH,
            "chunk at offset " + std::to_string(data->offset) + " failed its XXH3-64 check");
     }
-    return true;
+    context_->recycle(std::move(payload));
+    return;
   }
+  const std::uint64_t offset = data->offset;
   received_ += length;
   bytes_this_connection_ += length;
-  context_->add_disk_backlog(frame.payload.size());
-  queue_.push_back(Chunk{std::move(frame.payload), data->offset, restart});
+  context_->add_disk_backlog(payload.size());
+  queue_.push_back(Chunk{std::move(payload), offset, restart});
   pump();
-  return true;
-}
-
-bool Upload::inflate(Frame& frame, std::size_t length) {
-  // One decompression context for the loop thread, so for the whole server
-  // (docs/server.md "Memory"): a chunk of 1 MiB decompresses in about a
-  // millisecond, and the disk backlog's mark bounds the decompressed
-  // chunks waiting for the disk as it does plain ones.
-  thread_local ChunkDecompressor decompressor;
-  Bytes plain;
-  if (std::string why = inflate_data_payload(decompressor, frame.payload, length, plain);
-      !why.empty()) {
-    return violate(why);
-  }
-  context_->recycle(std::move(frame.payload));
-  frame.payload = std::move(plain);
-  return true;
 }
 
 bool Upload::on_end(Frame& frame) {
@@ -414,6 +410,7 @@ void Upload::fail(ErrorCode code, const std::string& message) {
 }
 
 void Upload::drop_queue() {
+  drop_held();
   std::size_t queued = 0;
   for (const Chunk& chunk : queue_) queued += chunk.backlog_charge();
   queue_.clear();
@@ -433,6 +430,7 @@ void Upload::abort(ErrorCode code, bool notify) {
   // Past the identity's cap of kept partial files, this one goes.
   const bool keeps = resumable_ && (claim_.empty() || context_->services().keep_partial(claim_));
   ending_ = keeps ? Ending::kKeepPartial : Ending::kDiscard;
+  drop_held();  // not verified: nothing of it is kept
   if (ending_ == Ending::kDiscard) drop_queue();
   if (job_running_) return;  // its completion carries on
   if (ending_ == Ending::kKeepPartial) {

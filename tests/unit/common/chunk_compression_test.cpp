@@ -78,6 +78,37 @@ TEST(ChunkCompression, WorkerThreadsMakeOneFrameDeclaringItsSize) {
   }
 }
 
+TEST(ChunkCompression, StartAndFinishMakeTheFramesCompressMakes) {
+  // ftsend's overlap: start() hands the chunk to zstd's threads, finish()
+  // collects the frame; with or without workers, interleaved with
+  // refusals and compress() calls on the same context, each frame is one
+  // whole frame declaring its size.
+  for (int workers : {2, 0}) {
+    ChunkCompressor compressor(kDefaultCompressLevel, workers);
+    ChunkDecompressor decompressor;
+    for (std::size_t size : {std::size_t{4096}, std::size_t{1 << 20}, std::size_t{4 << 20}}) {
+      for (bool text : {true, false, true}) {
+        const Bytes chunk = text ? text_chunk(size) : random_chunk(size);
+        Bytes frame;
+        compressor.start(chunk);
+        const bool compressed = compressor.finish(frame);
+        EXPECT_EQ(compressed, text) << size << " bytes, " << workers << " workers";
+        if (compressed) {
+          EXPECT_EQ(ChunkDecompressor::declared_size(frame), chunk.size());
+          Bytes back(chunk.size());
+          EXPECT_EQ(decompressor.decompress(frame, back), "") << size;
+          EXPECT_EQ(back, chunk);
+        }
+        Bytes again;
+        EXPECT_EQ(compressor.compress(chunk, again), text);
+      }
+    }
+    Bytes frame;
+    compressor.start(Bytes{});
+    EXPECT_FALSE(compressor.finish(frame)) << "an empty chunk goes as it is";
+  }
+}
+
 TEST(ChunkCompression, IncompressibleAndEmptyChunksGoAsTheyAre) {
   ChunkCompressor compressor(kDefaultCompressLevel);
   Bytes frame;
