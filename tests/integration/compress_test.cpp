@@ -123,6 +123,28 @@ TEST_F(CompressTest, FtgetCompressedDownloadIsExact) {
   EXPECT_LT(took, 10.0) << "16 MiB at 1 MiB/s: the text did not travel compressed";
 }
 
+TEST_F(CompressTest, SparseDownloadKeepsItsOrderAndHoles) {
+  // ftserve compresses two chunks of a download at once and sends them in
+  // file order; a hole (SPARSE) found meanwhile waits its turn among them.
+  start_server();
+  const fs::path text = work_ / "text.txt";
+  write_text_file(text, 3 * kMiB);
+  std::ifstream in(text, std::ios::binary);
+  const std::string bytes(std::istreambuf_iterator<char>(in), {});
+  const fs::path sparse = root_.path() / "sparse.bin";
+  {
+    std::ofstream out(sparse, std::ios::binary);
+    for (std::uint64_t at : {2 * kMiB, 9 * kMiB}) {
+      out.seekp(static_cast<std::streamoff>(at));
+      out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    }
+  }
+  fs::resize_file(sparse, 16 * kMiB);
+  RunResult got = tool("ftget", {"--compress", remote("sparse.bin"), (work_ / "got").string()});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(file_hash(work_ / "got/sparse.bin"), file_hash(sparse));
+}
+
 TEST_F(CompressTest, RandomDataAndLevelsGoBothWaysExactly) {
   start_server();
   const fs::path random = work_ / "random.bin";
