@@ -206,7 +206,6 @@ TEST_F(UploadMachine, CancelAnswersCancelledAndRemovesEverything) {
   EXPECT_TRUE(names().empty());
 }
 
-
 // docs/protocol.md 5.4: with RESUME a plain PUT's PUT_READY carries the
 // XXH3-128 of no bytes, not 16 zero bytes.
 TEST_F(UploadMachine, PlainPutReadyWithResumeCarriesTheHashOfNothing) {
