@@ -4,6 +4,7 @@
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/delete_options.hpp"
+#include "client/cli/delta_options.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/local/local_dir.hpp"
 #include "client/net/connection.hpp"
@@ -87,15 +88,8 @@ int run(int argc, char** argv) {
   add_compress_options(cli.app(), compress, false);
   cli.app().add_flag("-r,--recursive", options.recursive, "Fetch directory trees");
   add_archive_options(cli.app(), options.archive, options.recursive);
-  bool delta = false;
-  bool no_delta = false;
-  auto* delta_flag = cli.app().add_flag(
-      "--delta", delta,
-      "Receive only what changed against the local older copy of any file (default: files of "
-      "8 MiB or more whose size or mtime differ)");
-  cli.app()
-      .add_flag("--no-delta", no_delta, "Always receive whole files, never a delta")
-      ->excludes(delta_flag);
+  DeltaFlags delta_flags;
+  add_delta_options(cli.app(), delta_flags, false);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be received, skipped or refused; change nothing");
   FilterOptions filter_options;
@@ -106,8 +100,7 @@ int run(int argc, char** argv) {
   cli.add_verbosity(verbosity);
   if (auto status = cli.parse(argc, argv)) return *status;
 
-  if (delta) options.delta = DeltaMode::kAlways;
-  if (no_delta) options.delta = DeltaMode::kNever;
+  options.delta = delta_flags.mode();
   if (!options.recursive && archive_given(options.archive)) {
     return usage_error(kProgram, "--owner, --group, -X and -A need -r");
   }

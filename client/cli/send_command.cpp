@@ -5,6 +5,7 @@
 #include "client/cli/cli_common.hpp"
 #include "client/cli/commands.hpp"
 #include "client/cli/delete_options.hpp"
+#include "client/cli/delta_options.hpp"
 #include "client/cli/filter_options.hpp"
 #include "client/net/server_list.hpp"
 #include "client/report/transfer_report.hpp"
@@ -92,15 +93,8 @@ int run(int argc, char** argv) {
       .add_flag("--ignore-existing", options.ignore_existing,
                 "With -r: never overwrite a remote file")
       ->excludes(checksum);
-  bool delta = false;
-  bool no_delta = false;
-  auto* delta_flag = cli.app().add_flag(
-      "--delta", delta,
-      "Send only what changed against the server's older copy of any file (default: files of "
-      "8 MiB or more)");
-  cli.app()
-      .add_flag("--no-delta", no_delta, "Always send whole files, never a delta")
-      ->excludes(delta_flag);
+  DeltaFlags delta_flags;
+  add_delta_options(cli.app(), delta_flags, true);
   cli.app().add_flag("-n,--dry-run", options.dry_run,
                      "Print what would be sent, skipped or refused; change nothing");
   FilterOptions filter_options;
@@ -153,8 +147,7 @@ int run(int argc, char** argv) {
   }
   if (auto status = cli.add_profile_excludes(options.filters, options.recursive)) return *status;
   options.settings.chunk_size = static_cast<std::uint32_t>(chunk_size);
-  if (delta) options.settings.delta = DeltaMode::kAlways;
-  if (no_delta) options.settings.delta = DeltaMode::kNever;
+  options.settings.delta = delta_flags.mode();
   std::string why;
   auto remote = parse_remote(args.back(), why);
   if (!remote) {

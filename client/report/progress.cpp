@@ -45,6 +45,11 @@ void ProgressDisplay::add_present_bytes(std::uint64_t bytes) {
   bytes_present_ += bytes;
 }
 
+void ProgressDisplay::take_back(std::uint64_t moved, std::uint64_t present) {
+  bytes_done_ -= std::min(bytes_done_, moved + present);
+  bytes_present_ -= std::min(bytes_present_, present);
+}
+
 void ProgressDisplay::set_phase(ProgressPhase phase, bool draw_now) {
   if (phase == phase_) return;
   phase_ = phase;

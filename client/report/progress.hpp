@@ -27,6 +27,10 @@ class ProgressDisplay {
   /// Bytes a resumed file already had on the other side: done, but not
   /// moved by this run (they do not count in the rate).
   void add_present_bytes(std::uint64_t bytes);
+  /// An attempt at a file that starts again from its first byte (a delta
+  /// that did not verify): what it counted as moved and as present is no
+  /// longer done, or the line would pass 100 %.
+  void take_back(std::uint64_t moved, std::uint64_t present);
   /// Of the bytes counted by add_moving_bytes(), how many still wait in
   /// our own send queue: they are not shown as done (nor in the rate) until
   /// they leave it.

@@ -65,6 +65,8 @@ class DownloadWork : public RetryableWork {
         item.state = DownloadState::kDone;  // failed and reported already
         continue;
       }
+      // The next attempt counts again what it keeps (a resumed prefix).
+      item.take_back_progress(report_.progress());
       item.reset_for_retry();
     }
   }

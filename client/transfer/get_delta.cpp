@@ -134,12 +134,15 @@ void GetPipeline::on_copy(Session& session, DownloadItem& item, const Frame& fra
   item.received += copy->length;
   item.matched_bytes += copy->length;
   report_.progress().add_present_bytes(copy->length);
+  item.counted_present += copy->length;
 }
 
 void GetPipeline::retry_without_delta(Session& session, DownloadItem& item) {
   report_.note(printable(item.remote) +
                ": the delta did not verify (the local copy changed meanwhile?); fetching it whole");
   by_id_.erase(item.id);
+  // The whole file comes again from byte 0 (a delta starts there).
+  item.take_back_progress(report_.progress());
   item.delta_refused = true;
   send_get(session, item, 0, false);
 }

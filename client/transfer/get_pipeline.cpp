@@ -30,6 +30,7 @@ void DownloadItem::reset_for_retry() {
   delta_used = false;
   basis.reset();
   matched_bytes = 0;
+  counted_present = 0;
 }
 
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
@@ -111,6 +112,7 @@ void GetPipeline::send_get(Session& session, DownloadItem& item, std::uint64_t o
   item.delta_asked = delta;
   item.delta_used = false;
   item.matched_bytes = 0;
+  item.counted_present = 0;
   if (!delta) item.basis.reset();
   Bytes frame;
   encode_get(frame, item.id, GetMsg{item.remote, offset}, delta ? kFlagDelta : 0);
@@ -160,6 +162,7 @@ void GetPipeline::on_get_ready(Session& session, DownloadItem& item, const Frame
     }
     item.received = item.start_offset;
     report_.progress().add_present_bytes(item.start_offset);
+    item.counted_present += item.start_offset;
     report_.verbose_line("resumed " + printable(item.local_path) + " at " +
                          std::to_string(item.start_offset) + " of " + std::to_string(ready->size) +
                          " bytes");
@@ -257,6 +260,9 @@ void GetPipeline::on_hole(Session& session, DownloadItem& item, const Frame& fra
   hash_zeros(item.hash, hole->length);
   item.received += hole->length;
   report_.sparse(hole->length);
+  // Not moved, but done: the line reaches 100 % at a sparse file's end.
+  report_.progress().add_present_bytes(hole->length);
+  item.counted_present += hole->length;
 }
 
 void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& frame) {

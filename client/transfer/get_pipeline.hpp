@@ -15,6 +15,7 @@
 
 #include "client/local/commit_batch.hpp"
 #include "client/local/landing_file.hpp"
+#include "client/report/progress.hpp"
 #include "client/transfer/delta_mode.hpp"
 #include "common/crypto/checksum.hpp"
 #include "common/os/fd.hpp"
@@ -66,6 +67,14 @@ struct DownloadItem {
   std::uint64_t basis_size = 0;
   std::int64_t basis_mtime_ns = 0;
   std::uint64_t matched_bytes = 0;  // copied from the basis
+  // Of `received`, what the progress line counted as present (a resumed
+  // prefix, holes, copies from the basis) rather than moved: what an
+  // attempt that starts again takes back (ProgressDisplay::take_back).
+  std::uint64_t counted_present = 0;
+  /// Takes back from `progress` what this attempt counted as done.
+  void take_back_progress(ProgressDisplay& progress) const {
+    progress.take_back(received - counted_present, counted_present);
+  }
 
   /// Forgets this connection's progress before another attempt.
   void reset_for_retry();

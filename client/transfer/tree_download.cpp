@@ -62,14 +62,6 @@ struct Visit : TreeVisit<Dir> {
   std::optional<Entry> self;
 };
 
-// PACED listings (docs/protocol.md 5.17) are not asked for yet: in the
-// Release GrowthTest a flat directory of 100,000 files listed in windows of
-// 1,000 (FT_TEST_LISTING_WINDOW) stalled after nine windows, and one of
-// 1,000,000 after five of 16,384; the cause was not found. ftserve serves
-// them (BigDirectoryTest.PacedListingWaitsForNextAfterEachWindow); ftget -r
-// takes a directory's listing whole, as before, bounded by
-// kMaxListedEntries.
-constexpr bool kAskForPacedListings = false;
 // A PACED listing's next window is asked for when fewer entries than this
 // are left to feed, so that it arrives before they run out.
 constexpr std::size_t kNextWhenLeft = 4096;
@@ -210,9 +202,9 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     const std::uint32_t id = next_id_++;
     Bytes frame;
     encode_list(frame, id, PathMsg{dir.remote},
-                static_cast<std::uint8_t>(
-                    (options_.archive.links ? kFlagTargets : 0) | (plan_->meta ? kFlagMeta : 0) |
-                    (kAskForPacedListings && session.paced_agreed() ? kFlagPaced : 0)));
+                static_cast<std::uint8_t>((options_.archive.links ? kFlagTargets : 0) |
+                                          (plan_->meta ? kFlagMeta : 0) |
+                                          (session.paced_agreed() ? kFlagPaced : 0)));
     session.send(std::move(frame), id);
     dir.list_id = id;
     lists_.emplace(id, &dir);

@@ -429,6 +429,7 @@ void Session::add_reply_memory(std::size_t bytes) {
 void Session::remove_reply_memory(std::size_t bytes) {
   reply_memory_ -= bytes;
   account();
+  wake_listings_later();  // listing_may_start() counts it
 }
 
 void Session::account() {

@@ -248,6 +248,12 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// allow.
   void start_waiting_listings();
   bool listing_may_start() const;
+  /// Memory a waiting listing counted on was given back (read-ahead, a
+  /// reply's buffers): the listings that wait try again at the end of the
+  /// loop turn, from the flush check rather than inside the caller.
+  void wake_listings_later();
+  /// Runs on_flush_check at the end of this loop turn.
+  void arm_flush_check();
   void enter(Phase next);
   /// Plaintext may be decoded: the identity (if any) is settled.
   bool authenticated() const {
@@ -266,6 +272,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   Phase phase_;
   bool handles_closed_ = false;  // the TCP handle's close callback ran
   bool flush_armed_ = false;
+  bool wake_listings_ = false;  // the flush check starts waiting listings
   Bytes outbox_;
   std::string peer_;
   std::string peer_host_;  // address without port: the unauthenticated cap's key

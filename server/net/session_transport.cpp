@@ -227,11 +227,20 @@ void Session::send_frame(Bytes frame) {
   } else {
     outbox_.insert(outbox_.end(), frame.begin(), frame.end());
   }
-  if (!flush_armed_) {
-    uv_check_start(flush_check_.get(), on_flush_check);
-    flush_armed_ = true;
-  }
+  arm_flush_check();
   if (send_backlog_ > kReplyHighWater) update_reading();
+}
+
+void Session::arm_flush_check() {
+  if (flush_armed_) return;
+  uv_check_start(flush_check_.get(), on_flush_check);
+  flush_armed_ = true;
+}
+
+void Session::wake_listings_later() {
+  if (listings_waiting_.empty() || wake_listings_ || closing()) return;
+  wake_listings_ = true;
+  arm_flush_check();
 }
 
 void Session::on_flush_check(uv_check_t* check) noexcept {
@@ -240,6 +249,10 @@ void Session::on_flush_check(uv_check_t* check) noexcept {
   self->flush_armed_ = false;
   try {
     self->flush_outbox();
+    if (self->wake_listings_) {
+      self->wake_listings_ = false;
+      self->start_waiting_listings();
+    }
   } catch (...) {
     self->close(ErrorCode::INTERNAL, "out of memory", false);
   }
@@ -276,7 +289,11 @@ void Session::remove_read_ahead(std::size_t bytes) {
   account();
   // A read that failed never reaches the queue, whose drain would wake the
   // downloads waiting on it.
-  if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) on_send_drained();
+  if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) return on_send_drained();
+  // A listing refused while small downloads read ahead has nobody else to
+  // wake it: their replies go out with the outbox, whose drain wakes only
+  // from above the low mark (the stall of PACED listings, 100,000 files).
+  wake_listings_later();
 }
 
 void Session::on_send_drained() {

@@ -181,8 +181,13 @@ void Listing::send_pages() {
     if (paused) {
       // PACED: the page just sent says the window ends, so the listing is
       // paused from now on (the client's NEXT may come at once) until NEXT
-      // (resume()). The storage stays, counted.
-      entries_.clear();
+      // (resume()). It holds only its open directory meanwhile: storage
+      // kept (and counted) by paused listings was what the next window of
+      // the one the client waits on waited for, for ever (a tree's
+      // listings ahead, or one window over kSendHighWater on its own).
+      entries_ = {};
+      context_->remove_reply_memory(memory_held_);
+      memory_held_ = 0;
       running_ = false;
       context_->listing_finished();
       paused_ = true;

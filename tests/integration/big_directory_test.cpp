@@ -210,5 +210,42 @@ TEST_F(BigDirectoryTest, PacedListingWaitsForNextAfterEachWindow) {
   EXPECT_FALSE(client.read_frame(std::chrono::seconds(5)));  // closed
 }
 
+// A flat directory of many empty files in windows of 300 (issue 15, part
+// 3): ftget -r keeps hundreds of small GETs in flight while it asks for the
+// next window (empty files: each reserves a small file's read-ahead, and
+// they come back faster than ftget's files land, so hundreds pile up), and ftserve then refuses to start that window until their
+// read-ahead is given back. Nothing woke it when it was (small files'
+// replies go out with the outbox), and a paused listing kept its window
+// counted, which the next one waited for: the transfer stalled after one
+// or two windows, for ever.
+class PacedFlatDirectoryTest : public ServerFixture {
+ protected:
+  void SetUp() override {
+    ::setenv("FT_TEST_LISTING_WINDOW", "300", 1);
+    ASSERT_NO_FATAL_FAILURE(start_server());
+  }
+  void TearDown() override {
+    ServerFixture::TearDown();
+    ::unsetenv("FT_TEST_LISTING_WINDOW");
+  }
+};
+
+TEST_F(PacedFlatDirectoryTest, GetOfThousandsOfSmallFilesCrossesEveryWindow) {
+  constexpr int kFiles = 3000;
+  const fs::path source = root_.path() / "flat";
+  fs::create_directories(source);
+  char name[32];
+  for (int i = 0; i < kFiles; ++i) {
+    std::snprintf(name, sizeof name, "f%05d", i);
+    write_file(source / name, "");
+  }
+  const fs::path dest = work_ / "dest";
+  // The stall showed as ftget waiting until this deadline.
+  auto got =
+      run({bin("ftget"), "-q", "-r", remote("flat"), dest.string()}, std::chrono::seconds(90));
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  EXPECT_EQ(snapshot(dest / "flat"), snapshot(source));
+}
+
 }  // namespace
 }  // namespace ft::testing

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "client/report/entry_format.hpp"
+#include "client/report/progress.hpp"
 #include "client/report/progress_line.hpp"
 #include "client/report/run_summary.hpp"
 #include "client/report/sizes.hpp"
@@ -75,6 +76,22 @@ TEST(ProgressLine, CountsWideCharactersAsTwoColumns) {
   for (std::size_t columns : {40u, 60u, 80u, 81u, 82u}) {
     EXPECT_LT(display_columns(format_progress_line(s, columns)), columns);
   }
+}
+
+// A delta that did not verify is fetched again from byte 0, and a retried
+// download resumes from what it kept: what the abandoned attempt counted is
+// taken back, so the line never passes 100 %.
+TEST(ProgressDisplay, AnAttemptStartedAgainIsTakenBack) {
+  ProgressDisplay progress(false);
+  progress.add_total(1, 1000);
+  progress.add_present_bytes(600);  // copied from the local older copy
+  progress.add_moving_bytes(300);   // new data
+  progress.take_back(300, 600);     // the delta did not verify
+  EXPECT_EQ(progress.snapshot().bytes_done, 0u);
+  progress.add_moving_bytes(1000);  // fetched whole
+  EXPECT_EQ(progress.snapshot().bytes_done, progress.snapshot().bytes_total);
+  progress.take_back(5000, 0);  // never below zero
+  EXPECT_EQ(progress.snapshot().bytes_done, 0u);
 }
 
 TEST(ProgressLine, DurationText) {

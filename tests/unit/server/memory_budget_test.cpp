@@ -28,7 +28,7 @@ struct Deferred {
 
 /// A connection waiting for a listing slot: takes one when told, if it can,
 /// and notes its name in `order`.
-struct SlotTaker : MemoryBudget::Waiter {
+struct SlotTaker final : MemoryBudget::Waiter {
   SlotTaker(MemoryBudget& budget, bool hashes, std::string owner = {}, std::string name = {},
             std::vector<std::string>* order = nullptr)
       : budget(budget),
