@@ -39,7 +39,7 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
     return std::nullopt;
   }
   SourceFile file;
-  file.fd_ = std::make_shared<Fd>(fd);  // closed by the destructor on every early return below
+  file.fd_.reset(fd);  // closed by the destructor on every early return below
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     why = std::strerror(errno);
@@ -64,7 +64,7 @@ std::optional<SourceFile> SourceFile::open_file(int dir_fd, const std::string& n
 
 bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
                          std::string& why) const {
-  const int err = read_exact_at(raw_fd(), out.data(), out.size(), offset);
+  const int err = read_exact_at(fd_.get(), out.data(), out.size(), offset);
   if (err == ENODATA) {
     why = kShortMessage;
   } else if (err != 0) {
@@ -75,7 +75,7 @@ bool SourceFile::read_at(std::uint64_t offset, std::span<std::uint8_t> out,
 
 SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
   struct stat st {};
-  if (::fstat(raw_fd(), &st) != 0) {
+  if (::fstat(fd_.get(), &st) != 0) {
     why = std::strerror(errno);
     return Check::kFailed;
   }
@@ -86,7 +86,7 @@ SourceFile::Check SourceFile::check_unchanged(std::string& why) const {
 bool SourceFile::data_range(std::uint64_t offset, std::uint64_t& start, std::uint64_t& end,
                             std::string& why) {
   if (!data_ranges_) data_ranges_.emplace(sparse());
-  if (int err = data_ranges_->next(raw_fd(), offset, size_, start, end)) {
+  if (int err = data_ranges_->next(fd_.get(), offset, size_, start, end)) {
     why = std::strerror(err);
     return false;
   }

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 
@@ -45,19 +44,14 @@ class SourceFile {
   /// (unchanged_since): kChanged if any moved, kFailed (with `why`) if
   /// fstat() failed.
   Check check_unchanged(std::string& why) const;
-  /// Frees the descriptor once the file is done with (DATA frames still
-  /// queued to be sent from it keep their own reference: descriptor()).
+  /// Frees the descriptor once the file is done with.
   void close() { fd_.reset(); }
-  /// The open descriptor, shared: a DATA frame sent with sendfile()
-  /// (Connection::queue_file_data) holds it until its bytes left.
-  std::shared_ptr<const Fd> descriptor() const { return fd_; }
 
  private:
   SourceFile() = default;
   static std::optional<SourceFile> open_file(int dir_fd, const std::string& name, int flags,
                                              std::string& why);
-  int raw_fd() const { return fd_ ? fd_->get() : -1; }  // -1 once closed
-  std::shared_ptr<Fd> fd_;
+  Fd fd_;
   std::uint64_t size_ = 0;
   std::uint32_t mode_ = 0;
   std::int64_t mtime_ns_ = 0;

@@ -5,7 +5,6 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -16,7 +15,6 @@
 #include <utility>
 
 #include "client/net/interrupt.hpp"
-#include "common/os/exact_io.hpp"
 
 namespace ft::client {
 namespace {
@@ -178,19 +176,12 @@ void Connection::close() {
 }
 
 void Connection::queue(Bytes bytes, std::uint32_t request_id) {
-  queue_.push_back(Outgoing{request_id, std::move(bytes), {}, 0, nullptr, 0, 0});
+  queue_.push_back(Outgoing{request_id, std::move(bytes), {}, 0});
 }
 
 void Connection::queue_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
   queued_chunk_bytes_ += chunk.size();
-  queue_.push_back(Outgoing{request_id, std::move(head), std::move(chunk), 0, nullptr, 0, 0});
-}
-
-void Connection::queue_file_data(std::uint32_t request_id, Bytes head,
-                                 std::shared_ptr<const Fd> file, std::uint64_t offset,
-                                 std::size_t length) {
-  queued_chunk_bytes_ += length;
-  queue_.push_back(Outgoing{request_id, std::move(head), {}, 0, std::move(file), offset, length});
+  queue_.push_back(Outgoing{request_id, std::move(head), std::move(chunk), 0});
 }
 
 void Connection::drop_unsent(std::uint32_t request_id) {
@@ -199,7 +190,7 @@ void Connection::drop_unsent(std::uint32_t request_id) {
   if (first != queue_.end() && first->sent > 0) ++first;
   auto end = std::remove_if(first, queue_.end(), [&](Outgoing& out) {
     if (out.request_id != request_id) return false;
-    queued_chunk_bytes_ -= out.body_size();
+    queued_chunk_bytes_ -= out.body.size();
     return true;
   });
   queue_.erase(end, queue_.end());
@@ -258,8 +249,7 @@ IoResult Connection::receive(FrameDecoder& decoder, std::size_t budget) {
 }
 
 void Connection::release_frame(Outgoing& out) {
-  queued_chunk_bytes_ -= out.body_size();
-  out.file.reset();
+  queued_chunk_bytes_ -= out.body.size();
   if (out.body.capacity() > 0 && spare_.size() < kMaxSpareBuffers) {
     spare_.push_back(std::move(out.body));
   }
@@ -268,18 +258,6 @@ void Connection::release_frame(Outgoing& out) {
 IoResult Connection::flush_plain() {
   bool progress = false;
   while (!queue_.empty() && send_budget_ > 0) {
-    Outgoing& front = queue_.front();
-    if (front.file && front.sent >= front.head.size()) {
-      const IoResult r = send_file_body(front);
-      if (r == IoResult::kError) return r;
-      if (r == IoResult::kWouldBlock) break;
-      progress = true;
-      if (front.sent == front.size()) {
-        release_frame(front);
-        queue_.pop_front();
-      }
-      continue;
-    }
     iovec iov[kMaxIovecs];
     std::size_t count = 0;
     std::size_t total = 0;
@@ -298,9 +276,6 @@ IoResult Connection::flush_plain() {
         ++count;
         skip = 0;
       }
-      // A file range goes with sendfile() once this head is out: nothing
-      // after it may be gathered into this sendmsg().
-      if (out.file) break;
     }
     msghdr msg{};
     msg.msg_iov = iov;
@@ -327,45 +302,6 @@ IoResult Connection::flush_plain() {
     }
   }
   return progress ? IoResult::kProgress : IoResult::kWouldBlock;
-}
-
-IoResult Connection::send_file_body(Outgoing& out) {
-  bool progress = false;
-  while (out.sent < out.size() && send_budget_ > 0) {
-    const std::size_t done = out.sent - out.head.size();
-    off_t at = static_cast<off_t>(out.file_offset + done);
-    const ssize_t n =
-        ::sendfile(fd_.get(), out.file->get(), &at, std::min(out.file_length - done, send_budget_));
-    if (n > 0) {
-      progress = true;
-      out.sent += static_cast<std::size_t>(n);
-      bytes_sent_ += static_cast<std::uint64_t>(n);
-      if (send_budget_ != kNoBudget) send_budget_ -= static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-    // The file ended early (0: it shrank since it was read and hashed), or
-    // sendfile() failed on the file's side or the socket's: the frame must
-    // still leave whole. The rest goes from memory, where a socket error
-    // shows again in sendmsg().
-    read_file_body(out);
-    return IoResult::kProgress;
-  }
-  return progress ? IoResult::kProgress : IoResult::kWouldBlock;
-}
-
-void Connection::read_file_body(Outgoing& out) {
-  const std::size_t done = out.sent > out.head.size() ? out.sent - out.head.size() : 0;
-  Bytes body(out.file_length);
-  // The bytes already sent stay zeros here: `sent` skips them. A read that
-  // fails leaves zeros, which the peer's chunk hash check refuses.
-  if (read_exact_at(out.file->get(), body.data() + done, out.file_length - done,
-                    out.file_offset + done) != 0) {
-    std::fill(body.begin(), body.end(), std::uint8_t{0});
-  }
-  out.body = std::move(body);
-  out.file.reset();
 }
 
 // --- TLS ------------------------------------------------------------------
@@ -481,8 +417,6 @@ bool Connection::encrypt_some() {
   };
   while (!queue_.empty() && batched < kEncryptBatch) {
     Outgoing& out = queue_.front();
-    // TLS records are made from memory (sends_file_ranges() is false).
-    if (out.file) read_file_body(out);
     // Frames are only ever encrypted whole, so every frame still queued is
     // untouched and drop_unsent() may remove it.
     if (out.size() < kSmallFrame) {

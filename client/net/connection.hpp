@@ -10,11 +10,6 @@
 // before them is in the kernel (so drop_unsent() keeps working for frames
 // not yet encrypted), a whole chunk per engine write, and receive()
 // decrypts straight into the decoder's write area.
-//
-// Without a key a DATA frame's chunk may also be queued as a range of an
-// open file (queue_file_data): flush() then writes the head with sendmsg()
-// and the range with sendfile(), so the bytes go from the page cache to
-// the socket without a copy through user memory.
 #include <chrono>
 #include <cstdint>
 #include <deque>
@@ -107,18 +102,6 @@ class Connection {
   /// Queues a DATA frame as its 28-byte head and the chunk it carries; both
   /// are written from where they lie, with no copy.
   void queue_data(std::uint32_t request_id, Bytes head, Bytes chunk);
-  /// Queues a DATA frame as its head and `length` bytes of `file` from
-  /// `offset`, sent with sendfile() when flush() reaches them (plaintext
-  /// connections only: see sends_file_ranges()). The frame always leaves
-  /// whole: if the file ends early or cannot be read any more, the rest of
-  /// the range is read with pread() or, failing that, sent as zeros, and
-  /// the peer's check of the chunk's hash (taken by the caller when it
-  /// read the same range) fails. `file` is held until the frame is sent.
-  void queue_file_data(std::uint32_t request_id, Bytes head, std::shared_ptr<const Fd> file,
-                       std::uint64_t offset, std::size_t length);
-  /// True when queue_file_data() may be used: no TLS (its records are made
-  /// from bytes in memory).
-  bool sends_file_ranges() const { return tls_ == nullptr; }
   /// Forgets the frames of `request_id` not yet started on the wire.
   void drop_unsent(std::uint32_t request_id);
   bool has_output() const;
@@ -149,20 +132,10 @@ class Connection {
     Bytes head;
     Bytes body;
     std::size_t sent = 0;  // bytes of head then body already written
-    // A body sent from a file (queue_file_data) instead of `body`.
-    std::shared_ptr<const Fd> file;
-    std::uint64_t file_offset = 0;
-    std::size_t file_length = 0;
-    std::size_t body_size() const { return file ? file_length : body.size(); }
-    std::size_t size() const { return head.size() + body_size(); }
+    std::size_t size() const { return head.size() + body.size(); }
   };
   void close();
   IoResult flush_plain();
-  /// Sends the front frame's file range (its head is out) with sendfile().
-  IoResult send_file_body(Outgoing& out);
-  /// The front frame's file range could not be sent from the file: the
-  /// rest becomes a buffer read with pread(), zeros where that fails.
-  static void read_file_body(Outgoing& out);
   IoResult flush_tls();
   IoResult receive_tls(FrameDecoder& decoder, std::size_t budget);
   /// Encrypts frames from the front of the queue (about a batch) into

@@ -186,15 +186,6 @@ void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes c
   send_data(request_id, std::move(head), std::move(chunk));
 }
 
-void Session::send_file_chunk(std::uint32_t request_id, std::uint64_t offset, ByteSpan chunk,
-                              std::shared_ptr<const Fd> file) {
-  Bytes head(kDataHeadSize);
-  encode_data_head(head.data(), request_id, offset, hash64(chunk),
-                   static_cast<std::uint32_t>(chunk.size()), 0);
-  if (frame_check_agreed_) head = add_data_head_check(head);
-  connection_.queue_file_data(request_id, std::move(head), std::move(file), offset, chunk.size());
-}
-
 void Session::take_hello() {
   const std::uint32_t capabilities = decoder_.hello().capabilities;
   if (frame_check_offer(capabilities) == FrameCheckOffer::kCorrupted) {

@@ -138,15 +138,6 @@ class Session {
   /// and with COMPRESS its zstd frame when that is worth sending (section
   /// 5.15; the hash stays the plain chunk's).
   void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk);
-  /// True when DATA may go from the file itself (send_file_chunk): a
-  /// plaintext connection without COMPRESS.
-  bool sends_file_ranges() const { return !compress_agreed_ && connection_.sends_file_ranges(); }
-  /// Sends the DATA at `offset` of `request_id` from `file`: `chunk` holds
-  /// the file's bytes [offset, offset + chunk.size()) as just read, whose
-  /// XXH3-64 the head carries; the bytes themselves leave with sendfile()
-  /// (Connection::queue_file_data), one copy fewer than send_chunk().
-  void send_file_chunk(std::uint32_t request_id, std::uint64_t offset, ByteSpan chunk,
-                       std::shared_ptr<const Fd> file);
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);

@@ -241,9 +241,8 @@ void PutPipeline::rewind(Session& session, UploadItem& item, const PutReadyMsg& 
   if (!hash_prefix(session, item, ready.offset)) return;
   if (!ready.prefix_hash || item.hash.digest() != *ready.prefix_hash) {
     return cancel(session, item,
-                  changed_or(item, Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
-                                         "the server's data before offset " + at +
-                                             " differs from the source"}));
+                  Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
+                        "the server's data before offset " + at + " differs from the source"});
   }
   {
     report_.verbose_line("resending " + printable(item.remote) + " from " + at +
@@ -289,7 +288,7 @@ void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& fram
     return defer(session, item, std::move(reply.failure));
   }
   if (code == ErrorCode::TOO_MANY_UPLOADS) return wait_for_slot(session, item, reply.failure);
-  finish(session, item, changed_or(item, std::move(reply.failure)), true);
+  finish(session, item, std::move(reply.failure), true);
 }
 
 // Queues the next DATA frame of `item`, or its END when all is queued.
@@ -335,19 +334,6 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
     }
     length = static_cast<std::size_t>(std::min<std::uint64_t>(length, end - item.next_offset));
   }
-  if (session.sends_file_ranges()) {
-    // The chunk is read here to be hashed, and sent from the file with
-    // sendfile(): one copy of each byte through this process instead of
-    // two. Should the file change in between, the server's check of the
-    // chunk's hash fails (a rewind, then SOURCE_CHANGED at END).
-    read_buffer_.resize(length);
-    if (!read_source(session, item, item.next_offset, read_buffer_)) return;
-    item.hash.update(read_buffer_);
-    session.send_file_chunk(item.id, item.next_offset, read_buffer_, source.descriptor());
-    item.next_offset += length;
-    report_.progress().add_moving_bytes(length);
-    return;
-  }
   Bytes chunk = session.connection().take_spare_buffer();
   chunk.resize(length);
   if (!read_source(session, item, item.next_offset, chunk)) return;
@@ -355,18 +341,6 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
   session.send_chunk(item.id, item.next_offset, std::move(chunk));
   item.next_offset += length;
   report_.progress().add_moving_bytes(length);
-}
-
-// A checksum failure while the source changed is the change's doing (a
-// chunk is hashed when read, and its bytes may be read again when sent:
-// sendfile()): SOURCE_CHANGED says so, rather than blame the transfer.
-Error PutPipeline::changed_or(const UploadItem& item, Error failure) {
-  std::string why;
-  if (failure.code == ErrorCode::CHECKSUM_MISMATCH && item.source &&
-      item.source->check_unchanged(why) == SourceFile::Check::kChanged) {
-    return Error{ErrorCode::SOURCE_CHANGED, {}, kSourceChanged};
-  }
-  return failure;
 }
 
 // Adds bytes [0, end) of the source to the item's hash; on failure the

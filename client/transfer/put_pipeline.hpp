@@ -137,9 +137,6 @@ class PutPipeline {
   bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
                    std::span<std::uint8_t> out);
   void cancel(Session& session, UploadItem& item, Error error);
-  /// `failure`, or SOURCE_CHANGED if it is a CHECKSUM_MISMATCH and the
-  /// source changed since it was opened.
-  static Error changed_or(const UploadItem& item, Error failure);
   void finish(Session& session, UploadItem& item, std::optional<Error> failure, bool print);
   void defer(Session& session, UploadItem& item, Error reason);
   void wait_for_slot(Session& session, UploadItem& item, Error reason);
@@ -167,7 +164,6 @@ class PutPipeline {
   std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
   Bytes delta_window_;  // the part of a delta upload's source being matched
-  Bytes read_buffer_;   // a chunk read to be hashed, then sent from the file
 };
 
 /// The source_id of a resumable upload: "<hostname>:<st_dev>:<st_ino>",
