@@ -54,7 +54,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// With keys, the send queue's marks are half RequestContext's: a queued
   /// chunk is held there as ciphertext (a pooled buffer) besides the
   /// plaintext chunk being read, and keyed downloads kept ftserve's peak
-  /// above 16 MiB (issue 15, docs/server.md "Memory").
+  /// above 16 MiB (issue 15, docs/server.md "Resource use").
   static constexpr std::size_t kTlsSendHighWater = kSendHighWater / 2;
   static constexpr std::size_t kTlsSendLowWater = kSendLowWater / 2;
   static_assert(kTlsSendHighWater >= 2 * limits::kDefaultChunkSize,
