@@ -405,10 +405,18 @@ void Session::hashing_done() {
   listing_finished();
 }
 
+std::size_t Session::send_high_water() const {
+  return server_.options().tls ? kTlsSendHighWater : kSendHighWater;
+}
+
+std::size_t Session::send_low_water() const {
+  return server_.options().tls ? kTlsSendLowWater : kSendLowWater;
+}
+
 bool Session::may_buffer(std::size_t bytes) const {
   // --bwlimit holds downloads back too (paced() arms the timer that wakes
   // them); const for the requests, but the pacer's clock moves.
-  return send_backlog_ + read_ahead_ <= kSendHighWater &&
+  return send_backlog_ + read_ahead_ <= send_high_water() &&
          server_.budget().may_hold(budget_held_, bytes) &&
          !const_cast<Session*>(this)->paced(BandwidthPacer::Direction::kOut);
 }
@@ -471,7 +479,7 @@ void Session::update_reading() {
   const bool behind =
       disk_backlog_ > kDiskHighWater || send_backlog_ > kReplyHighWater || short_of_memory;
   const bool caught_up =
-      disk_backlog_ <= kDiskLowWater && send_backlog_ <= kSendLowWater && !short_of_memory;
+      disk_backlog_ <= kDiskLowWater && send_backlog_ <= send_low_water() && !short_of_memory;
   if (short_of_memory) {
     // Recycled payload buffers are the first thing to give back.
     if (decoder_ && decoder_->buffered_bytes() > 0 && !decoder_->failed()) {

@@ -26,6 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "common/base/limits.hpp"
 #include "common/crypto/tls_engine.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
@@ -50,6 +51,14 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   static constexpr std::size_t kDiskHighWater = 4 * 1024 * 1024;
   static constexpr std::size_t kDiskLowWater = 2 * 1024 * 1024;
   static constexpr std::size_t kReplyHighWater = 16 * 1024 * 1024;
+  /// With keys, the send queue's marks are half RequestContext's: a queued
+  /// chunk is held there as ciphertext (a pooled buffer) besides the
+  /// plaintext chunk being read, and keyed downloads kept ftserve's peak
+  /// above 16 MiB (issue 15, docs/server.md "Resource use").
+  static constexpr std::size_t kTlsSendHighWater = kSendHighWater / 2;
+  static constexpr std::size_t kTlsSendLowWater = kSendLowWater / 2;
+  static_assert(kTlsSendHighWater >= 2 * limits::kDefaultChunkSize,
+                "room for a chunk being written while the next is read");
   static constexpr std::size_t kMaxDiscarding = 1024;
   // A listing holds its directory's entries until its last page is sent:
   // with a thousand LISTs in flight, this many run at once and the others
@@ -242,6 +251,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void account();
   /// Beyond its allowance while the server's budget is spent: stop growing.
   bool over_budget() const;
+  /// kSendHighWater / kSendLowWater, or their kTls halves on a server with keys.
+  std::size_t send_high_water() const;
+  std::size_t send_low_water() const;
   void budget_freed() override;
   void listing_slot_freed() override;
   /// Starts the listings that wait, as far as the caps and the send queue

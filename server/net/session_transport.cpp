@@ -268,10 +268,10 @@ void Session::flush_outbox() {
   // session outlives that: `this` is safe in them.
   request->on_written = [this, size](int status) {
     if (status == 0) note_activity();
-    bool was_high = send_backlog_ > kSendLowWater;
+    bool was_high = send_backlog_ > send_low_water();
     send_backlog_ -= size;
     account();
-    if (was_high && send_backlog_ <= kSendLowWater) on_send_drained();
+    if (was_high && send_backlog_ <= send_low_water()) on_send_drained();
   };
   if (transmit(std::move(request)) != 0) {
     send_backlog_ -= size;
@@ -289,7 +289,7 @@ void Session::remove_read_ahead(std::size_t bytes) {
   account();
   // A read that failed never reaches the queue, whose drain would wake the
   // downloads waiting on it.
-  if (!writable_waiters_.empty() && send_backlog_ <= kSendLowWater) return on_send_drained();
+  if (!writable_waiters_.empty() && send_backlog_ <= send_low_water()) return on_send_drained();
   // A listing refused while small downloads read ahead has nobody else to
   // wake it: their replies go out with the outbox, whose drain wakes only
   // from above the low mark (the stall of PACED listings, 100,000 files).
@@ -328,7 +328,7 @@ void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t ch
     if (status == 0) note_activity();
     send_backlog_ -= size;
     account();
-    if (send_backlog_ <= kSendLowWater) on_send_drained();
+    if (send_backlog_ <= send_low_water()) on_send_drained();
   };
   if (transmit(std::move(request)) != 0) {
     send_backlog_ -= size;
