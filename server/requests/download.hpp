@@ -10,13 +10,14 @@
 // against it a window at a time on the thread pool and sends COPY frames
 // for what the client holds, DATA for the rest (download_delta.cpp).
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "common/crypto/checksum.hpp"
-#include "common/os/sparse.hpp"
 #include "common/delta/delta_matcher.hpp"
+#include "common/os/sparse.hpp"
 #include "common/wire/messages.hpp"
 #include "server/core/request_context.hpp"
 #include "server/storage/root_fs.hpp"
@@ -68,9 +69,15 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   /// kNoCompression.
   int compress_level() const;
   void open();
+  /// Runs the open job: in the server's JobBatcher when `batched`, else as
+  /// a thread-pool job of its own.
+  void queue_open_job(bool batched, std::function<void()> work, std::function<void()> done);
   /// On the pool: reads from `offset` to the end, hashes, checks and closes.
   /// `level`: compress the chunk (COMPRESS), or kNoCompression.
   static void read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level);
+  /// A small file the open job did not read: read whole by a batched job
+  /// of its own (or by pump() while there is no room for it).
+  void read_whole_later();
   /// On the loop, after GET_READY: DATA (if any bytes) and END, or the error.
   void send_whole(const WholeFile& whole);
   void pump();
