@@ -77,7 +77,15 @@ void Download::open() {
   auto whole = std::make_shared<WholeFile>();
   // A delta download waits for its signature before any DATA.
   const bool may_read_whole = !delta_ && context_->may_buffer(kWholeFileMax);
-  if (may_read_whole) context_->add_read_ahead(kWholeFileMax);
+  if (may_read_whole) {
+    context_->add_read_ahead(kWholeFileMax);
+    // Allocated here, on the loop thread, which also frees it: a buffer
+    // allocated on a pool thread and freed on the loop takes that thread's
+    // malloc arena lock, and with thousands of small files the loop waited
+    // on it.
+    whole->data = std::make_shared<Bytes>();
+    whole->data->reserve(kWholeFileMax);
+  }
   job_running_ = true;
   queue_open_job(
       offset == 0,
@@ -169,7 +177,8 @@ int Download::compress_level() const {
 
 void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level) {
   const auto length = static_cast<std::size_t>(disk.initial.st_size) - offset;
-  whole.data = std::make_shared<Bytes>(length);
+  if (!whole.data) whole.data = std::make_shared<Bytes>();
+  whole.data->resize(length);
   if (length > 0) {
     if ((whole.read_error = read_exact_at(disk.file.get(), whole.data->data(), length, offset))) {
       whole.read = true;
@@ -197,6 +206,8 @@ void Download::read_whole_later() {
   job_running_ = true;
   auto disk = disk_;
   auto whole = std::make_shared<WholeFile>();
+  whole->data = std::make_shared<Bytes>();  // on the loop thread: see open()
+  whole->data->reserve(length);
   const std::uint64_t offset = next_offset_;
   const int level = compress_level();
   context_->services().batcher().submit(
