@@ -4,8 +4,9 @@
 // while the session's send queue is above its high-water mark. END carries
 // the whole-file XXH3-128, after a check that the file did not change. A
 // file of at most kWholeFileMax bytes (from the GET's offset) is opened,
-// read, checked and closed by one job, and its GET_READY, DATA and END
-// leave together. A delta download (docs/protocol.md, section 5.16) first
+// read, checked and closed by one job (for a GET from offset 0, in the
+// server's shared JobBatcher), and its GET_READY, DATA and END leave
+// together. A delta download (docs/protocol.md, section 5.16) first
 // takes the client's signature of its older copy, then matches the file
 // against it a window at a time on the thread pool and sends COPY frames
 // for what the client holds, DATA for the rest (download_delta.cpp).
