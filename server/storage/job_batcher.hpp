@@ -109,6 +109,11 @@ class JobBatcher {
   // Two batches may run at once: one fills while the other runs its
   // syscalls, which keeps a second core busy on a loaded server.
   static constexpr int kMaxBatchesRunning = 2;
+  // The most plain jobs one batch runs (commits are not capped): a restore
+  // of small files queues a thousand GET opens at once, and one batch of
+  // them all would hold every reply back until the last file was read
+  // while the client waits; batches of this many keep replies flowing.
+  static constexpr std::size_t kMaxJobsPerBatch = 64;
   int running_ = 0;
   std::vector<Job> jobs_;
   std::vector<Commit> commits_;
