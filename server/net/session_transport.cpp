@@ -232,10 +232,7 @@ void Session::append_to_outbox(ByteSpan first, ByteSpan second) {
   outbox_.insert(outbox_.end(), second.begin(), second.end());
   // A turn of the loop that completes hundreds of small downloads sends
   // them in writes of this size, not one buffer of megabytes.
-  if (outbox_.size() >= kOutboxFlushAt) {
-    account();
-    return flush_outbox();
-  }
+  if (outbox_.size() >= kOutboxFlushAt) flush_outbox();
   arm_flush();
 }
 
