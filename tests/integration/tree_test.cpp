@@ -217,9 +217,10 @@ TEST_F(TreeTest, GetOfThousandsOfSmallFilesAcrossDirectories) {
   // behind the small files' DATA (a LIST left waiting once stalled this).
   const fs::path source = root_.path() / "many";
   std::uint32_t seed = 15;
-  for (int d = 0; d < 30; ++d) {
+  for (int d = 0; d < 20; ++d) {
     const fs::path dir = source / ("d" + std::to_string(d));
-    for (int f = 0; f < 70; ++f) {
+    fs::create_directories(dir);
+    for (int f = 0; f < 60; ++f) {
       seed = seed * 1664525 + 1013904223;
       const std::size_t sizes[] = {0, 1, 4096, 16 * 1024, 16 * 1024 + 1, seed % 9000};
       std::string content(sizes[seed % 6], static_cast<char>('a' + f % 26));
