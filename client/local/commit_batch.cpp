@@ -45,14 +45,27 @@ std::vector<CommitBatch::Outcome> CommitBatch::flush() {
   //    writeback error of any file of that file system (Linux 5.8 and
   //    later), which may not be ours: then each of ours is fsynced to learn
   //    which, if any, failed.
+  //    The files of a batch share a few directories: each is looked at once.
+  std::vector<int> dir_fds;
+  std::vector<std::optional<dev_t>> dir_devices;  // none: fstat failed
+  for (const Waiting& waiting : files_) {
+    const int dir_fd = waiting.file->dir_fd();
+    if (std::find(dir_fds.begin(), dir_fds.end(), dir_fd) != dir_fds.end()) continue;
+    struct stat st {};
+    dir_fds.push_back(dir_fd);
+    dir_devices.push_back(::fstat(dir_fd, &st) == 0 ? std::optional<dev_t>(st.st_dev)
+                                                    : std::nullopt);
+  }
+  auto device_of = [&](int dir_fd) {
+    return dir_devices[std::find(dir_fds.begin(), dir_fds.end(), dir_fd) - dir_fds.begin()];
+  };
   std::vector<dev_t> devices;
   std::vector<int> device_fd;  // a directory on each device
-  for (const Waiting& waiting : files_) {
-    struct stat st {};
-    if (::fstat(waiting.file->dir_fd(), &st) != 0) continue;  // fsynced one by one below
-    if (std::find(devices.begin(), devices.end(), st.st_dev) == devices.end()) {
-      devices.push_back(st.st_dev);
-      device_fd.push_back(waiting.file->dir_fd());
+  for (std::size_t d = 0; d < dir_fds.size(); ++d) {
+    if (!dir_devices[d]) continue;  // fsynced one by one below
+    if (std::find(devices.begin(), devices.end(), *dir_devices[d]) == devices.end()) {
+      devices.push_back(*dir_devices[d]);
+      device_fd.push_back(dir_fds[d]);
     }
   }
   std::vector<dev_t> synced;
@@ -61,9 +74,8 @@ std::vector<CommitBatch::Outcome> CommitBatch::flush() {
   }
   for (std::size_t i = 0; i < files_.size(); ++i) {
     LandingFile& file = *files_[i].file;
-    struct stat st {};
-    const bool covered = ::fstat(file.dir_fd(), &st) == 0 &&
-                         std::find(synced.begin(), synced.end(), st.st_dev) != synced.end();
+    const std::optional<dev_t> device = device_of(file.dir_fd());
+    const bool covered = device && std::find(synced.begin(), synced.end(), *device) != synced.end();
     if (!covered && ::fsync(file.fd()) != 0) {
       outcomes[i].failure = step_error("fsync", errno);
       file.discard();

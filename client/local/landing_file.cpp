@@ -113,8 +113,8 @@ std::string partial_record_name_for(const std::string& name) {
   return std::string(kRecordHashedPrefix) + hashed(name);
 }
 
-std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name,
-                                             std::string& why) {
+std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name, std::string& why,
+                                             bool fresh) {
   const std::string partial = partial_name_for(name);
   // O_NOFOLLOW refuses a symbolic link planted at the partial name;
   // O_NONBLOCK keeps a FIFO there from blocking (the type check refuses it).
@@ -156,6 +156,7 @@ std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name
   file.partial_name_ = partial;
   file.record_name_ = partial_record_name_for(name);
   file.final_name_ = name;
+  file.fresh_ = fresh;
   return file;
 }
 
@@ -167,7 +168,8 @@ LandingFile::LandingFile(LandingFile&& other) noexcept
       record_name_(std::move(other.record_name_)),
       final_name_(std::move(other.final_name_)),
       unwritten_record_(std::move(other.unwritten_record_)),
-      record_written_(other.record_written_) {}
+      record_written_(other.record_written_),
+      fresh_(other.fresh_) {}
 
 LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
   if (this != &other) {
@@ -180,6 +182,7 @@ LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
     final_name_ = std::move(other.final_name_);
     unwritten_record_ = std::move(other.unwritten_record_);
     record_written_ = other.record_written_;
+    fresh_ = other.fresh_;
   }
   return *this;
 }
@@ -214,11 +217,14 @@ bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
   if (record.size < kEagerRecordFrom) {
     // A small file is written whole in a moment: its record waits for
     // keep(), saving most of a small file's directory operations. A link
-    // planted at the record's name is refused all the same, and a stale
-    // record beside kept data goes now, so none names the new bytes.
-    if (auto why_not = planted_record_link()) {
-      why = *why_not;
-      return false;
+    // planted at the record's name is refused all the same (in a directory
+    // this run made, nothing was planted before it), and a stale record
+    // beside kept data goes now, so none names the new bytes.
+    if (!fresh_) {
+      if (auto why_not = planted_record_link()) {
+        why = *why_not;
+        return false;
+      }
     }
     if (length_at_open_ > 0) ::unlinkat(dir_fd_, record_name_.c_str(), 0);
     unwritten_record_ = record;

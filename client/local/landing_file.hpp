@@ -37,7 +37,12 @@ class LandingFile {
   /// ftget writing the same one. Refuses a symbolic link, a hard link or
   /// anything but a regular file at the partial name. On failure returns
   /// nullopt and sets `why`.
-  static std::optional<LandingFile> open(int dir_fd, const std::string& name, std::string& why);
+  /// `fresh`: the caller created the directory in this run, so nobody
+  /// planted anything at the record's name before: start_over() does not
+  /// look there for a small file (write_record() still does, if it comes
+  /// to that).
+  static std::optional<LandingFile> open(int dir_fd, const std::string& name, std::string& why,
+                                         bool fresh = false);
 
   LandingFile(LandingFile&& other) noexcept;
   LandingFile& operator=(LandingFile&& other) noexcept;
@@ -99,6 +104,7 @@ class LandingFile {
   std::string final_name_;
   std::optional<PartialRecord> unwritten_record_;  // a small file's, written by keep()
   bool record_written_ = false;                    // by this run: removed with the partial
+  bool fresh_ = false;                             // open()'s `fresh`
 };
 
 }  // namespace ft::client

@@ -31,7 +31,8 @@ constexpr std::size_t kReadBack = 256 * 1024;
 }  // namespace
 
 bool GetPipeline::open_basis(Session& session, DownloadItem& item) {
-  if (delta_mode_ == DeltaMode::kNever || item.delta_refused || !session.delta_get_agreed()) {
+  if (delta_mode_ == DeltaMode::kNever || item.delta_refused || item.no_basis ||
+      !session.delta_get_agreed()) {
     return false;
   }
   // Not through a link (the final name is replaced, never followed), and

@@ -46,7 +46,7 @@ bool GetPipeline::owns(std::uint32_t id) const {
 
 void GetPipeline::start(Session& session, DownloadItem& item) {
   std::string why;
-  item.landing = LandingFile::open(item.dir_fd, item.local_name, why);
+  item.landing = LandingFile::open(item.dir_fd, item.local_name, why, item.fresh_dir);
   if (!item.landing) return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
   ++in_flight_;
   item.started = Clock::now();

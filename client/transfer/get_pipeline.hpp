@@ -61,6 +61,11 @@ struct DownloadItem {
   // A delta download (protocol 5.16, get_delta.cpp): the GET set DELTA,
   // the local file it replaces (the basis) held open since.
   bool delta_asked = false;
+  /// Its directory was created by this run (LandingFile::open's `fresh`).
+  bool fresh_dir = false;
+  /// The caller knows a delta cannot pay (no local file there, or the
+  /// listed size is too small for --delta's default): no basis is opened.
+  bool no_basis = false;
   bool delta_used = false;     // a signature of blocks went: COPY may come
   bool delta_refused = false;  // a delta failed verification: whole from now on
   Fd basis;

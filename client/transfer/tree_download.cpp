@@ -423,6 +423,11 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
     item->local_path = local;
     item->dir_fd = dir.fd.get();
     item->size_counted = true;  // add_total() above
+    // A directory this run created holds no older copy, and by default a
+    // delta pays only from kDeltaMinSize: no open of a local file per file.
+    item->fresh_dir = dir.created;
+    item->no_basis =
+        dir.created || (options_.delta == DeltaMode::kAuto && entry.size < kDeltaMinSize);
     queue_item(std::move(item), &dir);
     return true;
   }

@@ -60,6 +60,11 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   static_assert(kTlsSendHighWater >= 2 * limits::kDefaultChunkSize,
                 "room for a chunk being written while the next is read");
   static constexpr std::size_t kMaxDiscarding = 1024;
+  // A DATA chunk up to this size is copied into the replies of its turn of
+  // the loop (one write for many small files) instead of written on its own.
+  static constexpr std::size_t kInlineDataMax = 16 * 1024;
+  // Replies of one turn of the loop are written once they hold this much.
+  static constexpr std::size_t kOutboxFlushAt = 64 * 1024;
   // A listing holds its directory's entries until its last page is sent:
   // with a thousand LISTs in flight, this many run at once and the others
   // wait their turn (and for the send queue to be under its mark).
@@ -198,6 +203,13 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// Counts bytes moved in `direction` against the server's buckets.
   void pace(BandwidthPacer::Direction direction, std::size_t bytes);
   void flush_outbox();
+  /// Appends `first` then `second` to the replies of this turn of the loop
+  /// (counted in the send backlog) and arms their flush.
+  void append_to_outbox(ByteSpan first, ByteSpan second);
+  void arm_flush();
+  /// Downloads or listings wait for the send queue (or the read-ahead) to
+  /// shrink: on_send_drained() has someone to wake.
+  bool waiting_for_room() const { return !writable_waiters_.empty() || !listings_waiting_.empty(); }
   /// The send queue drained: wake the requests that waited for it.
   void on_send_drained();
   void handle_read(ssize_t nread, const uv_buf_t* buf);

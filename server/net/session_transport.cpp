@@ -220,13 +220,24 @@ void Session::send_frame(Bytes frame) {
   // Replies made during one turn of the loop leave in one write: with many
   // small files in flight, a write per PUT_READY and per OK was a quarter
   // of the server's time.
+  if (!outbox_.empty()) return append_to_outbox(frame, {});
   send_backlog_ += frame.size();
+  outbox_ = std::move(frame);
+  arm_flush();
+}
+
+void Session::append_to_outbox(ByteSpan first, ByteSpan second) {
+  send_backlog_ += first.size() + second.size();
+  outbox_.insert(outbox_.end(), first.begin(), first.end());
+  outbox_.insert(outbox_.end(), second.begin(), second.end());
+  // A turn of the loop that completes hundreds of small downloads sends
+  // them in writes of this size, not one buffer of megabytes.
+  if (outbox_.size() >= kOutboxFlushAt) flush_outbox();
+  arm_flush();
+}
+
+void Session::arm_flush() {
   account();
-  if (outbox_.empty()) {
-    outbox_ = std::move(frame);
-  } else {
-    outbox_.insert(outbox_.end(), frame.begin(), frame.end());
-  }
   arm_flush_check();
   if (send_backlog_ > kReplyHighWater) update_reading();
 }
@@ -271,7 +282,11 @@ void Session::flush_outbox() {
     bool was_high = send_backlog_ > send_low_water();
     send_backlog_ -= size;
     account();
-    if (was_high && send_backlog_ <= send_low_water()) on_send_drained();
+    // Small files' DATA travel here too (send_data): downloads and listings
+    // waiting for room are woken as by the write of a chunk of their own.
+    if ((was_high || waiting_for_room()) && send_backlog_ <= send_low_water()) {
+      on_send_drained();
+    }
   };
   if (transmit(std::move(request)) != 0) {
     send_backlog_ -= size;
@@ -289,10 +304,10 @@ void Session::remove_read_ahead(std::size_t bytes) {
   account();
   // A read that failed never reaches the queue, whose drain would wake the
   // downloads waiting on it.
-  if (!writable_waiters_.empty() && send_backlog_ <= send_low_water()) return on_send_drained();
-  // A listing refused while small downloads read ahead has nobody else to
-  // wake it: their replies go out with the outbox, whose drain wakes only
-  // from above the low mark (the stall of PACED listings, 100,000 files).
+  if (waiting_for_room() && send_backlog_ <= send_low_water()) return on_send_drained();
+  // A listing refused while small downloads read ahead (above the low mark
+  // of the queue) is tried again at the end of the turn, when the memory
+  // it counted on may be back (the stall of PACED listings).
   wake_listings_later();
 }
 
@@ -313,6 +328,16 @@ void Session::on_send_drained() {
 void Session::send_data(std::uint32_t id, std::uint64_t offset, std::uint64_t chunk_hash,
                         std::shared_ptr<Bytes> body, std::size_t length, std::uint8_t flags) {
   if (closing()) return;
+  if (length <= kInlineDataMax) {
+    // A small file's chunk is copied behind the replies of this turn of
+    // the loop (its GET_READY, the END of the file before): a restore of
+    // many small files then costs a write per turn, not two per file.
+    std::uint8_t head[kDataHeadSize];
+    encode_data_head(head, id, offset, chunk_hash, static_cast<std::uint32_t>(length), flags);
+    const ByteSpan chunk(body->data(), length);
+    if (frame_check_) return append_to_outbox(add_data_head_check(ByteSpan(head)), chunk);
+    return append_to_outbox(ByteSpan(head), chunk);
+  }
   flush_outbox();  // replies queued before this DATA go first
   auto request = std::make_unique<WriteRequest>();
   request->head.resize(kDataHeadSize);

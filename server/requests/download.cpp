@@ -10,6 +10,7 @@
 #include "common/os/sparse.hpp"
 #include "common/rules/path_rules.hpp"
 #include "common/wire/archive_messages.hpp"
+#include "server/storage/job_batcher.hpp"
 #include "uvx/uv_support.hpp"
 
 namespace ft::server {
@@ -58,10 +59,18 @@ void Download::open() {
   auto whole = std::make_shared<WholeFile>();
   // A delta download waits for its signature before any DATA.
   const bool may_read_whole = !delta_ && context_->may_buffer(kWholeFileMax);
-  if (may_read_whole) context_->add_read_ahead(kWholeFileMax);
+  if (may_read_whole) {
+    context_->add_read_ahead(kWholeFileMax);
+    // Allocated here, on the loop thread, which also frees it: a buffer
+    // allocated on a pool thread and freed on the loop takes that thread's
+    // malloc arena lock, and with thousands of small files the loop waited
+    // on it.
+    whole->data = std::make_shared<Bytes>();
+    whole->data->reserve(kWholeFileMax);
+  }
   job_running_ = true;
-  queue_job(
-      context_->loop(),
+  queue_open_job(
+      offset == 0,
       [disk, result, why, whole, root, path, offset, forbidden, may_read_whole, level] {
         if (forbidden || *why) return;
         // O_NONBLOCK: opening a FIFO must not park a pool thread waiting for a
@@ -128,8 +137,20 @@ void Download::open() {
           if (self->signature_whole_) self->begin_delta();
           return;
         }
+        if (self->size_ - self->next_offset_ <= kWholeFileMax) return self->read_whole_later();
         self->pump();
       });
+}
+
+void Download::queue_open_job(bool batched, std::function<void()> work,
+                              std::function<void()> done) {
+  // A GET from the start is a few system calls (and a small file's whole
+  // read): batched with the server's other small jobs, so that a restore of
+  // many small files costs a pool hand-off per batch rather than per file.
+  // A resume hashes the part it skips first, which may take long: a job of
+  // its own.
+  if (batched) return context_->services().batcher().submit(std::move(work), std::move(done));
+  queue_job(context_->loop(), std::move(work), std::move(done));
 }
 
 int Download::compress_level() const {
@@ -138,7 +159,8 @@ int Download::compress_level() const {
 
 void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level) {
   const auto length = static_cast<std::size_t>(disk.initial.st_size) - offset;
-  whole.data = std::make_shared<Bytes>(length);
+  if (!whole.data) whole.data = std::make_shared<Bytes>();
+  whole.data->resize(length);
   if (length > 0) {
     if ((whole.read_error = read_exact_at(disk.file.get(), whole.data->data(), length, offset))) {
       whole.read = true;
@@ -154,6 +176,30 @@ void Download::read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offse
   whole.digest = disk.hash.digest();
   disk.file.reset();
   whole.read = true;
+}
+
+void Download::read_whole_later() {
+  // The open job had no room to read this small file (many GETs arrived
+  // at once): one more batched job reads, checks and closes it, with room
+  // for its real size, instead of a chunk job and an END job of their own.
+  const auto length = static_cast<std::size_t>(size_ - next_offset_);
+  if (!context_->may_buffer(length)) return pump();  // waits for room as a chunk would
+  context_->add_read_ahead(length);
+  job_running_ = true;
+  auto disk = disk_;
+  auto whole = std::make_shared<WholeFile>();
+  whole->data = std::make_shared<Bytes>();  // on the loop thread: see open()
+  whole->data->reserve(length);
+  const std::uint64_t offset = next_offset_;
+  const int level = compress_level();
+  context_->services().batcher().submit(
+      [disk, whole, offset, level] { read_whole(*disk, *whole, offset, level); },
+      [self = shared_from_this(), whole, length] {
+        self->job_running_ = false;
+        self->context_->remove_read_ahead(length);
+        if (self->finished_) return self->close_file();
+        self->send_whole(*whole);
+      });
 }
 
 void Download::send_whole(const WholeFile& whole) {

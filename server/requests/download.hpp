@@ -4,13 +4,15 @@
 // while the session's send queue is above its high-water mark. END carries
 // the whole-file XXH3-128, after a check that the file did not change. A
 // file of at most kWholeFileMax bytes (from the GET's offset) is opened,
-// read, checked and closed by one job, and its GET_READY, DATA and END
-// leave together. A delta download (docs/protocol.md, section 5.16) first
+// read, checked and closed by one job (for a GET from offset 0, in the
+// server's shared JobBatcher), and its GET_READY, DATA and END leave
+// together. A delta download (docs/protocol.md, section 5.16) first
 // takes the client's signature of its older copy, then matches the file
 // against it a window at a time on the thread pool and sends COPY frames
 // for what the client holds, DATA for the rest (download_delta.cpp).
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -69,9 +71,15 @@ class Download : public Request, public std::enable_shared_from_this<Download> {
   /// kNoCompression.
   int compress_level() const;
   void open();
+  /// Runs the open job: in the server's JobBatcher when `batched`, else as
+  /// a thread-pool job of its own.
+  void queue_open_job(bool batched, std::function<void()> work, std::function<void()> done);
   /// On the pool: reads from `offset` to the end, hashes, checks and closes.
   /// `level`: compress the chunk (COMPRESS), or kNoCompression.
   static void read_whole(DiskState& disk, WholeFile& whole, std::uint64_t offset, int level);
+  /// A small file the open job did not read: read whole by a batched job
+  /// of its own (or by pump() while there is no room for it).
+  void read_whole_later();
   /// On the loop, after GET_READY: DATA (if any bytes) and END, or the error.
   void send_whole(const WholeFile& whole);
   void pump();

@@ -260,9 +260,17 @@ void JobBatcher::commit(std::shared_ptr<CommitItem> item, std::function<void()> 
 void JobBatcher::maybe_start() {
   if (running_ >= kMaxBatchesRunning || (jobs_.empty() && commits_.empty())) return;
   ++running_;
-  auto jobs = std::make_shared<std::vector<Job>>(std::move(jobs_));
+  std::shared_ptr<std::vector<Job>> jobs;
+  if (jobs_.size() <= kMaxJobsPerBatch) {
+    jobs = std::make_shared<std::vector<Job>>(std::move(jobs_));
+    jobs_.clear();
+  } else {
+    const auto cut = jobs_.begin() + static_cast<std::ptrdiff_t>(kMaxJobsPerBatch);
+    jobs = std::make_shared<std::vector<Job>>(std::make_move_iterator(jobs_.begin()),
+                                              std::make_move_iterator(cut));
+    jobs_.erase(jobs_.begin(), cut);
+  }
   auto commits = std::make_shared<std::vector<Commit>>(std::move(commits_));
-  jobs_.clear();
   commits_.clear();
   queue_job(
       loop_,

@@ -2,8 +2,9 @@
 // Batches small file jobs of every connection into one thread-pool job at a
 // time. Each thread-pool job costs two thread wake-ups; for many small
 // files (an open, a small write, a commit each) those wake-ups, not the
-// disk, set the pace. Jobs submitted while a batch runs form the next batch,
-// so an idle server adds no delay and a busy one amortises the hand-offs.
+// disk, set the pace. Jobs submitted while a batch runs form the next batch
+// (up to kMaxJobsPerBatch of them; the rest the batches after it), so an
+// idle server adds no delay and a busy one amortises the hand-offs.
 //
 // Commits are batched the same way with group commit: every file of the
 // batch is synced on whichever file system it lands (one syncfs per file
@@ -83,6 +84,12 @@ struct CommitItem {
 
 class JobBatcher {
  public:
+  /// The most plain jobs one batch runs (commits are not capped): a
+  /// restore of small files queues a thousand GET opens at once, and one
+  /// batch of them all would hold every reply back until the last file was
+  /// read while the client waits; batches of this many keep replies flowing.
+  static constexpr std::size_t kMaxJobsPerBatch = 64;
+
   explicit JobBatcher(uv_loop_t* loop) : loop_(loop) {}
   JobBatcher(const JobBatcher&) = delete;
   JobBatcher& operator=(const JobBatcher&) = delete;

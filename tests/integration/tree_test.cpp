@@ -210,5 +210,31 @@ TEST_F(TreeTest, FtlsRecursiveListsTheWholeTree) {
   EXPECT_EQ(names, tree_names(root_.path() / "dir"));
 }
 
+TEST_F(TreeTest, GetOfThousandsOfSmallFilesAcrossDirectories) {
+  // Issue 15: more small files in flight than ftserve reads whole in their
+  // open jobs (its read-ahead holds 256 of them), sizes on both sides of
+  // the 16 KiB a job reads whole, empty files, and LISTs that wait for room
+  // behind the small files' DATA (a LIST left waiting once stalled this).
+  const fs::path source = root_.path() / "many";
+  std::uint32_t seed = 15;
+  for (int d = 0; d < 20; ++d) {
+    const fs::path dir = source / ("d" + std::to_string(d));
+    fs::create_directories(dir);
+    for (int f = 0; f < 60; ++f) {
+      seed = seed * 1664525 + 1013904223;
+      const std::size_t sizes[] = {0, 1, 4096, 16 * 1024, 16 * 1024 + 1, seed % 9000};
+      std::string content(sizes[seed % 6], static_cast<char>('a' + f % 26));
+      if (!content.empty()) content[0] = static_cast<char>(d);
+      write_file(dir / ("f" + std::to_string(f)), content);
+    }
+  }
+  const Snapshot original = snapshot(source);
+  const fs::path restore = work_ / "restore";
+  auto down = get({"-r", "-q", remote("many"), restore.string()});
+  ASSERT_EQ(down.exit_code, 0) << down.err;
+  EXPECT_EQ(snapshot(restore / "many"), original);
+  EXPECT_EQ(tree_names(restore), visible_tree_names(restore)) << "partial files left over";
+}
+
 }  // namespace
 }  // namespace ft::testing

@@ -37,9 +37,10 @@ class CommitBatchTest : public ::testing::Test {
     fs::remove_all(dir_path_);
   }
   // A landed, sealed file `name` holding `content`.
-  LandingFile& land(const std::string& name, const std::string& content) {
+  LandingFile& land(const std::string& name, const std::string& content, int dir = -1,
+                    bool fresh = false) {
     std::string why;
-    auto file = LandingFile::open(dir_, name, why);
+    auto file = LandingFile::open(dir >= 0 ? dir : dir_, name, why, fresh);
     EXPECT_TRUE(file) << why;
     EXPECT_TRUE(file->start_over(PartialRecord{"remote/" + name, content.size(), 0}, why)) << why;
     EXPECT_TRUE(file->write_at(
@@ -90,6 +91,52 @@ TEST_F(CommitBatchTest, FlushPublishesEveryFileInOrder) {
     ++names;
   }
   EXPECT_EQ(names, 3u);
+}
+
+TEST_F(CommitBatchTest, OneFlushCoversFilesOfSeveralDirectories) {
+  // The batch looks at each directory once, however many files it holds.
+  fs::create_directory(dir_path_ / "sub");
+  const int sub = ::open((dir_path_ / "sub").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(sub, 0);
+  files_.reserve(4);
+  CommitBatch batch;
+  int cookies[4] = {0, 1, 2, 3};
+  batch.add(land("a", "in the top"), 10, &cookies[0]);
+  batch.add(land("b", "in sub", sub, true), 6, &cookies[1]);
+  batch.add(land("c", "top again"), 9, &cookies[2]);
+  batch.add(land("d", "sub again", sub, true), 9, &cookies[3]);
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ(outcomes[i].cookie, &cookies[i]);
+    EXPECT_FALSE(outcomes[i].failure) << *outcomes[i].failure;
+  }
+  EXPECT_EQ(read("a"), "in the top");
+  EXPECT_EQ(read("sub/b"), "in sub");
+  EXPECT_EQ(read("c"), "top again");
+  EXPECT_EQ(read("sub/d"), "sub again");
+  files_.clear();
+  ::close(sub);
+}
+
+TEST_F(CommitBatchTest, FreshDirectoryLeavesTheRecordNameAloneUntilKept) {
+  // In a directory this run made (fresh), a small file's start does not
+  // look at the record's name; keeping the partial still refuses a link
+  // planted there, and writes no record through it.
+  fs::create_symlink("elsewhere", dir_path_ / partial_record_name_for("s"));
+  std::string why;
+  auto fresh = LandingFile::open(dir_, "s", why, true);
+  ASSERT_TRUE(fresh) << why;
+  EXPECT_TRUE(fresh->start_over(PartialRecord{"remote/s", 3, 0}, why)) << why;
+  EXPECT_TRUE(fresh->write_at(0, ByteSpan(reinterpret_cast<const std::uint8_t*>("abc"), 3), why));
+  fresh->keep();
+  EXPECT_TRUE(fs::is_symlink(dir_path_ / partial_record_name_for("s")));
+  EXPECT_FALSE(fs::exists(dir_path_ / "elsewhere"));
+  // Without `fresh` the link is refused at the start, as before.
+  auto plain = LandingFile::open(dir_, "s", why);
+  ASSERT_TRUE(plain) << why;
+  EXPECT_FALSE(plain->start_over(PartialRecord{"remote/s", 3, 0}, why));
+  EXPECT_NE(why.find("symbolic link"), std::string::npos) << why;
 }
 
 TEST_F(CommitBatchTest, FailedRenameFailsThatFileAlone) {

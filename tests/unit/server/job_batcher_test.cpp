@@ -27,6 +27,7 @@
 #include <fstream>
 #include <functional>
 #include <iterator>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -258,13 +259,20 @@ TEST_F(JobBatcherTest, ManySmallJobsRunOnceEachInFewBatches) {
   EXPECT_EQ(std::count(work_runs.begin(), work_runs.end(), 1), kJobs);
   ASSERT_EQ(done_order.size(), std::size_t{kJobs});
   // The first two jobs took a batch each; all the others waited for a slot
-  // and went as one batch: one thread, completions in submission order.
-  std::vector<int> rest;
+  // and went in batches of kMaxJobsPerBatch, in submission order: each
+  // batch on one thread, its completions in submission order.
+  constexpr int kPerBatch = static_cast<int>(JobBatcher::kMaxJobsPerBatch);
+  std::map<int, std::vector<int>> batches;
   for (int i : done_order) {
-    if (i >= 2) rest.push_back(i);
+    if (i >= 2) batches[(i - 2) / kPerBatch].push_back(i);
   }
-  EXPECT_TRUE(std::is_sorted(rest.begin(), rest.end()));
-  EXPECT_EQ(std::set<std::thread::id>(work_threads.begin() + 2, work_threads.end()).size(), 1u);
+  EXPECT_EQ(batches.size(), std::size_t{(kJobs - 2 + kPerBatch - 1) / kPerBatch});
+  for (const auto& [batch, jobs] : batches) {
+    EXPECT_TRUE(std::is_sorted(jobs.begin(), jobs.end())) << "batch " << batch;
+    std::set<std::thread::id> threads;
+    for (int i : jobs) threads.insert(work_threads[i]);
+    EXPECT_EQ(threads.size(), 1u) << "batch " << batch;
+  }
   EXPECT_EQ(close_loop(), 0);
 }
 
