@@ -45,6 +45,14 @@ void TreeUploadJob::on_frame(Session& session, Frame& frame) {
   if (found->second.kind == Control::kReferenceList) {
     return on_reference_reply(session, found, frame);
   }
+  if (found->second.kind == Control::kDeletePass) {
+    return on_delete_pass_reply(session, found, frame);
+  }
+  if (found->second.kind == Control::kStat) {
+    ControlRequest request = std::move(found->second);
+    control_.erase(found);
+    return on_stat_reply(session, std::move(request), frame);
+  }
   ControlRequest request = std::move(found->second);
   control_.erase(found);
   std::optional<Error> error;
@@ -109,6 +117,8 @@ void TreeUploadJob::on_frame(Session& session, Frame& frame) {
     case Control::kReferenceList:
     case Control::kHardlink:
     case Control::kAttrs:
+    case Control::kStat:
+    case Control::kDeletePass:
       break;
   }
   release(session, dir);
@@ -145,20 +155,31 @@ void TreeUploadJob::visit_directory(Session& session, Visit visit) {
   std::uint8_t flags = 0;
   if (options_.checksum) flags |= kFlagHashes;
   if (options_.archive.links) flags |= kFlagTargets;
+  // Paced, a listing larger than a window pauses after the first: the
+  // directory is then huge (tree_upload_huge.cpp). --checksum needs the
+  // listing's hashes, which a STAT does not carry: it holds the listing.
+  if (session.paced_agreed() && !options_.checksum) flags |= kFlagPaced;
   const std::uint32_t id = next_id_++;
   Bytes frame;
   encode_list(frame, id, PathMsg{dir.remote}, flags);
+  dir.list_id = id;
   send_control(ControlRequest{Control::kList, &dir, {}, {}, {}, 0}, std::move(frame), id);
   ++lists_in_flight_;
-  if (!options_.link_dest.empty()) list_reference(dir);
+  if (!options_.link_dest.empty()) list_reference(session, dir);
 }
 
-bool TreeUploadJob::take_entries(Session&, Dir& dir, EntriesMsg& message) {
+bool TreeUploadJob::take_entries(Session& session, Dir& dir, EntriesMsg& message) {
+  if (dir.huge) return true;  // what comes before the CANCEL's ERROR
   for (Entry& entry : message.entries) {
     // Only used to compare: a name that could not be ours is ignored.
     if (component_violation(entry.name, rules_)) continue;
     std::string name = entry.name;
     dir.remote_entries.emplace(std::move(name), std::move(entry));
+  }
+  if (message.paused) {
+    // More than one window (PACED): the listing is not held, its files
+    // are compared one STAT each (tree_upload_huge.cpp).
+    become_huge(session, dir);
   }
   return true;
 }
@@ -177,7 +198,15 @@ Feed TreeUploadJob::feed(Session&, Dir& dir) {
     if (fed_enough()) return Feed::kBlocked;
     feed_entry(dir, dir.entries[dir.next++]);
   }
-  if (deletes_ != nullptr && !dir.failed) plan_deletions(dir);
+  if (deletes_ != nullptr && !dir.failed) {
+    // A huge directory's remote names are checked against the local ones
+    // by a listing of their own (the remote listing was not kept).
+    if (dir.huge) {
+      start_delete_pass(dir);
+    } else {
+      plan_deletions(dir);
+    }
+  }
   dir.entries = {};
   dir.remote_entries = {};
   dir.reference_entries = {};
@@ -208,7 +237,17 @@ void TreeUploadJob::feed_entry(Dir& dir, const LocalEntry& entry) {
                    Error{ErrorCode::BAD_PATH, {}, "name not allowed on the server: " + *why});
     return;
   }
-  const Entry* their = theirs ? &*theirs : nullptr;
+  // A huge directory's files and links are compared with a STAT each
+  // (tree_upload_huge.cpp); a subdirectory's own LIST tells what it holds.
+  if (dir.huge && (type == S_IFREG || type == S_IFLNK))
+    return stat_entry(dir, entry, local, remote);
+  take_entry(dir, entry, local, remote, rel, theirs ? &*theirs : nullptr);
+}
+
+void TreeUploadJob::take_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                               const std::string& remote, const std::string& rel,
+                               const Entry* their) {
+  const mode_t type = entry.st.st_mode & S_IFMT;
   if (type == S_IFDIR) {
     dir.subdirs.push_back(Visit{&dir, entry.name, local, remote, rel});
     ++dir.pending;
@@ -225,12 +264,15 @@ void TreeUploadJob::feed_entry(Dir& dir, const LocalEntry& entry) {
 
 void TreeUploadJob::plan_deletions(const Dir& dir) {
   for (const auto& [name, entry] : dir.remote_entries) {
-    const bool directory = entry.type == EntryType::kDirectory;
-    const std::string rel = join_path(dir.rel, name);
-    if (deletes_->protected_name(rel, directory, dir.ignore.get())) continue;
-    const std::string remote = join_path(dir.remote, name);
-    deletes_->add(Deletion{remote, rel, remote, directory});
+    plan_deletion(dir, name, entry.type == EntryType::kDirectory);
   }
+}
+
+void TreeUploadJob::plan_deletion(const Dir& dir, const std::string& name, bool directory) {
+  const std::string rel = join_path(dir.rel, name);
+  if (deletes_->protected_name(rel, directory, dir.ignore.get())) return;
+  const std::string remote = join_path(dir.remote, name);
+  deletes_->add(Deletion{remote, rel, remote, directory});
 }
 
 void TreeUploadJob::read_ignore_file(Dir& dir) {

@@ -33,7 +33,7 @@ bool hash_local_file(int dir_fd, const std::string& name, Hash128& out, std::str
   return true;
 }
 
-void TreeUploadJob::list_reference(Dir& dir) {
+void TreeUploadJob::list_reference(Session& session, Dir& dir) {
   const std::string& top = options_.remote.path;
   const std::string below = top.empty()         ? dir.remote
                             : dir.remote == top ? std::string()
@@ -42,7 +42,10 @@ void TreeUploadJob::list_reference(Dir& dir) {
   dir.reference_listing = true;
   const std::uint32_t id = next_id_++;
   Bytes frame;
-  encode_list(frame, id, PathMsg{dir.reference}, options_.checksum ? kFlagHashes : 0);
+  encode_list(frame, id, PathMsg{dir.reference},
+              static_cast<std::uint8_t>((options_.checksum ? kFlagHashes : 0) |
+                                        (session.paced_agreed() ? kFlagPaced : 0)));
+  dir.reference_id = id;
   send_control(ControlRequest{Control::kReferenceList, &dir, {}, {}, {}, 0}, std::move(frame), id);
 }
 
@@ -53,6 +56,7 @@ void TreeUploadJob::on_reference_reply(
   if (frame.header.type == FrameType::kEntries) {
     auto message = decode_entries(frame);
     if (!message) return session.protocol_error("malformed ENTRIES");
+    if (dir.reference_huge) return;  // what comes before the CANCEL's ERROR
     if (auto why = listing_overflow(dir.reference_entries.size(), message->entries.size())) {
       return session.protocol_error(*why);
     }
@@ -60,6 +64,15 @@ void TreeUploadJob::on_reference_reply(
       if (component_violation(entry.name)) continue;
       std::string name = entry.name;
       dir.reference_entries.emplace(std::move(name), std::move(entry));
+    }
+    if (message->paused) {
+      // More than one window: not held. LINK is then sent without looking
+      // (the server checks the reference, link_instead()).
+      dir.reference_huge = true;
+      dir.reference_entries = {};
+      Bytes cancel;
+      encode_cancel(cancel, dir.reference_id);
+      session.send(std::move(cancel), dir.reference_id);
     }
     if (message->more) return;
   } else if (frame.header.type == FrameType::kError) {
@@ -77,13 +90,22 @@ void TreeUploadJob::on_reference_reply(
 
 bool TreeUploadJob::link_instead(Dir& dir, const LocalEntry& entry, const std::string& local,
                                  const std::string& remote) {
-  auto found = dir.reference_entries.find(entry.name);
-  if (found == dir.reference_entries.end() || found->second.type != EntryType::kFile) {
+  const auto size = static_cast<std::uint64_t>(entry.st.st_size);
+  // A huge reference directory is not held: the LINK goes out as if the
+  // reference matched, and the server refuses it (REFERENCE_CHANGED or
+  // NOT_FOUND, on_frame()) when it does not, so the file is sent then. A
+  // dry run cannot ask: it counts such a file as sent.
+  const Entry* reference = nullptr;
+  if (!dir.reference_huge) {
+    auto found = dir.reference_entries.find(entry.name);
+    if (found == dir.reference_entries.end() || found->second.type != EntryType::kFile) {
+      return false;
+    }
+    reference = &found->second;
+    if (reference->size != size) return false;
+  } else if (options_.dry_run) {
     return false;
   }
-  const Entry& reference = found->second;
-  const auto size = static_cast<std::uint64_t>(entry.st.st_size);
-  if (reference.size != size) return false;
   LinkMsg msg{remote,
               join_path(dir.reference, entry.name),
               size,
@@ -94,11 +116,11 @@ bool TreeUploadJob::link_instead(Dir& dir, const LocalEntry& entry, const std::s
   if (options_.checksum) {
     std::string why;
     if (!hash_local_file(dir.fd.get(), entry.name, msg.content_hash, why) ||
-        msg.content_hash != reference.content_hash) {
+        (reference != nullptr && msg.content_hash != reference->content_hash)) {
       return false;
     }
     msg.link_flags = kLinkCheckHash;
-  } else if (reference.mtime_ns != msg.mtime_ns) {
+  } else if (reference != nullptr && reference->mtime_ns != msg.mtime_ns) {
     return false;
   }
   if (options_.dry_run) {
@@ -284,7 +306,10 @@ void TreeUploadJob::link_entry(Dir& dir, const LocalEntry& entry, const std::str
     settled_.add(local);
     return report_.refused(local, target, *why);
   }
-  if (theirs != nullptr && theirs->type == EntryType::kSymlink && theirs->target == target) {
+  // A STAT (huge directories) carries no target: there the link's mtime,
+  // which SYMLINK sets, stands for it, as size and mtime do for a file.
+  if (theirs != nullptr && theirs->type == EntryType::kSymlink &&
+      (dir.huge ? theirs->mtime_ns == mtime_ns_of(entry.st) : theirs->target == target)) {
     return report_.skipped(local, 0, "unchanged", false);
   }
   if (options_.dry_run) return report_.created("symlink", local);

@@ -47,6 +47,14 @@ struct Dir : TreeDirectory<Dir> {
   std::string reference;
   std::unordered_map<std::string, Entry> reference_entries;
   bool reference_listing = false;
+  // A directory whose listing is larger than one window (PACED) is huge:
+  // neither listing is held (tree_upload_huge.cpp).
+  std::uint32_t list_id = 0;       // its LIST
+  bool huge = false;               // its files are STATed one by one
+  std::uint32_t reference_id = 0;  // --link-dest: the reference's LIST
+  bool reference_huge = false;     // LINK is sent without looking
+  std::uint32_t delete_id = 0;     // --delete: the LIST of the deletion pass
+  std::size_t since_next = 0;      // entries of that LIST since its last NEXT
 };
 
 // A root's name is its whole path.
@@ -60,7 +68,9 @@ enum class Control {
   kReferenceList,
   kLink,
   kHardlink,
-  kAttrs
+  kAttrs,
+  kStat,       // a file or link of a huge directory
+  kDeletePass  // --delete: the second listing of a huge directory
 };
 struct ControlRequest {
   Control kind;
@@ -144,6 +154,9 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   void list_failed(Dir& dir, const Error& error) override {
     // NOT_FOUND: the directory is new (its MKDIR was not done yet, or this
     // is a dry run): every file goes.
+    // CANCELLED: the LIST of a huge directory, cancelled after its first
+    // window (become_huge()).
+    if (error.code == ErrorCode::CANCELLED && dir.huge) return;
     if (error.code != ErrorCode::NOT_FOUND) {
       report_.failed(dir.local, error, dir.remote);
       dir.failed = true;
@@ -159,23 +172,45 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
 
   Feed feed(Session&, Dir& dir) override;
   void feed_entry(Dir& dir, const LocalEntry& entry);
+  // What becomes of one local entry, `their` being its remote twin (null
+  // if none).
+  void take_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                  const std::string& remote, const std::string& rel, const Entry* their);
   // --delete: the remote names of this directory that the walk does not
   // send (absent here, or excluded with --delete-excluded: the names left
   // in the listing once every entry was fed) join the plan, unless the
   // filters protect them. Only a directory listed on both sides gets here
   // (a failed one is never planned).
   void plan_deletions(const Dir& dir);
+  // One remote name of `dir` joins the --delete plan unless protected.
+  void plan_deletion(const Dir& dir, const std::string& name, bool directory);
   // Reads the directory's .ftignore (if any) as a new layer of rules over
   // its parent's. An unreadable or bad one fails the directory: sending it
   // with rules the user did not mean would copy what they wanted left out.
   void read_ignore_file(Dir& dir);
   void release(Session& session, Dir& dir) override;
 
+  // Huge directories (tree_upload_huge.cpp).
+  // The LIST of `dir` paused after its first window: it is cancelled and
+  // the directory's files are STATed instead.
+  void become_huge(Session& session, Dir& dir);
+  // Sends the STAT of a file or link of a huge directory; the entry waits
+  // for its answer in stat_entries_.
+  void stat_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
+                  const std::string& remote);
+  void on_stat_reply(Session& session, ControlRequest request, const Frame& frame);
+  // --delete in a huge directory: a paced LIST of it once every local
+  // entry is fed; each remote name absent here (or excluded) is planned.
+  void start_delete_pass(Dir& dir);
+  void on_delete_pass_reply(Session& session,
+                            std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
+                            const Frame& frame);
+
   // The entries (tree_upload_entries.cpp).
   // --link-dest: lists the directory of the reference tree that matches
   // this one (LINK needs a name that exists there unchanged), with hashes
   // for --checksum. The entries wait for it (walk_deferred).
-  void list_reference(Dir& dir);
+  void list_reference(Session& session, Dir& dir);
   void on_reference_reply(Session& session,
                           std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
                           const Frame& frame);
@@ -212,8 +247,9 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   OwnerNames names_;
   HardLinks<LinkWaiter> hard_links_;
   PutPipeline pipeline_;
-  std::unordered_map<std::uint32_t, ControlRequest> control_;  // sent, awaiting the reply
-  std::deque<Outgoing> outbox_;                                // not sent yet
+  std::unordered_map<std::uint32_t, ControlRequest> control_;   // sent, awaiting the reply
+  std::deque<Outgoing> outbox_;                                 // not sent yet
+  std::unordered_map<std::uint32_t, LocalEntry> stat_entries_;  // by the id of their STAT
 };
 
 }  // namespace ft::client::upload_tree
