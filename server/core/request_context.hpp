@@ -103,6 +103,7 @@ class ServerServices {
 };
 
 class ContextRef;
+class StatBatcher;
 
 /// A request's connection: how it answers, accounts its memory and ends.
 /// The connection owns its requests; a request reaches back only through a
@@ -194,6 +195,9 @@ class RequestContext {
   /// the loop; the request gives it back with hashing_done(). `run` never
   /// runs if the connection closes first.
   virtual void start_hashing(std::function<void()> run) = 0;
+  /// Where this connection's STATs are run together (stat_batch.hpp), or
+  /// null: each STAT then waits in the line of listings alone.
+  virtual StatBatcher* stat_batcher() { return nullptr; }
   virtual void hashing_done() = 0;
 
   /// A request of operation `op` (put, get, list, stat, mkdir, symlink)

@@ -36,6 +36,7 @@
 #include "server/core/server_options.hpp"
 #include "server/net/bandwidth_pacer.hpp"
 #include "server/net/memory_budget.hpp"
+#include "server/requests/stat_batch.hpp"
 #include "uvx/handle.hpp"
 #include "uvx/uv_support.hpp"
 
@@ -175,6 +176,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   /// free; else when that changes. Listings start in the order they came.
   void start_listing(std::function<void()> run, bool hashes) override;
   void start_hashing(std::function<void()> run) override;
+  StatBatcher* stat_batcher() override { return &stat_batcher_; }
   void hashing_done() override;
   void listing_finished() override;
   void listing_job_done(bool hashes) override;
@@ -345,6 +347,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
     bool hashes;
   };
   std::deque<WaitingListing> listings_waiting_;
+  StatBatcher stat_batcher_{*this};  // the STATs in flight, run together
   std::unordered_map<std::uint32_t, std::shared_ptr<Request>> requests_;
   std::unordered_map<std::uint32_t, std::size_t> request_charges_;  // see charge_request
   std::size_t requests_charge_ = 0;

@@ -512,6 +512,7 @@ void Session::close(ErrorCode code, const std::string& message, bool notify) {
   // Waiting listings hold their request, whose ContextRef keeps this
   // session's memory: drop them, or it is never freed.
   listings_waiting_.clear();
+  stat_batcher_.clear();
   if (reading_) uv_read_stop(tcp_.stream());
   reading_ = false;
   close_handles();

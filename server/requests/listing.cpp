@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "common/rules/path_rules.hpp"
+#include "server/requests/stat_batch.hpp"
 #include "server/storage/directory_reader.hpp"
 #include "server/storage/root_fs.hpp"
 #include "uvx/uv_support.hpp"
@@ -62,6 +63,11 @@ bool Listing::resume() {
 }
 
 void Listing::wait_for_window() {
+  if (!list_ && context_->stat_batcher() != nullptr) {
+    // A STAT runs with the others of its connection, in a batch that
+    // waits in the line of listings as one (stat_batch.hpp).
+    return run();
+  }
   in_line_ = true;
   // Every window waits in the connection's (and, with HASHES, the
   // server's) line of listings, so a huge directory takes turns with the
@@ -70,10 +76,12 @@ void Listing::wait_for_window() {
 }
 
 void Listing::run() {
+  // A batched STAT holds no place of its own: its batch does.
+  const bool batched = !list_ && context_->stat_batcher() != nullptr;
   in_line_ = false;
-  running_ = true;
+  running_ = !batched;
   if (finished_) {  // aborted while it waited
-    context_->listing_job_done(hashes());
+    if (!batched) context_->listing_job_done(hashes());
     return release();
   }
   struct Outcome {
@@ -103,49 +111,49 @@ void Listing::run() {
   // The cache is the server's, which outlives every job it queued.
   HashCache* cache = hashes() ? &context_->services().hash_cache() : nullptr;
   job_running_ = true;
-  queue_job(
-      context_->loop(),
-      [outcome, reader = reader_, first, root, path, list, fields, cache, window] {
-        if (outcome->forbidden || outcome->bad_path) return;
-        if (list) {
-          if (first) outcome->err = reader->open(root, path);
-          if (outcome->err == 0) {
-            outcome->err = reader->read(outcome->entries, cache, (fields & kFlagTargets) != 0,
-                                        (fields & kFlagMeta) != 0, window);
-          }
-          outcome->more = outcome->err == 0 && !reader->at_end();
-        } else {
-          Entry entry;
-          outcome->err = stat_path(root, path, entry, (fields & kFlagMeta) != 0);
-          if (outcome->err == 0) outcome->entries.push_back(std::move(entry));
-        }
-      },
-      [self = shared_from_this(), outcome] {
-        self->job_running_ = false;
-        self->context_->listing_job_done(self->hashes());
-        if (self->finished_) return self->release();
-        if (outcome->bad_path) {
-          self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
-                                     "path refused: " + *outcome->bad_path);
-          self->log_end(to_string(ErrorCode::BAD_PATH));
-        } else if (outcome->forbidden) {
-          self->context_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
-                                     "this identity may not list");
-          self->log_end(to_string(ErrorCode::FORBIDDEN));
-        } else if (outcome->err != 0) {
-          // A later window's failure ends a reply whose first pages went out
-          // already: the client drops what it collected (section 5.3).
-          const ErrorCode code = error_from_errno(outcome->err);
-          self->context_->send_error(self->id_, code, self->path_, std::strerror(outcome->err));
-          self->log_end(to_string(code));
-        } else {
-          self->take_window(std::move(outcome->entries), outcome->more);
-          return self->send_pages();
-        }
-        self->finished_ = true;
-        self->release();
-        self->context_->finish_request(self->id_, false);
-      });
+  auto work = [outcome, reader = reader_, first, root, path, list, fields, cache, window] {
+    if (outcome->forbidden || outcome->bad_path) return;
+    if (list) {
+      if (first) outcome->err = reader->open(root, path);
+      if (outcome->err == 0) {
+        outcome->err = reader->read(outcome->entries, cache, (fields & kFlagTargets) != 0,
+                                    (fields & kFlagMeta) != 0, window);
+      }
+      outcome->more = outcome->err == 0 && !reader->at_end();
+    } else {
+      Entry entry;
+      outcome->err = stat_path(root, path, entry, (fields & kFlagMeta) != 0);
+      if (outcome->err == 0) outcome->entries.push_back(std::move(entry));
+    }
+  };
+  auto done = [self = shared_from_this(), outcome, batched] {
+    self->job_running_ = false;
+    if (!batched) self->context_->listing_job_done(self->hashes());
+    if (self->finished_) return self->release();
+    if (outcome->bad_path) {
+      self->context_->send_error(self->id_, ErrorCode::BAD_PATH, self->path_,
+                                 "path refused: " + *outcome->bad_path);
+      self->log_end(to_string(ErrorCode::BAD_PATH));
+    } else if (outcome->forbidden) {
+      self->context_->send_error(self->id_, ErrorCode::FORBIDDEN, self->path_,
+                                 "this identity may not list");
+      self->log_end(to_string(ErrorCode::FORBIDDEN));
+    } else if (outcome->err != 0) {
+      // A later window's failure ends a reply whose first pages went out
+      // already: the client drops what it collected (section 5.3).
+      const ErrorCode code = error_from_errno(outcome->err);
+      self->context_->send_error(self->id_, code, self->path_, std::strerror(outcome->err));
+      self->log_end(to_string(code));
+    } else {
+      self->take_window(std::move(outcome->entries), outcome->more);
+      return self->send_pages();
+    }
+    self->finished_ = true;
+    self->release();
+    self->context_->finish_request(self->id_, false);
+  };
+  if (batched) return context_->stat_batcher()->add(std::move(work), std::move(done));
+  queue_job(context_->loop(), std::move(work), std::move(done));
 }
 
 void Listing::take_window(std::vector<Entry> entries, bool more) {
