@@ -415,6 +415,12 @@ bool Connection::encrypt_some() {
     plain_batch_.clear();
     return ok;
   };
+  // The batch's records go into one buffer sized for them up front.
+  std::size_t batch_size = 0;
+  for (auto it = queue_.begin(); it != queue_.end() && batch_size < kEncryptBatch; ++it) {
+    batch_size += it->size();
+  }
+  tls_->reserve_output(batch_size);
   while (!queue_.empty() && batched < kEncryptBatch) {
     Outgoing& out = queue_.front();
     // Frames are only ever encrypted whole, so every frame still queued is

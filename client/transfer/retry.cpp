@@ -51,7 +51,12 @@ std::chrono::milliseconds RetryBudget::take() {
 std::string delay_text(std::chrono::milliseconds delay) {
   const auto tenths = (delay.count() + 50) / 100;
   std::string out = std::to_string(tenths / 10);
-  if (tenths % 10 != 0) out += "." + std::to_string(tenths % 10);
+  if (tenths % 10 != 0) {
+    // Appended piece by piece: `"." + std::to_string(...)` trips GCC 12's
+    // -Wrestrict false positive (GCC bug 105329) in Release builds.
+    out += '.';
+    out += std::to_string(tenths % 10);
+  }
   return out;
 }
 

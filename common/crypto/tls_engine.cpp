@@ -452,7 +452,7 @@ std::size_t TlsEngine::take_pending(Bytes& out, std::size_t limit) {
   if (out.empty() && q.head == 0 && n == q.size()) {
     out.swap(q.data);
     // The queue gets out's storage, if any. A server's engine keeps nothing
-    // large behind (it has many idle ones; lend_output_storage() offers the
+    // large behind (it has many idle ones; reserve_output() sizes the
     // next buffer); a client's keeps it for the next records.
     q.data.clear();
     if (q.release_when_drained && q.data.capacity() > ByteQueue::kKeptCapacity) {
@@ -465,12 +465,12 @@ std::size_t TlsEngine::take_pending(Bytes& out, std::size_t limit) {
   return n;
 }
 
-void TlsEngine::lend_output_storage(Bytes&& storage) {
+void TlsEngine::reserve_output(std::size_t plaintext) {
   ByteQueue& q = impl_->out;
-  if (q.size() != 0 || storage.capacity() <= q.data.capacity()) return;
-  storage.clear();
-  q.data.swap(storage);
+  if (q.size() != 0) return;
+  q.data.clear();
   q.head = 0;
+  q.data.reserve(records_size(plaintext));
 }
 
 ByteSpan TlsEngine::peek_pending() const {

@@ -93,11 +93,15 @@ class TlsEngine {
   /// into `out` (no copy; hand the cleared vector back next time to reuse
   /// its capacity).
   std::size_t take_pending(Bytes& out, std::size_t limit = SIZE_MAX);
-  /// Offers a buffer for the next ciphertext (used only while none is
-  /// pending and it is larger than what the engine holds): with
-  /// take_pending() into an empty vector, a caller can cycle a few large
-  /// buffers through many engines instead of each engine keeping its own.
-  void lend_output_storage(Bytes&& storage);
+  /// The most ciphertext `plaintext` bytes of application data become
+  /// (TLS 1.3 records of 16 KiB add 22 bytes each; a little spare).
+  static std::size_t records_size(std::size_t plaintext) {
+    return plaintext + plaintext / 512 + 64;
+  }
+  /// While nothing is pending, makes room for the records of `plaintext`
+  /// bytes at once: a buffer grown record by record ends at the next power
+  /// of two (2 MiB for a 1 MiB chunk) and is copied at each doubling.
+  void reserve_output(std::size_t plaintext);
   /// Zero-copy draining for a caller that writes synchronously (send()):
   /// the pending ciphertext in place, valid until the next call on the
   /// engine; then consume_pending(bytes actually sent).

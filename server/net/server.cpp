@@ -204,24 +204,6 @@ std::span<std::uint8_t> Server::cipher_read_area(std::size_t size) {
   return std::span<std::uint8_t>(cipher_read_area_.data(), size);
 }
 
-Bytes Server::take_cipher_buffer(std::size_t need) {
-  for (auto it = cipher_pool_.begin(); it != cipher_pool_.end(); ++it) {
-    if (it->capacity() < need || it->capacity() > 2 * need) continue;
-    Bytes buffer = std::move(*it);
-    cipher_pool_.erase(it);
-    cipher_pool_bytes_ -= buffer.capacity();
-    return buffer;
-  }
-  return {};
-}
-
-void Server::give_cipher_buffer(Bytes&& buffer) {
-  if (cipher_pool_bytes_ + buffer.capacity() > kCipherPoolBytes) return;  // freed by the caller
-  buffer.clear();
-  cipher_pool_bytes_ += buffer.capacity();
-  cipher_pool_.push_back(std::move(buffer));
-}
-
 bool Server::admit_unauthenticated(Session* session, const std::string& host) {
   std::size_t& count = unauthenticated_[host];
   if (count >= options_.max_unauthenticated_per_address) {

@@ -102,16 +102,6 @@ class Server final : public ServerServices {
   /// engine copies what it is fed, so one area serves all connections
   /// instead of 64 KiB held by each (docs/server.md "Memory").
   std::span<std::uint8_t> cipher_read_area(std::size_t size);
-  /// Ciphertext buffers of finished TLS writes, reused by the next write of
-  /// any session. The pool is server-wide and capped by capacity: kept per
-  /// session, two buffers of up to 8 MiB outlived every download of an
-  /// idle peer.
-  /// A pooled buffer of `need` to 2 × `need` bytes of capacity, or an empty
-  /// one: a large buffer lent to a small reply would stay pinned, counted
-  /// at the reply's size, while a client does not read.
-  Bytes take_cipher_buffer(std::size_t need);
-  void give_cipher_buffer(Bytes&& buffer);
-  static constexpr std::size_t kCipherPoolBytes = 4 * 1024 * 1024;
   /// Connections accepted and not yet closed.
   std::size_t connections() const { return connections_; }
 
@@ -230,10 +220,8 @@ class Server final : public ServerServices {
   uvx::Handle<uv_timer_t> drain_timer_;  // the end of a drain (--drain-timeout)
   uvx::Handle<uv_check_t> log_flush_;    // writes the log lines of a loop turn at once
   uvx::NextTurn next_turn_;
-  Bytes cipher_read_area_;          // cipher_read_area()
-  std::vector<Bytes> cipher_pool_;  // take/give_cipher_buffer()
-  std::size_t cipher_pool_bytes_ = 0;
-  MemoryBudget budget_;  // before sessions_: they give their share back as they go
+  Bytes cipher_read_area_;  // cipher_read_area()
+  MemoryBudget budget_;     // before sessions_: they give their share back as they go
   BandwidthPacer pacer_;
   std::chrono::seconds partial_ttl_{0};
   bool cleanup_running_ = false;

@@ -79,9 +79,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   // transfers.
   static constexpr std::size_t kHandshakeReadSize = 4 * 1024;
   static constexpr std::size_t kCipherReadSize = 64 * 1024;
-  // Encrypted replies at least this large are written into buffers of the
-  // server's pool (Server::take_cipher_buffer).
-  static constexpr std::size_t kPooledCipherMin = 64 * 1024;
+  // Encrypted replies at least this large are written into a buffer sized
+  // for their records (TlsEngine::reserve_output), freed once written.
+  static constexpr std::size_t kSizedCipherMin = 64 * 1024;
   // The slowest a peer may move bytes, either way, for them to count as
   // progress against the idle timeout (bytes per second, on average since
   // the last progress); a complete frame always counts. A trickle below it

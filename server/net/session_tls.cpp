@@ -180,20 +180,20 @@ int Session::transmit(std::unique_ptr<WriteRequest> request) {
     // One engine write per piece: the 1 MiB body of a DATA becomes full
     // records in one call, and the ciphertext replaces the plaintext.
     if (!tls_->open()) return UV_EPIPE;
-    // Records add 22 bytes per 16 KiB; small replies need no pooled buffer.
+    // A large reply's records go into a buffer sized for them: grown record
+    // by record it would end twice that size, copied at each doubling. No
+    // buffer is kept between writes (a pool of them, kept for reuse, held
+    // up to 4 MiB more at the peak of a download followed by an upload).
     const std::size_t plain = request->head.size() + (request->body ? request->body_length : 0);
-    if (plain >= kPooledCipherMin) {
-      tls_->lend_output_storage(server_.take_cipher_buffer(plain + plain / 512 + 64));
-    }
+    if (plain >= kSizedCipherMin) tls_->reserve_output(plain);
     bool ok = tls_->write(request->head);
     if (ok && request->body && request->body_length > 0) {
       ok =
           tls_->write(ByteSpan(request->body->data() + request->body_offset, request->body_length));
     }
     if (!ok) return UV_EPROTO;
-    // The records were written into a pooled buffer (lent above, if one
-    // was free); it leaves the engine without a copy and returns to the
-    // server's pool once written.
+    // The records leave the engine without a copy (it keeps no storage)
+    // and are freed once written.
     Bytes cipher;
     tls_->take_pending(cipher);
     auto buffer = std::make_shared<Bytes>(std::move(cipher));
@@ -201,10 +201,6 @@ int Session::transmit(std::unique_ptr<WriteRequest> request) {
     request->body = buffer;
     request->body_offset = 0;
     request->body_length = buffer->size();
-    request->on_written = [this, buffer, done = std::move(request->on_written)](int status) {
-      if (done) done(status);
-      server_.give_cipher_buffer(std::move(*buffer));
-    };
   } else if (server_.options().tls) {
     return UV_EPIPE;  // never plaintext on a TLS server
   }
