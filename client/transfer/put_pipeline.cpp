@@ -115,7 +115,16 @@ void PutPipeline::pump(Session& session) {
   }
   const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
   while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
-    stream_step(session, *streaming_.front());
+    UploadItem& item = *streaming_.front();
+    const bool delta = item.matcher != nullptr;
+    stream_step(session, item);
+    // A delta window whose bytes the server holds queues only COPY frames,
+    // which the budget does not count: without a turn of the loop between
+    // windows, a whole unchanged file would be matched before its first
+    // COPY left, and the server's copying would start only then. One
+    // window per turn lets the two overlap (docs/client.md, "Delta
+    // transfers").
+    if (delta) break;
   }
   show_phase(session);
 }

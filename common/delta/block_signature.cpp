@@ -54,6 +54,27 @@ SignatureBuilder::SignatureBuilder(std::uint64_t basis_size)
   blocks_.reserve(block_count_for(basis_size, block_size_));
 }
 
+SignatureBuilder::SignatureBuilder(std::uint64_t basis_size, std::uint32_t first_block,
+                                   std::uint32_t end_block)
+    : basis_size_(basis_size), block_size_(block_size_for(basis_size)) {
+  end_block = std::min(end_block, block_count_for(basis_size, block_size_));
+  first_block_ = std::min(first_block, end_block);
+  needed_ = std::uint64_t{end_block - first_block_} * block_size_;
+  blocks_.reserve(end_block - first_block_);
+}
+
+bool SignatureBuilder::join(SignatureBuilder&& next) {
+  if (next.basis_size_ != basis_size_ || next.first_block_ != first_block_ + blocks_.size() ||
+      fed_ != needed_ || next.fed_ != next.needed_) {
+    return false;
+  }
+  blocks_.insert(blocks_.end(), next.blocks_.begin(), next.blocks_.end());
+  needed_ += next.needed_;
+  fed_ += next.fed_;
+  next.blocks_.clear();
+  return true;
+}
+
 void SignatureBuilder::feed(ByteSpan bytes) {
   if (fed_ >= needed_) return;
   bytes =
@@ -81,7 +102,7 @@ std::vector<SignaturePart> SignatureBuilder::parts() const {
     SignaturePart part;
     part.basis_size = basis_size_;
     part.block_size = block_size_;
-    part.first_block = static_cast<std::uint32_t>(at);
+    part.first_block = first_block_ + static_cast<std::uint32_t>(at);
     const std::size_t count = std::min<std::size_t>(kBlocksPerFrame, blocks_.size() - at);
     part.blocks.assign(blocks_.begin() + at, blocks_.begin() + at + count);
     at += count;

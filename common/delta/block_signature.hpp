@@ -90,18 +90,29 @@ class Signature {
 class SignatureBuilder {
  public:
   explicit SignatureBuilder(std::uint64_t basis_size);
-  /// Bytes of the basis that still matter (up to the last whole block).
+  /// A builder of blocks [first_block, end_block) only, fed the basis from
+  /// first_block's offset on: one slice of a signature built by several
+  /// threads, the slices then put together with join().
+  SignatureBuilder(std::uint64_t basis_size, std::uint32_t first_block, std::uint32_t end_block);
+  /// Bytes of the basis (or of the slice) that still matter (up to the
+  /// last whole block).
   std::uint64_t needed() const { return needed_; }
+  /// Appends the blocks of `next`, the slice that starts where this one
+  /// ends; both were fed all they needed. Returns false (and takes
+  /// nothing) for another slice.
+  bool join(SignatureBuilder&& next);
   /// Feeds the next bytes; bytes past needed() are ignored.
   void feed(ByteSpan bytes);
   /// The parts, once needed() bytes were fed: at least one (of 0 blocks for
-  /// a basis smaller than one block).
+  /// a basis smaller than one block). A slice's parts start at its first
+  /// block.
   std::vector<SignaturePart> parts() const;
   std::uint32_t block_size() const { return block_size_; }
 
  private:
   std::uint64_t basis_size_;
   std::uint32_t block_size_;
+  std::uint32_t first_block_ = 0;
   std::uint64_t needed_;
   std::uint64_t fed_ = 0;
   Bytes pending_;  // a block cut by the split of feed()

@@ -9,6 +9,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <system_error>
+#include <thread>
 
 #include "common/os/copy_range.hpp"
 #include "common/os/exact_io.hpp"
@@ -22,6 +24,8 @@ namespace {
 // pieces of kCopyPiece (each then read back, kReadBack at a time, for the
 // file's hash while it is still in the page cache).
 constexpr std::size_t kSignRead = 1024 * 1024;
+// A basis at least this big is signed by two threads.
+constexpr std::uint64_t kSignSplitAt = 16 * 1024 * 1024;
 constexpr std::uint64_t kCopyPiece = 8 * 1024 * 1024;
 constexpr std::size_t kReadBack = 256 * 1024;
 
@@ -40,18 +44,54 @@ std::vector<delta::SignaturePart> sign_basis(UploadDisk& disk, const std::string
     return {};
   }
   const auto size = static_cast<std::uint64_t>(st.st_size);
-  delta::SignatureBuilder builder(size);
-  Bytes buffer(kSignRead);
-  for (std::uint64_t at = 0; at < builder.needed();) {
-    const auto n =
-        static_cast<std::size_t>(std::min<std::uint64_t>(kSignRead, builder.needed() - at));
-    // A basis that shrinks or fails meanwhile is simply not used.
-    if (read_exact_at(basis.get(), buffer.data(), n, at) != 0) return {};
-    builder.feed(ByteSpan(buffer).first(n));
-    at += n;
+  const std::uint32_t block_size = delta::block_size_for(size);
+  const std::uint32_t blocks = delta::block_count_for(size, block_size);
+  // The client waits for the whole signature before it sends anything:
+  // a big basis is signed in two halves at once, the second on a thread
+  // of its own (a core the waiting client leaves idle; docs/server.md,
+  // "Fairness").
+  const std::uint32_t half = size >= kSignSplitAt ? blocks / 2 : blocks;
+  delta::SignatureBuilder first(size, 0, half);
+  delta::SignatureBuilder second(size, half, blocks);
+  const int fd = basis.get();
+  // A basis that shrinks or fails meanwhile is simply not used.
+  auto sign = [fd](delta::SignatureBuilder& builder, std::uint64_t from) {
+    Bytes buffer(kSignRead);
+    for (std::uint64_t at = 0; at < builder.needed();) {
+      const auto n =
+          static_cast<std::size_t>(std::min<std::uint64_t>(kSignRead, builder.needed() - at));
+      if (read_exact_at(fd, buffer.data(), n, from + at) != 0) return false;
+      builder.feed(ByteSpan(buffer).first(n));
+      at += n;
+    }
+    return true;
+  };
+  bool second_ok = false;
+  std::thread helper;
+  if (half < blocks) {
+    try {
+      helper = std::thread([&]() noexcept {
+        try {
+          second_ok = sign(second, std::uint64_t{half} * block_size);
+        } catch (...) {
+          second_ok = false;  // no buffer: no signature, a plain upload
+        }
+      });
+    } catch (const std::system_error&) {
+      // No thread to be had: the second half is signed after the first.
+    }
   }
+  const bool first_ok = sign(first, 0);
+  if (helper.joinable()) {
+    helper.join();
+  } else if (half < blocks && first_ok) {
+    second_ok = sign(second, std::uint64_t{half} * block_size);
+  } else {
+    second_ok = true;  // nothing to sign, or the first half failed already
+  }
+  if (!first_ok || !second_ok || !first.join(std::move(second))) return {};
   disk.basis = std::move(basis);
-  return builder.parts();
+  return first.parts();
 }
 
 int copy_from_basis(UploadDisk& disk, const UploadChunk& chunk) {

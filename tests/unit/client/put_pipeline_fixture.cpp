@@ -58,7 +58,7 @@ Hash128 hash_of_prefix(const Bytes& content, std::size_t length) {
 }
 
 /// A frame as a short line: "PUT 1 a", "DATA 1 @4096+4096", "END 1 10000",
-/// "CANCEL 1".
+/// "COPY 1 @0+4096 from 8192", "CANCEL 1".
 std::string describe(const Frame& frame) {
   const std::string id = std::to_string(frame.header.request_id);
   switch (frame.header.type) {
@@ -75,6 +75,12 @@ std::string describe(const Frame& frame) {
     case FrameType::kEnd: {
       auto end = decode_end(frame.payload);
       return "END " + id + " " + (end ? std::to_string(end->total_size) : "(malformed)");
+    }
+    case FrameType::kCopy: {
+      auto copy = decode_copy(frame.payload);
+      if (!copy) return "COPY " + id + " (malformed)";
+      return "COPY " + id + " @" + std::to_string(copy->offset) + "+" +
+             std::to_string(copy->length) + " from " + std::to_string(copy->basis_offset);
     }
     case FrameType::kGet: {
       auto get = decode_get(frame.payload);

@@ -30,7 +30,7 @@ Bytes content_of(std::size_t size, unsigned seed = 1);
 Hash128 hash_of_prefix(const Bytes& content, std::size_t length);
 
 /// A frame as a short line: "PUT 1 a", "DATA 1 @4096+4096", "END 1 10000",
-/// "CANCEL 1", "GET 3 up/a @16384".
+/// "COPY 1 @0+4096 from 8192", "CANCEL 1", "GET 3 up/a @16384".
 std::string describe(const Frame& frame);
 std::vector<std::string> describe(const std::vector<Frame>& frames);
 

@@ -94,6 +94,45 @@ TEST(BlockSignature, AnySplitGivesTheSameParts) {
   EXPECT_EQ(bytewise.parts(), whole);
 }
 
+// The server signs a big basis in two slices at once: joined, they are
+// the signature one builder makes, whatever the split and the cut.
+TEST(BlockSignature, SlicesJoinedGiveTheSameParts) {
+  // 4,100 whole blocks and a tail: the parts cross kBlocksPerFrame.
+  const Bytes basis = pattern_bytes(4100 * 4096 + 77, 5);
+  const auto whole = signature_of(basis);
+  ASSERT_EQ(whole.size(), 2u);
+  for (std::uint32_t cut : {0u, 1u, 2050u, 4096u, 4100u}) {
+    SignatureBuilder first(basis.size(), 0, cut);
+    SignatureBuilder second(basis.size(), cut, 5000);  // capped at the basis's 4,100
+    EXPECT_EQ(first.needed(), std::uint64_t{cut} * 4096);
+    EXPECT_EQ(second.needed(), std::uint64_t{4100 - cut} * 4096);
+    first.feed(ByteSpan(basis).first(first.needed()));
+    // The second slice fed in odd pieces, from its own offset on.
+    ByteSpan rest = ByteSpan(basis).subspan(std::size_t{cut} * 4096);
+    for (std::size_t at = 0; at < rest.size(); at += 7001) {
+      second.feed(rest.subspan(at, std::min<std::size_t>(7001, rest.size() - at)));
+    }
+    ASSERT_TRUE(first.join(std::move(second))) << "cut " << cut;
+    EXPECT_EQ(first.parts(), whole) << "cut " << cut;
+  }
+}
+
+TEST(BlockSignature, JoinRefusesASliceThatDoesNotFollow) {
+  const Bytes basis = pattern_bytes(10 * 4096, 2);
+  SignatureBuilder first(basis.size(), 0, 4);
+  first.feed(ByteSpan(basis).first(4 * 4096));
+  SignatureBuilder gap(basis.size(), 5, 10);
+  gap.feed(ByteSpan(basis).subspan(5 * 4096));
+  EXPECT_FALSE(first.join(std::move(gap)));
+  SignatureBuilder unfed(basis.size(), 4, 10);
+  EXPECT_FALSE(first.join(std::move(unfed)));
+  SignatureBuilder other(basis.size() + 4096, 4, 11);
+  other.feed(ByteSpan(basis).subspan(4 * 4096));
+  other.feed(Bytes(4096, 0));
+  EXPECT_FALSE(first.join(std::move(other)));
+  EXPECT_EQ(first.parts()[0].blocks.size(), 4u);
+}
+
 TEST(BlockSignature, AssemblyRefusesWhatDoesNotFit) {
   const Bytes basis = pattern_bytes(8 * 4096, 1);
   auto parts = signature_of(basis);
