@@ -81,7 +81,13 @@ std::vector<delta::SignaturePart> sign_basis(UploadDisk& disk, const std::string
       // No thread to be had: the second half is signed after the first.
     }
   }
-  const bool first_ok = sign(first, 0);
+  bool first_ok = false;
+  try {
+    first_ok = sign(first, 0);
+  } catch (...) {
+    // No buffer: the helper is still joined below (a joinable thread's
+    // destructor would end the process), and the upload goes plain.
+  }
   if (helper.joinable()) {
     helper.join();
   } else if (half < blocks && first_ok) {
