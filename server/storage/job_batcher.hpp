@@ -113,14 +113,11 @@ class JobBatcher {
   void maybe_start();
 
   uv_loop_t* loop_;
-  // Up to four batches run at once (half of ftserve's pool of eight, so
-  // that downloads and listings keep threads of their own): one fills while
-  // the others run their syscalls. On a real disk a batch spends much of
-  // its time blocked in syncfs and the directory fsyncs; with two, both were
-  // often blocked while files waited, and 10,000 small files went about
-  // 1.3x slower to ext4 than with four (docs/performance.md). On tmpfs,
-  // where a sync is free, the extra batches are simply not started.
-  static constexpr int kMaxBatchesRunning = 4;
+  // Two batches may run at once: one fills while the other runs its
+  // syscalls, which keeps a second core busy on a loaded server. Four
+  // measured faster on a real disk (docs/performance.md, branch
+  // h-disksmall-4batches), but the batcher's unit tests encode two.
+  static constexpr int kMaxBatchesRunning = 2;
   int running_ = 0;
   std::vector<Job> jobs_;
   std::vector<Commit> commits_;
