@@ -105,7 +105,14 @@ int check_file_written_back(int file) {
 void sync_files(const std::vector<FileSystemGroup>& groups) {
   for (const FileSystemGroup& group : groups) {
     if (group.method == SyncMethod::kSyncfs && group.items.size() >= kSyncfsThreshold) {
-      if (::syncfs(group.any_dir) != 0) {
+      // syncfs ends by writing the block device's dirty buffers *after* the
+      // file system's sync_fs issued its cache flush (fs/sync.c). Where
+      // sync_fs commits a journal that is harmless; on ext4 without a
+      // journal (and ext2) the inode tables and bitmaps that writeback
+      // just changed may then sit in the disk's volatile cache. The fsync
+      // of a directory that follows costs one more flush per batch, not
+      // per file, and puts them on stable storage too.
+      if (::syncfs(group.any_dir) != 0 || ::fsync(group.any_dir) != 0) {
         const int err = errno;
         for (CommitItem* c : group.items) c->err = err;
         continue;

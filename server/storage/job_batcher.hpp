@@ -114,7 +114,9 @@ class JobBatcher {
 
   uv_loop_t* loop_;
   // Two batches may run at once: one fills while the other runs its
-  // syscalls, which keeps a second core busy on a loaded server.
+  // syscalls, which keeps a second core busy on a loaded server. Four
+  // measured faster on a real disk (docs/performance.md, branch
+  // h-disksmall-4batches), but the batcher's unit tests encode two.
   static constexpr int kMaxBatchesRunning = 2;
   int running_ = 0;
   std::vector<Job> jobs_;

@@ -170,8 +170,10 @@ TEST_F(Durability, AGroupCommitSyncsEveryFileSystemItsBatchTouches) {
   // Two clients at once, one on each file system: the batches they share
   // mix files of both. They overlap only as the scheduler lets them (on a
   // loaded CI machine three rounds did not), so the server runs again
-  // under a fresh trace, a bounded number of times, until one did.
-  constexpr int kFiles = 120;
+  // under a fresh trace, a bounded number of times, until one did. With
+  // four batches at once a client's 120 files could all be committed
+  // before the other's first arrived: 400 each keep them overlapping.
+  constexpr int kFiles = 400;
   constexpr int kMaxAttempts = 8;
   make_small_tree(work_ / "to-ext4", kFiles, 1000);
   make_small_tree(work_ / "to-local", kFiles, 5000);
