@@ -89,6 +89,13 @@ class JobBatcher {
   /// batch of them all would hold every reply back until the last file was
   /// read while the client waits; batches of this many keep replies flowing.
   static constexpr std::size_t kMaxJobsPerBatch = 64;
+  /// Batches that may run at once. More than one keeps the second core
+  /// busy while a batch waits in its syscalls, and on a real disk a batch's
+  /// syncfs overlaps the next batches' creates: with 10,000 small files on
+  /// ext4, 2 batches did about 6,200 files/s, 4 about 7,900 and 8 about
+  /// 9,300 (docs/performance.md). Four keep half of the 8 pool threads for
+  /// downloads' reads, listings and hashing.
+  static constexpr int kMaxBatchesRunning = 4;
 
   explicit JobBatcher(uv_loop_t* loop) : loop_(loop) {}
   JobBatcher(const JobBatcher&) = delete;
@@ -113,11 +120,6 @@ class JobBatcher {
   void maybe_start();
 
   uv_loop_t* loop_;
-  // Two batches may run at once: one fills while the other runs its
-  // syscalls, which keeps a second core busy on a loaded server. Four
-  // measured faster on a real disk (docs/performance.md, branch
-  // h-disksmall-4batches), but the batcher's unit tests encode two.
-  static constexpr int kMaxBatchesRunning = 2;
   int running_ = 0;
   std::vector<Job> jobs_;
   std::vector<Commit> commits_;

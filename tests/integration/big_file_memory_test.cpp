@@ -22,12 +22,6 @@ namespace {
 
 using namespace std::chrono_literals;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // Issue 15's bound for ftserve and each client in the big-file rows.
 constexpr long kBoundKib = 16 * 1024;
 constexpr std::size_t kFileBytes = 256u << 20;

@@ -30,12 +30,6 @@ namespace {
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
-
 // The bound of issue 15 for every program, whatever the tree's size.
 constexpr long kBoundKib = 32 * 1024;
 

@@ -17,6 +17,7 @@
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 #include "support/harness.hpp"
+#include "support/measured_run.hpp"
 #include "support/process_status.hpp"
 #include "support/raw_client.hpp"
 #include "support/server_fixture.hpp"
@@ -26,12 +27,6 @@ namespace {
 
 using namespace std::chrono_literals;
 using Clock = std::chrono::steady_clock;
-
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool kSanitized = true;
-#else
-constexpr bool kSanitized = false;
-#endif
 
 // docs/server.md, "Memory": ftserve's peak with the default flags, and
 // with --keys (24 MiB + 64 MiB + 1,000 x 168 KiB, also under 256 MiB).

@@ -10,6 +10,14 @@
 
 namespace ft::testing {
 
+/// Built with AddressSanitizer (scripts/test's main build): memory bounds
+/// are a Release build's, and sanitized runs are several times slower.
+#if defined(__SANITIZE_ADDRESS__)
+inline constexpr bool kSanitized = true;
+#else
+inline constexpr bool kSanitized = false;
+#endif
+
 /// How a measured client ended: its status and its own peak RSS (VmHWM,
 /// read while it runs: wait4's ru_maxrss would count the test process's
 /// memory, which the spawned child shared until its exec).

@@ -4,9 +4,9 @@
 // closes (no request left behind), as libuv's own tests do.
 //
 // A completion is what lets a batch slot go, so while the loop is not run
-// the two batches a JobBatcher may run at once stay taken: two jobs
-// submitted first (occupy_both_batches) make everything submitted after
-// them, before uv_run, one batch. That is how these tests build a batch of
+// the kMaxBatchesRunning batches a JobBatcher may run at once stay taken:
+// that many jobs submitted first (occupy_every_batch) make everything
+// submitted after them, before uv_run, one batch. That is how these tests build a batch of
 // a known content without sleeping.
 #include "server/storage/job_batcher.hpp"
 
@@ -121,10 +121,10 @@ class JobBatcherTest : public ::testing::Test {
     return uv_loop_close(&loop_);
   }
 
-  /// Takes both batch slots with jobs that do nothing: until the loop runs
+  /// Takes every batch slot with jobs that do nothing: until the loop runs
   /// their completions, whatever is submitted next waits as one batch.
-  void occupy_both_batches() {
-    for (int i = 0; i < 2; ++i) batcher_->submit([] {}, [] {});
+  void occupy_every_batch() {
+    for (int i = 0; i < JobBatcher::kMaxBatchesRunning; ++i) batcher_->submit([] {}, [] {});
   }
 
   /// Writes `content` to a new temporary file in the directory of
@@ -208,7 +208,7 @@ TEST_F(JobBatcherTest, WorkRunsOnThePoolAndItsCompletionLaterOnTheLoop) {
 }
 
 TEST_F(JobBatcherTest, JobsOfOneBatchRunAndCompleteInSubmissionOrder) {
-  occupy_both_batches();
+  occupy_every_batch();
   constexpr int kJobs = 6;
   std::mutex mutex;
   std::vector<int> work_order;
@@ -258,15 +258,17 @@ TEST_F(JobBatcherTest, ManySmallJobsRunOnceEachInFewBatches) {
   run();
   EXPECT_EQ(std::count(work_runs.begin(), work_runs.end(), 1), kJobs);
   ASSERT_EQ(done_order.size(), std::size_t{kJobs});
-  // The first two jobs took a batch each; all the others waited for a slot
-  // and went in batches of kMaxJobsPerBatch, in submission order: each
-  // batch on one thread, its completions in submission order.
+  // The first kMaxBatchesRunning jobs took a batch each; all the others
+  // waited for a slot and went in batches of kMaxJobsPerBatch, in
+  // submission order: each batch on one thread, its completions in
+  // submission order.
   constexpr int kPerBatch = static_cast<int>(JobBatcher::kMaxJobsPerBatch);
+  constexpr int kAlone = JobBatcher::kMaxBatchesRunning;
   std::map<int, std::vector<int>> batches;
   for (int i : done_order) {
-    if (i >= 2) batches[(i - 2) / kPerBatch].push_back(i);
+    if (i >= kAlone) batches[(i - kAlone) / kPerBatch].push_back(i);
   }
-  EXPECT_EQ(batches.size(), std::size_t{(kJobs - 2 + kPerBatch - 1) / kPerBatch});
+  EXPECT_EQ(batches.size(), std::size_t{(kJobs - kAlone + kPerBatch - 1) / kPerBatch});
   for (const auto& [batch, jobs] : batches) {
     EXPECT_TRUE(std::is_sorted(jobs.begin(), jobs.end())) << "batch " << batch;
     std::set<std::thread::id> threads;
@@ -276,37 +278,50 @@ TEST_F(JobBatcherTest, ManySmallJobsRunOnceEachInFewBatches) {
   EXPECT_EQ(close_loop(), 0);
 }
 
-TEST_F(JobBatcherTest, TwoBatchesRunAtOnceAndTheNextWaitsForOneToEnd) {
+TEST_F(JobBatcherTest, SeveralBatchesRunAtOnceAndTheNextWaitsForOneToEnd) {
   // A blocks its batch until E, submitted after it, has completed: that
-  // can only happen if B ran beside A and C..E started when B's batch ended.
+  // can only happen if the B jobs ran beside A, one batch each, and C..E
+  // started as one batch when a B batch ended.
+  constexpr int kBesideA = JobBatcher::kMaxBatchesRunning - 1;
+  static_assert(kBesideA >= 1, "a second batch runs beside the first");
   Gate gate;
   std::atomic<bool> gate_opened_in_time{false};
-  std::atomic<bool> b_completed{false};
-  std::atomic<bool> c_saw_b_completed{false};
-  std::vector<char> done_order;
-  batcher_->submit([&] { gate_opened_in_time = gate.wait(); }, [&] { done_order.push_back('A'); });
+  std::atomic<int> b_completed{0};
+  std::atomic<bool> c_saw_a_b_completed{false};
+  std::string done_order;
+  batcher_->submit([&] { gate_opened_in_time = gate.wait(); }, [&] { done_order += 'A'; });
+  for (int i = 0; i < kBesideA; ++i) {
+    batcher_->submit([] {},
+                     [&] {
+                       done_order += 'B';
+                       ++b_completed;
+                     });
+  }
+  batcher_->submit([&] { c_saw_a_b_completed = b_completed.load() > 0; },
+                   [&] { done_order += 'C'; });
+  batcher_->submit([] {}, [&] { done_order += 'D'; });
   batcher_->submit([] {},
                    [&] {
-                     done_order.push_back('B');
-                     b_completed = true;
-                   });
-  batcher_->submit([&] { c_saw_b_completed = b_completed.load(); },
-                   [&] { done_order.push_back('C'); });
-  batcher_->submit([] {}, [&] { done_order.push_back('D'); });
-  batcher_->submit([] {},
-                   [&] {
-                     done_order.push_back('E');
+                     done_order += 'E';
                      gate.open();
                    });
   run();
   EXPECT_TRUE(gate_opened_in_time);
-  EXPECT_TRUE(c_saw_b_completed) << "a third batch started while two were running";
-  EXPECT_EQ(std::string(done_order.begin(), done_order.end()), "BCDEA");
+  EXPECT_TRUE(c_saw_a_b_completed)
+      << "a batch started while " << JobBatcher::kMaxBatchesRunning << " were running";
+  // The B batches may complete in any order among themselves, but C..E
+  // follow at least one of them, in submission order, and A comes last.
+  ASSERT_EQ(done_order.size(), std::size_t(kBesideA + 4));
+  EXPECT_EQ(done_order.back(), 'A');
+  const auto c = done_order.find("CDE");
+  ASSERT_NE(c, std::string::npos) << done_order;
+  EXPECT_GT(c, 0u) << done_order;
+  EXPECT_EQ(std::count(done_order.begin(), done_order.end(), 'B'), kBesideA);
   EXPECT_EQ(close_loop(), 0);
 }
 
 TEST_F(JobBatcherTest, AThrowingJobCostsTheOthersNothing) {
-  occupy_both_batches();
+  occupy_every_batch();
   std::vector<std::string> events;
   std::mutex mutex;
   auto note = [&](std::string what) {
@@ -430,7 +445,7 @@ TEST_F(JobBatcherTest, GroupCommitOfManyFilesSettlesEachOnItsOwn) {
   auto refused = stage({"keep.txt"}, "new");
   refused->item->no_replace = true;
 
-  occupy_both_batches();
+  occupy_every_batch();
   std::vector<int> done_order;
   for (std::size_t i = 0; i < uploads.size(); ++i) {
     batcher_->commit(uploads[i]->item, [&, i] { done_order.push_back(static_cast<int>(i)); });
@@ -560,7 +575,7 @@ TEST_F(JobBatcherTest, ItemsOfOneBatchShareDirectoriesAndFreeSpace) {
     seen->missing_dir = dirs.existing_parent_of(c.root, {"nowhere", "three"});
     return EAGAIN;
   });
-  occupy_both_batches();
+  occupy_every_batch();
   for (const auto& item : {first, second, third}) batcher_->commit(item, [] {});
   run();
   EXPECT_GE(seen->first_dir, 0);
