@@ -13,6 +13,11 @@ std::size_t depth_of(const std::string& path) {
 
 }  // namespace
 
+std::string parent_of(const std::string& path) {
+  const std::size_t slash = path.rfind('/');
+  return slash == std::string::npos ? std::string() : path.substr(0, slash);
+}
+
 bool DeletePlan::protected_name(std::string_view rel, bool directory,
                                 const FilterLayer* layers) const {
   return !options_.excluded_too && filters_.excluded(rel, directory, layers);
@@ -39,6 +44,15 @@ void DeletePlan::add_inside(const Deletion& parent, const std::string& name, boo
   // directory: the command-line rules alone decide here.
   if (protected_name(inside.rel, directory)) return keep_path(parent.path);
   add(std::move(inside));
+}
+
+void DeletePlan::remember_times(const std::string& dir_path, DirTimes times) {
+  times_.insert_or_assign(dir_path, times);
+}
+
+const DeletePlan::DirTimes* DeletePlan::times_of(const std::string& dir_path) const {
+  auto found = times_.find(dir_path);
+  return found == times_.end() ? nullptr : &found->second;
 }
 
 void DeletePlan::keep(const Deletion& directory) {

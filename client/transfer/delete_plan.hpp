@@ -58,6 +58,18 @@ class DeletePlan {
   /// A directory whose listing failed: it is kept (with what it holds).
   void keep(const Deletion& directory);
 
+  /// The source's mode and mtime of a destination directory the walk
+  /// planned deletions in. Deleting names changes a directory's mtime
+  /// after the transfer set it, so the phase sets it again (rsync -a keeps
+  /// directory times through --delete too).
+  struct DirTimes {
+    std::uint32_t mode = 0;
+    std::int64_t mtime_ns = 0;
+  };
+  void remember_times(const std::string& dir_path, DirTimes times);
+  /// What remember_times() recorded for `dir_path`, or nullptr.
+  const DirTimes* times_of(const std::string& dir_path) const;
+
   /// Everything to delete, in order (files, then directories deepest
   /// first), without the directories kept for a protected name inside.
   std::vector<Deletion> ordered() const;
@@ -72,7 +84,8 @@ class DeletePlan {
   DeleteOptions options_;
   std::map<std::string, Deletion> found_;  // by path
   std::vector<std::string> to_expand_;
-  std::set<std::string> kept_;  // directories (by path) that must stay
+  std::set<std::string> kept_;             // directories (by path) that must stay
+  std::map<std::string, DirTimes> times_;  // by destination directory path
 };
 
 /// What a deletion phase did, for the summary and the exit status.
@@ -80,6 +93,10 @@ struct DeleteOutcome {
   std::uint64_t deleted = 0;
   std::uint64_t over_limit = 0;  // left alone by --max-delete
 };
+
+/// The directory holding the name `path` (a Deletion's path): "" for a
+/// name at the top.
+std::string parent_of(const std::string& path);
 
 /// Cuts `plan` (ordered) at --max-delete, rsync's way: the first N are
 /// deleted, the rest skipped; returns how many were cut off.

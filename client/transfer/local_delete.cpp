@@ -11,6 +11,7 @@
 #include "client/local/local_tree.hpp"
 #include "client/report/transfer_report.hpp"
 #include "common/os/fd.hpp"
+#include "common/os/mtime.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -39,11 +40,6 @@ Fd open_below(int top, const std::string& path, std::string& why) {
     current = std::move(next);
   }
   return current;
-}
-
-std::string parent_of(const std::string& path) {
-  const std::size_t slash = path.rfind('/');
-  return slash == std::string::npos ? std::string() : path.substr(0, slash);
 }
 
 std::string name_of(const std::string& path) {
@@ -106,12 +102,22 @@ void run_local_delete(int destination_fd, DeletePlan& plan, const DeleteOptions&
     parents.insert(parent_of(deletion.path));
     report.deleted(deletion.shown, deletion.directory);
   }
-  // Each directory that lost names is synced once: the deletions survive
-  // a power cut like the transfers before them.
+  // Each directory that lost names gets the mtime the transfer gave it
+  // back, and is synced once: the deletions survive a power cut like the
+  // transfers before them.
   for (const std::string& path : parents) {
     std::string why;
     Fd dir = open_below(destination_fd, path, why);
-    if (dir && ::fsync(dir.get()) != 0) {
+    if (!dir) continue;
+    if (const DeletePlan::DirTimes* times = plan.times_of(path)) {
+      const timespec set[2] = {{0, UTIME_OMIT}, timespec_of_ns(times->mtime_ns)};
+      if (::futimens(dir.get(), set) != 0) {
+        report.failed(
+            path.empty() ? "." : path,
+            local_error(std::string("cannot set mtime after deleting: ") + std::strerror(errno)));
+      }
+    }
+    if (::fsync(dir.get()) != 0) {
       report.failed(path.empty() ? "." : path,
                     local_error(std::string("fsync after deleting: ") + std::strerror(errno)));
     }

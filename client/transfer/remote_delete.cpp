@@ -1,6 +1,7 @@
 #include "client/transfer/remote_delete.hpp"
 
 #include <algorithm>
+#include <set>
 #include <unordered_map>
 
 #include "client/net/server_reply.hpp"
@@ -33,17 +34,22 @@ class RemoteDeleteJob final : public SessionHandler {
     if (!session.delete_agreed() && !dry_run_) return session.fail(ErrorCode::PROTOCOL, kNoDelete);
     if (phase_ == Phase::kExpand) expand(session);
     if (phase_ == Phase::kDelete) send_deletes(session);
+    if (phase_ == Phase::kTimes) send_times(session);
   }
 
   void on_frame(Session& session, Frame& frame) override {
     const std::uint32_t id = frame.header.request_id;
     if (auto list = lists_.find(id); list != lists_.end()) return on_list(session, list, frame);
+    if (auto times = times_sent_.find(id); times != times_sent_.end()) {
+      return on_times(session, times, frame);
+    }
     auto found = deletes_.find(id);
     if (found == deletes_.end()) return session.protocol_error(unexpected_frame(frame));
     const Deletion deletion = std::move(found->second);
     deletes_.erase(found);
     if (frame.header.type == FrameType::kOk) {
       report_.deleted(deletion.shown, deletion.directory);
+      lost_names_.insert(parent_of(deletion.path));
     } else if (frame.header.type == FrameType::kError) {
       ErrorReply reply = read_error_reply(frame, deletion.path, {});
       if (reply.violation) return session.protocol_error(*reply.violation);
@@ -56,10 +62,12 @@ class RemoteDeleteJob final : public SessionHandler {
     }
   }
 
-  bool finished() const override { return phase_ == Phase::kDone && deletes_.empty(); }
+  bool finished() const override {
+    return phase_ == Phase::kDone && deletes_.empty() && times_sent_.empty();
+  }
 
  private:
-  enum class Phase { kExpand, kDelete, kDone };
+  enum class Phase { kExpand, kDelete, kTimes, kDone };
   struct Listing {
     Deletion dir;
     std::size_t entries = 0;
@@ -135,7 +143,41 @@ class RemoteDeleteJob final : public SessionHandler {
       deletes_.emplace(id, deletion);
       ++next_;
     }
-    if (next_ == queue_.size() || refused_) phase_ = Phase::kDone;
+    if (next_ == queue_.size() || refused_) phase_ = Phase::kTimes;
+  }
+
+  // Once every DELETE has answered, each directory that lost names gets
+  // its mode and mtime again with the MKDIR SET_MTIME the walk sent it
+  // (protocol section 5.5): deleting changed its mtime.
+  void send_times(Session& session) {
+    if (!deletes_.empty()) return;
+    while (!lost_names_.empty() && times_sent_.size() < kWindow) {
+      const std::string path = lost_names_.extract(lost_names_.begin()).value();
+      const DeletePlan::DirTimes* times = plan_.times_of(path);
+      // Not for the server's root, nor for a directory the walk did not
+      // visit (one deleted inside a deleted directory).
+      if (times == nullptr || path.empty()) continue;
+      const std::uint32_t id = next_id_++;
+      Bytes frame;
+      encode_mkdir(frame, id, MkdirMsg{path, times->mode & 0777, times->mtime_ns, kMkdirSetMtime});
+      session.send(std::move(frame), id);
+      times_sent_.emplace(id, path);
+    }
+    if (lost_names_.empty()) phase_ = Phase::kDone;
+  }
+
+  void on_times(Session& session, std::unordered_map<std::uint32_t, std::string>::iterator at,
+                Frame& frame) {
+    const std::string path = std::move(at->second);
+    times_sent_.erase(at);
+    if (frame.header.type == FrameType::kOk) return;
+    if (frame.header.type != FrameType::kError) {
+      return session.protocol_error(unexpected_frame(frame, "in reply to MKDIR"));
+    }
+    ErrorReply reply = read_error_reply(frame, path, {});
+    if (reply.violation) return session.protocol_error(*reply.violation);
+    if (reply.failure.code == ErrorCode::NOT_FOUND) return;  // gone meanwhile
+    report_.failed(path, reply.failure);
   }
 
   DeletePlan& plan_;
@@ -148,6 +190,8 @@ class RemoteDeleteJob final : public SessionHandler {
   std::unordered_map<std::uint32_t, Deletion> deletes_;
   std::vector<Deletion> queue_;
   std::size_t next_ = 0;
+  std::set<std::string> lost_names_;  // directories a DELETE took a name from
+  std::unordered_map<std::uint32_t, std::string> times_sent_;
   std::size_t sending_depth_ = static_cast<std::size_t>(-1);
   bool refused_ = false;
 };

@@ -273,6 +273,7 @@ void TreeUploadJob::plan_deletion(const Dir& dir, const std::string& name, bool 
   if (deletes_->protected_name(rel, directory, dir.ignore.get())) return;
   const std::string remote = join_path(dir.remote, name);
   deletes_->add(Deletion{remote, rel, remote, directory});
+  deletes_->remember_times(dir.remote, DeletePlan::DirTimes{dir.mode, dir.mtime_ns});
 }
 
 void TreeUploadJob::read_ignore_file(Dir& dir) {

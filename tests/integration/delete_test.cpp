@@ -5,6 +5,8 @@
 // failed or interrupted run deletes nothing, an identity without the
 // `delete` right (or an --append-only server) is refused with a clear
 // error, and --max-delete stops at N with exit status 11.
+#include <sys/stat.h>
+
 #include <set>
 
 #include "support/resume_fixture.hpp"
@@ -100,6 +102,45 @@ TEST_F(DeleteTest, GetDeleteMirrorsLocallyInsideTheDestinationOnly) {
   auto deleted = json_paths(got.out, "deleted", dest);
   EXPECT_EQ(deleted.size(), 10u) << got.out;
   EXPECT_EQ(json_summary(got.out)["deleted"], 10) << got.out;
+}
+
+// Deleting a name changes its directory's mtime after the transfer set
+// it: the run sets it back (rsync -a keeps directory times through
+// --delete), both ways, for the top and a nested directory.
+TEST_F(DeleteTest, DirectoriesThatLostNamesKeepTheSourceMtime) {
+  ASSERT_NO_FATAL_FAILURE(start_server());
+  auto stamp = [](const fs::path& top) {
+    set_mtime(top / "sub/deeper", 1'500'000'000, 111);
+    set_mtime(top / "sub", 1'500'000'100, 222);
+    set_mtime(top, 1'500'000'200, 333);
+  };
+  auto mtime_of = [](const fs::path& path) {
+    struct stat st {};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return mtime_ns_of(st);
+  };
+  make_source(work_ / "src");
+  stamp(work_ / "src");
+  add_extras(root_.path() / "dst", work_ / "outside");
+  auto sent = send({"-r", "--links", "--delete", (work_ / "src").string() + "/", remote("dst")});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  ASSERT_EQ(names(root_.path() / "dst"), kSourceNames);
+  for (const char* dir : {"", "sub", "sub/deeper"}) {
+    EXPECT_EQ(mtime_of(root_.path() / "dst" / dir), mtime_of(work_ / "src" / dir))
+        << "ftsend: dst/" << dir;
+  }
+
+  make_source(root_.path() / "from");
+  stamp(root_.path() / "from");
+  const fs::path dest = work_ / "dest";
+  add_extras(dest / "from", work_ / "outside2");
+  auto got = get({"-r", "--links", "--delete", remote("from"), dest.string()});
+  ASSERT_EQ(got.exit_code, 0) << got.err;
+  ASSERT_EQ(names(dest / "from"), kSourceNames);
+  for (const char* dir : {"", "sub", "sub/deeper"}) {
+    EXPECT_EQ(mtime_of(dest / "from" / dir), mtime_of(root_.path() / "from" / dir))
+        << "ftget: from/" << dir;
+  }
 }
 
 TEST_F(DeleteTest, DryRunListsAndChangesNothing) {
