@@ -48,6 +48,9 @@ void TreeUploadJob::on_frame(Session& session, Frame& frame) {
   if (found->second.kind == Control::kDeletePass) {
     return on_delete_pass_reply(session, found, frame);
   }
+  if (found->second.kind == Control::kHashProbe) {
+    return on_hash_probe_reply(session, found, frame);
+  }
   if (found->second.kind == Control::kStat) {
     ControlRequest request = std::move(found->second);
     control_.erase(found);
@@ -118,6 +121,7 @@ void TreeUploadJob::on_frame(Session& session, Frame& frame) {
     case Control::kHardlink:
     case Control::kAttrs:
     case Control::kStat:
+    case Control::kHashProbe:
     case Control::kDeletePass:
       break;
   }
@@ -156,9 +160,8 @@ void TreeUploadJob::visit_directory(Session& session, Visit visit) {
   if (options_.checksum) flags |= kFlagHashes;
   if (options_.archive.links) flags |= kFlagTargets;
   // Paced, a listing larger than a window pauses after the first: the
-  // directory is then huge (tree_upload_huge.cpp). --checksum needs the
-  // listing's hashes, which a STAT does not carry: it holds the listing.
-  if (session.paced_agreed() && !options_.checksum) flags |= kFlagPaced;
+  // directory is then huge (tree_upload_huge.cpp).
+  if (session.paced_agreed()) flags |= kFlagPaced;
   const std::uint32_t id = next_id_++;
   Bytes frame;
   encode_list(frame, id, PathMsg{dir.remote}, flags);

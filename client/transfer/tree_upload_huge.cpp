@@ -8,7 +8,11 @@
 //   like the uploads (the quick check: type, size and mtime);
 // - --delete lists the directory again, paced, once every local entry is
 //   fed, and looks each remote name up in the local directory (fstatat);
-// - --link-dest LINKs without looking (tree_upload_entries.cpp).
+// - --link-dest LINKs without looking (tree_upload_entries.cpp);
+// - --checksum asks a remote file of the local one's size for its content
+//   hash with a GET at offset = size (no data travels).
+// The first window of a huge listing is hashed by the server for nothing
+// with --checksum (its hash cache keeps the cost once).
 // Memory is then a window of local entries, a window of remote ones for
 // --delete, and the requests in flight, whatever the directory's size.
 #include <fcntl.h>
@@ -71,9 +75,91 @@ void TreeUploadJob::on_stat_reply(Session& session, ControlRequest request, cons
   } else {
     return session.protocol_error(unexpected_frame(frame, "in reply to STAT"));
   }
+  if (options_.checksum && theirs && theirs->type == EntryType::kFile &&
+      theirs->size == static_cast<std::uint64_t>(entry.st.st_size) && S_ISREG(entry.st.st_mode)) {
+    // The GET keeps the directory pending in the STAT's place.
+    probe_hash(dir, entry, request.local, request.remote, std::move(*theirs));
+    return release(session, dir);
+  }
   take_entry(dir, entry, request.local, request.remote, join_path(dir.rel, entry.name),
              theirs ? &*theirs : nullptr);
   release(session, dir);
+}
+
+void TreeUploadJob::probe_hash(Dir& dir, const LocalEntry& entry, const std::string& local,
+                               const std::string& remote, Entry theirs) {
+  const std::uint32_t id = next_id_++;
+  Bytes frame;
+  encode_get(frame, id, GetMsg{remote, theirs.size});
+  hash_probes_.emplace(id, HashProbe{entry, std::move(theirs), false});
+  send_control(ControlRequest{Control::kHashProbe, &dir, local, remote, entry.name, 0},
+               std::move(frame), id);
+}
+
+void TreeUploadJob::on_hash_probe_reply(
+    Session& session, std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
+    const Frame& frame) {
+  const std::uint32_t id = found->first;
+  auto probe = hash_probes_.find(id);
+  HashProbe& asked = probe->second;
+  const std::string& remote = found->second.remote;
+  // Which entry the comparison sees: theirs with its hash, theirs with
+  // none (so it differs and the file is sent), or none at all.
+  enum class Answer { kHash, kUnknown, kMissing };
+  Answer answer = Answer::kUnknown;
+  switch (frame.header.type) {
+    case FrameType::kGetReady: {
+      auto ready = decode_get_ready(frame.payload);
+      if (!ready) return session.protocol_error("malformed GET_READY");
+      if (ready->size == asked.theirs.size || asked.changed) return;
+      // Changed since the STAT: stop the GET (what follows is swallowed
+      // until its last frame) and send the file.
+      asked.changed = true;
+      Bytes cancel;
+      encode_cancel(cancel, id);
+      session.send(std::move(cancel), id);
+      return;
+    }
+    case FrameType::kData:
+      if (asked.changed) return;
+      // Equal sizes and an offset at the end leave nothing to send.
+      return session.protocol_error("DATA past the end of " + printable(remote));
+    case FrameType::kEnd: {
+      auto end = decode_end(frame.payload);
+      if (!end) return session.protocol_error("malformed END");
+      if (!asked.changed) {
+        asked.theirs.content_hash = end->file_hash;
+        answer = Answer::kHash;
+      }
+      break;
+    }
+    case FrameType::kError: {
+      ErrorReply reply = read_error_reply(frame, remote, remote);
+      if (reply.violation) return session.protocol_error(*reply.violation);
+      // Gone since the STAT: a new file. Any other refusal (no read
+      // right, cancelled): unknown content, so the file is sent.
+      if (reply.failure.code == ErrorCode::NOT_FOUND && !asked.changed) answer = Answer::kMissing;
+      break;
+    }
+    default:
+      return session.protocol_error(unexpected_frame(frame, "in reply to GET"));
+  }
+  const ControlRequest request = std::move(found->second);
+  control_.erase(found);
+  const HashProbe done = std::move(asked);
+  hash_probes_.erase(probe);
+  if (answer == Answer::kUnknown) {
+    // A hash no file has: the comparison fails and the file is sent.
+    Entry unknown = done.theirs;
+    unknown.content_hash = Hash128{};
+    take_entry(*request.dir, done.entry, request.local, request.remote,
+               join_path(request.dir->rel, done.entry.name), &unknown);
+  } else {
+    take_entry(*request.dir, done.entry, request.local, request.remote,
+               join_path(request.dir->rel, done.entry.name),
+               answer == Answer::kMissing ? nullptr : &done.theirs);
+  }
+  release(session, *request.dir);
 }
 
 void TreeUploadJob::start_delete_pass(Dir& dir) {

@@ -70,6 +70,7 @@ enum class Control {
   kHardlink,
   kAttrs,
   kStat,       // a file or link of a huge directory
+  kHashProbe,  // --checksum in a huge directory: a GET at offset = size
   kDeletePass  // --delete: the second listing of a huge directory
 };
 struct ControlRequest {
@@ -199,6 +200,15 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   void stat_entry(Dir& dir, const LocalEntry& entry, const std::string& local,
                   const std::string& remote);
   void on_stat_reply(Session& session, ControlRequest request, const Frame& frame);
+  // --checksum in a huge directory: a STAT carries no content hash, so a
+  // remote file of the local one's size is asked for it with a GET at
+  // offset = size (answered GET_READY, then END with the file's XXH3-128,
+  // and no byte of data: the BUSY probe's question, put_probe.cpp).
+  void probe_hash(Dir& dir, const LocalEntry& entry, const std::string& local,
+                  const std::string& remote, Entry theirs);
+  void on_hash_probe_reply(Session& session,
+                           std::unordered_map<std::uint32_t, ControlRequest>::iterator found,
+                           const Frame& frame);
   // --delete in a huge directory: a paced LIST of it once every local
   // entry is fed; each remote name absent here (or excluded) is planned.
   void start_delete_pass(Dir& dir);
@@ -250,6 +260,12 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   std::unordered_map<std::uint32_t, ControlRequest> control_;   // sent, awaiting the reply
   std::deque<Outgoing> outbox_;                                 // not sent yet
   std::unordered_map<std::uint32_t, LocalEntry> stat_entries_;  // by the id of their STAT
+  struct HashProbe {
+    LocalEntry entry;
+    Entry theirs;          // from the STAT; its content_hash comes with END
+    bool changed = false;  // GET_READY told another size: cancelled, hash unknown
+  };
+  std::unordered_map<std::uint32_t, HashProbe> hash_probes_;  // by the id of their GET
 };
 
 }  // namespace ft::client::upload_tree

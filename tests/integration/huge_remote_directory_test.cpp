@@ -14,6 +14,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <regex>
 
 #include "support/server_fixture.hpp"
 #include "support/tree_support.hpp"
@@ -58,8 +59,23 @@ class HugeRemoteDirectoryTest : public ServerFixture {
     ::setenv("FT_TEST_LISTING_WINDOW", "300", 1);
     // No access lines: one per STAT (thousands per run) would fill the
     // stderr pipe the test reads only at the end, and block ftserve.
-    ASSERT_NO_FATAL_FAILURE(start_server({"--access-log", "off"}));
+    ASSERT_NO_FATAL_FAILURE(start_server({"--access-log", "off", "--metrics", "127.0.0.1:0"}));
+    ASSERT_TRUE(server_.wait_for_err("/metrics (unauthenticated)")) << server_.err();
+    std::smatch match;
+    const std::string err = server_.err();
+    ASSERT_TRUE(
+        std::regex_search(err, match, std::regex(R"(metrics on http://[^/]*:(\d+)/metrics)")))
+        << err;
+    metrics_port_ = std::stoi(match[1].str());
   }
+  /// ft_requests_total for `op` with result ok, as ftserve counts it now.
+  long requests_ok(const std::string& op) {
+    const std::string page = http_exchange(metrics_port_, "GET /metrics HTTP/1.0\r\n\r\n");
+    std::smatch match;
+    const std::regex line("ft_requests_total\\{op=\"" + op + "\",result=\"ok\"\\} (\\d+)");
+    return std::regex_search(page, match, line) ? std::stol(match[1].str()) : 0;
+  }
+  int metrics_port_ = 0;
   void TearDown() override {
     ServerFixture::TearDown();
     ::unsetenv("FT_TEST_WALK_WINDOW");
@@ -118,6 +134,47 @@ TEST_F(HugeRemoteDirectoryTest, SecondSendSkipsUnchangedSendsChangesAndDeletesAc
   EXPECT_EQ(json_summary(third.out)["files"], 0) << third.out;
   EXPECT_EQ(json_summary(third.out)["deleted"], 0) << third.out;
   EXPECT_EQ(json_summary(third.out)["links_created"], 0) << third.out;
+}
+
+// --checksum against a huge directory holds no listing either: a remote
+// file of the local one's size is asked for its hash with a GET at offset
+// = size (no data), so content decides, not the mtime.
+TEST_F(HugeRemoteDirectoryTest, ChecksumAsksEachSameSizedFileForItsHash) {
+  const fs::path source = work_ / "src";
+  make_source(source);
+  const fs::path dest = root_.path() / "dst";
+  auto first = send({"-r", "-q", source.string() + "/", remote("dst")});
+  ASSERT_EQ(first.exit_code, 0) << first.err;
+
+  // Every file gets a new mtime; 10 get other content of the same size
+  // (only the hash tells), 5 other content of another size.
+  int same_size = 0, other_size = 0;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = file_name("f", i);
+    if (i % 150 == 3) {
+      std::string content = "content of " + name + "\n";
+      content[0] = 'C';
+      write_file(source / name, content);
+      ++same_size;
+    } else if (i % 300 == 5) {
+      write_file(source / name, "longer content than before: " + name + "\n");
+      ++other_size;
+    }
+    set_mtime(source / name, 1'700'000'000 + i);
+  }
+  ASSERT_EQ(same_size, 10);
+  ASSERT_EQ(other_size, 5);
+  const long gets_before = requests_ok("get");
+  auto second = send({"-r", "--json", "--checksum", source.string() + "/", remote("dst")});
+  ASSERT_EQ(second.exit_code, 0) << second.err;
+  EXPECT_EQ(json_summary(second.out)["files"], same_size + other_size) << second.out;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = file_name("f", i);
+    ASSERT_EQ(read_file(dest / name), read_file(source / name)) << name;
+  }
+  // One hash question per file of an unchanged size, none for the others:
+  // the listing was not held (it carries the hashes and needs no GET).
+  EXPECT_EQ(requests_ok("get") - gets_before, kFiles - other_size);
 }
 
 TEST_F(HugeRemoteDirectoryTest, LinkDestAgainstAHugeReferenceLinksTheUnchanged) {
