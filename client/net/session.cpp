@@ -157,7 +157,7 @@ Session::Session(Connection connection)
       hello, Hello{.capabilities = kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair |
                                    kCapStream | kCapDelete | kCapLink | kCapDeltaPut | kCapArchive |
                                    kCapSparse | kCapOwners | kCapDeltaGet | kCapPaced |
-                                   (compression_level() ? kCapCompress : 0u)});
+                                   kCapDeltaEarly | (compression_level() ? kCapCompress : 0u)});
   connection_.queue(std::move(hello));
 }
 
@@ -223,6 +223,7 @@ void Session::take_hello() {
   delete_agreed_ = (capabilities & kCapDelete) != 0;
   link_agreed_ = (capabilities & kCapLink) != 0;
   delta_put_agreed_ = (capabilities & kCapDeltaPut) != 0;
+  delta_early_agreed_ = delta_put_agreed_ && (capabilities & kCapDeltaEarly) != 0;
   delta_get_agreed_ = (capabilities & kCapDeltaGet) != 0;
   archive_agreed_ = (capabilities & kCapArchive) != 0;
   sparse_agreed_ = (capabilities & kCapSparse) != 0;

@@ -110,6 +110,8 @@ class Session {
   bool link_agreed() const { return link_agreed_; }
   /// DELTA_PUT (section 5.12): a PUT may ask for the older copy's signature.
   bool delta_put_agreed() const { return delta_put_agreed_; }
+  /// DELTA_EARLY too: a DELTA PUT's signature follows its PUT_READY.
+  bool delta_early_agreed() const { return delta_early_agreed_; }
   /// DELTA_GET (section 5.16): a GET may send the older copy's signature.
   bool delta_get_agreed() const { return delta_get_agreed_; }
   /// ARCHIVE, SPARSE and OWNERS (docs/protocol.md, section 5.9).
@@ -169,6 +171,7 @@ class Session {
   bool delete_agreed_ = false;
   bool link_agreed_ = false;
   bool delta_put_agreed_ = false;
+  bool delta_early_agreed_ = false;
   bool delta_get_agreed_ = false;
   bool archive_agreed_ = false;
   bool sparse_agreed_ = false;

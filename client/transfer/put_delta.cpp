@@ -34,8 +34,16 @@ bool PutPipeline::wants_delta(const UploadItem& item) const {
 }
 
 void PutPipeline::on_signature(Session& session, UploadItem& item, const Frame& frame) {
+  if (item.state == UploadState::kCancelling) return;  // it crossed our CANCEL
+  if (session.delta_early_agreed()) {
+    if (!take_early_signature(session, item, frame)) return;
+    if (item.signature.complete()) {
+      item.signature_expected = false;
+      start_matching(item);
+    }
+    return;
+  }
   if (!item.delta_asked || item.state != UploadState::kPutSent) {
-    if (item.state == UploadState::kCancelling) return;  // it crossed our CANCEL
     return session.protocol_error("SIGNATURE for request " + std::to_string(item.id) +
                                   ", which did not ask for one or has had its PUT_READY");
   }
@@ -46,21 +54,69 @@ void PutPipeline::on_signature(Session& session, UploadItem& item, const Frame& 
   }
 }
 
+// With DELTA_EARLY the signature comes after PUT_READY at offset 0, whole,
+// once, while DATA already flows (protocol 5.12); it may even come after
+// our END, and is then of no use.
+bool PutPipeline::take_early_signature(Session& session, UploadItem& item, const Frame& frame) {
+  const std::string request = "SIGNATURE for request " + std::to_string(item.id);
+  if (!item.delta_asked) {
+    session.protocol_error(request + ", which did not ask for one or has had its PUT_READY");
+    return false;
+  }
+  if (item.state == UploadState::kPutSent) {
+    session.protocol_error(request + " before its PUT_READY (DELTA_EARLY)");
+    return false;
+  }
+  if (!item.signature_expected) {
+    session.protocol_error(request +
+                           ", not expected (PUT_READY offered none, or the whole one came)");
+    return false;
+  }
+  auto part = decode_signature(frame.payload);
+  if (!part) {
+    session.protocol_error("malformed SIGNATURE");
+    return false;
+  }
+  if (auto why = item.signature.add(*part)) {
+    session.protocol_error(request + ": " + *why);
+    return false;
+  }
+  return true;
+}
+
 bool PutPipeline::start_delta(Session& session, UploadItem& item, std::uint64_t start) {
+  // With DELTA_EARLY the signature is still to come (start_streaming).
+  if (session.delta_early_agreed()) return true;
   if (!item.signature.started()) return true;  // no older copy: a plain upload
   if (!item.signature.complete()) {
     session.protocol_error("PUT_READY for request " + std::to_string(item.id) +
                            " before its whole SIGNATURE");
     return false;
   }
-  if (start != 0 || item.signature.blocks().empty()) return true;
+  if (start != 0) return true;
+  start_matching(item);
+  return true;
+}
+
+void PutPipeline::start_matching(UploadItem& item) {
+  if (item.signature.blocks().empty()) {
+    item.signature = {};
+    return;  // no older copy (or nothing worth it): a plain upload
+  }
+  // Past the end there is nothing to match (the END may be queued, or
+  // sent: the server then ignores the signature's use).
+  if (item.next_offset >= item.source->size() && item.state != UploadState::kProbing) {
+    item.signature = {};
+    return;
+  }
   item.block_index = std::make_unique<delta::BlockIndex>(item.signature);
   item.matcher = std::make_unique<delta::DeltaMatcher>(*item.block_index, item.source->size(),
                                                        settings_.chunk_size);
   item.signature = {};  // the index holds what is needed
-  report_.verbose_line("delta: " + printable(item.remote) + " against the server's copy of " +
-                       std::to_string(item.block_index->block_size()) + "-byte blocks");
-  return true;
+  report_.verbose_line(
+      "delta: " + printable(item.remote) + " against the server's copy of " +
+      std::to_string(item.block_index->block_size()) + "-byte blocks" +
+      (item.next_offset > 0 ? " from offset " + std::to_string(item.next_offset) : std::string()));
 }
 
 // One window of the source: matched, its COPY and DATA frames queued, its

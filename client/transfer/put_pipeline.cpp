@@ -40,6 +40,7 @@ void UploadItem::reset_for_retry() {
   retry_reason.reset();
   probe_id = 0;
   delta_asked = false;
+  signature_expected = false;
   signature = {};
   matcher.reset();
   block_index.reset();
@@ -195,6 +196,9 @@ void PutPipeline::on_put_ready(Session& session, UploadItem& item, const Frame& 
 void PutPipeline::start_streaming(Session& session, UploadItem& item, const PutReadyMsg& ready) {
   const std::uint64_t size = item.source->size();
   std::uint64_t start = ready.offset;
+  // With DELTA_EARLY a PUT_READY at 0 is followed by the signature, even
+  // while a probe asks whether the file is committed (protocol 5.12).
+  if (item.delta_asked && session.delta_early_agreed()) item.signature_expected = start == 0;
   if (!session.resume_agreed()) {
     if (ready.offset > size) {
       return session.protocol_error("PUT_READY offset beyond the end of " + printable(item.remote));

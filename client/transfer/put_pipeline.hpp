@@ -65,6 +65,9 @@ struct UploadItem {
   // server's older copy; what arrived of it, and once PUT_READY came with a
   // whole one, the matcher that turns the file into COPY and DATA frames.
   bool delta_asked = false;
+  // With DELTA_EARLY: PUT_READY offered offset 0, so one whole signature
+  // follows it while DATA already flows (protocol 5.12).
+  bool signature_expected = false;
   delta::Signature signature;
   std::unique_ptr<delta::BlockIndex> block_index;
   std::unique_ptr<delta::DeltaMatcher> matcher;
@@ -128,9 +131,15 @@ class PutPipeline {
   // Delta uploads (put_delta.cpp).
   bool wants_delta(const UploadItem& item) const;
   void on_signature(Session& session, UploadItem& item, const Frame& frame);
+  /// With DELTA_EARLY, a SIGNATURE after PUT_READY; false after a
+  /// protocol error.
+  bool take_early_signature(Session& session, UploadItem& item, const Frame& frame);
   /// At the first PUT_READY: the matcher when a whole signature came;
   /// false after a protocol error.
   bool start_delta(Session& session, UploadItem& item, std::uint64_t start);
+  /// The matcher over the whole signature, from wherever the upload
+  /// stands; none for a signature of no block.
+  void start_matching(UploadItem& item);
   void delta_step(Session& session, UploadItem& item);
   void show_phase(Session& session);
   bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end);

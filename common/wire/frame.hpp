@@ -35,12 +35,12 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
 #define FT_FRAME_TYPES(X)                                                                      \
   X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                          \
   X(kOk, "OK", 0x02, kServerToClient, 0, false)                                                \
-  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                                       \
+  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                         \
   X(kEnd, "END", 0x04, kBoth, 0, false)                                                        \
   X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                        \
   X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                              \
   X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                                   \
-  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                                              \
+  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                                     \
   X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                                   \
   X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced, \
     false)                                                                                     \
@@ -112,9 +112,13 @@ inline constexpr std::uint32_t kCapCompress = 0x00000800;
 /// PACED (section 5.17): a LIST with the PACED flag is answered one window
 /// at a time, the next after the client's NEXT.
 inline constexpr std::uint32_t kCapPaced = 0x00010000;
+/// DELTA_EARLY (section 5.12), with DELTA_PUT: a DELTA PUT gets PUT_READY
+/// at once and the signature after it, while its DATA already flows.
+inline constexpr std::uint32_t kCapDeltaEarly = 0x00040000;
 inline constexpr std::uint32_t kKnownCapabilities =
     kCapResume | kCapTrees | kCapEager | kCapFrameCheckPair | kCapDelete | kCapLink | kCapArchive |
-    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress | kCapDeltaGet | kCapPaced;
+    kCapSparse | kCapOwners | kCapDeltaPut | kCapStream | kCapCompress | kCapDeltaGet | kCapPaced |
+    kCapDeltaEarly;
 
 /// What a hello's capabilities say of FRAME_CHECK.
 enum class FrameCheckOffer { kAbsent, kOffered, kCorrupted };

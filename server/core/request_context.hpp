@@ -128,6 +128,9 @@ class RequestContext {
   virtual bool stream() const = 0;  // STREAM (section 5.14)
   /// Whether both hellos carried DELTA_PUT (docs/protocol.md, section 5.12).
   virtual bool delta_put() const { return false; }
+  /// Whether both hellos carried DELTA_EARLY too: a DELTA PUT's signature
+  /// follows its PUT_READY (section 5.12).
+  virtual bool delta_early() const { return false; }
   /// Whether both hellos carried DELTA_GET (section 5.16).
   virtual bool delta_get() const { return false; }
   /// The name rules of this connection: any bytes with ARCHIVE (section 5.9).
@@ -199,6 +202,12 @@ class RequestContext {
   /// null: each STAT then waits in the line of listings alone.
   virtual StatBatcher* stat_batcher() { return nullptr; }
   virtual void hashing_done() = 0;
+  /// Takes one more of the server's hashing slots if one is free now
+  /// (never waits, never jumps a waiter's line); false otherwise. Given
+  /// back with extra_hashing_done(). A delta upload's signature uses it
+  /// for its second half.
+  virtual bool try_extra_hashing() { return false; }
+  virtual void extra_hashing_done() {}
 
   /// A request of operation `op` (put, get, list, stat, mkdir, symlink)
   /// ended with `result` ("ok" or an error code's name) after moving `bytes`

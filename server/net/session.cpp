@@ -128,6 +128,7 @@ void Session::answer_hello() {
   delete_ = (ours.capabilities & kCapDelete) != 0;
   link_ = (ours.capabilities & kCapLink) != 0;
   delta_put_ = (ours.capabilities & kCapDeltaPut) != 0;
+  delta_early_ = delta_put_ && (ours.capabilities & kCapDeltaEarly) != 0;
   delta_get_ = (ours.capabilities & kCapDeltaGet) != 0;
   paced_ = (ours.capabilities & kCapPaced) != 0;
   Bytes out;
@@ -403,6 +404,16 @@ void Session::start_hashing(std::function<void()> run) {
 void Session::hashing_done() {
   listing_job_done(true);
   listing_finished();
+}
+
+bool Session::try_extra_hashing() {
+  // Server-wide only: no waiter of any connection is passed over
+  // (begin_listing_job refuses a slot promised to one).
+  return !closing() && server_.budget().begin_listing_job(nullptr, true);
+}
+
+void Session::extra_hashing_done() {
+  listing_job_done(true);
 }
 
 std::size_t Session::send_high_water() const {

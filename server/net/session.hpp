@@ -132,6 +132,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool eager() const override { return eager_; }
   bool stream() const override { return stream_; }
   bool delta_put() const override { return delta_put_; }
+  bool delta_early() const override { return delta_early_; }
   bool delta_get() const override { return delta_get_; }
   NameRules name_rules() const override {
     return archive_ ? NameRules::kAnyBytes : NameRules::kPortable;
@@ -178,6 +179,8 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void start_hashing(std::function<void()> run) override;
   StatBatcher* stat_batcher() override { return &stat_batcher_; }
   void hashing_done() override;
+  bool try_extra_hashing() override;
+  void extra_hashing_done() override;
   void listing_finished() override;
   void listing_job_done(bool hashes) override;
   void remove_read_ahead(std::size_t bytes) override;
@@ -327,6 +330,7 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   bool link_ = false;                        // LINK agreed
   bool paced_ = false;                       // PACED agreed
   bool delta_put_ = false;                   // DELTA_PUT agreed
+  bool delta_early_ = false;                 // DELTA_EARLY agreed (with DELTA_PUT)
   bool delta_get_ = false;                   // DELTA_GET agreed
   bool archive_ = false;                     // ARCHIVE agreed (section 5.9)
   bool sparse_ = false;                      // SPARSE agreed

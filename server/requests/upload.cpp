@@ -40,6 +40,7 @@ Upload::Upload(RequestContext& context, std::uint32_t id, PutMsg put)
       eager_((put_.put_flags & kPutEager) != 0),
       stream_((put_.put_flags & kPutStream) != 0),
       delta_((put_.put_flags & kPutDelta) != 0),
+      early_(delta_ && context.delta_early()),
       started_(std::chrono::steady_clock::now()) {
   const Access& access = context_->access();
   names_.create = access.allows(kRightCreate);
@@ -245,15 +246,21 @@ void Upload::opened(int err, std::uint64_t offset, const Hash128& prefix_hash) {
   if (err != 0) return fail(error_from_errno(err), std::strerror(err));
   // A delta upload that starts from 0 first gets the signature of the file
   // it replaces, if the identity may read it (the signature tells about its
-  // content). One that resumes partial data sends the rest in full.
-  if (delta_ && !signed_ && offset == 0 && context_->access().allows(kRightRead)) {
-    return sign_then_ready(prefix_hash);
-  }
+  // content). One that resumes partial data sends the rest in full. With
+  // DELTA_EARLY the signature follows PUT_READY: the data flows meanwhile.
+  const bool sign = delta_ && !signed_ && offset == 0;
+  const bool may_read = context_->access().allows(kRightRead);
+  if (sign && !early_ && may_read) return start_signing(prefix_hash);
   state_ = State::kReceiving;
   if (eager_) return pump();  // its data is already on the way, maybe queued
   offered_ = offset;
   received_ = offset;
   send_put_ready(offset, prefix_hash);
+  if (sign && early_) {
+    signed_ = true;
+    if (!may_read) return send_signature({});  // of no block
+    start_signing(prefix_hash);
+  }
 }
 
 void Upload::send_put_ready(std::uint64_t offset, const Hash128& prefix_hash) {

@@ -34,7 +34,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   /// A resume waiting in line for a hashing slot waits on the server, not
   /// on its peer: the idle timeout does not run meanwhile.
   /// So does a compressed chunk being decompressed on the thread pool.
-  bool waiting_on_disk() const override { return job_running_ || waiting_for_slot_ || inflating_; }
+  bool waiting_on_disk() const override { return busy() || waiting_for_slot_ || inflating_; }
 
  private:
   /// The life of an upload:
@@ -97,8 +97,24 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   /// A STREAM upload's END: its quota claim moves from 0 to the real size.
   bool claim_stream_size(std::uint64_t size);
   /// Delta uploads (upload_delta.cpp): the basis's signature goes out
-  /// before PUT_READY; COPY frames take ranges of the basis.
-  void sign_then_ready(const Hash128& prefix_hash);
+  /// before PUT_READY, or with DELTA_EARLY after it while DATA already
+  /// flows (then exactly one whole signature, of no block when there is
+  /// nothing to sign, before OK); COPY frames take ranges of the basis.
+  /// The signing holds a hashing slot (two for two slices at once).
+  void start_signing(const Hash128& prefix_hash);
+  void signing_slot_granted(const Hash128& prefix_hash);
+  void sign_slices(std::shared_ptr<BasisSigning> signing, const Hash128& prefix_hash);
+  void signing_done(BasisSigning& signing, const Hash128& prefix_hash);
+  /// Sends the parts (one part of no block when empty); COPY is taken
+  /// from now on if they sign any block.
+  void send_signature(const std::vector<delta::SignaturePart>& parts);
+  /// Once the END came (DELTA_EARLY) or the upload ended: the signature
+  /// is of no use any more.
+  void abandon_signing();
+  /// Moves a signed basis into the disk state; only between two jobs.
+  void adopt_basis();
+  /// A job of this upload runs: its write job, or its signing.
+  bool busy() const { return job_running_ || signing_ == Signing::kRunning; }
   bool on_copy(Frame& frame);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);
@@ -130,7 +146,15 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   bool eager_;           // DATA and END come without waiting for PUT_READY
   bool stream_;          // STREAM: the size is known at END (docs/protocol.md, 5.14)
   bool delta_;           // DELTA: the basis's signature before PUT_READY, COPY frames after
+  bool early_;           // DELTA with DELTA_EARLY: the signature after PUT_READY
   bool signed_ = false;  // the signature step ran (sent or not)
+  /// Where the signature stands: asked for a hashing slot, jobs running
+  /// (BasisSigning), sent or given up.
+  enum class Signing { kNone, kWaiting, kRunning, kDone };
+  Signing signing_ = Signing::kNone;
+  std::shared_ptr<BasisSigning> signing_state_;  // while kRunning
+  bool extra_hashing_slot_ = false;              // the second slice's slot
+  Fd signed_basis_;               // signed, waiting to move into disk_ between two jobs
   std::uint64_t basis_size_ = 0;  // of the signature sent; 0: COPY refused
   std::uint64_t copied_ = 0;      // bytes taken from the basis
   std::vector<std::string> components_;

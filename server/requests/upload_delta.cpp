@@ -1,16 +1,15 @@
 // A delta upload's server side (docs/protocol.md, section 5.12): the
-// signature of the file the upload replaces, sent before PUT_READY, and
-// COPY frames, whose ranges are copied from that file into the new one on
-// the thread pool. The new file is then verified by its whole-file hash
-// and committed like any other upload.
+// signature of the file the upload replaces, sent before PUT_READY (with
+// DELTA_EARLY after it, while the data already flows), and COPY frames,
+// whose ranges are copied from that file into the new one on the thread
+// pool. The new file is then verified by its whole-file hash and
+// committed like any other upload.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <system_error>
-#include <thread>
 
 #include "common/os/copy_range.hpp"
 #include "common/os/exact_io.hpp"
@@ -24,79 +23,64 @@ namespace {
 // pieces of kCopyPiece (each then read back, kReadBack at a time, for the
 // file's hash while it is still in the page cache).
 constexpr std::size_t kSignRead = 1024 * 1024;
-// A basis at least this big is signed by two threads.
-constexpr std::uint64_t kSignSplitAt = 16 * 1024 * 1024;
 constexpr std::uint64_t kCopyPiece = 8 * 1024 * 1024;
 constexpr std::size_t kReadBack = 256 * 1024;
 
 }  // namespace
 
-std::vector<delta::SignaturePart> sign_basis(UploadDisk& disk, const std::string& name,
-                                             std::uint64_t min_size) {
-  if (!disk.dir) return {};
+std::unique_ptr<BasisSigning> open_basis(int dir, const std::string& name, std::uint64_t min_size) {
+  if (dir < 0) return nullptr;
   // Not through a link (the final name is replaced, never followed), and
   // without blocking on a FIFO someone left there.
-  Fd basis(::openat(disk.dir.get(), name.c_str(),
-                    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
+  Fd basis(::openat(dir, name.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY));
   struct stat st;
   if (!basis || ::fstat(basis.get(), &st) != 0 || !S_ISREG(st.st_mode) ||
       static_cast<std::uint64_t>(st.st_size) < min_size) {
-    return {};
+    return nullptr;
   }
+  auto signing = std::make_unique<BasisSigning>();
   const auto size = static_cast<std::uint64_t>(st.st_size);
+  signing->basis = std::move(basis);
+  signing->size = size;
   const std::uint32_t block_size = delta::block_size_for(size);
   const std::uint32_t blocks = delta::block_count_for(size, block_size);
-  // The client waits for the whole signature before it sends anything:
-  // a big basis is signed in two halves at once, the second on a thread
-  // of its own (a core the waiting client leaves idle; docs/server.md,
-  // "Fairness").
   const std::uint32_t half = size >= kSignSplitAt ? blocks / 2 : blocks;
-  delta::SignatureBuilder first(size, 0, half);
-  delta::SignatureBuilder second(size, half, blocks);
-  const int fd = basis.get();
-  // A basis that shrinks or fails meanwhile is simply not used.
-  auto sign = [fd](delta::SignatureBuilder& builder, std::uint64_t from) {
+  signing->slices.push_back({delta::SignatureBuilder(size, 0, half), 0});
+  if (half < blocks) {
+    signing->slices.push_back(
+        {delta::SignatureBuilder(size, half, blocks), std::uint64_t{half} * block_size});
+  }
+  return signing;
+}
+
+void sign_slice(BasisSigning& signing, std::size_t index) {
+  BasisSigning::Slice& slice = signing.slices[index];
+  try {
     Bytes buffer(kSignRead);
-    for (std::uint64_t at = 0; at < builder.needed();) {
+    for (std::uint64_t at = 0; at < slice.builder.needed();) {
+      if (signing.abandoned.load(std::memory_order_relaxed)) return;
       const auto n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(kSignRead, builder.needed() - at));
-      if (read_exact_at(fd, buffer.data(), n, from + at) != 0) return false;
-      builder.feed(ByteSpan(buffer).first(n));
+          static_cast<std::size_t>(std::min<std::uint64_t>(kSignRead, slice.builder.needed() - at));
+      // A basis that shrinks or fails meanwhile is simply not used.
+      if (read_exact_at(signing.basis.get(), buffer.data(), n, slice.from + at) != 0) return;
+      slice.builder.feed(ByteSpan(buffer).first(n));
       at += n;
     }
-    return true;
-  };
-  bool second_ok = false;
-  std::thread helper;
-  if (half < blocks) {
-    try {
-      helper = std::thread([&]() noexcept {
-        try {
-          second_ok = sign(second, std::uint64_t{half} * block_size);
-        } catch (...) {
-          second_ok = false;  // no buffer: no signature, a plain upload
-        }
-      });
-    } catch (const std::system_error&) {
-      // No thread to be had: the second half is signed after the first.
-    }
-  }
-  bool first_ok = false;
-  try {
-    first_ok = sign(first, 0);
+    slice.signed_whole = true;
   } catch (...) {
-    // No buffer: the helper is still joined below (a joinable thread's
-    // destructor would end the process), and the upload goes plain.
+    // No buffer: no signature, and the upload goes plain.
   }
-  if (helper.joinable()) {
-    helper.join();
-  } else if (half < blocks && first_ok) {
-    second_ok = sign(second, std::uint64_t{half} * block_size);
-  } else {
-    second_ok = true;  // nothing to sign, or the first half failed already
+}
+
+std::vector<delta::SignaturePart> join_slices(BasisSigning& signing) {
+  if (signing.abandoned.load() || signing.slices.empty()) return {};
+  for (const BasisSigning::Slice& slice : signing.slices) {
+    if (!slice.signed_whole) return {};
   }
-  if (!first_ok || !second_ok || !first.join(std::move(second))) return {};
-  disk.basis = std::move(basis);
+  delta::SignatureBuilder& first = signing.slices.front().builder;
+  for (std::size_t i = 1; i < signing.slices.size(); ++i) {
+    if (!first.join(std::move(signing.slices[i].builder))) return {};
+  }
   return first.parts();
 }
 
@@ -125,42 +109,126 @@ int copy_from_basis(UploadDisk& disk, const UploadChunk& chunk) {
   return 0;
 }
 
-void Upload::sign_then_ready(const Hash128& prefix_hash) {
+void Upload::start_signing(const Hash128& prefix_hash) {
   signed_ = true;
+  signing_ = Signing::kWaiting;
   // Signing reads the whole basis (gigabytes for a big file): it takes one
   // of the server's hashing slots, as a resume's prefix hash does
-  // (docs/server.md, "Fairness").
-  waiting_for_slot_ = true;
-  context_->start_hashing([self = shared_from_this(), prefix_hash] {
-    self->waiting_for_slot_ = false;
-    // An upload that ended meanwhile was cleaned up by its ending.
-    if (self->state_ == State::kFinished || self->ending_ != Ending::kNone) {
-      return self->context_->hashing_done();
-    }
-    auto disk = self->disk_;
-    auto parts = std::make_shared<std::vector<delta::SignaturePart>>();
-    self->job_running_ = true;
+  // (docs/server.md, "Fairness"). Without DELTA_EARLY the client waits,
+  // idle, meanwhile: the idle timeout does not run.
+  waiting_for_slot_ = !early_;
+  context_->start_hashing(
+      [self = shared_from_this(), prefix_hash] { self->signing_slot_granted(prefix_hash); });
+}
+
+void Upload::signing_slot_granted(const Hash128& prefix_hash) {
+  waiting_for_slot_ = false;
+  // An upload that ended meanwhile was cleaned up by its ending; one whose
+  // END came first (DELTA_EARLY) was sent a signature of no block then.
+  if (state_ == State::kFinished || ending_ != Ending::kNone || signing_ != Signing::kWaiting) {
+    return context_->hashing_done();
+  }
+  signing_ = Signing::kRunning;
+  auto opened = std::make_shared<std::shared_ptr<BasisSigning>>();
+  // The directory stays open while the signing runs: the upload's ending
+  // and its commit wait for it (busy()).
+  queue_job(
+      context_->loop(),
+      [opened, dir = disk_->dir.get(), name = components_.back()] {
+        try {
+          *opened = open_basis(dir, name, kMinDeltaBasis);
+        } catch (...) {
+          // No memory for it: no signature.
+        }
+      },
+      [self = shared_from_this(), opened, prefix_hash] {
+        auto signing = std::move(*opened);
+        if (!signing) signing = std::make_shared<BasisSigning>();  // nothing to sign
+        self->sign_slices(std::move(signing), prefix_hash);
+      });
+}
+
+void Upload::sign_slices(std::shared_ptr<BasisSigning> signing, const Hash128& prefix_hash) {
+  signing_state_ = signing;
+  // Ended, or (DELTA_EARLY) its END came while the basis was opened.
+  if (ending_ != Ending::kNone || end_received_) signing->abandoned = true;
+  // Two slices at once only with a second hashing slot free now: the
+  // server-wide count of pool threads hashing stays at its cap
+  // (docs/server.md, "Fairness"). Otherwise one job signs both in turn.
+  const std::size_t slices = signing->slices.size();
+  extra_hashing_slot_ = slices == 2 && !signing->abandoned && context_->try_extra_hashing();
+  const std::size_t jobs = extra_hashing_slot_ ? 2 : 1;
+  auto left = std::make_shared<std::size_t>(jobs);
+  for (std::size_t job = 0; job < jobs; ++job) {
     queue_job(
-        self->context_->loop(),
-        [disk, parts, name = self->components_.back()] {
-          *parts = sign_basis(*disk, name, kMinDeltaBasis);
+        context_->loop(),
+        [signing, job, jobs, slices] {
+          for (std::size_t slice = job; slice < slices; slice += jobs) sign_slice(*signing, slice);
         },
-        [self, parts, prefix_hash] {
-          self->job_running_ = false;
-          self->context_->hashing_done();
-          if (self->ending_ != Ending::kNone)
-            return self->cleanup(self->ending_ == Ending::kKeepPartial);
-          if (!parts->empty()) {
-            self->basis_size_ = parts->front().basis_size;
-            for (const delta::SignaturePart& part : *parts) {
-              Bytes out;
-              encode_signature(out, self->id_, part);
-              self->context_->send_frame(std::move(out));
-            }
-          }
-          self->opened(0, 0, prefix_hash);
+        [self = shared_from_this(), signing, left, prefix_hash] {
+          if (--*left == 0) self->signing_done(*signing, prefix_hash);
         });
-  });
+  }
+}
+
+void Upload::signing_done(BasisSigning& signing, const Hash128& prefix_hash) {
+  signing_ = Signing::kDone;
+  signing_state_.reset();
+  context_->hashing_done();
+  if (extra_hashing_slot_) {
+    extra_hashing_slot_ = false;
+    context_->extra_hashing_done();
+  }
+  std::vector<delta::SignaturePart> parts;
+  try {
+    parts = join_slices(signing);
+  } catch (...) {
+    parts.clear();  // no memory for the parts: no signature
+  }
+  // Kept open for the COPY frames (and closed with the upload's files).
+  if (signing.basis) signed_basis_ = std::move(signing.basis);
+  if (ending_ != Ending::kNone) {
+    // The upload ended while its basis was signed; its ending waited.
+    if (job_running_) return;  // the write job's completion carries on
+    if (ending_ == Ending::kKeepPartial) return pump();
+    return cleanup(false);
+  }
+  if (!early_) {
+    if (!parts.empty()) send_signature(parts);
+    adopt_basis();
+    return opened(0, 0, prefix_hash);
+  }
+  send_signature(parts);
+  pump();  // its commit may have waited for the signature
+}
+
+void Upload::send_signature(const std::vector<delta::SignaturePart>& parts) {
+  // With DELTA_EARLY the client learns this way that nothing matches:
+  // one part of no block, as a delta download's client says it
+  // (docs/protocol.md, sections 5.12 and 5.16).
+  const std::vector<delta::SignaturePart> none =
+      parts.empty() ? delta::SignatureBuilder(0).parts() : std::vector<delta::SignaturePart>{};
+  for (const delta::SignaturePart& part : parts.empty() ? none : parts) {
+    Bytes out;
+    encode_signature(out, id_, part);
+    context_->send_frame(std::move(out));
+  }
+  if (!parts.empty()) basis_size_ = parts.front().basis_size;
+}
+
+void Upload::abandon_signing() {
+  if (signing_ == Signing::kRunning && signing_state_) {
+    signing_state_->abandoned = true;  // its completion sends what is due
+  } else if (signing_ == Signing::kWaiting) {
+    // The slot, when it comes, is given back at once. With DELTA_EARLY an
+    // upload whose END came is owed its signature: one of no block.
+    signing_ = Signing::kDone;
+    if (early_ && ending_ == Ending::kNone && state_ != State::kFinished) send_signature({});
+  }
+}
+
+void Upload::adopt_basis() {
+  if (signed_basis_ && disk_ && !job_running_) disk_->basis = std::move(signed_basis_);
 }
 
 bool Upload::on_copy(Frame& frame) {

@@ -4,6 +4,7 @@
 // verified chunks in order, an eager upload's whole life inside a group
 // commit, and removing what a failed upload created. Each runs inside a
 // thread-pool job, one job at a time per upload; none touches the loop.
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -64,7 +65,8 @@ struct UploadDisk {
   /// The partial file, once a resumable upload opened it.
   std::optional<FileId> partial_file;
   /// A delta upload's basis: the file it replaces, opened when its
-  /// signature was made (COPY ranges are read from it).
+  /// signature was made (COPY ranges are read from it). Handed over by the
+  /// loop between two jobs once its signature is sent.
   Fd basis;
 };
 
@@ -113,12 +115,43 @@ int write_chunks(UploadDisk& disk, std::deque<UploadChunk>& chunks);
 int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChunk>& chunks,
                   CommitItem& item, BatchDirs& dirs);
 
-/// A delta upload's basis (docs/protocol.md, section 5.12): opens the
-/// regular file `name` in disk.dir, keeps it in disk.basis and returns its
-/// signature's parts; none when there is no such file (or it cannot be read),
-/// or it is smaller than `min_size`.
-std::vector<delta::SignaturePart> sign_basis(UploadDisk& disk, const std::string& name,
-                                             std::uint64_t min_size);
+/// A delta upload's basis being signed (docs/protocol.md, section 5.12),
+/// in one or two slices of blocks, each by a thread-pool job of its own.
+/// Only the signing jobs and, between them, the loop touch it, never the
+/// upload's write jobs: with DELTA_EARLY the upload's data is written
+/// while its basis is signed.
+struct BasisSigning {
+  /// Blocks of the basis one job signs.
+  struct Slice {
+    delta::SignatureBuilder builder;
+    std::uint64_t from = 0;     // its first byte in the basis
+    bool signed_whole = false;  // its job read all it needed
+  };
+  Fd basis;  // the file the upload replaces, kept open for its COPY frames
+  std::uint64_t size = 0;
+  std::vector<Slice> slices;  // in order; one or two
+  /// The upload no longer needs the signature (it ended, or its END came
+  /// first): the jobs stop at their next read.
+  std::atomic<bool> abandoned{false};
+};
+
+/// A basis at least this big is signed in two slices (by two jobs at once
+/// when a second hashing slot is free).
+inline constexpr std::uint64_t kSignSplitAt = 16 * 1024 * 1024;
+
+/// Opens the regular file `name` in `dir` (not through a link, never
+/// blocking on a FIFO) as a basis to sign, cut into two slices when it
+/// holds kSignSplitAt bytes or more; null when there is none, it cannot be
+/// read or it is smaller than `min_size`.
+std::unique_ptr<BasisSigning> open_basis(int dir, const std::string& name, std::uint64_t min_size);
+
+/// A job: reads and signs slice `slice` of the basis; records in
+/// signing.signed_whole whether it read all of it. Never throws.
+void sign_slice(BasisSigning& signing, std::size_t slice);
+
+/// On the loop, once every slice's job ended: the whole signature's
+/// parts, the slices joined; none if a slice was not signed whole.
+std::vector<delta::SignaturePart> join_slices(BasisSigning& signing);
 
 /// Writes a COPY chunk: the basis range into the file (copy_file_range),
 /// then the written bytes into the file's hash. 0 or an errno value (EIO

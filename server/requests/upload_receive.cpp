@@ -172,6 +172,8 @@ bool Upload::on_end(Frame& frame) {
                                        ", PUT declared " + std::to_string(put_.size));
     return true;
   }
+  // Every byte is here: no COPY can come, the signature is of no use.
+  abandon_signing();
   if (eager_ && state_ == State::kOpening) {
     commit_eager();
     return true;
@@ -277,13 +279,17 @@ void Upload::pump() {
   // chunks it holds: they are progress the next attempt need not resend.
   const bool draining = ending_ == Ending::kKeepPartial;
   if (job_running_ || (state_ != State::kReceiving && !draining)) return;
+  adopt_basis();
+  // A commit, or a kept partial file's ending, waits for the basis's
+  // signing (DELTA_EARLY), which reads through the upload's directory.
+  const bool signing = signing_ == Signing::kRunning;
   if (queue_.empty()) {
     if (draining) {
-      cleanup(true);
+      if (!signing) cleanup(true);
     } else if (rewind_reply_pending_) {
       rewind_reply_pending_ = false;
       send_put_ready(*rewind_to_, disk_->hash.digest());
-    } else if (end_received_ && !rewind_to_) {
+    } else if (end_received_ && !rewind_to_ && !signing) {
       commit();
     }
     return;
@@ -312,8 +318,8 @@ void Upload::pump() {
         if (self->ending_ != Ending::kNone) {
           if (self->ending_ == Ending::kKeepPartial && *err == 0) {
             self->pump();
-          } else {
-            self->cleanup(false);
+          } else if (!self->busy()) {
+            self->cleanup(false);  // else once the basis's signing ended
           }
         } else if (*err != 0) {
           self->fail(error_from_errno(*err), std::string("write failed: ") + std::strerror(*err));
@@ -406,7 +412,8 @@ void Upload::fail(ErrorCode code, const std::string& message) {
   // The ERROR goes out once the temporary file is gone, so a client that
   // sees it can rely on nothing of this upload being left on the server.
   pending_error_ = ErrorMsg{static_cast<std::uint16_t>(code), put_.path, message};
-  if (!job_running_) cleanup(false);
+  abandon_signing();
+  if (!busy()) cleanup(false);
 }
 
 void Upload::drop_queue() {
@@ -432,7 +439,8 @@ void Upload::abort(ErrorCode code, bool notify) {
   ending_ = keeps ? Ending::kKeepPartial : Ending::kDiscard;
   drop_held();  // not verified: nothing of it is kept
   if (ending_ == Ending::kDiscard) drop_queue();
-  if (job_running_) return;  // its completion carries on
+  abandon_signing();
+  if (busy()) return;  // its completion carries on
   if (ending_ == Ending::kKeepPartial) {
     pump();
   } else {
@@ -468,6 +476,7 @@ void Upload::cleanup(bool keep_partial) {
     settle_quota(opened_partial || removes_file ? QuotaOutcome::kDropped
                                                 : QuotaOutcome::kUntouched);
   }
+  adopt_basis();  // closed with the upload's files
   auto disk = std::move(disk_);
   auto error = std::move(pending_error_);
   pending_error_.reset();

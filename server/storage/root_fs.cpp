@@ -255,7 +255,9 @@ int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode) 
     char name[64];
     std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
                   static_cast<unsigned long long>(rng()));
-    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC | O_NOFOLLOW, mode);
+    // Read and write: a delta upload reads back the ranges it copied from
+    // its basis, to hash them as the file holds them.
+    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd >= 0) {
       name_out = name;
       file_out.reset(fd);

@@ -422,10 +422,12 @@ void serve(int fd, Scenario scenario) {
           // The scenarios hand-craft frames without check blocks: the fake
           // plays a server from before FRAME_CHECK, which the clients must
           // still serve (docs/protocol.md section 3.1). Nor does it know
-          // DELTA_GET: ftget must fetch plainly from such a server.
+          // DELTA_GET: ftget must fetch plainly from such a server; nor
+          // DELTA_EARLY: its signatures come before PUT_READY.
           const auto caps = decoder.hello().capabilities & ft::kKnownCapabilities &
                             ~ft::kCapFrameCheckPair &
-                            ~(ft::kCapArchive | ft::kCapSparse | ft::kCapOwners | ft::kCapDeltaGet);
+                            ~(ft::kCapArchive | ft::kCapSparse | ft::kCapOwners | ft::kCapDeltaGet |
+                              ft::kCapDeltaEarly);
           ft::encode_hello(reply.out, ft::Hello{ft::kProtocolVersion, ft::kProtocolVersion, caps});
           continue;
         }

@@ -43,6 +43,13 @@
 //                   in front of the bytes: the damage is always a chunk whose
 //                   hash fails, never a protocol error.
 //
+// One rewrite applies to EVERY connection, an older client:
+//   --clear-capabilities BITS  clear BITS (a decimal number) in the
+//                   capabilities of the client's hello (bytes 12 to 15 of
+//                   the client -> server stream), as a client that does
+//                   not know them would send it; the server then answers
+//                   without them too (plain connections only, not TLS).
+//
 // One limit applies to EVERY connection, a slow link:
 //   --rate BPS      forward at most BPS bytes per second in each direction
 //                   (after a first 64 KiB), so that a client's progress
@@ -140,6 +147,7 @@ struct Direction {
   std::optional<std::uint64_t> limit;      // stop reading here (--cut-after)
   std::optional<std::uint64_t> stall_at;   // stall once this much went out
   std::optional<std::uint64_t> rate;       // --rate: bytes per second read from `from`
+  std::uint32_t clear_capabilities = 0;    // --clear-capabilities, in the hello
   std::chrono::steady_clock::time_point started = std::chrono::steady_clock::now();
   bool eof = false;   // `from` has reached end of stream
   bool shut = false;  // shutdown(to, SHUT_WR) done
@@ -245,6 +253,13 @@ Step read_some(Direction& direction) {
       *direction.flip_at < direction.read_total + count) {
     direction.buffer[direction.end + (*direction.flip_at - direction.read_total)] ^=
         direction.flip_mask;
+  }
+  // The hello's capabilities, a big-endian u32 at stream offset 12.
+  for (std::uint64_t at = 12; direction.clear_capabilities != 0 && at < 16; ++at) {
+    if (at < direction.read_total || at >= direction.read_total + count) continue;
+    const auto shift = static_cast<unsigned>(8 * (15 - at));
+    direction.buffer[direction.end + (at - direction.read_total)] &=
+        static_cast<unsigned char>(~(direction.clear_capabilities >> shift) & 0xff);
   }
   if (direction.corrupter) {
     direction.corrupter->apply(direction.buffer.data() + direction.end,
@@ -372,6 +387,8 @@ std::unique_ptr<Session> open_session(int listener, const Options& options, int 
     session->down.record_fd = g_record_downstream_fd;
   }
   if (options.flip_every) session->up.corrupter.emplace(*options.flip_every);
+  session->up.clear_capabilities =
+      static_cast<std::uint32_t>(options.clear_capabilities.value_or(0));
   session->up.rate = options.rate;
   session->down.rate = options.rate;
   return session;

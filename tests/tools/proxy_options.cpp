@@ -83,6 +83,7 @@ void usage(const char* program) {
                "       [--flip-downstream N] [--cut-after N] [--cut-downstream-after N]\n"
                "       [--stall-after N] [--stall-downstream-after N] [--flip-every N]\n"
                "       [--flip-bit B] [--record FILE] [--record-downstream FILE] [--rate BPS]\n"
+               "       [--clear-capabilities BITS]\n"
                "       %s --target 127.0.0.1:PORT --replay FILE\n",
                program, program);
 }
@@ -133,6 +134,7 @@ std::optional<Options> parse_options(int argc, char** argv) {
     if (name == "--flip-every") slot = &options.flip_every;
     if (name == "--flip-bit") slot = &options.flip_bit;
     if (name == "--rate") slot = &options.rate;
+    if (name == "--clear-capabilities") slot = &options.clear_capabilities;
     if (slot == nullptr) {
       std::fprintf(stderr, "ft_test_proxy: unknown option %.*s\n", static_cast<int>(name.size()),
                    name.data());
@@ -155,6 +157,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
   }
   if (options.rate && *options.rate == 0) {
     std::fprintf(stderr, "ft_test_proxy: --rate wants a positive number of bytes per second\n");
+    return std::nullopt;
+  }
+  if (options.clear_capabilities && *options.clear_capabilities > 0xffffffffu) {
+    std::fprintf(stderr, "ft_test_proxy: --clear-capabilities wants 32 bits at most\n");
     return std::nullopt;
   }
   if (options.flip_every && *options.flip_every == 0) {

@@ -20,8 +20,9 @@ struct Options {
   std::optional<std::uint64_t> stall_after;
   std::optional<std::uint64_t> stall_downstream_after;
   std::optional<std::uint64_t> flip_every;
-  std::optional<std::uint64_t> flip_bit;  // 0..7: flip one bit, not the whole byte
-  std::optional<std::uint64_t> rate;      // bytes per second each way (all connections)
+  std::optional<std::uint64_t> flip_bit;            // 0..7: flip one bit, not the whole byte
+  std::optional<std::uint64_t> rate;                // bytes per second each way (all connections)
+  std::optional<std::uint64_t> clear_capabilities;  // bits cleared in every client hello
   std::string record_path;
   std::string record_downstream_path;
   std::string replay_path;

@@ -77,6 +77,8 @@ class FakeConnection final : public RequestContext, public ServerServices {
   bool eager() const override { return eager_; }
   bool stream() const override { return stream_; }
   bool compress() const override { return compress_; }
+  bool delta_put() const override { return delta_put_; }
+  bool delta_early() const override { return delta_early_; }
   void send_frame(Bytes frame) override {
     FrameDecoder decoder({.sender = Sender::kServer, .expect_hello = false});
     decoder.feed(frame);
@@ -115,8 +117,19 @@ class FakeConnection final : public RequestContext, public ServerServices {
   void log_access(const char*, const std::string&, std::uint64_t,
                   std::chrono::steady_clock::time_point, const std::string&,
                   std::uint64_t) override {}
-  void start_hashing(std::function<void()> run) override { run(); }
-  void hashing_done() override {}
+  void start_hashing(std::function<void()> run) override {
+    ++hashing_slots;
+    if (hold_hashing) return held_hashing.push_back(std::move(run));
+    run();
+  }
+  void hashing_done() override { --hashing_slots; }
+  bool try_extra_hashing() override {
+    if (!extra_hashing_free) return false;
+    ++hashing_slots;
+    ++extra_hashing_taken;
+    return true;
+  }
+  void extra_hashing_done() override { --hashing_slots; }
 
   void close() { next_turn_.close(); }
 
@@ -126,6 +139,15 @@ class FakeConnection final : public RequestContext, public ServerServices {
   bool eager_ = false;
   bool stream_ = false;
   bool compress_ = false;
+  bool delta_put_ = false;
+  bool delta_early_ = false;
+  // Hashing slots (a delta upload's signing): held, and given back; with
+  // `hold_hashing` a request waits in held_hashing until the test runs it.
+  int hashing_slots = 0;
+  bool hold_hashing = false;
+  std::vector<std::function<void()>> held_hashing;
+  bool extra_hashing_free = true;
+  int extra_hashing_taken = 0;
   int slots_ = 0;
   std::size_t disk_backlog = 0;
   std::set<std::string> partials_;
