@@ -35,9 +35,16 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
     pipeline_.tick_progress();
   }
 
+  ~DownloadJob() override {
+    // A batch being committed ends with the attempt: its files are in place.
+    settled_ += pipeline_.abandon_commits().size();
+  }
+
   void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
 
   bool finished() const override { return settled_ == items_.size() && pipeline_.idle(); }
+
+  int wake_fd() const override { return pipeline_.wake_fd(); }
 
  private:
   void on_settled(Session&, DownloadItem&) override { ++settled_; }

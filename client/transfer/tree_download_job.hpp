@@ -92,6 +92,9 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   }
 
   ~TreeDownloadJob() override {
+    // A batch being committed ends first: its files are in place and were
+    // reported, and the next attempt must not count them again.
+    for (DownloadItem* item : pipeline_.abandon_commits()) settled_.add(item->local_path);
     // Whatever ended the attempt, partial data is kept for the next one.
     for (auto& [key, item] : items_) {
       if (item->landing) item->landing->keep();
@@ -120,6 +123,8 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   bool finished() const override {
     return walk_finished() && pipeline_.idle() && lists_.empty() && stats_.empty();
   }
+
+  int wake_fd() const override { return pipeline_.wake_fd(); }
 
  private:
   bool room() const override {

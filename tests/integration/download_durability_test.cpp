@@ -3,9 +3,11 @@
 // syncfs, or an fsync of its partial) after its last write and before it is
 // renamed into place, its directory is fsynced after the rename and before
 // the file is reported received, and the syncs are shared (far fewer
-// syncfs calls than files).
+// syncfs calls than files). The syncs and renames run on ftget's commit
+// thread (strace -f) while the next files arrive.
 #include <sys/stat.h>
 
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -22,11 +24,33 @@ struct Line {
   std::string text;
 };
 
-// The calls of an `strace -y -s 4096 -o LOG` log (one process, no -f).
+// The calls of an `strace -f -y -s 4096 -o LOG` log, in the order they
+// returned. ftget commits on a thread of its own (CommitWorker), so every
+// line starts with the thread's id, and a call that another thread's call
+// interrupted in the log comes in two lines ("<unfinished ...>", then
+// "<... NAME resumed>"), joined here at the place of the second.
 std::vector<Line> read_trace(const fs::path& log) {
   std::vector<Line> lines;
+  std::map<std::string, std::string> unfinished;  // by thread id
   std::istringstream in(read_file(log));
   for (std::string text; std::getline(in, text);) {
+    std::string thread;
+    if (const auto space = text.find(' ');
+        space != std::string::npos && space > 0 && text.find_first_not_of("0123456789") == space) {
+      thread = text.substr(0, space);
+      text = text.substr(text.find_first_not_of(' ', space));
+    }
+    if (const auto cut = text.find(" <unfinished ...>"); cut != std::string::npos) {
+      unfinished[thread] = text.substr(0, cut);
+      continue;
+    }
+    if (text.rfind("<... ", 0) == 0) {
+      const auto resumed = text.find(" resumed>");
+      auto started = unfinished.find(thread);
+      if (resumed == std::string::npos || started == unfinished.end()) continue;
+      text = started->second + text.substr(resumed + 9);
+      unfinished.erase(started);
+    }
     const auto paren = text.find('(');
     if (paren == std::string::npos) continue;
     lines.push_back(Line{text.substr(0, paren), text});
@@ -51,9 +75,9 @@ TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeI
   const fs::path log = work_ / "ftget.strace";
   // LeakSanitizer cannot run under a tracer: a sanitized ftget would fail.
   RunResult get =
-      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-y", "-s",
-           "4096", "-e", "trace=syncfs,fsync,renameat,renameat2,pwrite64,write", "-o", log.string(),
-           bin("ftget"), "--json", "-r", remote("tree"), back.string()});
+      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f", "-y",
+           "-s", "4096", "-e", "trace=syncfs,fsync,renameat,renameat2,pwrite64,write", "-o",
+           log.string(), bin("ftget"), "--json", "-r", remote("tree"), back.string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   const std::vector<Line> trace = read_trace(log);
   ASSERT_FALSE(trace.empty());
