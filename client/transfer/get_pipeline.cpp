@@ -1,10 +1,13 @@
 #include "client/transfer/get_pipeline.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
+#include "common/base/limits.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -16,6 +19,17 @@ constexpr std::size_t kPrefixReadSize = 1024 * 1024;
 // A received file at least this large shows "verifying" while it is
 // synced and renamed; smaller ones are done before a redraw would matter.
 constexpr std::uint64_t kVerifyingShownFrom = 4 * 1024 * 1024;
+
+// See max_in_flight(): the room left for directories, the socket and the
+// rest is the other half of the limit.
+std::size_t descriptor_window() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return limits::kMaxRequestsInFlight;
+  }
+  return std::clamp<std::size_t>(static_cast<std::size_t>(limit.rlim_cur / 2), 16,
+                                 limits::kMaxRequestsInFlight);
+}
 
 }  // namespace
 
@@ -34,7 +48,10 @@ void DownloadItem::reset_for_retry() {
 }
 
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
-    : report_(report), listener_(listener), next_id_(next_id) {}
+    : report_(report),
+      listener_(listener),
+      next_id_(next_id),
+      max_in_flight_(descriptor_window()) {}
 
 void GetPipeline::tick_progress() {
   report_.progress().tick();

@@ -101,6 +101,11 @@ class GetPipeline {
 
   /// Requests in flight, and verified files waiting for their commit.
   std::size_t in_flight() const { return in_flight_; }
+  /// The most in_flight() the caller should allow: each holds its partial
+  /// file open until its commit, so limits::kMaxRequestsInFlight, or half
+  /// the process's descriptor limit where that is lower (a soft limit of
+  /// 1024 made ftget -r of 10,000 files fail with "Too many open files").
+  std::size_t max_in_flight() const { return max_in_flight_; }
   /// No request of ours (nor a cancelled one) still expects frames.
   bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
   /// Redraws the progress line if it is due: for the handler's produce(),
@@ -169,6 +174,7 @@ class GetPipeline {
   CommitBatch commits_;  // verified files waiting for the next batch
   CommitWorker worker_;  // the batch being committed, if any
   std::size_t in_flight_ = 0;
+  std::size_t max_in_flight_;
   bool suggest_recursive_ = false;
   DeltaMode delta_mode_ = DeltaMode::kAuto;
 };

@@ -128,5 +128,27 @@ TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeI
   }
 }
 
+// Every download in flight holds its partial file open until its group is
+// committed. Under a descriptor limit of 256 (soft and hard: ftget cannot
+// raise it) the window shrinks to fit instead of failing files with "Too
+// many open files", as a limit of 1024 did with 1,024 files in flight.
+TEST_F(DownloadDurability, AFewDescriptorsAreEnoughForManyFiles) {
+  constexpr int kFiles = 600;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "d" + std::to_string(i % 3) + "/f" + std::to_string(i);
+    fs::create_directories(root_.path() / "many" / ("d" + std::to_string(i % 3)));
+    write_random_file(root_.path() / "many" / name, 100 + i, 7 + i);
+  }
+  start_server();
+  const fs::path back = work_ / "back";
+  RunResult get = run({"/bin/sh", "-c", "ulimit -Sn 256 && ulimit -Hn 256 && exec \"$@\"", "sh",
+                       bin("ftget"), "-q", "-r", remote("many"), back.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  for (int i = 0; i < kFiles; i += 37) {
+    const std::string name = "d" + std::to_string(i % 3) + "/f" + std::to_string(i);
+    EXPECT_EQ(file_hash(back / "many" / name), file_hash(root_.path() / "many" / name)) << name;
+  }
+}
+
 }  // namespace
 }  // namespace ft::testing
