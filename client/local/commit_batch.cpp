@@ -25,9 +25,10 @@ void add_unique(std::vector<T>& values, const T& value) {
 
 }  // namespace
 
-void CommitBatch::add(LandingFile& file, std::uint64_t bytes, void* cookie) {
+void CommitBatch::add(LandingFile& file, std::uint64_t bytes, void* cookie,
+                      std::optional<Seal> seal) {
   if (files_.empty()) oldest_ = std::chrono::steady_clock::now();
-  files_.push_back(Waiting{&file, cookie});
+  files_.push_back(Waiting{&file, cookie, seal});
   bytes_ += bytes;
 }
 
@@ -39,6 +40,16 @@ bool CommitBatch::due(std::chrono::steady_clock::time_point now) const {
 std::vector<CommitBatch::Outcome> CommitBatch::flush() {
   std::vector<Outcome> outcomes(files_.size());
   for (std::size_t i = 0; i < files_.size(); ++i) outcomes[i].cookie = files_[i].cookie;
+
+  // 0. Mode and mtime first: the sync below makes them durable with the
+  //    data. A file that cannot take them is discarded (seal()).
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    if (!files_[i].seal) continue;
+    std::string why;
+    if (!files_[i].file->seal(files_[i].seal->mode, files_[i].seal->mtime_ns, why)) {
+      outcomes[i].failure = why;
+    }
+  }
 
   // 1. The data, mode and mtime of every file (and the records written
   //    beside them) durable: one syncfs per file system. syncfs reports a
@@ -73,6 +84,7 @@ std::vector<CommitBatch::Outcome> CommitBatch::flush() {
     if (::syncfs(device_fd[d]) == 0) synced.push_back(devices[d]);
   }
   for (std::size_t i = 0; i < files_.size(); ++i) {
+    if (outcomes[i].failure) continue;
     LandingFile& file = *files_[i].file;
     const std::optional<dev_t> device = device_of(file.dir_fd());
     const bool covered = device && std::find(synced.begin(), synced.end(), *device) != synced.end();

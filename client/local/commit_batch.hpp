@@ -1,12 +1,11 @@
 #pragma once
-// Group commit of downloaded files. A verified file (its LandingFile sealed:
-// mode and mtime applied) waits here under its partial name; flush() makes
-// every waiting file durable at once (one syncfs(2) per file system instead
-// of an fsync per file), then renames each over its final name and fsyncs
-// each directory once. Only then does the caller say a file is done, so the
-// promise of a single-file commit holds: a file reported done is whole and
-// durable under its final name. A crash before the renames leaves partial
-// files whose data is complete, which the next run resumes (and verifies)
+// Group commit of downloaded files. A verified file waits here under its
+// partial name, sealed (mode and mtime applied) or with the mode and mtime
+// flush() applies first; flush() makes every waiting file durable at once (one syncfs(2) per file
+// system instead of an fsync per file), then renames each over its final name and fsyncs each
+// directory once. Only then does the caller say a file is done, so the promise of a single-file
+// commit holds: a file reported done is whole and durable under its final name. A crash before the
+// renames leaves partial files whose data is complete, which the next run resumes (and verifies)
 // from their full length. See docs/client.md, "Durability".
 #include <chrono>
 #include <cstddef>
@@ -35,24 +34,35 @@ class CommitBatch {
     std::optional<std::string> failure;  // which step failed; nullopt: durable under its name
   };
 
-  /// Adds a sealed file (which the caller keeps alive and unmoved until the
-  /// flush) of `bytes` bytes; `cookie` comes back in its Outcome.
-  void add(LandingFile& file, std::uint64_t bytes, void* cookie);
+  /// The mode and mtime flush() applies (LandingFile::seal) before the sync.
+  struct Seal {
+    std::uint32_t mode = 0;
+    std::int64_t mtime_ns = 0;
+  };
+
+  /// Adds a file (which the caller keeps alive, unmoved and untouched until
+  /// the flush) of `bytes` bytes, sealed already or with the `seal` that
+  /// flush() applies; `cookie` comes back in its Outcome.
+  void add(LandingFile& file, std::uint64_t bytes, void* cookie,
+           std::optional<Seal> seal = std::nullopt);
   std::size_t size() const { return files_.size(); }
   bool empty() const { return files_.empty(); }
   std::uint64_t bytes() const { return bytes_; }
   /// True if the count, the bytes or the oldest file's wait reached its limit.
   bool due(std::chrono::steady_clock::time_point now) const;
-  /// Syncs, renames and syncs the directories of every waiting file (see
-  /// above) and empties the batch. A file whose data cannot be made durable
-  /// or renamed is discarded; one whose directory cannot be synced is in
-  /// place but reported failed, as a single commit would.
+  /// Seals the files added with a Seal, then syncs, renames and syncs the
+  /// directories of every waiting file (see above) and empties the batch.
+  /// Touches nothing but the batch and its files: it may run on another
+  /// thread (CommitWorker) while the caller leaves those files alone. A file whose data cannot be
+  /// made durable or renamed is discarded; one whose directory cannot be synced is in place but
+  /// reported failed, as a single commit would.
   std::vector<Outcome> flush();
 
  private:
   struct Waiting {
     LandingFile* file;
     void* cookie;
+    std::optional<Seal> seal;
   };
   std::vector<Waiting> files_;
   std::uint64_t bytes_ = 0;

@@ -27,7 +27,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
     // Whether a GET may set DELTA is known from the server's hello: one
     // round trip per connection, unless deltas are off.
     if (pipeline_.delta_mode() != DeltaMode::kNever && !session.hello_received()) return;
-    while (pipeline_.in_flight() < limits::kMaxRequestsInFlight && next_to_send_ < items_.size()) {
+    while (pipeline_.in_flight() < pipeline_.max_in_flight() && next_to_send_ < items_.size()) {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }
@@ -35,9 +35,16 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
     pipeline_.tick_progress();
   }
 
+  ~DownloadJob() override {
+    // A batch being committed ends with the attempt: its files are in place.
+    settled_ += pipeline_.abandon_commits().size();
+  }
+
   void on_frame(Session& session, Frame& frame) override { pipeline_.on_frame(session, frame); }
 
   bool finished() const override { return settled_ == items_.size() && pipeline_.idle(); }
+
+  int wake_fd() const override { return pipeline_.wake_fd(); }
 
  private:
   void on_settled(Session&, DownloadItem&) override { ++settled_; }

@@ -1,10 +1,13 @@
 #include "client/transfer/get_pipeline.hpp"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 
 #include "client/net/server_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
+#include "common/base/limits.hpp"
 #include "common/rules/path_rules.hpp"
 
 namespace ft::client {
@@ -16,6 +19,17 @@ constexpr std::size_t kPrefixReadSize = 1024 * 1024;
 // A received file at least this large shows "verifying" while it is
 // synced and renamed; smaller ones are done before a redraw would matter.
 constexpr std::uint64_t kVerifyingShownFrom = 4 * 1024 * 1024;
+
+// See max_in_flight(): the room left for directories, the socket and the
+// rest is the other half of the limit.
+std::size_t descriptor_window() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
+    return limits::kMaxRequestsInFlight;
+  }
+  return std::clamp<std::size_t>(static_cast<std::size_t>(limit.rlim_cur / 2), 16,
+                                 limits::kMaxRequestsInFlight);
+}
 
 }  // namespace
 
@@ -34,7 +48,10 @@ void DownloadItem::reset_for_retry() {
 }
 
 GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id)
-    : report_(report), listener_(listener), next_id_(next_id) {}
+    : report_(report),
+      listener_(listener),
+      next_id_(next_id),
+      max_in_flight_(descriptor_window()) {}
 
 void GetPipeline::tick_progress() {
   report_.progress().tick();
@@ -288,29 +305,58 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
     return finish(session, item,
                   Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
   }
-  std::string why;
-  if (!item.landing->seal(item.ready.mode, item.ready.mtime_ns, why)) {
-    return finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, why}, true);
-  }
   // No frame of this request may come any more; it stays in flight (for
-  // idle() and the window) until its commit.
+  // idle() and the window) until its commit, which also applies the mode
+  // and mtime (the batch's seal, on the worker's thread).
   by_id_.erase(item.id);
   item.state = DownloadState::kCommitting;
-  commits_.add(*item.landing, item.received, &item);
-  if (commits_.due(Clock::now())) flush_commits(session);
+  commits_.add(*item.landing, item.received, &item,
+               CommitBatch::Seal{item.ready.mode, item.ready.mtime_ns});
+  if (!worker_.busy() && commits_.due(Clock::now())) flush_commits();
 }
 
 void GetPipeline::commit_due(Session& session) {
-  if (commits_.empty()) return;
-  if (commits_.size() == in_flight_ || commits_.due(Clock::now())) flush_commits(session);
+  if (auto outcomes = worker_.take()) {
+    report_.progress().set_phase(ProgressPhase::kTransfer);
+    take_commits(session, *outcomes);
+  }
+  if (commits_.empty() || worker_.busy()) return;
+  // Nothing else in flight: no more files are coming soon.
+  if (commits_.size() == in_flight_ || commits_.due(Clock::now())) flush_commits();
 }
 
-void GetPipeline::flush_commits(Session& session) {
-  // Syncing many megabytes may take a while: say so rather than look frozen.
-  const bool slow = commits_.bytes() >= kVerifyingShownFrom;
-  report_.progress().set_phase(ProgressPhase::kVerifying, slow);
-  const std::vector<CommitBatch::Outcome> outcomes = commits_.flush();
-  report_.progress().set_phase(ProgressPhase::kTransfer);
+void GetPipeline::flush_commits() {
+  // Syncing many megabytes may take a while: say so rather than look
+  // frozen, when nothing else moves meanwhile.
+  if (commits_.size() == in_flight_) {
+    report_.progress().set_phase(ProgressPhase::kVerifying,
+                                 commits_.bytes() >= kVerifyingShownFrom);
+  }
+  worker_.start(commits_);
+}
+
+std::vector<DownloadItem*> GetPipeline::abandon_commits() {
+  std::vector<DownloadItem*> reported;
+  const auto now = Clock::now();
+  for (const CommitBatch::Outcome& outcome : worker_.wait()) {
+    DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
+    if (outcome.failure) {
+      report(item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure});
+    } else {
+      report_.transferred(item.local_path, item.received,
+                          std::chrono::duration<double>(now - item.started).count());
+    }
+    item.landing.reset();
+    item.basis.reset();
+    item.state = DownloadState::kDone;
+    --in_flight_;
+    reported.push_back(&item);
+  }
+  return reported;
+}
+
+void GetPipeline::take_commits(Session& session,
+                               const std::vector<CommitBatch::Outcome>& outcomes) {
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : outcomes) {
     DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);

@@ -2,7 +2,8 @@
 // Pipelined downloads on one Session: GET, GET_READY, DATA, END or ERROR
 // (protocol 5.2), every byte verified before the file is renamed into
 // place through a LandingFile, verified files committed together by a
-// CommitBatch (one sync for many files); kept partial data is resumed with
+// CommitBatch (one sync for many files) on the CommitWorker's thread while
+// the next files arrive; kept partial data is resumed with
 // a GET from its length. The caller owns the DownloadItems (their address must not
 // change while in flight), decides which file goes next and learns through
 // on_settled() when one is done or deferred.
@@ -14,6 +15,7 @@
 #include <unordered_set>
 
 #include "client/local/commit_batch.hpp"
+#include "client/local/commit_worker.hpp"
 #include "client/local/landing_file.hpp"
 #include "client/report/progress.hpp"
 #include "client/transfer/delta_mode.hpp"
@@ -99,6 +101,11 @@ class GetPipeline {
 
   /// Requests in flight, and verified files waiting for their commit.
   std::size_t in_flight() const { return in_flight_; }
+  /// The most in_flight() the caller should allow: each holds its partial
+  /// file open until its commit, so limits::kMaxRequestsInFlight, or half
+  /// the process's descriptor limit where that is lower (a soft limit of
+  /// 1024 made ftget -r of 10,000 files fail with "Too many open files").
+  std::size_t max_in_flight() const { return max_in_flight_; }
   /// No request of ours (nor a cancelled one) still expects frames.
   bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
   /// Redraws the progress line if it is due: for the handler's produce(),
@@ -108,6 +115,17 @@ class GetPipeline {
   /// nothing else is in flight (no more files are coming soon): for the
   /// handler's produce(), after it started what it could.
   void commit_due(Session& session);
+  /// Readable when a batch of commits came back from its thread: the
+  /// handler's wake_fd(), so that the files are reported done (and the
+  /// window refilled) at once.
+  int wake_fd() const { return worker_.wake_fd(); }
+  /// For the end of a connection that failed (the handler's destructor,
+  /// before it keeps the partial files): waits for the batch being
+  /// committed and reports its files, which are durable in place, done
+  /// or failed without calling on_settled (the session is gone). Returns
+  /// the items reported; the files still waiting for a batch are left to
+  /// the caller, untouched.
+  std::vector<DownloadItem*> abandon_commits();
   /// Opens the partial file and sends the GET (from the kept length when
   /// the partial data can be resumed); a partial file that cannot be
   /// opened settles the item as failed at once.
@@ -142,7 +160,8 @@ class GetPipeline {
   void on_end(Session& session, DownloadItem& item, const Frame& frame);
   void on_error(Session& session, DownloadItem& item, const Frame& frame);
   void cancel(Session& session, DownloadItem& item, Error error);
-  void flush_commits(Session& session);
+  void flush_commits();
+  void take_commits(Session& session, const std::vector<CommitBatch::Outcome>& outcomes);
   void finish(Session& session, DownloadItem& item, std::optional<Error> failure, bool print);
   void report(const DownloadItem& item, const Error& error);
 
@@ -152,8 +171,10 @@ class GetPipeline {
   std::unordered_map<std::uint32_t, DownloadItem*> by_id_;
   std::unordered_set<std::uint32_t> late_cancel_replies_;
   std::unordered_set<std::uint32_t> abandoned_;
-  CommitBatch commits_;
+  CommitBatch commits_;  // verified files waiting for the next batch
+  CommitWorker worker_;  // the batch being committed, if any
   std::size_t in_flight_ = 0;
+  std::size_t max_in_flight_;
   bool suggest_recursive_ = false;
   DeltaMode delta_mode_ = DeltaMode::kAuto;
 };

@@ -32,6 +32,12 @@ bool is_acl_xattr(std::string_view name);
 int read_xattrs(const std::string& path, bool follow, std::size_t max_bytes,
                 std::vector<Xattr>& out);
 
+/// The attributes of `name` in the directory `dir` itself (a link's own,
+/// never followed), as read_xattrs(). Through listxattrat(2) and
+/// getxattrat(2) where the kernel has them (Linux 6.13), else through the
+/// /proc/self/fd path of `dir`.
+int read_xattrs_at(int dir, const char* name, std::size_t max_bytes, std::vector<Xattr>& out);
+
 /// User and group names by number and numbers by name, each looked up once.
 class OwnerNames {
  public:

@@ -24,8 +24,7 @@ void read_entry_meta(int dir, const char* name, const struct stat& st, OwnerName
   }
   // Through the directory's descriptor: no lookup from the root, and the
   // name itself is not followed (a link's own attributes).
-  const std::string path = "/proc/self/fd/" + std::to_string(dir) + "/" + name;
-  if (read_xattrs(path, false, limits::kMaxXattrBlockBytes, meta.xattrs) != 0) meta.xattrs.clear();
+  if (read_xattrs_at(dir, name, limits::kMaxXattrBlockBytes, meta.xattrs) != 0) meta.xattrs.clear();
 }
 
 int make_hardlink(int root, const std::vector<std::string>& components,

@@ -1,11 +1,14 @@
 // CommitBatch (ftget's group commit): nothing appears under a final name
 // before flush(); flush() renames every waiting file into place with its
-// mode and mtime, removes the records, and answers each cookie in the order
-// added; a file whose rename fails fails alone; due() follows the count.
+// mode and mtime (applying them first to a file added with a Seal), removes
+// the records, and answers each cookie in the order added; a file whose
+// rename fails fails alone; due() follows the count. CommitWorker runs the
+// same flush on its thread and hands the outcomes back once.
 #include "client/local/commit_batch.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "client/local/commit_worker.hpp"
 #include "client/local/landing_file.hpp"
 
 namespace ft::client {
@@ -36,9 +40,9 @@ class CommitBatchTest : public ::testing::Test {
     ::close(dir_);
     fs::remove_all(dir_path_);
   }
-  // A landed, sealed file `name` holding `content`.
+  // A landed, sealed file `name` holding `content` (unsealed: `sealed` false).
   LandingFile& land(const std::string& name, const std::string& content, int dir = -1,
-                    bool fresh = false) {
+                    bool fresh = false, bool sealed = true) {
     std::string why;
     auto file = LandingFile::open(dir >= 0 ? dir : dir_, name, why, fresh);
     EXPECT_TRUE(file) << why;
@@ -46,7 +50,9 @@ class CommitBatchTest : public ::testing::Test {
     EXPECT_TRUE(file->write_at(
         0, ByteSpan(reinterpret_cast<const std::uint8_t*>(content.data()), content.size()), why))
         << why;
-    EXPECT_TRUE(file->seal(0640, 1'500'000'000'000'000'000, why)) << why;
+    if (sealed) {
+      EXPECT_TRUE(file->seal(0640, 1'500'000'000'000'000'000, why)) << why;
+    }
     files_.push_back(std::move(*file));
     return files_.back();
   }
@@ -172,6 +178,91 @@ TEST_F(CommitBatchTest, DueAtTheFileCountOrTheOldestFilesWait) {
   batch.add(land("last", "z"), 1, nullptr);
   EXPECT_TRUE(batch.due(added));
   EXPECT_EQ(batch.flush().size(), CommitBatch::kMaxFiles);
+}
+
+TEST_F(CommitBatchTest, FlushAppliesTheSealOfFilesAddedUnsealed) {
+  files_.reserve(2);
+  CommitBatch batch;
+  int cookies[2] = {0, 1};
+  batch.add(land("sealed", "one"), 3, &cookies[0]);
+  batch.add(land("unsealed", "two", -1, false, false), 3, &cookies[1],
+            CommitBatch::Seal{0604, 1'400'000'000'000'000'000});
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_FALSE(outcomes[0].failure);
+  EXPECT_FALSE(outcomes[1].failure);
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_path_ / "unsealed").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0604u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'400'000'000);
+  ASSERT_EQ(::stat((dir_path_ / "sealed").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0640u);
+  EXPECT_EQ(read("unsealed"), "two");
+}
+
+// The worker flushes on its own thread: nothing is final until the batch
+// comes back, its wake descriptor turns readable when it does, and take()
+// hands back the outcomes once, in order.
+TEST_F(CommitBatchTest, WorkerFlushesOnItsThreadAndWakesTheCaller) {
+  files_.reserve(3);
+  CommitWorker worker;
+  ASSERT_GE(worker.wake_fd(), 0);
+  EXPECT_FALSE(worker.busy());
+  EXPECT_FALSE(worker.take());
+  CommitBatch batch;
+  int cookies[3] = {0, 1, 2};
+  for (int i = 0; i < 3; ++i) {
+    const std::string name = "w" + std::to_string(i);
+    batch.add(land(name, name + "!", -1, false, false), 3, &cookies[i],
+              CommitBatch::Seal{0640, 1'500'000'000'000'000'000});
+  }
+  worker.start(batch);
+  EXPECT_TRUE(batch.empty());  // handed over
+  EXPECT_TRUE(worker.busy());
+  EXPECT_EQ(worker.size(), 3u);
+  pollfd wake{worker.wake_fd(), POLLIN, 0};
+  ASSERT_EQ(::poll(&wake, 1, 10'000), 1);  // the flush is done
+  auto outcomes = worker.take();
+  ASSERT_TRUE(outcomes);
+  ASSERT_EQ(outcomes->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ((*outcomes)[i].cookie, &cookies[i]);
+    EXPECT_FALSE((*outcomes)[i].failure) << *(*outcomes)[i].failure;
+    EXPECT_EQ(read("w" + std::to_string(i)), "w" + std::to_string(i) + "!");
+  }
+  EXPECT_FALSE(worker.busy());
+  EXPECT_FALSE(worker.take());
+  // Taken: the descriptor is quiet again, and nothing is left waiting.
+  EXPECT_EQ(::poll(&wake, 1, 0), 0);
+  EXPECT_TRUE(worker.wait().empty());
+}
+
+TEST_F(CommitBatchTest, WorkerWaitReturnsTheBatchAndTheNextOneStarts) {
+  files_.reserve(2);
+  CommitWorker worker;
+  for (int round = 0; round < 2; ++round) {
+    CommitBatch batch;
+    const std::string name = "r" + std::to_string(round);
+    batch.add(land(name, "abc"), 3, nullptr);
+    worker.start(batch);
+    auto outcomes = worker.wait();
+    ASSERT_EQ(outcomes.size(), 1u);
+    EXPECT_FALSE(outcomes[0].failure);
+    EXPECT_EQ(read(name), "abc");
+    EXPECT_FALSE(worker.busy());
+  }
+}
+
+TEST_F(CommitBatchTest, DestroyingTheWorkerFinishesItsBatch) {
+  files_.reserve(1);
+  {
+    CommitWorker worker;
+    CommitBatch batch;
+    batch.add(land("late", "last words"), 10, nullptr);
+    worker.start(batch);
+  }  // the files are the caller's again once the worker is gone
+  EXPECT_EQ(read("late"), "last words");
+  EXPECT_FALSE(fs::exists(dir_path_ / partial_name_for("late")));
 }
 
 }  // namespace
