@@ -35,12 +35,12 @@ enum class FrameDirection : std::uint8_t { kClientToServer, kServerToClient, kBo
 #define FT_FRAME_TYPES(X)                                                                      \
   X(kError, "ERROR", 0x01, kServerToClient, 0, false)                                          \
   X(kOk, "OK", 0x02, kServerToClient, 0, false)                                                \
-  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                                       \
+  X(kData, "DATA", 0x03, kBoth, kFlagCompressed, true)                                         \
   X(kEnd, "END", 0x04, kBoth, 0, false)                                                        \
   X(kCancel, "CANCEL", 0x05, kClientToServer, 0, false)                                        \
   X(kPut, "PUT", 0x10, kClientToServer, 0, false)                                              \
   X(kPutReady, "PUT_READY", 0x11, kServerToClient, 0, false)                                   \
-  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                                              \
+  X(kGet, "GET", 0x12, kClientToServer, kFlagDelta, false)                                     \
   X(kGetReady, "GET_READY", 0x13, kServerToClient, 0, false)                                   \
   X(kList, "LIST", 0x14, kClientToServer, kFlagHashes | kFlagTargets | kFlagMeta | kFlagPaced, \
     false)                                                                                     \
@@ -248,6 +248,13 @@ class FrameDecoder {
   /// later large payloads reuse its memory instead of faulting in fresh
   /// pages. The pool is bounded; extra buffers are freed.
   void recycle(Bytes&& buffer);
+  /// A recycled buffer of `size` bytes (neither allocated nor filled: its
+  /// old bytes stay), or an empty one when the pool holds none of about
+  /// that size (at least `size`, at most twice it, so that a small payload
+  /// does not pin a large buffer's pages). Payloads take theirs here, and
+  /// so may a caller that fills a buffer of a received payload's size
+  /// (a compressed chunk's decompressed bytes).
+  Bytes take_recycled(std::size_t size);
   /// Frees the recycled buffers (memory is short elsewhere).
   void release_pool();
   /// Memory the decoder holds for payloads: the part of the payload being
