@@ -162,7 +162,7 @@ Session::Session(Connection connection)
 }
 
 void Session::send(Bytes frame, std::uint32_t request_id) {
-  finish_compressed_chunk();
+  finish_compressed_chunks();
   if (!hello_received_) {
     // Whether the frame needs its check block is known only from the
     // server's hello: a round trip once per connection.
@@ -180,24 +180,37 @@ void Session::send_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
 
 void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk) {
   const std::uint64_t chunk_hash = hash64(chunk);
-  finish_compressed_chunk();
   if (compress_agreed_) {
-    // Compressed while the caller reads and hashes the next chunk; queued
-    // by the next frame or before run() waits in poll().
+    // Compressed while the caller reads and hashes the next chunks; queued
+    // in order, by a later chunk, the next other frame or run().
+    while (compression_.in_flight() >= SessionCompression::kChunksInFlight) {
+      queue_oldest_compressed();
+    }
     compression_.start(std::move(chunk));
-    compressing_ = CompressingChunk{request_id, offset, chunk_hash};
+    compressing_.push_back(CompressingChunk{request_id, offset, chunk_hash});
     return;
   }
+  finish_compressed_chunks();
   Bytes head(kDataHeadSize);
   encode_data_head(head.data(), request_id, offset, chunk_hash,
                    static_cast<std::uint32_t>(chunk.size()), 0);
   send_data(request_id, std::move(head), std::move(chunk));
 }
 
-void Session::finish_compressed_chunk() {
-  if (!compressing_) return;
-  const CompressingChunk data = *compressing_;
-  compressing_.reset();
+void Session::finish_compressed_chunks(bool only_done) {
+  if (!only_done) {
+    while (!compressing_.empty()) queue_oldest_compressed();
+    return;
+  }
+  while (compression_.oldest_done()) queue_oldest_compressed();
+  // Nothing to write while the rest compresses: poll() would sleep until
+  // its wake-up interval.
+  if (!compressing_.empty() && !connection_.has_output()) queue_oldest_compressed();
+}
+
+void Session::queue_oldest_compressed() {
+  const CompressingChunk data = compressing_.front();
+  compressing_.pop_front();
   Bytes chunk;
   const bool compressed = compression_.finish(chunk);
   Bytes head(kDataHeadSize);
@@ -254,7 +267,9 @@ std::optional<Error> Session::run(SessionHandler& handler) {
       break;
     }
     handler.produce(*this);
-    finish_compressed_chunk();
+    // Chunks still compressing stay with their threads while poll() waits
+    // for the socket, unless there is nothing else to write.
+    finish_compressed_chunks(true);
     if (failure_) break;
     if (hello_received_ && handler.finished()) return std::nullopt;
 
@@ -391,10 +406,12 @@ void Session::dispatch(SessionHandler& handler) {
       case DecodeStatus::kFrame: {
         Frame frame = decoder_.take_frame();
         if (frame.header.request_id != 0) {
+          // Every chunk started is queued before a handler runs, and the
+          // ones it starts before the next: a handler may drop a request's
+          // unsent frames (a rewind, a cancel), which must include them.
+          finish_compressed_chunks();
           handler.on_frame(*this, frame);
-          // A chunk a handler started is queued before the next frame's
-          // handler runs: that one may drop the request's unsent frames.
-          finish_compressed_chunk();
+          finish_compressed_chunks();
           break;
         }
         // Only ERROR may carry id 0 (the decoder checks): the server gives up

@@ -16,6 +16,7 @@
 // encrypted (docs/protocol.md section 10, docs/client.md "Keys").
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -140,10 +141,13 @@ class Session {
   /// and with COMPRESS its zstd frame when that is worth sending (section
   /// 5.15; the hash stays the plain chunk's).
   void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk);
-  /// Queues the DATA whose chunk zstd is compressing (send_chunk() with
-  /// COMPRESS returns before it is done), waiting for it if need be. Every
-  /// other frame queued, and the wait in poll(), come after this.
-  void finish_compressed_chunk();
+  /// Queues the DATA frames whose chunks are being compressed (send_chunk()
+  /// with COMPRESS returns before they are done), in the order they were
+  /// sent, waiting for them: every other frame queued comes after these.
+  /// With `only_done`, queues those that are ready without waiting (all
+  /// before the first that is not), or the oldest, waiting for it, when
+  /// nothing else is queued to be written: what run() does before poll().
+  void finish_compressed_chunks(bool only_done = false);
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);
@@ -178,13 +182,15 @@ class Session {
   bool owners_agreed_ = false;
   bool compress_agreed_ = false;
   SessionCompression compression_;
-  /// The DATA finish_compressed_chunk() queues: request, offset, hash.
+  /// The DATA frames finish_compressed_chunks() queues, oldest first:
+  /// request, offset, hash.
   struct CompressingChunk {
     std::uint32_t request_id;
     std::uint64_t offset;
     std::uint64_t chunk_hash;
   };
-  std::optional<CompressingChunk> compressing_;
+  std::deque<CompressingChunk> compressing_;
+  void queue_oldest_compressed();
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.
   std::vector<std::pair<Bytes, std::uint32_t>> before_hello_;

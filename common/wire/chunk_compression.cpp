@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <cstring>
 #include <new>
-#include <utility>
 
 #include "common/base/limits.hpp"
 
@@ -22,7 +21,7 @@ struct ChunkDecompressor::Context {
   ~Context() { ZSTD_freeDCtx(dctx); }
 };
 
-ChunkCompressor::ChunkCompressor(int level, int workers)
+ChunkCompressor::ChunkCompressor(int level)
     : level_(std::clamp(level, kMinCompressLevel, kMaxCompressLevel)),
       context_(std::make_unique<Context>()) {
   context_->cctx = ZSTD_createCCtx();
@@ -33,11 +32,6 @@ ChunkCompressor::ChunkCompressor(int level, int workers)
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_compressionLevel, level_);
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_contentSizeFlag, 1);
   ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_checksumFlag, 0);
-  if (workers > 0 &&
-      !ZSTD_isError(ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_nbWorkers, workers))) {
-    ZSTD_CCtx_setParameter(context_->cctx, ZSTD_c_jobSize, kWorkerJobSize);
-    workers_ = true;
-  }
 }
 
 ChunkCompressor::~ChunkCompressor() = default;
@@ -57,48 +51,6 @@ bool ChunkCompressor::compress(ByteSpan chunk, Bytes& out) {
     return false;
   }
   out.resize(n);
-  return true;
-}
-
-void ChunkCompressor::start(ByteSpan chunk) {
-  started_ = chunk;
-  if (!workers_ || chunk.empty()) return;
-  // The frame declares its content size only if it is pledged first.
-  ZSTD_CCtx_reset(context_->cctx, ZSTD_reset_session_only);
-  ZSTD_CCtx_setPledgedSrcSize(context_->cctx, chunk.size());
-  // With workers, a call that takes input hands it to them and returns
-  // without waiting (zstd waits only in a call that can take no more):
-  // feed the chunk in, then leave them to it.
-  ZSTD_inBuffer in{chunk.data(), chunk.size(), 0};
-  ZSTD_outBuffer none{nullptr, 0, 0};
-  while (in.pos < in.size) {
-    const std::size_t before = in.pos;
-    if (ZSTD_isError(ZSTD_compressStream2(context_->cctx, &none, &in, ZSTD_e_end))) break;
-    if (in.pos == before) break;  // the rest goes in finish()
-  }
-  started_fed_ = in.pos;
-}
-
-bool ChunkCompressor::finish(Bytes& out) {
-  const ByteSpan chunk = std::exchange(started_, ByteSpan());
-  if (!workers_ || chunk.empty()) return compress(chunk, out);
-  const std::size_t limit = chunk.size() - chunk.size() / 32;
-  out.resize(std::max<std::size_t>(limit, 1));
-  ZSTD_outBuffer dst{out.data(), limit, 0};
-  // start() fed the whole chunk unless zstd's buffers were full: the rest
-  // of it, then the frame as the workers finish it.
-  ZSTD_inBuffer in{chunk.data(), chunk.size(), started_fed_};
-  std::size_t left = 1;
-  for (;;) {
-    left = ZSTD_compressStream2(context_->cctx, &dst, &in, ZSTD_e_end);
-    if (ZSTD_isError(left) || left == 0 || dst.pos == dst.size) break;
-  }
-  if (ZSTD_isError(left) || left != 0 || dst.pos >= limit) {
-    // Not worth it (or failed): the frame is abandoned mid-way.
-    ZSTD_CCtx_reset(context_->cctx, ZSTD_reset_session_only);
-    return false;
-  }
-  out.resize(dst.pos);
   return true;
 }
 

@@ -30,13 +30,9 @@ inline constexpr int kDefaultCompressLevel = 1;
 
 class ChunkCompressor {
  public:
-  /// `workers` > 0 lets zstd compress one chunk in that many threads of
-  /// its own, in jobs of kWorkerJobSize (a client overlapping compression
-  /// with nothing else has a second core idle); 0 compresses in the
-  /// caller's thread. A libzstd built without threads ignores it.
-  explicit ChunkCompressor(int level, int workers = 0);
-  /// zstd's smallest job: a 1 MiB chunk is two jobs.
-  static constexpr int kWorkerJobSize = 512 * 1024;
+  /// Compresses in the caller's thread; ftsend runs several, one per
+  /// thread of its own (client/net/compression.hpp).
+  explicit ChunkCompressor(int level);
   ~ChunkCompressor();
   ChunkCompressor(const ChunkCompressor&) = delete;
   ChunkCompressor& operator=(const ChunkCompressor&) = delete;
@@ -46,22 +42,12 @@ class ChunkCompressor {
   /// when the chunk is better sent as it is (it did not shrink by 1/32, or
   /// is empty); `out` then holds nothing useful.
   bool compress(ByteSpan chunk, Bytes& out);
-  /// compress() in two halves, so that the caller works while zstd's
-  /// worker threads compress: start() hands `chunk` to them and returns
-  /// (with no workers it only notes the chunk), finish() waits for the
-  /// frame and answers as compress() does. `chunk` must stay as it is, and
-  /// no other call may come, between the two.
-  void start(ByteSpan chunk);
-  bool finish(Bytes& out);
   /// What a context for `level` and chunks of up to `chunk_size` bytes
   /// holds once it has compressed one (an estimate from zstd itself).
   static std::size_t context_bytes(int level, std::size_t chunk_size);
 
  private:
   int level_;
-  bool workers_ = false;         // the context has worker threads
-  ByteSpan started_;             // the chunk start() began
-  std::size_t started_fed_ = 0;  // how much of it zstd took then
   struct Context;
   std::unique_ptr<Context> context_;
 };

@@ -265,21 +265,13 @@ DecodeStatus FrameDecoder::decode_header() {
   }
   begin_ += header_size();
   frame_.header = header;
-  frame_.payload.clear();
   // Only address space is taken here (bounded by the check above): the
   // payload is filled in as it arrives (write_area, fill_payload), so a
   // header that declares 4 MiB and stops costs no resident memory. A pooled
   // buffer is reused only for a payload of about its size, whose pages it
   // would touch anyway.
-  if (header.payload_length >= kPoolMinimum && !pool_.empty() &&
-      pool_.back().capacity() / 2 <= header.payload_length) {
-    frame_.payload = std::move(pool_.back());
-    pool_.pop_back();
-    pooled_bytes_ -= frame_.payload.capacity();  // kept at full size: nothing to fill
-    payload_pooled_ = true;
-  } else {
-    payload_pooled_ = false;
-  }
+  frame_.payload = take_recycled(header.payload_length);
+  payload_pooled_ = !frame_.payload.empty();
   frame_.payload.reserve(header.payload_length);
   payload_filled_ = 0;
   state_ = State::kPayload;
@@ -318,6 +310,24 @@ void FrameDecoder::recycle(Bytes&& buffer) {
   buffer.resize(buffer.capacity());
   pooled_bytes_ += buffer.capacity();
   pool_.push_back(std::move(buffer));
+}
+
+Bytes FrameDecoder::take_recycled(std::size_t size) {
+  if (size < kPoolMinimum) return {};
+  // The smallest buffer that fits: uploads mix compressed payloads with
+  // whole chunks, and the last buffer given back is often the wrong size.
+  auto best = pool_.end();
+  for (auto it = pool_.begin(); it != pool_.end(); ++it) {
+    const std::size_t capacity = it->capacity();
+    if (capacity < size || capacity / 2 > size) continue;
+    if (best == pool_.end() || capacity < best->capacity()) best = it;
+  }
+  if (best == pool_.end()) return {};
+  Bytes buffer = std::move(*best);
+  pool_.erase(best);
+  pooled_bytes_ -= buffer.capacity();
+  buffer.resize(size);  // kept at full size (recycle): nothing to fill
+  return buffer;
 }
 
 void FrameDecoder::release_pool() {

@@ -252,6 +252,13 @@ class FrameDecoder {
   /// later large payloads reuse its memory instead of faulting in fresh
   /// pages. The pool is bounded; extra buffers are freed.
   void recycle(Bytes&& buffer);
+  /// A recycled buffer of `size` bytes (neither allocated nor filled: its
+  /// old bytes stay), or an empty one when the pool holds none of about
+  /// that size (at least `size`, at most twice it, so that a small payload
+  /// does not pin a large buffer's pages). Payloads take theirs here, and
+  /// so may a caller that fills a buffer of a received payload's size
+  /// (a compressed chunk's decompressed bytes).
+  Bytes take_recycled(std::size_t size);
   /// Frees the recycled buffers (memory is short elsewhere).
   void release_pool();
   /// Memory the decoder holds for payloads: the part of the payload being

@@ -154,6 +154,9 @@ class RequestContext {
   virtual void finish_request(std::uint32_t id, bool discard_rest) = 0;
   /// Hands a received payload buffer back to the decoder for reuse.
   virtual void recycle(Bytes&& buffer) = 0;
+  /// A recycled buffer of `size` bytes whose old contents stay (nothing
+  /// allocated nor filled), or an empty one (FrameDecoder::take_recycled).
+  virtual Bytes take_recycled(std::size_t size) = 0;
   /// A frame broke the protocol after its handler returned (a compressed
   /// chunk found bad on the thread pool, or a frame that waited behind
   /// it): the connection fails as if the handler had refused the frame,

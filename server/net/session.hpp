@@ -154,6 +154,9 @@ class Session final : public RequestContext, private MemoryBudget::Waiter {
   void recycle(Bytes&& buffer) override {
     if (decoder_) decoder_->recycle(std::move(buffer));
   }
+  Bytes take_recycled(std::size_t size) override {
+    return decoder_ ? decoder_->take_recycled(size) : Bytes();
+  }
   void add_disk_backlog(std::size_t bytes) override;
   void remove_disk_backlog(std::size_t bytes) override;
   std::size_t send_backlog() const override { return send_backlog_; }

@@ -39,6 +39,10 @@ void Upload::inflate(Frame& frame, std::size_t length, bool restart) {
   auto job = std::make_shared<InflateJob>();
   job->compressed = std::move(frame.payload);
   job->length = length;
+  // A buffer of the chunk's size that an earlier chunk gave back: a fresh
+  // 1 MiB one would be zeroed and faulted in page by page, then unmapped
+  // (a quarter of ftserve's time on a compressed upload, perf).
+  job->plain = context_->take_recycled(limits::kDataPrefixSize + length);
   const std::size_t charge = job->charge();
   context_->add_disk_backlog(charge);
   inflating_ = true;

@@ -167,6 +167,44 @@ TEST_F(CompressTest, RandomDataAndLevelsGoBothWaysExactly) {
   }
 }
 
+TEST_F(CompressTest, MixedChunksCompressedSideBySideLandInOrder) {
+  // ftsend compresses two chunks at once on threads of its own and queues
+  // them in file order: text chunks (compressed, slow) between random ones
+  // (sent as they are, fast) and files one after the other still land
+  // byte for byte, with small chunks so that many are in flight.
+  start_server();
+  const fs::path text = work_ / "text.txt";
+  const fs::path random = work_ / "random.bin";
+  write_text_file(text, 12 * kMiB);
+  write_random_file(random, 12 * kMiB, 5);
+  std::ifstream text_in(text, std::ios::binary);
+  const std::string text_bytes(std::istreambuf_iterator<char>(text_in), {});
+  std::ifstream random_in(random, std::ios::binary);
+  const std::string random_bytes(std::istreambuf_iterator<char>(random_in), {});
+  const fs::path mixed = work_ / "mixed.bin";
+  {
+    // Runs of text and random whose lengths are not multiples of a chunk.
+    std::ofstream out(mixed, std::ios::binary);
+    std::size_t at = 0;
+    for (std::size_t run = 0; at + 700000 <= text_bytes.size(); ++run) {
+      const std::size_t length = 100000 + (run * 130003) % 600000;
+      const std::string& from = run % 2 == 0 ? text_bytes : random_bytes;
+      out.write(from.data() + at, static_cast<std::streamsize>(length));
+      at += length;
+    }
+  }
+  for (const char* chunk_size : {"64K", "1M"}) {
+    const std::string into = std::string("mixed-") + chunk_size + "/";
+    RunResult sent = tool("ftsend", {"-q", "--compress", "--chunk-size", chunk_size, mixed.string(),
+                                     text.string(), random.string(), remote(into)});
+    ASSERT_EQ(sent.exit_code, 0) << sent.err;
+    for (const fs::path& file : {mixed, text, random}) {
+      EXPECT_EQ(file_hash(root_.path() / into / file.filename()), file_hash(file))
+          << chunk_size << " " << file.filename();
+    }
+  }
+}
+
 TEST_F(CompressTest, TreesOverAKeyedConnection) {
   const fs::path keys = work_ / "keys";
   const std::string key_file = add_key(keys, "alice");

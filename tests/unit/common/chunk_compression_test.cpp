@@ -57,11 +57,11 @@ TEST(ChunkCompression, ContextsAreReusedAcrossChunksAndLevels) {
   }
 }
 
-TEST(ChunkCompression, WorkerThreadsMakeOneFrameDeclaringItsSize) {
-  // The client's compressor (two zstd threads, 512 KiB jobs): still one
-  // frame with its content size, whatever the chunk's size, and random
-  // chunks still refused; the context survives a refusal mid-frame.
-  ChunkCompressor compressor(kDefaultCompressLevel, 2);
+TEST(ChunkCompression, AContextServesChunksAfterARefusal) {
+  // ftsend's threads each keep one context for every chunk they are given:
+  // after a random chunk is refused mid-frame, the next text chunk is
+  // still one whole frame declaring its size, whatever the sizes.
+  ChunkCompressor compressor(kDefaultCompressLevel);
   ChunkDecompressor decompressor;
   for (std::size_t size : {std::size_t{4096}, std::size_t{600 * 1024}, std::size_t{4 << 20}}) {
     for (bool text : {true, false, true}) {
@@ -75,37 +75,6 @@ TEST(ChunkCompression, WorkerThreadsMakeOneFrameDeclaringItsSize) {
       EXPECT_EQ(decompressor.decompress(frame, back), "") << size;
       EXPECT_EQ(back, chunk);
     }
-  }
-}
-
-TEST(ChunkCompression, StartAndFinishMakeTheFramesCompressMakes) {
-  // ftsend's overlap: start() hands the chunk to zstd's threads, finish()
-  // collects the frame; with or without workers, interleaved with
-  // refusals and compress() calls on the same context, each frame is one
-  // whole frame declaring its size.
-  for (int workers : {2, 0}) {
-    ChunkCompressor compressor(kDefaultCompressLevel, workers);
-    ChunkDecompressor decompressor;
-    for (std::size_t size : {std::size_t{4096}, std::size_t{1 << 20}, std::size_t{4 << 20}}) {
-      for (bool text : {true, false, true}) {
-        const Bytes chunk = text ? text_chunk(size) : random_chunk(size);
-        Bytes frame;
-        compressor.start(chunk);
-        const bool compressed = compressor.finish(frame);
-        EXPECT_EQ(compressed, text) << size << " bytes, " << workers << " workers";
-        if (compressed) {
-          EXPECT_EQ(ChunkDecompressor::declared_size(frame), chunk.size());
-          Bytes back(chunk.size());
-          EXPECT_EQ(decompressor.decompress(frame, back), "") << size;
-          EXPECT_EQ(back, chunk);
-        }
-        Bytes again;
-        EXPECT_EQ(compressor.compress(chunk, again), text);
-      }
-    }
-    Bytes frame;
-    compressor.start(Bytes{});
-    EXPECT_FALSE(compressor.finish(frame)) << "an empty chunk goes as it is";
   }
 }
 

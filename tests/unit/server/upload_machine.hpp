@@ -99,6 +99,7 @@ class FakeConnection final : public RequestContext, public ServerServices {
   }
   void finish_request(std::uint32_t id, bool) override { finished.insert(id); }
   void recycle(Bytes&&) override {}
+  Bytes take_recycled(std::size_t) override { return {}; }
   void fail_protocol(const std::string& reason) override { protocol_errors.push_back(reason); }
   void add_disk_backlog(std::size_t bytes) override { disk_backlog += bytes; }
   void remove_disk_backlog(std::size_t bytes) override { disk_backlog -= bytes; }
