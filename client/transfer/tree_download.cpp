@@ -192,6 +192,12 @@ void TreeDownloadJob::on_settled(Session& session, DownloadItem& item) {
 
 void TreeDownloadJob::release(Session& session, Dir& dir) {
   if (--dir.pending > 0) return;
+  // --delete will change the mtime set below: the phase sets it again.
+  // Remembered here, not when the deletions were planned: a root's own
+  // mode and mtime (its STAT) may answer after its LIST.
+  if (dir.lost_names && dir.self) {
+    deletes_->remember_times(dir.below, DeletePlan::DirTimes{dir.self->mode, dir.self->mtime_ns});
+  }
   // Everything below is done: the directory's own mode and mtime now,
   // since adding entries changed its mtime.
   if (!options_.dry_run && dir.fd && dir.self) {

@@ -123,10 +123,7 @@ void TreeDownloadJob::plan_deletions(Dir& dir) {
       if (deletes_->protected_name(rel, directory)) continue;
       deletes_->add(Deletion{join_path(dir.below, local.name), rel,
                              join_path(dir.local, local.name), directory});
-      if (dir.self) {
-        deletes_->remember_times(dir.below,
-                                 DeletePlan::DirTimes{dir.self->mode, dir.self->mtime_ns});
-      }
+      dir.lost_names = true;
     }
   }
   if (!read) {

@@ -45,6 +45,7 @@ struct Dir : TreeDirectory<Dir> {
   bool paused = false;                    // the server waits for NEXT
   std::size_t since_next = 0;             // entries received since the last NEXT
   bool fed = false;                       // an entry was fed (files may be landing in it)
+  bool lost_names = false;                // --delete planned names of it for deletion
   std::vector<Visit> subdirs;             // visited once every entry is fed
   std::unordered_set<std::string> names;  // the names fed lately (a name listed twice)
   std::vector<std::uint64_t> taken;       // --delete: hashes of the names fetched
