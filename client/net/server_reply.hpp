@@ -90,6 +90,19 @@ inline ErrorReply read_error_reply(const Frame& frame, std::string_view requeste
   return ErrorReply{error_from_reply(*error, std::move(path)), std::nullopt};
 }
 
+/// The message of the protocol error for a frame that has no place here:
+/// "unexpected <TYPE> <where>" (e.g. "in reply to LIST").
+inline std::string unexpected_frame(const Frame& frame, std::string_view where) {
+  return "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " " +
+         std::string(where);
+}
+
+/// Same, for a frame whose request id is none of ours (or whose type that
+/// request never gets): "unexpected <TYPE> for request <id>".
+inline std::string unexpected_frame(const Frame& frame) {
+  return unexpected_frame(frame, "for request " + std::to_string(frame.header.request_id));
+}
+
 /// Why `entry` cannot be the answer to a STAT of `requested`: its name must
 /// be the last component of that path ("" for the root).
 inline std::optional<std::string> stat_reply_violation(const Entry& entry,

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "client/local/source_file.hpp"
+#include "client/net/hash_probe_reply.hpp"
 #include "client/transfer/delta_mode.hpp"
 #include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
@@ -153,8 +154,8 @@ class PutPipeline {
   // The probe after a BUSY (put_probe.cpp): a GET at the end of the remote
   // file tells its size, mtime and XXH3-128 without sending a byte of it.
   struct Probe {
-    UploadItem* item;    // null once its answer no longer matters
-    std::string remote;  // the path it asked about
+    UploadItem* item;      // null once its answer no longer matters
+    HashProbeReply reply;  // reads the GET's reply
   };
   void start_probe(Session& session, UploadItem& item);
   void on_probe_frame(Session& session, std::uint32_t id, Frame& frame);

@@ -5,7 +5,7 @@
 // the remote file's size and mtime (GET_READY) and its XXH3-128 (END)
 // without sending a byte of it; when all three match the source, the PUT
 // is cancelled and the file counts as skipped ("committed").
-#include "client/net/server_reply.hpp"
+#include "client/net/hash_probe_reply.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/put_pipeline.hpp"
@@ -14,7 +14,7 @@ namespace ft::client {
 
 void PutPipeline::start_probe(Session& session, UploadItem& item) {
   item.probe_id = next_id_++;
-  probes_.emplace(item.probe_id, Probe{&item, item.remote});
+  probes_.emplace(item.probe_id, Probe{&item, HashProbeReply(item.remote)});
   item.state = UploadState::kProbing;
   Bytes frame;
   encode_get(frame, item.probe_id, GetMsg{item.remote, item.source->size()});
@@ -24,47 +24,31 @@ void PutPipeline::start_probe(Session& session, UploadItem& item) {
 void PutPipeline::on_probe_frame(Session& session, std::uint32_t id, Frame& frame) {
   auto found = probes_.find(id);
   Probe& probe = found->second;
-  switch (frame.header.type) {
-    case FrameType::kGetReady: {
-      auto ready = decode_get_ready(frame.payload);
-      if (!ready) return session.protocol_error("malformed GET_READY");
-      if (probe.item == nullptr) return;
-      const SourceFile& source = *probe.item->source;
-      if (ready->size == source.size() && ready->mtime_ns == source.mtime_ns()) return;
-      // Another file: stop the GET (its DATA, if any, and its last frame
-      // are swallowed) and send ours.
-      UploadItem& item = *probe.item;
-      probe.item = nullptr;
-      Bytes cancel;
-      encode_cancel(cancel, id);
-      session.send(std::move(cancel), id);
-      return probe_answered(session, item, std::nullopt);
-    }
-    case FrameType::kData:
-      if (probe.item == nullptr) return;
-      // Equal sizes and an offset at the end leave nothing to send.
-      return session.protocol_error("DATA past the end of " + printable(probe.remote));
-    case FrameType::kEnd: {
-      auto end = decode_end(frame.payload);
-      if (!end) return session.protocol_error("malformed END");
-      UploadItem* item = probe.item;
-      probes_.erase(found);
-      if (item != nullptr) probe_answered(session, *item, end->file_hash);
-      return;
-    }
-    case FrameType::kError: {
-      ErrorReply reply = read_error_reply(frame, probe.remote, probe.remote);
-      if (reply.violation) return session.protocol_error(*reply.violation);
-      UploadItem* item = probe.item;
-      probes_.erase(found);
-      // Missing, another size, no read right: the upload goes ahead.
-      if (item != nullptr) probe_answered(session, *item, std::nullopt);
-      return;
-    }
-    default:
-      session.protocol_error("unexpected " + frame_type_name(std::uint8_t(frame.header.type)) +
-                             " for request " + std::to_string(id));
+  const HashProbeReply::Step step = probe.reply.read(frame, [&](const GetReadyMsg& ready) {
+    // A forgotten item's answer is swallowed whatever it says.
+    return probe.item == nullptr || (ready.size == probe.item->source->size() &&
+                                     ready.mtime_ns == probe.item->source->mtime_ns());
+  });
+  if (step == HashProbeReply::Step::kViolation) {
+    return session.protocol_error(probe.reply.violation());
   }
+  if (step == HashProbeReply::Step::kCancel) {
+    // Another file: stop the GET (what follows is swallowed until its last
+    // frame) and send ours.
+    UploadItem& item = *probe.item;
+    probe.item = nullptr;
+    Bytes cancel;
+    encode_cancel(cancel, id);
+    session.send(std::move(cancel), id);
+    return probe_answered(session, item, std::nullopt);
+  }
+  if (!probe.reply.finished()) return;
+  UploadItem* item = probe.item;
+  const std::optional<Hash128> hash =
+      step == HashProbeReply::Step::kHash ? std::optional(probe.reply.hash()) : std::nullopt;
+  probes_.erase(found);
+  // Missing, another size, no read right: the upload goes ahead.
+  if (item != nullptr) probe_answered(session, *item, hash);
 }
 
 // `remote_hash`: the committed file's XXH3-128 when its size and mtime are

@@ -91,7 +91,7 @@ void TreeUploadJob::probe_hash(Dir& dir, const LocalEntry& entry, const std::str
   const std::uint32_t id = next_id_++;
   Bytes frame;
   encode_get(frame, id, GetMsg{remote, theirs.size});
-  hash_probes_.emplace(id, HashProbe{entry, std::move(theirs), false});
+  hash_probes_.emplace(id, HashProbe{entry, std::move(theirs), HashProbeReply(remote)});
   send_control(ControlRequest{Control::kHashProbe, &dir, local, remote, entry.name, 0},
                std::move(frame), id);
 }
@@ -102,53 +102,35 @@ void TreeUploadJob::on_hash_probe_reply(
   const std::uint32_t id = found->first;
   auto probe = hash_probes_.find(id);
   HashProbe& asked = probe->second;
-  const std::string& remote = found->second.remote;
   // Which entry the comparison sees: theirs with its hash, theirs with
   // none (so it differs and the file is sent), or none at all.
-  enum class Answer { kHash, kUnknown, kMissing };
-  Answer answer = Answer::kUnknown;
-  switch (frame.header.type) {
-    case FrameType::kGetReady: {
-      auto ready = decode_get_ready(frame.payload);
-      if (!ready) return session.protocol_error("malformed GET_READY");
-      if (ready->size == asked.theirs.size || asked.changed) return;
+  const HashProbeReply::Step answer = asked.reply.read(
+      frame, [&](const GetReadyMsg& ready) { return ready.size == asked.theirs.size; });
+  switch (answer) {
+    case HashProbeReply::Step::kViolation:
+      return session.protocol_error(asked.reply.violation());
+    case HashProbeReply::Step::kCancel: {
       // Changed since the STAT: stop the GET (what follows is swallowed
       // until its last frame) and send the file.
-      asked.changed = true;
       Bytes cancel;
       encode_cancel(cancel, id);
       session.send(std::move(cancel), id);
       return;
     }
-    case FrameType::kData:
-      if (asked.changed) return;
-      // Equal sizes and an offset at the end leave nothing to send.
-      return session.protocol_error("DATA past the end of " + printable(remote));
-    case FrameType::kEnd: {
-      auto end = decode_end(frame.payload);
-      if (!end) return session.protocol_error("malformed END");
-      if (!asked.changed) {
-        asked.theirs.content_hash = end->file_hash;
-        answer = Answer::kHash;
-      }
+    case HashProbeReply::Step::kPending:
+      return;
+    case HashProbeReply::Step::kHash:
+      asked.theirs.content_hash = asked.reply.hash();
       break;
-    }
-    case FrameType::kError: {
-      ErrorReply reply = read_error_reply(frame, remote, remote);
-      if (reply.violation) return session.protocol_error(*reply.violation);
-      // Gone since the STAT: a new file. Any other refusal (no read
-      // right, cancelled): unknown content, so the file is sent.
-      if (reply.failure.code == ErrorCode::NOT_FOUND && !asked.changed) answer = Answer::kMissing;
+    case HashProbeReply::Step::kUnknown:
+    case HashProbeReply::Step::kMissing:
       break;
-    }
-    default:
-      return session.protocol_error(unexpected_frame(frame, "in reply to GET"));
   }
   const ControlRequest request = std::move(found->second);
   control_.erase(found);
   const HashProbe done = std::move(asked);
   hash_probes_.erase(probe);
-  if (answer == Answer::kUnknown) {
+  if (answer == HashProbeReply::Step::kUnknown) {
     // A hash no file has: the comparison fails and the file is sent.
     Entry unknown = done.theirs;
     unknown.content_hash = Hash128{};
@@ -157,7 +139,7 @@ void TreeUploadJob::on_hash_probe_reply(
   } else {
     take_entry(*request.dir, done.entry, request.local, request.remote,
                join_path(request.dir->rel, done.entry.name),
-               answer == Answer::kMissing ? nullptr : &done.theirs);
+               answer == HashProbeReply::Step::kMissing ? nullptr : &done.theirs);
   }
   release(session, *request.dir);
 }

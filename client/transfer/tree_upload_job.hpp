@@ -263,7 +263,7 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
   struct HashProbe {
     LocalEntry entry;
     Entry theirs;          // from the STAT; its content_hash comes with END
-    bool changed = false;  // GET_READY told another size: cancelled, hash unknown
+    HashProbeReply reply;  // reads the GET's reply; cancelled when it told another size
   };
   std::unordered_map<std::uint32_t, HashProbe> hash_probes_;  // by the id of their GET
 };

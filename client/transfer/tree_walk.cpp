@@ -7,15 +7,6 @@
 
 namespace ft::client {
 
-std::string unexpected_frame(const Frame& frame, std::string_view where) {
-  return "unexpected " + frame_type_name(std::uint8_t(frame.header.type)) + " " +
-         std::string(where);
-}
-
-std::string unexpected_frame(const Frame& frame) {
-  return unexpected_frame(frame, "for request " + std::to_string(frame.header.request_id));
-}
-
 std::size_t walk_window() {
   static const std::size_t window = [] {
     const char* text = std::getenv("FT_TEST_WALK_WINDOW");

@@ -87,13 +87,6 @@ struct DeferredFile {
   Error reason;
 };
 
-/// The message of the protocol error for a frame that has no place here:
-/// "unexpected <TYPE> <where>" (e.g. "in reply to LIST").
-std::string unexpected_frame(const Frame& frame, std::string_view where);
-/// Same, for a frame whose request id is none of ours (or whose type that
-/// request never gets): "unexpected <TYPE> for request <id>".
-std::string unexpected_frame(const Frame& frame);
-
 /// True once the server's hello arrived and the walk may start; fails the
 /// session (kNoTrees) if the server does not support trees.
 bool trees_ready(Session& session);
@@ -295,6 +288,8 @@ class TreeWork final : public RetryableWork {
   void prepare_attempt() override {
     deferred_.clear();
     settled_.new_attempt();
+    // The new walk counts again every path no attempt settled.
+    report_.progress().restart_totals();
   }
   bool all_done() const override { return done_; }
   std::optional<Error> attempt() override;
