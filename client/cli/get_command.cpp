@@ -1,3 +1,5 @@
+#include <sys/stat.h>
+
 #include <map>
 
 #include "client/cli/archive_options.hpp"
@@ -61,6 +63,11 @@ constexpr const char* kDetails =
     "LOCAL_DIR - writes the one remote file to standard output (ftget host/x.tar - |\n"
     "tar x): each chunk is verified before it is written; if the whole-file check\n"
     "fails at the end, the exit status is 7 and the output must not be used.\n";
+
+bool exists_as_non_directory(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode);
+}
 
 bool names_local_dir(const std::string& arg) {
   return arg == "." || arg == ".." || arg.starts_with("/") || arg.starts_with("./") ||
@@ -149,6 +156,14 @@ int run(int argc, char** argv) {
   if (args.size() >= 2 && (options.recursive || names_local_dir(args.back()))) {
     options.local_dir = args.back();
     args.pop_back();
+    // ftget writes into a directory: a file, a device or a FIFO there
+    // (`ftget host/x /dev/null`, as scp users write) is refused before
+    // anything is fetched, with the way to do what was meant.
+    if (exists_as_non_directory(options.local_dir)) {
+      return usage_error(kProgram, "LOCAL_DIR '" + printable(options.local_dir) +
+                                       "' exists and is not a directory; ftget writes into a "
+                                       "directory, or one file to standard output with -");
+    }
   }
   std::map<std::string, std::string> seen;  // local name -> remote path
   for (std::size_t i = 0; i < args.size(); ++i) {

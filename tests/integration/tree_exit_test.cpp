@@ -51,6 +51,27 @@ TEST_F(TreeExitTest, UsageErrorIsTwo) {
   EXPECT_TRUE(tree_names(root_.path()).empty());
 }
 
+TEST_F(TreeExitTest, ALocalDirThatIsNotADirectoryIsAUsageError) {
+  write_file(root_.path() / "x", "content");
+  // As scp users write it: a device, then a regular file, with and without -r.
+  const fs::path file = work_ / "file";
+  write_file(file, "kept");
+  for (const std::string& local : {std::string("/dev/null"), file.string()}) {
+    for (const bool recursive : {false, true}) {
+      std::vector<std::string> argv{bin("ftget")};
+      if (recursive) argv.push_back("-r");
+      argv.push_back(remote("x"));
+      argv.push_back(local);
+      auto get = run(argv);
+      EXPECT_EQ(get.exit_code, 2) << local << ": " << get.err;
+      EXPECT_NE(get.err.find("LOCAL_DIR '" + local + "' exists and is not a directory"),
+                std::string::npos)
+          << get.err;
+    }
+  }
+  EXPECT_EQ(read_file(file), "kept");
+}
+
 TEST_F(TreeExitTest, PartialIsNine) {
   // Names are any bytes with ARCHIVE: a link to the server's reserved names
   // is what is still refused.
