@@ -29,6 +29,11 @@ void ProgressDisplay::add_total(std::uint64_t files, std::uint64_t bytes) {
   bytes_total_ += bytes;
 }
 
+void ProgressDisplay::restart_totals() {
+  files_total_ = files_done_;
+  bytes_total_ = bytes_done_;
+}
+
 void ProgressDisplay::add_done(std::uint64_t files, std::uint64_t bytes) {
   files_done_ += files;
   bytes_done_ += bytes;

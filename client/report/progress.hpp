@@ -21,6 +21,10 @@ class ProgressDisplay {
   bool enabled() const { return enabled_; }
 
   void add_total(std::uint64_t files, std::uint64_t bytes);
+  /// A retried tree walk is about to count again every file it has not
+  /// settled: the totals restart from what is done, or they would count
+  /// those files twice.
+  void restart_totals();
   void add_done(std::uint64_t files, std::uint64_t bytes);
   /// Bytes moved of files not finished yet (may be counted again by add_done).
   void add_moving_bytes(std::uint64_t bytes);

@@ -141,6 +141,7 @@ bool TreeDownloadJob::file_entry(Dir& dir, const Entry& entry, const std::string
       S_ISREG(st.st_mode) && static_cast<std::uint64_t>(st.st_size) == entry.size &&
       mtime_ns_of(st) == entry.mtime_ns) {
     report_.skipped(local, entry.size, "unchanged", false);
+    settled_.add(local);  // a retry neither counts nor reports it again
     std::string why;
     if (!options_.dry_run &&
         !apply_entry_meta(*plan_, dir.fd.get(), entry.name, entry, names_, why)) {

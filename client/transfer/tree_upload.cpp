@@ -70,6 +70,7 @@ void TreeUploadJob::on_frame(Session& session, Frame& frame) {
     return session.protocol_error(unexpected_frame(frame));
   }
   if (request.kind == Control::kAttrs || request.kind == Control::kHardlink) {
+    if (request.settles) settled_.add(request.local);
     if (error) {
       report_.failed(request.local, *error, request.remote);
     } else if (request.kind == Control::kHardlink) {

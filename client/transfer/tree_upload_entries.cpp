@@ -144,6 +144,7 @@ TreeUploadJob::FileOutcome TreeUploadJob::file_entry(Dir& dir, const LocalEntry&
   if (theirs != nullptr && theirs->type == EntryType::kFile) {
     if (options_.ignore_existing) {
       report_.skipped(local, size, "exists", false);
+      settled_.add(local);  // a retry neither counts nor reports it again
       return FileOutcome::kSkipped;
     }
     if (options_.checksum) {
@@ -156,12 +157,12 @@ TreeUploadJob::FileOutcome TreeUploadJob::file_entry(Dir& dir, const LocalEntry&
       }
       if (mine == theirs->content_hash) {
         report_.skipped(local, size, "same checksum", false);
-        send_attrs(&dir, dir.fd.get(), local, remote);
+        skip_settled(dir, local, remote);
         return FileOutcome::kSkipped;
       }
     } else if (theirs->size == size && theirs->mtime_ns == mtime_ns_of(entry.st)) {
       report_.skipped(local, size, "unchanged", false);
-      send_attrs(&dir, dir.fd.get(), local, remote);
+      skip_settled(dir, local, remote);
       return FileOutcome::kSkipped;
     }
   }
@@ -216,9 +217,15 @@ void TreeUploadJob::send_hardlink(Dir& dir, const std::string& local, const std:
                id);
 }
 
-void TreeUploadJob::send_attrs(Dir* dir, int dir_fd, const std::string& local,
-                               const std::string& remote) {
-  if (!plan_->attrs() || options_.dry_run || remote.empty()) return;
+// A skipped file is settled, so that a retry neither counts nor reports it
+// again; when its attributes are still sent, once the server answered them.
+void TreeUploadJob::skip_settled(Dir& dir, const std::string& local, const std::string& remote) {
+  if (!send_attrs(&dir, dir.fd.get(), local, remote, true)) settled_.add(local);
+}
+
+bool TreeUploadJob::send_attrs(Dir* dir, int dir_fd, const std::string& local,
+                               const std::string& remote, bool settles) {
+  if (!plan_->attrs() || options_.dry_run || remote.empty()) return false;
   const std::string name =
       local.substr(local.rfind('/') == std::string::npos ? 0 : local.rfind('/') + 1);
   struct stat st {};
@@ -231,20 +238,22 @@ void TreeUploadJob::send_attrs(Dir* dir, int dir_fd, const std::string& local,
   }
   if (!attrs) {
     if (!why.empty()) report_.failed(local, Error{ErrorCode::LOCAL_FILE, {}, why});
-    return;
+    return false;
   }
   const std::uint32_t id = next_id_++;
   Bytes frame;
   encode_attrs(frame, id, *attrs);
-  ControlRequest request{Control::kAttrs, dir, local, remote, {}, 0};
+  ControlRequest request{Control::kAttrs, dir, local, remote, {}, 0, settles};
   if (dir != nullptr) ++dir->pending;
   outbox_.push_back(Outgoing{id, std::move(request), std::move(frame)});
+  return true;
 }
 
 void TreeUploadJob::send_directory_attrs(Dir& dir) {
   if (!plan_->attrs() || dir.remote.empty()) return;
   if (dir.parent != nullptr) {
-    return send_attrs(dir.parent, dir.parent->fd.get(), dir.local, dir.remote);
+    send_attrs(dir.parent, dir.parent->fd.get(), dir.local, dir.remote);
+    return;
   }
   // A root: named by its whole path.
   struct stat st {};

@@ -80,6 +80,7 @@ struct ControlRequest {
   std::string remote;  // its remote path (an ERROR may name it)
   std::string name;    // a linked file's name in `dir`, to send it if LINK fails
   std::uint64_t size = 0;
+  bool settles = false;  // an unchanged file's ATTRS: its answer settles `local`
 };
 
 // A second name of a file whose first name is still on its way.
@@ -238,9 +239,13 @@ class TreeUploadJob : public UploadWalk, private PutPipeline::Listener {
                        const std::string& remote, const Entry* theirs);
   void send_hardlink(Dir& dir, const std::string& local, const std::string& remote,
                      const std::string& existing);
+  // A skipped file: settled at once, or once its ATTRS are answered.
+  void skip_settled(Dir& dir, const std::string& local, const std::string& remote);
   // The ATTRS of `local` (named by its last component in `dir_fd`), if
-  // the plan sets any; it keeps `dir` (if any) pending until answered.
-  void send_attrs(Dir* dir, int dir_fd, const std::string& local, const std::string& remote);
+  // the plan sets any (false if none is sent); it keeps `dir` (if any)
+  // pending until answered. `settles`: the answer settles `local`.
+  bool send_attrs(Dir* dir, int dir_fd, const std::string& local, const std::string& remote,
+                  bool settles = false);
   // A directory's own ATTRS, once its final MKDIR is done: its parent (if
   // any) waits for it.
   void send_directory_attrs(Dir& dir);

@@ -94,6 +94,24 @@ TEST(ProgressDisplay, AnAttemptStartedAgainIsTakenBack) {
   EXPECT_EQ(progress.snapshot().bytes_done, 0u);
 }
 
+// A tree walk cut after listing 3 files and settling 1 counts the other 2
+// again in its retry: the totals restart from what is done, so the line
+// ends at 3/3 files, not 3/5.
+TEST(ProgressDisplay, ARetriedWalkCountsItsUnsettledFilesOnce) {
+  ProgressDisplay progress(false);
+  progress.add_total(3, 300);
+  progress.add_moving_bytes(100);
+  progress.add_done(1, 0);
+  progress.restart_totals();
+  progress.add_total(2, 200);
+  progress.add_moving_bytes(200);
+  progress.add_done(2, 0);
+  EXPECT_EQ(progress.snapshot().files_total, 3u);
+  EXPECT_EQ(progress.snapshot().files_done, 3u);
+  EXPECT_EQ(progress.snapshot().bytes_total, 300u);
+  EXPECT_EQ(progress.snapshot().bytes_done, 300u);
+}
+
 TEST(ProgressLine, DurationText) {
   EXPECT_EQ(duration_text(-1), "--:--");
   EXPECT_EQ(duration_text(42), "00:42");
