@@ -152,7 +152,7 @@ ReadAhead::Chunk ReadAhead::read_chunk(Job& job, Bytes buffer) {
 }
 
 std::size_t ReadAhead::chunks_ahead() const {
-  return std::max<std::size_t>(1, kBytesAhead / job_->chunk_size);
+  return bytes_ahead(job_->chunk_size) / job_->chunk_size;
 }
 
 Bytes ReadAhead::spare_buffer() {

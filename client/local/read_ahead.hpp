@@ -11,6 +11,7 @@
 // for reading (SourceFile::read_at() is a pread(), so the caller may still
 // fstat() it) and must stay open; the hash given to start() belongs to the
 // thread until stop() gives it back.
+#include <algorithm>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -30,11 +31,15 @@ namespace ft::client {
 class ReadAhead {
  public:
   /// Bytes read ahead of the caller at most, counting the chunk being read
-  /// (at least one chunk): one default chunk, read while the send queue's
-  /// own 2 MiB are written. With a key ftsend peaks at 14.5 MiB without a
-  /// read-ahead, against a bound of 16 MiB: there is room for one chunk
-  /// and its spare buffer, not for more.
+  /// (at least one chunk): one default chunk, read while the send queue is
+  /// written. With a key ftsend peaks at 14.5 MiB without a read-ahead,
+  /// against a bound of 16 MiB: there is no room for more.
   static constexpr std::size_t kBytesAhead = 1024 * 1024;
+  /// What that is in whole chunks of `chunk_size`.
+  static std::size_t bytes_ahead(std::uint32_t chunk_size) {
+    const std::size_t chunk = std::max<std::uint32_t>(chunk_size, 1);
+    return std::max<std::size_t>(1, kBytesAhead / chunk) * chunk;
+  }
 
   /// One chunk, in file order. With `error` set (why the read failed, or
   /// the file ended early) `bytes` is empty and no chunk follows.

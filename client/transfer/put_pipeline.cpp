@@ -119,7 +119,14 @@ void PutPipeline::pump(Session& session) {
     start(session, item);
   }
   const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
-  while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
+  // What the read-ahead holds ready counts against the budget: the bytes of
+  // a file ahead of the socket, and ftsend's memory, stay those of the send
+  // queue alone. Measured on the 10 GbE link, a whole budget in the queue
+  // besides gained nothing (and took the keyed peak to 15.4 MiB).
+  const std::size_t ahead_budget =
+      budget - std::min(budget / 2, ReadAhead::bytes_ahead(settings_.chunk_size));
+  while (!streaming_.empty() && session.connection().queued_chunk_bytes() <
+                                    (ahead_item_ != nullptr ? ahead_budget : budget)) {
     UploadItem& item = *streaming_.front();
     const bool delta = item.matcher != nullptr;
     stream_step(session, item);
@@ -365,9 +372,12 @@ void PutPipeline::stream_step(Session& session, UploadItem& item) {
 
 // A big file goes through the read-ahead from its first chunk on; one
 // chunk (or the last one of a resumed file) is read here, like a sparse
-// file, whose holes are found as it is read.
+// file, whose holes are found as it is read. So is a compressed upload:
+// zstd on the compression threads is its limit, not the reads, and its
+// chunks in flight already take the memory a read-ahead would.
 bool PutPipeline::reads_ahead(Session& session, const UploadItem& item) const {
   if (ahead_item_ == &item) return true;
+  if (session.compress_agreed()) return false;
   if (session.sparse_agreed() && item.source->sparse()) return false;
   return item.source->size() - item.next_offset > settings_.chunk_size;
 }
