@@ -7,8 +7,7 @@
 namespace ft::client {
 namespace {
 
-// Spare buffers kept for later chunks: the send queue gives one back for
-// each frame written, and the thread needs one per chunk it reads.
+// Spare buffers kept by stop() for the next file's chunks.
 constexpr std::size_t kMaxSpare = 1;
 
 }  // namespace
@@ -44,6 +43,11 @@ void ReadAhead::start(const SourceFile& source, std::uint64_t from, std::uint64_
     supply();
   }
   work_.notify_one();
+}
+
+std::size_t ReadAhead::chunks_ready() {
+  std::lock_guard lock(mutex_);
+  return chunks_.size();
 }
 
 ReadAhead::Chunk ReadAhead::next() {
@@ -95,10 +99,16 @@ StreamHash128 ReadAhead::stop() {
 void ReadAhead::recycle(Bytes buffer) {
   {
     std::lock_guard lock(mutex_);
-    if (spare_.size() >= kMaxSpare || buffer.capacity() < chunk_size_) return;
+    // One more than the chunks ahead: the next() that takes a chunk then
+    // finds its replacement here instead of making one.
+    if (!job_ || held() > chunks_ahead() || buffer.capacity() < chunk_size_) return;
     spare_.push_back(std::move(buffer));
   }
   work_.notify_one();
+}
+
+std::size_t ReadAhead::held() const {
+  return spare_.size() + chunks_.size() + (busy_ ? 1 : 0);
 }
 
 // Buffers are made on the caller's thread only: one freed there after its
@@ -106,10 +116,11 @@ void ReadAhead::recycle(Bytes buffer) {
 // one is made (a buffer made by the thread would sit in an arena of its
 // own once freed: about 2 MiB more at the peak, measured).
 void ReadAhead::supply() {
-  if (!spare_.empty()) return;
-  Bytes buffer;
-  buffer.reserve(chunk_size_);
-  spare_.push_back(std::move(buffer));
+  while (held() < chunks_ahead()) {
+    Bytes buffer;
+    buffer.reserve(chunk_size_);
+    spare_.push_back(std::move(buffer));
+  }
 }
 
 void ReadAhead::run() {

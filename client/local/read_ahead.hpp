@@ -68,6 +68,8 @@ class ReadAhead {
   std::uint64_t next_offset() const { return taken_until_; }
   /// True when every chunk was given (or an error ended the range).
   bool done() const { return reading_ && (taken_until_ == end_ || failed_); }
+  /// Chunks read and not yet given (at most bytes_ahead() of them).
+  std::size_t chunks_ready();
   /// Waits for the next chunk of the range and gives it; only while
   /// reading() and not done().
   Chunk next();
@@ -99,8 +101,11 @@ class ReadAhead {
   static Chunk read_chunk(Job& job, Bytes buffer);
   std::size_t chunks_ahead() const;
   Bytes spare_buffer();  // under mutex_
-  /// Under mutex_, on the caller's thread: makes a spare buffer if none is.
+  /// Under mutex_, on the caller's thread: makes spare buffers until the
+  /// thread holds one for each chunk it may read ahead.
   void supply();
+  /// Under mutex_: buffers the thread holds (spare, read, being read).
+  std::size_t held() const;
 
   bool reading_ = false;  // the caller's view
   std::uint64_t taken_until_ = 0;

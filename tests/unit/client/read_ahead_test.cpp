@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <random>
 #include <string>
+#include <thread>
 
 #include "common/os/exact_io.hpp"
 #include "common/os/fd.hpp"
@@ -83,16 +84,33 @@ class ReadAheadTest : public ::testing::Test {
 };
 
 TEST_F(ReadAheadTest, ChunksComeInFileOrderAndTheHashCoversTheWholeFile) {
-  // Far more chunks than are read ahead: the thread waits for the caller
-  // many times, and a chunk out of order changes both the offsets and the
-  // file hash.
+  // Far more chunks than are read ahead (16 of 64 KiB): before each one is
+  // taken the thread has read as many as it may, so several wait at once,
+  // and one given out of order changes the offsets and the file hash.
   constexpr std::uint32_t kChunk = 64 * 1024;
   const Bytes content = content_of(200 * kChunk + 123, 1);
+  const std::size_t ahead_most = ReadAhead::bytes_ahead(kChunk) / kChunk;
+  ASSERT_GE(ahead_most, 2u);
   SourceFile source = open_source(content);
   ReadAhead ahead;
   ahead.start(source, 0, content.size(), kChunk, StreamHash128());
   EXPECT_TRUE(ahead.reading());
-  EXPECT_EQ(take_all(ahead, content, 0, kChunk), content.size());
+  std::uint64_t at = 0;
+  while (!ahead.done()) {
+    const std::size_t left = (content.size() - at + kChunk - 1) / kChunk;
+    const std::size_t expected = std::min(ahead_most, left);
+    while (ahead.chunks_ready() < expected) std::this_thread::yield();
+    EXPECT_EQ(ahead.chunks_ready(), expected);
+    ReadAhead::Chunk chunk = ahead.next();
+    ASSERT_TRUE(chunk.error.empty()) << chunk.error;
+    ASSERT_EQ(chunk.offset, at) << "chunks out of order";
+    EXPECT_EQ(chunk.hash, hash64(chunk.bytes));
+    EXPECT_TRUE(std::equal(chunk.bytes.begin(), chunk.bytes.end(),
+                           content.begin() + static_cast<std::ptrdiff_t>(at)));
+    at += chunk.bytes.size();
+    ahead.recycle(std::move(chunk.bytes));
+  }
+  EXPECT_EQ(at, content.size());
   StreamHash128 hash = ahead.stop();
   EXPECT_FALSE(ahead.reading());
   EXPECT_EQ(hash.digest(), hash128(content));
