@@ -180,6 +180,11 @@ void Session::send_data(std::uint32_t request_id, Bytes head, Bytes chunk) {
 
 void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk) {
   const std::uint64_t chunk_hash = hash64(chunk);
+  send_chunk(request_id, offset, std::move(chunk), chunk_hash);
+}
+
+void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk,
+                         std::uint64_t chunk_hash) {
   if (compress_agreed_) {
     // Compressed while the caller reads and hashes the next chunks; queued
     // in order, by a later chunk, the next other frame or run().

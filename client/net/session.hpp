@@ -141,6 +141,10 @@ class Session {
   /// and with COMPRESS its zstd frame when that is worth sending (section
   /// 5.15; the hash stays the plain chunk's).
   void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk);
+  /// The same with the chunk's XXH3-64 already computed (ftsend's
+  /// read-ahead hashes on its own thread).
+  void send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes chunk,
+                  std::uint64_t chunk_hash);
   /// Queues the DATA frames whose chunks are being compressed (send_chunk()
   /// with COMPRESS returns before they are done), in the order they were
   /// sent, waiting for them: every other frame queued comes after these.

@@ -39,6 +39,9 @@ void PutPipeline::on_signature(Session& session, UploadItem& item, const Frame& 
     if (!take_early_signature(session, item, frame)) return;
     if (item.signature.complete()) {
       item.signature_expected = false;
+      // The matcher starts where the chunks read ahead end, with the
+      // hash of every byte before: those few go as DATA.
+      if (!item.signature.blocks().empty() && !drain_read_ahead(session, item)) return;
       start_matching(item);
     }
     return;

@@ -12,6 +12,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "client/local/read_ahead.hpp"
 #include "client/local/source_file.hpp"
 #include "client/net/hash_probe_reply.hpp"
 #include "client/transfer/delta_mode.hpp"
@@ -101,6 +102,11 @@ class PutPipeline {
 
   PutPipeline(const UploadSettings& settings, TransferReport& report, Listener& listener,
               std::uint32_t& next_id);
+  /// Gives the hash of an upload the read-ahead holds back to its item
+  /// (the next connection resets it) and ends the read-ahead's thread.
+  ~PutPipeline();
+  PutPipeline(const PutPipeline&) = delete;
+  PutPipeline& operator=(const PutPipeline&) = delete;
 
   /// Requests in flight: uploads, their probes, and uploads waiting to be
   /// sent again for a slot (TOO_MANY_UPLOADS).
@@ -129,6 +135,20 @@ class PutPipeline {
   void on_ok(Session& session, UploadItem& item);
   void on_error(Session& session, UploadItem& item, const Frame& frame);
   void stream_step(Session& session, UploadItem& item);
+  // Big plain files are read and hashed ahead on the read-ahead's thread
+  // (client/local/read_ahead.hpp), the front of streaming_ only.
+  bool reads_ahead(Session& session, const UploadItem& item) const;
+  void send_read_ahead(Session& session, UploadItem& item);
+  /// Sends the chunks read already and stops the read-ahead, so that the
+  /// item's hash covers exactly [0, next_offset) (a delta starting
+  /// mid-file); false when the upload was cancelled meanwhile.
+  bool drain_read_ahead(Session& session, UploadItem& item);
+  /// Stops the read-ahead if it reads `item`, giving its hash back (only
+  /// fit for reset() unless every chunk was taken).
+  void stop_read_ahead(UploadItem& item);
+  /// A read of the source failed: cancels the upload, as a changed source
+  /// when size, mtime or ctime moved.
+  void source_failed(Session& session, UploadItem& item, std::string why);
   // Delta uploads (put_delta.cpp).
   bool wants_delta(const UploadItem& item) const;
   void on_signature(Session& session, UploadItem& item, const Frame& frame);
@@ -174,6 +194,8 @@ class PutPipeline {
   std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
   Bytes delta_window_;  // the part of a delta upload's source being matched
+  ReadAhead read_ahead_;
+  UploadItem* ahead_item_ = nullptr;  // the upload read_ahead_ reads
 };
 
 /// The source_id of a resumable upload: "<hostname>:<st_dev>:<st_ino>",
