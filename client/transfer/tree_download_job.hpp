@@ -130,7 +130,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
  private:
   bool room() const override {
     // Two slots: a root's visit sends a LIST and a STAT.
-    return pipeline_.in_flight() + lists_.size() + stats_.size() + 2 <= pipeline_.max_in_flight();
+    return pipeline_.has_room(lists_.size() + stats_.size() + 1);
   }
 
   void start(Session& session, DownloadItem& item) override { pipeline_.start(session, item); }
