@@ -316,6 +316,11 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
   if (!worker_.busy() && commits_.due(Clock::now())) flush_commits();
 }
 
+void GetPipeline::sync_directory(int dir_fd, int parent_fd, void* cookie) {
+  ++directories_;
+  commits_.add_directory(dir_fd, parent_fd, cookie);
+}
+
 void GetPipeline::commit_due(Session& session) {
   if (auto outcomes = worker_.take()) {
     report_.progress().set_phase(ProgressPhase::kTransfer);
@@ -323,13 +328,13 @@ void GetPipeline::commit_due(Session& session) {
   }
   if (commits_.empty() || worker_.busy()) return;
   // Nothing else in flight: no more files are coming soon.
-  if (commits_.size() == in_flight_ || commits_.due(Clock::now())) flush_commits();
+  if (in_flight_ == committing_ || commits_.due(Clock::now())) flush_commits();
 }
 
 void GetPipeline::flush_commits() {
   // Syncing many megabytes may take a while: say so rather than look
   // frozen, when nothing else moves meanwhile.
-  if (commits_.size() == in_flight_) {
+  if (in_flight_ == committing_) {
     report_.progress().set_phase(ProgressPhase::kVerifying,
                                  commits_.bytes() >= kVerifyingShownFrom);
   }
@@ -340,6 +345,10 @@ std::vector<DownloadItem*> GetPipeline::abandon_commits() {
   std::vector<DownloadItem*> reported;
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : worker_.wait()) {
+    if (outcome.directory) {
+      --directories_;  // the caller forgets its directories anyway
+      continue;
+    }
     DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
     if (outcome.failure) {
       report(item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure});
@@ -361,6 +370,11 @@ void GetPipeline::take_commits(Session& session,
                                const std::vector<CommitBatch::Outcome>& outcomes) {
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : outcomes) {
+    if (outcome.directory) {
+      --directories_;
+      listener_.on_directory_synced(session, outcome.cookie, outcome.failure);
+      continue;
+    }
     DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
     --committing_;
     if (outcome.failure) {

@@ -95,6 +95,10 @@ class GetPipeline {
     /// The item reached kDone (success or failure, already reported) or
     /// kRetryLater.
     virtual void on_settled(Session& session, DownloadItem& item) = 0;
+    /// A directory given to sync_directory() was synced (nullopt) or not
+    /// (which step failed).
+    virtual void on_directory_synced(Session&, void* /*cookie*/,
+                                     const std::optional<std::string>& /*failure*/) {}
   };
 
   GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id);
@@ -122,8 +126,14 @@ class GetPipeline {
   }
   /// Files that may wait for their commit beyond the window of requests.
   static constexpr std::size_t kMaxCommitting = 2048;
-  /// No request of ours (nor a cancelled one) still expects frames.
-  bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
+  /// No request of ours (nor a cancelled one) still expects frames, and
+  /// no directory waits for its sync.
+  bool idle() const { return in_flight_ == 0 && abandoned_.empty() && directories_ == 0; }
+  /// Makes the directory `dir_fd` (and `parent_fd`, unless -1) durable in
+  /// the next group commit, after its files (CommitBatch::add_directory);
+  /// the caller keeps both open until the listener's on_directory_synced()
+  /// with `cookie`, which a connection that ends first never calls.
+  void sync_directory(int dir_fd, int parent_fd, void* cookie);
   /// Redraws the progress line if it is due: for the handler's produce(),
   /// which the session calls even while the server is silent.
   void tick_progress();
@@ -190,8 +200,9 @@ class GetPipeline {
   CommitBatch commits_;  // verified files waiting for the next batch
   CommitWorker worker_;  // the batch being committed, if any
   std::size_t in_flight_ = 0;
-  std::size_t committing_ = 0;  // of in_flight_
-  std::size_t descriptors_;     // see has_room()
+  std::size_t committing_ = 0;   // of in_flight_
+  std::size_t directories_ = 0;  // given to sync_directory(), not synced yet
+  std::size_t descriptors_;      // see has_room()
   std::size_t window_;
   bool suggest_recursive_ = false;
   DeltaMode delta_mode_ = DeltaMode::kAuto;

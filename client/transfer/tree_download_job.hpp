@@ -178,6 +178,12 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
 
   void release(Session& session, Dir& dir) override;
 
+  void on_directory_synced(Session& session, void* cookie,
+                           const std::optional<std::string>& failure) override;
+
+  // The end of a directory, synced (or not to be): reported, forgotten.
+  void directory_synced(Session& session, Dir& dir);
+
   const DownloadOptions& options_;
   DeletePlan* deletes_;              // --delete: where the walk gathers what to delete
   std::optional<ArchivePlan> plan_;  // once the server's hello is in

@@ -288,6 +288,48 @@ TEST_F(DownloadDurability, ReceivingGoesOnWhileASyncIsHeldPastTheWindow) {
   }
 }
 
+// A directory whose content is all done is fsynced (with its mode and
+// mtime, post-order) on the commit thread, with the next group of files: on
+// a disk each such fsync takes about 10 ms, and on the transfer's thread
+// (the one that writes the files) they stopped the transfer. Every
+// directory of the tree is still fsynced, and LOCAL_DIR after the top
+// directory this run created.
+TEST_F(DownloadDurability, DirectoriesAreSyncedOnTheCommitThread) {
+  if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
+  make_small_tree(root_.path() / "many", 300);
+  start_server();
+  const fs::path back = work_ / "back";
+  fs::create_directories(back);  // not created (and synced) by ftget itself
+  const fs::path log = work_ / "ftget.strace";
+  RunResult get = run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace,
+                       "-f", "-y", "--seccomp-bpf", "-e", "trace=fsync,pwrite64", "-o",
+                       log.string(), bin("ftget"), "-q", "-r", remote("many"), back.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const std::string top = fs::canonical(back).string();
+  const std::vector<std::string> directories = {top, top + "/many", top + "/many/d0",
+                                                top + "/many/d1", top + "/many/d2"};
+  std::string transfer_thread;  // the one that writes the files
+  std::map<std::string, int> synced_by_transfer, synced_by_others;
+  std::istringstream in(read_file(log));
+  for (std::string text; std::getline(in, text);) {
+    const auto space = text.find(' ');
+    if (space == std::string::npos || space == 0) continue;
+    const std::string thread = text.substr(0, space);
+    const std::string call = text.substr(text.find_first_not_of(' ', space));
+    if (call.rfind("pwrite64(", 0) == 0 && transfer_thread.empty()) transfer_thread = thread;
+    if (call.rfind("fsync(", 0) != 0) continue;
+    for (const std::string& dir : directories) {
+      if (call.find("<" + dir + ">") == std::string::npos) continue;
+      ++(thread == transfer_thread ? synced_by_transfer : synced_by_others)[dir];
+    }
+  }
+  ASSERT_FALSE(transfer_thread.empty()) << read_file(log).substr(0, 4000);
+  for (const std::string& dir : directories) {
+    EXPECT_EQ(synced_by_transfer[dir], 0) << dir << " was fsynced on the transfer's thread";
+    EXPECT_GE(synced_by_others[dir], 1) << dir << " was never fsynced";
+  }
+}
+
 // The connection is cut while a batch is committed (its first syncfs made
 // to last 2 s; the cut comes about 500 files in, after the first batch of
 // at most 256 files was handed over, before the window of 1,024 is full): the batch still ends, its
