@@ -6,7 +6,7 @@
 int main(int argc, char** argv) {
   // Every download in flight holds its partial file open until its commit:
   // take the hard limit of descriptors, which is ours to take (the window
-  // shrinks to what is left, GetPipeline::max_in_flight()).
+  // shrinks to what is left, GetPipeline::has_room()).
   rlimit limit{};
   if (::getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
     limit.rlim_cur = limit.rlim_max;

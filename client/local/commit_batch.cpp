@@ -27,13 +27,18 @@ void add_unique(std::vector<T>& values, const T& value) {
 
 void CommitBatch::add(LandingFile& file, std::uint64_t bytes, void* cookie,
                       std::optional<Seal> seal) {
-  if (files_.empty()) oldest_ = std::chrono::steady_clock::now();
+  if (empty()) oldest_ = std::chrono::steady_clock::now();
   files_.push_back(Waiting{&file, cookie, seal});
   bytes_ += bytes;
 }
 
+void CommitBatch::add_directory(int dir_fd, int parent_fd, void* cookie) {
+  if (empty()) oldest_ = std::chrono::steady_clock::now();
+  directories_.push_back(WaitingDirectory{dir_fd, parent_fd, cookie});
+}
+
 bool CommitBatch::due(std::chrono::steady_clock::time_point now) const {
-  if (files_.empty()) return false;
+  if (empty()) return false;
   return files_.size() >= kMaxFiles || bytes_ >= kMaxBytes || now - oldest_ >= kMaxWait;
 }
 
@@ -124,7 +129,33 @@ std::vector<CommitBatch::Outcome> CommitBatch::flush() {
     outcomes[i].failure =
         step_error("fsync of the directory", failed_errors[found - failed_directories.begin()]);
   }
+
+  // 4. The directories that are done: an fsync each (and of the parent
+  //    asked for), unless step 3 made that directory durable already, after
+  //    every change the caller made to it before adding it.
+  for (const WaitingDirectory& waiting : directories_) {
+    Outcome outcome{waiting.cookie, std::nullopt, true};
+    for (const int fd : {waiting.fd, waiting.parent_fd}) {
+      if (fd < 0 || outcome.failure) continue;
+      auto failed = std::find(failed_directories.begin(), failed_directories.end(), fd);
+      if (failed != failed_directories.end()) {
+        outcome.failure = step_error("fsync of the directory",
+                                     failed_errors[failed - failed_directories.begin()]);
+      } else if (std::find(directories.begin(), directories.end(), fd) == directories.end()) {
+        if (::fsync(fd) == 0) {
+          directories.push_back(fd);
+        } else {
+          const int err = errno;
+          failed_directories.push_back(fd);
+          failed_errors.push_back(err);
+          outcome.failure = step_error("fsync of the directory", err);
+        }
+      }
+    }
+    outcomes.push_back(std::move(outcome));
+  }
   files_.clear();
+  directories_.clear();
   bytes_ = 0;
   return outcomes;
 }

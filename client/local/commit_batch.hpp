@@ -28,10 +28,12 @@ class CommitBatch {
   /// still reported done promptly).
   static constexpr std::chrono::milliseconds kMaxWait{200};
 
-  /// What became of one file of a flush, in the order they were added.
+  /// What became of one file of a flush, in the order they were added,
+  /// then of each directory (add_directory()).
   struct Outcome {
     void* cookie = nullptr;
     std::optional<std::string> failure;  // which step failed; nullopt: durable under its name
+    bool directory = false;              // the outcome of an add_directory()
   };
 
   /// The mode and mtime flush() applies (LandingFile::seal) before the sync.
@@ -45,8 +47,18 @@ class CommitBatch {
   /// flush() applies; `cookie` comes back in its Outcome.
   void add(LandingFile& file, std::uint64_t bytes, void* cookie,
            std::optional<Seal> seal = std::nullopt);
+  /// Adds a directory (whose descriptor the caller keeps open until the
+  /// flush) that got its last entry, mode and mtime: flush() fsyncs it
+  /// after the files' renames, unless one of those fsyncs covered it
+  /// already, and `parent_fd` too unless it is -1 (a directory this run
+  /// created where nothing else syncs its entry). Its Outcome says whether
+  /// that worked. On a disk such an fsync takes about 10 ms: one for each
+  /// directory of a tree on the transfer's thread stopped the transfer.
+  void add_directory(int dir_fd, int parent_fd, void* cookie);
+  /// Files waiting (directories are not counted).
   std::size_t size() const { return files_.size(); }
-  bool empty() const { return files_.empty(); }
+  std::size_t directories() const { return directories_.size(); }
+  bool empty() const { return files_.empty() && directories_.empty(); }
   std::uint64_t bytes() const { return bytes_; }
   /// True if the count, the bytes or the oldest file's wait reached its limit.
   bool due(std::chrono::steady_clock::time_point now) const;
@@ -64,7 +76,13 @@ class CommitBatch {
     void* cookie;
     std::optional<Seal> seal;
   };
+  struct WaitingDirectory {
+    int fd;
+    int parent_fd;
+    void* cookie;
+  };
   std::vector<Waiting> files_;
+  std::vector<WaitingDirectory> directories_;
   std::uint64_t bytes_ = 0;
   std::chrono::steady_clock::time_point oldest_{};
 };

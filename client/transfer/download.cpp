@@ -27,7 +27,7 @@ class DownloadJob : public SessionHandler, private GetPipeline::Listener {
     // Whether a GET may set DELTA is known from the server's hello: one
     // round trip per connection, unless deltas are off.
     if (pipeline_.delta_mode() != DeltaMode::kNever && !session.hello_received()) return;
-    while (pipeline_.in_flight() < pipeline_.max_in_flight() && next_to_send_ < items_.size()) {
+    while (pipeline_.has_room() && next_to_send_ < items_.size()) {
       DownloadItem& item = items_[next_to_send_++];
       if (item.state == DownloadState::kWaiting) pipeline_.start(session, item);
     }

@@ -20,15 +20,13 @@ constexpr std::size_t kPrefixReadSize = 1024 * 1024;
 // synced and renamed; smaller ones are done before a redraw would matter.
 constexpr std::uint64_t kVerifyingShownFrom = 4 * 1024 * 1024;
 
-// See max_in_flight(): the room left for directories, the socket and the
-// rest is the other half of the limit.
-std::size_t descriptor_window() {
+// See has_room(): the partial files open at once. The room left for
+// directories, the socket and the rest is the other half of the limit.
+std::size_t descriptor_budget() {
+  constexpr std::size_t kMost = limits::kMaxRequestsInFlight + GetPipeline::kMaxCommitting;
   rlimit limit{};
-  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) {
-    return limits::kMaxRequestsInFlight;
-  }
-  return std::clamp<std::size_t>(static_cast<std::size_t>(limit.rlim_cur / 2), 16,
-                                 limits::kMaxRequestsInFlight);
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return kMost;
+  return std::clamp<std::size_t>(static_cast<std::size_t>(limit.rlim_cur / 2), 16, kMost);
 }
 
 }  // namespace
@@ -51,7 +49,8 @@ GetPipeline::GetPipeline(TransferReport& report, Listener& listener, std::uint32
     : report_(report),
       listener_(listener),
       next_id_(next_id),
-      max_in_flight_(descriptor_window()) {}
+      descriptors_(descriptor_budget()),
+      window_(std::min(descriptors_, limits::kMaxRequestsInFlight)) {}
 
 void GetPipeline::tick_progress() {
   report_.progress().tick();
@@ -306,13 +305,20 @@ void GetPipeline::on_end(Session& session, DownloadItem& item, const Frame& fram
                   Error{ErrorCode::CHECKSUM_MISMATCH, item.remote, "checksum mismatch"}, true);
   }
   // No frame of this request may come any more; it stays in flight (for
-  // idle() and the window) until its commit, which also applies the mode
-  // and mtime (the batch's seal, on the worker's thread).
+  // idle() and the descriptors, not the window of requests) until its
+  // commit, which also applies the mode and mtime (the batch's seal, on
+  // the worker's thread).
   by_id_.erase(item.id);
   item.state = DownloadState::kCommitting;
+  ++committing_;
   commits_.add(*item.landing, item.received, &item,
                CommitBatch::Seal{item.ready.mode, item.ready.mtime_ns});
   if (!worker_.busy() && commits_.due(Clock::now())) flush_commits();
+}
+
+void GetPipeline::sync_directory(int dir_fd, int parent_fd, void* cookie) {
+  ++directories_;
+  commits_.add_directory(dir_fd, parent_fd, cookie);
 }
 
 void GetPipeline::commit_due(Session& session) {
@@ -322,13 +328,13 @@ void GetPipeline::commit_due(Session& session) {
   }
   if (commits_.empty() || worker_.busy()) return;
   // Nothing else in flight: no more files are coming soon.
-  if (commits_.size() == in_flight_ || commits_.due(Clock::now())) flush_commits();
+  if (in_flight_ == committing_ || commits_.due(Clock::now())) flush_commits();
 }
 
 void GetPipeline::flush_commits() {
   // Syncing many megabytes may take a while: say so rather than look
   // frozen, when nothing else moves meanwhile.
-  if (commits_.size() == in_flight_) {
+  if (in_flight_ == committing_) {
     report_.progress().set_phase(ProgressPhase::kVerifying,
                                  commits_.bytes() >= kVerifyingShownFrom);
   }
@@ -339,6 +345,10 @@ std::vector<DownloadItem*> GetPipeline::abandon_commits() {
   std::vector<DownloadItem*> reported;
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : worker_.wait()) {
+    if (outcome.directory) {
+      --directories_;  // the caller forgets its directories anyway
+      continue;
+    }
     DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
     if (outcome.failure) {
       report(item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure});
@@ -350,6 +360,7 @@ std::vector<DownloadItem*> GetPipeline::abandon_commits() {
     item.basis.reset();
     item.state = DownloadState::kDone;
     --in_flight_;
+    --committing_;
     reported.push_back(&item);
   }
   return reported;
@@ -359,7 +370,13 @@ void GetPipeline::take_commits(Session& session,
                                const std::vector<CommitBatch::Outcome>& outcomes) {
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : outcomes) {
+    if (outcome.directory) {
+      --directories_;
+      listener_.on_directory_synced(session, outcome.cookie, outcome.failure);
+      continue;
+    }
     DownloadItem& item = *static_cast<DownloadItem*>(outcome.cookie);
+    --committing_;
     if (outcome.failure) {
       finish(session, item, Error{ErrorCode::LOCAL_FILE, {}, *outcome.failure}, true);
       continue;

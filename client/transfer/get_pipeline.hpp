@@ -95,19 +95,45 @@ class GetPipeline {
     /// The item reached kDone (success or failure, already reported) or
     /// kRetryLater.
     virtual void on_settled(Session& session, DownloadItem& item) = 0;
+    /// A directory given to sync_directory() was synced (nullopt) or not
+    /// (which step failed).
+    virtual void on_directory_synced(Session&, void* /*cookie*/,
+                                     const std::optional<std::string>& /*failure*/) {}
   };
 
   GetPipeline(TransferReport& report, Listener& listener, std::uint32_t& next_id);
 
   /// Requests in flight, and verified files waiting for their commit.
   std::size_t in_flight() const { return in_flight_; }
-  /// The most in_flight() the caller should allow: each holds its partial
-  /// file open until its commit, so limits::kMaxRequestsInFlight, or half
-  /// the process's descriptor limit where that is lower (a soft limit of
-  /// 1024 made ftget -r of 10,000 files fail with "Too many open files").
-  std::size_t max_in_flight() const { return max_in_flight_; }
-  /// No request of ours (nor a cancelled one) still expects frames.
-  bool idle() const { return in_flight_ == 0 && abandoned_.empty(); }
+  /// Of in_flight(), the verified files waiting for their commit (in the
+  /// batch being filled or the one being committed): no frame comes for
+  /// them any more.
+  std::size_t committing() const { return committing_; }
+  /// True if one more GET may start while the caller has `others` requests
+  /// of its own (LISTs, STATs) in flight. Two bounds:
+  /// - the requests on the wire (GETs not ended, and `others`) stay under
+  ///   limits::kMaxRequestsInFlight, the server's limit per connection;
+  /// - every download holds its partial file open until its commit, so
+  ///   in_flight() and `others` stay under half the process's descriptor
+  ///   limit (a soft limit of 1024 made ftget -r of 10,000 files fail with
+  ///   "Too many open files"), and under kMaxCommitting more than the
+  ///   window (each waiting file costs a DownloadItem).
+  /// Files waiting for their commit do not count in the first: on a disk a
+  /// sync may take a second, and with them in the window the transfer
+  /// stopped once it was full of them. Now it stops only at the second.
+  bool has_room(std::size_t others = 0) const {
+    return in_flight_ - committing_ + others < window_ && in_flight_ + others < descriptors_;
+  }
+  /// Files that may wait for their commit beyond the window of requests.
+  static constexpr std::size_t kMaxCommitting = 2048;
+  /// No request of ours (nor a cancelled one) still expects frames, and
+  /// no directory waits for its sync.
+  bool idle() const { return in_flight_ == 0 && abandoned_.empty() && directories_ == 0; }
+  /// Makes the directory `dir_fd` (and `parent_fd`, unless -1) durable in
+  /// the next group commit, after its files (CommitBatch::add_directory);
+  /// the caller keeps both open until the listener's on_directory_synced()
+  /// with `cookie`, which a connection that ends first never calls.
+  void sync_directory(int dir_fd, int parent_fd, void* cookie);
   /// Redraws the progress line if it is due: for the handler's produce(),
   /// which the session calls even while the server is silent.
   void tick_progress();
@@ -174,7 +200,10 @@ class GetPipeline {
   CommitBatch commits_;  // verified files waiting for the next batch
   CommitWorker worker_;  // the batch being committed, if any
   std::size_t in_flight_ = 0;
-  std::size_t max_in_flight_;
+  std::size_t committing_ = 0;   // of in_flight_
+  std::size_t directories_ = 0;  // given to sync_directory(), not synced yet
+  std::size_t descriptors_;      // see has_room()
+  std::size_t window_;
   bool suggest_recursive_ = false;
   DeltaMode delta_mode_ = DeltaMode::kAuto;
 };

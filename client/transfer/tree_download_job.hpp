@@ -130,7 +130,7 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
  private:
   bool room() const override {
     // Two slots: a root's visit sends a LIST and a STAT.
-    return pipeline_.in_flight() + lists_.size() + stats_.size() + 2 <= pipeline_.max_in_flight();
+    return pipeline_.has_room(lists_.size() + stats_.size() + 1);
   }
 
   void start(Session& session, DownloadItem& item) override { pipeline_.start(session, item); }
@@ -177,6 +177,12 @@ class TreeDownloadJob : public DownloadWalk, private GetPipeline::Listener {
   void on_settled(Session& session, DownloadItem& item) override;
 
   void release(Session& session, Dir& dir) override;
+
+  void on_directory_synced(Session& session, void* cookie,
+                           const std::optional<std::string>& failure) override;
+
+  // The end of a directory, synced (or not to be): reported, forgotten.
+  void directory_synced(Session& session, Dir& dir);
 
   const DownloadOptions& options_;
   DeletePlan* deletes_;              // --delete: where the walk gathers what to delete

@@ -7,6 +7,7 @@
 // thread (strace -f) while the next files arrive: writes of the next files
 // fall inside a commit, and a connection that ends during one still lands
 // and reports its files, which the retry does not fetch again.
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -86,6 +87,29 @@ std::size_t writes_during_commits(const fs::path& log) {
     } else if (call.rfind("pwrite64(", 0) == 0) {
       count += std::any_of(committing.begin(), committing.end(),
                            [&](const std::string& other) { return other != thread; });
+    }
+  }
+  return count;
+}
+
+// The writes (pwrite64) that other threads made during the first commit of
+// an `strace -f` log of ftget: from its first seal to its first rename, as
+// writes_during_commits() counts them.
+std::size_t writes_during_first_commit(const fs::path& log) {
+  std::string committer;  // the thread inside the first batch
+  std::size_t count = 0;
+  std::istringstream in(read_file(log));
+  for (std::string text; std::getline(in, text);) {
+    const auto space = text.find(' ');
+    if (space == std::string::npos || space == 0) continue;
+    const std::string thread = text.substr(0, space);
+    const std::string call = text.substr(text.find_first_not_of(' ', space));
+    if (committer.empty() && (call.rfind("fchmod(", 0) == 0 || call.rfind("utimensat(", 0) == 0)) {
+      committer = thread;
+    } else if (thread == committer && call.rfind("renameat", 0) == 0) {
+      break;
+    } else if (!committer.empty() && thread != committer && call.rfind("pwrite64(", 0) == 0) {
+      ++count;
     }
   }
   return count;
@@ -206,8 +230,8 @@ TEST_F(DownloadDurability, AFewDescriptorsAreEnoughForManyFiles) {
 // files: with each syncfs made to last 200 ms (strace's delay injection),
 // writes of other files must fall between a batch's first seal and its
 // first rename. Committing on the transfer's thread, as before the
-// CommitWorker, never overlaps them. (Once the window of files in flight is
-// full of files waiting for their commit, the transfer waits too.)
+// CommitWorker, never overlaps them. (Once the files waiting for their
+// commit hold their share of the descriptors, the transfer waits too.)
 TEST_F(DownloadDurability, TheNextFilesAreWrittenWhileABatchIsSynced) {
   if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
   const std::vector<std::string> names = make_small_tree(root_.path() / "many", 1500);
@@ -226,6 +250,83 @@ TEST_F(DownloadDurability, TheNextFilesAreWrittenWhileABatchIsSynced) {
   for (std::size_t i = 0; i < names.size(); i += 97) {
     EXPECT_EQ(file_hash(back / "many" / names[i]), file_hash(root_.path() / "many" / names[i]))
         << names[i];
+  }
+}
+
+// Files waiting for their commit do not hold up the window of requests
+// (GetPipeline::has_room): with the first syncfs held 4 s (as a slow disk
+// may), ftget receives and writes more files during that one commit than
+// the server lets a connection have requests in flight (1,024). When the
+// waiting files counted in the window, at most the window less the batch
+// being committed could be written meanwhile, and the transfer stopped.
+TEST_F(DownloadDurability, ReceivingGoesOnWhileASyncIsHeldPastTheWindow) {
+  if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
+  constexpr int kFiles = 2500;
+  rlimit limit{};
+  ASSERT_EQ(::getrlimit(RLIMIT_NOFILE, &limit), 0);
+  if (limit.rlim_max != RLIM_INFINITY && limit.rlim_max / 2 < kFiles + 64) {
+    GTEST_SKIP() << "a hard limit of " << limit.rlim_max
+                 << " descriptors keeps these files waiting";
+  }
+  const std::vector<std::string> names = make_small_tree(root_.path() / "many", kFiles);
+  start_server();
+  const fs::path back = work_ / "back";
+  const fs::path log = work_ / "ftget.strace";
+  RunResult get =
+      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f",
+           "--seccomp-bpf", "-e", "trace=syncfs,pwrite64,fchmod,utimensat,renameat,renameat2", "-e",
+           "inject=syncfs:delay_exit=4s:when=1", "-o", log.string(), bin("ftget"), "-q", "-r",
+           remote("many"), back.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  EXPECT_GT(writes_during_first_commit(log), 1024u)
+      << "the transfer stopped while the first batch was synced:\n"
+      << read_file(log).substr(0, 4000);
+  EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3);
+  for (std::size_t i = 0; i < names.size(); i += 97) {
+    EXPECT_EQ(file_hash(back / "many" / names[i]), file_hash(root_.path() / "many" / names[i]))
+        << names[i];
+  }
+}
+
+// A directory whose content is all done is fsynced (with its mode and
+// mtime, post-order) on the commit thread, with the next group of files: on
+// a disk each such fsync takes about 10 ms, and on the transfer's thread
+// (the one that writes the files) they stopped the transfer. Every
+// directory of the tree is still fsynced, and LOCAL_DIR after the top
+// directory this run created.
+TEST_F(DownloadDurability, DirectoriesAreSyncedOnTheCommitThread) {
+  if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
+  make_small_tree(root_.path() / "many", 300);
+  start_server();
+  const fs::path back = work_ / "back";
+  fs::create_directories(back);  // not created (and synced) by ftget itself
+  const fs::path log = work_ / "ftget.strace";
+  RunResult get = run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace,
+                       "-f", "-y", "--seccomp-bpf", "-e", "trace=fsync,pwrite64", "-o",
+                       log.string(), bin("ftget"), "-q", "-r", remote("many"), back.string()});
+  ASSERT_EQ(get.exit_code, 0) << get.err;
+  const std::string top = fs::canonical(back).string();
+  const std::vector<std::string> directories = {top, top + "/many", top + "/many/d0",
+                                                top + "/many/d1", top + "/many/d2"};
+  std::string transfer_thread;  // the one that writes the files
+  std::map<std::string, int> synced_by_transfer, synced_by_others;
+  std::istringstream in(read_file(log));
+  for (std::string text; std::getline(in, text);) {
+    const auto space = text.find(' ');
+    if (space == std::string::npos || space == 0) continue;
+    const std::string thread = text.substr(0, space);
+    const std::string call = text.substr(text.find_first_not_of(' ', space));
+    if (call.rfind("pwrite64(", 0) == 0 && transfer_thread.empty()) transfer_thread = thread;
+    if (call.rfind("fsync(", 0) != 0) continue;
+    for (const std::string& dir : directories) {
+      if (call.find("<" + dir + ">") == std::string::npos) continue;
+      ++(thread == transfer_thread ? synced_by_transfer : synced_by_others)[dir];
+    }
+  }
+  ASSERT_FALSE(transfer_thread.empty()) << read_file(log).substr(0, 4000);
+  for (const std::string& dir : directories) {
+    EXPECT_EQ(synced_by_transfer[dir], 0) << dir << " was fsynced on the transfer's thread";
+    EXPECT_GE(synced_by_others[dir], 1) << dir << " was never fsynced";
   }
 }
 

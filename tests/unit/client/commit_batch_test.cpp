@@ -2,7 +2,8 @@
 // before flush(); flush() renames every waiting file into place with its
 // mode and mtime (applying them first to a file added with a Seal), removes
 // the records, and answers each cookie in the order added; a file whose
-// rename fails fails alone; due() follows the count. CommitWorker runs the
+// rename fails fails alone; due() follows the count; a directory added is
+// fsynced after the files and answered last. CommitWorker runs the
 // same flush on its thread and hands the outcomes back once.
 #include "client/local/commit_batch.hpp"
 
@@ -12,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -121,6 +123,43 @@ TEST_F(CommitBatchTest, OneFlushCoversFilesOfSeveralDirectories) {
   EXPECT_EQ(read("sub/b"), "in sub");
   EXPECT_EQ(read("c"), "top again");
   EXPECT_EQ(read("sub/d"), "sub again");
+  files_.clear();
+  ::close(sub);
+}
+
+TEST_F(CommitBatchTest, DirectoriesComeBackAfterTheFilesAndAFailedFsyncSaysSo) {
+  // A directory added alone makes the batch due (its oldest waited) and
+  // not empty; its outcome follows every file's, marked as a directory. A
+  // descriptor that cannot be fsynced (none open) fails that directory
+  // alone, with the step named as a single commit names it.
+  fs::create_directory(dir_path_ / "sub");
+  const int sub = ::open((dir_path_ / "sub").c_str(), O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(sub, 0);
+  constexpr int closed = 987654;  // no such descriptor: fsync fails (EBADF)
+  files_.reserve(1);
+  CommitBatch batch;
+  int cookies[4] = {0, 1, 2, 3};
+  batch.add_directory(sub, dir_, &cookies[1]);
+  EXPECT_FALSE(batch.empty());
+  EXPECT_EQ(batch.size(), 0u);
+  EXPECT_EQ(batch.directories(), 1u);
+  EXPECT_TRUE(batch.due(std::chrono::steady_clock::now() + CommitBatch::kMaxWait));
+  batch.add(land("a", "alpha", sub, true), 5, &cookies[0]);
+  batch.add_directory(closed, -1, &cookies[2]);
+  batch.add_directory(dir_, -1, &cookies[3]);
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 4u);
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(outcomes[i].cookie, &cookies[i]);
+  EXPECT_FALSE(outcomes[0].directory);
+  EXPECT_FALSE(outcomes[0].failure);
+  EXPECT_TRUE(outcomes[1].directory);
+  EXPECT_FALSE(outcomes[1].failure) << *outcomes[1].failure;
+  EXPECT_TRUE(outcomes[2].directory);
+  ASSERT_TRUE(outcomes[2].failure);
+  EXPECT_EQ(outcomes[2].failure->rfind("fsync of the directory: ", 0), 0u) << *outcomes[2].failure;
+  EXPECT_FALSE(outcomes[3].failure) << *outcomes[3].failure;
+  EXPECT_TRUE(batch.empty());
+  EXPECT_EQ(read("sub/a"), "alpha");
   files_.clear();
   ::close(sub);
 }
