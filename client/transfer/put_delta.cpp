@@ -3,10 +3,6 @@
 // the source is matched against it a window at a time, and what the server
 // already holds goes as COPY frames, the rest as DATA. The END hash still
 // covers every byte of the source.
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-
 #include <algorithm>
 #include <cstring>
 
@@ -22,11 +18,6 @@ namespace {
 // overlap): large enough that the matcher's overlap costs little, small
 // enough that a step keeps the send queue moving.
 constexpr std::size_t kDeltaWindow = 4 * 1024 * 1024;
-// While a DELTA_EARLY signature is due, the DATA unsent in the socket is
-// held to this much (TCP_NOTSENT_LOWAT), and ours to one chunk: about
-// 10 ms of a 1 GbE link each, enough to keep it busy, where the defaults
-// let 6 MiB (50 ms there) stand before the first COPY.
-constexpr int kEarlyNotSentBytes = 512 * 1024;
 
 }  // namespace
 
@@ -91,29 +82,6 @@ bool PutPipeline::take_early_signature(Session& session, UploadItem& item, const
     return false;
   }
   return true;
-}
-
-std::optional<std::size_t> PutPipeline::early_data_budget(Session& session) {
-  const bool due = std::any_of(streaming_.begin(), streaming_.end(),
-                               [](const UploadItem* item) { return item->signature_expected; });
-  const int fd = session.connection().fd();
-  // Lowered on another connection (this one's predecessor): forgotten.
-  if (lowered_notsent_ && lowered_notsent_->fd != fd) lowered_notsent_.reset();
-  if (due && !lowered_notsent_ && fd >= 0) {
-    int old = 0;
-    socklen_t length = sizeof old;
-    if (::getsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &old, &length) == 0 &&
-        ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &kEarlyNotSentBytes,
-                     sizeof kEarlyNotSentBytes) == 0) {
-      lowered_notsent_ = LoweredNotSent{fd, old};
-    }
-  } else if (!due && lowered_notsent_) {
-    ::setsockopt(fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowered_notsent_->before,
-                 sizeof lowered_notsent_->before);
-    lowered_notsent_.reset();
-  }
-  if (!due) return std::nullopt;
-  return std::size_t{settings_.chunk_size};
 }
 
 bool PutPipeline::start_delta(Session& session, UploadItem& item, std::uint64_t start) {

@@ -114,8 +114,7 @@ void PutPipeline::pump(Session& session) {
     slot_waiters_.pop_front();
     start(session, item);
   }
-  const std::size_t budget = early_data_budget(session).value_or(
-      std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size));
+  const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
   while (!streaming_.empty() && session.connection().queued_chunk_bytes() < budget) {
     UploadItem& item = *streaming_.front();
     const bool delta = item.matcher != nullptr;

@@ -141,10 +141,6 @@ class PutPipeline {
   /// stands; none for a signature of no block.
   void start_matching(UploadItem& item);
   void delta_step(Session& session, UploadItem& item);
-  /// While a DELTA_EARLY signature is due: a short send queue, in ours and
-  /// in the socket, so that little DATA stands before the first COPY once
-  /// it comes; nullopt otherwise (the usual budget, the socket's default).
-  std::optional<std::size_t> early_data_budget(Session& session);
   void show_phase(Session& session);
   bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end);
   bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
@@ -177,13 +173,6 @@ class PutPipeline {
   std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
   Bytes delta_window_;  // the part of a delta upload's source being matched
-  // The socket whose TCP_NOTSENT_LOWAT early_data_budget() lowered, and
-  // the value it had before.
-  struct LoweredNotSent {
-    int fd;
-    int before;
-  };
-  std::optional<LoweredNotSent> lowered_notsent_;
 };
 
 /// The source_id of a resumable upload: "<hostname>:<st_dev>:<st_ino>",
