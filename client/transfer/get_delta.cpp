@@ -10,7 +10,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 
+#include "client/local/basis_signer.hpp"
 #include "client/net/session.hpp"
 #include "client/report/transfer_report.hpp"
 #include "client/transfer/get_pipeline.hpp"
@@ -23,9 +25,7 @@
 namespace ft::client {
 namespace {
 
-// The basis is read this much at a time to sign it, and copied ranges are
-// read back this much at a time to hash them.
-constexpr std::size_t kSignRead = 1024 * 1024;
+// Copied ranges are read back this much at a time to hash them.
 constexpr std::size_t kReadBack = 256 * 1024;
 
 }  // namespace
@@ -59,20 +59,9 @@ void GetPipeline::send_signature(Session& session, DownloadItem& item) {
        (item.basis_size != item.ready.size || item.basis_mtime_ns != item.ready.mtime_ns));
   std::vector<delta::SignaturePart> parts;
   if (pays) {
-    delta::SignatureBuilder builder(item.basis_size);
-    Bytes buffer(kSignRead);
-    for (std::uint64_t at = 0; at < builder.needed();) {
-      const auto n =
-          static_cast<std::size_t>(std::min<std::uint64_t>(kSignRead, builder.needed() - at));
-      // A basis that shrinks or fails meanwhile is simply not used.
-      if (read_exact_at(item.basis.get(), buffer.data(), n, at) != 0) {
-        builder = delta::SignatureBuilder(0);
-        break;
-      }
-      builder.feed(ByteSpan(buffer).first(n));
-      at += n;
-    }
-    parts = builder.parts();
+    // The data waits for the whole signature: a big basis is signed in
+    // two halves at once (client/local/basis_signer.hpp).
+    parts = sign_basis(item.basis.get(), item.basis_size, std::thread::hardware_concurrency());
   }
   if (parts.empty() || parts.front().blocks.empty()) {
     // A signature of no block: the server sends the file plainly.

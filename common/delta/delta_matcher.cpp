@@ -110,6 +110,17 @@ std::size_t DeltaMatcher::scan(ByteSpan window, std::uint64_t offset, std::vecto
         scanned_ += block;
         pos += block;
         literal = pos;
+        // A run of blocks in the basis's order (a file changed in place,
+        // or shifted) goes on block by block on the XXH3-64 alone; the
+        // weak sum is computed only where the run ends.
+        while (pos + block <= n && index_.is_block(next_block_, window.subspan(pos, block))) {
+          emit(ops, DeltaOp{DeltaOp::Kind::kCopy, offset + pos, std::uint64_t{next_block_} * block,
+                            block});
+          ++next_block_;
+          scanned_ += block;
+          pos += block;
+          literal = pos;
+        }
         if (pos + block > n) break;
         sum.reset(window.subspan(pos, block));
         continue;

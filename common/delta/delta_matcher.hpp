@@ -8,6 +8,7 @@
 #include <optional>
 #include <vector>
 
+#include "common/crypto/checksum.hpp"
 #include "common/delta/block_signature.hpp"
 
 namespace ft::delta {
@@ -31,6 +32,13 @@ class BlockIndex {
   /// block's XXH3-64 was computed.
   std::optional<std::uint32_t> find(std::uint32_t weak, ByteSpan block, std::uint32_t preferred,
                                     bool* hashed = nullptr) const;
+  /// Whether `block` is block `index` by its XXH3-64 alone (false past the
+  /// last block): the block after a match is most often the next one, and
+  /// this costs one hash where find() first wants the weak sum, a second
+  /// pass over the block.
+  bool is_block(std::uint32_t index, ByteSpan block) const {
+    return index < blocks_.size() && blocks_[index].strong == hash64(block);
+  }
 
  private:
   struct Entry {

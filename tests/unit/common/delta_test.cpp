@@ -270,6 +270,24 @@ TEST(DeltaMatcher, RewrittenFileIsAllLiteral) {
   EXPECT_EQ(literal_bytes_for(basis, Bytes{}), 0u);
 }
 
+// After a match, the next block of the basis is taken on its XXH3-64
+// alone: block 1's weak sum is made wrong here, and the file is still all
+// copies (find() would have looked it up by that weak sum, and missed).
+TEST(DeltaMatcher, TheBlockAfterAMatchNeedsOnlyItsStrongSum) {
+  const Bytes basis = pattern_bytes(16 * 4096, 1);
+  auto parts = signature_of(basis);
+  ASSERT_EQ(parts.size(), 1u);
+  parts[0].blocks[1].weak ^= 0x5a5a5a5a;
+  Signature signature;
+  ASSERT_FALSE(signature.add(parts[0]));
+  BlockIndex index(signature);
+  DeltaMatcher matcher(index, basis.size(), 16 * 1024);
+  std::vector<DeltaOp> ops;
+  ASSERT_EQ(matcher.scan(basis, 0, ops), basis.size());
+  ASSERT_EQ(ops.size(), 1u);
+  EXPECT_EQ(ops[0], (DeltaOp{DeltaOp::Kind::kCopy, 0, 0, basis.size()}));
+}
+
 TEST(DeltaMatcher, RepeatedBlocksStayInOrder) {
   Bytes basis(64 * 4096, 0);  // every block the same
   EXPECT_EQ(literal_bytes_for(basis, basis), 0u);
