@@ -223,13 +223,8 @@ void discard_upload(UploadDisk* disk, bool keep_partial) {
       disk->preallocated_to > static_cast<std::uint64_t>(st.st_size)) {
     // A kept partial file holds no more than its bytes (on tmpfs the
     // blocks past its end would be memory held until it is resumed).
-    // ext4 and XFS give them back on a truncation to the same size, and
-    // ignore a hole punched past the end; tmpfs does the opposite.
-    if (::ftruncate(disk->file.get(), st.st_size) == 0) {
-      ::fallocate(
-          disk->file.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
-          static_cast<off_t>(disk->preallocated_to - static_cast<std::uint64_t>(st.st_size)));
-    }
+    ::fallocate(disk->file.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
+                static_cast<off_t>(disk->preallocated_to - static_cast<std::uint64_t>(st.st_size)));
   }
   if (keep_partial && disk->space && disk->file && ::fstat(disk->file.get(), &st) == 0) {
     // What the kept file still lacks stays promised (docs/server.md,
