@@ -6,7 +6,6 @@
 // triggers a rewind when RESUME was agreed) and written in order by jobs on
 // the thread pool; after END the whole-file hash and size are checked, and
 // the file is fsynced and renamed into place before OK is sent.
-#include <atomic>
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -114,14 +113,8 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   void abandon_signing();
   /// Moves a signed basis into the disk state; only between two jobs.
   void adopt_basis();
-  /// While the basis is signed, the file is allocated up to its declared
-  /// size or the basis's, whichever is smaller, by a job of its own
-  /// (preallocate_upload), beside the write jobs.
-  void start_preallocation(std::uint64_t basis_size);
-  void preallocation_done();
-  /// A job of this upload runs: its write job, its signing or its
-  /// preallocation.
-  bool busy() const { return job_running_ || signing_ == Signing::kRunning || preallocating_; }
+  /// A job of this upload runs: its write job, or its signing.
+  bool busy() const { return job_running_ || signing_ == Signing::kRunning; }
   bool on_copy(Frame& frame);
   /// Records why a DATA or END is refused; returns false for on_frame.
   bool violate(std::string reason);
@@ -164,8 +157,6 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   Fd signed_basis_;               // signed, waiting to move into disk_ between two jobs
   std::uint64_t basis_size_ = 0;  // of the signature sent; 0: COPY refused
   std::uint64_t copied_ = 0;      // bytes taken from the basis
-  bool preallocating_ = false;    // start_preallocation's job runs
-  std::shared_ptr<std::atomic<bool>> stop_preallocation_;  // set: the job stops at its next piece
   std::vector<std::string> components_;
   NamePolicy names_;                 // what this identity may do to the final name
   bool slot_held_ = false;           // counted in the identity's open uploads
@@ -173,7 +164,7 @@ class Upload : public Request, public std::enable_shared_from_this<Upload> {
   std::string claim_;                // the partial file's key in the server's registry
   std::string violation_;            // why the last DATA or END was refused
   State state_ = State::kOpening;
-  std::shared_ptr<DiskState> disk_;  // touched only by one job at a time (and the preallocation)
+  std::shared_ptr<DiskState> disk_;  // touched only by one job at a time
   std::deque<Chunk> queue_;
   bool job_running_ = false;
   bool inflating_ = false;           // a compressed chunk's job runs (upload_inflate.cpp)

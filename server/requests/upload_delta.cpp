@@ -156,7 +156,6 @@ void Upload::sign_slices(std::shared_ptr<BasisSigning> signing, const Hash128& p
   // server-wide count of pool threads hashing stays at its cap
   // (docs/server.md, "Fairness"). Otherwise one job signs both in turn.
   const std::size_t slices = signing->slices.size();
-  if (slices > 0 && !signing->abandoned) start_preallocation(signing->size);
   extra_hashing_slot_ = slices == 2 && !signing->abandoned && context_->try_extra_hashing();
   const std::size_t jobs = extra_hashing_slot_ ? 2 : 1;
   auto left = std::make_shared<std::size_t>(jobs);
@@ -190,7 +189,7 @@ void Upload::signing_done(BasisSigning& signing, const Hash128& prefix_hash) {
   if (signing.basis) signed_basis_ = std::move(signing.basis);
   if (ending_ != Ending::kNone) {
     // The upload ended while its basis was signed; its ending waited.
-    if (job_running_ || preallocating_) return;  // their completion carries on
+    if (job_running_) return;  // the write job's completion carries on
     if (ending_ == Ending::kKeepPartial) return pump();
     return cleanup(false);
   }
@@ -217,33 +216,7 @@ void Upload::send_signature(const std::vector<delta::SignaturePart>& parts) {
   if (!parts.empty()) basis_size_ = parts.front().basis_size;
 }
 
-void Upload::start_preallocation(std::uint64_t basis_size) {
-  // What COPY frames may fill: no more than the file, nor than the basis.
-  const std::uint64_t end = std::min(put_.size, basis_size);
-  if (preallocating_ || !disk_ || !disk_->file || received_ >= end) return;
-  preallocating_ = true;
-  stop_preallocation_ = std::make_shared<std::atomic<bool>>(false);
-  queue_job(
-      context_->loop(),
-      [disk = disk_, stop = stop_preallocation_, from = received_, end] {
-        preallocate_upload(*disk, from, end, *stop);
-      },
-      [self = shared_from_this()] { self->preallocation_done(); });
-}
-
-void Upload::preallocation_done() {
-  preallocating_ = false;
-  if (ending_ != Ending::kNone) {
-    // The upload ended meanwhile; its ending waited for this job.
-    if (busy()) return;  // the last job's completion carries on
-    if (ending_ == Ending::kKeepPartial) return pump();
-    return cleanup(false);
-  }
-  pump();  // its commit may have waited for this job
-}
-
 void Upload::abandon_signing() {
-  if (stop_preallocation_) *stop_preallocation_ = true;
   if (signing_ == Signing::kRunning && signing_state_) {
     signing_state_->abandoned = true;  // its completion sends what is due
   } else if (signing_ == Signing::kWaiting) {

@@ -4,7 +4,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -198,34 +197,9 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
   return write_chunks(disk, chunks);
 }
 
-void preallocate_upload(UploadDisk& disk, std::uint64_t from, std::uint64_t end,
-                        const std::atomic<bool>& stop) {
-  // Pieces short enough that the write jobs, which wait for the file's
-  // lock meanwhile, are held up little.
-  constexpr std::uint64_t kPiece = 8 * 1024 * 1024;
-  for (std::uint64_t at = from; at < end; at += kPiece) {
-    if (stop.load(std::memory_order_relaxed)) return;
-    const std::uint64_t length = std::min(kPiece, end - at);
-    if (::fallocate(disk.file.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(at),
-                    static_cast<off_t>(length)) != 0) {
-      return;  // not supported here, or no room: the writes will say
-    }
-    disk.preallocated_to = at + length;
-    if (disk.space) disk.space->wrote_to(at + length);
-  }
-}
-
 void discard_upload(UploadDisk* disk, bool keep_partial) {
   if (disk == nullptr) return;
   struct stat st;
-  if (keep_partial && disk->file && disk->preallocated_to > 0 &&
-      ::fstat(disk->file.get(), &st) == 0 &&
-      disk->preallocated_to > static_cast<std::uint64_t>(st.st_size)) {
-    // A kept partial file holds no more than its bytes (on tmpfs the
-    // blocks past its end would be memory held until it is resumed).
-    ::fallocate(disk->file.get(), FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, st.st_size,
-                static_cast<off_t>(disk->preallocated_to - static_cast<std::uint64_t>(st.st_size)));
-  }
   if (keep_partial && disk->space && disk->file && ::fstat(disk->file.get(), &st) == 0) {
     // What the kept file still lacks stays promised (docs/server.md,
     // "Free-space reserve").

@@ -68,9 +68,6 @@ struct UploadDisk {
   /// signature was made (COPY ranges are read from it). Handed over by the
   /// loop between two jobs once its signature is sent.
   Fd basis;
-  /// Bytes allocated ahead of the writes (preallocate_upload): past the
-  /// end of a partial file that is kept, they are given back.
-  std::uint64_t preallocated_to = 0;
 };
 
 /// What an upload asks of the disk: where, under which rights, how much.
@@ -160,17 +157,6 @@ std::vector<delta::SignaturePart> join_slices(BasisSigning& signing);
 /// then the written bytes into the file's hash. 0 or an errno value (EIO
 /// when the basis is shorter than the range).
 int copy_from_basis(UploadDisk& disk, const UploadChunk& chunk);
-
-/// A job beside a delta upload's signing: allocates the file's blocks
-/// [from, end) without changing its size or a byte of it, a piece at a
-/// time, counting them as written in the space ledger, until done, `stop`
-/// is set, or the file system cannot (nothing is lost then: the writes
-/// allocate as they go). On tmpfs this takes the page allocation, about
-/// half of what a COPY costs there, out of the copying that follows the
-/// signature. Runs beside the upload's write jobs: it touches only
-/// `preallocated_to` of the disk state, and the file's blocks.
-void preallocate_upload(UploadDisk& disk, std::uint64_t from, std::uint64_t end,
-                        const std::atomic<bool>& stop);
 
 /// Closes the file and, unless `keep_partial`, removes the temporary file
 /// (a resumable upload cut by a lost connection keeps its data).

@@ -281,9 +281,8 @@ void Upload::pump() {
   if (job_running_ || (state_ != State::kReceiving && !draining)) return;
   adopt_basis();
   // A commit, or a kept partial file's ending, waits for the basis's
-  // signing (DELTA_EARLY), which reads through the upload's directory,
-  // and for the file's preallocation.
-  const bool signing = signing_ == Signing::kRunning || preallocating_;
+  // signing (DELTA_EARLY), which reads through the upload's directory.
+  const bool signing = signing_ == Signing::kRunning;
   if (queue_.empty()) {
     if (draining) {
       if (!signing) cleanup(true);
