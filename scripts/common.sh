@@ -37,6 +37,8 @@ FT_BENCH_PACKAGES=(socat rsync procps time jq)
 # scripts/bench --link and scripts/bench-delta: network namespaces and tc tbf
 # (iproute2); bench-delta's table's ratios (bc).
 FT_BENCH_PACKAGES+=(iproute2 bc)
+# scripts/bench --disk: its own ext4 on a loop device (benchlib/disk.sh).
+FT_BENCH_PACKAGES+=(e2fsprogs mount util-linux)
 # tmux is the real terminal of tests/integration/terminal_test.cpp (the
 # progress line as a person sees it, at 40 and 80 columns).
 FT_TEST_PACKAGES+=(tmux)

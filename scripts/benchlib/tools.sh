@@ -19,6 +19,8 @@ cleanup() {
     wait "$pid" 2>/dev/null || true
   done
   ((${#temp_dirs[@]})) && rm -rf "${temp_dirs[@]}"
+  # The disk rows' file system, once nothing uses it (benchlib/disk.sh).
+  if declare -F disk_fs_down >/dev/null; then disk_fs_down; fi
   if [[ -n $link_rate ]]; then link_down; fi
   return 0
 }
