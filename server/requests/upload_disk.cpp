@@ -10,6 +10,7 @@
 #include "common/base/limits.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/os/sparse.hpp"
+#include "server/storage/anonymous_file.hpp"
 #include "server/storage/file_lock.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"
@@ -185,12 +186,21 @@ int prepare_eager(const UploadPlan& plan, UploadDisk& disk, std::deque<UploadChu
   // one fchmod less per small file.
   const mode_t mode = item.mode & 0777;
   item.mode_applied = (mode & process_umask()) == 0;
-  if (int err = create_temp_file(dir, disk.temp_name, disk.file, item.mode_applied ? mode : 0600)) {
-    return err;
+  const mode_t create_mode = item.mode_applied ? mode : 0600;
+  // Unnamed until the commit links it (anonymous_file.hpp), where one
+  // syncfs covers the batch; else under a hidden temporary name.
+  int err = EOPNOTSUPP;
+  if (dirs.sync_method(dir) == SyncMethod::kSyncfs) {
+    err = create_anonymous_file(dir, create_mode, disk.file);
+    item.anonymous = err == 0;
   }
-  // Locked like every upload's file, for the few milliseconds it lives: a
-  // server of the same root starting now leaves it alone (partial_cleanup).
-  if (int err = lock_whole_file(disk.file.get())) return err;
+  if (err == EOPNOTSUPP) {
+    if ((err = create_temp_file(dir, disk.temp_name, disk.file, create_mode)) != 0) return err;
+    // Locked like every upload's file, for the few milliseconds it lives: a
+    // server of the same root starting now leaves it alone (partial_cleanup).
+    err = lock_whole_file(disk.file.get());
+  }
+  if (err != 0) return err;
   item.file = disk.file.get();
   item.dir = dir;
   item.temp_name = disk.temp_name;

@@ -14,6 +14,8 @@
 
 #include "server/log/log.hpp"
 #include "server/metrics/metrics.hpp"
+#include "server/storage/anonymous_file.hpp"
+#include "server/storage/file_lock.hpp"
 #include "server/storage/root_fs.hpp"
 #include "server/storage/sync_policy.hpp"
 #include "uvx/uv_support.hpp"
@@ -126,12 +128,48 @@ void sync_files(const std::vector<FileSystemGroup>& groups) {
   }
 }
 
+// A file linked from nothing changed its own inode (its link count) as
+// well as its directory, and a directory's fsync need not write another
+// inode (ext4 without a journal does not): one more syncfs of each file
+// system where such files were linked puts those inodes on disk; the
+// directory fsyncs that follow flush what it wrote last (see sync_files).
+// Files are unnamed only where the file system syncs by syncfs
+// (prepare_eager); a group too small for a syncfs fsyncs each such file
+// again instead, as sync_files did.
+void sync_links(const std::vector<FileSystemGroup>& groups) {
+  for (const FileSystemGroup& group : groups) {
+    std::vector<CommitItem*> linked;
+    for (CommitItem* c : group.items) {
+      if (c->err == 0 && c->anonymous) linked.push_back(c);
+    }
+    if (linked.empty()) continue;
+    if (group.method == SyncMethod::kSyncfs && group.items.size() >= kSyncfsThreshold) {
+      if (::syncfs(group.any_dir) == 0) continue;
+      const int err = errno;
+      for (CommitItem* c : linked) c->err = err;
+      continue;
+    }
+    for (CommitItem* c : linked) {
+      if (::fsync(c->file) != 0) c->err = errno;
+    }
+  }
+}
+
 // Renames `c`'s file into place, noting the size of a regular file it
 // replaced (the quota counts an overwrite as the change of size). Most
 // names of a tree upload are new: RENAME_NOREPLACE is tried first, so only
 // a name that exists costs the look at what it holds (one fstatat less per
 // new file, on the path where syscalls set the pace).
 int rename_into_place(CommitItem& c) {
+  if (c.anonymous) {
+    const int err = link_anonymous_file(c.file, c.dir, c.final_name);
+    if (err != EEXIST || c.no_replace) return err;
+    // A replacement: only a rename replaces a name atomically. The name
+    // it goes through is locked like every upload's temporary file, so
+    // that a server of this root starting now leaves it alone.
+    if (int lock_err = lock_whole_file(c.file)) return lock_err;
+    if (int link_err = link_under_temporary_name(c.file, c.dir, c.temp_name)) return link_err;
+  }
   if (c.no_replace) return rename_in(c.dir, c.temp_name, c.final_name, true);
   if (::renameat2(c.dir, c.temp_name.c_str(), c.dir, c.final_name.c_str(), RENAME_NOREPLACE) == 0) {
     return 0;
@@ -159,7 +197,8 @@ void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dir
   // What --metrics shows as the commit latency: the syncs and renames, not
   // the writes an eager upload's `prepare` made.
   const auto sync_started = std::chrono::steady_clock::now();
-  sync_files(group_by_file_system(live, identities));
+  const std::vector<FileSystemGroup> groups = group_by_file_system(live, identities);
+  sync_files(groups);
   std::set<DirIdentity> synced_dirs;
   std::vector<std::pair<int, DirIdentity>> dirs_to_sync;
   for (CommitItem* c : live) {
@@ -169,6 +208,7 @@ void run_commits(std::vector<std::shared_ptr<CommitItem>>& items, BatchDirs& dir
     const DirIdentity dir = identities.at(c->dir);
     if (synced_dirs.insert(dir).second) dirs_to_sync.emplace_back(c->dir, dir);
   }
+  sync_links(groups);
   // A directory fsync is forwarded on every file system (FUSE's FSYNCDIR,
   // NFS's COMMIT of the directory), so it needs no per-kind fallback.
   for (const auto& [fd, dir] : dirs_to_sync) {
@@ -245,6 +285,12 @@ int BatchDirs::available_bytes(int root, std::uint64_t& out) {
   if (int err = free_space(root, space)) return err;
   out = space.bytes;
   return 0;
+}
+
+SyncMethod BatchDirs::sync_method(int dir) {
+  auto found = sync_methods_.find(dir);
+  if (found == sync_methods_.end()) found = sync_methods_.emplace(dir, sync_method_of(dir)).first;
+  return found->second;
 }
 
 void BatchDirs::claim_bytes(int root, std::uint64_t bytes) {

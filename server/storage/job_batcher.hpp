@@ -23,6 +23,7 @@
 
 #include "common/crypto/checksum.hpp"
 #include "server/storage/root_fs.hpp"
+#include "server/storage/sync_policy.hpp"
 
 namespace ft::server {
 
@@ -47,14 +48,19 @@ class BatchDirs {
   int free_space(int root, FreeSpace& out);
   /// An item of the batch takes `bytes` and one inode beneath `root`.
   void claim_bytes(int root, std::uint64_t bytes);
+  /// How the file system of `dir` (a descriptor this batch holds open) is
+  /// synced: one fstatfs per directory and batch.
+  SyncMethod sync_method(int dir);
 
  private:
   std::unordered_map<std::string, Fd> open_;
   std::unordered_map<int, FreeSpace> available_;
+  std::unordered_map<int, SyncMethod> sync_methods_;
 };
 
 /// One upload's commit: verify the whole-file hash, apply mode and mtime,
-/// sync, rename `temp_name` to `final_name` in `dir`, sync `dir`.
+/// sync, rename `temp_name` to `final_name` in `dir` (or link the unnamed
+/// file there), sync `dir`.
 struct CommitItem {
   int root = -1;  // the uploading identity's root, for `prepare`
   int file = -1;
@@ -63,6 +69,8 @@ struct CommitItem {
   std::string final_name;
   std::uint32_t mode = 0;
   bool mode_applied = false;  // the file was created with exactly `mode`
+  /// `file` has no name yet (anonymous_file.hpp): the commit links it.
+  bool anonymous = false;
   std::int64_t mtime_ns = 0;
   /// Without the overwrite right: the rename fails with EEXIST rather than
   /// replace a name that appeared since the upload was checked.

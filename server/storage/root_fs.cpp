@@ -250,16 +250,13 @@ mode_t process_umask() {
 }
 
 int create_temp_file(int dir, std::string& name_out, Fd& file_out, mode_t mode) {
-  static thread_local std::mt19937_64 rng{std::random_device{}()};
   for (int attempt = 0; attempt < 8; ++attempt) {
-    char name[64];
-    std::snprintf(name, sizeof name, "%stmp-%016llx", std::string(kReservedPrefix).c_str(),
-                  static_cast<unsigned long long>(rng()));
+    std::string name = temporary_name();
     // Read and write: a delta upload reads back the ranges it copied from
     // its basis, to hash them as the file holds them.
-    int fd = ::openat(dir, name, O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode);
+    int fd = ::openat(dir, name.c_str(), O_CREAT | O_EXCL | O_RDWR | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd >= 0) {
-      name_out = name;
+      name_out = std::move(name);
       file_out.reset(fd);
       return 0;
     }

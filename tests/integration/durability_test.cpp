@@ -3,9 +3,9 @@
 // - A group commit syncs every file system its batch touches: with an ext4
 //   image mounted inside the root and two clients uploading at once, one on
 //   each file system, ftserve's own system calls (strace -f -y) show that
-//   every committed file was covered, before its rename, by a syncfs of its
-//   file system or an fsync of the file itself, and its directory was
-//   fsynced after.
+//   every committed file was covered, before its rename (or link), by a
+//   syncfs of its file system or an fsync of the file itself, and its
+//   directory was fsynced after.
 // - On FUSE, where syncfs reports nothing, a failing fsync fails the
 //   uploads on it (nothing under a final name) and only those.
 // - Directories an upload creates are synced into their parents before it
@@ -76,7 +76,7 @@ class Durability : public ServerFixture {
     // for everything else, and for leaks in every other test.
     start_server({}, {"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f",
                       "--seccomp-bpf", "-y", "-qq", "-o", log.string(), "-e",
-                      "trace=syncfs,fsync,fdatasync,renameat,renameat2"});
+                      "trace=syncfs,fsync,fdatasync,renameat,renameat2,linkat"});
   }
 
   // Stops ftserve running under strace: the signal goes to ftserve (strace
@@ -88,10 +88,12 @@ class Durability : public ServerFixture {
     EXPECT_EQ(server_.stop(0), 0) << server_.err();
   }
 
-  // Each pool thread runs a batch as: syncs, renames, directory syncs. For
-  // every rename of a temporary file into place, the syncs the same thread
-  // made since its previous rename must cover that file, and its directory
-  // is synced after. Expects both trees' files (2 x `files`) committed, on
+  // Each pool thread runs a batch as: syncs, renames (or links of unnamed
+  // files), directory syncs. For every rename of a temporary file into
+  // place, the syncs the same thread made since its previous rename must
+  // cover that file, and its directory is synced after; a linked file's
+  // file system is synced again between the links and that directory sync
+  // (the link changed the file's own inode). Expects both trees' files (2 x `files`) committed, on
   // both file systems; returns how many batches committed files of both.
   static std::size_t check_sync_trace(const fs::path& trace, const std::string& ext4, int files) {
     std::size_t committed = 0;
@@ -100,7 +102,7 @@ class Durability : public ServerFixture {
     for (const auto& [thread, calls] : read_sync_trace(read_file(trace))) {
       for (std::size_t i = 0; i < calls.size(); ++i) {
         const TracedCall& rename = calls[i];
-        if (!rename.rename || rename.from.rfind(".ft-", 0) != 0) continue;
+        if (!rename.rename || (!rename.link && rename.from.rfind(".ft-", 0) != 0)) continue;
         ++committed;
         const bool target_on_ext4 = on_mount(rename.path, ext4);
         committed_on.insert(target_on_ext4);
@@ -126,12 +128,23 @@ class Durability : public ServerFixture {
                              << rename.from << " -> " << rename.to
                              << " without a sync of its file system or of the file";
         bool directory_synced = false;
+        bool inode_synced = !rename.link;
         std::size_t j = i + 1;
         while (j < calls.size() && calls[j].rename) ++j;
         for (; j < calls.size() && !calls[j].rename && !directory_synced; ++j) {
           directory_synced = calls[j].call == "fsync" && calls[j].path == rename.path;
+          if (!directory_synced && calls[j].call == "syncfs" &&
+              on_mount(calls[j].path, ext4) == target_on_ext4) {
+            inode_synced = true;
+          }
+          if (!directory_synced && calls[j].call == "fsync" && !rename.from.empty() &&
+              calls[j].path == rename.path + "/" + rename.from) {
+            inode_synced = true;
+          }
         }
         EXPECT_TRUE(directory_synced) << "no fsync of " << rename.path << " after its rename";
+        EXPECT_TRUE(inode_synced) << "no sync of " << rename.path << "/" << rename.to
+                                  << " between its link and its directory's fsync";
       }
     }
     EXPECT_EQ(committed, static_cast<std::size_t>(2 * files));
