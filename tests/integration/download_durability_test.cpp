@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <map>
-#include <random>
 #include <set>
 #include <sstream>
 #include <string>
@@ -115,22 +114,10 @@ std::size_t writes_during_first_commit(const fs::path& log) {
   return count;
 }
 
-// `count` files of a few KiB under `top`, in three directories; returns
-// their paths relative to `top`, sorted.
+// `count` files of a few KiB under `top`, in three directories; their
+// paths relative to `top`, sorted.
 std::vector<std::string> make_small_tree(const fs::path& top, int count) {
-  std::vector<std::string> names;
-  for (int i = 0; i < count; ++i) {
-    const std::string dir = "d" + std::to_string(i % 3);
-    fs::create_directories(top / dir);
-    names.push_back(dir + "/f" + std::to_string(i));
-    // write_random_file draws 64 KiB per file: too slow for this many.
-    std::mt19937_64 rng(900 + i);
-    std::string bytes(3000 + i % 2000, '\0');
-    for (char& byte : bytes) byte = static_cast<char>(rng());
-    write_file(top / names.back(), bytes);
-  }
-  std::sort(names.begin(), names.end());
-  return names;
+  return write_small_tree(top, count, 900);
 }
 
 class DownloadDurability : public ServerFixture {};

@@ -5,7 +5,6 @@
 #include <sys/stat.h>
 
 #include <algorithm>
-#include <random>
 #include <string>
 #include <vector>
 
@@ -20,23 +19,10 @@ constexpr int kUnchanged = 200;  // the first ones, by name, already on the othe
 
 class TreeRetryTest : public ResumeTest {
  protected:
-  // `count` files of 3–5 KB in three directories below `top`; their
+  // kFiles files of 3-5 KB in three directories below `top`; their
   // relative names, sorted.
   static std::vector<std::string> make_tree(const fs::path& top) {
-    std::vector<std::string> names;
-    for (int i = 0; i < kFiles; ++i) {
-      const std::string dir = "d" + std::to_string(i % 3);
-      fs::create_directories(top / dir);
-      char name[16];
-      std::snprintf(name, sizeof name, "f%03d", i);
-      names.push_back(dir + "/" + name);
-      std::mt19937_64 rng(300 + i);
-      std::string bytes(3000 + i % 2000, '\0');
-      for (char& byte : bytes) byte = static_cast<char>(rng());
-      write_file(top / names.back(), bytes);
-    }
-    std::sort(names.begin(), names.end());
-    return names;
+    return write_small_tree(top, kFiles, 300, "f%03d");
   }
   // Copies the first kUnchanged of `names` from `from` to `to` with their
   // mtimes: unchanged for the run.

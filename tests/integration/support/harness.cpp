@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <random>
@@ -299,6 +300,24 @@ void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t s
 void write_file(const fs::path& path, const std::string& content) {
   std::ofstream out(path, std::ios::binary);
   out << content;
+}
+
+std::vector<std::string> write_small_tree(const fs::path& top, int count, std::uint32_t seed,
+                                          const char* name_format) {
+  std::vector<std::string> names;
+  for (int i = 0; i < count; ++i) {
+    const std::string dir = "d" + std::to_string(i % 3);
+    fs::create_directories(top / dir);
+    char name[32];
+    std::snprintf(name, sizeof name, name_format, i);
+    names.push_back(dir + "/" + name);
+    std::mt19937_64 rng(seed + static_cast<std::uint32_t>(i));
+    std::string bytes(3000 + i % 2000, '\0');
+    for (char& byte : bytes) byte = static_cast<char>(rng());
+    write_file(top / names.back(), bytes);
+  }
+  std::sort(names.begin(), names.end());
+  return names;
 }
 
 void write_private(const fs::path& path, const std::string& content) {

@@ -122,6 +122,12 @@ class TempDir {
 /// Writes `size` pseudo-random bytes (seeded) to `path`.
 void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t seed);
 void write_file(const fs::path& path, const std::string& content);
+/// `count` files of 3,000-4,999 bytes (pseudo-random, from `seed`) in three
+/// directories d0..d2 below `top`, named by `name_format` ("f%d", "f%03d")
+/// from their index; their paths relative to `top`, sorted. Faster than
+/// write_random_file for trees of thousands of files.
+std::vector<std::string> write_small_tree(const fs::path& top, int count, std::uint32_t seed,
+                                          const char* name_format = "f%d");
 /// The same, then mode 0600 (key files: the tools refuse wider modes).
 void write_private(const fs::path& path, const std::string& content);
 std::string read_file(const fs::path& path);
