@@ -4,10 +4,12 @@
 // for it. An overwrite still goes through a temporary name and a rename,
 // the one atomic way to replace a name. inotify shows what the directory
 // saw, in order.
+#include <signal.h>
 #include <sys/inotify.h>
 #include <unistd.h>
 
 #include <set>
+#include <sstream>
 
 #include "common/os/fd.hpp"
 #include "support/server_fixture.hpp"
@@ -56,35 +58,70 @@ bool reserved(const std::string& name) {
   return name.rfind(kReservedPrefix, 0) == 0;
 }
 
-class AnonymousUploadTest : public ServerFixture {};
+class AnonymousUploadTest : public ServerFixture {
+ protected:
+  // Sends a tree of small files into a directory watched from the start:
+  // each name must appear once, created (a link), never renamed in, and
+  // no reserved name at all.
+  void send_and_watch(const std::vector<std::string>& wrapper) {
+    const fs::path source = work_.path() / "batch";
+    fs::create_directories(source);
+    std::set<std::string> names;
+    for (int i = 0; i < kFiles; ++i) {
+      const std::string name = "f" + std::to_string(i);
+      write_random_file(source / name, 100 + i * 150, 77u + static_cast<std::uint32_t>(i));
+      names.insert(name);
+    }
+    const fs::path landing = root_.path() / "up" / "batch";
+    fs::create_directories(landing);
+    DirectoryWatch watch(landing);
+    start_server({}, wrapper);
+
+    RunResult sent = run({bin("ftsend"), "-q", "-r", source.string(), remote("up")});
+    ASSERT_EQ(sent.exit_code, 0) << sent.err << server_.err();
+
+    std::set<std::string> created;
+    for (const DirectoryEvent& event : watch.drain()) {
+      EXPECT_FALSE(reserved(event.name)) << "a temporary name appeared: " << event.name;
+      EXPECT_FALSE(event.mask & IN_MOVED_TO) << "renamed into place: " << event.name;
+      if (event.mask & IN_CREATE) created.insert(event.name);
+    }
+    EXPECT_EQ(created, names);
+    for (const std::string& name : names) {
+      EXPECT_EQ(file_hash(landing / name), file_hash(source / name)) << name;
+    }
+  }
+};
 
 TEST_F(AnonymousUploadTest, SmallFilesAppearOnlyUnderTheirFinalNames) {
-  const fs::path source = work_.path() / "batch";
-  fs::create_directories(source);
-  std::set<std::string> names;
-  for (int i = 0; i < kFiles; ++i) {
-    const std::string name = "f" + std::to_string(i);
-    write_random_file(source / name, 100 + i * 150, 77u + static_cast<std::uint32_t>(i));
-    names.insert(name);
-  }
-  const fs::path landing = root_.path() / "up" / "batch";
-  fs::create_directories(landing);
-  DirectoryWatch watch(landing);
-  start_server();
+  send_and_watch({});
+}
 
-  RunResult sent = run({bin("ftsend"), "-q", "-r", source.string(), remote("up")});
-  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+// As a service user on a kernel before 6.10, linkat(AT_EMPTY_PATH) is
+// refused and the link goes through /proc/self/fd (forced here by the test
+// hook; strace shows which way each link went).
+TEST_F(AnonymousUploadTest, SmallFilesAreLinkedThroughProcWhereTheDescriptorCannotBe) {
+  const char* const strace = "/usr/bin/strace";
+  if (!fs::exists(strace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
+  const fs::path log = work_.path() / "ftserve.strace";
+  // LeakSanitizer cannot run under a tracer.
+  send_and_watch({"/usr/bin/env", "FT_TEST_LINK_THROUGH_PROC=1",
+                  "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", strace, "-f", "-qq", "-o",
+                  log.string(), "-e", "trace=linkat"});
+  // The signal goes to ftserve itself (strace would only detach from it).
+  const pid_t ftserve = child_of(server_.pid());
+  ASSERT_GT(ftserve, 0) << "strace has no child";
+  ASSERT_EQ(::kill(ftserve, SIGTERM), 0);
+  EXPECT_EQ(server_.stop(0), 0) << server_.err();
 
-  std::set<std::string> created;
-  for (const DirectoryEvent& event : watch.drain()) {
-    EXPECT_FALSE(reserved(event.name)) << "a temporary name appeared: " << event.name;
-    EXPECT_FALSE(event.mask & IN_MOVED_TO) << "renamed into place: " << event.name;
-    if (event.mask & IN_CREATE) created.insert(event.name);
+  int through_proc = 0;
+  std::istringstream lines(read_file(log));
+  for (std::string line; std::getline(lines, line);) {
+    if (line.find("linkat(") == std::string::npos) continue;
+    EXPECT_EQ(line.find("AT_EMPTY_PATH"), std::string::npos) << line;
+    if (line.find("\"/proc/self/fd/") != std::string::npos) ++through_proc;
   }
-  EXPECT_EQ(created, names);
-  for (const std::string& name : names) {
-    EXPECT_EQ(file_hash(landing / name), file_hash(source / name)) << name;
-  }
+  EXPECT_EQ(through_proc, kFiles);
 }
 
 TEST_F(AnonymousUploadTest, AnOverwriteStillReplacesTheNameByRename) {

@@ -152,24 +152,6 @@ class Durability : public ServerFixture {
     return mixed_batches;
   }
 
-  // The process whose parent is `parent` (field 4 of /proc/PID/stat).
-  static pid_t child_of(pid_t parent) {
-    for (const auto& entry : fs::directory_iterator("/proc")) {
-      const std::string name = entry.path().filename().string();
-      if (name.find_first_not_of("0123456789") != std::string::npos) continue;
-      std::ifstream stat(entry.path() / "stat");
-      std::string line;
-      if (!std::getline(stat, line)) continue;
-      const auto close = line.rfind(')');
-      if (close == std::string::npos) continue;
-      std::istringstream fields(line.substr(close + 2));
-      char state = 0;
-      pid_t ppid = 0;
-      if (fields >> state >> ppid && ppid == parent) return std::stoi(name);
-    }
-    return 0;
-  }
-
   bool traced_ = false;
 };
 

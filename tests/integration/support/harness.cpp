@@ -15,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <regex>
+#include <sstream>
 #include <stdexcept>
 
 #include "common/crypto/checksum.hpp"
@@ -295,6 +296,23 @@ void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t s
     out.write(reinterpret_cast<const char*>(block.data()), static_cast<std::streamsize>(n));
     size -= n;
   }
+}
+
+pid_t child_of(pid_t parent) {
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::ifstream stat(entry.path() / "stat");
+    std::string line;
+    if (!std::getline(stat, line)) continue;
+    const auto close = line.rfind(')');
+    if (close == std::string::npos) continue;
+    std::istringstream fields(line.substr(close + 2));
+    char state = 0;
+    pid_t ppid = 0;
+    if (fields >> state >> ppid && ppid == parent) return std::stoi(name);
+  }
+  return 0;
 }
 
 void write_file(const fs::path& path, const std::string& content) {

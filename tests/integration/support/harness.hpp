@@ -25,6 +25,10 @@ struct RunResult {
 /// Path of one of the built programs ("ftsend").
 std::string bin(const std::string& name);
 
+/// A process whose parent is `parent` (field 4 of /proc/PID/stat), or 0:
+/// the program a wrapper (strace, env) started.
+pid_t child_of(pid_t parent);
+
 /// Runs argv[0] (a path) with a deadline; kills it when the deadline passes.
 RunResult run(const std::vector<std::string>& argv,
               std::chrono::seconds deadline = std::chrono::seconds(120));
