@@ -143,9 +143,10 @@ void PutPipeline::delta_step(Session& session, UploadItem& item) {
 
 // A window's DATA goes out a chunk at a time under the send budget, like a
 // plain upload's: queued all at once, a window changed throughout put up
-// to 4 MiB of chunks on top of a full queue (ftsend --compress peaked at
-// 20.8 MiB over a rewritten 256 MiB file, 17.4 MiB of it heap). COPY
-// frames are small and not counted, but keep their place in file order.
+// to 4 MiB of chunks on top of a full queue (ftsend peaked at 17.4 MiB
+// over a 256 MiB file onto a copy of other content, 22.6-25.1 MiB with
+// --compress). COPY frames are small and not counted, but keep their
+// place in file order.
 void PutPipeline::send_delta_ops(Session& session, UploadItem& item) {
   const std::size_t budget = send_budget(session);
   for (; delta_ops_sent_ < delta_ops_.size(); ++delta_ops_sent_) {

@@ -142,9 +142,9 @@ void PutPipeline::pump(Session& session) {
 }
 
 // With --compress the chunks still compressing count as well: they reach
-// the queue without another look at the budget, so that the queue and the
-// threads together held up to 2 MiB + 4 chunks, twice what they needed
-// (docs/client.md, "Compression").
+// the queue without another look at the budget, so that uncounted, the
+// queue alone could reach 2 MiB and four chunks while three more were
+// compressed (docs/client.md, "Compression").
 std::size_t PutPipeline::unsent_chunk_bytes(const Session& session) {
   return session.connection().queued_chunk_bytes() + session.compressing_chunk_bytes();
 }
