@@ -191,8 +191,9 @@ void Session::send_chunk(std::uint32_t request_id, std::uint64_t offset, Bytes c
     while (compression_.in_flight() >= SessionCompression::kChunksInFlight) {
       queue_oldest_compressed();
     }
+    compressing_bytes_ += chunk.size();
+    compressing_.push_back(CompressingChunk{request_id, offset, chunk_hash, chunk.size()});
     compression_.start(std::move(chunk));
-    compressing_.push_back(CompressingChunk{request_id, offset, chunk_hash});
     return;
   }
   finish_compressed_chunks();
@@ -216,6 +217,7 @@ void Session::finish_compressed_chunks(bool only_done) {
 void Session::queue_oldest_compressed() {
   const CompressingChunk data = compressing_.front();
   compressing_.pop_front();
+  compressing_bytes_ -= data.size;
   Bytes chunk;
   const bool compressed = compression_.finish(chunk);
   Bytes head(kDataHeadSize);

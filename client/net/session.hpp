@@ -92,6 +92,7 @@ class Session {
   std::optional<Error> run(SessionHandler& handler);
 
   Connection& connection() { return connection_; }
+  const Connection& connection() const { return connection_; }
   /// True once the server's hello arrived.
   bool hello_received() const { return hello_received_; }
   /// True once the server's hello arrived carrying the RESUME capability
@@ -152,6 +153,9 @@ class Session {
   /// before the first that is not), or the oldest, waiting for it, when
   /// nothing else is queued to be written: what run() does before poll().
   void finish_compressed_chunks(bool only_done = false);
+  /// Bytes of the chunks handed to send_chunk() that are still being
+  /// compressed (not yet in the connection's queued_chunk_bytes()).
+  std::size_t compressing_chunk_bytes() const { return compressing_bytes_; }
   /// Ends the session with a connection-level error once the current
   /// handler call returns.
   void fail(ErrorCode code, std::string message);
@@ -192,8 +196,10 @@ class Session {
     std::uint32_t request_id;
     std::uint64_t offset;
     std::uint64_t chunk_hash;
+    std::size_t size;  // of the plain chunk
   };
   std::deque<CompressingChunk> compressing_;
+  std::size_t compressing_bytes_ = 0;
   void queue_oldest_compressed();
   bool frame_check_agreed_ = false;
   // Frames sent before the server's hello, and their request ids.

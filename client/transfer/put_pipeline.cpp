@@ -118,15 +118,15 @@ void PutPipeline::pump(Session& session) {
     slot_waiters_.pop_front();
     start(session, item);
   }
-  const std::size_t budget = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
+  const std::size_t budget = send_budget(session);
   // What the read-ahead holds ready counts against the budget: the bytes of
   // a file ahead of the socket, and ftsend's memory, stay those of the send
   // queue alone. Measured on the 10 GbE link, a whole budget in the queue
   // besides gained nothing (and took the keyed peak to 15.4 MiB).
   const std::size_t ahead_budget =
       budget - std::min(budget / 2, ReadAhead::bytes_ahead(settings_.chunk_size));
-  while (!streaming_.empty() && session.connection().queued_chunk_bytes() <
-                                    (ahead_item_ != nullptr ? ahead_budget : budget)) {
+  while (!streaming_.empty() &&
+         unsent_chunk_bytes(session) < (ahead_item_ != nullptr ? ahead_budget : budget)) {
     UploadItem& item = *streaming_.front();
     const bool delta = item.matcher != nullptr;
     stream_step(session, item);
@@ -139,6 +139,23 @@ void PutPipeline::pump(Session& session) {
     if (delta) break;
   }
   show_phase(session);
+}
+
+// With --compress the chunks still compressing count as well: they reach
+// the queue without another look at the budget, so that uncounted, the
+// queue alone could reach 2 MiB and four chunks while three more were
+// compressed (docs/client.md, "Compression").
+std::size_t PutPipeline::unsent_chunk_bytes(const Session& session) {
+  return session.connection().queued_chunk_bytes() + session.compressing_chunk_bytes();
+}
+
+// One chunk more with --compress, so that the threads always have one
+// waiting when the link is faster than they are (the queue then holds the
+// small frames of compressible chunks); an incompressible file is not
+// slowed by compression, and its queue holds whole chunks.
+std::size_t PutPipeline::send_budget(const Session& session) const {
+  const std::size_t plain = std::max<std::size_t>(kMaxQueuedBytes, 2 * settings_.chunk_size);
+  return session.compress_agreed() ? plain + settings_.chunk_size : plain;
 }
 
 // The bytes shown are those that left our send queue. Once every open
@@ -262,6 +279,7 @@ void PutPipeline::rewind(Session& session, UploadItem& item, const PutReadyMsg& 
   }
   session.connection().drop_unsent(item.id);
   stop_read_ahead(item);
+  drop_delta_ops(item);
   item.hash.reset();
   if (!hash_prefix(session, item, ready.offset)) return;
   if (!ready.prefix_hash || item.hash.digest() != *ready.prefix_hash) {
@@ -318,6 +336,7 @@ void PutPipeline::on_error(Session& session, UploadItem& item, const Frame& fram
 
 // Queues the next DATA frame of `item`, or its END when all is queued.
 void PutPipeline::stream_step(Session& session, UploadItem& item) {
+  if (delta_ops_pending(item)) return send_delta_ops(session, item);
   SourceFile& source = *item.source;
   if (item.next_offset == source.size()) {
     stop_read_ahead(item);  // every chunk taken: the hash is the whole file's
@@ -462,6 +481,7 @@ void PutPipeline::cancel(Session& session, UploadItem& item, Error error) {
   item.state = UploadState::kCancelling;
   std::erase(streaming_, &item);
   stop_read_ahead(item);
+  drop_delta_ops(item);
   session.connection().drop_unsent(item.id);
   Bytes frame;
   encode_cancel(frame, item.id);
@@ -476,6 +496,7 @@ void PutPipeline::forget(UploadItem& item) {
   item.probe_id = 0;
   std::erase(streaming_, &item);
   stop_read_ahead(item);
+  drop_delta_ops(item);
   if (item.id != 0) by_id_.erase(item.id);
 }
 

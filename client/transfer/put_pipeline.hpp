@@ -162,6 +162,21 @@ class PutPipeline {
   /// stands; none for a signature of no block.
   void start_matching(UploadItem& item);
   void delta_step(Session& session, UploadItem& item);
+  /// Whether ops of `item`'s last matched window are still to be queued.
+  bool delta_ops_pending(const UploadItem& item) const {
+    return delta_ops_item_ == &item && delta_ops_sent_ < delta_ops_.size();
+  }
+  /// Queues the matched window's ops in order, its DATA only while the
+  /// send queue is under the budget (the rest on a later pump()).
+  void send_delta_ops(Session& session, UploadItem& item);
+  /// Forgets `item`'s unsent ops (a rewind, a cancel, a retry).
+  void drop_delta_ops(const UploadItem& item);
+  /// DATA bytes unsent_chunk_bytes() may reach before pump() stops
+  /// queuing chunks: 2 MiB (or two chunks), one chunk more with COMPRESS.
+  std::size_t send_budget(const Session& session) const;
+  /// DATA bytes queued and not yet written: in the send queue, or being
+  /// compressed on their way to it.
+  static std::size_t unsent_chunk_bytes(const Session& session);
   void show_phase(Session& session);
   bool hash_prefix(Session& session, UploadItem& item, std::uint64_t end);
   bool read_source(Session& session, UploadItem& item, std::uint64_t offset,
@@ -194,6 +209,13 @@ class PutPipeline {
   std::size_t window_ = limits::kMaxRequestsInFlight;
   std::size_t in_flight_ = 0;
   Bytes delta_window_;  // the part of a delta upload's source being matched
+  // The ops found in delta_window_ (which starts at delta_window_offset_)
+  // for delta_ops_item_, queued up to delta_ops_sent_: a window changed
+  // throughout holds 4 MiB of DATA, twice the send budget.
+  std::vector<delta::DeltaOp> delta_ops_;
+  std::size_t delta_ops_sent_ = 0;
+  std::uint64_t delta_window_offset_ = 0;
+  const UploadItem* delta_ops_item_ = nullptr;
   ReadAhead read_ahead_;
   UploadItem* ahead_item_ = nullptr;  // the upload read_ahead_ reads
 };
