@@ -366,7 +366,7 @@ TEST_F(DownloadCutDuringCommit, ReportsTheBatchsFilesOnceAndTheRetryFetchesTheRe
                                         "-f",
                                         "--seccomp-bpf",
                                         "-e",
-                                        "trace=syncfs,renameat,renameat2,connect",
+                                        "trace=syncfs,renameat,renameat2,linkat,connect",
                                         "-e",
                                         "inject=syncfs:delay_exit=2s:when=1",
                                         "-o",
@@ -386,16 +386,19 @@ TEST_F(DownloadCutDuringCommit, ReportsTheBatchsFilesOnceAndTheRetryFetchesTheRe
   EXPECT_EQ(json_paths(proxied.result.out, "received", back), expected)
       << "each file must be reported received once";
   EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3) << "stray or missing files";
-  // The batch's files were renamed into place by the first connection's
+  // The batch's files were put into place by the first connection's
   // commit (before the retry's connect), once: fetched again, a file would
-  // be renamed twice; left to the retry, none would be before its connect.
+  // be placed twice; left to the retry, none would be before its connect.
+  // In the directories it made the first connection links files that had
+  // no name; the retry finds them made and renames partial files.
   std::map<std::string, int> renames;
   std::size_t connects = 0, renamed_by_the_first = 0;
   std::string failed;  // the first rename into place that failed
   for (const Line& line : read_trace(log)) {
     if (line.call == "connect") ++connects;
     const auto to = line.text.rfind(", \"");
-    if (line.call.rfind("renameat", 0) != 0 || to == std::string::npos) continue;
+    const bool places = line.call.rfind("renameat", 0) == 0 || line.call == "linkat";
+    if (!places || to == std::string::npos) continue;
     const std::string name = line.text.substr(to + 3, line.text.find('"', to + 3) - to - 3);
     if (name.rfind(".ft-part", 0) == 0) continue;  // a partial's record
     if (line.text.find(" = 0") == std::string::npos) {
