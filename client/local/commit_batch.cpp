@@ -112,6 +112,39 @@ std::vector<CommitBatch::Outcome> CommitBatch::flush() {
     }
     add_unique(directories, dir_fd);
   }
+
+  // 2b. A file that had no name (LandingFile::open in a directory this run
+  //     made) was linked: that changed its own inode, which the directory
+  //     syncs below need not write (ext4 without a journal does not). One
+  //     more syncfs of each file system step 1 synced that way, else an
+  //     fsync of the file. A failure leaves it in place, verified, its
+  //     durability in doubt (as a failed directory sync does).
+  std::vector<dev_t> relink_devices;
+  std::vector<int> relink_fds;
+  for (std::size_t i = 0; i < files_.size(); ++i) {
+    LandingFile& file = *files_[i].file;
+    if (outcomes[i].failure || !file.linked()) continue;
+    const std::optional<dev_t> device = device_of(file.dir_fd());
+    if (device && std::find(synced.begin(), synced.end(), *device) != synced.end()) {
+      if (std::find(relink_devices.begin(), relink_devices.end(), *device) ==
+          relink_devices.end()) {
+        relink_devices.push_back(*device);
+        relink_fds.push_back(file.dir_fd());
+      }
+      continue;
+    }
+    if (::fsync(file.fd()) != 0) outcomes[i].failure = step_error("fsync after the link", errno);
+    file.close_linked();
+  }
+  for (std::size_t d = 0; d < relink_devices.size(); ++d) {
+    const int err = ::syncfs(relink_fds[d]) == 0 ? 0 : errno;
+    for (std::size_t i = 0; i < files_.size(); ++i) {
+      LandingFile& file = *files_[i].file;
+      if (!file.linked() || device_of(file.dir_fd()) != relink_devices[d]) continue;
+      if (err != 0 && !outcomes[i].failure) outcomes[i].failure = step_error("syncfs", err);
+      file.close_linked();
+    }
+  }
   std::vector<int> failed_directories;
   std::vector<int> failed_errors;
   for (int dir_fd : directories) {

@@ -16,6 +16,7 @@
 #include "common/base/hex.hpp"
 #include "common/base/limits.hpp"
 #include "common/crypto/checksum.hpp"
+#include "common/os/anonymous_file.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/os/mtime.hpp"
 #include "common/os/sparse.hpp"
@@ -116,6 +117,28 @@ std::string partial_record_name_for(const std::string& name) {
 std::optional<LandingFile> LandingFile::open(int dir_fd, const std::string& name, std::string& why,
                                              bool fresh) {
   const std::string partial = partial_name_for(name);
+  if (fresh) {
+    // In a directory this run made there is nothing to resume: the file
+    // needs no name until it is published (or kept), nor a lock, as no
+    // other ftget can find it (common/os/anonymous_file.hpp).
+    Fd unnamed;
+    const int err = create_anonymous_file(dir_fd, 0600, unnamed);
+    if (err == 0) {
+      LandingFile file;
+      file.fd_ = std::move(unnamed);
+      file.dir_fd_ = dir_fd;
+      file.anonymous_ = true;
+      file.partial_name_ = partial;
+      file.record_name_ = partial_record_name_for(name);
+      file.final_name_ = name;
+      file.fresh_ = true;
+      return file;
+    }
+    if (err != EOPNOTSUPP) {
+      why = "cannot create a file in the directory: " + std::string(std::strerror(err));
+      return std::nullopt;
+    }
+  }
   // O_NOFOLLOW refuses a symbolic link planted at the partial name;
   // O_NONBLOCK keeps a FIFO there from blocking (the type check refuses it).
   int fd = open_retrying(dir_fd, partial,
@@ -169,7 +192,9 @@ LandingFile::LandingFile(LandingFile&& other) noexcept
       final_name_(std::move(other.final_name_)),
       unwritten_record_(std::move(other.unwritten_record_)),
       record_written_(other.record_written_),
-      fresh_(other.fresh_) {}
+      fresh_(other.fresh_),
+      anonymous_(other.anonymous_),
+      linked_(other.linked_) {}
 
 LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
   if (this != &other) {
@@ -183,6 +208,8 @@ LandingFile& LandingFile::operator=(LandingFile&& other) noexcept {
     unwritten_record_ = std::move(other.unwritten_record_);
     record_written_ = other.record_written_;
     fresh_ = other.fresh_;
+    anonymous_ = other.anonymous_;
+    linked_ = other.linked_;
   }
   return *this;
 }
@@ -209,6 +236,9 @@ std::optional<PartialRecord> LandingFile::record() const {
 }
 
 bool LandingFile::start_over(const PartialRecord& record, std::string& why) {
+  // A big file is resumable from its first bytes: it takes its partial
+  // name (and lock) now, its record below.
+  if (anonymous_ && record.size >= kEagerRecordFrom && !take_partial_name(why)) return false;
   // Created empty and locked by us since (open()): nothing to empty.
   if (length_at_open_ > 0 && ::ftruncate(fd_.get(), 0) != 0) {
     why = step_error("cannot empty the partial file", errno);
@@ -307,6 +337,16 @@ bool LandingFile::commit(std::uint32_t mode, std::int64_t mtime_ns, std::string&
     return false;
   }
   if (!publish(why)) return false;
+  if (linked_) {
+    // The link changed the file's own inode too (CommitBatch::flush).
+    const bool synced = ::fsync(fd_.get()) == 0;
+    const int err = errno;
+    close_linked();
+    if (!synced) {
+      why = step_error("fsync after the link", err);
+      return false;
+    }
+  }
   if (::fsync(dir_fd_) != 0) {
     // The file is in place and verified; only its durability is in doubt.
     why = step_error("fsync of the directory", errno);
@@ -333,13 +373,34 @@ bool LandingFile::seal(std::uint32_t mode, std::int64_t mtime_ns, std::string& w
 }
 
 bool LandingFile::publish(std::string& why) {
+  const bool was_unnamed = anonymous_;
+  if (anonymous_) {
+    const int err = link_anonymous_file(fd_.get(), dir_fd_, final_name_);
+    if (err == 0) {
+      partial_name_.clear();  // it is the final file now
+      anonymous_ = false;
+      linked_ = true;  // open until the caller synced its inode
+      return true;
+    }
+    // Something is at the final name after all (another ftget?): replace
+    // it as a rename does, through the partial name.
+    if (err != EEXIST || !take_partial_name(why)) {
+      if (why.empty()) why = step_error("cannot link into place", err);
+      discard();
+      return false;
+    }
+  }
   if (::renameat(dir_fd_, partial_name_.c_str(), dir_fd_, final_name_.c_str()) != 0) {
     why = step_error("cannot rename into place", errno);
     discard();
     return false;
   }
   partial_name_.clear();  // it is the final file now
-  fd_.reset();
+  if (was_unnamed) {
+    linked_ = true;  // named since the sync of its data: as after a link
+  } else {
+    fd_.reset();
+  }
   if (record_written_ || length_at_open_ > 0) ::unlinkat(dir_fd_, record_name_.c_str(), 0);
   return true;
 }
@@ -352,6 +413,9 @@ void LandingFile::keep() {
       // the server broke the protocol first): leave no hidden file behind.
       return discard();
     }
+    // An unnamed file is kept under its partial name, as any other.
+    std::string why_not;
+    if (anonymous_ && !take_partial_name(why_not)) return discard();
     // Best effort: bytes lost to a crash before this are caught by the
     // whole-file hash of the run that resumes, which then starts over. The
     // record was not synced when written (start_over), or not written yet
@@ -370,11 +434,36 @@ void LandingFile::keep() {
 
 void LandingFile::discard() {
   fd_.reset();
-  if (!partial_name_.empty()) {
+  linked_ = false;
+  // An unnamed file has no name to remove (whatever is at its partial
+  // name is not ours) and no record yet: closing it was all.
+  if (!partial_name_.empty() && !anonymous_) {
     ::unlinkat(dir_fd_, partial_name_.c_str(), 0);
     ::unlinkat(dir_fd_, record_name_.c_str(), 0);
   }
   partial_name_.clear();
+}
+
+bool LandingFile::take_partial_name(std::string& why) {
+  const int err = link_anonymous_file(fd_.get(), dir_fd_, partial_name_);
+  if (err != 0) {
+    why = err == EEXIST
+              ? "the partial file " + partial_name_ + " appeared (another ftget?)"
+              : "cannot name the partial file " + partial_name_ + ": " + std::strerror(err);
+    return false;
+  }
+  anonymous_ = false;
+  if (::flock(fd_.get(), LOCK_EX | LOCK_NB) != 0) {
+    why = step_error("cannot lock the partial file", errno);
+    discard();
+    return false;
+  }
+  return true;
+}
+
+void LandingFile::close_linked() {
+  fd_.reset();
+  linked_ = false;
 }
 
 }  // namespace ft::client

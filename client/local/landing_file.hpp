@@ -40,7 +40,9 @@ class LandingFile {
   /// `fresh`: the caller created the directory in this run, so nobody
   /// planted anything at the record's name before: start_over() does not
   /// look there for a small file (write_record() still does, if it comes
-  /// to that).
+  /// to that). There the file is made without a name (O_TMPFILE) and no
+  /// lock: it takes its partial name when it turns out big (start_over())
+  /// or is kept (keep()), and its final name at publish() (a link).
   static std::optional<LandingFile> open(int dir_fd, const std::string& name, std::string& why,
                                          bool fresh = false);
 
@@ -80,8 +82,14 @@ class LandingFile {
   /// fsync of fd()): renames over the final name and removes the sidecar.
   /// The directory is not synced: the caller syncs each directory once.
   bool publish(std::string& why);
-  /// The partial file's descriptor (valid until published or discarded).
+  /// The partial file's descriptor (valid until published or discarded;
+  /// after a publish() that linked it, until close_linked()).
   int fd() const { return fd_.get(); }
+  /// publish() linked a file that had no name (open()'s `fresh`): the link
+  /// changed its inode, which a sync of the directory need not write; the
+  /// caller syncs it (syncfs, or an fsync of fd()), then close_linked().
+  bool linked() const { return linked_; }
+  void close_linked();
   /// The directory it lands in (borrowed).
   int dir_fd() const { return dir_fd_; }
   /// Fsyncs and closes the partial file, leaving it and its sidecar for a
@@ -96,6 +104,9 @@ class LandingFile {
   bool write_record(const PartialRecord& record, std::string& why);
   /// Why the record's name cannot be used (a symbolic link is there).
   std::optional<std::string> planted_record_link() const;
+  /// Links the unnamed file under its partial name and locks it, as
+  /// open() would have; false with `why` (EEXIST: someone made one).
+  bool take_partial_name(std::string& why);
   int dir_fd_ = -1;  // borrowed
   Fd fd_;
   std::uint64_t length_at_open_ = 0;
@@ -105,6 +116,8 @@ class LandingFile {
   std::optional<PartialRecord> unwritten_record_;  // a small file's, written by keep()
   bool record_written_ = false;                    // by this run: removed with the partial
   bool fresh_ = false;                             // open()'s `fresh`
+  bool anonymous_ = false;  // no name yet (O_TMPFILE); partial_name_ is what it would take
+  bool linked_ = false;     // published by a link, its inode not yet synced
 };
 
 }  // namespace ft::client

@@ -8,9 +8,9 @@
 #include <cstring>
 
 #include "common/base/limits.hpp"
+#include "common/os/anonymous_file.hpp"
 #include "common/os/exact_io.hpp"
 #include "common/os/sparse.hpp"
-#include "server/storage/anonymous_file.hpp"
 #include "server/storage/file_lock.hpp"
 #include "server/storage/job_batcher.hpp"
 #include "server/storage/partial_record.hpp"

@@ -12,9 +12,9 @@
 #include <set>
 #include <utility>
 
+#include "common/os/anonymous_file.hpp"
 #include "server/log/log.hpp"
 #include "server/metrics/metrics.hpp"
-#include "server/storage/anonymous_file.hpp"
 #include "server/storage/file_lock.hpp"
 #include "server/storage/root_fs.hpp"
 #include "server/storage/sync_policy.hpp"
@@ -155,6 +155,22 @@ void sync_links(const std::vector<FileSystemGroup>& groups) {
   }
 }
 
+// Gives the unnamed file of `c` a fresh hidden temporary name in its
+// directory (a replacement is only atomic by rename): 0 with c.temp_name
+// set, or an errno value.
+int link_under_temporary_name(CommitItem& c) {
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    std::string name = temporary_name();
+    const int err = link_anonymous_file(c.file, c.dir, name);
+    if (err == 0) {
+      c.temp_name = std::move(name);
+      return 0;
+    }
+    if (err != EEXIST && err != EINTR) return err;
+  }
+  return EEXIST;
+}
+
 // Renames `c`'s file into place, noting the size of a regular file it
 // replaced (the quota counts an overwrite as the change of size). Most
 // names of a tree upload are new: RENAME_NOREPLACE is tried first, so only
@@ -168,7 +184,7 @@ int rename_into_place(CommitItem& c) {
     // it goes through is locked like every upload's temporary file, so
     // that a server of this root starting now leaves it alone.
     if (int lock_err = lock_whole_file(c.file)) return lock_err;
-    if (int link_err = link_under_temporary_name(c.file, c.dir, c.temp_name)) return link_err;
+    if (int link_err = link_under_temporary_name(c)) return link_err;
   }
   if (c.no_replace) return rename_in(c.dir, c.temp_name, c.final_name, true);
   if (::renameat2(c.dir, c.temp_name.c_str(), c.dir, c.final_name.c_str(), RENAME_NOREPLACE) == 0) {

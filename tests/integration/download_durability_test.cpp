@@ -27,7 +27,7 @@ namespace {
 const char* const kStrace = "/usr/bin/strace";
 
 struct Line {
-  std::string call;  // syncfs, fsync, renameat, pwrite64, write
+  std::string call;  // syncfs, fsync, renameat, linkat, pwrite64, write
   std::string text;
 };
 
@@ -138,7 +138,7 @@ TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeI
   // LeakSanitizer cannot run under a tracer: a sanitized ftget would fail.
   RunResult get =
       run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f", "-y",
-           "-s", "4096", "-e", "trace=syncfs,fsync,renameat,renameat2,pwrite64,write", "-o",
+           "-s", "4096", "-e", "trace=syncfs,fsync,renameat,renameat2,linkat,pwrite64,write", "-o",
            log.string(), bin("ftget"), "--json", "-r", remote("tree"), back.string()});
   ASSERT_EQ(get.exit_code, 0) << get.err;
   const std::vector<Line> trace = read_trace(log);
@@ -155,15 +155,34 @@ TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeI
     EXPECT_EQ(file_hash(final_path), file_hash(root_.path() / "tree" / name));
     const std::string dir = fs::canonical(final_path.parent_path()).string();
     const std::string base = final_path.filename().string();
-    const std::string partial = dir + "/.ft-part." + base + ">";
+    // A file in a directory ftget made has no name until it is linked into
+    // place (LandingFile::open); strace -y shows its descriptor as
+    // DIR/#INODE, which its link gives away. Elsewhere it is a partial file
+    // renamed into place.
+    std::string file = dir + "/.ft-part." + base + ">";
+    bool linked = false;
+    for (const Line& line : trace) {
+      if (line.call != "linkat" || line.text.find(", \"" + base + "\", ") == std::string::npos ||
+          line.text.find(" = 0") == std::string::npos) {
+        continue;
+      }
+      const auto hash = line.text.find("/#");
+      const auto end = line.text.find('>', hash);
+      if (hash == std::string::npos || end == std::string::npos) continue;
+      file = dir + line.text.substr(hash, end + 1 - hash);
+      linked = true;
+    }
     // Where each step of this file happened in the trace.
     long last_write = -1, rename = -1, reported = -1;
     for (std::size_t i = 0; i < trace.size(); ++i) {
       const Line& line = trace[i];
-      if (line.call == "pwrite64" && line.text.find(partial) != std::string::npos) {
+      if (line.call == "pwrite64" && line.text.find(file) != std::string::npos) {
         last_write = static_cast<long>(i);
       } else if (line.call.rfind("renameat", 0) == 0 &&
                  line.text.find("\".ft-part." + base + "\"") != std::string::npos &&
+                 line.text.find(" = 0") != std::string::npos) {
+        rename = static_cast<long>(i);
+      } else if (linked && line.call == "linkat" && line.text.find(file) != std::string::npos &&
                  line.text.find(" = 0") != std::string::npos) {
         rename = static_cast<long>(i);
       } else if (line.call == "write" && line.text.find("received") != std::string::npos &&
@@ -178,14 +197,23 @@ TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeI
     bool synced = false;
     for (long i = last_write + 1; i < rename && !synced; ++i) {
       synced = trace[i].call == "syncfs" ||
-               (trace[i].call == "fsync" && trace[i].text.find(partial) != std::string::npos);
+               (trace[i].call == "fsync" && trace[i].text.find(file) != std::string::npos);
     }
     EXPECT_TRUE(synced) << "renamed before a sync made its data durable";
+    // A link changed the file's inode as well: synced again before the
+    // directory (whose sync need not write it).
+    bool inode_synced = !linked;
     bool directory_synced = false;
     for (long i = rename + 1; i < reported && !directory_synced; ++i) {
       directory_synced =
           trace[i].call == "fsync" && trace[i].text.find("<" + dir + ">") != std::string::npos;
+      if (!directory_synced &&
+          (trace[i].call == "syncfs" ||
+           (trace[i].call == "fsync" && trace[i].text.find(file) != std::string::npos))) {
+        inode_synced = true;
+      }
     }
+    EXPECT_TRUE(inode_synced) << "linked, then its directory synced before its inode";
     EXPECT_TRUE(directory_synced) << "reported before its directory was synced";
   }
 }
@@ -338,7 +366,7 @@ TEST_F(DownloadCutDuringCommit, ReportsTheBatchsFilesOnceAndTheRetryFetchesTheRe
                                         "-f",
                                         "--seccomp-bpf",
                                         "-e",
-                                        "trace=syncfs,renameat,renameat2,connect",
+                                        "trace=syncfs,renameat,renameat2,linkat,connect",
                                         "-e",
                                         "inject=syncfs:delay_exit=2s:when=1",
                                         "-o",
@@ -358,16 +386,19 @@ TEST_F(DownloadCutDuringCommit, ReportsTheBatchsFilesOnceAndTheRetryFetchesTheRe
   EXPECT_EQ(json_paths(proxied.result.out, "received", back), expected)
       << "each file must be reported received once";
   EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3) << "stray or missing files";
-  // The batch's files were renamed into place by the first connection's
+  // The batch's files were put into place by the first connection's
   // commit (before the retry's connect), once: fetched again, a file would
-  // be renamed twice; left to the retry, none would be before its connect.
+  // be placed twice; left to the retry, none would be before its connect.
+  // In the directories it made the first connection links files that had
+  // no name; the retry finds them made and renames partial files.
   std::map<std::string, int> renames;
   std::size_t connects = 0, renamed_by_the_first = 0;
   std::string failed;  // the first rename into place that failed
   for (const Line& line : read_trace(log)) {
     if (line.call == "connect") ++connects;
     const auto to = line.text.rfind(", \"");
-    if (line.call.rfind("renameat", 0) != 0 || to == std::string::npos) continue;
+    const bool places = line.call.rfind("renameat", 0) == 0 || line.call == "linkat";
+    if (!places || to == std::string::npos) continue;
     const std::string name = line.text.substr(to + 3, line.text.find('"', to + 3) - to - 3);
     if (name.rfind(".ft-part", 0) == 0) continue;  // a partial's record
     if (line.text.find(" = 0") == std::string::npos) {

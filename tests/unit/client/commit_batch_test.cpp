@@ -3,8 +3,10 @@
 // mode and mtime (applying them first to a file added with a Seal), removes
 // the records, and answers each cookie in the order added; a file whose
 // rename fails fails alone; due() follows the count; a directory added is
-// fsynced after the files and answered last. CommitWorker runs the
-// same flush on its thread and hands the outcomes back once.
+// fsynced after the files and answered last. In a fresh directory a file
+// has no name until it is published (linked), or kept, or turns out big.
+// CommitWorker runs the same flush on its thread and hands the outcomes
+// back once.
 #include "client/local/commit_batch.hpp"
 
 #include <fcntl.h>
@@ -13,6 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -182,6 +185,75 @@ TEST_F(CommitBatchTest, FreshDirectoryLeavesTheRecordNameAloneUntilKept) {
   ASSERT_TRUE(plain) << why;
   EXPECT_FALSE(plain->start_over(PartialRecord{"remote/s", 3, 0}, why));
   EXPECT_NE(why.find("symbolic link"), std::string::npos) << why;
+}
+
+// Every name in `dir`, ft's hidden ones included, sorted.
+std::vector<std::string> names_in(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+TEST_F(CommitBatchTest, FreshDirectoryFilesHaveNoNameUntilPublished) {
+  files_.reserve(2);
+  CommitBatch batch;
+  int first = 0, second = 1;
+  batch.add(land("n1", "first", -1, true), 5, &first);
+  batch.add(land("n2", "second", -1, true), 6, &second);
+  EXPECT_TRUE(names_in(dir_path_).empty()) << "a name before the flush: " << names_in(dir_path_)[0];
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 2u);
+  EXPECT_FALSE(outcomes[0].failure) << *outcomes[0].failure;
+  EXPECT_FALSE(outcomes[1].failure) << *outcomes[1].failure;
+  EXPECT_EQ(names_in(dir_path_), (std::vector<std::string>{"n1", "n2"}));
+  EXPECT_EQ(read("n1"), "first");
+  EXPECT_EQ(read("n2"), "second");
+  struct stat st {};
+  ASSERT_EQ(::stat((dir_path_ / "n1").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0640u);
+  EXPECT_EQ(st.st_nlink, 1u);
+  EXPECT_EQ(st.st_mtim.tv_sec, 1'500'000'000);
+}
+
+TEST_F(CommitBatchTest, FreshDirectoryFileTakesItsPartialNameWhenBigOrKept) {
+  std::string why;
+  // 1 MiB or more: resumable from its start, named and recorded at once.
+  auto big = LandingFile::open(dir_, "big", why, true);
+  ASSERT_TRUE(big) << why;
+  EXPECT_TRUE(names_in(dir_path_).empty());
+  ASSERT_TRUE(big->start_over(PartialRecord{"remote/big", 2u << 20, 0}, why)) << why;
+  EXPECT_TRUE(fs::exists(dir_path_ / partial_name_for("big")));
+  EXPECT_TRUE(fs::exists(dir_path_ / partial_record_name_for("big")));
+  // Small, then kept (the connection ended): named with its record then.
+  auto small = LandingFile::open(dir_, "small", why, true);
+  ASSERT_TRUE(small) << why;
+  ASSERT_TRUE(small->start_over(PartialRecord{"remote/small", 5, 0}, why)) << why;
+  ASSERT_TRUE(small->write_at(0, ByteSpan(reinterpret_cast<const std::uint8_t*>("abc"), 3), why));
+  EXPECT_FALSE(fs::exists(dir_path_ / partial_name_for("small")));
+  small->keep();
+  EXPECT_EQ(read(partial_name_for("small")), "abc");
+  EXPECT_TRUE(fs::exists(dir_path_ / partial_record_name_for("small")));
+  // Discarded without a name: nothing to remove, nothing left.
+  auto gone = LandingFile::open(dir_, "gone", why, true);
+  ASSERT_TRUE(gone) << why;
+  gone->discard();
+  EXPECT_FALSE(fs::exists(dir_path_ / partial_name_for("gone")));
+}
+
+TEST_F(CommitBatchTest, FreshDirectoryFileReplacesANameThatAppeared) {
+  files_.reserve(1);
+  std::ofstream(dir_path_ / "e") << "old";
+  CommitBatch batch;
+  int cookie = 0;
+  batch.add(land("e", "new", -1, true), 3, &cookie);
+  auto outcomes = batch.flush();
+  ASSERT_EQ(outcomes.size(), 1u);
+  EXPECT_FALSE(outcomes[0].failure) << *outcomes[0].failure;
+  EXPECT_EQ(read("e"), "new");
+  EXPECT_EQ(names_in(dir_path_), (std::vector<std::string>{"e"}));
 }
 
 TEST_F(CommitBatchTest, FailedRenameFailsThatFileAlone) {

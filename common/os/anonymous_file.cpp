@@ -1,4 +1,4 @@
-#include "server/storage/anonymous_file.hpp"
+#include "common/os/anonymous_file.hpp"
 
 #include <fcntl.h>
 #include <unistd.h>
@@ -9,9 +9,7 @@
 #include <cstdlib>
 #include <string_view>
 
-#include "server/storage/root_fs.hpp"
-
-namespace ft::server {
+namespace ft {
 namespace {
 
 // Whether /proc/self/fd can name a descriptor: not in a chroot or a
@@ -61,17 +59,4 @@ int link_anonymous_file(int file, int dir, const std::string& name) {
   return link_by_descriptor(file, dir, name.c_str());
 }
 
-int link_under_temporary_name(int file, int dir, std::string& name_out) {
-  for (int attempt = 0; attempt < 8; ++attempt) {
-    std::string name = temporary_name();
-    const int err = link_by_descriptor(file, dir, name.c_str());
-    if (err == 0) {
-      name_out = std::move(name);
-      return 0;
-    }
-    if (err != EEXIST && err != EINTR) return err;
-  }
-  return EEXIST;
-}
-
-}  // namespace ft::server
+}  // namespace ft
