@@ -65,23 +65,43 @@ std::vector<Line> read_trace(const fs::path& log) {
   return lines;
 }
 
+// One line of an `strace -f` log: the thread's id and the call's text.
+bool split_traced(const std::string& text, std::string& thread, std::string& call) {
+  const auto space = text.find(' ');
+  if (space == std::string::npos || space == 0) return false;
+  thread = text.substr(0, space);
+  call = text.substr(text.find_first_not_of(' ', space));
+  return true;
+}
+
+// A batch's seal of a file (its mode or mtime), and the step that puts a
+// file into place: a rename of a partial file, or the link of one that had
+// no name (in a directory ftget made).
+bool seals(const std::string& call) {
+  return call.rfind("fchmod(", 0) == 0 || call.rfind("utimensat(", 0) == 0;
+}
+bool places(const std::string& call) {
+  return call.rfind("renameat", 0) == 0 || call.rfind("linkat(", 0) == 0;
+}
+
+// The system calls these counts need, for strace's -e trace=.
+constexpr const char* kCommitCalls =
+    "trace=syncfs,pwrite64,fchmod,utimensat,renameat,renameat2,linkat";
+
 // Counts, in an `strace -f` log of ftget, the writes (pwrite64) that a
 // thread made while another thread was committing a batch: from the batch's
-// first seal (fchmod or utimensat of a partial file) to its first rename.
-// (An injected delay holds the thread after its syncfs is logged, before
-// its renames.)
+// first seal to its first placing of a file. (An injected delay holds the
+// thread after its syncfs is logged, before its renames or links.)
 std::size_t writes_during_commits(const fs::path& log) {
   std::set<std::string> committing;  // threads inside a batch
   std::size_t count = 0;
   std::istringstream in(read_file(log));
+  std::string thread, call;
   for (std::string text; std::getline(in, text);) {
-    const auto space = text.find(' ');
-    if (space == std::string::npos || space == 0) continue;
-    const std::string thread = text.substr(0, space);
-    const std::string call = text.substr(text.find_first_not_of(' ', space));
-    if (call.rfind("fchmod(", 0) == 0 || call.rfind("utimensat(", 0) == 0) {
+    if (!split_traced(text, thread, call)) continue;
+    if (seals(call)) {
       committing.insert(thread);
-    } else if (call.rfind("renameat", 0) == 0) {
+    } else if (places(call)) {
       committing.erase(thread);
     } else if (call.rfind("pwrite64(", 0) == 0) {
       count += std::any_of(committing.begin(), committing.end(),
@@ -92,20 +112,18 @@ std::size_t writes_during_commits(const fs::path& log) {
 }
 
 // The writes (pwrite64) that other threads made during the first commit of
-// an `strace -f` log of ftget: from its first seal to its first rename, as
-// writes_during_commits() counts them.
+// an `strace -f` log of ftget: from its first seal to its first placing of
+// a file, as writes_during_commits() counts them.
 std::size_t writes_during_first_commit(const fs::path& log) {
   std::string committer;  // the thread inside the first batch
   std::size_t count = 0;
   std::istringstream in(read_file(log));
+  std::string thread, call;
   for (std::string text; std::getline(in, text);) {
-    const auto space = text.find(' ');
-    if (space == std::string::npos || space == 0) continue;
-    const std::string thread = text.substr(0, space);
-    const std::string call = text.substr(text.find_first_not_of(' ', space));
-    if (committer.empty() && (call.rfind("fchmod(", 0) == 0 || call.rfind("utimensat(", 0) == 0)) {
+    if (!split_traced(text, thread, call)) continue;
+    if (committer.empty() && seals(call)) {
       committer = thread;
-    } else if (thread == committer && call.rfind("renameat", 0) == 0) {
+    } else if (thread == committer && places(call)) {
       break;
     } else if (!committer.empty() && thread != committer && call.rfind("pwrite64(", 0) == 0) {
       ++count;
@@ -120,7 +138,26 @@ std::vector<std::string> make_small_tree(const fs::path& top, int count) {
   return write_small_tree(top, count, 900);
 }
 
-class DownloadDurability : public ServerFixture {};
+class DownloadDurability : public ServerFixture {
+ protected:
+  // ftget -r of the server's many/ into back/, under strace logging
+  // kCommitCalls to `log`, with strace's `inject` (a syncfs delay).
+  void get_traced(const fs::path& back, const fs::path& log, const std::string& inject) {
+    RunResult get = run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace,
+                         "-f", "--seccomp-bpf", "-e", kCommitCalls, "-e", inject, "-o",
+                         log.string(), bin("ftget"), "-q", "-r", remote("many"), back.string()});
+    ASSERT_EQ(get.exit_code, 0) << get.err;
+  }
+  // The tree arrived whole: every name (and the three directories), and
+  // the bytes of a sample of files.
+  void expect_fetched(const std::vector<std::string>& names, const fs::path& back) {
+    EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3);
+    for (std::size_t i = 0; i < names.size(); i += 97) {
+      EXPECT_EQ(file_hash(back / "many" / names[i]), file_hash(root_.path() / "many" / names[i]))
+          << names[i];
+    }
+  }
+};
 
 TEST_F(DownloadDurability, EachFileIsSyncedBeforeItsRenameAndItsDirectoryBeforeItIsReported) {
   if (!fs::exists(kStrace)) GTEST_SKIP() << "strace is not installed (FT_TEST_PACKAGES)";
@@ -244,7 +281,7 @@ TEST_F(DownloadDurability, AFewDescriptorsAreEnoughForManyFiles) {
 // thread while its transfer thread goes on receiving and writing the next
 // files: with each syncfs made to last 200 ms (strace's delay injection),
 // writes of other files must fall between a batch's first seal and its
-// first rename. Committing on the transfer's thread, as before the
+// first rename or link. Committing on the transfer's thread, as before the
 // CommitWorker, never overlaps them. (Once the files waiting for their
 // commit hold their share of the descriptors, the transfer waits too.)
 TEST_F(DownloadDurability, TheNextFilesAreWrittenWhileABatchIsSynced) {
@@ -253,19 +290,10 @@ TEST_F(DownloadDurability, TheNextFilesAreWrittenWhileABatchIsSynced) {
   start_server();
   const fs::path back = work_ / "back";
   const fs::path log = work_ / "ftget.strace";
-  RunResult get =
-      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f",
-           "--seccomp-bpf", "-e", "trace=syncfs,pwrite64,fchmod,utimensat,renameat,renameat2", "-e",
-           "inject=syncfs:delay_exit=200ms", "-o", log.string(), bin("ftget"), "-q", "-r",
-           remote("many"), back.string()});
-  ASSERT_EQ(get.exit_code, 0) << get.err;
+  ASSERT_NO_FATAL_FAILURE(get_traced(back, log, "inject=syncfs:delay_exit=200ms"));
   EXPECT_GT(writes_during_commits(log), 0u) << "no file was written while a batch was committed:\n"
                                             << read_file(log).substr(0, 4000);
-  EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3);
-  for (std::size_t i = 0; i < names.size(); i += 97) {
-    EXPECT_EQ(file_hash(back / "many" / names[i]), file_hash(root_.path() / "many" / names[i]))
-        << names[i];
-  }
+  expect_fetched(names, back);
 }
 
 // Files waiting for their commit do not hold up the window of requests
@@ -287,20 +315,11 @@ TEST_F(DownloadDurability, ReceivingGoesOnWhileASyncIsHeldPastTheWindow) {
   start_server();
   const fs::path back = work_ / "back";
   const fs::path log = work_ / "ftget.strace";
-  RunResult get =
-      run({"/usr/bin/env", "ASAN_OPTIONS=detect_leaks=0:abort_on_error=1", kStrace, "-f",
-           "--seccomp-bpf", "-e", "trace=syncfs,pwrite64,fchmod,utimensat,renameat,renameat2", "-e",
-           "inject=syncfs:delay_exit=4s:when=1", "-o", log.string(), bin("ftget"), "-q", "-r",
-           remote("many"), back.string()});
-  ASSERT_EQ(get.exit_code, 0) << get.err;
+  ASSERT_NO_FATAL_FAILURE(get_traced(back, log, "inject=syncfs:delay_exit=4s:when=1"));
   EXPECT_GT(writes_during_first_commit(log), 1024u)
       << "the transfer stopped while the first batch was synced:\n"
       << read_file(log).substr(0, 4000);
-  EXPECT_EQ(tree_names(back / "many").size(), names.size() + 3);
-  for (std::size_t i = 0; i < names.size(); i += 97) {
-    EXPECT_EQ(file_hash(back / "many" / names[i]), file_hash(root_.path() / "many" / names[i]))
-        << names[i];
-  }
+  expect_fetched(names, back);
 }
 
 // A directory whose content is all done is fsynced (with its mode and
