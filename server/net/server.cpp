@@ -118,6 +118,7 @@ Server::~Server() {
   // never came (the loop stopped first) are freed here, after the deferred
   // tasks that may still refer to them.
   next_turn_.close();
+  batcher_.close();
   retired_.clear();
   sessions_.clear();
 }
@@ -411,6 +412,7 @@ void Server::stop() {
   sigint_.close();
   sigterm_.close();
   cleanup_timer_.close();
+  batcher_.close();
   drain_timer_.close();
   log_flush_.close();
   if (metrics_http_) metrics_http_->stop();

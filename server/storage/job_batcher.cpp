@@ -326,8 +326,39 @@ void JobBatcher::commit(std::shared_ptr<CommitItem> item, std::function<void()> 
   maybe_start();
 }
 
+void JobBatcher::close() {
+  closed_ = true;
+  wait_timer_.close();
+  maybe_start();
+}
+
+bool JobBatcher::commits_should_wait() const {
+  return !closed_ && !wait_expired_ && running_ > 0 && jobs_.empty() &&
+         commits_.size() < kMinCommitsWhileBusy;
+}
+
+void JobBatcher::on_wait_timer(uv_timer_t* timer) noexcept {
+  auto* self = static_cast<JobBatcher*>(timer->data);
+  self->wait_expired_ = true;
+  self->maybe_start();
+  self->wait_expired_ = false;
+}
+
 void JobBatcher::maybe_start() {
   if (running_ >= kMaxBatchesRunning || (jobs_.empty() && commits_.empty())) return;
+  if (commits_should_wait()) {
+    if (!wait_timer_.open()) {
+      if (wait_timer_.init(loop_, uv_timer_init) != 0) return;  // the next batch's end starts them
+      wait_timer_.set_data(this);
+    }
+    // Measured from the first commit that waits: a later one does not
+    // push the start back.
+    if (uv_is_active(wait_timer_.handle()) == 0) {
+      uv_timer_start(wait_timer_.get(), on_wait_timer, kCommitWaitMs, 0);
+    }
+    return;
+  }
+  if (wait_timer_.open()) uv_timer_stop(wait_timer_.get());
   ++running_;
   std::shared_ptr<std::vector<Job>> jobs;
   if (jobs_.size() <= kMaxJobsPerBatch) {

@@ -106,6 +106,8 @@ class JobBatcherTest : public ::testing::Test {
     // A test that stopped early still hands the loop back closed.
     if (loop_open_) {
       uv_run(&loop_, UV_RUN_DEFAULT);
+      batcher_->close();
+      uv_run(&loop_, UV_RUN_DEFAULT);
       uv_loop_close(&loop_);
     }
     root_.reset();
@@ -115,8 +117,11 @@ class JobBatcherTest : public ::testing::Test {
 
   void run() { uv_run(&loop_, UV_RUN_DEFAULT); }
 
-  /// uv_loop_close()'s result: 0 when no handle or request is left.
+  /// uv_loop_close()'s result: 0 when no handle or request is left (the
+  /// batcher's wait timer, which the owner closes, aside).
   int close_loop() {
+    batcher_->close();
+    uv_run(&loop_, UV_RUN_NOWAIT);
     loop_open_ = false;
     return uv_loop_close(&loop_);
   }
@@ -466,6 +471,77 @@ TEST_F(JobBatcherTest, GroupCommitOfManyFilesSettlesEachOnItsOwn) {
   EXPECT_FALSE(exists("a/bad"));
   EXPECT_EQ(refused->item->err, EEXIST);
   EXPECT_EQ(read("keep.txt"), "old");
+  EXPECT_EQ(close_loop(), 0);
+}
+
+// ------------------------------------------------- commits waiting for company
+
+/// A commit that only records that it ran: a `prepare` that fails (the
+/// batch skips its sync and rename) with the code the test gave it.
+std::shared_ptr<CommitItem> recording_commit(std::function<void()> on_prepare) {
+  auto item = std::make_shared<CommitItem>();
+  item->prepare = [on_prepare](CommitItem&, BatchDirs&) {
+    on_prepare();
+    return ECANCELED;
+  };
+  return item;
+}
+
+TEST_F(JobBatcherTest, CommitsWaitWhileABatchRunsAndRideWithTheNextJob) {
+  batcher_->submit([] {}, [] {});  // its completion has not run: still running
+  ASSERT_EQ(batcher_->batches_running(), 1);
+  std::vector<std::thread::id> commit_threads(5);
+  for (std::size_t i = 0; i < commit_threads.size(); ++i) {
+    batcher_->commit(recording_commit([&, i] { commit_threads[i] = std::this_thread::get_id(); }),
+                     [] {});
+  }
+  // A batch of 5 would pay a batch's syncs for 5 files: they wait.
+  EXPECT_EQ(batcher_->batches_running(), 1);
+  std::thread::id job_thread;
+  batcher_->submit([&] { job_thread = std::this_thread::get_id(); }, [] {});
+  // A plain job never waits, and takes the waiting commits along.
+  EXPECT_EQ(batcher_->batches_running(), 2);
+  run();
+  for (const std::thread::id& thread : commit_threads) EXPECT_EQ(thread, job_thread);
+  EXPECT_EQ(close_loop(), 0);
+}
+
+TEST_F(JobBatcherTest, EnoughWaitingCommitsStartABatchBesideARunningOne) {
+  batcher_->submit([] {}, [] {});
+  std::atomic<int> ran{0};
+  for (std::size_t i = 0; i + 1 < JobBatcher::kMinCommitsWhileBusy; ++i) {
+    batcher_->commit(recording_commit([&] { ++ran; }), [] {});
+  }
+  EXPECT_EQ(batcher_->batches_running(), 1);
+  batcher_->commit(recording_commit([&] { ++ran; }), [] {});
+  EXPECT_EQ(batcher_->batches_running(), 2);
+  run();
+  EXPECT_EQ(ran.load(), static_cast<int>(JobBatcher::kMinCommitsWhileBusy));
+  EXPECT_EQ(close_loop(), 0);
+}
+
+TEST_F(JobBatcherTest, AWaitingCommitStartsAfterTheWaitWhileTheBatchStillRuns) {
+  // The running batch ends only once the commit ran: only the wait timer
+  // can start it (else the gate's deadline passes and the test fails).
+  Gate committed;
+  bool batch_saw_commit = false;
+  batcher_->submit([&] { batch_saw_commit = committed.wait(); }, [] {});
+  batcher_->commit(recording_commit([&] { committed.open(); }), [] {});
+  EXPECT_EQ(batcher_->batches_running(), 1);
+  run();
+  EXPECT_TRUE(batch_saw_commit);
+  EXPECT_EQ(close_loop(), 0);
+}
+
+TEST_F(JobBatcherTest, CloseStartsWaitingCommitsAtOnce) {
+  batcher_->submit([] {}, [] {});
+  bool ran = false;
+  batcher_->commit(recording_commit([&] { ran = true; }), [] {});
+  EXPECT_EQ(batcher_->batches_running(), 1);
+  batcher_->close();
+  EXPECT_EQ(batcher_->batches_running(), 2);
+  run();
+  EXPECT_TRUE(ran);
   EXPECT_EQ(close_loop(), 0);
 }
 

@@ -132,7 +132,10 @@ class FakeConnection final : public RequestContext, public ServerServices {
   }
   void extra_hashing_done() override { --hashing_slots; }
 
-  void close() { next_turn_.close(); }
+  void close() {
+    next_turn_.close();
+    batcher_.close();
+  }
 
   Access access_;
   ServerOptions options_;
