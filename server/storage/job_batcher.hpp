@@ -111,8 +111,8 @@ class JobBatcher {
   /// costs its syncs whatever it holds, and a batch of one file taken as
   /// soon as a slot frees costs a tree upload three journal commits for
   /// that file. With 10,000 small files on ext4 with a journal, starting
-  /// at any size took 0.49 s, at 64 0.46 s and at 128 0.42 s (0.23 s,
-  /// 0.19 s and 0.20 s on tmpfs; docs/performance.md). A batch ending
+  /// at any size took 0.49 s, at 64 0.46 s and at 128 0.42 s (on tmpfs
+  /// 0.23 s, at 32 0.19 s, at 128 0.20 s; docs/performance.md). A batch ending
   /// starts whatever waits when no other batch runs, so nothing waits for
   /// more than one batch or the timer.
   static constexpr std::size_t kMinCommitsWhileBusy = 128;
