@@ -103,9 +103,11 @@ class JobBatcher {
   /// busy while a batch waits in its syscalls, and on a real disk a batch's
   /// syncfs overlaps the next batches' creates: with 10,000 small files on
   /// ext4, 2 batches did about 6,200 files/s, 4 about 7,900 and 8 about
-  /// 9,300 (docs/performance.md). Four keep half of the 8 pool threads for
-  /// downloads' reads, listings and hashing.
-  static constexpr int kMaxBatchesRunning = 4;
+  /// 9,300 (docs/performance.md). Once commits waited for company
+  /// (kMinCommitsWhileBusy), 6 took 0.40-0.43 s, 4 0.44-0.46 s and 8
+  /// 0.42 s (ext4 with a journal). Six keep a quarter of the 8 pool
+  /// threads for downloads' reads, listings and hashing.
+  static constexpr int kMaxBatchesRunning = 6;
   /// While a batch runs, commits alone start another one only once this
   /// many wait (or kCommitWaitMs after the first of them came): a batch
   /// costs its syncs whatever it holds, and a batch of one file taken as
