@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstdio>  // renameat2, RENAME_NOREPLACE
+#include <exception>
 #include <map>
 #include <set>
 #include <utility>
@@ -340,7 +341,14 @@ bool JobBatcher::commits_should_wait() const {
 void JobBatcher::on_wait_timer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<JobBatcher*>(timer->data);
   self->wait_expired_ = true;
-  self->maybe_start();
+  try {
+    self->maybe_start();
+  } catch (const std::exception& e) {
+    // The commits stay queued: the end of the running batch starts them.
+    log::error("starting a batch of commits failed: %s", e.what());
+  } catch (...) {
+    log::error("starting a batch of commits failed");
+  }
   self->wait_expired_ = false;
 }
 
