@@ -166,7 +166,7 @@ TEST_F(Durability, AGroupCommitSyncsEveryFileSystemItsBatchTouches) {
   // mix files of both. They overlap only as the scheduler lets them (on a
   // loaded CI machine three rounds did not), so the server runs again
   // under a fresh trace, a bounded number of times, until one did. With
-  // four batches at once a client's 120 files could all be committed
+  // several batches at once a client's 120 files could all be committed
   // before the other's first arrived: 400 each keep them overlapping.
   constexpr int kFiles = 400;
   constexpr int kMaxAttempts = 8;
