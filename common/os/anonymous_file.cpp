@@ -29,17 +29,6 @@ std::atomic<bool> empty_path_refused{[] {
   return forced != nullptr && std::string_view(forced) == "1";
 }()};
 
-int link_by_descriptor(int file, int dir, const char* name) {
-  if (!empty_path_refused.load(std::memory_order_relaxed)) {
-    if (::linkat(file, "", dir, name, AT_EMPTY_PATH) == 0) return 0;
-    if (errno != ENOENT && errno != EPERM) return errno;
-    empty_path_refused.store(true, std::memory_order_relaxed);
-  }
-  char path[48];
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", file);
-  return ::linkat(AT_FDCWD, path, dir, name, AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
-}
-
 }  // namespace
 
 int create_anonymous_file(int dir, mode_t mode, Fd& file_out) {
@@ -56,7 +45,14 @@ int create_anonymous_file(int dir, mode_t mode, Fd& file_out) {
 }
 
 int link_anonymous_file(int file, int dir, const std::string& name) {
-  return link_by_descriptor(file, dir, name.c_str());
+  if (!empty_path_refused.load(std::memory_order_relaxed)) {
+    if (::linkat(file, "", dir, name.c_str(), AT_EMPTY_PATH) == 0) return 0;
+    if (errno != ENOENT && errno != EPERM) return errno;
+    empty_path_refused.store(true, std::memory_order_relaxed);
+  }
+  char path[48];
+  std::snprintf(path, sizeof path, "/proc/self/fd/%d", file);
+  return ::linkat(AT_FDCWD, path, dir, name.c_str(), AT_SYMLINK_FOLLOW) == 0 ? 0 : errno;
 }
 
 }  // namespace ft

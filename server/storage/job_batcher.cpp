@@ -334,27 +334,24 @@ void JobBatcher::close() {
 }
 
 bool JobBatcher::commits_should_wait() const {
-  return !closed_ && !wait_expired_ && running_ > 0 && jobs_.empty() &&
-         commits_.size() < kMinCommitsWhileBusy;
+  return !closed_ && running_ > 0 && jobs_.empty() && commits_.size() < kMinCommitsWhileBusy;
 }
 
 void JobBatcher::on_wait_timer(uv_timer_t* timer) noexcept {
   auto* self = static_cast<JobBatcher*>(timer->data);
-  self->wait_expired_ = true;
   try {
-    self->maybe_start();
+    self->maybe_start(true);
   } catch (const std::exception& e) {
     // The commits stay queued: the end of the running batch starts them.
     log::error("starting a batch of commits failed: %s", e.what());
   } catch (...) {
     log::error("starting a batch of commits failed");
   }
-  self->wait_expired_ = false;
 }
 
-void JobBatcher::maybe_start() {
+void JobBatcher::maybe_start(bool waited) {
   if (running_ >= kMaxBatchesRunning || (jobs_.empty() && commits_.empty())) return;
-  if (commits_should_wait()) {
+  if (!waited && commits_should_wait()) {
     if (!wait_timer_.open()) {
       if (wait_timer_.init(loop_, uv_timer_init) != 0) return;  // the next batch's end starts them
       wait_timer_.set_data(this);

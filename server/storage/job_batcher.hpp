@@ -146,7 +146,9 @@ class JobBatcher {
     std::shared_ptr<CommitItem> item;
     std::function<void()> done;
   };
-  void maybe_start();
+  /// Starts a batch if a slot is free and there is work; `waited`: the
+  /// commits waited kCommitWaitMs already, they go whatever their number.
+  void maybe_start(bool waited = false);
   /// Whether the commits waiting now should wait for more (kMinCommitsWhileBusy).
   bool commits_should_wait() const;
   static void on_wait_timer(uv_timer_t* timer) noexcept;
@@ -154,7 +156,6 @@ class JobBatcher {
   uv_loop_t* loop_;
   /// Armed while commits wait for company; made on first use.
   uvx::Handle<uv_timer_t> wait_timer_;
-  bool wait_expired_ = false;
   bool closed_ = false;
   int running_ = 0;
   std::vector<Job> jobs_;
