@@ -4,6 +4,7 @@
 #include "common/crypto/checksum.hpp"
 
 #include <gtest/gtest.h>
+#include <xxhash.h>  // the library's baseline entry points, not the dispatched ones
 
 #include <random>
 #include <string>
@@ -122,6 +123,35 @@ TEST(Checksum, StreamResetMoveAndEmptyUpdates) {
   StreamHash128 other;
   other = std::move(moved);
   EXPECT_EQ(other.digest(), hash128(data));
+}
+
+// checksum.cpp calls libxxhash's dispatching entry points (AVX2/AVX-512
+// where the CPU has them). Their values must be the baseline code's at
+// every length around the vector code's boundaries (the 16, 128 and 240
+// byte short paths, 64-byte stripes, 1 KiB blocks) and for whole chunks,
+// one-shot and streamed.
+TEST(Checksum, DispatchedHashesEqualTheBaselineCode) {
+  std::mt19937_64 rng(5);
+  Bytes data(1024 * 1024 + 4099);
+  for (auto& b : data) b = static_cast<std::uint8_t>(rng());
+  std::vector<std::size_t> sizes = {0, 1, 3, 16, 17, 128, 129, 240, 241, 1023, 1024, 1025, 4096};
+  for (std::size_t n = 64; n <= 70000; n = n * 3 / 2 + 1) sizes.push_back(n);
+  sizes.push_back(1024 * 1024);
+  sizes.push_back(data.size());
+  for (std::size_t n : sizes) {
+    SCOPED_TRACE(n);
+    const ByteSpan in = ByteSpan(data).first(n);
+    EXPECT_EQ(hash64(in), XXH3_64bits(in.data(), in.size()));
+    const XXH128_hash_t want = XXH3_128bits(in.data(), in.size());
+    EXPECT_EQ(hash128(in), (Hash128{want.high64, want.low64}));
+    StreamHash128 streamed;
+    for (std::size_t at = 0; at < n;) {
+      const std::size_t step = std::min<std::size_t>(n - at, rng() % 70000 + 1);
+      streamed.update(in.subspan(at, step));
+      at += step;
+    }
+    EXPECT_EQ(streamed.digest(), (Hash128{want.high64, want.low64}));
+  }
 }
 
 }  // namespace
