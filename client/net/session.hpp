@@ -135,6 +135,9 @@ class Session {
   /// adding their check blocks when FRAME_CHECK is agreed; before the
   /// server's hello they wait for it.
   void send(Bytes frame, std::uint32_t request_id);
+  /// Gives a received frame's payload buffer back to the decoder, so that
+  /// later payloads reuse its memory (FrameDecoder::recycle).
+  void recycle_payload(Bytes&& buffer) { decoder_.recycle(std::move(buffer)); }
   /// Queues a DATA frame as its head (encode_data_head) and its chunk; see
   /// Connection::queue_data. Only after the server's hello.
   void send_data(std::uint32_t request_id, Bytes head, Bytes chunk);

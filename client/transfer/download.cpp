@@ -84,8 +84,13 @@ class DownloadWork : public RetryableWork {
   }
 
   std::optional<Error> attempt() override {
-    DownloadJob job(items_, report_, options_.delta);
-    auto failure = connect_and_run(options_.host, options_.port, job);
+    std::optional<Error> failure;
+    {
+      // The job ends first: its last chunks are written before the
+      // partial files are kept.
+      DownloadJob job(items_, report_, options_.delta);
+      failure = connect_and_run(options_.host, options_.port, job);
+    }
     for (DownloadItem& item : items_) {
       if (item.landing) {
         item.landing->keep();

@@ -36,6 +36,8 @@ void DownloadItem::reset_for_retry() {
   id = 0;
   received = 0;
   hash.reset();
+  writes_queued = false;
+  write_failure.clear();
   resuming.reset();
   retry_reason.reset();
   delta_asked = false;
@@ -89,6 +91,16 @@ void GetPipeline::on_frame(Session& session, Frame& frame) {
                                   " for request " + std::to_string(id));
   }
   DownloadItem& item = *found->second;
+  // Every frame but DATA reads or ends what the writer may still hold.
+  if (frame.header.type != FrameType::kData && !settle_writes(item) &&
+      item.state == DownloadState::kReceiving) {
+    // A chunk could not be written: the partial file is not what came.
+    Error failure{ErrorCode::LOCAL_FILE, {}, item.write_failure};
+    const bool ended =
+        frame.header.type == FrameType::kEnd || frame.header.type == FrameType::kError;
+    if (ended) return finish(session, item, std::move(failure), true);
+    return cancel(session, item, std::move(failure));
+  }
   switch (frame.header.type) {
     case FrameType::kGetReady:
       return on_get_ready(session, item, frame);
@@ -203,7 +215,7 @@ bool GetPipeline::hash_kept_prefix(DownloadItem& item, std::string& why) {
   return true;
 }
 
-void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& frame) {
+void GetPipeline::on_data(Session& session, DownloadItem& item, Frame& frame) {
   auto data = decode_data(frame.payload, frame.header.flags);
   if (!data) return session.protocol_error("malformed DATA");
   // A compressed chunk is checked by the size its zstd frame declares
@@ -213,6 +225,10 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& fra
   if (item.state == DownloadState::kCancelling) return;
   if (item.state != DownloadState::kReceiving) {
     return session.protocol_error("DATA before GET_READY for request " + std::to_string(item.id));
+  }
+  if (writer_.failed(item.write_failure)) {
+    settle_writes(item);
+    return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, item.write_failure});
   }
   if (data->offset != item.received) {
     return cancel(session, item,
@@ -230,7 +246,8 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& fra
         Error{ErrorCode::SIZE_MISMATCH, item.remote,
               "more data than the declared size of " + std::to_string(item.ready.size) + " bytes"});
   }
-  if (data->compressed) {
+  const bool inflated = data->compressed;
+  if (inflated) {
     std::string why = session.compression().inflate(*data, static_cast<std::size_t>(*length));
     if (!why.empty()) return cancel(session, item, Error{ErrorCode::PROTOCOL, item.remote, why});
   }
@@ -240,13 +257,39 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, const Frame& fra
         Error{ErrorCode::CHECKSUM_MISMATCH, item.remote,
               "checksum mismatch in the chunk at offset " + std::to_string(data->offset)});
   }
-  std::string why;
-  if (!item.landing->write_at(data->offset, data->bytes, why)) {
-    return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, why});
-  }
+  const std::size_t size = data->bytes.size();
+  // Hashed here rather than by the writer: the two threads then share the
+  // work more evenly (the write is the larger part).
   item.hash.update(data->bytes);
-  item.received += data->bytes.size();
-  report_.progress().add_moving_bytes(data->bytes.size());
+  // A file that arrives whole in this chunk (most small files) is written
+  // here: a hand-over would cost more than the write, and its END would
+  // wait for the writer. So is a decompressed chunk, whose bytes are the
+  // session's (the file's earlier chunks are written first).
+  const bool whole_file = !item.writes_queued && item.received + size == item.ready.size;
+  if (whole_file || inflated) {
+    std::string why;
+    if (!settle_writes(item) || !item.landing->write_at(data->offset, data->bytes, why)) {
+      return cancel(session, item,
+                    Error{ErrorCode::LOCAL_FILE, {}, why.empty() ? item.write_failure : why});
+    }
+  } else {
+    item.writes_queued = true;
+    writer_.write(*item.landing, data->offset, std::move(frame.payload), data->bytes,
+                  item.write_failure);
+    writer_.take_spent(spent_buffers_);
+    for (Bytes& buffer : spent_buffers_) session.recycle_payload(std::move(buffer));
+    spent_buffers_.clear();
+  }
+  item.received += size;
+  report_.progress().add_moving_bytes(size);
+}
+
+bool GetPipeline::settle_writes(DownloadItem& item) {
+  if (item.writes_queued) {
+    writer_.drain();
+    item.writes_queued = false;
+  }
+  return item.write_failure.empty();
 }
 
 // SPARSE (docs/protocol.md 5.9): zeros that are not sent, left as a hole.
@@ -342,6 +385,13 @@ void GetPipeline::flush_commits() {
 }
 
 std::vector<DownloadItem*> GetPipeline::abandon_commits() {
+  // The partial files are kept for the next attempt once this returns:
+  // each must hold what was received, or go.
+  writer_.drain();
+  for (auto& [id, item] : by_id_) {
+    item->writes_queued = false;
+    if (!item->write_failure.empty()) item->landing.reset();
+  }
   std::vector<DownloadItem*> reported;
   const auto now = Clock::now();
   for (const CommitBatch::Outcome& outcome : worker_.wait()) {
@@ -419,6 +469,7 @@ void GetPipeline::on_error(Session& session, DownloadItem& item, const Frame& fr
 // A failure found while data is still coming: report it, ask the server to
 // stop, and drop what still arrives until its END or ERROR.
 void GetPipeline::cancel(Session& session, DownloadItem& item, Error error) {
+  settle_writes(item);  // the partial file is removed below
   report(item, error);
   item.failure = std::move(error);
   item.landing.reset();  // removes the partial data: it failed verification or cannot grow
@@ -431,6 +482,7 @@ void GetPipeline::cancel(Session& session, DownloadItem& item, Error error) {
 void GetPipeline::finish(Session& session, DownloadItem& item, std::optional<Error> failure,
                          bool print) {
   if (failure && print) report(item, *failure);
+  settle_writes(item);
   // A committed file is unaffected; otherwise this removes the partial.
   item.landing.reset();
   item.basis.reset();

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "client/local/chunk_writer.hpp"
 #include "client/local/commit_batch.hpp"
 #include "client/local/commit_worker.hpp"
 #include "client/local/landing_file.hpp"
@@ -52,6 +53,10 @@ struct DownloadItem {
   GetReadyMsg ready;
   std::uint64_t received = 0;  // bytes [0, received) are in the partial file
   StreamHash128 hash;          // of those bytes
+  // Chunks of this file were given to the ChunkWriter since the last drain:
+  // its partial file and hash are the writer's until the next drain.
+  bool writes_queued = false;
+  std::string write_failure;  // why the writer could not write a chunk
   std::optional<LandingFile> landing;
   std::chrono::steady_clock::time_point started;
   std::optional<Error> retry_reason;  // with kRetryLater
@@ -172,7 +177,11 @@ class GetPipeline {
   void start_over(Session& session, DownloadItem& item);
   void on_get_ready(Session& session, DownloadItem& item, const Frame& frame);
   bool hash_kept_prefix(DownloadItem& item, std::string& why);
-  void on_data(Session& session, DownloadItem& item, const Frame& frame);
+  void on_data(Session& session, DownloadItem& item, Frame& frame);
+  /// Waits for the chunks of `item` given to the writer (and any other):
+  /// its file and hash are then the pipeline's again. True unless one of
+  /// them could not be written (`item.write_failure` says why).
+  bool settle_writes(DownloadItem& item);
   void on_hole(Session& session, DownloadItem& item, const Frame& frame);
   // Delta downloads (get_delta.cpp).
   /// Opens the local file the download replaces, if a delta may pay.
@@ -197,8 +206,10 @@ class GetPipeline {
   std::unordered_map<std::uint32_t, DownloadItem*> by_id_;
   std::unordered_set<std::uint32_t> late_cancel_replies_;
   std::unordered_set<std::uint32_t> abandoned_;
-  CommitBatch commits_;  // verified files waiting for the next batch
-  CommitWorker worker_;  // the batch being committed, if any
+  CommitBatch commits_;               // verified files waiting for the next batch
+  CommitWorker worker_;               // the batch being committed, if any
+  ChunkWriter writer_;                // the received chunks being written
+  std::vector<Bytes> spent_buffers_;  // from writer_, for the decoder
   std::size_t in_flight_ = 0;
   std::size_t committing_ = 0;   // of in_flight_
   std::size_t directories_ = 0;  // given to sync_directory(), not synced yet

@@ -149,6 +149,59 @@ TEST(ReadOnlyTarget, UploadIsRefusedWithStatusFiveAndTheServerKeepsServing) {
   EXPECT_EQ(server.stop(SIGTERM), 0) << server.err();
 }
 
+// The local disk fills during ftget -r: a file of several chunks (written
+// by ftget's writer thread) and then one that arrives in a single chunk
+// (written in place) each fail with status 3 (LOCAL_FILE) naming the
+// cause; neither appears under its name nor leaves partial data behind,
+// and once there is room the same download lands whole.
+TEST(FullLocalDisk, FilesThatDoNotFitFailWithTheLocalStatusAndLeaveNothing) {
+  TempDir dest;
+  if (::mount("tmpfs", dest.path().c_str(), "tmpfs", 0, "size=3m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
+  }
+  struct Unmount {
+    const fs::path& path;
+    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
+  } unmount{dest.path()};
+  TempDir root;
+  fs::create_directories(root / "big");
+  fs::create_directories(root / "one");
+  write_random_file(root / "big" / "chunks.bin", 6 * kMiB, 71);
+  write_random_file(root / "one" / "chunk.bin", 768 * 1024, 72);
+  ListeningProcess server;
+  ASSERT_NO_FATAL_FAILURE(start_ftserve(server, root.path()));
+  const std::string address = loopback_remote(server.port());
+  auto names_besides = [&](const std::string& kept) {
+    std::vector<std::string> others;
+    for (const std::string& name : tree_names(dest.path())) {
+      if (name != kept && name != "big" && name != "one") others.push_back(name);
+    }
+    return others;
+  };
+
+  RunResult big =
+      run({bin("ftget"), "-r", "--retries", "0", address + "/big", dest.path().string()});
+  EXPECT_EQ(big.exit_code, kExitLocalFile) << big.err;
+  EXPECT_NE(big.err.find("No space left on device"), std::string::npos) << big.err;
+  EXPECT_NE(big.err.find("chunks.bin"), std::string::npos) << big.err;
+  EXPECT_EQ(names_besides(""), std::vector<std::string>{}) << "partial data was left behind";
+
+  // Leave less room than the single chunk needs.
+  write_random_file(dest / "filler", 3 * kMiB - 512 * 1024, 73);
+  RunResult one =
+      run({bin("ftget"), "-r", "--retries", "0", address + "/one", dest.path().string()});
+  EXPECT_EQ(one.exit_code, kExitLocalFile) << one.err;
+  EXPECT_NE(one.err.find("No space left on device"), std::string::npos) << one.err;
+  EXPECT_EQ(names_besides("filler"), std::vector<std::string>{}) << "partial data was left behind";
+
+  fs::remove(dest / "filler");
+  RunResult again =
+      run({bin("ftget"), "-r", "--retries", "0", address + "/one", dest.path().string()});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(file_hash(dest / "one" / "chunk.bin"), file_hash(root / "one" / "chunk.bin"));
+  EXPECT_EQ(server.stop(SIGTERM), 0) << server.err();
+}
+
 // Two clients upload different files to one path at the same time, ten
 // times: both succeed and the final file is exactly one of the two.
 TEST_F(ResumeTest, ConcurrentUploadsToOnePathLeaveExactlyOneWholeFile) {
