@@ -1,12 +1,8 @@
 // Each failure a user can meet gets its documented exit code, a specific
 // message, and leaves nothing under a final name.
 #include <netinet/in.h>
-#include <sys/mount.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 
 #include "common/rules/errors.hpp"
 #include "support/server_fixture.hpp"
@@ -223,13 +219,10 @@ TEST_F(Corruption, FlippedByteOnDownloadFailsWithChecksumErrorAndLeavesNothing) 
 // NO_SPACE (exit 6), leave nothing behind, and the server keeps serving.
 TEST(ServerSideErrors, DiskFullExitsSixAndTheServerKeepsServing) {
   TempDir root;
-  if (::mount("tmpfs", root.path().c_str(), "tmpfs", 0, "size=1m") != 0) {
-    GTEST_SKIP() << "cannot mount a small tmpfs (needs root): " << std::strerror(errno);
+  TmpfsMount tmpfs(root.path(), "1m");
+  if (!tmpfs.mounted()) {
+    GTEST_SKIP() << "cannot mount a small tmpfs (needs root): " << tmpfs.error();
   }
-  struct Unmount {
-    const fs::path& path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{root.path()};
   ListeningProcess server;
   // The reserve would refuse every upload on a 1 MiB file system; this test
   // is about the disk filling up while data arrives.

@@ -119,13 +119,8 @@ TEST_F(ResumeTest, ServerFileRewrittenDuringADownloadIsNotCommitted) {
 // (status 5), nothing appears, and the server goes on serving downloads.
 TEST(ReadOnlyTarget, UploadIsRefusedWithStatusFiveAndTheServerKeepsServing) {
   TempDir root;
-  if (::mount("tmpfs", root.path().c_str(), "tmpfs", 0, "size=4m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    const fs::path& path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{root.path()};
+  TmpfsMount tmpfs(root.path(), "4m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << tmpfs.error();
   fs::create_directory(root / "sub");
   write_file(root / "sub" / "existing", "served from a read-only root");
   if (::mount(nullptr, root.path().c_str(), nullptr, MS_REMOUNT | MS_RDONLY, nullptr) != 0) {
@@ -156,13 +151,8 @@ TEST(ReadOnlyTarget, UploadIsRefusedWithStatusFiveAndTheServerKeepsServing) {
 // and once there is room the same download lands whole.
 TEST(FullLocalDisk, FilesThatDoNotFitFailWithTheLocalStatusAndLeaveNothing) {
   TempDir dest;
-  if (::mount("tmpfs", dest.path().c_str(), "tmpfs", 0, "size=3m") != 0) {
-    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
-  }
-  struct Unmount {
-    const fs::path& path;
-    ~Unmount() { ::umount2(path.c_str(), MNT_DETACH); }
-  } unmount{dest.path()};
+  TmpfsMount tmpfs(dest.path(), "3m");
+  if (!tmpfs.mounted()) GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << tmpfs.error();
   TempDir root;
   fs::create_directories(root / "big");
   fs::create_directories(root / "one");

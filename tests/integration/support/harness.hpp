@@ -123,6 +123,24 @@ class TempDir {
   fs::path path_;
 };
 
+/// A tmpfs of `size` (mount(8)'s size=, such as "3m") over `dir` until
+/// destroyed, then detached. Mounting needs root: when it fails, mounted()
+/// is false and error() says why (for GTEST_SKIP).
+class TmpfsMount {
+ public:
+  TmpfsMount(const fs::path& dir, const std::string& size);
+  ~TmpfsMount();
+  TmpfsMount(const TmpfsMount&) = delete;
+  TmpfsMount& operator=(const TmpfsMount&) = delete;
+  bool mounted() const { return mounted_; }
+  const std::string& error() const { return error_; }
+
+ private:
+  fs::path dir_;
+  bool mounted_ = false;
+  std::string error_;
+};
+
 /// Writes `size` pseudo-random bytes (seeded) to `path`.
 void write_random_file(const fs::path& path, std::uint64_t size, std::uint32_t seed);
 void write_file(const fs::path& path, const std::string& content);
