@@ -134,7 +134,10 @@ std::span<std::uint8_t> FrameDecoder::write_area() {
     // moved. Each step is as large as what arrived so far (at least
     // kPayloadStep), so a large payload takes few reads.
     const std::size_t missing = frame_.header.payload_length - payload_filled_;
-    const std::size_t step = std::min(missing, std::max(kPayloadStep, payload_filled_));
+    // A recycled buffer's pages are resident already: the rest of the
+    // payload may come in one read (fewer reads, fewer ACKs to send).
+    const std::size_t step =
+        payload_pooled_ ? missing : std::min(missing, std::max(kPayloadStep, payload_filled_));
     if (frame_.payload.size() < payload_filled_ + step)
       frame_.payload.resize(payload_filled_ + step);
     return std::span<std::uint8_t>(frame_.payload).subspan(payload_filled_, step);

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "common/base/limits.hpp"
 #include "common/wire/frame.hpp"
 #include "common/wire/messages.hpp"
 
@@ -74,6 +75,29 @@ TEST(FramePool, APayloadLandsInTheBufferOfItsSize) {
   auto data = decode_data(frame.payload);
   ASSERT_TRUE(data);
   EXPECT_TRUE(std::equal(data->bytes.begin(), data->bytes.end(), bytes.begin(), bytes.end()));
+}
+
+// Reads go straight into the payload's buffer. A fresh one grows as bytes
+// arrive (a header alone must not make memory resident), so its first
+// area is 64 KiB; a recycled buffer is resident already, and its area is
+// the whole rest of the payload: a 1 MiB chunk in one read rather than
+// five or more (each read also sends an ACK on loopback).
+TEST(FramePool, ARecycledBufferTakesTheRestOfThePayloadInOneArea) {
+  Bytes bytes(kChunk - 16, 0x5A);
+  Bytes wire;
+  encode_data(wire, 1, 0, bytes);
+  const std::size_t header = limits::kFrameHeaderSize;
+  auto first_direct_area = [&](FrameDecoder& decoder) {
+    // The header and 100 bytes of payload, then the area the next read gets.
+    decoder.feed(ByteSpan(wire).first(header + 100));
+    EXPECT_EQ(decoder.next(), DecodeStatus::kNeedMore);
+    return decoder.write_area().size();
+  };
+  FrameDecoder fresh = client_decoder();
+  EXPECT_EQ(first_direct_area(fresh), 64u * 1024);
+  FrameDecoder pooled = client_decoder();
+  pooled.recycle(filled(kChunk, 0));
+  EXPECT_EQ(first_direct_area(pooled), kChunk - 100);
 }
 
 }  // namespace
