@@ -1,5 +1,6 @@
 #include "client/local/chunk_writer.hpp"
 
+#include <exception>
 #include <system_error>
 #include <utility>
 
@@ -59,7 +60,13 @@ void ChunkWriter::run() {
     const bool skip = !job.failure->empty();
     lock.unlock();
     std::string why;
-    const bool written = skip || perform(job, why);
+    bool written = skip;
+    try {
+      written = written || perform(job, why);
+    } catch (const std::exception& e) {
+      // Nothing may leave the thread's function: the file fails instead.
+      why = e.what();
+    }
     lock.lock();
     if (!written) *job.failure = why.empty() ? "cannot write" : why;
     queued_bytes_ -= job.bytes.size();
