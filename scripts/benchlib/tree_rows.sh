@@ -166,22 +166,10 @@ copy_tree() {
         >"${json_out:-/dev/null}"
       tolerate_failure=0
       ;;
-    rsync)
-      landing=$base/rsync/dst$dst_suffix
-      local start
-      start=$(now)
-      rsync -a "$tree_source/" "rsync://$server_host:$rsyncd_port/bench/dst$dst_suffix/"
-      record_elapsed "$start"
-      ;;
-    rsync+sync)
-      # What it costs rsync to promise what ft's OK promises: the copy,
-      # then a sync that puts it (and whatever else is dirty) on disk.
-      landing=$base/rsync/dst-sync$dst_suffix
-      local start
-      start=$(now)
-      rsync -a "$tree_source/" "rsync://$server_host:$rsyncd_port/bench/dst-sync$dst_suffix/"
-      sync
-      record_elapsed "$start"
+    rsync | rsync+sync)
+      landing=$(tree_destination "$tool" "$base")
+      timed_rsync "$tool" "$tree_source/" \
+        "rsync://$server_host:$rsyncd_port/bench/${landing#"$base/rsync/"}/"
       ;;
     scp)
       landing=$base/scp/dst
@@ -208,22 +196,23 @@ copy_tree_down() {
         "$base/got/ftget$dst_suffix"
       tolerate_failure=0
       ;;
-    rsync)
-      landing=$base/got/rsync$dst_suffix
-      local start
-      start=$(now)
-      rsync -a "rsync://$server_host:$rsyncd_port/bench/src/" "$landing/"
-      record_elapsed "$start"
-      ;;
-    rsync+sync)
-      landing=$base/got/rsync-sync$dst_suffix
-      local start
-      start=$(now)
-      rsync -a "rsync://$server_host:$rsyncd_port/bench/src/" "$landing/"
-      sync
-      record_elapsed "$start"
+    rsync | rsync+sync)
+      landing=$(tree_download_destination "$tool" "$base")
+      timed_rsync "$tool" "rsync://$server_host:$rsyncd_port/bench/src/" "$landing/"
       ;;
   esac
+}
+
+# Times `rsync -a SOURCE DEST` into `seconds`; for TOOL rsync+sync a sync
+# follows, in the time: what it costs rsync to promise what ft's OK
+# promises (the copy, then a sync that puts it, and whatever else is
+# dirty, on disk).
+timed_rsync() {
+  local tool=$1 source=$2 dest=$3 start
+  start=$(now)
+  rsync -a "$source" "$dest"
+  if [[ $tool == rsync+sync ]]; then sync; fi
+  record_elapsed "$start"
 }
 
 # The destination directory a tool's copy goes into (removed before each
