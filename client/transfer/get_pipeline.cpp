@@ -226,7 +226,8 @@ void GetPipeline::on_data(Session& session, DownloadItem& item, Frame& frame) {
   if (item.state != DownloadState::kReceiving) {
     return session.protocol_error("DATA before GET_READY for request " + std::to_string(item.id));
   }
-  if (writer_.failed(item.write_failure)) {
+  // Only a file with chunks at the writer can have failed unseen.
+  if (item.writes_queued && writer_.failed(item.write_failure)) {
     settle_writes(item);
     return cancel(session, item, Error{ErrorCode::LOCAL_FILE, {}, item.write_failure});
   }

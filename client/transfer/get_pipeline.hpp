@@ -155,7 +155,9 @@ class GetPipeline {
   /// committed and reports its files, which are durable in place, done
   /// or failed without calling on_settled (the session is gone). Returns
   /// the items reported; the files still waiting for a batch are left to
-  /// the caller, untouched.
+  /// the caller, untouched. First it waits for the chunks still being
+  /// written, and closes (removes) the partial file of a download whose
+  /// chunk could not be written: what the caller keeps holds what came.
   std::vector<DownloadItem*> abandon_commits();
   /// Opens the partial file and sends the GET (from the kept length when
   /// the partial data can be resumed); a partial file that cannot be
