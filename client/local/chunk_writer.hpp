@@ -11,7 +11,9 @@
 // the failure) stays the writer's until drain() returns: the caller drains
 // before it reads or writes the file itself, or closes it.
 // At most kMaxQueuedBytes wait at a time: write() blocks beyond that (the
-// socket is then not read, and TCP slows the server down).
+// socket is then not read, and TCP slows the server down). The thread is a
+// batch thread (common/os/thread_policy.hpp): handing it a chunk does not
+// cost the receiving thread its core.
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>

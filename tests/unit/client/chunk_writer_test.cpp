@@ -2,19 +2,25 @@
 // order given, drain() hands the files back with every chunk written, the
 // destructor writes what is still queued, a chunk that cannot be written
 // names why and the file's later chunks are dropped (another file's are
-// not), and every buffer comes back through take_spent().
+// not), every buffer comes back through take_spent(), and the writer's
+// thread is a batch thread (it must not preempt the receiving thread).
 #include "client/local/chunk_writer.hpp"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <optional>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -96,6 +102,41 @@ TEST_F(ChunkWriterTest, ChunksLandInOrderAndDrainHandsTheFilesBack) {
   EXPECT_EQ(spent.size(), (data.size() + kChunk - 1) / kChunk);
   writer.take_spent(spent);  // handed out once
   EXPECT_EQ(spent.size(), (data.size() + kChunk - 1) / kChunk);
+}
+
+// The scheduling policy of each of this process's threads (field 41 of
+// /proc/self/task/TID/stat, counted after the parenthesised name).
+std::vector<int> thread_policies() {
+  std::vector<int> policies;
+  for (const auto& task : fs::directory_iterator("/proc/self/task")) {
+    std::ifstream in(task.path() / "stat");
+    std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const auto name_end = stat.rfind(')');
+    if (name_end == std::string::npos) continue;  // the thread ended meanwhile
+    std::istringstream fields(stat.substr(name_end + 2));
+    std::string field;
+    for (int index = 3; index <= 41 && fields >> field; ++index) {
+      if (index == 41) policies.push_back(std::stoi(field));
+    }
+  }
+  return policies;
+}
+
+TEST_F(ChunkWriterTest, TheWriterRunsAsABatchThread) {
+  const auto batch_threads = [] {
+    const std::vector<int> policies = thread_policies();
+    return std::count(policies.begin(), policies.end(), SCHED_BATCH);
+  };
+  const auto before = batch_threads();
+  const Bytes data = random_bytes(2 * kChunk, 7);
+  auto file = landing("batch", data.size());
+  ASSERT_TRUE(file);
+  ChunkWriter writer;
+  std::string failure;
+  queue_all(writer, *file, data, failure);
+  writer.drain();  // the thread has run, so it has set its policy
+  EXPECT_EQ(batch_threads(), before + 1);
+  EXPECT_EQ(read_back(*file, data.size()), data);
 }
 
 TEST_F(ChunkWriterTest, TheDestructorWritesWhatIsQueued) {

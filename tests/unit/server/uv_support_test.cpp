@@ -1,8 +1,10 @@
 // The libuv helpers report a job that threw through the reporter the server
-// sets (its log), not silently and not past libuv.
+// sets (its log), not silently and not past libuv; a job runs on a batch
+// thread (it must not take the loop's core when woken).
 #include "uvx/uv_support.hpp"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <uv.h>
 
 #include <algorithm>
@@ -41,6 +43,19 @@ TEST(ErrorReporter, AJobThatThrowsIsReported) {
   std::sort(g_reports.begin(), g_reports.end());
   EXPECT_EQ(g_reports, (std::vector<std::string>{"job completion failed: completion broke",
                                                  "worker job failed: disk on fire"}));
+}
+
+TEST(PoolJobs, RunOnBatchThreadsAndCompleteOnTheLoopThread) {
+  uv_loop_t loop;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  int job_policy = -1, completion_policy = -1;
+  queue_job(
+      &loop, [&job_policy] { job_policy = ::sched_getscheduler(0); },
+      [&completion_policy] { completion_policy = ::sched_getscheduler(0); });
+  uv_run(&loop, UV_RUN_DEFAULT);
+  EXPECT_EQ(uv_loop_close(&loop), 0);
+  EXPECT_EQ(job_policy, SCHED_BATCH);
+  EXPECT_EQ(completion_policy, SCHED_OTHER);  // the loop's thread keeps its policy
 }
 
 }  // namespace
