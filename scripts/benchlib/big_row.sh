@@ -49,10 +49,11 @@ run_big_suite() {
   fi
   start_rsyncd "$rsync_dir" "$base/rsyncd.conf"
 
-  declare -A speeds=()
-  local run tool output
+  declare -A speeds=() cpu_seconds=()
+  local run tool output busy_start cpu
   for ((run = 1 - warmup; run <= runs; run++)); do
     for tool in "${tools[@]}"; do
+      busy_start=$(busy_ticks)
       case $tool in
         socat) output=$socat_dest; run_socat "$output" ;;
         ftsend) output=$root/up/data.bin; run_ftsend ;;
@@ -64,6 +65,7 @@ run_big_suite() {
         rsync) output=$rsync_dir/data.bin; run_rsync ;;
         scp) output=$scp_dir/data.bin; run_scp "$scp_dir" ;;
       esac
+      cpu=$(cpu_seconds_since "$busy_start")
       # Checking the bytes once per tool is enough to trust the numbers, and
       # keeps cmp's own time out of the loop's rhythm.
       if ((run == 1 - warmup)); then
@@ -76,8 +78,9 @@ run_big_suite() {
         continue
       fi
       speeds[$tool]+="$(mib_per_second "$seconds") "
-      printf '  run %d/%d %-10s %8.3f s  %8s MiB/s\n' "$run" "$runs" "$tool" "$seconds" \
-        "$(mib_per_second "$seconds")"
+      cpu_seconds[$tool]+="$cpu "
+      printf '  run %d/%d %-10s %8.3f s  %8s MiB/s  %5s CPU-s\n' "$run" "$runs" "$tool" \
+        "$seconds" "$(mib_per_second "$seconds")" "$cpu"
     done
   done
 
@@ -112,6 +115,20 @@ run_big_suite() {
   if [[ $label == tmpfs ]] && ((!with_scp)); then
     echo "scp: skipped (no sshd set up)"
   fi
+  # What each run cost the machine, both ends together (issue 15 part 4:
+  # where a tool is CPU-bound, its CPU-s over the cores is the least time
+  # it can take here, whatever its threads do).
+  local cores median_cpu
+  cores=$(nproc)
+  printf 'busy CPU per run, both ends (/proc/stat, medians), and that over %d cores:\n' "$cores"
+  for tool in "${tools[@]}"; do
+    # shellcheck disable=SC2086
+    median_cpu=$(median_decimals=2 median ${cpu_seconds[$tool]})
+    printf '  %-10s %6s CPU-s  floor %6s s  %8s MiB/s at most\n' "$tool" "$median_cpu" \
+      "$(awk -v c="$median_cpu" -v n="$cores" 'BEGIN { printf "%.3f", c / n }')" \
+      "$(awk -v c="$median_cpu" -v n="$cores" -v mib="$size_mib" \
+        'BEGIN { if (c > 0) printf "%.0f", mib * n / c; else print "-" }')"
+  done
   printf 'peak RSS: ftserve %s MiB, ftsend %s MiB, ftget %s MiB\n' \
     "$(kib_to_mib "$ftserve_peak_kib")" "$(kib_to_mib "$ftsend_peak_kib")" \
     "$(kib_to_mib "$ftget_peak_kib")"

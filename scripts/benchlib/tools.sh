@@ -52,12 +52,30 @@ now() { date +%s.%N; }
 # processes they start and the peak RSS they record would be lost to us.
 record_elapsed() { seconds=$(awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.6f", b - a }'); }
 
+# The machine's busy CPU time so far, in clock ticks: user, nice, system,
+# irq and softirq of the "cpu" line of /proc/stat (not idle or iowait, not
+# steal, which is the hypervisor's, nor guest, already in user). Both ends
+# of a transfer run here, so the difference over a run is what the run
+# cost the machine (and whatever else ran, which on a quiet machine is
+# little).
+busy_ticks() {
+  awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 }' /proc/stat
+}
+clock_ticks_per_second=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# Seconds of busy CPU since the busy_ticks stamp given.
+cpu_seconds_since() {
+  awk -v a="$1" -v b="$(busy_ticks)" -v hz="$clock_ticks_per_second" \
+    'BEGIN { printf "%.2f", (b - a) / hz }'
+}
+
 mib_per_second() { awk -v mib="$size_mib" -v s="$1" 'BEGIN { printf "%.1f", mib / s }'; }
 
-# Median of the numbers given as arguments.
+# Median of the numbers given as arguments, with median_decimals decimals
+# (1 unless the caller sets it: `median_decimals=2 median ...`).
 median() {
-  printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-    END { if (NR % 2) printf "%.1f", v[(NR + 1) / 2]; else printf "%.1f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+  printf '%s\n' "$@" | sort -g | awk -v f="%.${median_decimals:-1}f" '{ v[NR] = $1 }
+    END { if (NR % 2) printf f, v[(NR + 1) / 2]; else printf f, (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
