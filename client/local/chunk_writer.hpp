@@ -1,14 +1,13 @@
 #pragma once
 // Writes downloaded chunks to their partial files on a thread of its own,
 // so that ftget receives and hashes the next chunk while the last one is
-// written. ftget did all of it on its
-// only thread, which was busy for the whole of a medium-file download
-// while ftserve left the other core half idle (docs/performance.md,
-// "ftget's writer thread").
+// written. ftget did all of it on its only thread, which was busy for the
+// whole of a medium-file download while ftserve left the other core half
+// idle (docs/performance.md, "ftget's writer thread").
 //
 // The caller verified each chunk before handing it over; the writer keeps
 // the order of the chunks it is given. What it was given (the file, the
-// the failure) stays the writer's until drain() returns: the caller drains
+// failure) stays the writer's until drain() returns: the caller drains
 // before it reads or writes the file itself, or closes it.
 // At most kMaxQueuedBytes wait at a time: write() blocks beyond that (the
 // socket is then not read, and TCP slows the server down). The thread is a
